@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make run: initialises ./data if needed, finds a model, starts the server and
+# tells how to talk to it. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/libreair
+DATA=${LIBREAIR_DATA:-./data}
+LISTEN=${LIBREAIR_LISTEN:-127.0.0.1:8080}
+MODELS=${LIBREAIR_MODELS:-./models}
+KEYFILE=$DATA/.demo-operator-key
+
+# The pinned default model, pulled when no model is found (see docs/models-pull.md).
+DEFAULT_URL=https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf
+DEFAULT_SHA256=270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d
+
+if [ ! -f "$DATA/system.db" ]; then
+    out=$("$BIN" init --data "$DATA")
+    (umask 077 && printf '%s\n' "$(printf '%s\n' "$out" | tail -n1)" >"$KEYFILE")
+    echo "demo: initialised $DATA (the operator key is kept in $KEYFILE for this demo only)"
+fi
+KEY=$(cat "$KEYFILE" 2>/dev/null || echo "<the operator key printed by 'libreair init'>")
+
+model=${LIBREAIR_MODEL:-}
+if [ -z "$model" ]; then
+    model=$(ls "$MODELS"/*.gguf 2>/dev/null | head -n1 || true)
+fi
+if [ -z "$model" ] && [ -f ../shared/models/stories260K.gguf ]; then
+    model=../shared/models/stories260K.gguf
+fi
+if [ -z "$model" ]; then
+    echo "demo: no model found; trying to pull the pinned default model"
+    if model=$("$BIN" model pull "$DEFAULT_URL" --sha256 "$DEFAULT_SHA256" --models-dir "$MODELS" | tail -n1); then
+        :
+    else
+        echo "demo: offline or download failed: starting without a model"
+        model=
+    fi
+fi
+
+args=(serve --data "$DATA" --listen "$LISTEN")
+[ -n "$model" ] && args+=(--model "default=$model")
+"$BIN" "${args[@]}" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' INT TERM EXIT
+url=http://$LISTEN
+for _ in $(seq 1 300); do
+    curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+    kill -0 $pid 2>/dev/null || { echo "demo: the server stopped"; exit 1; }
+    sleep 0.2
+done
+cat <<MSG
+
+  LibreAIr is running at $url  (model: ${model:-none})
+  Operator key: $KEY
+
+  Chat in this terminal:   $BIN chat --url $url --key $KEY default
+  Or with curl:            curl $url/v1/chat/completions -H "Authorization: Bearer $KEY" \\
+                             -H 'Content-Type: application/json' \\
+                             -d '{"model":"default","messages":[{"role":"user","content":"Once upon a time"}]}'
+  Metrics:                 curl $url/metrics
+  Stop:                    Ctrl-C
+
+MSG
+wait $pid

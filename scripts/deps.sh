@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages LibreAIr builds, tests and benchmarks with.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+PKGS=(
+    build-essential cmake pkg-config git ca-certificates curl jq
+    libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
+    libcurl4-openssl-dev libstemmer-dev libutf8proc-dev libxml2-dev libzip-dev
+    libmupdf-dev libcmocka-dev
+    wrk libxapian-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from another package (nodesource ships npm inside nodejs).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps.sh: all Debian packages present"
+else
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "deps.sh: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node packages for the end-to-end tests (the official openai client).
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/openai" ]; then
+    echo "deps.sh: installing the end-to-end tests' npm packages"
+    (cd "$here/tests/e2e" && npm ci --silent --no-audit --no-fund)
+fi

@@ -1,0 +1,620 @@
+/* The OpenAI-compatible surface: /v1/models, /v1/chat/completions,
+ * /v1/completions and /v1/embeddings, with and without streaming.
+ *
+ * Requests are validated strictly on the fields we use (type and range, with
+ * the field named in the error) and leniently on the others, because real
+ * clients send many optional fields we have no use for. */
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/app.h"
+#include "core/json.h"
+#include "core/banned.h"
+
+#define MAX_STOP 4
+#define MAX_EMBED_INPUTS 2048
+
+/* ---- models ---- */
+
+static json_t *model_object(struct app *app, struct llm_model *m)
+{
+    struct llm_model_info info;
+    llm_model_get_info(m, &info);
+    return json_pack("{s:s, s:s, s:I, s:s, s:{s:I, s:b, s:b}}", "id", llm_model_name(m),
+                     "object", "model", "created", (json_int_t)app->started, "owned_by",
+                     "libreair", "meta", "n_ctx", (json_int_t)info.n_ctx_slot, "chat",
+                     (info.kind & LLM_CAN_CHAT) != 0, "embeddings",
+                     (info.kind & LLM_CAN_EMBED) != 0);
+}
+
+static enum lair_err respond_json_value(struct http_req *rq, int status, json_t *v)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    enum lair_err e = v ? json_dump_buf(v, &b) : LAIR_ENOMEM;
+    json_decref(v);
+    if (!e)
+        e = http_respond_json(rq, status, &b);
+    buf_release(&b);
+    return e;
+}
+
+enum lair_err api_models_list(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    json_t *data = json_array();
+    if (__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
+        for (size_t i = 0; i < llm_registry_count(app->models); i++)
+            json_array_append_new(data, model_object(app, llm_registry_at(app->models, i)));
+    return respond_json_value(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static enum lair_err model_not_found(struct http_req *rq, struct str name)
+{
+    return http_fail(rq, LAIR_ENOTFOUND, "model", "model_not_found",
+                     "The model '%.*s' does not exist or you do not have access to it.",
+                     (int)(name.len > 200 ? 200 : name.len), name.ptr);
+}
+
+enum lair_err api_models_get(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    if (!api_require_ready(rq))
+        return LAIR_EBUSY;
+    struct str name = http_param(rq, 0);
+    struct llm_model *m = llm_registry_find(app->models, name);
+    if (!m)
+        return model_not_found(rq, name);
+    return respond_json_value(rq, 200, model_object(app, m));
+}
+
+/* ---- shared request parsing ---- */
+
+struct gen_params {
+    struct llm_request req;
+    struct str stop[MAX_STOP];
+    bool stream, include_usage;
+    struct str user;
+};
+
+static enum lair_err bad(struct http_req *rq, const char *param, const char *msg)
+{
+    return http_fail(rq, LAIR_EINVAL, param, "invalid_value", "%s", msg);
+}
+
+/* Reads the sampling and length fields common to both completion endpoints. */
+static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params *g)
+{
+    char msg[256];
+    enum lair_err e;
+    double temperature = 1.0, top_p = 1.0, min_p = 0.0, rep = 1.0, freq = 0, pres = 0;
+    long long top_k = 0, max_tokens = -1, seed = 0, n = 1;
+    bool has_seed = json_object_get(o, "seed") && !json_is_null(json_object_get(o, "seed"));
+
+    memset(g, 0, sizeof(*g));
+    llm_sampling_defaults(&g->req.sampling);
+#define CHECK(call, field)                                                                         \
+    if ((e = (call)) != LAIR_OK)                                                                   \
+        return bad(rq, field, msg);
+    CHECK(json_opt_number(o, "temperature", 0, 2, &temperature, msg, sizeof(msg)), "temperature");
+    CHECK(json_opt_number(o, "top_p", 0, 1, &top_p, msg, sizeof(msg)), "top_p");
+    CHECK(json_opt_number(o, "min_p", 0, 1, &min_p, msg, sizeof(msg)), "min_p");
+    CHECK(json_opt_int(o, "top_k", 0, 1000000, &top_k, msg, sizeof(msg)), "top_k");
+    CHECK(json_opt_number(o, "repeat_penalty", 0.5, 2, &rep, msg, sizeof(msg)), "repeat_penalty");
+    CHECK(json_opt_number(o, "frequency_penalty", -2, 2, &freq, msg, sizeof(msg)),
+          "frequency_penalty");
+    CHECK(json_opt_number(o, "presence_penalty", -2, 2, &pres, msg, sizeof(msg)),
+          "presence_penalty");
+    CHECK(json_opt_int(o, "max_tokens", 1, 1 << 20, &max_tokens, msg, sizeof(msg)), "max_tokens");
+    CHECK(json_opt_int(o, "max_completion_tokens", 1, 1 << 20, &max_tokens, msg, sizeof(msg)),
+          "max_completion_tokens");
+    CHECK(json_opt_int(o, "seed", -(1LL << 62), 1LL << 62, &seed, msg, sizeof(msg)), "seed");
+    CHECK(json_opt_int(o, "n", 1, 1, &n, msg, sizeof(msg)), "n");
+    CHECK(json_opt_bool(o, "stream", &g->stream, msg, sizeof(msg)), "stream");
+    CHECK(json_opt_bool(o, "ignore_eos", &g->req.ignore_eos, msg, sizeof(msg)), "ignore_eos");
+    CHECK(json_opt_string(o, "user", &g->user, msg, sizeof(msg)), "user");
+#undef CHECK
+    json_t *so = json_object_get(o, "stream_options");
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so))
+            return bad(rq, "stream_options", "'stream_options' must be an object");
+        if (json_opt_bool(so, "include_usage", &g->include_usage, msg, sizeof(msg)))
+            return bad(rq, "stream_options.include_usage", msg);
+    }
+    json_t *stop = json_object_get(o, "stop");
+    if (json_is_string(stop)) {
+        g->stop[g->req.n_stop++] = (struct str){json_string_value(stop), json_string_length(stop)};
+    } else if (json_is_array(stop)) {
+        if (json_array_size(stop) > MAX_STOP)
+            return bad(rq, "stop", "'stop' takes at most 4 strings");
+        size_t i;
+        json_t *s;
+        json_array_foreach(stop, i, s)
+        {
+            if (!json_is_string(s))
+                return bad(rq, "stop", "'stop' must be a string or an array of strings");
+            g->stop[g->req.n_stop++] = (struct str){json_string_value(s), json_string_length(s)};
+        }
+    } else if (stop && !json_is_null(stop)) {
+        return bad(rq, "stop", "'stop' must be a string or an array of strings");
+    }
+    for (size_t i = 0; i < g->req.n_stop; i++)
+        if (g->stop[i].len == 0 || g->stop[i].len > 256)
+            return bad(rq, "stop", "each stop string must have 1 to 256 bytes");
+    g->req.stop = g->stop;
+    g->req.max_tokens = (int)max_tokens;
+    struct llm_sampling *s = &g->req.sampling;
+    s->temperature = (float)temperature;
+    s->top_p = (float)top_p;
+    s->top_k = (int)top_k;
+    s->min_p = (float)min_p;
+    /* OpenAI's penalties have no exact llama.cpp twin; a positive frequency
+     * penalty maps onto the repetition penalty so that clients that ask for
+     * less repetition get some. */
+    s->repeat_penalty = (float)(rep != 1.0 ? rep : (freq > 0 ? 1.0 + freq / 2 : 1.0));
+    s->has_seed = has_seed;
+    s->seed = (uint64_t)seed;
+    g->req.fair_key = str_c(http_principal(rq)->tenant);
+    return LAIR_OK;
+}
+
+static enum lair_err find_model(struct http_req *rq, json_t *o, int need, struct llm_model **m)
+{
+    struct app *app = http_app(rq);
+    json_t *mv = json_object_get(o, "model");
+    if (!json_is_string(mv) || json_string_length(mv) == 0)
+        return http_fail(rq, LAIR_EINVAL, "model", "invalid_value",
+                         "'model' is required and must be a non-empty string");
+    struct str name = {json_string_value(mv), json_string_length(mv)};
+    if (!api_require_ready(rq))
+        return LAIR_EBUSY;
+    *m = llm_registry_find(app->models, name);
+    if (!*m)
+        return model_not_found(rq, name);
+    struct llm_model_info info;
+    llm_model_get_info(*m, &info);
+    if (!(info.kind & need))
+        return http_fail(rq, LAIR_EINVAL, "model", "model_not_supported",
+                         need == LLM_CAN_EMBED
+                             ? "the model '%s' cannot produce embeddings"
+                             : "the model '%s' is an embedding model and cannot generate text",
+                         llm_model_name(*m));
+    return LAIR_OK;
+}
+
+static enum lair_err submit_error(struct http_req *rq, enum lair_err e, struct llm_model *m)
+{
+    if (e == LAIR_ECTX) {
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        return http_fail(rq, e, "messages", "context_length_exceeded",
+                         "the prompt does not fit the model's context of %d tokens per request; "
+                         "shorten the messages",
+                         info.n_ctx_slot);
+    }
+    if (e == LAIR_EBUSY) {
+        http_retry_after(rq, 2);
+        return http_fail(rq, e, NULL, "server_busy",
+                         "every slot and queue place for this model is taken; retry shortly");
+    }
+    return http_fail(rq, e, NULL, NULL, "generation failed: %s", lair_err_msg(e));
+}
+
+static void make_id(char *out, size_t n, const char *prefix)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t p = (size_t)snprintf(out, n, "%s", prefix);
+    for (; p + 1 < n && p < strlen(prefix) + 24; p++)
+        out[p] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+    out[p] = 0;
+}
+
+static const char *finish_name(enum llm_finish f)
+{
+    return f == LLM_FINISH_LENGTH ? "length" : "stop";
+}
+
+static json_t *usage_object(const struct llm_result *r)
+{
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", r->prompt_tokens,
+                     "completion_tokens", r->completion_tokens, "total_tokens",
+                     r->prompt_tokens + r->completion_tokens, "prompt_tokens_details",
+                     "cached_tokens", r->cached_tokens);
+}
+
+/* ---- streaming (SSE) ---- */
+
+enum gen_kind { GEN_CHAT, GEN_TEXT };
+
+struct sse_ctx {
+    struct llm_stream *stream;
+    enum gen_kind kind;
+    bool include_usage, sent_role, finished;
+    char id[48];
+    char model[128];
+    time_t created;
+    struct buf text;
+};
+
+static int sse_fd(void *p) { return llm_stream_fd(((struct sse_ctx *)p)->stream); }
+
+static json_t *chunk_object(struct sse_ctx *c, json_t *choice)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", c->id, "object",
+                     c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion", "created",
+                     (json_int_t)c->created, "model", c->model, "system_fingerprint", "libreair",
+                     "choices", choice);
+}
+
+static enum lair_err sse_event(struct buf *out, json_t *v)
+{
+    if (!v)
+        return LAIR_ENOMEM;
+    buf_puts(out, "data: ");
+    enum lair_err e = json_dump_buf(v, out);
+    json_decref(v);
+    buf_puts(out, "\n\n");
+    return e;
+}
+
+static json_t *delta_choice(struct sse_ctx *c, const char *text, size_t len, const char *finish)
+{
+    json_t *content = json_stringn(text, len);
+    if (c->kind == GEN_TEXT)
+        return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "text", content, "logprobs",
+                         "finish_reason", finish);
+    json_t *delta = json_object();
+    if (!c->sent_role) {
+        json_object_set_new(delta, "role", json_string("assistant"));
+        c->sent_role = true;
+    }
+    if (len || !finish)
+        json_object_set_new(delta, "content", content);
+    else
+        json_decref(content);
+    return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "delta", delta, "logprobs",
+                     "finish_reason", finish);
+}
+
+static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
+{
+    struct sse_ctx *c = p;
+    struct llm_result res;
+    buf_reset(&c->text);
+    bool fin = llm_stream_take(c->stream, &c->text, &res);
+    enum lair_err e = LAIR_OK;
+    if (c->text.len || (!c->sent_role && c->kind == GEN_CHAT))
+        e = sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr ? c->text.ptr : "",
+                                                        c->text.len, NULL)));
+    if (e || !fin)
+        return e;
+    if (res.finish == LLM_FINISH_ERROR) {
+        struct buf err;
+        buf_init(&err, 0);
+        http_error_json(res.err, NULL, NULL, NULL, &err);
+        buf_printf(out, "data: %s\n\n", err.ptr);
+        buf_release(&err);
+    } else {
+        e = sse_event(out, chunk_object(c, delta_choice(c, "", 0, finish_name(res.finish))));
+        if (!e && c->include_usage) {
+            json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", c->id, "object",
+                                  c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion",
+                                  "created", (json_int_t)c->created, "model", c->model, "choices",
+                                  "usage", usage_object(&res));
+            e = sse_event(out, u);
+        }
+    }
+    buf_puts(out, "data: [DONE]\n\n");
+    *done = true;
+    c->finished = true;
+    return e;
+}
+
+static void sse_release(void *p, bool client_gone)
+{
+    struct sse_ctx *c = p;
+    llm_stream_free(c->stream); /* cancels if still running: the slot is freed at once */
+    buf_release(&c->text);
+    free(c);
+}
+
+static const struct http_stream_ops sse_ops = {sse_fd, sse_produce, sse_release};
+
+/* ---- completion endpoints ---- */
+
+static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
+                                    struct gen_params *g, enum gen_kind kind)
+{
+    struct llm_stream *st;
+    enum lair_err e = llm_submit(m, &g->req, &st);
+    if (e)
+        return submit_error(rq, e, m);
+    char id[48];
+    make_id(id, sizeof(id), kind == GEN_CHAT ? "chatcmpl-" : "cmpl-");
+    time_t created = time(NULL);
+
+    if (g->stream) {
+        struct sse_ctx *c = calloc(1, sizeof(*c));
+        if (!c) {
+            llm_stream_free(st);
+            return LAIR_ENOMEM;
+        }
+        c->stream = st;
+        c->kind = kind;
+        c->include_usage = g->include_usage;
+        c->created = created;
+        snprintf(c->id, sizeof(c->id), "%s", id);
+        snprintf(c->model, sizeof(c->model), "%s", llm_model_name(m));
+        buf_init(&c->text, 0);
+        return http_respond_stream(rq, "text/event-stream; charset=utf-8", &sse_ops, c);
+    }
+
+    struct buf text;
+    struct llm_result res;
+    buf_init(&text, 0);
+    for (;;) {
+        if (llm_stream_take(st, &text, &res))
+            break;
+        if (!http_wait(rq, llm_stream_fd(st))) { /* client gone: free the slot now */
+            llm_stream_free(st);
+            buf_release(&text);
+            return http_fail(rq, LAIR_ECANCEL, NULL, NULL, "client disconnected");
+        }
+    }
+    llm_stream_free(st);
+    if (res.finish == LLM_FINISH_ERROR) {
+        buf_release(&text);
+        return submit_error(rq, res.err, m);
+    }
+    json_t *content = json_stringn(text.ptr ? text.ptr : "", text.len);
+    buf_release(&text);
+    json_t *choice =
+        kind == GEN_CHAT
+            ? json_pack("{s:i, s:{s:s, s:o, s:n}, s:n, s:s}", "index", 0, "message", "role",
+                        "assistant", "content", content, "refusal", "logprobs", "finish_reason",
+                        finish_name(res.finish))
+            : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", content, "logprobs",
+                        "finish_reason", finish_name(res.finish));
+    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
+                          kind == GEN_CHAT ? "chat.completion" : "text_completion", "created",
+                          (json_int_t)created, "model", llm_model_name(m), "system_fingerprint",
+                          "libreair", "choices", choice, "usage", usage_object(&res));
+    return respond_json_value(rq, 200, v);
+}
+
+/* Message content is a string or an array of {"type":"text","text":…} parts. */
+static enum lair_err message_text(struct http_req *rq, json_t *content, size_t idx,
+                                  struct arena *a, struct str *out)
+{
+    if (!content || json_is_null(content)) {
+        *out = (struct str){"", 0};
+        return LAIR_OK;
+    }
+    if (json_is_string(content)) {
+        *out = (struct str){json_string_value(content), json_string_length(content)};
+        return LAIR_OK;
+    }
+    if (!json_is_array(content))
+        return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value",
+                         "messages[%zu].content must be a string or an array of text parts", idx);
+    struct buf b;
+    buf_init(&b, 0);
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
+            !json_is_string(text)) {
+            buf_release(&b);
+            return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value",
+                             "messages[%zu].content[%zu]: only parts of type 'text' are supported",
+                             idx, i);
+        }
+        buf_append(&b, json_string_value(text), json_string_length(text));
+    }
+    char *p = arena_strndup(a, b.ptr ? b.ptr : "", b.len);
+    *out = (struct str){p, b.len};
+    buf_release(&b);
+    return p ? LAIR_OK : LAIR_ENOMEM;
+}
+
+static enum lair_err parse_messages(struct http_req *rq, json_t *o, struct llm_message **out,
+                                    size_t *n_out)
+{
+    json_t *msgs = json_object_get(o, "messages");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value",
+                         "'messages' is required and must be a non-empty array");
+    size_t n = json_array_size(msgs);
+    if (n > 4096)
+        return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value", "too many messages");
+    struct llm_message *m = arena_alloc(http_arena(rq), n * sizeof(*m));
+    if (!m)
+        return LAIR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = json_array_get(msgs, i);
+        json_t *role = json_object_get(msg, "role");
+        if (!json_is_object(msg) || !json_is_string(role))
+            return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value",
+                             "messages[%zu] must be an object with a string 'role'", i);
+        const char *r = json_string_value(role);
+        if (!strcmp(r, "developer"))
+            r = "system";
+        if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") &&
+            strcmp(r, "tool"))
+            return http_fail(rq, LAIR_EINVAL, "messages", "invalid_value",
+                             "messages[%zu].role must be system, developer, user, assistant or "
+                             "tool",
+                             i);
+        m[i].role = str_c(r);
+        enum lair_err e = message_text(rq, json_object_get(msg, "content"), i, http_arena(rq),
+                                       &m[i].content);
+        if (e)
+            return e;
+    }
+    *out = m;
+    *n_out = n;
+    return LAIR_OK;
+}
+
+enum lair_err api_chat_completions(struct http_req *rq)
+{
+    char msg[256];
+    json_t *o;
+    enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
+    if (e)
+        return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
+    struct llm_model *m;
+    struct gen_params g;
+    struct llm_message *msgs = NULL;
+    size_t n = 0;
+    struct buf prompt;
+    buf_init(&prompt, 0);
+    if (!(e = find_model(rq, o, LLM_CAN_CHAT, &m)) && !(e = parse_gen(rq, o, &g)) &&
+        !(e = parse_messages(rq, o, &msgs, &n))) {
+        e = llm_chat_format(m, msgs, n, true, &prompt);
+        if (e)
+            e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
+    }
+    if (!e) {
+        g.req.prompt = buf_str(&prompt);
+        g.req.add_bos = false; /* templates carry their own BOS when they want one */
+        e = run_generation(rq, m, &g, GEN_CHAT);
+    }
+    buf_release(&prompt);
+    json_decref(o);
+    return e;
+}
+
+enum lair_err api_completions(struct http_req *rq)
+{
+    char msg[256];
+    json_t *o;
+    enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
+    if (e)
+        return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
+    struct llm_model *m;
+    struct gen_params g;
+    if (!(e = find_model(rq, o, LLM_CAN_CHAT, &m)) && !(e = parse_gen(rq, o, &g))) {
+        json_t *p = json_object_get(o, "prompt");
+        if (json_is_array(p) && json_array_size(p) == 1)
+            p = json_array_get(p, 0);
+        if (!json_is_string(p)) {
+            e = http_fail(rq, LAIR_EINVAL, "prompt", "invalid_value",
+                          "'prompt' must be a string (or an array of one string)");
+        } else {
+            g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
+            g.req.add_bos = true;
+            e = run_generation(rq, m, &g, GEN_TEXT);
+        }
+    }
+    json_decref(o);
+    return e;
+}
+
+/* ---- embeddings ---- */
+
+static json_t *embedding_value(const float *v, int dim, bool base64)
+{
+    if (!base64) {
+        json_t *a = json_array();
+        for (int i = 0; i < dim; i++)
+            json_array_append_new(a, json_real(v[i]));
+        return a;
+    }
+    /* little-endian float32, as OpenAI's base64 format */
+    size_t raw = (size_t)dim * sizeof(float);
+    size_t len = sodium_base64_ENCODED_LEN(raw, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc(len);
+    if (!b64)
+        return NULL;
+    sodium_bin2base64(b64, len, (const unsigned char *)v, raw, sodium_base64_VARIANT_ORIGINAL);
+    json_t *s = json_string(b64);
+    free(b64);
+    return s;
+}
+
+enum lair_err api_embeddings(struct http_req *rq)
+{
+    char msg[256];
+    json_t *o;
+    enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
+    if (e)
+        return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
+    struct llm_model *m;
+    struct str *texts = NULL;
+    float *vec = NULL;
+    size_t n = 0;
+    bool base64 = false;
+    if ((e = find_model(rq, o, LLM_CAN_EMBED, &m)))
+        goto out;
+    json_t *fmt = json_object_get(o, "encoding_format");
+    if (fmt && !json_is_null(fmt)) {
+        if (json_is_string(fmt) && !strcmp(json_string_value(fmt), "base64"))
+            base64 = true;
+        else if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "float") != 0) {
+            e = bad(rq, "encoding_format", "'encoding_format' must be 'float' or 'base64'");
+            goto out;
+        }
+    }
+    json_t *in = json_object_get(o, "input");
+    if (json_is_string(in)) {
+        n = 1;
+    } else if (json_is_array(in) && json_array_size(in) > 0 &&
+               json_array_size(in) <= MAX_EMBED_INPUTS) {
+        n = json_array_size(in);
+    } else {
+        e = bad(rq, "input", "'input' must be a string or an array of 1 to 2048 strings");
+        goto out;
+    }
+    texts = arena_alloc(http_arena(rq), n * sizeof(*texts));
+    if (!texts) {
+        e = LAIR_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_is_string(in) ? in : json_array_get(in, i);
+        if (!json_is_string(s) || json_string_length(s) == 0) {
+            e = http_fail(rq, LAIR_EINVAL, "input", "invalid_value",
+                          "input[%zu] must be a non-empty string", i);
+            goto out;
+        }
+        texts[i] = (struct str){json_string_value(s), json_string_length(s)};
+    }
+    struct llm_model_info info;
+    llm_model_get_info(m, &info);
+    vec = malloc(n * (size_t)info.n_embd * sizeof(float));
+    if (!vec) {
+        e = LAIR_ENOMEM;
+        goto out;
+    }
+    int n_tokens = 0;
+    e = llm_embed(m, texts, n, vec, &n_tokens);
+    if (e) {
+        if (e == LAIR_ECTX)
+            e = http_fail(rq, e, "input", "context_length_exceeded",
+                          "an input is longer than the model's context of %d tokens",
+                          info.n_ctx_slot);
+        goto out;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
+                            "embedding", embedding_value(vec + i * (size_t)info.n_embd,
+                                                         info.n_embd, base64)));
+    e = respond_json_value(rq, 200,
+                           json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data",
+                                     data, "model", llm_model_name(m), "usage", "prompt_tokens",
+                                     n_tokens, "total_tokens", n_tokens));
+out:
+    free(vec);
+    json_decref(o);
+    return e;
+}

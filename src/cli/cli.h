@@ -1,0 +1,19 @@
+/* One entry point per command (git's builtin/): main.c dispatches on argv[1]
+ * and passes the remaining arguments, argv[0] being the command's name.
+ * Each returns the process exit status: 0 on success, 1 on failure, 2 on a
+ * usage error. A command that creates a secret prints it alone on the last
+ * line of stdout. Errors go to stderr. */
+#ifndef LAIR_CLI_H
+#define LAIR_CLI_H
+
+int cmd_init(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_model(int argc, char **argv); /* model info PATH | model pull URL [--sha256 HEX] [-o PATH] */
+
+/* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */
+const char *cli_data_dir(const char *flag);
+/* True when arg is -h or --help. */
+int cli_is_help(const char *arg);
+
+#endif

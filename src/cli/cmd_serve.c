@@ -1,0 +1,362 @@
+/* libreair serve: loads the configuration and the models, then serves HTTP
+ * until SIGINT or SIGTERM. The listener starts before the models load, so
+ * that /healthz answers at once and /readyz tells when models are ready. */
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "llm/llm.h"
+#include "core/banned.h"
+
+#define MAX_MODELS 16
+
+struct serve_opts {
+    const char *data, *listen, *config;
+    struct llm_model_opts models[MAX_MODELS];
+    char *owned[MAX_MODELS * 2];
+    int n_models, n_owned;
+    int slots, ctx, threads, queue, batch;
+    struct http_limits limits;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: libreair serve [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
+            "                      [--model NAME=PATH.gguf]... [--slots N] [--ctx N]\n"
+            "                      [--threads N] [--queue N] [--batch N]\n\n"
+            "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
+            "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
+            "                    127.0.0.1:8080; port 0 picks a free port)\n"
+            "  --config FILE     JSON configuration (docs/configuration.md)\n"
+            "  --model N=P       serve the GGUF file P under the name N (repeatable);\n"
+            "                    $LIBREAIR_MODEL=P adds 'default'\n"
+            "  --slots N         requests decoded together per model (default 4)\n"
+            "  --ctx N           context tokens per request (default: 4096 or the model's)\n"
+            "  --threads N       CPU threads per model (default: all cores)\n"
+            "  --queue N         requests waiting beyond the slots before 503 (default 64)\n"
+            "  --batch N         prompt batch size (default 512)\n\n"
+            "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
+            "'ready' once every model is loaded.\n");
+}
+
+static char *keep(struct serve_opts *o, const char *s, size_t n)
+{
+    if (o->n_owned >= (int)(sizeof(o->owned) / sizeof(o->owned[0])))
+        return NULL;
+    char *p = strndup(s, n);
+    if (p)
+        o->owned[o->n_owned++] = p;
+    return p;
+}
+
+static int add_model(struct serve_opts *o, const char *name, size_t nlen, const char *path)
+{
+    if (o->n_models >= MAX_MODELS) {
+        fprintf(stderr, "libreair serve: at most %d models\n", MAX_MODELS);
+        return -1;
+    }
+    for (int i = 0; i < o->n_models; i++)
+        if (strlen(o->models[i].name) == nlen && !strncmp(o->models[i].name, name, nlen)) {
+            fprintf(stderr, "libreair serve: model name '%.*s' given twice\n", (int)nlen, name);
+            return -1;
+        }
+    struct llm_model_opts *m = &o->models[o->n_models];
+    memset(m, 0, sizeof(*m));
+    m->name = keep(o, name, nlen);
+    m->path = keep(o, path, strlen(path));
+    if (!m->name || !m->path)
+        return -1;
+    o->n_models++;
+    return 0;
+}
+
+static int parse_model_flag(struct serve_opts *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        fprintf(stderr, "libreair serve: --model wants NAME=PATH.gguf, got '%s'\n", arg);
+        return -1;
+    }
+    return add_model(o, arg, (size_t)(eq - arg), eq + 1);
+}
+
+static int int_field(json_t *obj, const char *key, int *out, const char *file)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1 << 24) {
+        fprintf(stderr, "libreair serve: %s: '%s' must be a non-negative integer\n", file, key);
+        return -1;
+    }
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* Reads the JSON configuration file; flags given on the command line win. */
+static int load_config(struct serve_opts *o, const char *file)
+{
+    json_error_t je;
+    json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        fprintf(stderr, "libreair serve: %s:%d:%d: %s\n", file, je.line, je.column, je.text);
+        return -1;
+    }
+    int rc = -1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
+            strcmp(key, "data")) {
+            fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
+            goto out;
+        }
+    }
+    json_t *listen = json_object_get(root, "listen");
+    if (listen && !o->listen) {
+        if (!json_is_string(listen))
+            goto bad_type;
+        o->listen = keep(o, json_string_value(listen), json_string_length(listen));
+    }
+    json_t *data = json_object_get(root, "data");
+    if (data && !o->data) {
+        if (!json_is_string(data))
+            goto bad_type;
+        o->data = keep(o, json_string_value(data), json_string_length(data));
+    }
+    json_t *models = json_object_get(root, "models");
+    if (models) {
+        if (!json_is_array(models))
+            goto bad_type;
+        size_t i;
+        json_t *m;
+        json_array_foreach(models, i, m)
+        {
+            json_t *name = json_object_get(m, "name"), *path = json_object_get(m, "path");
+            if (!json_is_string(name) || !json_is_string(path)) {
+                fprintf(stderr, "libreair serve: %s: models[%zu] needs string 'name' and 'path'\n",
+                        file, i);
+                goto out;
+            }
+            if (add_model(o, json_string_value(name), json_string_length(name),
+                          json_string_value(path)))
+                goto out;
+            struct llm_model_opts *mo = &o->models[o->n_models - 1];
+            if (int_field(m, "slots", &mo->n_slots, file) || int_field(m, "ctx", &mo->n_ctx, file) ||
+                int_field(m, "threads", &mo->n_threads, file) ||
+                int_field(m, "queue", &mo->queue_max, file) ||
+                int_field(m, "batch", &mo->n_batch, file))
+                goto out;
+            if (mo->n_ctx) /* per request in the file, total in the engine */
+                mo->n_ctx *= mo->n_slots ? mo->n_slots : 4;
+        }
+    }
+    json_t *lim = json_object_get(root, "limits");
+    if (lim) {
+        int hdr = 0, idle = 0, conns = 0;
+        if (!json_is_object(lim) || int_field(lim, "max_header_bytes", &hdr, file) ||
+            int_field(lim, "idle_timeout_s", &idle, file) ||
+            int_field(lim, "max_connections", &conns, file))
+            goto out;
+        o->limits.max_header_bytes = (size_t)hdr;
+        o->limits.idle_timeout_s = (unsigned)idle;
+        o->limits.max_connections = (unsigned)conns;
+    }
+    rc = 0;
+    goto out;
+bad_type:
+    fprintf(stderr, "libreair serve: %s: wrong type for a setting\n", file);
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int parse_int(const char *s, const char *flag, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < 0 || v > 1 << 24) {
+        fprintf(stderr, "libreair serve: %s wants a non-negative integer\n", flag);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'}, {"model", required_argument, NULL, 'm'},
+        {"slots", required_argument, NULL, 's'},  {"ctx", required_argument, NULL, 'x'},
+        {"threads", required_argument, NULL, 't'}, {"queue", required_argument, NULL, 'q'},
+        {"batch", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+        {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:l:c:m:s:x:t:q:b:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 'm':
+            if (parse_model_flag(o, optarg))
+                return 2;
+            break;
+        case 's': if (parse_int(optarg, "--slots", &o->slots)) return 2; break;
+        case 'x': if (parse_int(optarg, "--ctx", &o->ctx)) return 2; break;
+        case 't': if (parse_int(optarg, "--threads", &o->threads)) return 2; break;
+        case 'q': if (parse_int(optarg, "--queue", &o->queue)) return 2; break;
+        case 'b': if (parse_int(optarg, "--batch", &o->batch)) return 2; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "libreair serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+struct loader {
+    struct app *app;
+    struct serve_opts *o;
+    int failed;
+};
+
+/* Loads every model, then marks the app ready. Runs beside the listener. */
+static void *load_models(void *p)
+{
+    struct loader *l = p;
+    for (int i = 0; i < l->o->n_models; i++) {
+        struct llm_model_opts *m = &l->o->models[i];
+        if (l->o->slots)
+            m->n_slots = l->o->slots;
+        int slots = m->n_slots ? m->n_slots : 4;
+        if (l->o->ctx)
+            m->n_ctx = l->o->ctx * slots;
+        if (l->o->threads)
+            m->n_threads = l->o->threads;
+        if (l->o->queue)
+            m->queue_max = l->o->queue;
+        if (l->o->batch)
+            m->n_batch = l->o->batch;
+        double t0 = (double)clock();
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        log_info("serve", "loading model '%s' from %s", m->name, m->path);
+        enum lair_err e = llm_registry_load(l->app->models, m);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        (void)t0;
+        if (e) {
+            log_error("serve", "cannot load model '%s' (%s): %s", m->name, m->path,
+                      lair_err_msg(e));
+            l->failed = 1;
+            continue;
+        }
+        log_info("serve", "model '%s' loaded in %.2f s", m->name,
+                 (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    }
+    __atomic_store_n(&l->app->ready, 1, __ATOMIC_RELEASE);
+    printf("libreair: ready (%zu model%s)\n", llm_registry_count(l->app->models),
+           llm_registry_count(l->app->models) == 1 ? "" : "s");
+    fflush(stdout);
+    return NULL;
+}
+
+static void release_opts(struct serve_opts *o)
+{
+    for (int i = 0; i < o->n_owned; i++)
+        free(o->owned[i]);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) {
+        release_opts(&o);
+        return rc == 1 ? 0 : rc;
+    }
+    if (o.config && load_config(&o, o.config)) {
+        release_opts(&o);
+        return 1;
+    }
+    const char *env_model = getenv("LIBREAIR_MODEL");
+    if (env_model && *env_model && o.n_models == 0 && add_model(&o, "default", 7, env_model)) {
+        release_opts(&o);
+        return 1;
+    }
+    if (!o.listen)
+        o.listen = getenv("LIBREAIR_LISTEN") ? getenv("LIBREAIR_LISTEN") : "127.0.0.1:8080";
+    const char *data = cli_data_dir(o.data);
+
+    struct sysdb *sys = NULL;
+    enum lair_err e = sysdb_open(data, &sys);
+    if (e == LAIR_ENOTFOUND) {
+        fprintf(stderr, "libreair serve: %s is not a data directory; run 'libreair init --data %s'\n",
+                data, data);
+        release_opts(&o);
+        return 1;
+    }
+    if (e) {
+        fprintf(stderr, "libreair serve: cannot open %s: %s\n", data, lair_err_msg(e));
+        release_opts(&o);
+        return 1;
+    }
+
+    /* Signals are taken synchronously by this thread; every other thread
+     * inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    llm_global_init();
+    struct app app = {.sys = sys, .data_dir = data, .started = time(NULL),
+                      .n_models_configured = o.n_models};
+    app.models = llm_registry_new();
+    struct http_config hc = {.listen = o.listen, .routes = api_routes,
+                             .n_routes = api_routes_count, .sys = sys, .app = &app,
+                             .limits = o.limits, .metrics_extra = api_metrics_extra};
+    struct http_server *srv = NULL;
+    if (!app.models || (e = http_start(&hc, &srv))) {
+        fprintf(stderr, "libreair serve: cannot listen on %s\n", o.listen);
+        llm_registry_free(app.models);
+        sysdb_free(sys);
+        release_opts(&o);
+        return 1;
+    }
+    char host[256];
+    const char *colon = strrchr(o.listen, ':');
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - o.listen), o.listen);
+    printf("libreair: listening on http://%s:%d\n", *host ? host : "0.0.0.0", http_port(srv));
+    fflush(stdout);
+
+    struct loader l = {&app, &o, 0};
+    pthread_t loader;
+    pthread_create(&loader, NULL, load_models, &l);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("serve", "signal %d: shutting down", sig);
+    pthread_join(loader, NULL);
+    http_stop(srv);
+    llm_registry_free(app.models);
+    sysdb_free(sys);
+    release_opts(&o);
+    return 0;
+}

@@ -1,0 +1,115 @@
+/* The HTTP server: libmicrohttpd in thread-per-connection mode, one routing
+ * table, authentication, body and header limits, OpenAI-shaped errors, SSE
+ * streaming and per-route metrics.
+ *
+ * Routing, auth and limits are applied from the table (struct route); a
+ * handler only parses its input and fills the response. Each request owns an
+ * arena that dies with it. A handler that waits (for a model) uses http_wait(),
+ * which also notices when the client has gone, so that its work can be
+ * cancelled at once. Streams are produced by a callback polled on a file
+ * descriptor: a waiting stream costs no CPU. */
+#ifndef LAIR_HTTP_H
+#define LAIR_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "store/system.h"
+
+struct http_req;
+struct http_server;
+
+typedef enum lair_err (*http_handler)(struct http_req *rq);
+
+enum route_flags {
+    R_AUTH = 1 << 0,     /* needs a valid bearer key */
+    R_OPERATOR = 1 << 1, /* needs the operator key */
+    R_STREAM = 1 << 2,   /* may answer with a stream */
+};
+
+struct route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/v1/models", "/api/v1/keys/{}" ({} matches one segment) */
+    http_handler fn;
+    unsigned flags;      /* enum route_flags */
+    size_t max_body;     /* bytes; 0 = no body accepted */
+    const char *name;    /* metrics label */
+};
+
+struct http_limits {
+    size_t max_header_bytes;  /* per connection memory for headers; default 32 KiB */
+    unsigned idle_timeout_s;  /* close idle connections; default 60 */
+    unsigned max_connections; /* default 1024 */
+};
+
+struct http_stream_ops {
+    /* File descriptor that is readable when produce() has something to say. */
+    int (*fd)(void *ctx);
+    /* Appends bytes to out (possibly none); sets *done when nothing will follow. */
+    enum lair_err (*produce)(void *ctx, struct buf *out, bool *done);
+    /* Called once when the response ends; client_gone when the client left early. */
+    void (*release)(void *ctx, bool client_gone);
+};
+
+struct http_config {
+    const char *listen;               /* "HOST:PORT"; PORT 0 picks a free port */
+    const struct route *routes;       /* BORROWED for the server's life */
+    size_t n_routes;
+    struct sysdb *sys;                /* BORROWED: key verification */
+    void *app;                        /* BORROWED: handed to handlers via http_app() */
+    struct http_limits limits;
+    /* Extra metrics appended to /metrics output (models, queues). May be NULL. */
+    void (*metrics_extra)(void *app, struct buf *out);
+    /* Static files: lookup by path; NULL when none. */
+    bool (*static_file)(const char *path, const unsigned char **data, size_t *len,
+                        const char **content_type);
+};
+
+/* Starts listening. OUT: OWNED, stop with http_stop. */
+enum lair_err http_start(const struct http_config *cfg, struct http_server **out);
+/* The bound port (useful with port 0). */
+int http_port(const struct http_server *s);
+void http_stop(struct http_server *s);
+
+/* ---- for handlers ---- */
+
+void *http_app(struct http_req *rq);
+struct arena *http_arena(struct http_req *rq);
+struct str http_body(struct http_req *rq);
+/* i-th {} segment of the matched pattern (URL-decoded). */
+struct str http_param(struct http_req *rq, int i);
+/* Query string argument, or NULL. BORROWED. */
+const char *http_query(struct http_req *rq, const char *key);
+const char *http_header(struct http_req *rq, const char *name);
+/* The authenticated key (only for R_AUTH routes). */
+const struct principal *http_principal(struct http_req *rq);
+
+/* Response with a body (copied). */
+enum lair_err http_respond(struct http_req *rq, int status, const char *content_type,
+                           const void *body, size_t len);
+/* Response whose body is a JSON text produced by the caller (OWNED buffer
+ * is taken over). */
+enum lair_err http_respond_json(struct http_req *rq, int status, struct buf *json);
+/* Starts a streamed response (text/event-stream for SSE). ctx is released
+ * through ops->release in every case, even when this fails. */
+enum lair_err http_respond_stream(struct http_req *rq, const char *content_type,
+                                  const struct http_stream_ops *ops, void *ctx);
+
+/* Records the details of the error the handler is about to return, for the
+ * OpenAI-shaped error body. param and code may be NULL. Returns e. */
+enum lair_err http_fail(struct http_req *rq, enum lair_err e, const char *param, const char *code,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Seconds for a Retry-After header on 429/503. */
+void http_retry_after(struct http_req *rq, int seconds);
+
+/* Blocks until fd is readable (1) or the client has disconnected (0). */
+int http_wait(struct http_req *rq, int fd);
+
+/* Writes the OpenAI error JSON for e into out. */
+void http_error_json(enum lair_err e, const char *msg, const char *param, const char *code,
+                     struct buf *out);
+
+#endif

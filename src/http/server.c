@@ -1,0 +1,611 @@
+/* libmicrohttpd glue: request lifecycle, routing, auth, limits, errors and
+ * streaming.
+ *
+ * Thread-per-connection mode is chosen on purpose: a handler that waits for a
+ * model blocks its own thread in poll() on two descriptors (the model's stream
+ * and the client socket), which costs no CPU, notices a disconnect at once and
+ * keeps the code straight-line. */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/metrics.h"
+#include "core/banned.h"
+
+#define MAX_PARAMS 4
+
+struct http_server {
+    struct MHD_Daemon *d;
+    struct http_config cfg;
+    struct metrics *metrics;
+    const char **names;
+    int port;
+};
+
+struct http_req {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const struct route *route;
+    size_t route_idx;
+    const char *method, *url;
+    struct str params[MAX_PARAMS];
+    int n_params;
+    struct buf body;
+    bool body_too_big;
+    struct arena arena;
+    struct principal who;
+    double t0;
+    int status;
+    bool responded;
+    bool streaming;
+    /* error details for the OpenAI-shaped body */
+    char err_msg[512];
+    const char *err_param, *err_code;
+    int retry_after;
+};
+
+struct stream_state {
+    struct http_req *rq; /* valid until the request completes */
+    struct http_server *srv;
+    size_t route_idx;
+    double t0;
+    const struct http_stream_ops *ops;
+    void *ctx;
+    struct buf pending;
+    size_t sent;
+    bool done, failed, released;
+    int client_fd;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- accessors ---- */
+
+void *http_app(struct http_req *rq) { return rq->srv->cfg.app; }
+struct arena *http_arena(struct http_req *rq) { return &rq->arena; }
+struct str http_body(struct http_req *rq) { return buf_str(&rq->body); }
+const struct principal *http_principal(struct http_req *rq) { return &rq->who; }
+
+struct str http_param(struct http_req *rq, int i)
+{
+    return i >= 0 && i < rq->n_params ? rq->params[i] : (struct str){"", 0};
+}
+
+const char *http_query(struct http_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(struct http_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- responses ---- */
+
+static void add_common_headers(struct MHD_Response *r, const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+}
+
+static enum lair_err queue(struct http_req *rq, int status, struct MHD_Response *r)
+{
+    if (!r)
+        return LAIR_ENOMEM;
+    if (rq->retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", rq->retry_after);
+        MHD_add_response_header(r, "Retry-After", v);
+    }
+    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    rq->status = status;
+    rq->responded = true;
+    return ok == MHD_YES ? LAIR_OK : LAIR_EIO;
+}
+
+enum lair_err http_respond(struct http_req *rq, int status, const char *ct, const void *body,
+                           size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r)
+        add_common_headers(r, ct);
+    return queue(rq, status, r);
+}
+
+enum lair_err http_respond_json(struct http_req *rq, int status, struct buf *json)
+{
+    size_t len;
+    char *p = buf_detach(json, &len);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(p);
+        return LAIR_ENOMEM;
+    }
+    add_common_headers(r, "application/json");
+    return queue(rq, status, r);
+}
+
+static void json_escape(struct buf *out, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            buf_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            buf_printf(out, "\\u%04x", c);
+        else
+            buf_append(out, s, 1);
+    }
+}
+
+void http_error_json(enum lair_err e, const char *msg, const char *param, const char *code,
+                     struct buf *out)
+{
+    buf_puts(out, "{\"error\":{\"message\":\"");
+    json_escape(out, msg && *msg ? msg : lair_err_msg(e));
+    buf_puts(out, "\",\"type\":\"");
+    json_escape(out, lair_err_type(e));
+    buf_puts(out, "\",\"param\":");
+    if (param) {
+        buf_puts(out, "\"");
+        json_escape(out, param);
+        buf_puts(out, "\"");
+    } else {
+        buf_puts(out, "null");
+    }
+    buf_puts(out, ",\"code\":");
+    if (code) {
+        buf_puts(out, "\"");
+        json_escape(out, code);
+        buf_puts(out, "\"");
+    } else {
+        buf_puts(out, "null");
+    }
+    buf_puts(out, "}}");
+}
+
+enum lair_err http_fail(struct http_req *rq, enum lair_err e, const char *param, const char *code,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rq->err_msg, sizeof(rq->err_msg), fmt, ap);
+    va_end(ap);
+    rq->err_param = param;
+    rq->err_code = code;
+    return e;
+}
+
+void http_retry_after(struct http_req *rq, int seconds) { rq->retry_after = seconds; }
+
+static void respond_error(struct http_req *rq, enum lair_err e)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    http_error_json(e, rq->err_msg, rq->err_param, rq->err_code, &b);
+    int status = lair_err_status(e);
+    if (status == 499) /* the client is gone; any status will do */
+        status = 400;
+    if ((status == 429 || status == 503) && rq->retry_after <= 0)
+        rq->retry_after = 1;
+    http_respond_json(rq, status, &b);
+    buf_release(&b);
+}
+
+/* ---- client liveness ---- */
+
+static int client_fd(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+/* Waits for fd or a hangup on the client socket. */
+static int wait_fd_or_hangup(int fd, int cfd)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = cfd, .events = POLLRDHUP}};
+    for (;;) {
+        int n = poll(p, cfd >= 0 ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return 0;
+        if (cfd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+            return 0;
+        if (p[0].revents)
+            return 1;
+    }
+}
+
+int http_wait(struct http_req *rq, int fd) { return wait_fd_or_hangup(fd, client_fd(rq->conn)); }
+
+/* ---- streaming ---- */
+
+static void stream_release(struct stream_state *st, bool gone)
+{
+    if (st->released)
+        return;
+    st->released = true;
+    st->ops->release(st->ctx, gone);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct stream_state *st = cls;
+    (void)pos;
+    for (;;) {
+        if (st->sent < st->pending.len) {
+            size_t n = st->pending.len - st->sent;
+            if (n > max)
+                n = max;
+            memcpy(out, st->pending.ptr + st->sent, n);
+            st->sent += n;
+            if (st->sent == st->pending.len) {
+                buf_reset(&st->pending);
+                st->sent = 0;
+            }
+            return (ssize_t)n;
+        }
+        if (st->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        enum lair_err e = st->ops->produce(st->ctx, &st->pending, &st->done);
+        if (e) {
+            st->failed = true;
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (st->pending.len || st->done)
+            continue;
+        if (!wait_fd_or_hangup(st->ops->fd(st->ctx), st->client_fd)) {
+            st->failed = true;
+            stream_release(st, true);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_state *st = cls;
+    stream_release(st, !st->done);
+    metrics_observe(st->srv->metrics, st->route_idx, st->failed ? 499 : 200, now_s() - st->t0);
+    buf_release(&st->pending);
+    free(st);
+}
+
+enum lair_err http_respond_stream(struct http_req *rq, const char *ct,
+                                  const struct http_stream_ops *ops, void *ctx)
+{
+    struct stream_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        ops->release(ctx, false);
+        return LAIR_ENOMEM;
+    }
+    st->srv = rq->srv;
+    st->route_idx = rq->route_idx;
+    st->t0 = rq->t0;
+    st->ops = ops;
+    st->ctx = ctx;
+    st->client_fd = client_fd(rq->conn);
+    buf_init(&st->pending, 0);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, st, stream_free);
+    if (!r) {
+        stream_free(st);
+        return LAIR_ENOMEM;
+    }
+    add_common_headers(r, ct);
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    rq->streaming = true;
+    return queue(rq, 200, r);
+}
+
+/* ---- routing ---- */
+
+/* Matches a path against a pattern; {} takes one non-empty segment. */
+static bool route_match(const char *pat, const char *path, struct http_req *rq)
+{
+    int n = 0;
+    while (*pat && *path) {
+        if (pat[0] == '{' && pat[1] == '}') {
+            const char *end = strchr(path, '/');
+            size_t len = end ? (size_t)(end - path) : strlen(path);
+            if (len == 0 || n >= MAX_PARAMS)
+                return false;
+            rq->params[n++] = (struct str){path, len};
+            path += len;
+            pat += 2;
+            continue;
+        }
+        if (*pat != *path)
+            return false;
+        pat++, path++;
+    }
+    if (*pat || *path)
+        return false;
+    rq->n_params = n;
+    return true;
+}
+
+/* Returns the route for method+path; *method_ok is false when only the
+ * method differs (405). */
+static const struct route *route_find(struct http_server *s, struct http_req *rq, bool *path_ok)
+{
+    *path_ok = false;
+    for (size_t i = 0; i < s->cfg.n_routes; i++) {
+        const struct route *r = &s->cfg.routes[i];
+        if (!route_match(r->pattern, rq->url, rq))
+            continue;
+        *path_ok = true;
+        if (!strcmp(r->method, rq->method)) {
+            rq->route_idx = i;
+            return r;
+        }
+    }
+    rq->n_params = 0;
+    return NULL;
+}
+
+static enum lair_err authenticate(struct http_req *rq)
+{
+    const char *h = http_header(rq, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
+                         "missing API key: send 'Authorization: Bearer <key>'");
+    struct str key = str_trim(str_c(h + 7));
+    if (sysdb_key_check(rq->srv->cfg.sys, key, &rq->who) != LAIR_OK)
+        return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
+                         "invalid, revoked or expired API key");
+    if ((rq->route->flags & R_OPERATOR) && rq->who.role != ROLE_OPERATOR)
+        return http_fail(rq, LAIR_EPERM, NULL, "forbidden", "this endpoint needs the operator key");
+    return LAIR_OK;
+}
+
+static void dispatch(struct http_req *rq)
+{
+    enum lair_err e = LAIR_OK;
+    if (rq->body_too_big) {
+        e = http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
+                      "request body too large: at most %zu bytes here", rq->route->max_body);
+    } else if (rq->route->flags & (R_AUTH | R_OPERATOR)) {
+        e = authenticate(rq);
+    }
+    if (!e && rq->body.len && !utf8_valid(rq->body.ptr, rq->body.len)) {
+        const char *ct = http_header(rq, "Content-Type");
+        if (!ct || !strncmp(ct, "application/json", 16))
+            e = http_fail(rq, LAIR_EUTF8, NULL, "invalid_utf8", "the request body is not valid UTF-8");
+    }
+    if (!e)
+        e = rq->route->fn(rq);
+    if (e && !rq->responded)
+        respond_error(rq, e);
+    else if (!rq->responded)
+        http_respond(rq, 204, NULL, "", 0);
+}
+
+static bool serve_builtin(struct http_req *rq)
+{
+    struct http_server *s = rq->srv;
+    if (!strcmp(rq->method, "GET") && !strcmp(rq->url, "/metrics")) {
+        struct buf b;
+        buf_init(&b, 0);
+        metrics_render(s->metrics, &b);
+        if (s->cfg.metrics_extra)
+            s->cfg.metrics_extra(s->cfg.app, &b);
+        http_respond(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr ? b.ptr : "",
+                     b.len);
+        buf_release(&b);
+        return true;
+    }
+    if (!strcmp(rq->method, "GET") && s->cfg.static_file) {
+        const unsigned char *data;
+        size_t len;
+        const char *ct;
+        if (s->cfg.static_file(rq->url, &data, &len, &ct)) {
+            struct MHD_Response *r =
+                MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+            if (r) {
+                add_common_headers(r, ct);
+                MHD_add_response_header(r, "Content-Security-Policy",
+                                        "default-src 'self'; frame-ancestors 'none'");
+            }
+            queue(rq, 200, r);
+            return true;
+        }
+    }
+    return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct http_req *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        rq->srv = s;
+        rq->conn = conn;
+        rq->method = method;
+        rq->url = url;
+        rq->t0 = now_s();
+        rq->route_idx = s->cfg.n_routes;
+        arena_init(&rq->arena, 0);
+        bool path_ok;
+        rq->route = route_find(s, rq, &path_ok);
+        if (!rq->route) {
+            if (serve_builtin(rq))
+                return MHD_YES;
+            if (path_ok)
+                respond_error(rq, http_fail(rq, LAIR_EMETHOD, NULL, "method_not_allowed",
+                                            "method %s is not allowed on %s", method, url));
+            else
+                respond_error(rq, http_fail(rq, LAIR_ENOTFOUND, NULL, "not_found",
+                                            "no endpoint %s %s", method, url));
+            return MHD_YES;
+        }
+        buf_init(&rq->body, rq->route->max_body ? rq->route->max_body : 1);
+        const char *cl = http_header(rq, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end || n > rq->route->max_body) {
+                respond_error(rq, http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
+                                            "request body too large: at most %zu bytes here",
+                                            rq->route->max_body));
+                return MHD_YES;
+            }
+        }
+        return MHD_YES;
+    }
+    if (rq->responded) { /* early answer: discard any remaining upload */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->body_too_big && buf_append(&rq->body, upload_data, *upload_size) != LAIR_OK)
+            rq->body_too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(rq);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct http_req *rq = *con_cls;
+    if (!rq)
+        return;
+    if (!rq->streaming)
+        metrics_observe(s->metrics, rq->route_idx, rq->status ? rq->status : 499, now_s() - rq->t0);
+    buf_release(&rq->body);
+    arena_release(&rq->arena);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = 0;
+    log_debug("http", "%s", line);
+}
+
+static enum lair_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return LAIR_EINVAL;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof(host))
+        return LAIR_EINVAL;
+    memcpy(host, listen, hl);
+    host[hl] = 0;
+    char *h = host;
+    if (h[0] == '[' && hl > 1 && h[hl - 1] == ']') {
+        h[hl - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai;
+    if (getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai) != 0)
+        return LAIR_EINVAL;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return LAIR_OK;
+}
+
+enum lair_err http_start(const struct http_config *cfg, struct http_server **out)
+{
+    *out = NULL;
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return LAIR_ENOMEM;
+    s->cfg = *cfg;
+    s->names = calloc(cfg->n_routes + 1, sizeof(char *));
+    if (!s->names) {
+        free(s);
+        return LAIR_ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        s->names[i] = cfg->routes[i].name ? cfg->routes[i].name : cfg->routes[i].pattern;
+    s->metrics = metrics_new(s->names, cfg->n_routes);
+
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_listen(cfg->listen, &ss, &sl)) {
+        log_error("http", "bad listen address '%s' (want HOST:PORT)", cfg->listen);
+        http_stop(s);
+        return LAIR_EINVAL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct http_limits lim = cfg->limits;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        lim.idle_timeout_s ? lim.idle_timeout_s : 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        lim.max_header_bytes ? lim.max_header_bytes : (size_t)32 * 1024,
+        MHD_OPTION_CONNECTION_LIMIT, lim.max_connections ? lim.max_connections : 1024u,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)2 << 20, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->d) {
+        log_error("http", "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        http_stop(s);
+        return LAIR_EIO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : 0;
+    *out = s;
+    return LAIR_OK;
+}
+
+int http_port(const struct http_server *s) { return s->port; }
+
+void http_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    metrics_free(s->metrics);
+    free(s->names);
+    free(s);
+}

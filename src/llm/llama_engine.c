@@ -1,0 +1,1133 @@
+/* The embedded llama.cpp backend (the only file that includes llama.h).
+ *
+ * A causal model gets one llama_context with n_slots sequences sharing one
+ * unified KV cache, and one scheduler thread. Each step the scheduler admits
+ * queued requests into idle slots, then builds one llama_batch: one token for
+ * every generating slot, then prompt chunks of newly admitted slots up to
+ * n_batch tokens, decodes it, and samples every slot whose logits came out.
+ * When no slot is active and the queue is empty it sleeps on a condition
+ * variable.
+ *
+ * Each slot remembers the tokens its sequence holds in the KV cache, also
+ * after its request finished. A new request goes to the idle slot whose
+ * history shares the longest prefix with its prompt (least recently used on a
+ * tie); if another slot, idle or busy, shares a longer one, that prefix is
+ * shared into the chosen sequence with llama_memory_seq_cp (cells are shared,
+ * not copied, in a unified cache) and only the rest of the prompt is decoded.
+ * See docs/internals/llm.md. */
+#include "llm/llama_engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llama.h>
+
+#include "core/banned.h"
+
+enum {
+    DEFAULT_SLOTS = 4,
+    DEFAULT_SLOT_CTX = 4096,
+    DEFAULT_BATCH = 512,
+    DEFAULT_QUEUE = 64,
+    MAX_UBATCH = 512,
+    EMBED_SEQ_MAX = 8,   /* texts per embedding batch; n_ubatch is a multiple of it */
+    EMBED_CTX_MAX = 8192,
+    PIECE_SMALL = 128,
+};
+
+enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };
+
+struct job {
+    struct llm_stream *stream;
+    llama_token *prompt; /* OWNED */
+    int n_prompt;
+    int max_tokens;
+    bool ignore_eos;
+    struct llm_sampling sampling;
+    char *key; /* OWNED: fairness key */
+    size_t key_len;
+    uint64_t tag;     /* fair-queue round; lowest is served first */
+    uint64_t arrival; /* breaks ties in arrival order */
+    double t_submit;
+};
+
+struct slot {
+    llama_seq_id id;
+    enum slot_state state;
+    struct job *job;        /* NULL when idle */
+    llama_token *hist;      /* tokens whose KV this sequence holds, at positions 0.. */
+    int n_hist;
+    llama_token next;       /* sampled, not yet decoded (SLOT_GEN) */
+    int n_gen, n_cached;
+    int n_chunk;            /* prompt tokens in the current batch */
+    int i_out;              /* batch index of this slot's logits, -1 when none */
+    bool in_batch;
+    struct llama_sampler *smpl;
+    uint64_t last_used, admitted;
+    double t_start, t_first;
+};
+
+struct engine {
+    struct llm_backend base;
+    struct llama_model *model;
+    const struct llama_vocab *vocab;
+    struct llm_model_info info;
+    int n_vocab, n_threads;
+    char *tmpl; /* OWNED: the model's chat template, NULL when none */
+
+    /* embedding models */
+    struct llama_context *ectx;
+    pthread_mutex_t emu;
+    struct llama_batch ebatch;
+    int e_batch, e_text_max, n_embd_out;
+
+    /* causal models: everything below but mu-guarded fields belongs to the
+     * scheduler thread */
+    struct llama_context *ctx;
+    llama_memory_t mem;
+    struct llama_batch batch;
+    int n_batch, n_slots, n_ctx_slot;
+    bool can_reuse; /* false for recurrent memories: no partial sequence removal */
+    struct slot *slots;
+    int n_active;
+    uint64_t clock, admissions;
+    llama_logit_bias *eog_bias;
+    int n_eog;
+    char *piece;
+    int piece_cap;
+    struct job **admit_buf, **drop_buf;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* under mu */
+    bool stop, cancel_pending;
+    struct job **queue;
+    int n_queue, queue_max;
+    uint64_t round, arrivals;
+    struct llm_stats st;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* ---- logging ---- */
+
+static enum ggml_log_level last_level;
+
+/* Keeps llama.cpp quiet except for errors; continuation lines follow the
+ * level of the line they continue. */
+static void log_filter(enum ggml_log_level level, const char *text, void *ud)
+{
+    if (level != GGML_LOG_LEVEL_CONT)
+        last_level = level;
+    if (last_level == GGML_LOG_LEVEL_ERROR)
+        fputs(text, stderr);
+}
+
+void llama_engine_global_init(void)
+{
+    const char *v = getenv("LIBREAIR_LLAMA_LOG");
+    bool verbose = v && strcmp(v, "1") == 0;
+    llama_log_set(verbose ? NULL : log_filter, NULL);
+    llama_backend_init();
+}
+
+/* ---- tokens ---- */
+
+/* OUT: *out OWNED (free), *n tokens. */
+static enum lair_err tokenize(const struct engine *e, struct str text, bool add_special,
+                              llama_token **out, int *n)
+{
+    if (text.len > (size_t)INT32_MAX / 2)
+        return LAIR_ETOOBIG;
+    const char *p = text.ptr ? text.ptr : "";
+    int cap = (int)text.len + 8;
+    llama_token *t = malloc((size_t)cap * sizeof(*t));
+    if (!t)
+        return LAIR_ENOMEM;
+    /* parse_special: prompts arrive templated, with the template's control
+     * tokens written as text. */
+    int r = llama_tokenize(e->vocab, p, (int32_t)text.len, t, cap, add_special, true);
+    if (r < 0 && r != INT32_MIN) {
+        cap = -r;
+        llama_token *g = realloc(t, (size_t)cap * sizeof(*t));
+        if (!g) {
+            free(t);
+            return LAIR_ENOMEM;
+        }
+        t = g;
+        r = llama_tokenize(e->vocab, p, (int32_t)text.len, t, cap, add_special, true);
+    }
+    if (r < 0) {
+        free(t);
+        return LAIR_EINVAL;
+    }
+    *out = t;
+    *n = r;
+    return LAIR_OK;
+}
+
+static enum lair_err eng_count_tokens(struct llm_backend *b, struct str text, int *out)
+{
+    struct engine *e = (struct engine *)b;
+    llama_token *t;
+    enum lair_err err = tokenize(e, text, false, &t, out);
+    if (!err)
+        free(t);
+    return err;
+}
+
+/* ---- chat templates ---- */
+
+static enum lair_err eng_chat_format(struct llm_backend *b, const struct llm_message *msgs,
+                                     size_t n, bool add_assistant, struct buf *out)
+{
+    struct engine *e = (struct engine *)b;
+    if (!e->tmpl || n == 0)
+        return llm_chatml_format(msgs, n, add_assistant, out);
+    /* llama.cpp wants NUL-terminated strings: copy them into one block. */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += msgs[i].role.len + msgs[i].content.len + 2;
+    struct llama_chat_message *cm = calloc(n, sizeof(*cm));
+    char *mem = malloc(total);
+    char *fmt = NULL;
+    enum lair_err err = LAIR_ENOMEM;
+    if (!cm || !mem)
+        goto out;
+    char *p = mem;
+    for (size_t i = 0; i < n; i++) {
+        const struct str fields[2] = {msgs[i].role, msgs[i].content};
+        const char **dst[2] = {&cm[i].role, &cm[i].content};
+        for (int f = 0; f < 2; f++) {
+            if (fields[f].len)
+                memcpy(p, fields[f].ptr, fields[f].len);
+            p[fields[f].len] = 0;
+            *dst[f] = p;
+            p += fields[f].len + 1;
+        }
+    }
+    if (total > (size_t)INT32_MAX / 4) {
+        err = LAIR_ETOOBIG;
+        goto out;
+    }
+    int cap = (int)(total * 2 + 256);
+    for (int tries = 0; tries < 2; tries++) {
+        char *g = realloc(fmt, (size_t)cap);
+        if (!g)
+            goto out;
+        fmt = g;
+        int r = llama_chat_apply_template(e->tmpl, cm, n, add_assistant, fmt, cap);
+        if (r < 0) {
+            /* A template llama.cpp does not recognise: ChatML is what most
+             * recent instruction models were trained on. */
+            err = llm_chatml_format(msgs, n, add_assistant, out);
+            goto out;
+        }
+        if (r <= cap) {
+            err = buf_append(out, fmt, (size_t)r);
+            goto out;
+        }
+        cap = r + 1;
+    }
+    err = LAIR_EINTERNAL;
+out:
+    free(fmt);
+    free(mem);
+    free(cm);
+    return err;
+}
+
+/* ---- the queue (under e->mu) ---- */
+
+static void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    free(j->prompt);
+    free(j->key);
+    free(j);
+}
+
+/* Fair queuing: a job's tag is one more than the latest tag of its key still
+ * queued, and never below the round being served; the lowest tag goes first.
+ * So a key with sixteen queued jobs takes one turn per round, and a key that
+ * arrives later joins the current round instead of waiting behind them. */
+static void queue_push(struct engine *e, struct job *j)
+{
+    uint64_t tag = e->round;
+    for (int i = 0; i < e->n_queue; i++) {
+        const struct job *q = e->queue[i];
+        if (q->tag > tag && q->key_len == j->key_len &&
+            (j->key_len == 0 || memcmp(q->key, j->key, j->key_len) == 0))
+            tag = q->tag;
+    }
+    j->tag = tag + 1;
+    j->arrival = e->arrivals++;
+    e->queue[e->n_queue++] = j;
+}
+
+static void queue_remove(struct engine *e, int i)
+{
+    memmove(e->queue + i, e->queue + i + 1, (size_t)(e->n_queue - i - 1) * sizeof(*e->queue));
+    e->n_queue--;
+}
+
+static struct job *queue_pop(struct engine *e)
+{
+    int best = 0;
+    for (int i = 1; i < e->n_queue; i++) {
+        const struct job *a = e->queue[i], *b = e->queue[best];
+        if (a->tag < b->tag || (a->tag == b->tag && a->arrival < b->arrival))
+            best = i;
+    }
+    struct job *j = e->queue[best];
+    queue_remove(e, best);
+    if (j->tag > e->round)
+        e->round = j->tag;
+    return j;
+}
+
+/* ---- submission (caller's thread) ---- */
+
+static void eng_wake(void *arg)
+{
+    struct engine *e = arg;
+    pthread_mutex_lock(&e->mu);
+    e->cancel_pending = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static enum lair_err job_new(struct engine *e, const struct llm_request *req, struct job **out)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return LAIR_ENOMEM;
+    enum lair_err err = tokenize(e, req->prompt, req->add_bos, &j->prompt, &j->n_prompt);
+    if (!err && j->n_prompt == 0) {
+        /* Decoding needs one token to sample from. */
+        llama_token bos = llama_vocab_bos(e->vocab);
+        if (bos == LLAMA_TOKEN_NULL)
+            err = LAIR_EINVAL;
+        else
+            j->prompt[j->n_prompt++] = bos;
+    }
+    /* The prompt must leave room for one generated token. */
+    if (!err && j->n_prompt >= e->n_ctx_slot)
+        err = LAIR_ECTX;
+    if (!err && req->fair_key.len) {
+        j->key = malloc(req->fair_key.len);
+        if (j->key) {
+            memcpy(j->key, req->fair_key.ptr, req->fair_key.len);
+            j->key_len = req->fair_key.len;
+        } else {
+            err = LAIR_ENOMEM;
+        }
+    }
+    if (err) {
+        job_free(j);
+        return err;
+    }
+    j->max_tokens = req->max_tokens;
+    j->ignore_eos = req->ignore_eos;
+    j->sampling = req->sampling;
+    j->t_submit = now_s();
+    *out = j;
+    return LAIR_OK;
+}
+
+static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request *req,
+                                struct llm_stream **out)
+{
+    struct engine *e = (struct engine *)b;
+    if (!(e->info.kind & LLM_CAN_CHAT))
+        return LAIR_EUNSUPPORTED;
+    struct job *j;
+    enum lair_err err = job_new(e, req, &j);
+    if (err)
+        return err;
+    struct llm_stream *s;
+    err = llm_stream_new(req->stop, req->n_stop, eng_wake, e, &s);
+    if (err) {
+        job_free(j);
+        return err;
+    }
+    j->stream = s;
+    pthread_mutex_lock(&e->mu);
+    if (e->stop || e->n_queue >= e->queue_max) {
+        err = LAIR_EBUSY;
+    } else {
+        queue_push(e, j);
+        e->st.queue_depth = e->n_queue;
+        e->st.requests++;
+        pthread_cond_signal(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (err) {
+        struct llm_result res = {.finish = LLM_FINISH_ERROR, .err = err};
+        llm_stream_finish(s, &res);
+        llm_stream_free(s);
+        job_free(j);
+        return err;
+    }
+    *out = s;
+    return LAIR_OK;
+}
+
+/* ---- slots (scheduler thread) ---- */
+
+static struct llama_sampler *sampler_new(const struct engine *e, const struct job *j)
+{
+    const struct llm_sampling *sp = &j->sampling;
+    struct llama_sampler_chain_params cp = llama_sampler_chain_default_params();
+    cp.no_perf = true;
+    struct llama_sampler *c = llama_sampler_chain_init(cp);
+    if (!c)
+        return NULL;
+    if (j->ignore_eos && e->n_eog)
+        llama_sampler_chain_add(c, llama_sampler_init_logit_bias(e->n_vocab, e->n_eog,
+                                                                  e->eog_bias));
+    int last_n = sp->repeat_last_n > 0 ? sp->repeat_last_n : 64;
+    if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f)
+        llama_sampler_chain_add(c, llama_sampler_init_penalties(e->n_vocab, last_n,
+                                                                sp->repeat_penalty, 0, 0));
+    if (sp->temperature <= 0) {
+        llama_sampler_chain_add(c, llama_sampler_init_greedy());
+        return c;
+    }
+    if (sp->top_k > 0)
+        llama_sampler_chain_add(c, llama_sampler_init_top_k(sp->top_k));
+    if (sp->top_p > 0 && sp->top_p < 1)
+        llama_sampler_chain_add(c, llama_sampler_init_top_p(sp->top_p, 1));
+    if (sp->min_p > 0)
+        llama_sampler_chain_add(c, llama_sampler_init_min_p(sp->min_p, 1));
+    llama_sampler_chain_add(c, llama_sampler_init_temp(sp->temperature));
+    uint32_t seed = LLAMA_DEFAULT_SEED; /* llama.cpp draws a random seed */
+    if (sp->has_seed) {
+        seed = (uint32_t)(sp->seed ^ (sp->seed >> 32));
+        if (seed == LLAMA_DEFAULT_SEED)
+            seed = 0x9E3779B9u;
+    }
+    llama_sampler_chain_add(c, llama_sampler_init_dist(seed));
+    return c;
+}
+
+static int common_prefix(const llama_token *a, int na, const llama_token *b, int nb)
+{
+    int n = imin(na, nb), i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+static void slot_clear_kv(struct engine *e, struct slot *s)
+{
+    llama_memory_seq_rm(e->mem, s->id, -1, -1);
+    s->n_hist = 0;
+}
+
+static void slot_finish(struct engine *e, struct slot *s, enum llm_finish f, enum lair_err err)
+{
+    struct job *j = s->job;
+    double now = now_s();
+    double t_first = s->t_first > 0 ? s->t_first : now;
+    struct llm_result res = {
+        .finish = f,
+        .err = err,
+        .prompt_tokens = j->n_prompt,
+        .cached_tokens = s->n_cached,
+        .completion_tokens = s->n_gen,
+        .queue_ms = (s->t_start - j->t_submit) * 1e3,
+        .prompt_ms = (t_first - s->t_start) * 1e3,
+        .gen_ms = s->t_first > 0 ? (now - s->t_first) * 1e3 : 0,
+    };
+    llama_sampler_free(s->smpl);
+    s->smpl = NULL;
+    s->job = NULL;
+    s->state = SLOT_IDLE;
+    s->in_batch = false;
+    s->last_used = ++e->clock;
+    e->n_active--;
+    pthread_mutex_lock(&e->mu);
+    e->st.busy_slots--;
+    e->st.prompt_tokens += (uint64_t)j->n_prompt;
+    e->st.cached_tokens += (uint64_t)s->n_cached;
+    e->st.generated_tokens += (uint64_t)s->n_gen;
+    e->st.prompt_seconds += res.prompt_ms / 1e3;
+    e->st.gen_seconds += res.gen_ms / 1e3;
+    pthread_mutex_unlock(&e->mu);
+    /* Stats first: whoever sees the stream finish also sees the slot free. */
+    llm_stream_finish(j->stream, &res);
+    job_free(j);
+}
+
+static void slot_fail(struct engine *e, struct slot *s, enum lair_err err)
+{
+    slot_finish(e, s, LLM_FINISH_ERROR, err);
+    slot_clear_kv(e, s);
+}
+
+/* Positions the chosen slot's sequence on the longest cached prefix of the
+ * prompt: its own history, or another sequence's shared into it. At least
+ * the last prompt token is always decoded again, for its logits. */
+static void slot_reuse_prefix(struct engine *e, struct slot *t, const struct job *j)
+{
+    int limit = j->n_prompt - 1, own = 0, other = 0;
+    struct slot *src = NULL;
+    if (!e->can_reuse) {
+        slot_clear_kv(e, t);
+        return;
+    }
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        int l = imin(common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt), limit);
+        if (s == t)
+            own = l;
+        else if (l > other)
+            src = s, other = l;
+    }
+    if (src && other > own) {
+        slot_clear_kv(e, t);
+        llama_memory_seq_cp(e->mem, src->id, t->id, 0, other);
+        memcpy(t->hist, j->prompt, (size_t)other * sizeof(*t->hist));
+        t->n_hist = other;
+    } else if (llama_memory_seq_rm(e->mem, t->id, own, -1)) {
+        t->n_hist = own;
+    } else {
+        slot_clear_kv(e, t);
+    }
+}
+
+/* The idle slot whose history shares the longest prefix with the prompt;
+ * least recently used among equals, so fresh caches survive longest. */
+static struct slot *slot_pick(struct engine *e, const struct job *j)
+{
+    struct slot *best = NULL;
+    int best_l = -1;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->state != SLOT_IDLE)
+            continue;
+        int l = common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt);
+        if (l > best_l || (l == best_l && s->last_used < best->last_used))
+            best = s, best_l = l;
+    }
+    return best;
+}
+
+static void slot_start(struct engine *e, struct job *j, double now)
+{
+    struct slot *s = slot_pick(e, j);
+    s->job = j;
+    s->state = SLOT_PROMPT;
+    s->n_gen = 0;
+    s->t_start = now;
+    s->t_first = 0;
+    s->admitted = ++e->admissions;
+    s->last_used = ++e->clock;
+    e->n_active++;
+    slot_reuse_prefix(e, s, j);
+    s->n_cached = s->n_hist;
+    s->smpl = sampler_new(e, j);
+    if (!s->smpl) {
+        slot_fail(e, s, LAIR_ENOMEM);
+        return;
+    }
+    /* The repetition penalty also looks at the end of the prompt. */
+    if (j->sampling.repeat_penalty > 0 && j->sampling.repeat_penalty != 1.0f) {
+        int last_n = j->sampling.repeat_last_n > 0 ? j->sampling.repeat_last_n : 64;
+        for (int i = j->n_prompt > last_n ? j->n_prompt - last_n : 0; i < j->n_prompt; i++)
+            llama_sampler_accept(s->smpl, j->prompt[i]);
+    }
+}
+
+/* ---- one step ---- */
+
+static int batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama_seq_id seq,
+                     bool logits)
+{
+    int i = b->n_tokens++;
+    b->token[i] = t;
+    b->pos[i] = pos;
+    b->n_seq_id[i] = 1;
+    b->seq_id[i][0] = seq;
+    b->logits[i] = logits;
+    return i;
+}
+
+/* The oldest admitted slot still decoding its prompt and not yet batched. */
+static struct slot *next_prompt_slot(struct engine *e)
+{
+    struct slot *best = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->state == SLOT_PROMPT && !s->in_batch && (!best || s->admitted < best->admitted))
+            best = s;
+    }
+    return best;
+}
+
+/* Generating slots first (one token each, so streams never stall behind a
+ * long prompt), then prompt chunks in admission order up to n_batch. */
+static void build_batch(struct engine *e)
+{
+    struct llama_batch *b = &e->batch;
+    b->n_tokens = 0;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        s->in_batch = s->state == SLOT_GEN;
+        s->n_chunk = 0;
+        s->i_out = s->in_batch ? batch_add(b, s->next, s->n_hist, s->id, true) : -1;
+    }
+    struct slot *s;
+    while (b->n_tokens < e->n_batch && (s = next_prompt_slot(e))) {
+        const struct job *j = s->job;
+        int left = j->n_prompt - s->n_hist;
+        int n = imin(left, e->n_batch - b->n_tokens);
+        for (int k = 0; k < n; k++)
+            batch_add(b, j->prompt[s->n_hist + k], s->n_hist + k, s->id, k == left - 1);
+        s->in_batch = true;
+        s->n_chunk = n;
+        s->i_out = n == left ? b->n_tokens - 1 : -1;
+    }
+}
+
+/* Drops the KV of the least recently used idle slot that still has some. */
+static bool evict_idle(struct engine *e)
+{
+    struct slot *v = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->state == SLOT_IDLE && s->n_hist > 0 && (!v || s->last_used < v->last_used))
+            v = s;
+    }
+    if (v)
+        slot_clear_kv(e, v);
+    return v != NULL;
+}
+
+static struct slot *newest_active(struct engine *e)
+{
+    struct slot *n = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->job && (!n || s->admitted > n->admitted))
+            n = s;
+    }
+    return n;
+}
+
+/* Decodes this step's batch. When the KV cache is full, idle sequences are
+ * evicted (least recently used first), then the newest request is failed,
+ * until the batch fits. Returns false when there is nothing to sample. */
+static bool decode_step(struct engine *e)
+{
+    for (;;) {
+        build_batch(e);
+        if (e->batch.n_tokens == 0)
+            return false;
+        int r = llama_decode(e->ctx, e->batch);
+        if (r == 0)
+            return true;
+        if (r == 1) {
+            if (!evict_idle(e))
+                slot_fail(e, newest_active(e), LAIR_EBUSY);
+            continue;
+        }
+        for (int i = 0; i < e->n_slots; i++)
+            if (e->slots[i].in_batch)
+                slot_fail(e, &e->slots[i], LAIR_EMODEL);
+        return false;
+    }
+}
+
+static const char *token_piece(struct engine *e, llama_token t, char *small, int *len)
+{
+    int n = llama_token_to_piece(e->vocab, t, small, PIECE_SMALL, 0, false);
+    if (n >= 0) {
+        *len = n;
+        return small;
+    }
+    if (-n > e->piece_cap) {
+        char *p = realloc(e->piece, (size_t)-n);
+        if (!p) {
+            *len = 0;
+            return small;
+        }
+        e->piece = p;
+        e->piece_cap = -n;
+    }
+    n = llama_token_to_piece(e->vocab, t, e->piece, e->piece_cap, 0, false);
+    *len = n > 0 ? n : 0;
+    return e->piece;
+}
+
+static void on_token(struct engine *e, struct slot *s, llama_token t)
+{
+    struct job *j = s->job;
+    s->n_gen++;
+    if (!j->ignore_eos && llama_vocab_is_eog(e->vocab, t)) {
+        slot_finish(e, s, LLM_FINISH_STOP, LAIR_OK);
+        return;
+    }
+    char small[PIECE_SMALL];
+    int len;
+    const char *piece = token_piece(e, t, small, &len);
+    if (len > 0 && llm_stream_feed(j->stream, piece, (size_t)len)) {
+        slot_finish(e, s, LLM_FINISH_STOP, LAIR_OK);
+        return;
+    }
+    /* n_ctx_slot bounds prompt + output; the last token is never decoded. */
+    if ((j->max_tokens > 0 && s->n_gen >= j->max_tokens) ||
+        j->n_prompt + s->n_gen >= e->n_ctx_slot) {
+        slot_finish(e, s, LLM_FINISH_LENGTH, LAIR_OK);
+        return;
+    }
+    s->next = t;
+}
+
+static void after_decode(struct engine *e)
+{
+    double now = 0;
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (!s->in_batch)
+            continue;
+        s->in_batch = false;
+        if (s->state == SLOT_GEN) {
+            s->hist[s->n_hist++] = s->next;
+        } else {
+            memcpy(s->hist + s->n_hist, s->job->prompt + s->n_hist,
+                   (size_t)s->n_chunk * sizeof(*s->hist));
+            s->n_hist += s->n_chunk;
+            if (s->i_out < 0)
+                continue;
+            s->state = SLOT_GEN;
+            s->t_first = now > 0 ? now : (now = now_s());
+        }
+        on_token(e, s, llama_sampler_sample(s->smpl, e->ctx, s->i_out));
+    }
+}
+
+static void reap_cancelled(struct engine *e)
+{
+    for (int i = 0; i < e->n_slots; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->job && llm_stream_cancelled(s->job->stream))
+            slot_finish(e, s, LLM_FINISH_CANCELLED, LAIR_OK);
+    }
+}
+
+static void finish_job(struct job *j, enum llm_finish f, enum lair_err err)
+{
+    struct llm_result res = {.finish = f, .err = err, .prompt_tokens = j->n_prompt};
+    llm_stream_finish(j->stream, &res);
+    job_free(j);
+}
+
+/* Under e->mu: takes the jobs to start now (as many as idle slots) and the
+ * queued jobs whose stream was cancelled. */
+static void take_jobs(struct engine *e, int *n_admit, int *n_drop)
+{
+    *n_admit = *n_drop = 0;
+    if (e->cancel_pending) {
+        e->cancel_pending = false;
+        for (int i = 0; i < e->n_queue;) {
+            if (llm_stream_cancelled(e->queue[i]->stream)) {
+                e->drop_buf[(*n_drop)++] = e->queue[i];
+                queue_remove(e, i);
+            } else {
+                i++;
+            }
+        }
+    }
+    while (e->n_queue > 0 && *n_admit < e->n_slots - e->n_active) {
+        struct job *j = queue_pop(e);
+        if (llm_stream_cancelled(j->stream))
+            e->drop_buf[(*n_drop)++] = j;
+        else
+            e->admit_buf[(*n_admit)++] = j;
+    }
+    e->st.busy_slots += *n_admit;
+    e->st.queue_depth = e->n_queue;
+}
+
+static void shutdown_all(struct engine *e)
+{
+    for (int i = 0; i < e->n_slots; i++)
+        if (e->slots[i].job)
+            slot_finish(e, &e->slots[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
+    pthread_mutex_lock(&e->mu);
+    int n = e->n_queue;
+    memcpy(e->drop_buf, e->queue, (size_t)n * sizeof(*e->queue));
+    e->n_queue = 0;
+    e->st.queue_depth = 0;
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < n; i++)
+        finish_job(e->drop_buf[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
+}
+
+static void *scheduler(void *arg)
+{
+    struct engine *e = arg;
+    for (;;) {
+        int n_admit, n_drop;
+        pthread_mutex_lock(&e->mu);
+        while (!e->stop && e->n_active == 0 && e->n_queue == 0)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (e->stop) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        take_jobs(e, &n_admit, &n_drop);
+        pthread_mutex_unlock(&e->mu);
+
+        for (int i = 0; i < n_drop; i++)
+            finish_job(e->drop_buf[i], LLM_FINISH_CANCELLED, LAIR_OK);
+        double now = now_s();
+        for (int i = 0; i < n_admit; i++)
+            slot_start(e, e->admit_buf[i], now);
+        reap_cancelled(e);
+        if (e->n_active > 0 && decode_step(e))
+            after_decode(e);
+    }
+    shutdown_all(e);
+    return NULL;
+}
+
+/* ---- embeddings ---- */
+
+static void l2_normalise(const float *in, float *out, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)in[i] * in[i];
+    float scale = sum > 0 ? (float)(1.0 / sqrt(sum)) : 0.0f;
+    for (int i = 0; i < n; i++)
+        out[i] = in[i] * scale;
+}
+
+/* Decodes texts [first, first + count) as one batch, one sequence each. */
+static enum lair_err embed_batch(struct engine *e, llama_token **toks, const int *lens,
+                                 size_t first, size_t count, float *out)
+{
+    struct llama_batch *b = &e->ebatch;
+    b->n_tokens = 0;
+    for (size_t i = 0; i < count; i++)
+        for (int k = 0; k < lens[first + i]; k++)
+            batch_add(b, toks[first + i][k], k, (llama_seq_id)i, true);
+    llama_memory_t mem = llama_get_memory(e->ectx);
+    if (mem)
+        llama_memory_clear(mem, true);
+    if (llama_decode(e->ectx, *b) != 0)
+        return LAIR_EMODEL;
+    for (size_t i = 0; i < count; i++) {
+        const float *v = llama_get_embeddings_seq(e->ectx, (llama_seq_id)i);
+        if (!v)
+            return LAIR_EMODEL;
+        l2_normalise(v, out + (first + i) * (size_t)e->n_embd_out, e->n_embd_out);
+    }
+    return LAIR_OK;
+}
+
+static enum lair_err eng_embed(struct llm_backend *bk, const struct str *texts, size_t n,
+                               float *out, int *n_tokens)
+{
+    struct engine *e = (struct engine *)bk;
+    if (!(e->info.kind & LLM_CAN_EMBED))
+        return LAIR_EUNSUPPORTED;
+    if (n == 0)
+        return LAIR_OK;
+    llama_token **toks = calloc(n, sizeof(*toks));
+    int *lens = calloc(n, sizeof(*lens));
+    enum lair_err err = toks && lens ? LAIR_OK : LAIR_ENOMEM;
+    int total = 0;
+    /* Tokenize outside the lock: only the decode needs the context. */
+    for (size_t i = 0; i < n && !err; i++) {
+        err = tokenize(e, texts[i], true, &toks[i], &lens[i]);
+        if (!err && (lens[i] > e->e_text_max || lens[i] == 0))
+            err = lens[i] ? LAIR_ECTX : LAIR_EINVAL;
+        total += err ? 0 : lens[i];
+    }
+    if (!err) {
+        pthread_mutex_lock(&e->emu);
+        for (size_t i = 0; i < n && !err;) {
+            size_t count = 0;
+            int used = 0;
+            while (i + count < n && count < EMBED_SEQ_MAX && used + lens[i + count] <= e->e_batch)
+                used += lens[i + count++];
+            err = embed_batch(e, toks, lens, i, count, out);
+            i += count;
+        }
+        pthread_mutex_unlock(&e->emu);
+    }
+    if (!err && n_tokens)
+        *n_tokens = total;
+    for (size_t i = 0; toks && i < n; i++)
+        free(toks[i]);
+    free(toks);
+    free(lens);
+    return err;
+}
+
+/* ---- info, stats, lifecycle ---- */
+
+static void eng_info(struct llm_backend *b, struct llm_model_info *out)
+{
+    *out = ((struct engine *)b)->info;
+}
+
+static void eng_stats(struct llm_backend *b, struct llm_stats *out)
+{
+    struct engine *e = (struct engine *)b;
+    pthread_mutex_lock(&e->mu);
+    *out = e->st;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void eng_free(struct llm_backend *b)
+{
+    struct engine *e = (struct engine *)b;
+    if (e->thread_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = true;
+        pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->thread, NULL);
+    }
+    for (int i = 0; e->slots && i < e->n_slots; i++) {
+        free(e->slots[i].hist);
+        llama_sampler_free(e->slots[i].smpl);
+    }
+    free(e->slots);
+    if (e->batch.token)
+        llama_batch_free(e->batch);
+    if (e->ebatch.token)
+        llama_batch_free(e->ebatch);
+    if (e->ctx)
+        llama_free(e->ctx);
+    if (e->ectx)
+        llama_free(e->ectx);
+    if (e->model)
+        llama_model_free(e->model);
+    free(e->queue);
+    free(e->admit_buf);
+    free(e->drop_buf);
+    free(e->eog_bias);
+    free(e->piece);
+    free(e->tmpl);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->emu);
+    free(e);
+}
+
+static const struct llm_backend_ops engine_ops = {
+    .submit = eng_submit,
+    .embed = eng_embed,
+    .chat_format = eng_chat_format,
+    .count_tokens = eng_count_tokens,
+    .info = eng_info,
+    .stats = eng_stats,
+    .free = eng_free,
+};
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* The GGUF's pooling type ("<arch>.pooling_type"), 0 when absent. */
+static int model_pooling(const struct engine *e)
+{
+    char key[64], val[32];
+    if (snprintf(key, sizeof(key), "%s.pooling_type", e->info.arch) >= (int)sizeof(key))
+        return 0;
+    if (llama_model_meta_val_str(e->model, key, val, sizeof(val)) < 0)
+        return 0;
+    return (int)strtol(val, NULL, 10);
+}
+
+static struct llama_context_params base_params(const struct engine *e)
+{
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_threads = e->n_threads;
+    cp.n_threads_batch = e->n_threads;
+    /* Measured slower than the plain attention path on our CPUs. */
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.no_perf = true;
+    /* One cell pool for all sequences, so that seq_cp shares a prefix. */
+    cp.kv_unified = true;
+    return cp;
+}
+
+static enum lair_err open_embed(struct engine *e)
+{
+    int train = e->info.n_ctx_train > 0 ? e->info.n_ctx_train : 512;
+    int n = imin(train, EMBED_CTX_MAX);
+    /* llama.cpp aborts with MEAN pooling unless n_ubatch is a multiple of
+     * n_seq_max; and non-causal models need the whole batch in one ubatch. */
+    n = (n + EMBED_SEQ_MAX - 1) / EMBED_SEQ_MAX * EMBED_SEQ_MAX;
+    struct llama_context_params cp = base_params(e);
+    cp.embeddings = true;
+    cp.n_ctx = (uint32_t)n;
+    cp.n_batch = cp.n_ubatch = (uint32_t)n;
+    cp.n_seq_max = EMBED_SEQ_MAX;
+    e->ectx = llama_init_from_model(e->model, cp);
+    if (!e->ectx)
+        return LAIR_EMODEL;
+    enum llama_pooling_type pt = llama_pooling_type(e->ectx);
+    if (pt == LLAMA_POOLING_TYPE_NONE || pt == LLAMA_POOLING_TYPE_RANK)
+        return LAIR_EMODEL;
+    e->ebatch = llama_batch_init(n, 0, 1);
+    e->e_batch = n;
+    e->e_text_max = imin(n, train);
+    e->n_embd_out = llama_model_n_embd_out(e->model);
+    e->info.n_embd = e->n_embd_out;
+    e->info.n_ctx_slot = e->e_text_max;
+    e->info.kind = LLM_CAN_EMBED;
+    return LAIR_OK;
+}
+
+static enum lair_err open_generation(struct engine *e, const struct llm_model_opts *o)
+{
+    int max_seq = (int)llama_max_parallel_sequences();
+    e->n_slots = o->n_slots > 0 ? imin(o->n_slots, max_seq) : DEFAULT_SLOTS;
+    e->n_batch = o->n_batch > 0 ? o->n_batch : DEFAULT_BATCH;
+    if (e->n_batch < e->n_slots)
+        e->n_batch = e->n_slots; /* every generating slot gets its token each step */
+    e->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
+    int n_ctx;
+    if (o->n_ctx > 0) {
+        n_ctx = o->n_ctx;
+        e->n_ctx_slot = n_ctx / e->n_slots;
+    } else {
+        int train = e->info.n_ctx_train > 0 ? e->info.n_ctx_train : DEFAULT_SLOT_CTX;
+        e->n_ctx_slot = imin(DEFAULT_SLOT_CTX, train);
+        n_ctx = e->n_ctx_slot * e->n_slots;
+    }
+    if (e->n_ctx_slot < 2)
+        return LAIR_EINVAL;
+
+    struct llama_context_params cp = base_params(e);
+    cp.n_ctx = (uint32_t)n_ctx;
+    cp.n_batch = (uint32_t)e->n_batch;
+    cp.n_ubatch = (uint32_t)imin(e->n_batch, MAX_UBATCH);
+    cp.n_seq_max = (uint32_t)e->n_slots;
+    e->ctx = llama_init_from_model(e->model, cp);
+    if (!e->ctx)
+        return LAIR_EMODEL;
+    e->mem = llama_get_memory(e->ctx);
+    e->can_reuse = !llama_model_is_recurrent(e->model) && !llama_model_is_hybrid(e->model);
+    e->batch = llama_batch_init(e->n_batch, 0, 1);
+
+    e->slots = calloc((size_t)e->n_slots, sizeof(*e->slots));
+    e->queue = calloc((size_t)e->queue_max, sizeof(*e->queue));
+    e->drop_buf = calloc((size_t)e->queue_max, sizeof(*e->drop_buf));
+    e->admit_buf = calloc((size_t)e->n_slots, sizeof(*e->admit_buf));
+    e->eog_bias = calloc((size_t)e->n_vocab, sizeof(*e->eog_bias));
+    if (!e->slots || !e->queue || !e->drop_buf || !e->admit_buf || !e->eog_bias ||
+        !e->batch.token)
+        return LAIR_ENOMEM;
+    for (int i = 0; i < e->n_slots; i++) {
+        e->slots[i].id = i;
+        e->slots[i].hist = malloc((size_t)e->n_ctx_slot * sizeof(llama_token));
+        if (!e->slots[i].hist)
+            return LAIR_ENOMEM;
+    }
+    /* ignore_eos masks every end-of-generation token rather than letting the
+     * model emit one and continue after it. */
+    for (llama_token t = 0; t < e->n_vocab; t++)
+        if (llama_vocab_is_eog(e->vocab, t))
+            e->eog_bias[e->n_eog++] = (llama_logit_bias){t, -INFINITY};
+
+    e->info.kind = LLM_CAN_CHAT;
+    e->info.n_ctx_slot = e->n_ctx_slot;
+    e->info.n_embd = llama_model_n_embd(e->model);
+    e->st.n_slots = e->n_slots;
+    if (pthread_create(&e->thread, NULL, scheduler, e) != 0)
+        return LAIR_ENOMEM;
+    e->thread_started = true;
+    return LAIR_OK;
+}
+
+static enum lair_err check_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return LAIR_EIO;
+    char magic[4];
+    size_t n = fread(magic, 1, sizeof(magic), f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0 ? LAIR_OK : LAIR_EMODEL;
+}
+
+static void fill_info(struct engine *e)
+{
+    struct llm_model_info *in = &e->info;
+    in->n_ctx_train = llama_model_n_ctx_train(e->model);
+    in->n_params = llama_model_n_params(e->model);
+    if (llama_model_meta_val_str(e->model, "general.architecture", in->arch,
+                                 sizeof(in->arch)) < 0)
+        in->arch[0] = 0;
+    if (llama_model_desc(e->model, in->desc, sizeof(in->desc)) < 0)
+        in->desc[0] = 0;
+}
+
+enum lair_err llama_engine_open(const struct llm_model_opts *o, struct llm_backend **out)
+{
+    enum lair_err err = check_file(o->path);
+    if (err)
+        return err;
+    struct engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return LAIR_ENOMEM;
+    e->base.ops = &engine_ops;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->emu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->n_threads = o->n_threads > 0 ? o->n_threads : online_cpus();
+
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = o->n_gpu_layers;
+    e->model = llama_model_load_from_file(o->path, mp);
+    if (!e->model) {
+        eng_free(&e->base);
+        return LAIR_EMODEL;
+    }
+    e->vocab = llama_model_get_vocab(e->model);
+    e->n_vocab = llama_vocab_n_tokens(e->vocab);
+    fill_info(e);
+    const char *tmpl = llama_model_chat_template(e->model, NULL);
+    if (tmpl && !(e->tmpl = strdup(tmpl))) {
+        eng_free(&e->base);
+        return LAIR_ENOMEM;
+    }
+    if (model_pooling(e) > 0)
+        err = open_embed(e);
+    else if (llama_model_has_encoder(e->model) || !llama_model_has_decoder(e->model))
+        err = LAIR_EMODEL; /* encoder-decoder generation is not supported */
+    else
+        err = open_generation(e, o);
+    if (err) {
+        eng_free(&e->base);
+        return err;
+    }
+    *out = &e->base;
+    return LAIR_OK;
+}

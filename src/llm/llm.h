@@ -1,0 +1,170 @@
+/* The model layer as the rest of the program sees it: a registry of named
+ * models, each served by a backend (the embedded llama.cpp engine today, a
+ * remote OpenAI-compatible upstream later). Nothing above src/llm/ knows which
+ * backend serves a model, nor includes llama.h.
+ *
+ * Generation is asynchronous: llm_submit() queues a request on the model's
+ * scheduler and returns a stream. The scheduler thread appends text to the
+ * stream as tokens are sampled and signals a file descriptor, so that a waiting
+ * HTTP connection can poll() it together with its socket and costs no CPU.
+ * Text delivered through a stream is always whole UTF-8 characters and never
+ * contains (a prefix of) a stop string. */
+#ifndef LAIR_LLM_H
+#define LAIR_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/str.h"
+
+struct llm_registry;
+struct llm_model;
+struct llm_stream;
+
+struct llm_model_opts {
+    const char *name;  /* BORROWED: name clients use, e.g. "default" */
+    const char *path;  /* BORROWED: GGUF file */
+    int n_ctx;         /* total KV cells shared by all slots; 0 = 4096 * n_slots capped at
+                          the model's training context * n_slots */
+    int n_slots;       /* sequences decoded together; 0 = 4 */
+    int n_threads;     /* 0 = number of online CPUs */
+    int n_batch;       /* logical batch for prompt processing; 0 = 512 */
+    int queue_max;     /* requests waiting beyond the slots; 0 = 64. Full queue: LAIR_EBUSY */
+    int n_gpu_layers;  /* 0 on CPU-only builds */
+};
+
+enum llm_kind_flags {
+    LLM_CAN_CHAT = 1 << 0,  /* causal model: completions and chat */
+    LLM_CAN_EMBED = 1 << 1, /* pooled embeddings */
+};
+
+struct llm_sampling {
+    float temperature;    /* 0 = greedy */
+    float top_p;          /* 1 = off */
+    int top_k;            /* 0 = off */
+    float min_p;          /* 0 = off */
+    float repeat_penalty; /* 1 = off */
+    int repeat_last_n;    /* 0 = 64 */
+    bool has_seed;
+    uint64_t seed;
+};
+
+/* Sensible defaults: temperature 0.8, top_p 0.95, top_k 40, min_p 0.05,
+ * repeat_penalty 1.0, random seed. */
+void llm_sampling_defaults(struct llm_sampling *s);
+
+struct llm_request {
+    struct str prompt;        /* BORROWED until llm_submit returns: text, already templated */
+    int max_tokens;           /* <= 0: until the context is full or end of sequence */
+    struct llm_sampling sampling;
+    const struct str *stop;   /* BORROWED until llm_submit returns */
+    size_t n_stop;
+    bool ignore_eos;          /* benchmarks: keep generating past end-of-sequence */
+    bool add_bos;             /* prepend BOS when the model wants one (raw completions) */
+    struct str fair_key;      /* who to be fair between (the tenant); BORROWED until return */
+};
+
+enum llm_finish {
+    LLM_RUNNING = 0,
+    LLM_FINISH_STOP,      /* end of sequence or a stop string */
+    LLM_FINISH_LENGTH,    /* max_tokens or context full */
+    LLM_FINISH_CANCELLED, /* llm_stream_cancel */
+    LLM_FINISH_ERROR,     /* see llm_result.err */
+};
+
+struct llm_result {
+    enum llm_finish finish;
+    enum lair_err err;
+    int prompt_tokens;
+    int cached_tokens; /* prompt tokens reused from the prefix cache */
+    int completion_tokens;
+    double queue_ms, prompt_ms, gen_ms;
+};
+
+struct llm_stats {
+    uint64_t prompt_tokens, cached_tokens, generated_tokens, requests;
+    double prompt_seconds, gen_seconds;
+    int queue_depth, busy_slots, n_slots;
+};
+
+struct llm_model_info {
+    int kind;          /* enum llm_kind_flags */
+    int n_ctx_train;
+    int n_ctx_slot;    /* the most tokens one request may use (prompt + output) */
+    int n_embd;        /* embedding size */
+    uint64_t n_params;
+    char arch[32];
+    char desc[128];
+};
+
+/* ---- registry ---- */
+
+/* OWNED: free with llm_registry_free (which stops every scheduler). */
+struct llm_registry *llm_registry_new(void);
+void llm_registry_free(struct llm_registry *r);
+/* Loads a model and starts its scheduler. Names are unique (LAIR_ECONFLICT).
+ * Errors: LAIR_EIO (cannot read), LAIR_EMODEL (not a usable GGUF). */
+enum lair_err llm_registry_load(struct llm_registry *r, const struct llm_model_opts *o);
+/* BORROWED: lives as long as the registry. NULL when unknown. */
+struct llm_model *llm_registry_find(struct llm_registry *r, struct str name);
+size_t llm_registry_count(struct llm_registry *r);
+/* BORROWED: the i-th model in load order, NULL past the end. */
+struct llm_model *llm_registry_at(struct llm_registry *r, size_t i);
+
+/* ---- one model ---- */
+
+const char *llm_model_name(const struct llm_model *m); /* BORROWED */
+void llm_model_get_info(const struct llm_model *m, struct llm_model_info *out);
+void llm_model_get_stats(struct llm_model *m, struct llm_stats *out);
+
+struct llm_message {
+    struct str role; /* "system", "user", "assistant" */
+    struct str content;
+};
+/* Renders messages with the model's chat template (GGUF metadata) and appends
+ * the assistant turn opener when add_assistant. Falls back to ChatML when the
+ * model has no template or llama.cpp does not know it (docs/models.md). */
+enum lair_err llm_chat_format(struct llm_model *m, const struct llm_message *msgs, size_t n,
+                              bool add_assistant, struct buf *out);
+
+/* Number of tokens text makes with this model's tokenizer (no BOS). */
+enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out);
+
+/* Queues a generation. OUT: *out is OWNED (free with llm_stream_free).
+ * Errors: LAIR_ECTX when the prompt does not fit n_ctx_slot (prompt alone),
+ * LAIR_EBUSY when the queue is full, LAIR_EUNSUPPORTED for an embedding-only
+ * model. */
+enum lair_err llm_submit(struct llm_model *m, const struct llm_request *req,
+                         struct llm_stream **out);
+
+/* Readable (POLLIN) whenever new text is pending or the stream has finished. */
+int llm_stream_fd(struct llm_stream *s);
+/* Moves pending text into out (appending) and clears the fd's readiness.
+ * Returns true once the stream has finished and all its text was taken; then
+ * *res is filled. */
+bool llm_stream_take(struct llm_stream *s, struct buf *out, struct llm_result *res);
+/* Stops generation; the slot is freed at the scheduler's next step. */
+void llm_stream_cancel(struct llm_stream *s);
+/* Cancels if still running and frees. NULL is fine. */
+void llm_stream_free(struct llm_stream *s);
+
+/* Embeds n texts with the model's pooling, L2-normalised. out receives n * n_embd
+ * floats (caller-allocated; n_embd from llm_model_get_info). *n_tokens (may be
+ * NULL) gets the total input tokens. Errors: LAIR_ECTX when one text is longer
+ * than the context, LAIR_EUNSUPPORTED for a model that cannot embed. Blocking;
+ * thread-safe. */
+enum lair_err llm_embed(struct llm_model *m, const struct str *texts, size_t n, float *out,
+                        int *n_tokens);
+
+/* Reads a GGUF file's metadata without loading weights and writes a JSON object:
+ * architecture, name, parameters, context length, embedding size, layers, heads,
+ * file type / quantisation, tensor type counts, vocabulary type and size,
+ * chat template (or null), file size. Errors: LAIR_EIO, LAIR_EMODEL. */
+enum lair_err llm_gguf_info_json(const char *path, struct buf *out);
+
+/* Silences llama.cpp's own logging unless verbose (LIBREAIR_LLAMA_LOG=1). */
+void llm_global_init(void);
+
+#endif

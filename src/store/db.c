@@ -1,0 +1,83 @@
+/* Shared database settings and the migration runner. */
+#include "store/db.h"
+
+#include <stdio.h>
+
+#include "core/log.h"
+#include "core/banned.h"
+
+int db_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v;
+}
+
+static enum lair_err exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("store", "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+static enum lair_err migrate(sqlite3 *db, const struct db_migration *migs, int n)
+{
+    int v = db_version(db);
+    if (v < 0)
+        return LAIR_EDB;
+    if (v > n) {
+        log_error("store", "database version %d is newer than this program (%d)", v, n);
+        return LAIR_EDB;
+    }
+    for (; v < n; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
+        if (exec(db, "BEGIN IMMEDIATE"))
+            return LAIR_EDB;
+        if (exec(db, migs[v].sql) || exec(db, pragma)) {
+            exec(db, "ROLLBACK");
+            return LAIR_EDB;
+        }
+        if (exec(db, "COMMIT"))
+            return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+enum lair_err db_open(const char *path, const struct db_migration *migs, int n_migs,
+                      sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        log_error("store", "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return LAIR_EDB;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* WAL for concurrent readers; synchronous=FULL so an acknowledged write
+     * survives power loss; secure_delete so erased data leaves no trace in
+     * free pages (GDPR erasure). */
+    enum lair_err e = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                               "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;");
+    if (!e)
+        e = migrate(db, migs, n_migs);
+    if (e) {
+        sqlite3_close(db);
+        return e;
+    }
+    *out = db;
+    return LAIR_OK;
+}
+
+void db_close(sqlite3 *db) { sqlite3_close(db); }

@@ -1,0 +1,27 @@
+/* SQLite access for the whole program: opening databases with the settings
+ * every LibreAIr database shares (WAL, foreign keys, secure_delete, busy
+ * timeout) and running versioned migrations. Only src/store/ speaks SQL. */
+#ifndef LAIR_DB_H
+#define LAIR_DB_H
+
+#include <sqlite3.h>
+
+#include "core/err.h"
+
+/* One migration: the SQL that takes a database from version (index) to
+ * version (index + 1). Migrations are append-only: never edit a released one. */
+struct db_migration {
+    const char *sql;
+};
+
+/* Opens (creating if needed) path with the shared settings, then applies the
+ * migrations the file has not seen yet, each in its own transaction, recording
+ * the version in PRAGMA user_version. OUT: *out OWNED, close with db_close.
+ * Errors: LAIR_EDB (also when the file is newer than this program). */
+enum lair_err db_open(const char *path, const struct db_migration *migs, int n_migs,
+                      sqlite3 **out);
+void db_close(sqlite3 *db);
+/* Current PRAGMA user_version. */
+int db_version(sqlite3 *db);
+
+#endif

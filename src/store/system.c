@@ -1,0 +1,253 @@
+/* system.db: schema, key creation and verification. */
+#include "store/system.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "store/db.h"
+#include "core/banned.h"
+
+#define PEPPER_LEN 32
+#define SECRET_LEN 32
+
+static const struct db_migration migrations[] = {
+    {"CREATE TABLE api_keys ("
+     "  id TEXT PRIMARY KEY,"
+     "  hash BLOB NOT NULL,"
+     "  role TEXT NOT NULL,"
+     "  tenant TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  expires_at INTEGER NOT NULL DEFAULT 0,"
+     "  revoked_at INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"},
+};
+
+struct sysdb {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *find_key;
+    unsigned char pepper[PEPPER_LEN];
+};
+
+const char *key_role_name(enum key_role r)
+{
+    switch (r) {
+    case ROLE_USER: return "user";
+    case ROLE_EDITOR: return "editor";
+    case ROLE_ADMIN: return "admin";
+    case ROLE_OPERATOR: return "operator";
+    }
+    return "?";
+}
+
+static enum key_role role_parse(const char *s)
+{
+    if (!strcmp(s, "operator"))
+        return ROLE_OPERATOR;
+    if (!strcmp(s, "admin"))
+        return ROLE_ADMIN;
+    if (!strcmp(s, "editor"))
+        return ROLE_EDITOR;
+    return ROLE_USER;
+}
+
+static int path_join(char *out, size_t n, const char *dir, const char *name)
+{
+    int r = snprintf(out, n, "%s/%s", dir, name);
+    return r < 0 || (size_t)r >= n ? -1 : 0;
+}
+
+static enum lair_err write_pepper(const char *path)
+{
+    unsigned char p[PEPPER_LEN];
+    randombytes_buf(p, sizeof(p));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return LAIR_EIO;
+    ssize_t w = write(fd, p, sizeof(p));
+    int ok = w == (ssize_t)sizeof(p) && fsync(fd) == 0;
+    close(fd);
+    sodium_memzero(p, sizeof(p));
+    return ok ? LAIR_OK : LAIR_EIO;
+}
+
+static enum lair_err read_pepper(const char *path, unsigned char out[PEPPER_LEN])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return LAIR_EIO;
+    ssize_t r = read(fd, out, PEPPER_LEN);
+    close(fd);
+    return r == PEPPER_LEN ? LAIR_OK : LAIR_EIO;
+}
+
+enum lair_err sysdb_init_dir(const char *dir)
+{
+    char path[4096];
+    if (sodium_init() < 0)
+        return LAIR_EINTERNAL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_error("store", "cannot create %s: %s", dir, strerror(errno));
+        return LAIR_EIO;
+    }
+    if (path_join(path, sizeof(path), dir, "system.db"))
+        return LAIR_EINVAL;
+    if (access(path, F_OK) == 0)
+        return LAIR_ECONFLICT;
+    char pepper[4096];
+    if (path_join(pepper, sizeof(pepper), dir, "pepper"))
+        return LAIR_EINVAL;
+    unlink(pepper); /* a pepper without a database protects nothing */
+    enum lair_err e = write_pepper(pepper);
+    if (e)
+        return e;
+    sqlite3 *db;
+    e = db_open(path, migrations, (int)(sizeof(migrations) / sizeof(migrations[0])), &db);
+    if (e)
+        return e;
+    db_close(db);
+    return LAIR_OK;
+}
+
+enum lair_err sysdb_open(const char *dir, struct sysdb **out)
+{
+    char path[4096], pepper[4096];
+    *out = NULL;
+    if (sodium_init() < 0)
+        return LAIR_EINTERNAL;
+    if (path_join(path, sizeof(path), dir, "system.db") ||
+        path_join(pepper, sizeof(pepper), dir, "pepper"))
+        return LAIR_EINVAL;
+    if (access(path, F_OK) != 0)
+        return LAIR_ENOTFOUND;
+    struct sysdb *s = calloc(1, sizeof(*s));
+    if (!s)
+        return LAIR_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    enum lair_err e = read_pepper(pepper, s->pepper);
+    if (!e)
+        e = db_open(path, migrations, (int)(sizeof(migrations) / sizeof(migrations[0])), &s->db);
+    if (!e && sqlite3_prepare_v3(s->db,
+                                 "SELECT hash, role, tenant, expires_at, revoked_at "
+                                 "FROM api_keys WHERE id = ?1",
+                                 -1, SQLITE_PREPARE_PERSISTENT, &s->find_key, NULL) != SQLITE_OK)
+        e = LAIR_EDB;
+    if (e) {
+        sysdb_free(s);
+        return e;
+    }
+    *out = s;
+    return LAIR_OK;
+}
+
+void sysdb_free(struct sysdb *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->find_key);
+    db_close(s->db);
+    sodium_memzero(s->pepper, sizeof(s->pepper));
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static void hash_secret(const struct sysdb *s, const unsigned char *secret, size_t len,
+                        unsigned char out[32])
+{
+    crypto_generichash(out, 32, secret, len, s->pepper, PEPPER_LEN);
+}
+
+enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *tenant,
+                               int64_t expires_at, char key_text[KEY_TEXT_MAX],
+                               char key_id[KEY_ID_LEN + 1])
+{
+    unsigned char idb[KEY_ID_LEN / 2], secret[SECRET_LEN], h[32];
+    char secret_b64[sodium_base64_ENCODED_LEN(SECRET_LEN, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    randombytes_buf(idb, sizeof(idb));
+    randombytes_buf(secret, sizeof(secret));
+    sodium_bin2hex(key_id, KEY_ID_LEN + 1, idb, sizeof(idb));
+    sodium_bin2base64(secret_b64, sizeof(secret_b64), secret, sizeof(secret),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(key_text, KEY_TEXT_MAX, "lair_%s_%s", key_id, secret_b64);
+    hash_secret(s, (const unsigned char *)secret_b64, strlen(secret_b64), h);
+    sodium_memzero(secret, sizeof(secret));
+
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO api_keys(id, hash, role, tenant, created_at, expires_at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, key_role_name(role), -1, SQLITE_STATIC);
+        if (tenant)
+            sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+        sqlite3_bind_int64(st, 6, expires_at);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            e = LAIR_OK;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+/* Splits "lair_<id>_<secret>"; false when the shape is wrong. */
+static bool key_split(struct str k, struct str *id, struct str *secret)
+{
+    if (k.len < 5 + KEY_ID_LEN + 2 || k.len >= KEY_TEXT_MAX || memcmp(k.ptr, "lair_", 5) != 0 ||
+        k.ptr[5 + KEY_ID_LEN] != '_')
+        return false;
+    *id = (struct str){k.ptr + 5, KEY_ID_LEN};
+    *secret = (struct str){k.ptr + 6 + KEY_ID_LEN, k.len - 6 - KEY_ID_LEN};
+    for (size_t i = 0; i < id->len; i++) {
+        char c = id->ptr[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct principal *out)
+{
+    struct str id, secret;
+    unsigned char h[32];
+    if (!key_split(bearer, &id, &secret))
+        return LAIR_EAUTH;
+    hash_secret(s, (const unsigned char *)secret.ptr, secret.len, h);
+
+    enum lair_err e = LAIR_EAUTH;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = s->find_key;
+    sqlite3_bind_text(st, 1, id.ptr, (int)id.len, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const void *stored = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        int64_t expires = sqlite3_column_int64(st, 3), revoked = sqlite3_column_int64(st, 4);
+        int64_t now = (int64_t)time(NULL);
+        if (n == 32 && sodium_memcmp(stored, h, 32) == 0 && revoked == 0 &&
+            (expires == 0 || expires > now)) {
+            memcpy(out->key_id, id.ptr, KEY_ID_LEN);
+            out->key_id[KEY_ID_LEN] = 0;
+            out->role = role_parse((const char *)sqlite3_column_text(st, 1));
+            const unsigned char *t = sqlite3_column_text(st, 2);
+            snprintf(out->tenant, sizeof(out->tenant), "%s", t ? (const char *)t : "");
+            e = LAIR_OK;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}

@@ -1,0 +1,50 @@
+# Shared helpers for the shell end-to-end tests: a fresh data directory, the
+# real binary on a random loopback port, and cleanup on exit.
+set -euo pipefail
+BUILD=${LAIR_BUILD:?set by ctest}
+SRC=${LAIR_SRC:?set by ctest}
+SHARED=${LAIR_SHARED:-$SRC/../shared}
+BIN=$BUILD/libreair
+STORIES=$SHARED/models/stories260K.gguf
+WORK=$(mktemp -d /tmp/lair-e2e.XXXXXX)
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+# init_data: creates $WORK/data and sets KEY to the operator key.
+init_data() {
+    KEY=$("$BIN" init --data "$WORK/data" | tail -n1)
+    [[ $KEY == lair_* ]] || fail "init printed no key"
+}
+
+# start_server ARGS...: starts serve on 127.0.0.1:0, sets URL, waits for ready.
+start_server() {
+    "$BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
+    SERVER_PID=$!
+    local i
+    for i in $(seq 1 600); do
+        if grep -q '^libreair: ready' "$WORK/server.out" 2>/dev/null; then break; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.err" >&2; fail "server exited"; }
+        sleep 0.1
+    done
+    URL=$(sed -n 's/^libreair: listening on \(http:[^ ]*\)$/\1/p' "$WORK/server.out")
+    [ -n "$URL" ] || fail "no listening line"
+}
+
+# api METHOD PATH [BODY]: prints the body, sets STATUS.
+api() {
+    local method=$1 path=$2 body=${3:-}
+    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $KEY")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    STATUS=$(curl "${args[@]}" "$URL$path")
+    cat "$WORK/resp"
+}
