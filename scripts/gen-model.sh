@@ -4,22 +4,25 @@
 #
 #   scripts/gen-model.sh PRESET OUT.gguf [gguf-gen options...]
 #   scripts/gen-model.sh tiny-qwen2 /tmp/tiny-qwen2.gguf
-#   scripts/gen-model.sh qwen2-0.5b bench/models/qwen2-0.5b-f16.gguf --seed 7
+#   scripts/gen-model.sh qwen2-0.5b ~/.cache/libreair/models/qwen2-0.5b-f16.gguf --seed 7
 #
 # LAIR_BUILD overrides the build folder holding gguf-gen (default build/).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -lt 2 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    echo "usage: $0 PRESET OUT.gguf [gguf-gen options...]" >&2
-    gen=${LAIR_BUILD:-$root/build}/gguf-gen
-    [ -x "$gen" ] && "$gen" --help >&2
+gen=${LAIR_BUILD:-$root/build}/gguf-gen
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+    echo "usage: scripts/gen-model.sh PRESET OUT.gguf [gguf-gen options...]"
+    [ ! -x "$gen" ] || "$gen" --help
+    exit 0
+fi
+if [ $# -lt 2 ]; then
+    echo "usage: scripts/gen-model.sh PRESET OUT.gguf [gguf-gen options...] (--help for more)" >&2
     exit 2
 fi
 preset=$1 out=$2
 shift 2
 
-gen=${LAIR_BUILD:-$root/build}/gguf-gen
 if [ ! -x "$gen" ]; then
     echo "gen-model.sh: $gen is not built; run: make (or cmake --build build --target gguf-gen)" >&2
     exit 1

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,20 +81,62 @@ struct preset {
 static const struct preset presets[] = {
     {"tiny-llama",
      "Llama, SentencePiece 32k vocab, 2 layers, ~5 MB",
-     {"tiny-llama", ARCH_LLAMA, 64, 2, 4, 2, 192, 2048, 10000.0f, GGML_TYPE_F16, true,
-      LLAMA_POOLING_TYPE_NONE, TMPL_KEEP, NULL, 1}},
+     {.name = "tiny-llama",
+      .arch = ARCH_LLAMA,
+      .n_embd = 64,
+      .n_layer = 2,
+      .n_head = 4,
+      .n_head_kv = 2,
+      .n_ff = 192,
+      .n_ctx = 2048,
+      .rope_base = 10000.0f,
+      .wtype = GGML_TYPE_F16,
+      .tied = true,
+      .seed = 1}},
     {"tiny-qwen2",
      "Qwen2, 152k BPE vocab, ChatML template, 2 layers, ~26 MB",
-     {"tiny-qwen2", ARCH_QWEN2, 64, 2, 4, 2, 192, 4096, 1000000.0f, GGML_TYPE_F16, true,
-      LLAMA_POOLING_TYPE_NONE, TMPL_CHATML, NULL, 1}},
+     {.name = "tiny-qwen2",
+      .arch = ARCH_QWEN2,
+      .n_embd = 64,
+      .n_layer = 2,
+      .n_head = 4,
+      .n_head_kv = 2,
+      .n_ff = 192,
+      .n_ctx = 4096,
+      .rope_base = 1000000.0f,
+      .wtype = GGML_TYPE_F16,
+      .tied = true,
+      .tmpl = TMPL_CHATML,
+      .seed = 1}},
     {"tiny-bert",
      "BERT embedding model, bge WordPiece vocab, mean pooling, 2 layers, ~5 MB",
-     {"tiny-bert", ARCH_BERT, 64, 2, 4, 4, 256, 512, 10000.0f, GGML_TYPE_F16, true,
-      LLAMA_POOLING_TYPE_MEAN, TMPL_KEEP, NULL, 1}},
+     {.name = "tiny-bert",
+      .arch = ARCH_BERT,
+      .n_embd = 64,
+      .n_layer = 2,
+      .n_head = 4,
+      .n_head_kv = 4,
+      .n_ff = 256,
+      .n_ctx = 512,
+      .rope_base = 10000.0f,
+      .wtype = GGML_TYPE_F16,
+      .pooling = LLAMA_POOLING_TYPE_MEAN,
+      .seed = 1}},
     {"qwen2-0.5b",
      "Qwen2-0.5B shape (494M parameters), ChatML template, f16 ~1 GB",
-     {"qwen2-0.5b", ARCH_QWEN2, 896, 24, 14, 2, 4864, 32768, 1000000.0f, GGML_TYPE_F16, true,
-      LLAMA_POOLING_TYPE_NONE, TMPL_CHATML, NULL, 1}},
+     {.name = "qwen2-0.5b",
+      .arch = ARCH_QWEN2,
+      .n_embd = 896,
+      .n_layer = 24,
+      .n_head = 14,
+      .n_head_kv = 2,
+      .n_ff = 4864,
+      .n_ctx = 32768,
+      .rope_base = 1000000.0f,
+      .wtype = GGML_TYPE_F16,
+      .tied = true,
+      .tmpl = TMPL_CHATML,
+      .seed = 1}},
 };
 
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
@@ -124,7 +167,7 @@ static void die_oom(void)
 static void plan_add(struct plan *p, enum fill fill, enum ggml_type type, int64_t ne0, int64_t ne1,
                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* ne1 == 0 means a vector. */
+/* ne1 == 0 means a vector; vectors (norms, biases) are always f32. */
 static void plan_add(struct plan *p, enum fill fill, enum ggml_type type, int64_t ne0, int64_t ne1,
                      const char *fmt, ...)
 {
@@ -529,7 +572,7 @@ static int write_tensor(struct writer *w, const struct tensor_plan *t, uint64_t 
 
 /* Registers each planned tensor's name, type and shape with the GGUF writer
  * (no data: ggml tensors in a no_alloc context). */
-static int add_tensor_infos(struct gguf_context *g, const struct plan *p)
+static void add_tensor_infos(struct gguf_context *g, const struct plan *p)
 {
     struct ggml_init_params cp = {
         .mem_size = (p->n + 1) * ggml_tensor_overhead(),
@@ -548,60 +591,56 @@ static int add_tensor_infos(struct gguf_context *g, const struct plan *p)
         gguf_add_tensor(g, x);
     }
     ggml_free(ctx);
+}
+
+/* Fills G with the metadata and tensor infos for S, and P with the tensors to
+ * write. OUT: *n_vocab. */
+static int build_meta(const struct spec *s, const char *vocab_path, struct gguf_context *g,
+                      struct plan *p, uint32_t *n_vocab)
+{
+    uint32_t n_types = 0;
+    struct gguf_context *v = open_vocab(vocab_path, n_vocab, &n_types);
+    if (!v)
+        return 1;
+    if (s->arch == ARCH_BERT && n_types == 0)
+        n_types = 2; /* BERT loading needs a token type count: sentence A and B */
+    set_hparams(g, s, *n_vocab);
+    int rc = copy_tokenizer(g, v, s, n_types);
+    gguf_free(v);
+    if (rc)
+        return rc;
+
+    if (s->arch == ARCH_BERT)
+        plan_bert(p, s, *n_vocab, n_types);
+    else
+        plan_decoder(p, s, *n_vocab);
+    add_tensor_infos(g, p);
     return 0;
 }
 
-static int write_model(const struct spec *s, const char *vocab_path, const char *out, bool quiet)
+static uint64_t file_size(const struct gguf_context *g, const struct plan *p)
 {
-    struct gguf_context *g = gguf_init_empty();
-    struct plan p = {0};
-    uint32_t n_vocab = 0, n_types = 0;
-    int rc = 1;
-    FILE *f = NULL;
-    struct writer w = {0};
-    char tmp[4096];
-
-    struct gguf_context *v = open_vocab(vocab_path, &n_vocab, &n_types);
-    if (!v)
-        goto done;
-    if (s->arch == ARCH_BERT && n_types == 0)
-        n_types = 2; /* BERT loading needs a token type count: sentence A and B */
-    set_hparams(g, s, n_vocab);
-    rc = copy_tokenizer(g, v, s, n_types);
-    gguf_free(v);
-    if (rc)
-        goto done;
-    rc = 1;
-
-    if (s->arch == ARCH_BERT)
-        plan_bert(&p, s, n_vocab, n_types);
-    else
-        plan_decoder(&p, s, n_vocab);
-    add_tensor_infos(g, &p);
-
     size_t alignment = gguf_get_alignment(g);
     uint64_t total = gguf_get_meta_size(g);
-    for (size_t i = 0; i < p.n; i++) {
-        size_t nb = (size_t)(p.t[i].ne[0] * p.t[i].ne[1]) * ggml_type_size(p.t[i].type);
+    for (size_t i = 0; i < p->n; i++) {
+        size_t nb = (size_t)(p->t[i].ne[0] * p->t[i].ne[1]) * ggml_type_size(p->t[i].type);
         total += (nb + alignment - 1) / alignment * alignment;
     }
+    return total;
+}
 
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part", out) >= sizeof(tmp)) {
-        fprintf(stderr, "gguf-gen: output path too long\n");
-        goto done;
-    }
-    f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "gguf-gen: cannot create %s: %s\n", tmp, strerror(errno));
-        goto done;
-    }
+/* Writes the metadata, then every tensor's data, to F. */
+static int stream_file(FILE *f, const char *path, const struct gguf_context *g,
+                       const struct plan *p, uint64_t seed, bool quiet)
+{
     if (!gguf_write_to_file_ptr(g, f, true)) {
-        fprintf(stderr, "gguf-gen: cannot write metadata to %s\n", tmp);
-        goto done;
+        fprintf(stderr, "gguf-gen: cannot write metadata to %s\n", path);
+        return 1;
     }
-    w = (struct writer){
+    uint64_t total = file_size(g, p);
+    struct writer w = {
         .f = f,
-        .path = tmp,
+        .path = path,
         .f32 = malloc(CHUNK_ELEMS * sizeof(float)),
         .f16 = malloc(CHUNK_ELEMS * sizeof(ggml_fp16_t)),
         .total = total,
@@ -612,36 +651,52 @@ static int write_model(const struct spec *s, const char *vocab_path, const char 
     };
     if (!w.f32 || !w.f16)
         die_oom();
-    for (size_t i = 0; i < p.n; i++)
-        if (write_tensor(&w, &p.t[i], s->seed, alignment))
-            goto done;
+    int rc = 0;
+    for (size_t i = 0; i < p->n && !rc; i++)
+        rc = write_tensor(&w, &p->t[i], seed, gguf_get_alignment(g));
     if (w.progress && w.tty)
         fputc('\n', stderr);
+    free(w.f32);
+    free(w.f16);
+    return rc;
+}
 
-    int closed = fclose(f);
-    f = NULL;
-    if (closed != 0) {
-        fprintf(stderr, "gguf-gen: write %s: %s\n", tmp, strerror(errno));
-        goto done;
+/* Writes OUT.part, then renames it to OUT: a reader never sees half a model. */
+static int write_model(const struct spec *s, const char *vocab_path, const char *out, bool quiet)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part", out) >= sizeof(tmp)) {
+        fprintf(stderr, "gguf-gen: output path too long\n");
+        return 1;
     }
-    if (rename(tmp, out) != 0) {
-        fprintf(stderr, "gguf-gen: rename %s to %s: %s\n", tmp, out, strerror(errno));
-        goto done;
+    struct gguf_context *g = gguf_init_empty();
+    struct plan p = {0};
+    uint32_t n_vocab = 0;
+    int rc = build_meta(s, vocab_path, g, &p, &n_vocab);
+    FILE *f = rc ? NULL : fopen(tmp, "wb");
+    if (!rc && !f) {
+        fprintf(stderr, "gguf-gen: cannot create %s: %s\n", tmp, strerror(errno));
+        rc = 1;
     }
-    if (!quiet)
+    if (f) {
+        rc = stream_file(f, tmp, g, &p, s->seed, quiet);
+        if (fclose(f) != 0 && !rc) {
+            fprintf(stderr, "gguf-gen: write %s: %s\n", tmp, strerror(errno));
+            rc = 1;
+        }
+        if (!rc && rename(tmp, out) != 0) {
+            fprintf(stderr, "gguf-gen: rename %s to %s: %s\n", tmp, out, strerror(errno));
+            rc = 1;
+        }
+        if (rc)
+            remove(tmp);
+    }
+    if (!rc && !quiet)
         fprintf(stderr,
                 "gguf-gen: wrote %s: %s, n_embd %d, %d layers, %d/%d heads, n_ff %d, "
                 "ctx %d, vocab %" PRIu32 ", %zu tensors, %" PRIu64 " bytes\n",
                 out, arches[s->arch].name, s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff,
-                s->n_ctx, n_vocab, p.n, total);
-    rc = 0;
-done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
-    free(w.f32);
-    free(w.f16);
+                s->n_ctx, n_vocab, p.n, file_size(g, &p));
     free(p.t);
     gguf_free(g);
     return rc;
@@ -722,118 +777,107 @@ static const struct preset *find_preset(const char *name)
     return NULL;
 }
 
-/* Flags given on the command line; 0 / NULL / -1 when absent. */
+/* Flags given on the command line, as given; NULL or 0 when absent. */
 struct overrides {
-    const char *preset, *out, *vocab, *vocab_dir, *name, *tmpl, *type, *pooling;
-    int arch, tied;
+    const char *preset, *out, *arch, *vocab, *vocab_dir, *name, *tmpl, *type, *pooling;
+    const char *rope_base, *seed;
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
-    double rope_base;
-    long seed;
-    bool has_seed, quiet;
+    int tied; /* 1 --tied, 0 --untied, -1 absent */
+    bool quiet;
 };
 
+enum opt_kind { OPT_STR, OPT_INT, OPT_TRUE, OPT_SET1, OPT_SET0 };
+
+static const struct option_def {
+    const char *name, *alias;
+    enum opt_kind kind;
+    size_t off;
+} options[] = {
+    {"--output", "-o", OPT_STR, offsetof(struct overrides, out)},
+    {"--arch", NULL, OPT_STR, offsetof(struct overrides, arch)},
+    {"--vocab", NULL, OPT_STR, offsetof(struct overrides, vocab)},
+    {"--vocab-dir", NULL, OPT_STR, offsetof(struct overrides, vocab_dir)},
+    {"--name", NULL, OPT_STR, offsetof(struct overrides, name)},
+    {"--chat-template", NULL, OPT_STR, offsetof(struct overrides, tmpl)},
+    {"--type", NULL, OPT_STR, offsetof(struct overrides, type)},
+    {"--pooling", NULL, OPT_STR, offsetof(struct overrides, pooling)},
+    {"--rope-base", NULL, OPT_STR, offsetof(struct overrides, rope_base)},
+    {"--seed", NULL, OPT_STR, offsetof(struct overrides, seed)},
+    {"--n-embd", NULL, OPT_INT, offsetof(struct overrides, n_embd)},
+    {"--n-layer", NULL, OPT_INT, offsetof(struct overrides, n_layer)},
+    {"--n-head", NULL, OPT_INT, offsetof(struct overrides, n_head)},
+    {"--n-head-kv", NULL, OPT_INT, offsetof(struct overrides, n_head_kv)},
+    {"--n-ff", NULL, OPT_INT, offsetof(struct overrides, n_ff)},
+    {"--n-ctx", NULL, OPT_INT, offsetof(struct overrides, n_ctx)},
+    {"--tied", NULL, OPT_SET1, offsetof(struct overrides, tied)},
+    {"--untied", NULL, OPT_SET0, offsetof(struct overrides, tied)},
+    {"--quiet", "-q", OPT_TRUE, offsetof(struct overrides, quiet)},
+};
+
+static const struct option_def *find_option(const char *arg)
+{
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+        if (!strcmp(arg, options[i].name) || (options[i].alias && !strcmp(arg, options[i].alias)))
+            return &options[i];
+    return NULL;
+}
+
+/* Fills O from ARGV; returns 0, or 2 after printing what is wrong. */
 static int parse_args(int argc, char **argv, struct overrides *o)
 {
-    *o = (struct overrides){.arch = -1, .tied = -1};
+    *o = (struct overrides){.tied = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-
-#define VALUE()                                                                                    \
-    do {                                                                                           \
-        if (!v) {                                                                                  \
-            fprintf(stderr, "gguf-gen: %s needs a value\n", a);                                    \
-            return 2;                                                                              \
-        }                                                                                          \
-        i++;                                                                                       \
-    } while (0)
-
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = true;
-        } else if (!strcmp(a, "--tied")) {
-            o->tied = 1;
-        } else if (!strcmp(a, "--untied")) {
-            o->tied = 0;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            VALUE();
-            o->out = v;
-        } else if (!strcmp(a, "--arch")) {
-            VALUE();
-            o->arch = find_arch(v);
-            if (o->arch < 0) {
-                fprintf(stderr, "gguf-gen: unknown --arch '%s' (llama, qwen2, bert)\n", v);
+        }
+        if (a[0] != '-') {
+            if (o->preset) {
+                fprintf(stderr, "gguf-gen: unexpected argument '%s'\n", a);
                 return 2;
             }
-        } else if (!strcmp(a, "--vocab")) {
-            VALUE();
-            o->vocab = v;
-        } else if (!strcmp(a, "--vocab-dir")) {
-            VALUE();
-            o->vocab_dir = v;
-        } else if (!strcmp(a, "--name")) {
-            VALUE();
-            o->name = v;
-        } else if (!strcmp(a, "--chat-template")) {
-            VALUE();
-            o->tmpl = v;
-        } else if (!strcmp(a, "--type")) {
-            VALUE();
-            o->type = v;
-        } else if (!strcmp(a, "--pooling")) {
-            VALUE();
-            o->pooling = v;
-        } else if (!strcmp(a, "--n-embd")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_embd);
-        } else if (!strcmp(a, "--n-layer")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_layer);
-        } else if (!strcmp(a, "--n-head")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_head);
-        } else if (!strcmp(a, "--n-head-kv")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_head_kv);
-        } else if (!strcmp(a, "--n-ff")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_ff);
-        } else if (!strcmp(a, "--n-ctx")) {
-            VALUE();
-            rc = parse_int(a, v, &o->n_ctx);
-        } else if (!strcmp(a, "--seed")) {
-            VALUE();
-            rc = parse_long(a, v, 0, LONG_MAX, &o->seed);
-            o->has_seed = true;
-        } else if (!strcmp(a, "--rope-base")) {
-            VALUE();
-            char *end;
-            o->rope_base = strtod(v, &end);
-            if (end == v || *end || !(o->rope_base > 0) || !isfinite(o->rope_base)) {
-                fprintf(stderr, "gguf-gen: --rope-base wants a positive number, got '%s'\n", v);
-                return 2;
-            }
-        } else if (a[0] == '-') {
+            o->preset = a;
+            continue;
+        }
+        const struct option_def *opt = find_option(a);
+        if (!opt) {
             fprintf(stderr, "gguf-gen: unknown option '%s' (see --help)\n", a);
             return 2;
-        } else if (!o->preset) {
-            o->preset = a;
-        } else {
-            fprintf(stderr, "gguf-gen: unexpected argument '%s'\n", a);
+        }
+        char *field = (char *)o + opt->off;
+        if (opt->kind == OPT_TRUE || opt->kind == OPT_SET1 || opt->kind == OPT_SET0) {
+            if (opt->kind == OPT_TRUE)
+                *(bool *)field = true;
+            else
+                *(int *)field = opt->kind == OPT_SET1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "gguf-gen: %s needs a value\n", a);
             return 2;
         }
-        if (rc)
+        const char *v = argv[++i];
+        if (opt->kind == OPT_STR)
+            *(const char **)field = v;
+        else if (parse_int(a, v, (int *)field))
             return 2;
-#undef VALUE
     }
     return 0;
 }
 
-static int apply_overrides(const struct overrides *o, struct spec *s)
+/* The spec the flags start from: the named preset, or the tiny preset of
+ * --arch (then named after the architecture). */
+static int resolve_base(const struct overrides *o, struct spec *s)
 {
+    int arch = -1;
+    if (o->arch) {
+        arch = find_arch(o->arch);
+        if (arch < 0) {
+            fprintf(stderr, "gguf-gen: unknown --arch '%s' (llama, qwen2, bert)\n", o->arch);
+            return 2;
+        }
+    }
     const struct preset *base = NULL;
     if (o->preset) {
         base = find_preset(o->preset);
@@ -841,24 +885,26 @@ static int apply_overrides(const struct overrides *o, struct spec *s)
             fprintf(stderr, "gguf-gen: unknown preset '%s' (see --help)\n", o->preset);
             return 2;
         }
-    } else if (o->arch >= 0) {
+    } else if (arch >= 0) {
         for (size_t i = 0; i < N_PRESETS && !base; i++)
-            if (presets[i].spec.arch == (enum arch)o->arch)
+            if (presets[i].spec.arch == (enum arch)arch)
                 base = &presets[i];
-        /* A model built from flags is named after its architecture. */
     } else {
         fprintf(stderr, "gguf-gen: give a preset or --arch (see --help)\n");
         return 2;
     }
     *s = base->spec;
     if (!o->preset)
-        s->name = arches[o->arch].name;
-    if (o->arch >= 0 && (enum arch)o->arch != s->arch) {
-        s->arch = (enum arch)o->arch;
-        s->rope_base = arches[s->arch].rope_base;
+        s->name = arches[arch].name;
+    if (arch >= 0 && (enum arch)arch != s->arch) {
+        s->arch = (enum arch)arch;
+        s->rope_base = arches[arch].rope_base;
     }
-    if (o->name)
-        s->name = o->name;
+    return 0;
+}
+
+static int apply_numbers(const struct overrides *o, struct spec *s)
+{
     if (o->n_embd)
         s->n_embd = o->n_embd;
     if (o->n_layer)
@@ -867,20 +913,74 @@ static int apply_overrides(const struct overrides *o, struct spec *s)
         s->n_head = o->n_head;
     if (o->n_head_kv)
         s->n_head_kv = o->n_head_kv;
-    else if (o->n_head)
-        s->n_head_kv = s->n_head_kv > o->n_head ? o->n_head : s->n_head_kv;
-    if (s->arch == ARCH_BERT && !o->n_head_kv)
+    else if (s->arch == ARCH_BERT || s->n_head_kv > s->n_head)
         s->n_head_kv = s->n_head;
     if (o->n_ff)
         s->n_ff = o->n_ff;
     if (o->n_ctx)
         s->n_ctx = o->n_ctx;
-    if (o->rope_base > 0)
-        s->rope_base = (float)o->rope_base;
-    if (o->has_seed)
-        s->seed = (uint64_t)o->seed;
     if (o->tied >= 0)
         s->tied = o->tied;
+    if (o->seed) {
+        long seed;
+        if (parse_long("--seed", o->seed, 0, LONG_MAX, &seed))
+            return 2;
+        s->seed = (uint64_t)seed;
+    }
+    if (o->rope_base) {
+        char *end;
+        double v = strtod(o->rope_base, &end);
+        if (end == o->rope_base || *end || !(v > 0) || !isfinite(v)) {
+            fprintf(stderr, "gguf-gen: --rope-base wants a positive number, got '%s'\n",
+                    o->rope_base);
+            return 2;
+        }
+        s->rope_base = (float)v;
+    }
+    return 0;
+}
+
+static int apply_pooling(const char *name, struct spec *s)
+{
+    static const struct {
+        const char *name;
+        enum llama_pooling_type type;
+    } pools[] = {{"none", LLAMA_POOLING_TYPE_NONE},
+                 {"mean", LLAMA_POOLING_TYPE_MEAN},
+                 {"cls", LLAMA_POOLING_TYPE_CLS},
+                 {"last", LLAMA_POOLING_TYPE_LAST}};
+    for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
+        if (!strcmp(pools[i].name, name)) {
+            s->pooling = pools[i].type;
+            return 0;
+        }
+    }
+    fprintf(stderr, "gguf-gen: --pooling is none, mean, cls or last, got '%s'\n", name);
+    return 2;
+}
+
+static int apply_template(const char *v, struct spec *s)
+{
+    if (!strcmp(v, "chatml")) {
+        s->tmpl = TMPL_CHATML;
+    } else if (!strcmp(v, "none")) {
+        s->tmpl = TMPL_NONE;
+    } else if (v[0] == '@' && v[1]) {
+        s->tmpl = TMPL_FILE;
+        s->tmpl_file = v + 1;
+    } else {
+        fprintf(stderr, "gguf-gen: --chat-template is chatml, none or @FILE, got '%s'\n", v);
+        return 2;
+    }
+    return 0;
+}
+
+static int apply_overrides(const struct overrides *o, struct spec *s)
+{
+    if (resolve_base(o, s) || apply_numbers(o, s))
+        return 2;
+    if (o->name)
+        s->name = o->name;
     if (o->type) {
         if (!strcmp(o->type, "f16")) {
             s->wtype = GGML_TYPE_F16;
@@ -891,38 +991,10 @@ static int apply_overrides(const struct overrides *o, struct spec *s)
             return 2;
         }
     }
-    if (o->pooling) {
-        static const struct {
-            const char *name;
-            enum llama_pooling_type type;
-        } pools[] = {{"none", LLAMA_POOLING_TYPE_NONE},
-                     {"mean", LLAMA_POOLING_TYPE_MEAN},
-                     {"cls", LLAMA_POOLING_TYPE_CLS},
-                     {"last", LLAMA_POOLING_TYPE_LAST}};
-        size_t i = 0;
-        while (i < sizeof(pools) / sizeof(pools[0]) && strcmp(pools[i].name, o->pooling))
-            i++;
-        if (i == sizeof(pools) / sizeof(pools[0])) {
-            fprintf(stderr, "gguf-gen: --pooling is none, mean, cls or last, got '%s'\n",
-                    o->pooling);
-            return 2;
-        }
-        s->pooling = pools[i].type;
-    }
-    if (o->tmpl) {
-        if (!strcmp(o->tmpl, "chatml")) {
-            s->tmpl = TMPL_CHATML;
-        } else if (!strcmp(o->tmpl, "none")) {
-            s->tmpl = TMPL_NONE;
-        } else if (o->tmpl[0] == '@' && o->tmpl[1]) {
-            s->tmpl = TMPL_FILE;
-            s->tmpl_file = o->tmpl + 1;
-        } else {
-            fprintf(stderr, "gguf-gen: --chat-template is chatml, none or @FILE, got '%s'\n",
-                    o->tmpl);
-            return 2;
-        }
-    }
+    if (o->pooling && apply_pooling(o->pooling, s))
+        return 2;
+    if (o->tmpl && apply_template(o->tmpl, s))
+        return 2;
     return 0;
 }
 

@@ -51,7 +51,7 @@ enum lair_err pii_type_parse(struct str s, enum pii_type *out);
 struct pii_scanner {
     struct str text;
     size_t pos;     /* where scanning resumes */
-    size_t next_at; /* offset of the next '@' at or after pos, or text.len */
+    size_t next_at; /* internal: offset of the next '@' (SIZE_MAX: not looked for) */
 };
 
 void pii_scanner_init(struct pii_scanner *sc, struct str text);

@@ -54,6 +54,7 @@ struct job {
     uint64_t tag;     /* fair-queue round; lowest is served first */
     uint64_t arrival; /* breaks ties in arrival order */
     double t_submit;
+    struct job *next; /* on a list of jobs to finish outside the lock */
 };
 
 struct slot {
@@ -100,7 +101,7 @@ struct engine {
     int n_eog;
     char *piece;
     int piece_cap;
-    struct job **admit_buf, **drop_buf;
+    struct job **admit_buf;
 
     pthread_t thread;
     bool thread_started;
@@ -125,7 +126,7 @@ static int imin(int a, int b) { return a < b ? a : b; }
 
 /* ---- logging ---- */
 
-static enum ggml_log_level last_level;
+static _Thread_local enum ggml_log_level last_level;
 
 /* Keeps llama.cpp quiet except for errors; continuation lines follow the
  * level of the line they continue. */
@@ -286,6 +287,23 @@ static void queue_remove(struct engine *e, int i)
     e->n_queue--;
 }
 
+/* Moves the queued jobs whose stream was cancelled onto *drop, so that a
+ * client who went away does not hold a queue place. */
+static void queue_purge(struct engine *e, struct job **drop)
+{
+    for (int i = 0; i < e->n_queue;) {
+        struct job *j = e->queue[i];
+        if (llm_stream_cancelled(j->stream)) {
+            queue_remove(e, i);
+            j->next = *drop;
+            *drop = j;
+        } else {
+            i++;
+        }
+    }
+    e->st.queue_depth = e->n_queue;
+}
+
 static struct job *queue_pop(struct engine *e)
 {
     int best = 0;
@@ -302,6 +320,24 @@ static struct job *queue_pop(struct engine *e)
 }
 
 /* ---- submission (caller's thread) ---- */
+
+static void finish_job(struct job *j, enum llm_finish f, enum lair_err err)
+{
+    struct llm_result res = {.finish = f, .err = err, .prompt_tokens = j->n_prompt};
+    llm_stream_finish(j->stream, &res);
+    job_free(j);
+}
+
+/* Finishes a list of jobs taken off the queue; never under e->mu, since a
+ * stream's lock is taken before the engine's (see eng_wake). */
+static void finish_list(struct job *list, enum llm_finish f, enum lair_err err)
+{
+    while (list) {
+        struct job *next = list->next;
+        finish_job(list, f, err);
+        list = next;
+    }
+}
 
 static void eng_wake(void *arg)
 {
@@ -367,7 +403,10 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
         return err;
     }
     j->stream = s;
+    struct job *dropped = NULL;
     pthread_mutex_lock(&e->mu);
+    if (e->n_queue >= e->queue_max)
+        queue_purge(e, &dropped);
     if (e->stop || e->n_queue >= e->queue_max) {
         err = LAIR_EBUSY;
     } else {
@@ -377,6 +416,7 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
         pthread_cond_signal(&e->cv);
     }
     pthread_mutex_unlock(&e->mu);
+    finish_list(dropped, LLM_FINISH_CANCELLED, LAIR_OK);
     if (err) {
         struct llm_result res = {.finish = LLM_FINISH_ERROR, .err = err};
         llm_stream_finish(s, &res);
@@ -732,35 +772,23 @@ static void reap_cancelled(struct engine *e)
     }
 }
 
-static void finish_job(struct job *j, enum llm_finish f, enum lair_err err)
-{
-    struct llm_result res = {.finish = f, .err = err, .prompt_tokens = j->n_prompt};
-    llm_stream_finish(j->stream, &res);
-    job_free(j);
-}
-
 /* Under e->mu: takes the jobs to start now (as many as idle slots) and the
  * queued jobs whose stream was cancelled. */
-static void take_jobs(struct engine *e, int *n_admit, int *n_drop)
+static void take_jobs(struct engine *e, int *n_admit, struct job **drop)
 {
-    *n_admit = *n_drop = 0;
+    *n_admit = 0;
     if (e->cancel_pending) {
         e->cancel_pending = false;
-        for (int i = 0; i < e->n_queue;) {
-            if (llm_stream_cancelled(e->queue[i]->stream)) {
-                e->drop_buf[(*n_drop)++] = e->queue[i];
-                queue_remove(e, i);
-            } else {
-                i++;
-            }
-        }
+        queue_purge(e, drop);
     }
     while (e->n_queue > 0 && *n_admit < e->n_slots - e->n_active) {
         struct job *j = queue_pop(e);
-        if (llm_stream_cancelled(j->stream))
-            e->drop_buf[(*n_drop)++] = j;
-        else
+        if (llm_stream_cancelled(j->stream)) {
+            j->next = *drop;
+            *drop = j;
+        } else {
             e->admit_buf[(*n_admit)++] = j;
+        }
     }
     e->st.busy_slots += *n_admit;
     e->st.queue_depth = e->n_queue;
@@ -771,21 +799,24 @@ static void shutdown_all(struct engine *e)
     for (int i = 0; i < e->n_slots; i++)
         if (e->slots[i].job)
             slot_finish(e, &e->slots[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
+    struct job *all = NULL;
     pthread_mutex_lock(&e->mu);
-    int n = e->n_queue;
-    memcpy(e->drop_buf, e->queue, (size_t)n * sizeof(*e->queue));
-    e->n_queue = 0;
+    while (e->n_queue > 0) {
+        struct job *j = e->queue[--e->n_queue];
+        j->next = all;
+        all = j;
+    }
     e->st.queue_depth = 0;
     pthread_mutex_unlock(&e->mu);
-    for (int i = 0; i < n; i++)
-        finish_job(e->drop_buf[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
+    finish_list(all, LLM_FINISH_CANCELLED, LAIR_ECANCEL);
 }
 
 static void *scheduler(void *arg)
 {
     struct engine *e = arg;
     for (;;) {
-        int n_admit, n_drop;
+        int n_admit;
+        struct job *dropped = NULL;
         pthread_mutex_lock(&e->mu);
         while (!e->stop && e->n_active == 0 && e->n_queue == 0)
             pthread_cond_wait(&e->cv, &e->mu);
@@ -793,11 +824,10 @@ static void *scheduler(void *arg)
             pthread_mutex_unlock(&e->mu);
             break;
         }
-        take_jobs(e, &n_admit, &n_drop);
+        take_jobs(e, &n_admit, &dropped);
         pthread_mutex_unlock(&e->mu);
 
-        for (int i = 0; i < n_drop; i++)
-            finish_job(e->drop_buf[i], LLM_FINISH_CANCELLED, LAIR_OK);
+        finish_list(dropped, LLM_FINISH_CANCELLED, LAIR_OK);
         double now = now_s();
         for (int i = 0; i < n_admit; i++)
             slot_start(e, e->admit_buf[i], now);
@@ -926,7 +956,6 @@ static void eng_free(struct llm_backend *b)
         llama_model_free(e->model);
     free(e->queue);
     free(e->admit_buf);
-    free(e->drop_buf);
     free(e->eog_bias);
     free(e->piece);
     free(e->tmpl);
@@ -1038,10 +1067,12 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
 
     e->slots = calloc((size_t)e->n_slots, sizeof(*e->slots));
     e->queue = calloc((size_t)e->queue_max, sizeof(*e->queue));
-    e->drop_buf = calloc((size_t)e->queue_max, sizeof(*e->drop_buf));
     e->admit_buf = calloc((size_t)e->n_slots, sizeof(*e->admit_buf));
-    e->eog_bias = calloc((size_t)e->n_vocab, sizeof(*e->eog_bias));
-    if (!e->slots || !e->queue || !e->drop_buf || !e->admit_buf || !e->eog_bias ||
+    int n_eog = 0;
+    for (llama_token t = 0; t < e->n_vocab; t++)
+        n_eog += llama_vocab_is_eog(e->vocab, t);
+    e->eog_bias = calloc((size_t)n_eog + 1, sizeof(*e->eog_bias));
+    if (!e->slots || !e->queue || !e->admit_buf || !e->eog_bias ||
         !e->batch.token)
         return LAIR_ENOMEM;
     for (int i = 0; i < e->n_slots; i++) {

@@ -53,7 +53,8 @@ static void progress_init(struct progress *p, enum pull_progress mode, const cha
 {
     if (mode == PULL_PROGRESS_AUTO)
         mode = isatty(STDERR_FILENO) ? PULL_PROGRESS_BAR : PULL_PROGRESS_LINES;
-    *p = (struct progress){.mode = mode, .label = label, .t0 = now_s()};
+    *p = (struct progress){.mode = mode, .label = label, .t0 = now_s(), .next_decile = 1,
+                           .next_mark = (uint64_t)(100 * MB)};
 }
 
 /* Where the bytes of this run start: rates count only what this call fetched. */
@@ -100,9 +101,18 @@ static void fmt_eta(char *out, size_t n, double secs)
         snprintf(out, n, "%ld:%02ld", s / 60, s % 60);
 }
 
+static void fmt_rate(char *out, size_t n, double rate)
+{
+    if (rate < 0)
+        snprintf(out, n, "-- MB/s");
+    else
+        snprintf(out, n, "%.1f MB/s", rate / MB);
+}
+
 static void progress_draw_bar(struct progress *p, uint64_t have, int64_t total, double rate)
 {
-    char line[200];
+    char line[200], speed[32];
+    fmt_rate(speed, sizeof(speed), rate);
     if (total > 0) {
         double frac = (double)have / (double)total;
         if (frac > 1)
@@ -113,13 +123,12 @@ static void progress_draw_bar(struct progress *p, uint64_t have, int64_t total, 
             bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
         bar[sizeof(bar) - 1] = 0;
         char eta[32];
-        fmt_eta(eta, sizeof(eta), rate > 0 ? (double)((uint64_t)total - have) / rate : -1);
-        snprintf(line, sizeof(line), "%-20.20s [%s] %3d%% %.1f/%.1f MB %.1f MB/s ETA %s",
-                 p->label, bar, (int)(frac * 100), (double)have / MB, (double)total / MB,
-                 rate / MB, eta);
+        uint64_t left = have < (uint64_t)total ? (uint64_t)total - have : 0;
+        fmt_eta(eta, sizeof(eta), rate > 0 ? (double)left / rate : -1);
+        snprintf(line, sizeof(line), "%-20.20s [%s] %3d%% %.1f/%.1f MB %s ETA %s", p->label,
+                 bar, (int)(frac * 100), (double)have / MB, (double)total / MB, speed, eta);
     } else {
-        snprintf(line, sizeof(line), "%-20.20s %.1f MB %.1f MB/s", p->label, (double)have / MB,
-                 rate / MB);
+        snprintf(line, sizeof(line), "%-20.20s %.1f MB %s", p->label, (double)have / MB, speed);
     }
     fprintf(stderr, "\r%s\033[K", line);
     p->drawn = true;
@@ -127,6 +136,8 @@ static void progress_draw_bar(struct progress *p, uint64_t have, int64_t total, 
 
 static void progress_lines(struct progress *p, uint64_t have, int64_t total, double rate)
 {
+    char speed[32];
+    fmt_rate(speed, sizeof(speed), rate);
     if (total > 0) {
         int decile = (int)(have * 10 / (uint64_t)total);
         if (decile > 10)
@@ -134,11 +145,11 @@ static void progress_lines(struct progress *p, uint64_t have, int64_t total, dou
         if (decile < p->next_decile)
             return;
         p->next_decile = decile + 1;
-        fprintf(stderr, "%s: %d%% (%.1f/%.1f MB, %.1f MB/s)\n", p->label, decile * 10,
-                (double)have / MB, (double)total / MB, rate / MB);
+        fprintf(stderr, "%s: %d%% (%.1f/%.1f MB, %s)\n", p->label, decile * 10,
+                (double)have / MB, (double)total / MB, speed);
     } else if (have >= p->next_mark) {
         p->next_mark = have + (uint64_t)(100 * MB);
-        fprintf(stderr, "%s: %.1f MB (%.1f MB/s)\n", p->label, (double)have / MB, rate / MB);
+        fprintf(stderr, "%s: %.1f MB (%s)\n", p->label, (double)have / MB, speed);
     }
 }
 
@@ -150,8 +161,9 @@ static void progress_update(struct progress *p, uint64_t have, int64_t total, bo
     if (!final && p->mode == PULL_PROGRESS_BAR && t - p->last_draw < 0.2)
         return;
     p->last_draw = t;
+    /* Below half a second the rate says more about buffering than about the link. */
     double elapsed = t - p->t0;
-    double rate = elapsed > 0.05 && have > p->base ? (double)(have - p->base) / elapsed : 0;
+    double rate = elapsed >= 0.5 && have > p->base ? (double)(have - p->base) / elapsed : -1;
     if (p->mode == PULL_PROGRESS_BAR)
         progress_draw_bar(p, have, total, rate);
     else
@@ -443,10 +455,17 @@ static enum outcome attempt(struct dl *d, enum lair_err *err, struct buf *msg)
         return OUT_FAIL;
     }
     if (rc != CURLE_OK) {
-        *err = say(msg, LAIR_ENET, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
-        return transient(rc) || (d->attempt_bytes > 0 && rc == CURLE_OPERATION_TIMEDOUT)
-                   ? OUT_RETRY
-                   : OUT_FAIL;
+        const char *why = d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc);
+        if (transient(rc) || (d->attempt_bytes > 0 && rc == CURLE_OPERATION_TIMEDOUT)) {
+            *err = say(msg, LAIR_ENET, "%s", why);
+            return OUT_RETRY;
+        }
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL)
+            *err = say(msg, LAIR_ENET, "%s redirects to a URL that is not http(s); refused",
+                       d->o->url);
+        else
+            *err = say(msg, LAIR_ENET, "cannot download %s: %s", d->o->url, why);
+        return OUT_FAIL;
     }
     if (d->total >= 0 && d->offset != (uint64_t)d->total) {
         *err = say(msg, LAIR_ENET, "the server closed the connection at %" PRIu64 " of %" PRId64
@@ -739,11 +758,16 @@ enum lair_err model_pull(const struct pull_opts *o, struct pull_result *res, str
             if (d.resumed)
                 notice(&d.pr, "%s: resuming at %.1f MB", d.pr.label, (double)d.offset / MB);
             e = fetch(&d, msg);
-            progress_update(&d.pr, d.offset, d.total, true);
+            if (e == LAIR_OK)
+                progress_update(&d.pr, d.offset, d.total, true);
+            else
+                progress_clear(&d.pr);
             res->resumed = d.resumed;
             res->fetched = d.fetched;
             if (e == LAIR_OK)
                 e = finish(&d, res, msg);
+            else if (d.offset == 0)
+                unlink(d.part); /* nothing worth resuming: leave no litter */
             curl_easy_cleanup(d.curl);
         }
         curl_global_cleanup();

@@ -12,6 +12,8 @@
 
 #include "core/banned.h"
 
+int lair_tune; /* TEMPORARY tuning knob */
+
 /* Code points kept per word after decomposition: enough for any word that
  * fits ANALYZER_TERM_MAX once folded. */
 #define CP_MAX (ANALYZER_TERM_MAX * 2)
@@ -72,6 +74,8 @@ static const char *const question_words[] = {
     "pourquoi", "puis",   "quand",    "quel",     "quelle",  "quelles", "quels",
     "quoi",
 };
+
+static const char *const extra_q[] = {"agit", "consiste", "existe", "passe", "savoir", "sert"};
 
 /* Elided words, matched before an apostrophe without regard to case. */
 static const char *const elisions[] = {
@@ -400,16 +404,18 @@ static size_t make_term(struct analyzer *a, size_t ws, size_t we, unsigned wf)
         return 0;
     bool prefix = (a->flags & ANALYZER_PREFIX) && is_last_word(a);
     if (!prefix && !(wf & W_DIGIT)) {
-        if (IN_LIST(stop_words, a->fold, a->fold_len))
+        if (!(lair_tune & 4) && IN_LIST(stop_words, a->fold, a->fold_len))
             return 0;
-        if ((a->flags & ANALYZER_QUESTION) && IN_LIST(question_words, a->fold, a->fold_len))
+        if (!(lair_tune & 2) && (a->flags & ANALYZER_QUESTION) && IN_LIST(question_words, a->fold, a->fold_len))
+            return 0;
+        if ((lair_tune & 16) && (a->flags & ANALYZER_QUESTION) && IN_LIST(extra_q, a->fold, a->fold_len))
             return 0;
     }
-    if (prefix || a->cut || (wf & W_DIGIT)) {
+    if ((lair_tune & 8) || prefix || a->cut || (wf & W_DIGIT)) {
         memcpy(a->term, a->fold, a->fold_len);
         return a->fold_len;
     }
-    const sb_symbol *s = sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->comp, (int)a->comp_len);
+    const sb_symbol *s = (lair_tune & 1) ? sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->fold, (int)a->fold_len) : sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->comp, (int)a->comp_len);
     int sn = s ? sb_stemmer_length(a->stemmer) : 0;
     if (sn <= 0) {
         memcpy(a->term, a->fold, a->fold_len);

@@ -1,6 +1,7 @@
 /* The "lair_fr" FTS5 tokenizer and the BM25 search helper. See fts.h. */
 #include "rag/fts.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,135 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
     return SQLITE_OK;
 }
 
+/* BM25 parameters, chosen on the dev questions (docs/internals/analyzer.md). */
+#define BM25_K1 1.2
+#define BM25_B 0.75
+/* Score of a row that cannot reach the top k: below any real score. */
+#define SCORE_PRUNED -1e300
+
+/* What lair_bm25 keeps for one MATCH query: the phrases' IDF, the mean
+ * document length and the k best scores so far (a min-heap). */
+struct rank_state {
+    int nphrase, k, nheap;
+    double k1, b, avgdl;
+    double *idf;  /* [nphrase] */
+    int *tf;      /* [nphrase], per row */
+    double *heap; /* [k] */
+};
+
+static int count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *user)
+{
+    (*(sqlite3_int64 *)user)++;
+    return SQLITE_OK;
+}
+
+static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Context *fts, int k,
+                                         double k1, double b)
+{
+    int np = api->xPhraseCount(fts);
+    size_t size = sizeof(struct rank_state) + (size_t)np * (sizeof(double) + sizeof(int)) +
+                  (size_t)k * sizeof(double);
+    struct rank_state *rs = sqlite3_malloc64(size);
+    if (!rs)
+        return NULL;
+    rs->nphrase = np;
+    rs->k = k;
+    rs->nheap = 0;
+    rs->k1 = k1;
+    rs->b = b;
+    rs->idf = (double *)(rs + 1);
+    rs->heap = rs->idf + np;
+    rs->tf = (int *)(rs->heap + k);
+    sqlite3_int64 nrow = 0, ntok = 0;
+    if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
+        nrow = ntok = 0;
+    rs->avgdl = nrow > 0 && ntok > 0 ? (double)ntok / (double)nrow : 1.0;
+    for (int i = 0; i < np; i++) {
+        sqlite3_int64 df = 0;
+        if (api->xQueryPhrase(fts, i, &df, count_row) != SQLITE_OK) {
+            sqlite3_free(rs);
+            return NULL;
+        }
+        double idf = log(((double)nrow - (double)df + 0.5) / ((double)df + 0.5));
+        rs->idf[i] = idf > 1e-6 ? idf : 1e-6;
+    }
+    return rs;
+}
+
+/* Adds score to the heap of the k best; returns the k-th best once full. */
+static void heap_push(struct rank_state *rs, double score)
+{
+    double *h = rs->heap;
+    int i;
+    if (rs->nheap < rs->k) {
+        for (i = rs->nheap++; i > 0 && h[(i - 1) / 2] > score; i = (i - 1) / 2)
+            h[i] = h[(i - 1) / 2];
+        h[i] = score;
+        return;
+    }
+    if (score <= h[0])
+        return;
+    for (i = 0;;) {
+        int c = 2 * i + 1;
+        if (c >= rs->k)
+            break;
+        if (c + 1 < rs->k && h[c + 1] < h[c])
+            c++;
+        if (h[c] >= score)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = score;
+}
+
+/* lair_bm25(table [, k [, k1, b]]): BM25 of the row for the MATCH query,
+ * higher is better. With k, rows that cannot be among the k best get
+ * SCORE_PRUNED without reading their length: their score, bounded by the
+ * shortest possible document, is below the k-th best seen so far. That skips
+ * most %_docsize lookups, which dominate the cost of FTS5's own bm25(). The
+ * whole row counts as one field. */
+static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                      int argc, sqlite3_value **argv)
+{
+    struct rank_state *rs = api->xGetAuxdata(fts, 0);
+    if (!rs) {
+        int k = argc >= 1 ? sqlite3_value_int(argv[0]) : 0;
+        double k1 = argc >= 3 ? sqlite3_value_double(argv[1]) : BM25_K1;
+        double b = argc >= 3 ? sqlite3_value_double(argv[2]) : BM25_B;
+        rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b);
+        if (!rs || api->xSetAuxdata(fts, rs, sqlite3_free) != SQLITE_OK) {
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+    }
+    double bound = 0, k1 = rs->k1, b = rs->b;
+    for (int i = 0; i < rs->nphrase; i++) {
+        Fts5PhraseIter it;
+        int col, off, tf = 0;
+        if (api->xPhraseFirst(fts, i, &it, &col, &off) == SQLITE_OK)
+            for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off))
+                tf++;
+        rs->tf[i] = tf;
+        if (tf)
+            bound += rs->idf[i] * tf * (k1 + 1) / (tf + k1 * (1 - b));
+    }
+    if (rs->k && rs->nheap == rs->k && bound <= rs->heap[0]) {
+        sqlite3_result_double(ctx, SCORE_PRUNED);
+        return;
+    }
+    int dl = 0;
+    if (api->xColumnSize(fts, -1, &dl) != SQLITE_OK)
+        dl = 0;
+    double norm = k1 * (1 - b + b * (double)dl / rs->avgdl), score = 0;
+    for (int i = 0; i < rs->nphrase; i++)
+        if (rs->tf[i])
+            score += rs->idf[i] * rs->tf[i] * (k1 + 1) / (rs->tf[i] + norm);
+    if (rs->k)
+        heap_push(rs, score);
+    sqlite3_result_double(ctx, score);
+}
+
 static fts5_api *fts5_api_of(sqlite3 *db)
 {
     fts5_api *api = NULL;
@@ -75,7 +205,8 @@ enum lair_err fts_register(sqlite3 *db)
     if (!api || api->iVersion < 2)
         return LAIR_EDB;
     fts5_tokenizer tok = {tok_create, tok_delete, tok_tokenize};
-    if (api->xCreateTokenizer(api, FTS_TOKENIZER, NULL, &tok, NULL) != SQLITE_OK)
+    if (api->xCreateTokenizer(api, FTS_TOKENIZER, NULL, &tok, NULL) != SQLITE_OK ||
+        api->xCreateFunction(api, FTS_RANK, NULL, rank_bm25, NULL) != SQLITE_OK)
         return LAIR_EDB;
     return LAIR_OK;
 }
@@ -149,9 +280,9 @@ enum lair_err fts_search_new(sqlite3 *db, const char *table, struct fts_search *
     /* The table name cannot be bound; it was checked to be a plain
      * identifier above and is quoted here. The question is bound. */
     enum lair_err e = buf_printf(&sql,
-                                 "SELECT rowid, bm25(\"%s\") FROM \"%s\" WHERE \"%s\" MATCH ?1 "
-                                 "ORDER BY bm25(\"%s\") LIMIT ?2",
-                                 table, table, table, table);
+                                 "SELECT rowid, " FTS_RANK "(\"%s\", ?2) AS score FROM \"%s\" "
+                                 "WHERE \"%s\" MATCH ?1 ORDER BY score DESC LIMIT ?2",
+                                 table, table, table);
     if (e == LAIR_OK)
         e = analyzer_new(&s->an);
     if (e == LAIR_OK && sqlite3_prepare_v3(db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT, &s->st,
@@ -188,8 +319,11 @@ enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k
     sqlite3_bind_int64(st, 2, k > INT64_MAX ? INT64_MAX : (sqlite3_int64)k);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < k) {
+        double score = sqlite3_column_double(st, 1);
+        if (score <= SCORE_PRUNED)
+            continue;
         hits[*n].rowid = sqlite3_column_int64(st, 0);
-        hits[*n].score = -sqlite3_column_double(st, 1);
+        hits[*n].score = score;
         (*n)++;
     }
     sqlite3_reset(st);

@@ -18,15 +18,20 @@
 #include "core/str.h"
 #include "rag/analyzer.h"
 
-/* Name of the tokenizer that fts_register adds. */
+/* Names of the tokenizer and of the ranking function that fts_register adds.
+ * FTS_RANK is an FTS5 auxiliary function: lair_bm25(table [, k [, k1, b]])
+ * gives the row's BM25 score for the MATCH query, higher is better; with k,
+ * rows that cannot be among the k best score -1e300 instead (and cost
+ * less), so sort on it with a LIMIT of k. */
 #define FTS_TOKENIZER "lair_fr"
+#define FTS_RANK "lair_bm25"
 /* Most distinct terms of a question that a search uses; the rest is
  * ignored, which bounds the cost of a pasted page. */
 #define FTS_QUERY_TERMS_MAX 32
 
-/* Registers the "lair_fr" tokenizer on db, for the life of the connection.
- * Each FTS5 table that uses it gets its own analyzer. LAIR_EDB when the
- * SQLite library has no FTS5. */
+/* Registers the "lair_fr" tokenizer and the lair_bm25 function on db, for
+ * the life of the connection. Each FTS5 table that uses the tokenizer gets
+ * its own analyzer. LAIR_EDB when the SQLite library has no FTS5. */
 enum lair_err fts_register(sqlite3 *db);
 
 /* Writes into out (reset first) the FTS5 MATCH expression for a user's
@@ -40,7 +45,7 @@ enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf
 
 struct fts_hit {
     int64_t rowid;
-    double score; /* BM25 relevance, higher is better (minus FTS5's bm25()) */
+    double score; /* BM25 relevance (lair_bm25), higher is better */
 };
 
 /* A prepared top-k search on one FTS5 table; like a sqlite3_stmt, use it from

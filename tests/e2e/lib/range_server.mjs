@@ -16,6 +16,7 @@
 //   location=U   answer 302 to U (any scheme)
 //   file=NAME    serve NAME whatever the path says
 //   status=C     answer with status C and a short body
+//   rate=B       send the body at about B bytes per second
 //
 // The server exits by itself after $RANGE_SERVER_TTL seconds (default 300),
 // in case whoever started it could not stop it.
@@ -110,7 +111,35 @@ function respond(req, res, p, cut) {
     stream.on('end', () => res.write('', drop));
     return;
   }
+  const rate = Number(new URL(req.url, 'http://127.0.0.1').searchParams.get('rate') || 0);
+  if (rate > 0) return throttle(createReadStream(p.path, { start: p.start, end: p.end }), res, rate);
   createReadStream(p.path, { start: p.start, end: p.end }).pipe(res);
+}
+
+// Writes the stream out in tenths of `rate` bytes, ten per second.
+function throttle(stream, res, rate) {
+  const step = Math.max(1, Math.floor(rate / 10));
+  let pending = Buffer.alloc(0);
+  let ended = false;
+  stream.on('data', (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    if (pending.length > 4 * step) stream.pause();
+  });
+  stream.on('end', () => (ended = true));
+  const timer = setInterval(() => {
+    if (pending.length > 0) {
+      res.write(pending.subarray(0, step));
+      pending = pending.subarray(step);
+      if (pending.length <= 4 * step) stream.resume();
+    } else if (ended) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, 100);
+  res.on('close', () => {
+    clearInterval(timer);
+    stream.destroy();
+  });
 }
 
 const server = createServer((req, res) => {

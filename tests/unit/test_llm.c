@@ -1,0 +1,660 @@
+/* Tests the llm engine on a real model (stories260K.gguf, a tiny trained
+ * Llama): registry errors, determinism, sampling limits, stop strings across
+ * token boundaries, context and queue limits, cancellation, the prefix cache,
+ * batching of concurrent streams, fairness between keys, chat templates, and
+ * the stream's stop-string / UTF-8 filter on its own. Streams are waited for
+ * with poll() on their fd, never with sleeps. */
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "llm/backend.h"
+#include "llm/llm.h"
+
+#include "core/banned.h"
+
+static char model_path[PATH_MAX];
+static struct llm_registry *reg;
+static struct llm_model *mdl;  /* 4 slots, 2048-token slots: long runs */
+static struct llm_model *cold; /* defaults: reference outputs */
+static struct llm_model *tiny;  /* one 256-token slot: context limits */
+
+static const char *story =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+    "park with her friends. One day, she saw a big red ball under a tree. She ran to the ball "
+    "and picked it up. Her mom said, \"Lily, be careful!\" Lily smiled and said, \"I will, "
+    "mom.\" They played with the ball all day long and had lots of fun in the sun.";
+
+/* ---- helpers ---- */
+
+static void wait_done(struct llm_stream *s, struct buf *out, struct llm_result *res)
+{
+    while (!llm_stream_take(s, out, res)) {
+        struct pollfd p = {.fd = llm_stream_fd(s), .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 60000), 1); /* a minute without news is a hang */
+    }
+}
+
+/* Blocks until the stream has delivered some text (so the request is running). */
+static void wait_text(struct llm_stream *s, struct buf *out)
+{
+    struct llm_result res;
+    while (out->len == 0) {
+        struct pollfd p = {.fd = llm_stream_fd(s), .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 60000), 1);
+        assert_false(llm_stream_take(s, out, &res));
+    }
+}
+
+static struct llm_request greedy(const char *prompt, int max_tokens)
+{
+    struct llm_request r = {.prompt = str_c(prompt), .max_tokens = max_tokens, .add_bos = true};
+    llm_sampling_defaults(&r.sampling);
+    r.sampling.temperature = 0;
+    return r;
+}
+
+static enum lair_err run(struct llm_model *m, const struct llm_request *req, struct buf *out,
+                         struct llm_result *res)
+{
+    struct llm_stream *s;
+    enum lair_err err = llm_submit(m, req, &s);
+    if (err)
+        return err;
+    wait_done(s, out, res);
+    llm_stream_free(s);
+    return LAIR_OK;
+}
+
+static char *run_text(struct llm_model *m, const struct llm_request *req, struct llm_result *res)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(run(m, req, &b, res), LAIR_OK);
+    char *t = strdup(b.ptr ? b.ptr : "");
+    buf_release(&b);
+    return t;
+}
+
+static struct llm_model *load(const char *name, int n_slots, int n_ctx, int queue_max)
+{
+    struct llm_model_opts o = {.name = name, .path = model_path, .n_slots = n_slots,
+                               .n_ctx = n_ctx, .queue_max = queue_max};
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    struct llm_model *m = llm_registry_find(reg, str_c(name));
+    assert_non_null(m);
+    return m;
+}
+
+static int setup(void **state)
+{
+    const char *shared = getenv("LAIR_SHARED");
+    const char *src = getenv("LAIR_SRC");
+    if (shared && *shared)
+        snprintf(model_path, sizeof(model_path), "%s/models/stories260K.gguf", shared);
+    else
+        snprintf(model_path, sizeof(model_path), "%s/../shared/models/stories260K.gguf",
+                 src ? src : ".");
+    reg = llm_registry_new();
+    if (!reg)
+        return -1;
+    struct llm_model_opts o = {.name = "stories", .path = model_path, .n_slots = 4,
+                               .n_ctx = 8192};
+    struct llm_model_opts c = {.name = "cold", .path = model_path, .n_slots = 2};
+    if (llm_registry_load(reg, &o) || llm_registry_load(reg, &c)) {
+        fprintf(stderr, "cannot load %s\n", model_path);
+        return -1;
+    }
+    struct llm_model_opts sm = {.name = "tiny", .path = model_path, .n_slots = 1,
+                                .n_ctx = 256};
+    if (llm_registry_load(reg, &sm))
+        return -1;
+    mdl = llm_registry_find(reg, S("stories"));
+    cold = llm_registry_find(reg, S("cold"));
+    tiny = llm_registry_find(reg, S("tiny"));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    llm_registry_free(reg);
+    return 0;
+}
+
+/* ---- registry ---- */
+
+static void test_registry(void **state)
+{
+    assert_int_equal(llm_registry_count(reg), 3);
+    assert_ptr_equal(llm_registry_at(reg, 0), mdl);
+    assert_ptr_equal(llm_registry_at(reg, 1), cold);
+    assert_ptr_equal(llm_registry_at(reg, 2), tiny);
+    assert_null(llm_registry_at(reg, 3));
+    assert_null(llm_registry_find(reg, S("nope")));
+    assert_string_equal(llm_model_name(mdl), "stories");
+
+    struct llm_model_opts dup = {.name = "stories", .path = model_path};
+    assert_int_equal(llm_registry_load(reg, &dup), LAIR_ECONFLICT);
+    struct llm_model_opts missing = {.name = "missing", .path = "/nonexistent/x.gguf"};
+    assert_int_equal(llm_registry_load(reg, &missing), LAIR_EIO);
+    char junk[] = "/tmp/lair-test-llm-XXXXXX";
+    int fd = mkstemp(junk);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a model at all", 18), 18);
+    close(fd);
+    struct llm_model_opts bad = {.name = "bad", .path = junk};
+    assert_int_equal(llm_registry_load(reg, &bad), LAIR_EMODEL);
+    unlink(junk);
+    assert_int_equal(llm_registry_count(reg), 3);
+}
+
+static void test_info(void **state)
+{
+    struct llm_model_info in;
+    llm_model_get_info(cold, &in);
+    assert_int_equal(in.kind, LLM_CAN_CHAT);
+    /* The GGUF declares 2048 (the model was trained on 512-token stories). */
+    assert_int_equal(in.n_ctx_train, 2048);
+    assert_int_equal(in.n_ctx_slot, 2048); /* default: min(4096, training context) */
+    assert_string_equal(in.arch, "llama");
+    assert_true(in.n_embd > 0);
+    assert_true(in.n_params > 200000 && in.n_params < 400000);
+    llm_model_get_info(mdl, &in);
+    assert_int_equal(in.n_ctx_slot, 2048); /* explicit n_ctx / n_slots */
+    llm_model_get_info(tiny, &in);
+    assert_int_equal(in.n_ctx_slot, 256);
+    struct llm_stats st;
+    llm_model_get_stats(mdl, &st);
+    assert_int_equal(st.n_slots, 4);
+}
+
+static void test_count_tokens(void **state)
+{
+    int n = 0;
+    assert_int_equal(llm_count_tokens(mdl, S("Once upon a time"), &n), LAIR_OK);
+    assert_true(n >= 4 && n <= 16);
+    int n2 = 0;
+    assert_int_equal(llm_count_tokens(mdl, str_c(story), &n2), LAIR_OK);
+    assert_true(n2 > 4 * n);
+}
+
+/* ---- generation ---- */
+
+static void test_greedy_deterministic(void **state)
+{
+    struct llm_request r = greedy("Once upon a time", 64);
+    struct llm_result r1, r2;
+    char *a = run_text(mdl, &r, &r1);
+    char *b = run_text(mdl, &r, &r2);
+    assert_true(strlen(a) > 20);
+    assert_string_equal(a, b);
+    assert_int_equal(r1.completion_tokens, r2.completion_tokens);
+    assert_true(r1.finish == LLM_FINISH_STOP || r1.finish == LLM_FINISH_LENGTH);
+    assert_true(r1.prompt_tokens > 0);
+    free(a);
+    free(b);
+}
+
+static void test_seed_deterministic(void **state)
+{
+    struct llm_request r = greedy("Once upon a time", 64);
+    r.sampling.temperature = 1.0f;
+    r.sampling.has_seed = true;
+    r.sampling.seed = 42;
+    struct llm_result res;
+    char *a = run_text(mdl, &r, &res);
+    char *b = run_text(mdl, &r, &res);
+    r.sampling.seed = 4242;
+    char *c = run_text(mdl, &r, &res);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c); /* the seed is really used */
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_max_tokens(void **state)
+{
+    struct llm_request r = greedy("Once upon a time", 20);
+    r.ignore_eos = true;
+    struct llm_result res;
+    free(run_text(mdl, &r, &res));
+    assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+    assert_int_equal(res.completion_tokens, 20);
+    assert_int_equal(res.err, LAIR_OK);
+}
+
+static void test_context_full(void **state)
+{
+    struct llm_request r = greedy("Once upon a time", 0);
+    r.ignore_eos = true;
+    struct llm_result res;
+    free(run_text(tiny, &r, &res));
+    assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+    assert_int_equal(res.prompt_tokens + res.completion_tokens, 256);
+}
+
+static void test_prompt_too_long(void **state)
+{
+    struct buf p;
+    buf_init(&p, 0);
+    for (int i = 0; i < 4; i++)
+        buf_puts(&p, story);
+    int n;
+    assert_int_equal(llm_count_tokens(tiny, buf_str(&p), &n), LAIR_OK);
+    assert_true(n > 256);
+    struct llm_request r = greedy(p.ptr, 8);
+    struct llm_stream *s = (struct llm_stream *)&p; /* must be reset to NULL */
+    assert_int_equal(llm_submit(tiny, &r, &s), LAIR_ECTX);
+    assert_null(s);
+    /* The same prompt fits a 2048-token slot. */
+    assert_int_equal(llm_submit(mdl, &r, &s), LAIR_OK);
+    llm_stream_free(s);
+    buf_release(&p);
+}
+
+/* Token boundaries of the greedy continuation: the text after k tokens. */
+static size_t text_after(const char *prompt, int k)
+{
+    struct llm_request r = greedy(prompt, k);
+    struct llm_result res;
+    char *t = run_text(mdl, &r, &res);
+    size_t n = strlen(t);
+    free(t);
+    return n;
+}
+
+static void test_stop_across_tokens(void **state)
+{
+    const char *prompt = "Once upon a time, there was a little";
+    struct llm_request r = greedy(prompt, 48);
+    struct llm_result res;
+    char *full = run_text(mdl, &r, &res);
+    assert_true(strlen(full) > 40);
+
+    /* Find a boundary between two tokens of at least two bytes each, and
+     * take a stop string made of both sides of it. */
+    size_t prev = text_after(prompt, 3), cur = text_after(prompt, 4), b = 0;
+    for (int k = 5; k < 24 && !b; k++) {
+        size_t next = text_after(prompt, k);
+        if (cur - prev >= 2 && next - cur >= 2)
+            b = cur;
+        prev = cur;
+        cur = next;
+    }
+    assert_true(b >= 2);
+    char stop[5];
+    memcpy(stop, full + b - 2, 4);
+    stop[4] = 0;
+    long at = str_find(str_c(full), str_c(stop));
+    assert_true(at >= 0 && (size_t)at <= b - 2);
+
+    const struct str stops[2] = {S("no such stop string"), str_c(stop)};
+    r.stop = stops;
+    r.n_stop = 2;
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(run(mdl, &r, &out, &res), LAIR_OK);
+    assert_int_equal(res.finish, LLM_FINISH_STOP);
+    assert_int_equal(out.len, (size_t)at);
+    assert_memory_equal(out.ptr, full, (size_t)at);
+    assert_null(strstr(out.ptr, stop));
+    buf_release(&out);
+    free(full);
+}
+
+static void test_queue_full(void **state)
+{
+    struct llm_model *q = load("queue", 1, 2048, 1);
+    struct llm_request r = greedy("Once upon a time", 0);
+    r.ignore_eos = true;
+    struct llm_stream *a, *b, *c = NULL;
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(llm_submit(q, &r, &a), LAIR_OK);
+    wait_text(a, &out); /* a holds the only slot */
+    assert_int_equal(llm_submit(q, &r, &b), LAIR_OK);
+    assert_int_equal(llm_submit(q, &r, &c), LAIR_EBUSY);
+    assert_null(c);
+    struct llm_stats st;
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.queue_depth, 1);
+    assert_int_equal(st.busy_slots, 1);
+    /* Freed while running and while queued: the scheduler drops both. */
+    llm_stream_free(a);
+    llm_stream_free(b);
+    struct llm_request tiny = greedy("Once upon a time", 4);
+    struct llm_result res;
+    buf_reset(&out);
+    assert_int_equal(run(q, &tiny, &out, &res), LAIR_OK);
+    assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 0);
+    assert_int_equal(st.queue_depth, 0);
+    buf_release(&out);
+}
+
+static void test_cancel_frees_slots(void **state)
+{
+    enum { N = 6 };
+    struct llm_stream *s[N];
+    struct llm_request r = greedy("Once upon a time", 0);
+    r.ignore_eos = true;
+    struct buf out;
+    buf_init(&out, 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(llm_submit(mdl, &r, &s[i]), LAIR_OK);
+    wait_text(s[0], &out);
+    struct llm_stats st;
+    llm_model_get_stats(mdl, &st);
+    assert_true(st.busy_slots >= 1);
+    for (int i = 0; i < N; i++)
+        llm_stream_cancel(s[i]);
+    for (int i = 0; i < N; i++) {
+        struct llm_result res;
+        buf_reset(&out);
+        wait_done(s[i], &out, &res);
+        assert_int_equal(res.finish, LLM_FINISH_CANCELLED);
+        assert_true(res.completion_tokens < 2048);
+        llm_stream_free(s[i]);
+    }
+    llm_model_get_stats(mdl, &st);
+    assert_int_equal(st.busy_slots, 0);
+    assert_int_equal(st.queue_depth, 0);
+
+    /* Freeing streams without cancelling first frees their slots too: a
+     * short request behind four endless ones completes, and leaves all free. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(llm_submit(mdl, &r, &s[i]), LAIR_OK);
+    buf_reset(&out);
+    wait_text(s[3], &out);
+    for (int i = 0; i < 4; i++)
+        llm_stream_free(s[i]);
+    struct llm_request tiny = greedy("Once upon a time", 4);
+    struct llm_result res;
+    buf_reset(&out);
+    assert_int_equal(run(mdl, &tiny, &out, &res), LAIR_OK);
+    assert_int_equal(res.completion_tokens, 4);
+    llm_model_get_stats(mdl, &st);
+    assert_int_equal(st.busy_slots, 0);
+    buf_release(&out);
+}
+
+static void test_prefix_cache(void **state)
+{
+    char prompt_b[1024];
+    snprintf(prompt_b, sizeof(prompt_b), "%s Then a big dog came and", story);
+    struct llm_request rb = greedy(prompt_b, 24);
+    struct llm_result res;
+    char *want = run_text(cold, &rb, &res);
+    assert_true(strlen(want) > 0);
+
+    /* A is still generating when B arrives: B shares A's sequence. */
+    struct llm_request ra = greedy(story, 0);
+    ra.ignore_eos = true;
+    struct llm_stream *a;
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(llm_submit(mdl, &ra, &a), LAIR_OK);
+    wait_text(a, &out);
+    int n_a;
+    assert_int_equal(llm_count_tokens(mdl, str_c(story), &n_a), LAIR_OK);
+    char *got = run_text(mdl, &rb, &res);
+    assert_true(res.cached_tokens >= n_a / 2);
+    assert_true(res.cached_tokens < res.prompt_tokens);
+    assert_string_equal(got, want);
+    free(got);
+    llm_stream_free(a);
+
+    /* Again: B's own slot now holds all of its prompt but the last token. */
+    got = run_text(mdl, &rb, &res);
+    assert_int_equal(res.cached_tokens, res.prompt_tokens - 1);
+    assert_string_equal(got, want);
+    struct llm_stats st;
+    llm_model_get_stats(mdl, &st);
+    assert_true(st.cached_tokens >= (uint64_t)res.cached_tokens);
+    free(got);
+    free(want);
+    buf_release(&out);
+}
+
+static void test_concurrent_streams(void **state)
+{
+    enum { N = 8 };
+    static const char *starts[N] = {
+        "Once upon a time", "One day, a little boy", "The cat sat", "Tom and Sue went to",
+        "There was a big tree", "Lily had a red ball", "The sun was hot and", "A little bird",
+    };
+    char *want[N];
+    struct llm_result res;
+    for (int i = 0; i < N; i++) {
+        struct llm_request r = greedy(starts[i], 40);
+        want[i] = run_text(cold, &r, &res);
+    }
+    struct llm_stream *s[N];
+    struct buf out[N];
+    for (int i = 0; i < N; i++) {
+        struct llm_request r = greedy(starts[i], 40);
+        buf_init(&out[i], 0);
+        assert_int_equal(llm_submit(mdl, &r, &s[i]), LAIR_OK);
+    }
+    /* Read them all together, as a server would. */
+    bool done[N] = {0};
+    for (int left = N; left > 0;) {
+        struct pollfd p[N];
+        for (int i = 0; i < N; i++)
+            p[i] = (struct pollfd){.fd = done[i] ? -1 : llm_stream_fd(s[i]), .events = POLLIN};
+        assert_true(poll(p, N, 60000) > 0);
+        for (int i = 0; i < N; i++) {
+            if (!done[i] && p[i].revents && llm_stream_take(s[i], &out[i], &res)) {
+                done[i] = true;
+                left--;
+            }
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(out[i].ptr ? out[i].ptr : "", want[i]);
+        llm_stream_free(s[i]);
+        buf_release(&out[i]);
+        free(want[i]);
+    }
+}
+
+static void test_fairness(void **state)
+{
+    struct llm_model *q = load("fair", 1, 0, 16);
+    struct llm_request r = greedy("Once upon a time", 200);
+    r.ignore_eos = true;
+    r.fair_key = S("tenant-a");
+    enum { NA = 5 };
+    struct llm_stream *a[NA], *b;
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(llm_submit(q, &r, &a[0]), LAIR_OK);
+    wait_text(a[0], &out);
+    r.max_tokens = 16;
+    for (int i = 1; i < NA; i++)
+        assert_int_equal(llm_submit(q, &r, &a[i]), LAIR_OK);
+    r.fair_key = S("tenant-b");
+    assert_int_equal(llm_submit(q, &r, &b), LAIR_OK);
+    struct llm_result ra[NA], rb;
+    for (int i = 0; i < NA; i++) {
+        buf_reset(&out);
+        wait_done(a[i], &out, &ra[i]);
+        llm_stream_free(a[i]);
+    }
+    buf_reset(&out);
+    wait_done(b, &out, &rb);
+    llm_stream_free(b);
+    /* B came last but waited only for A's first queued request: FIFO would
+     * have put it behind all four. */
+    assert_true(rb.queue_ms > ra[1].queue_ms);
+    assert_true(rb.queue_ms < ra[2].queue_ms);
+    assert_true(rb.queue_ms < ra[4].queue_ms);
+    buf_release(&out);
+}
+
+static void test_repeat_penalty(void **state)
+{
+    struct llm_request r = greedy("Once upon a time", 48);
+    struct llm_result res;
+    char *plain = run_text(mdl, &r, &res);
+    r.sampling.repeat_penalty = 1.5f;
+    char *pen = run_text(mdl, &r, &res);
+    char *pen2 = run_text(mdl, &r, &res);
+    assert_string_not_equal(plain, pen);
+    assert_string_equal(pen, pen2);
+    free(plain);
+    free(pen);
+    free(pen2);
+}
+
+/* ---- chat, embeddings ---- */
+
+static void test_chat_template_fallback(void **state)
+{
+    const struct llm_message msgs[] = {
+        {S("system"), S("You are kind.")},
+        {S("user"), S("Hi")},
+    };
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(llm_chat_format(mdl, msgs, 2, true, &out), LAIR_OK);
+    assert_string_equal(out.ptr, "<|im_start|>system\nYou are kind.<|im_end|>\n"
+                                 "<|im_start|>user\nHi<|im_end|>\n"
+                                 "<|im_start|>assistant\n");
+    buf_reset(&out);
+    assert_int_equal(llm_chat_format(mdl, msgs + 1, 1, false, &out), LAIR_OK);
+    assert_string_equal(out.ptr, "<|im_start|>user\nHi<|im_end|>\n");
+    buf_release(&out);
+}
+
+static void test_embed_unsupported(void **state)
+{
+    const struct str t = S("hello");
+    float v[64];
+    int n = -1;
+    assert_int_equal(llm_embed(mdl, &t, 1, v, &n), LAIR_EUNSUPPORTED);
+    assert_int_equal(n, 0);
+}
+
+/* ---- the stream filter alone ---- */
+
+static struct llm_stream *filter(const struct str *stops, size_t n)
+{
+    struct llm_stream *s;
+    assert_int_equal(llm_stream_new(stops, n, NULL, NULL, &s), LAIR_OK);
+    return s;
+}
+
+static void take_now(struct llm_stream *s, struct buf *out)
+{
+    struct llm_result res;
+    llm_stream_take(s, out, &res);
+}
+
+static void test_stream_stop_filter(void **state)
+{
+    const struct str stops[] = {S("<|end|>"), S("xyz")};
+    struct llm_stream *s = filter(stops, 2);
+    struct buf out;
+    buf_init(&out, 0);
+    assert_false(llm_stream_feed(s, "Hello <|", 8));
+    take_now(s, &out);
+    assert_string_equal(out.ptr, "Hello "); /* "<|" may start a stop string */
+    assert_false(llm_stream_feed(s, "en", 2));
+    take_now(s, &out);
+    assert_string_equal(out.ptr, "Hello ");
+    assert_false(llm_stream_feed(s, "x!", 2)); /* "<|enx!" cannot be a stop any more */
+    take_now(s, &out);
+    assert_string_equal(out.ptr, "Hello <|enx!");
+    assert_false(llm_stream_feed(s, " ab<|e", 6));
+    assert_true(llm_stream_feed(s, "nd|> after", 10));
+    assert_true(llm_stream_feed(s, "more", 4));
+    struct llm_result res = {.finish = LLM_FINISH_STOP}, got;
+    llm_stream_finish(s, &res);
+    assert_true(llm_stream_take(s, &out, &got));
+    assert_string_equal(out.ptr, "Hello <|enx! ab");
+    assert_int_equal(got.finish, LLM_FINISH_STOP);
+    llm_stream_free(s);
+    buf_release(&out);
+}
+
+static void test_stream_utf8(void **state)
+{
+    struct llm_stream *s = filter(NULL, 0);
+    struct buf out;
+    buf_init(&out, 0);
+    llm_stream_feed(s, "caf\xC3", 4);
+    take_now(s, &out);
+    assert_string_equal(out.ptr, "caf"); /* half of é is held back */
+    llm_stream_feed(s, "\xA9 \xE2\x82", 4);
+    take_now(s, &out);
+    assert_string_equal(out.ptr, "caf\xC3\xA9 ");
+    llm_stream_feed(s, "\xAC", 1);
+    llm_stream_feed(s, "\xFF!", 2); /* an invalid byte becomes U+FFFD */
+    llm_stream_feed(s, "\xF0\x9F", 2);
+    struct llm_result res = {.finish = LLM_FINISH_LENGTH}, got;
+    llm_stream_finish(s, &res); /* the unfinished character is dropped */
+    assert_true(llm_stream_take(s, &out, &got));
+    assert_string_equal(out.ptr, "caf\xC3\xA9 \xE2\x82\xAC\xEF\xBF\xBD!");
+    assert_true(utf8_valid(out.ptr, out.len));
+    llm_stream_free(s);
+    buf_release(&out);
+}
+
+static void test_stream_fd(void **state)
+{
+    struct llm_stream *s = filter(NULL, 0);
+    struct pollfd p = {.fd = llm_stream_fd(s), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0);
+    llm_stream_feed(s, "a", 1);
+    assert_int_equal(poll(&p, 1, 0), 1);
+    struct buf out;
+    buf_init(&out, 0);
+    take_now(s, &out);
+    assert_int_equal(poll(&p, 1, 0), 0); /* drained: not readable until more comes */
+    /* The consumer lets go first; the producer's finish frees it (ASan). */
+    llm_stream_free(s);
+    assert_true(llm_stream_cancelled(s));
+    struct llm_result res = {.finish = LLM_FINISH_CANCELLED};
+    llm_stream_finish(s, &res);
+    buf_release(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stream_stop_filter),
+        cmocka_unit_test(test_stream_utf8),
+        cmocka_unit_test(test_stream_fd),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_greedy_deterministic),
+        cmocka_unit_test(test_seed_deterministic),
+        cmocka_unit_test(test_max_tokens),
+        cmocka_unit_test(test_context_full),
+        cmocka_unit_test(test_prompt_too_long),
+        cmocka_unit_test(test_stop_across_tokens),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_cancel_frees_slots),
+        cmocka_unit_test(test_prefix_cache),
+        cmocka_unit_test(test_concurrent_streams),
+        cmocka_unit_test(test_fairness),
+        cmocka_unit_test(test_repeat_penalty),
+        cmocka_unit_test(test_chat_template_fallback),
+        cmocka_unit_test(test_embed_unsupported),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

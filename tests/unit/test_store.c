@@ -1,0 +1,144 @@
+/* Unit tests for src/store: data directory creation, migrations, API keys
+ * stored as keyed hashes and verified in constant time. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/db.h"
+#include "store/system.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/lair-store-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    return sysdb_init_dir(data) == LAIR_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static void test_init_twice(void **state)
+{
+    (void)state;
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    assert_int_equal(sysdb_init_dir(data), LAIR_ECONFLICT);
+    struct stat st;
+    assert_int_equal(stat(data, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    char pepper[320];
+    snprintf(pepper, sizeof(pepper), "%s/pepper", data);
+    assert_int_equal(stat(pepper, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_open_missing(void **state)
+{
+    (void)state;
+    struct sysdb *s;
+    assert_int_equal(sysdb_open("/nonexistent/lair", &s), LAIR_ENOTFOUND);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    struct sysdb *s;
+    assert_int_equal(sysdb_open(data, &s), LAIR_OK);
+    char key[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
+    assert_int_equal(sysdb_key_create(s, ROLE_OPERATOR, NULL, 0, key, id), LAIR_OK);
+    assert_true(strncmp(key, "lair_", 5) == 0);
+    struct principal p;
+    assert_int_equal(sysdb_key_check(s, str_c(key), &p), LAIR_OK);
+    assert_string_equal(p.key_id, id);
+    assert_int_equal(p.role, ROLE_OPERATOR);
+    /* one changed character of the secret */
+    char bad[KEY_TEXT_MAX];
+    snprintf(bad, sizeof(bad), "%s", key);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'A' ? 'B' : 'A';
+    assert_int_equal(sysdb_key_check(s, str_c(bad), &p), LAIR_EAUTH);
+    assert_int_equal(sysdb_key_check(s, S(""), &p), LAIR_EAUTH);
+    assert_int_equal(sysdb_key_check(s, S("lair_zzzzzzzzzzzz_x"), &p), LAIR_EAUTH);
+    assert_int_equal(sysdb_key_check(s, S("lair_0123456789ab_unknown"), &p), LAIR_EAUTH);
+    /* expired */
+    char k2[KEY_TEXT_MAX], id2[KEY_ID_LEN + 1];
+    assert_int_equal(sysdb_key_create(s, ROLE_USER, "ville", 1, k2, id2), LAIR_OK);
+    assert_int_equal(sysdb_key_check(s, str_c(k2), &p), LAIR_EAUTH);
+    sysdb_free(s);
+
+    /* the secret never reaches the database file */
+    char path[320];
+    snprintf(path, sizeof(path), "%s/system.db", data);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char content[1 << 20];
+    size_t n = fread(content, 1, sizeof(content), f);
+    fclose(f);
+    const char *secret = key + 6 + KEY_ID_LEN;
+    assert_null(memmem(content, n, secret, strlen(secret)));
+}
+
+static const struct db_migration v2[] = {
+    {"CREATE TABLE t(a INTEGER);"},
+    {"ALTER TABLE t ADD COLUMN b TEXT;"},
+};
+
+static void test_migrations(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/m.db", dir);
+    sqlite3 *db;
+    /* from an empty file to v1, then from v1 to v2 */
+    assert_int_equal(db_open(path, v2, 1, &db), LAIR_OK);
+    assert_int_equal(db_version(db), 1);
+    db_close(db);
+    assert_int_equal(db_open(path, v2, 2, &db), LAIR_OK);
+    assert_int_equal(db_version(db), 2);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO t(a, b) VALUES (1, 'x')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    db_close(db);
+    /* a file newer than the program is refused */
+    assert_int_equal(db_open(path, v2, 1, &db), LAIR_EDB);
+    /* a failing migration leaves the version unchanged */
+    static const struct db_migration broken[] = {
+        {"CREATE TABLE t(a INTEGER);"},
+        {"ALTER TABLE t ADD COLUMN b TEXT;"},
+        {"CREATE TABLE u(x); SELECT nonsense FROM nowhere;"},
+    };
+    assert_int_equal(db_open(path, broken, 3, &db), LAIR_EDB);
+    assert_int_equal(db_open(path, v2, 2, &db), LAIR_OK);
+    assert_int_equal(db_version(db), 2);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT * FROM u", NULL, NULL, NULL), SQLITE_OK);
+    db_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_twice),
+        cmocka_unit_test(test_open_missing),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_migrations),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
