@@ -526,8 +526,9 @@ static int pull_to(const struct pull_args *a, const char *dest)
         fprintf(stderr, "saved %s (%s, sha256 %s%s)\n", dest, size, res.sha256,
                 a->sha256 ? ", verified" : "");
     if (!has_gguf_magic(dest))
-        fprintf(stderr, "warning: %s is not a GGUF file; for a Hugging Face model, use the "
-                        "'/resolve/' URL rather than the '/blob/' page\n",
+        fprintf(stderr,
+                "warning: %s is not a GGUF file; for a Hugging Face model, use the "
+                "'/resolve/' URL rather than the '/blob/' page\n",
                 dest);
     printf("%s\n", dest);
     return fflush(stdout) == 0 ? 0 : 1;

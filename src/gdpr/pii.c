@@ -24,16 +24,16 @@
 #include "core/banned.h"
 
 static const char *const type_names[PII_TYPE_COUNT] = {
-    [PII_NIR] = "nir",     [PII_IBAN] = "iban",   [PII_RIB] = "rib",
-    [PII_SIREN] = "siren", [PII_SIRET] = "siret", [PII_VAT] = "vat",
-    [PII_CARD] = "card",   [PII_PHONE] = "phone", [PII_EMAIL] = "email",
+    [PII_NIR] = "nir",     [PII_IBAN] = "iban",           [PII_RIB] = "rib",
+    [PII_SIREN] = "siren", [PII_SIRET] = "siret",         [PII_VAT] = "vat",
+    [PII_CARD] = "card",   [PII_PHONE] = "phone",         [PII_EMAIL] = "email",
     [PII_PLATE] = "plate", [PII_BIRTHDATE] = "birthdate",
 };
 
 static const char *const type_tags[PII_TYPE_COUNT] = {
-    [PII_NIR] = "NIR",     [PII_IBAN] = "IBAN",   [PII_RIB] = "RIB",
-    [PII_SIREN] = "SIREN", [PII_SIRET] = "SIRET", [PII_VAT] = "VAT",
-    [PII_CARD] = "CARD",   [PII_PHONE] = "PHONE", [PII_EMAIL] = "EMAIL",
+    [PII_NIR] = "NIR",     [PII_IBAN] = "IBAN",           [PII_RIB] = "RIB",
+    [PII_SIREN] = "SIREN", [PII_SIRET] = "SIRET",         [PII_VAT] = "VAT",
+    [PII_CARD] = "CARD",   [PII_PHONE] = "PHONE",         [PII_EMAIL] = "EMAIL",
     [PII_PLATE] = "PLATE", [PII_BIRTHDATE] = "BIRTHDATE",
 };
 
@@ -54,12 +54,44 @@ enum lair_err pii_type_parse(struct str s, enum pii_type *out)
 
 /* ---- characters -------------------------------------------------------------- */
 
-static inline bool is_digit(unsigned c) { return c - '0' < 10u; }
-static inline bool is_upper(unsigned c) { return c - 'A' < 26u; }
-static inline bool is_lower(unsigned c) { return c - 'a' < 26u; }
-static inline bool is_alpha(unsigned c) { return is_upper(c) || is_lower(c); }
-static inline bool is_alnum(unsigned c) { return is_digit(c) || is_alpha(c); }
-static inline unsigned char to_upper(unsigned c) { return (unsigned char)(is_lower(c) ? c - 32 : c); }
+static inline bool is_digit(unsigned c)
+{
+    return c - '0' < 10u;
+}
+static inline bool is_upper(unsigned c)
+{
+    return c - 'A' < 26u;
+}
+static inline bool is_lower(unsigned c)
+{
+    return c - 'a' < 26u;
+}
+static inline bool is_alpha(unsigned c)
+{
+    return is_upper(c) || is_lower(c);
+}
+static inline bool is_alnum(unsigned c)
+{
+    return is_digit(c) || is_alpha(c);
+}
+static inline unsigned char to_upper(unsigned c)
+{
+    return (unsigned char)(is_lower(c) ? c - 32 : c);
+}
+
+/* Bytes where a match may start: ASCII letters, digits and '+'. */
+#define START(c) ((unsigned)((c) - '0') < 10u || (unsigned)(((c) | 0x20) - 'a') < 26u || (c) == '+')
+#define START4(c) START(c), START((c) + 1), START((c) + 2), START((c) + 3)
+#define START16(c) START4(c), START4((c) + 4), START4((c) + 8), START4((c) + 12)
+static const bool start_byte[256] = {START16(0),  START16(16), START16(32), START16(48),
+                                     START16(64), START16(80), START16(96), START16(112)};
+
+/* ASCII letters and digits. */
+#define WORD(c) (START(c) && (c) != '+')
+#define WORD4(c) WORD(c), WORD((c) + 1), WORD((c) + 2), WORD((c) + 3)
+#define WORD16(c) WORD4(c), WORD4((c) + 4), WORD4((c) + 8), WORD4((c) + 12)
+static const bool word_byte[256] = {WORD16(0),  WORD16(16), WORD16(32), WORD16(48),
+                                    WORD16(64), WORD16(80), WORD16(96), WORD16(112)};
 
 /* Length of the UTF-8 sequence that lead byte c announces (1 for stray bytes). */
 static inline size_t utf8_len(unsigned c)
@@ -105,8 +137,8 @@ static bool cp_is_word(uint32_t c)
         return is_alnum(c);
     if (c < 0xC0 || c == 0xD7 || c == 0xF7)
         return false;
-    if ((c >= 0x2000 && c < 0x2C00) || (c >= 0x3000 && c < 0x3040) ||
-        (c >= 0xFE00 && c < 0xFE70) || c == 0xFEFF || c == 0xFFFD)
+    if ((c >= 0x2000 && c < 0x2C00) || (c >= 0x3000 && c < 0x3040) || (c >= 0xFE00 && c < 0xFE70) ||
+        c == 0xFEFF || c == 0xFFFD)
         return false;
     return true;
 }
@@ -181,23 +213,19 @@ static bool left_ok(const unsigned char *p, size_t len, size_t i)
     case '_':
     case ',':
     case '-':
-    case '\\':
-        return !is_alnum(a);
-    case '.':
-        return !is_digit(a);
+    case '\\': return !is_alnum(a);
+    case '.': return !is_digit(a);
     case '+':
     case '@':
     case '&':
-    case '=':
-        return false;
-    default:
-        return true;
+    case '=': return false;
+    default: return true;
     }
 }
 
 static size_t skip_word(const unsigned char *p, size_t len, size_t i)
 {
-    while (i < len && is_alnum(p[i]))
+    while (i < len && word_byte[p[i]])
         i++;
     return i;
 }
@@ -301,11 +329,11 @@ static bool rib_key_ok(const char *c)
 /* Alphanumeric characters read from a start, across separators. */
 struct run {
     int n;
-    bool more;                 /* the run goes on past RUN_MAX characters */
-    char c[RUN_MAX];           /* upper-cased */
-    char raw[RUN_MAX];         /* as typed */
+    bool more;                  /* the run goes on past RUN_MAX characters */
+    char c[RUN_MAX];            /* upper-cased */
+    char raw[RUN_MAX];          /* as typed */
     unsigned char sep[RUN_MAX]; /* separator kind before c[k] (0: none) */
-    size_t end[RUN_MAX];       /* byte offset just past c[k] */
+    size_t end[RUN_MAX];        /* byte offset just past c[k] */
 };
 
 static void run_read(const unsigned char *p, size_t len, size_t i, struct run *r)
@@ -368,7 +396,8 @@ static bool groups_are(const int *g, int ng, const int *want, int nw)
     return ng == nw && memcmp(g, want, (size_t)nw * sizeof *g) == 0;
 }
 
-#define GROUPS(...) (const int[]){__VA_ARGS__}, (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
+#define GROUPS(...)                                                                                \
+    (const int[]){__VA_ARGS__}, (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
 
 /* All separators among the first k characters are of one kind. */
 static bool run_one_sep(const struct run *r, int k)
@@ -404,17 +433,39 @@ enum ctx { CTX_NONE, CTX_POS, CTX_NEG };
 
 #define CTX_WINDOW 48
 
-/* Keywords are word prefixes, folded to lower case. */
-static const char *const ctx_pos[] = {"siren", "siret", "rcs", "immatricul", NULL};
-static const char *const ctx_neg[] = {
-    "r\xc3\xa9" "f", "ref", "commande", "cde", "facture", "colis", "suivi", "ticket", "dossier",
-    "devis", "bordereau", "contrat", "transaction", "ordre", "sinistre", NULL};
+/* Words that say what a number is, folded to lower case; a trailing '*'
+ * makes a prefix ("facture*" for "factures", not "ref" for "refus"). */
+static const char *const ctx_pos[] = {"siren", "siret", "rcs", "immatricul*", NULL};
+static const char *const ctx_neg[] = {"r\303\251f", "ref",       "r\303\251f\303\251rence*",
+                                      "reference*", "commande*", "cde",
+                                      "facture*",   "colis",     "suivi",
+                                      "ticket*",    "dossier*",  "devis",
+                                      "bordereau*", "contrat*",  "transaction*",
+                                      "ordre",      "sinistre*", "mod\303\250le*",
+                                      "modele*",    "produit*",  "article*",
+                                      NULL};
 
-/* Whether a byte may belong to a letter: the tails of no-break spaces, "°",
- * "«" and "»" do not. */
-static bool ctx_letter_byte(unsigned b)
+/* Length of keyword w at p[k] (before end), or 0. */
+static size_t keyword_at(const unsigned char *p, size_t end, size_t k, const char *w)
 {
-    return is_alpha(b) || (b >= 0x80 && b != 0xA0 && b != 0xAF && b != 0xB0 && b != 0xAB && b != 0xBB);
+    size_t n = strlen(w);
+    bool prefix = w[n - 1] == '*';
+    const unsigned char *q = (const unsigned char *)w;
+    if (q[0] != (p[k] | 0x20))
+        return 0;
+    for (size_t i = 0; i < n - prefix; i++) {
+        if (k + i >= end)
+            return 0;
+        unsigned a = p[k + i];
+        if (is_upper(a))
+            a += 32;
+        else if (i > 0 && p[k + i - 1] == 0xC3 && a >= 0x80 && a <= 0x9E)
+            a += 0x20;
+        if (a != q[i])
+            return 0;
+    }
+    n -= prefix;
+    return prefix || right_ok(p, end, k + n) ? n : 0;
 }
 
 /* What the few words before p[start] say the number is. The nearest keyword
@@ -428,15 +479,14 @@ static enum ctx context_before(const unsigned char *p, size_t start)
         from--;
     long pos = -1, neg = -1;
     for (size_t k = from; k < start; k++) {
-        if (k > from && ctx_letter_byte(p[k - 1]))
-            continue;
-        if (!is_alpha(p[k]))
+        if (!is_alpha(p[k]) ||
+            (k > 0 && cp_is_word(p[k - 1] < 0x80 ? p[k - 1] : cp_before(p, start, k))))
             continue;
         for (const char *const *w = ctx_pos; *w; w++)
-            if (match_ci(p, start, k, *w))
+            if (keyword_at(p, start, k, *w))
                 pos = (long)k;
         for (const char *const *w = ctx_neg; *w; w++)
-            if (match_ci(p, start, k, *w))
+            if (keyword_at(p, start, k, *w))
                 neg = (long)k;
     }
     return pos > neg ? CTX_POS : neg > pos ? CTX_NEG : CTX_NONE;
@@ -449,15 +499,15 @@ static bool unit_after(const unsigned char *p, size_t len, size_t i)
     if (i + 1 < len && p[i] == ',' && is_digit(p[i + 1]))
         return true;
     i = skip_spaces(p, len, i);
-    if (i >= len)
+    if (i >= len || !strchr("\xe2\xc2$%kKmMeEhHtT", p[i]))
         return false;
-    static const char *const units[] = {"\xe2\x82\xac", "$", "\xc2\xa3", "%", "k\xe2\x82\xac",
+    static const char *const units[] = {"\xe2\x82\xac",  "$", "\xc2\xa3", "%", "k\xe2\x82\xac",
                                         "m\xe2\x82\xac", NULL};
     for (const char *const *u = units; *u; u++)
         if (match_ci(p, len, i, *u))
             return true;
-    static const char *const words[] = {"eur", "euro", "euros", "habitants", "hab", "km",
-                                        "kg", "ha", "m2", "m\xc2\xb2", "tonnes", NULL};
+    static const char *const words[] = {"eur", "euro", "euros", "habitants", "hab",    "km",
+                                        "kg",  "ha",   "m2",    "m\xc2\xb2", "tonnes", NULL};
     for (const char *const *w = words; *w; w++)
         if (word_at(p, len, i, *w))
             return true;
@@ -498,6 +548,13 @@ static bool cand_cut(struct cand *c, int k)
     return run_cut(c->p, c->len, c->r, k) && !unit_after(c->p, c->len, c->r->end[k - 1]);
 }
 
+/* The same, and no group of digits follows: a Luhn-only identifier must be
+ * the whole number ("404 833 048 00007" is a mistyped SIRET, not a SIREN). */
+static bool cand_whole(struct cand *c, int k)
+{
+    return cand_cut(c, k) && (k == c->r->n || !is_digit((unsigned char)c->r->c[k]));
+}
+
 /* NIR: sex, year, month, department (2A/2B in Corsica, 97x overseas, 99
  * abroad), commune, order number, and key = 97 - (the 13 digits mod 97),
  * with 2A read as 19 and 2B as 18. */
@@ -505,9 +562,13 @@ static bool det_nir(struct cand *c, struct pii_match *m)
 {
     const struct run *r = c->r;
     const char *d = r->c;
-    if (r->n < 15 || !cand_cut(c, 15))
+    if (r->n < 15 || !cand_whole(c, 15))
         return false;
-    if (!strchr("123478", d[0]) || !all_digits(d, 5) || !all_digits(d + 7, 8))
+    /* Groups break between fields only: 1 85 03 75 123 456 41 (or 971 05). */
+    for (int i = 1; i < 15; i++)
+        if (r->sep[i] && i != 1 && i != 3 && i != 5 && i != 7 && i != 8 && i != 10 && i != 13)
+            return false;
+    if (!strchr("1278", d[0]) || !all_digits(d, 5) || !all_digits(d + 7, 8))
         return false;
     unsigned month = num(d + 3, 2);
     if (!((month >= 1 && month <= 12) || (month >= 20 && month <= 42) || month >= 50))
@@ -533,7 +594,7 @@ static bool det_rib(struct cand *c, struct pii_match *m)
 {
     const struct run *r = c->r;
     int g[8];
-    if (r->n < 23 || !cand_cut(c, 23))
+    if (r->n < 23 || !cand_whole(c, 23))
         return false;
     int ng = run_groups(r, 23, g, 8);
     if (!groups_are(g, ng, GROUPS(23)) && !groups_are(g, ng, GROUPS(5, 5, 11, 2)))
@@ -563,11 +624,11 @@ static bool det_siret(struct cand *c, struct pii_match *m)
 {
     const struct run *r = c->r;
     int g[8];
-    if (r->n < 14 || !all_digits(r->c, 14) || !cand_cut(c, 14) || !siret_valid(r->c))
+    if (r->n < 14 || !all_digits(r->c, 14) || !cand_whole(c, 14) || !siret_valid(r->c))
         return false;
     int ng = run_groups(r, 14, g, 8);
-    bool grouped = groups_are(g, ng, GROUPS(3, 3, 3, 5)) || groups_are(g, ng, GROUPS(3, 3, 3, 3, 2)) ||
-                   groups_are(g, ng, GROUPS(9, 5));
+    bool grouped = groups_are(g, ng, GROUPS(3, 3, 3, 5)) ||
+                   groups_are(g, ng, GROUPS(3, 3, 3, 3, 2)) || groups_are(g, ng, GROUPS(9, 5));
     grouped = grouped && run_one_sep(r, 14);
     if (!grouped && !groups_are(g, ng, GROUPS(14)))
         return false;
@@ -577,19 +638,22 @@ static bool det_siret(struct cand *c, struct pii_match *m)
     return emit(m, PII_SIRET, c->start, r->end[13]);
 }
 
-/* SIREN: 9 digits, Luhn; grouped 3-3-3, or in one piece when introduced. */
+/* SIREN: 9 digits, Luhn; printed 3 3 3, or otherwise when introduced. */
 static bool det_siren(struct cand *c, struct pii_match *m)
 {
     const struct run *r = c->r;
     int g[4];
-    if (r->n < 9 || !all_digits(r->c, 9) || !cand_cut(c, 9) || !luhn(r->c, 9))
+    if (r->n < 9 || !all_digits(r->c, 9) || !cand_whole(c, 9) || !luhn(r->c, 9))
         return false;
     int ng = run_groups(r, 9, g, 4);
-    bool grouped = groups_are(g, ng, GROUPS(3, 3, 3)) && run_one_sep(r, 9);
-    if (!grouped && !groups_are(g, ng, GROUPS(9)))
+    bool by3 = groups_are(g, ng, GROUPS(3, 3, 3)) && run_one_sep(r, 9);
+    if (!by3 && ng != 1)
         return false;
+    /* "404 833 048" is how SIRENs are printed; in one piece, or with dots or
+     * dashes, the number could as well be an amount or a reference. */
+    bool printed = by3 && r->sep[3] == ' ';
     enum ctx x = cand_ctx(c);
-    if (x == CTX_NEG || (!grouped && x != CTX_POS))
+    if (x == CTX_NEG || (!printed && x != CTX_POS))
         return false;
     return emit(m, PII_SIREN, c->start, r->end[8]);
 }
@@ -604,13 +668,12 @@ static bool in_range(const char *d, int digits, unsigned lo, unsigned hi)
 static bool card_iin(const char *d, int n)
 {
     switch (d[0]) {
-    case '4': /* Visa */
-        return n == 13 || n == 16 || n == 19;
+    case '4': /* Visa */ return n == 13 || n == 16 || n == 19;
     case '5':
         if (in_range(d, 2, 51, 55)) /* Mastercard */
             return n == 16;
         /* Maestro */
-        return (d[1] == '0' || in_range(d, 2, 56, 58)) && n >= 13;
+        return (d[1] == '0' || in_range(d, 2, 56, 58)) && n >= 16;
     case '2':
         if (in_range(d, 4, 2221, 2720)) /* Mastercard 2-series */
             return n == 16;
@@ -628,10 +691,9 @@ static bool card_iin(const char *d, int n)
         if (in_range(d, 4, 6011, 6011) || in_range(d, 3, 644, 649) || d[1] == '5' || d[1] == '2')
             return n >= 16; /* Discover, UnionPay */
         if (in_range(d, 4, 6304, 6304) || in_range(d, 4, 6759, 6759) || in_range(d, 4, 6761, 6763))
-            return n >= 13; /* Maestro */
+            return n >= 16; /* Maestro */
         return false;
-    default:
-        return false;
+    default: return false;
     }
 }
 
@@ -640,7 +702,7 @@ static bool card_iin(const char *d, int n)
 static bool card_groups(const int *g, int ng)
 {
     if (ng == 1)
-        return true;
+        return g[0] != 14; /* 14 digits in one piece: a SIRET, rarely a Diners card */
     if (groups_are(g, ng, GROUPS(4, 6, 5)) || groups_are(g, ng, GROUPS(4, 6, 4)))
         return true;
     for (int i = 0; i < ng - 1; i++)
@@ -654,7 +716,7 @@ static bool det_card(struct cand *c, struct pii_match *m)
     const struct run *r = c->r;
     int g[8];
     for (int k = r->n < 19 ? r->n : 19; k >= 13; k--) {
-        if (!all_digits(r->c, k) || !cand_cut(c, k))
+        if (!all_digits(r->c, k) || !cand_whole(c, k))
             continue;
         int ng = run_groups(r, k, g, 8);
         if (!ng || !card_groups(g, ng) || !run_one_sep(r, k) || !card_iin(r->c, k) ||
@@ -668,10 +730,12 @@ static bool det_card(struct cand *c, struct pii_match *m)
 }
 
 /* Reads exactly want digits from p[i], with a separator allowed between any
- * two; they must end the number. OUT: d (want digits), *end. */
+ * two; they must end the number. OUT: d (want digits), *end, *gaps (bit k
+ * set when a separator comes before digit k). */
 static bool read_digits(const unsigned char *p, size_t len, size_t i, int want, char *d,
-                        size_t *end)
+                        size_t *end, unsigned *gaps)
 {
+    *gaps = 0;
     for (int k = 0; k < want; k++) {
         if (k > 0 && !(i < len && is_digit(p[i]))) {
             unsigned char kind;
@@ -679,6 +743,7 @@ static bool read_digits(const unsigned char *p, size_t len, size_t i, int want, 
             if (!s)
                 return false;
             i += s;
+            *gaps |= 1u << k;
         }
         if (i >= len || !is_digit(p[i]))
             return false;
@@ -688,6 +753,19 @@ static bool read_digits(const unsigned char *p, size_t len, size_t i, int want, 
     return right_ok(p, len, i) && !unit_after(p, len, i);
 }
 
+#define BIT(k) (1u << (k))
+#define EVEN_GAPS (BIT(2) | BIT(4) | BIT(6) | BIT(8))
+
+/* How French numbers are grouped: in pairs (06 12 34 56 78), or in pairs
+ * merged (0612 34 56 78, 06 1234 5678), or 0612 345 678, or in one piece.
+ * off is 1 for the nine digits after +33, whose pairs start at digit 1. */
+static bool phone_groups_ok(unsigned gaps, int off)
+{
+    if (off)
+        gaps <<= 1;
+    return (gaps & ~EVEN_GAPS) == 0 || gaps == (BIT(4) | BIT(7));
+}
+
 /* After "+33" or "0033": an optional "(0)", then the 9 national digits
  * (a 0 typed before them is tolerated). */
 static bool phone_fr_intl(const unsigned char *p, size_t len, size_t start, size_t i,
@@ -695,32 +773,38 @@ static bool phone_fr_intl(const unsigned char *p, size_t len, size_t start, size
 {
     char d[10];
     size_t end;
+    unsigned gaps;
+    unsigned char kind;
     if (i < len && p[i] == ')' && start > 0 && p[start - 1] == '(')
-        i++;
-    i = skip_spaces(p, len, i);
+        i++, start--; /* "(+33) 6 …": the parentheses go with the number */
+    i += sep_at(p, len, i, &kind);
     if (i + 2 < len && p[i] == '(' && p[i + 1] == '0' && p[i + 2] == ')')
         i = skip_spaces(p, len, i + 3);
-    if (i < len && p[i] == '0' && read_digits(p, len, i, 10, d, &end) && d[1] != '0')
-        return emit(m, PII_PHONE, start, end);
-    if (read_digits(p, len, i, 9, d, &end) && d[0] != '0')
+    if (i < len && p[i] == '0') {
+        if (read_digits(p, len, i, 10, d, &end, &gaps) && d[1] != '0' && phone_groups_ok(gaps, 0))
+            return emit(m, PII_PHONE, start, end);
+        return false;
+    }
+    if (read_digits(p, len, i, 9, d, &end, &gaps) && phone_groups_ok(gaps, 1))
         return emit(m, PII_PHONE, start, end);
     return false;
 }
 
-/* French numbers: 0 then 1-9 then 8 digits, any grouping; "0033 …". */
+/* French numbers: 0, then 1-9, then 8 digits; "0033 …". */
 static bool det_phone_fr(struct cand *c, struct pii_match *m)
 {
     const unsigned char *p = c->p;
     size_t i = c->start, end;
     char d[10];
+    unsigned gaps;
     if (p[i] != '0')
         return false;
     if (i + 4 <= c->len && memcmp(p + i, "0033", 4) == 0)
         return phone_fr_intl(p, c->len, i, i + 4, m);
-    if (!read_digits(p, c->len, i, 10, d, &end) || d[1] == '0')
+    if (!read_digits(p, c->len, i, 10, d, &end, &gaps) || d[1] == '0' || !phone_groups_ok(gaps, 0))
         return false;
     /* A bare ten-digit block introduced as a file or order number is one. */
-    if (end - i == 10 && cand_ctx(c) == CTX_NEG)
+    if (!gaps && cand_ctx(c) == CTX_NEG)
         return false;
     return emit(m, PII_PHONE, i, end);
 }
@@ -756,7 +840,10 @@ static bool det_phone_plus(const unsigned char *p, size_t len, size_t i, struct 
     return emit(m, PII_PHONE, i, end);
 }
 
-static bool plate_letter_ok(unsigned c) { return is_upper(c) && c != 'I' && c != 'O' && c != 'U'; }
+static bool plate_letter_ok(unsigned c)
+{
+    return is_upper(c) && c != 'I' && c != 'O' && c != 'U';
+}
 
 /* Old FNI plates: number (1-9999, no leading zero), 1-3 letters (1-999
  * with three), department (01-95, 2A, 2B, 971-976), separated by spaces or
@@ -802,6 +889,20 @@ static bool det_plate_fni(const unsigned char *p, size_t len, size_t i, struct p
 static bool det_digits(const unsigned char *p, size_t len, size_t i, struct pii_match *m,
                        size_t *skip)
 {
+    /* Most numbers in prose are short and stand alone ("2024", "69002") or
+     * count words ("14 mars", "12 rue"): a match needs 9 digits in one piece,
+     * or another group of digits, or the upper-case letters of an old plate. */
+    size_t j = i;
+    while (j < len && is_digit(p[j]))
+        j++;
+    if (j - i < 9 && !(j < len && is_alpha(p[j]))) { /* "2A" of a Corsican NIR */
+        unsigned char kind;
+        size_t s = sep_at(p, len, j, &kind);
+        if (!s || j + s >= len || !(is_digit(p[j + s]) || is_upper(p[j + s]))) {
+            *skip = skip_word(p, len, i);
+            return false;
+        }
+    }
     struct run r;
     run_read(p, len, i, &r);
     *skip = run_skip(p, len, i, &r);
@@ -819,21 +920,19 @@ struct iban_country {
 
 /* SWIFT IBAN registry lengths (the French overseas codes use France's). */
 static const struct iban_country iban_countries[] = {
-    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AX", 18}, {"AZ", 28}, {"BA", 20},
-    {"BE", 16}, {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BL", 27}, {"BR", 29}, {"BY", 28},
-    {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18},
-    {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18},
-    {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GF", 27}, {"GG", 22}, {"GI", 23}, {"GL", 18},
-    {"GP", 27}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22},
-    {"IL", 23}, {"IM", 22}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JE", 22}, {"JO", 30},
-    {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
-    {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MF", 27}, {"MK", 19},
-    {"MN", 20}, {"MQ", 27}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NC", 27}, {"NI", 28},
-    {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PF", 27}, {"PK", 24}, {"PL", 28}, {"PM", 27},
-    {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RE", 27}, {"RO", 24}, {"RS", 22}, {"RU", 33},
-    {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27},
-    {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TF", 27}, {"TL", 23}, {"TN", 24}, {"TR", 26},
-    {"UA", 29}, {"VA", 22}, {"VG", 24}, {"WF", 27}, {"XK", 20}, {"YT", 27},
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AX", 18}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+    {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BL", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+    {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29},
+    {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GF", 27},
+    {"GG", 22}, {"GI", 23}, {"GL", 18}, {"GP", 27}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21},
+    {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IM", 22}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JE", 22},
+    {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
+    {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MF", 27}, {"MK", 19}, {"MN", 20},
+    {"MQ", 27}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NC", 27}, {"NI", 28}, {"NL", 18}, {"NO", 15},
+    {"OM", 23}, {"PF", 27}, {"PK", 24}, {"PL", 28}, {"PM", 27}, {"PS", 29}, {"PT", 25}, {"QA", 29},
+    {"RE", 27}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24},
+    {"SI", 19}, {"SK", 24}, {"SM", 27}, {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TF", 27}, {"TL", 23},
+    {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"WF", 27}, {"XK", 20}, {"YT", 27},
 };
 
 /* Countries whose BBAN is a French RIB, with its key. */
@@ -855,6 +954,22 @@ static bool is_rib_country(const char *cc)
     return false;
 }
 
+/* IBANs are typed in one piece or by fours; French ones also as "FR76"
+ * followed by the RIB's own groups (5 5 11 2). */
+static bool iban_groups(const struct run *r, int n)
+{
+    int g[12];
+    int ng = run_groups(r, n, g, 12);
+    if (ng == 1)
+        return true;
+    if (ng == 5 && g[0] == 4 && g[1] == 5 && g[2] == 5 && g[3] == 11 && g[4] == 2)
+        return true;
+    for (int i = 0; i < ng - 1; i++)
+        if (g[i] != 4)
+            return false;
+    return ng > 1 && g[ng - 1] <= 4;
+}
+
 /* IBAN: country, two check digits, BBAN of the registry length; the whole
  * string, moved so that it starts with the BBAN, is 1 mod 97. French BBANs
  * must also carry a valid RIB key. */
@@ -863,10 +978,11 @@ static bool det_iban(struct cand *c, struct pii_match *m)
     const struct run *r = c->r;
     const char *d = r->c;
     if (r->n < 15 || !is_upper((unsigned char)d[0]) || !is_upper((unsigned char)d[1]) ||
-        !all_digits(d + 2, 2) || r->sep[1])
+        !all_digits(d + 2, 2) || r->sep[1] || r->sep[2] || r->sep[3] ||
+        is_lower((unsigned char)r->raw[0]) != is_lower((unsigned char)r->raw[1]))
         return false;
     int n = iban_length(d);
-    if (!n || r->n < n || !run_cut(c->p, c->len, r, n))
+    if (!n || r->n < n || !run_cut(c->p, c->len, r, n) || !iban_groups(r, n))
         return false;
     unsigned r97 = 0;
     for (int i = 4; i < n; i++)
@@ -919,6 +1035,8 @@ static bool det_plate_siv(struct cand *c, struct pii_match *m)
         return false;
     if (lower != 0 && lower != 4)
         return false;
+    if (!r->sep[2] && cand_ctx(c) == CTX_NEG) /* "Réf. AB123CD" */
+        return false;
     return emit(m, PII_PLATE, c->start, r->end[6]);
 }
 
@@ -945,12 +1063,21 @@ static const struct {
     const char *name;
     int month;
 } month_names[] = {
-    {"janvier", 1},  {"janv", 1},     {"jan", 1},       {"f\xc3\xa9vrier", 2}, {"fevrier", 2},
-    {"f\xc3\xa9vr", 2}, {"fevr", 2}, {"f\xc3\xa9v", 2}, {"fev", 2},          {"mars", 3},
-    {"avril", 4},    {"avr", 4},      {"mai", 5},       {"juin", 6},           {"juillet", 7},
-    {"juil", 7},     {"ao\xc3\xbbt", 8}, {"aout", 8},   {"septembre", 9},      {"sept", 9},
-    {"sep", 9},      {"octobre", 10}, {"oct", 10},      {"novembre", 11},      {"nov", 11},
-    {"d\xc3\xa9" "cembre", 12}, {"decembre", 12}, {"d\xc3\xa9" "c", 12}, {"dec", 12},
+    {"janvier", 1},     {"janv", 1},
+    {"jan", 1},         {"f\303\251vrier", 2},
+    {"fevrier", 2},     {"f\303\251vr", 2},
+    {"fevr", 2},        {"f\303\251v", 2},
+    {"fev", 2},         {"mars", 3},
+    {"avril", 4},       {"avr", 4},
+    {"mai", 5},         {"juin", 6},
+    {"juillet", 7},     {"juil", 7},
+    {"ao\303\273t", 8}, {"aout", 8},
+    {"septembre", 9},   {"sept", 9},
+    {"sep", 9},         {"octobre", 10},
+    {"oct", 10},        {"novembre", 11},
+    {"nov", 11},        {"d\303\251cembre", 12},
+    {"decembre", 12},   {"d\303\251c", 12},
+    {"dec", 12},
 };
 
 static size_t read_month(const unsigned char *p, size_t len, size_t i, int *month)
@@ -984,7 +1111,7 @@ static bool date_valid(const struct date *dt)
     return true;
 }
 
-/* 12/03/1985, 12.03.85, 12-03-1985, 3 mars 1985, 1er mars 1985, 1985-03-12. */
+/* 12/03/1985, 12.03.85, 12-03-1985, 3 mars 1985, 1er mars 85, 1985-03-12. */
 static bool parse_date(const unsigned char *p, size_t len, size_t i, size_t *end, struct date *dt)
 {
     int a, b, y;
@@ -1018,10 +1145,10 @@ static bool parse_date(const unsigned char *p, size_t len, size_t i, size_t *end
             if (k == j || !(n = read_month(p, len, k, &b)))
                 return false;
             j = skip_spaces(p, len, k + n);
-            if ((n = read_int(p, len, j, 4, &y)) != 4)
+            if ((n = read_int(p, len, j, 4, &y)) != 4 && n != 2)
                 return false;
             j += n;
-            *dt = (struct date){y, b, a, 4};
+            *dt = (struct date){y, b, a, (int)n};
         }
     } else {
         return false;
@@ -1030,6 +1157,23 @@ static bool parse_date(const unsigned char *p, size_t len, size_t i, size_t *end
         return false;
     *end = j;
     return true;
+}
+
+/* What may sit between "le" and the date: "né le : 3 mars", "né le mardi
+ * 3 mars". */
+static size_t after_le(const unsigned char *p, size_t len, size_t j)
+{
+    static const char *const days[] = {"lundi",    "mardi",  "mercredi", "jeudi",
+                                       "vendredi", "samedi", "dimanche", NULL};
+    j = skip_spaces(p, len, j);
+    if (j < len && p[j] == ':')
+        j = skip_spaces(p, len, j + 1);
+    for (const char *const *d = days; *d; d++) {
+        size_t n = word_at(p, len, j, *d);
+        if (n)
+            return skip_spaces(p, len, j + n);
+    }
+    return j;
 }
 
 /* Where the date starts after a word that announces a date of birth ("né
@@ -1043,11 +1187,11 @@ static size_t birth_trigger(const unsigned char *p, size_t len, size_t i)
         if (j < len && (p[j] == ':' || p[j] == '-'))
             j = skip_spaces(p, len, j + 1);
         if ((n = word_at(p, len, j, "le")))
-            j = skip_spaces(p, len, j + n);
+            j = after_le(p, len, j + n);
         return j;
     }
-    static const char *const born[] = {"n\xc3\xa9" "es", "n\xc3\xa9" "e", "n\xc3\xa9", "nees",
-                                       "nee", "ne", NULL};
+    static const char *const born[] = {"n\303\251es", "n\303\251e", "n\303\251s", "n\303\251",
+                                       "nees",        "nee",        "ne",         NULL};
     n = 0;
     for (const char *const *w = born; *w && !n; w++)
         n = match_ci(p, len, i, *w);
@@ -1055,7 +1199,7 @@ static size_t birth_trigger(const unsigned char *p, size_t len, size_t i)
         return 0;
     j = i + n;
     if ((n = match_ci(p, len, j, "(e)")) || (n = match_ci(p, len, j, "(es)")) ||
-        (n = match_ci(p, len, j, "\xc2\xb7" "e")))
+        (n = match_ci(p, len, j, "\302\267e"))) /* "né·e" */
         j += n;
     if (!right_ok(p, len, j))
         return 0;
@@ -1063,12 +1207,12 @@ static size_t birth_trigger(const unsigned char *p, size_t len, size_t i)
     if (k == j)
         return 0;
     if ((n = word_at(p, len, k, "le")))
-        return skip_spaces(p, len, k + n);
+        return after_le(p, len, k + n);
     if ((n = word_at(p, len, k, "\xc3\xa0")) || (n = word_at(p, len, k, "a"))) {
         /* "né à Saint-Étienne le …": the place, then "le" on the same line. */
         for (size_t q = k + n; q < len && q < k + 64 && p[q] != '\n'; q++)
             if (p[q] == ' ' && (n = word_at(p, len, q + 1, "le")))
-                return skip_spaces(p, len, q + 1 + n);
+                return after_le(p, len, q + 1 + n);
     }
     return 0;
 }
@@ -1084,13 +1228,25 @@ static bool det_birthdate(const unsigned char *p, size_t len, size_t i, struct p
 
 /* ---- e-mail ------------------------------------------------------------------- */
 
-static bool is_local_char(unsigned c) { return is_alnum(c) || (c && strchr("._%+-", (int)c)); }
+static bool is_local_char(unsigned c)
+{
+    return is_alnum(c) || (c && strchr("._%+-", (int)c));
+}
+
+/* Bytes of the local-part character at p[k]: ASCII ones, and letters of any
+ * script ("élodie"); 0 for anything else. */
+static size_t local_len(const unsigned char *p, size_t len, size_t k)
+{
+    if (p[k] < 0x80)
+        return is_local_char(p[k]) ? 1 : 0;
+    return cp_is_word(cp_at(p, len, k)) ? utf8_len(p[k]) : 0;
+}
 
 /* local@domain.tld, starting at p[i]; at is the '@'. */
 static bool det_email(const unsigned char *p, size_t len, size_t i, size_t at, struct pii_match *m)
 {
-    for (size_t k = i; k < at; k++)
-        if (!is_local_char(p[k]) || (p[k] == '.' && p[k + 1] == '.'))
+    for (size_t k = i, n; k < at; k += n)
+        if (!(n = local_len(p, len, k)) || (p[k] == '.' && p[k + 1] == '.'))
             return false;
     if (p[at - 1] == '.')
         return false;
@@ -1128,8 +1284,9 @@ void pii_scanner_init(struct pii_scanner *sc, struct str text)
     sc->next_at = SIZE_MAX;
 }
 
-/* The '@' of an e-mail address starting at p[i], or 0. */
-static size_t email_at(struct pii_scanner *sc, size_t i)
+/* Whether an '@' comes within 64 bytes of p[i]; the position of the next
+ * one is kept, so that text without '@' costs one memchr. */
+static inline bool email_near(struct pii_scanner *sc, size_t i)
 {
     const unsigned char *p = (const unsigned char *)sc->text.ptr;
     size_t len = sc->text.len;
@@ -1137,15 +1294,45 @@ static size_t email_at(struct pii_scanner *sc, size_t i)
         const void *q = memchr(p + i, '@', len - i);
         sc->next_at = q ? (size_t)((const unsigned char *)q - p) : len;
     }
-    size_t at = sc->next_at;
-    if (at >= len || at == i || at - i > 64)
+    return sc->next_at < len && sc->next_at - i <= 64;
+}
+
+/* The '@' of an e-mail address starting at p[i], or 0. */
+static size_t email_at(struct pii_scanner *sc, size_t i)
+{
+    const unsigned char *p = (const unsigned char *)sc->text.ptr;
+    size_t len = sc->text.len, at;
+    if (!email_near(sc, i) || (at = sc->next_at) == i)
         return 0;
-    for (size_t k = i; k < at; k++)
-        if (!is_local_char(p[k]))
+    for (size_t k = i, n; k < at; k += n)
+        if (!(n = local_len(p, len, k)))
             return 0;
     return at;
 }
 
+/* The local part may hold accented letters ("élodie.martin@"): it starts
+ * before the ASCII letter where the scanner stopped, but not before floor. */
+static size_t email_start(const unsigned char *p, size_t len, size_t floor, size_t i)
+{
+    while (i > floor) {
+        if (is_local_char(p[i - 1])) {
+            i--;
+            continue;
+        }
+        if (p[i - 1] < 0x80 || !cp_is_word(cp_before(p, len, i)))
+            break;
+        size_t j = i - 1;
+        while (j > floor && (p[j] & 0xC0) == 0x80)
+            j--;
+        if (j + utf8_len(p[j]) != i)
+            break;
+        i = j;
+    }
+    return i;
+}
+
+/* Two letters then digits, as IBANs ("FR76"), VAT numbers ("FR 83") and
+ * plates ("AB-123", "ab123", not "de 123") begin. */
 static bool letters_then_digits(const unsigned char *p, size_t len, size_t i)
 {
     if (i + 3 >= len || !is_alpha(p[i + 1]))
@@ -1154,23 +1341,53 @@ static bool letters_then_digits(const unsigned char *p, size_t len, size_t i)
         return true;
     unsigned char kind;
     size_t s = sep_at(p, len, i + 2, &kind);
-    return s && i + 2 + s < len && is_digit(p[i + 2 + s]);
+    if (!s || i + 2 + s >= len || !is_digit(p[i + 2 + s]))
+        return false;
+    bool vat = (p[i] | 0x20) == 'f' && (p[i + 1] | 0x20) == 'r';
+    bool plate = is_upper(p[i]) || kind == '-';
+    return vat || plate;
 }
 
-static bool detect(struct pii_scanner *sc, size_t i, struct pii_match *m, size_t *skip)
+/* A word of letters p[i..e) can only start an e-mail address, a date of
+ * birth's announcement ("né", "naissance", "DDN") or two letters followed
+ * by digits (IBAN, VAT, plate): most words are dismissed on these bytes. */
+static bool letters_worth_a_look(struct pii_scanner *sc, const unsigned char *p, size_t len,
+                                 size_t i, size_t e)
+{
+    if (email_near(sc, i))
+        return true;
+    unsigned c1 = i + 1 < len ? p[i + 1] : 0, l1 = c1 | 0x20;
+    switch (p[i] | 0x20) {
+    case 'd':
+        if (l1 == 'd' || l1 == 'o')
+            return true;
+        break;
+    case 'n':
+        if (l1 == 'a' || l1 == 'e' || c1 == 0xC3)
+            return true;
+        break;
+    }
+    if (e == i + 2)
+        return letters_then_digits(p, len, i);
+    return e > i + 2 && is_alpha(c1) && is_digit(p[i + 2]);
+}
+
+/* Runs the detectors that may match at p[i], a word start. OUT: *skip, where
+ * to resume when none does. */
+static bool detect(struct pii_scanner *sc, size_t floor, size_t i, struct pii_match *m,
+                   size_t *skip)
 {
     const unsigned char *p = (const unsigned char *)sc->text.ptr;
     size_t len = sc->text.len, at;
     unsigned c = p[i];
-    if (c == '+') {
-        *skip = i + 1;
-        return det_phone_plus(p, len, i, m);
-    }
-    if ((at = email_at(sc, i)) && det_email(p, len, i, at, m))
+    if ((at = email_at(sc, i)) && det_email(p, len, i, at, m)) {
+        size_t from = email_start(p, len, floor, i);
+        m->len += m->off - from;
+        m->off = from;
         return true;
+    }
     if (is_digit(c))
         return det_digits(p, len, i, m, skip);
-    *skip = skip_word(p, len, i);
     unsigned lc = c | 0x20;
     if ((lc == 'n' || lc == 'd') && det_birthdate(p, len, i, m))
         return true;
@@ -1179,33 +1396,41 @@ static bool detect(struct pii_scanner *sc, size_t i, struct pii_match *m, size_t
     struct run r;
     run_read(p, len, i, &r);
     struct cand cd = {.p = p, .len = len, .start = i, .r = &r};
-    return det_iban(&cd, m) || det_vat(&cd, m) || det_plate_siv(&cd, m);
+    if (det_iban(&cd, m) || det_vat(&cd, m) || det_plate_siv(&cd, m))
+        return true;
+    /* A broken IBAN is one token: no card number is looked for inside. */
+    if (r.n >= 12 && !r.sep[1] && all_digits(r.c + 2, 2) && iban_length(r.c))
+        *skip = r.end[r.n - 1];
+    return false;
 }
 
 bool pii_next(struct pii_scanner *sc, struct pii_match *m)
 {
     const unsigned char *p = (const unsigned char *)sc->text.ptr;
     size_t len = sc->text.len, i = sc->pos;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c >= 0x80) {
-            i += utf8_len(c);
-            continue;
-        }
-        if (!is_alnum(c) && c != '+') {
+    for (;;) {
+        while (i < len && !start_byte[p[i]])
+            i++;
+        if (i >= len)
+            break;
+        if (p[i] == '+') {
+            if (left_ok(p, len, i) && det_phone_plus(p, len, i, m)) {
+                sc->pos = m->off + m->len;
+                return true;
+            }
             i++;
             continue;
         }
-        size_t skip = i + 1;
-        if (!left_ok(p, len, i)) {
-            i = c == '+' ? i + 1 : skip_word(p, len, i);
+        size_t e = skip_word(p, len, i), skip = e;
+        if ((!is_digit(p[i]) && !letters_worth_a_look(sc, p, len, i, e)) || !left_ok(p, len, i)) {
+            i = e;
             continue;
         }
-        if (detect(sc, i, m, &skip)) {
+        if (detect(sc, sc->pos, i, m, &skip)) {
             sc->pos = m->off + m->len;
             return true;
         }
-        i = skip > i ? skip : i + 1;
+        i = skip > i ? skip : e;
     }
     sc->pos = len;
     return false;
@@ -1247,9 +1472,16 @@ enum lair_err pii_replace(struct str text, struct buf *out,
     return buf_append(out, text.ptr + last, text.len - last);
 }
 
+static const char *const mask_tags[PII_TYPE_COUNT] = {
+    [PII_NIR] = "[NIR]",     [PII_IBAN] = "[IBAN]",           [PII_RIB] = "[RIB]",
+    [PII_SIREN] = "[SIREN]", [PII_SIRET] = "[SIRET]",         [PII_VAT] = "[VAT]",
+    [PII_CARD] = "[CARD]",   [PII_PHONE] = "[PHONE]",         [PII_EMAIL] = "[EMAIL]",
+    [PII_PLATE] = "[PLATE]", [PII_BIRTHDATE] = "[BIRTHDATE]",
+};
+
 static enum lair_err mask_cb(void *ctx, enum pii_type type, struct str value, struct buf *out)
 {
-    return buf_printf(out, "[%s]", type_tags[type]);
+    return buf_puts(out, mask_tags[type]);
 }
 
 enum lair_err pii_mask(struct str text, struct buf *out)
@@ -1304,8 +1536,7 @@ enum lair_err pii_canonical(enum pii_type type, struct str value, struct buf *ou
 {
     const unsigned char *p = (const unsigned char *)value.ptr;
     switch (type) {
-    case PII_PHONE:
-        return canonical_phone(value, out);
+    case PII_PHONE: return canonical_phone(value, out);
     case PII_EMAIL:
         for (size_t i = 0; i < value.len; i++) {
             char ch = (char)(is_upper(p[i]) ? p[i] + 32 : p[i]);
@@ -1430,8 +1661,7 @@ static enum lair_err pseudonym_lookup(struct pii_pseudonyms *ps, enum pii_type t
     return LAIR_OK;
 }
 
-enum lair_err pii_pseudonymise_cb(void *ctx, enum pii_type type, struct str value,
-                                  struct buf *out)
+enum lair_err pii_pseudonymise_cb(void *ctx, enum pii_type type, struct str value, struct buf *out)
 {
     struct pii_pseudonyms *ps = ctx;
     unsigned n;
@@ -1445,10 +1675,8 @@ enum lair_err pii_apply(enum pii_policy p, struct str text, struct buf *out,
                         struct pii_pseudonyms *ps)
 {
     switch (p) {
-    case PII_KEEP:
-        return buf_append(out, text.ptr, text.len);
-    case PII_MASK:
-        return pii_mask(text, out);
+    case PII_KEEP: return buf_append(out, text.ptr, text.len);
+    case PII_MASK: return pii_mask(text, out);
     case PII_PSEUDONYMISE:
         return ps ? pii_replace(text, out, pii_pseudonymise_cb, ps) : LAIR_EINVAL;
     }

@@ -76,11 +76,13 @@ enum lair_err pii_replace(struct str text, struct buf *out,
                                               struct buf *out),
                           void *ctx);
 
-/* Appends the canonical form of a matched value to out, the same whatever the
- * way it was typed: separators dropped and letters upper-cased for numbers,
- * "+33" and "0033" phones as "0XXXXXXXXX", e-mails lower-cased, dates of
- * birth as YYYY-MM-DD (YY-MM-DD when the year had two digits). value must be a
- * match of that type (LAIR_EINVAL otherwise). */
+/* Appends the canonical form of a matched value to out, the same however it
+ * was typed: separators dropped and letters upper-cased for numbers and
+ * plates; French phones as 0XXXXXXXXX whether typed "+33 (0)6…", "0033 6…"
+ * or "06.…", other international ones as +CC… without "(0)"; e-mails
+ * lower-cased; dates of birth as YYYY-MM-DD (a two-digit year is taken in
+ * this century unless that would be in the future). LAIR_EINVAL when a
+ * phone number or a date cannot be read from value (not a match). */
 enum lair_err pii_canonical(enum pii_type type, struct str value, struct buf *out);
 
 /* ---- policy ----------------------------------------------------------------
@@ -102,8 +104,8 @@ enum lair_err pii_policy_parse(struct str s, enum pii_policy *out);
  * it across requests is the caller's business (entries are readable). */
 struct pii_pseudonym {
     enum pii_type type;
-    unsigned n;         /* the number in [TYPE_n] */
-    size_t off, len;    /* canonical value in pii_pseudonyms.values */
+    unsigned n;      /* the number in [TYPE_n] */
+    size_t off, len; /* canonical value in pii_pseudonyms.values */
 };
 
 struct pii_pseudonyms {
@@ -120,8 +122,7 @@ void pii_pseudonyms_release(struct pii_pseudonyms *ps);
 struct str pii_pseudonym_value(const struct pii_pseudonyms *ps, const struct pii_pseudonym *e);
 /* A pii_replace callback (ctx is a struct pii_pseudonyms *): appends
  * "[TYPE_n]", adding the value to the table when it is new. */
-enum lair_err pii_pseudonymise_cb(void *ctx, enum pii_type type, struct str value,
-                                  struct buf *out);
+enum lair_err pii_pseudonymise_cb(void *ctx, enum pii_type type, struct str value, struct buf *out);
 
 /* Appends text to out as the policy says. ps is needed for
  * PII_PSEUDONYMISE only (LAIR_EINVAL when NULL). */

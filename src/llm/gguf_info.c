@@ -20,15 +20,14 @@
 
 /* general.file_type values: llama.h's enum llama_ftype. */
 static const char *const ftype_names[] = {
-    [0] = "F32",      [1] = "F16",       [2] = "Q4_0",     [3] = "Q4_1",
-    [7] = "Q8_0",     [8] = "Q5_0",      [9] = "Q5_1",     [10] = "Q2_K",
-    [11] = "Q3_K_S",  [12] = "Q3_K_M",   [13] = "Q3_K_L",  [14] = "Q4_K_S",
-    [15] = "Q4_K_M",  [16] = "Q5_K_S",   [17] = "Q5_K_M",  [18] = "Q6_K",
-    [19] = "IQ2_XXS", [20] = "IQ2_XS",   [21] = "Q2_K_S",  [22] = "IQ3_XS",
-    [23] = "IQ3_XXS", [24] = "IQ1_S",    [25] = "IQ4_NL",  [26] = "IQ3_S",
-    [27] = "IQ3_M",   [28] = "IQ2_S",    [29] = "IQ2_M",   [30] = "IQ4_XS",
-    [31] = "IQ1_M",   [32] = "BF16",     [36] = "TQ1_0",   [37] = "TQ2_0",
-    [38] = "MXFP4_MOE", [39] = "NVFP4",  [40] = "Q1_0",    [41] = "Q2_0",
+    [0] = "F32",      [1] = "F16",      [2] = "Q4_0",       [3] = "Q4_1",    [7] = "Q8_0",
+    [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",      [11] = "Q3_K_S", [12] = "Q3_K_M",
+    [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M",    [16] = "Q5_K_S", [17] = "Q5_K_M",
+    [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS",    [21] = "Q2_K_S", [22] = "IQ3_XS",
+    [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",    [26] = "IQ3_S",  [27] = "IQ3_M",
+    [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",    [31] = "IQ1_M",  [32] = "BF16",
+    [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4_MOE", [39] = "NVFP4",  [40] = "Q1_0",
+    [41] = "Q2_0",
 };
 
 /* llama.h's enum llama_pooling_type. */
@@ -60,38 +59,48 @@ static json_t *json_text(const char *s)
     return j;
 }
 
-/* One integer of any GGUF integer type at p. */
-static bool int_at(enum gguf_type t, const void *p, int64_t *out)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT8: { uint8_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_INT8: { int8_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_UINT16: { uint16_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_INT16: { int16_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_UINT32: { uint32_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_INT32: { int32_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_INT64: { int64_t v; memcpy(&v, p, sizeof v); *out = v; return true; }
-    case GGUF_TYPE_UINT64: {
-        uint64_t v;
-        memcpy(&v, p, sizeof v);
-        if (v > INT64_MAX)
-            return false;
-        *out = (int64_t)v;
-        return true;
-    }
-    default:
-        return false;
-    }
-}
-
 static size_t int_size(enum gguf_type t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: return 8;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8: return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32: return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64: return 8;
     default: return 0;
+    }
+}
+
+/* One integer of any GGUF integer type at p (which need not be aligned). */
+static bool int_at(enum gguf_type t, const void *p, int64_t *out)
+{
+    union {
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        uint64_t u64;
+        int64_t i64;
+    } v;
+    size_t n = int_size(t);
+    if (!n)
+        return false;
+    memcpy(&v, p, n);
+    switch (t) {
+    case GGUF_TYPE_UINT8: *out = v.u8; return true;
+    case GGUF_TYPE_INT8: *out = v.i8; return true;
+    case GGUF_TYPE_UINT16: *out = v.u16; return true;
+    case GGUF_TYPE_INT16: *out = v.i16; return true;
+    case GGUF_TYPE_UINT32: *out = v.u32; return true;
+    case GGUF_TYPE_INT32: *out = v.i32; return true;
+    case GGUF_TYPE_INT64: *out = v.i64; return true;
+    case GGUF_TYPE_UINT64: *out = (int64_t)v.u64; return v.u64 <= INT64_MAX;
+    default: return false;
     }
 }
 
@@ -159,8 +168,8 @@ static void put_int_key(struct builder *b, const char *key, const struct gguf_co
 }
 
 struct tensor_stats {
-    uint64_t params;              /* elements over all tensors, saturated */
-    uint64_t end;                 /* where the last tensor's data ends in the file */
+    uint64_t params; /* elements over all tensors, saturated */
+    uint64_t end;    /* where the last tensor's data ends in the file */
     int64_t count[GGML_TYPE_COUNT];
     uint64_t elems[GGML_TYPE_COUNT];
     bool overflow;
@@ -205,7 +214,8 @@ static const char *type_name(enum ggml_type t, char *tmp, size_t n)
 
 /* The quantisation a person would name the file by: general.file_type when
  * present, else the type holding most of the weights. */
-static void put_quant(struct builder *b, const struct gguf_context *g, const struct tensor_stats *ts)
+static void put_quant(struct builder *b, const struct gguf_context *g,
+                      const struct tensor_stats *ts)
 {
     int64_t ft;
     char tmp[32];
@@ -248,9 +258,9 @@ static void put_tensor_types(struct builder *b, const struct tensor_stats *ts)
     }
     char tmp[32];
     for (int t = 0; t < GGML_TYPE_COUNT; t++)
-        if (ts->count[t] && json_object_set_new(types, type_name((enum ggml_type)t, tmp,
-                                                                 sizeof(tmp)),
-                                                json_integer(ts->count[t])) != 0)
+        if (ts->count[t] &&
+            json_object_set_new(types, type_name((enum ggml_type)t, tmp, sizeof(tmp)),
+                                json_integer(ts->count[t])) != 0)
             b->ok = false;
     put(b, "tensor_types", types);
 }

@@ -35,7 +35,7 @@ enum {
     DEFAULT_BATCH = 512,
     DEFAULT_QUEUE = 64,
     MAX_UBATCH = 512,
-    EMBED_SEQ_MAX = 8,   /* texts per embedding batch; n_ubatch is a multiple of it */
+    EMBED_SEQ_MAX = 8, /* texts per embedding batch; n_ubatch is a multiple of it */
     EMBED_CTX_MAX = 8192,
     PIECE_SMALL = 128,
 };
@@ -60,13 +60,13 @@ struct job {
 struct slot {
     llama_seq_id id;
     enum slot_state state;
-    struct job *job;        /* NULL when idle */
-    llama_token *hist;      /* tokens whose KV this sequence holds, at positions 0.. */
+    struct job *job;   /* NULL when idle */
+    llama_token *hist; /* tokens whose KV this sequence holds, at positions 0.. */
     int n_hist;
-    llama_token next;       /* sampled, not yet decoded (SLOT_GEN) */
+    llama_token next; /* sampled, not yet decoded (SLOT_GEN) */
     int n_gen, n_cached;
-    int n_chunk;            /* prompt tokens in the current batch */
-    int i_out;              /* batch index of this slot's logits, -1 when none */
+    int n_chunk; /* prompt tokens in the current batch */
+    int i_out;   /* batch index of this slot's logits, -1 when none */
     bool in_batch;
     struct llama_sampler *smpl;
     uint64_t last_used, admitted;
@@ -122,7 +122,10 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int imin(int a, int b) { return a < b ? a : b; }
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
 
 /* ---- logging ---- */
 
@@ -439,12 +442,12 @@ static struct llama_sampler *sampler_new(const struct engine *e, const struct jo
     if (!c)
         return NULL;
     if (j->ignore_eos && e->n_eog)
-        llama_sampler_chain_add(c, llama_sampler_init_logit_bias(e->n_vocab, e->n_eog,
-                                                                  e->eog_bias));
+        llama_sampler_chain_add(c,
+                                llama_sampler_init_logit_bias(e->n_vocab, e->n_eog, e->eog_bias));
     int last_n = sp->repeat_last_n > 0 ? sp->repeat_last_n : 64;
     if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f)
-        llama_sampler_chain_add(c, llama_sampler_init_penalties(e->n_vocab, last_n,
-                                                                sp->repeat_penalty, 0, 0));
+        llama_sampler_chain_add(
+            c, llama_sampler_init_penalties(e->n_vocab, last_n, sp->repeat_penalty, 0, 0));
     if (sp->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
         return c;
@@ -1072,8 +1075,7 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
     for (llama_token t = 0; t < e->n_vocab; t++)
         n_eog += llama_vocab_is_eog(e->vocab, t);
     e->eog_bias = calloc((size_t)n_eog + 1, sizeof(*e->eog_bias));
-    if (!e->slots || !e->queue || !e->admit_buf || !e->eog_bias ||
-        !e->batch.token)
+    if (!e->slots || !e->queue || !e->admit_buf || !e->eog_bias || !e->batch.token)
         return LAIR_ENOMEM;
     for (int i = 0; i < e->n_slots; i++) {
         e->slots[i].id = i;
@@ -1113,8 +1115,7 @@ static void fill_info(struct engine *e)
     struct llm_model_info *in = &e->info;
     in->n_ctx_train = llama_model_n_ctx_train(e->model);
     in->n_params = llama_model_n_params(e->model);
-    if (llama_model_meta_val_str(e->model, "general.architecture", in->arch,
-                                 sizeof(in->arch)) < 0)
+    if (llama_model_meta_val_str(e->model, "general.architecture", in->arch, sizeof(in->arch)) < 0)
         in->arch[0] = 0;
     if (llama_model_desc(e->model, in->desc, sizeof(in->desc)) < 0)
         in->desc[0] = 0;

@@ -36,10 +36,10 @@ struct progress {
     enum pull_progress mode; /* BAR, LINES or NONE once resolved */
     const char *label;
     double t0, last_draw;
-    uint64_t base;     /* bytes already present when timing started */
-    int next_decile;   /* LINES: next 10% step to report */
+    uint64_t base;      /* bytes already present when timing started */
+    int next_decile;    /* LINES: next 10% step to report */
     uint64_t next_mark; /* LINES with an unknown size: next byte count to report */
-    bool drawn;        /* BAR: a bar is on the current line */
+    bool drawn;         /* BAR: a bar is on the current line */
 };
 
 static double now_s(void)
@@ -53,7 +53,10 @@ static void progress_init(struct progress *p, enum pull_progress mode, const cha
 {
     if (mode == PULL_PROGRESS_AUTO)
         mode = isatty(STDERR_FILENO) ? PULL_PROGRESS_BAR : PULL_PROGRESS_LINES;
-    *p = (struct progress){.mode = mode, .label = label, .t0 = now_s(), .next_decile = 1,
+    *p = (struct progress){.mode = mode,
+                           .label = label,
+                           .t0 = now_s(),
+                           .next_decile = 1,
                            .next_mark = (uint64_t)(100 * MB)};
 }
 
@@ -125,8 +128,8 @@ static void progress_draw_bar(struct progress *p, uint64_t have, int64_t total, 
         char eta[32];
         uint64_t left = have < (uint64_t)total ? (uint64_t)total - have : 0;
         fmt_eta(eta, sizeof(eta), rate > 0 ? (double)left / rate : -1);
-        snprintf(line, sizeof(line), "%-20.20s [%s] %3d%% %.1f/%.1f MB %s ETA %s", p->label,
-                 bar, (int)(frac * 100), (double)have / MB, (double)total / MB, speed, eta);
+        snprintf(line, sizeof(line), "%-20.20s [%s] %3d%% %.1f/%.1f MB %s ETA %s", p->label, bar,
+                 (int)(frac * 100), (double)have / MB, (double)total / MB, speed, eta);
     } else {
         snprintf(line, sizeof(line), "%-20.20s %.1f MB %s", p->label, (double)have / MB, speed);
     }
@@ -145,8 +148,8 @@ static void progress_lines(struct progress *p, uint64_t have, int64_t total, dou
         if (decile < p->next_decile)
             return;
         p->next_decile = decile + 1;
-        fprintf(stderr, "%s: %d%% (%.1f/%.1f MB, %s)\n", p->label, decile * 10,
-                (double)have / MB, (double)total / MB, speed);
+        fprintf(stderr, "%s: %d%% (%.1f/%.1f MB, %s)\n", p->label, decile * 10, (double)have / MB,
+                (double)total / MB, speed);
     } else if (have >= p->next_mark) {
         p->next_mark = have + (uint64_t)(100 * MB);
         fprintf(stderr, "%s: %.1f MB (%s)\n", p->label, (double)have / MB, speed);
@@ -188,10 +191,10 @@ struct dl {
     CURL *curl;
     int fd;
     const char *part;
-    uint64_t offset;  /* bytes in the part file; the hash covers exactly these */
-    int64_t total;    /* expected final size; -1 when unknown */
+    uint64_t offset; /* bytes in the part file; the hash covers exactly these */
+    int64_t total;   /* expected final size; -1 when unknown */
     crypto_hash_sha256_state sha;
-    bool started;     /* the current response's body has begun */
+    bool started; /* the current response's body has begun */
     bool resumed;
     enum stop stop;
     int write_errno;
@@ -395,10 +398,8 @@ static bool transient(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return true;
-    default:
-        return false;
+    case CURLE_HTTP2_STREAM: return true;
+    default: return false;
     }
 }
 
@@ -440,8 +441,7 @@ static enum outcome attempt(struct dl *d, enum lair_err *err, struct buf *msg)
         /* An empty body: the write callback never ran. */
         if (!body_begins(d)) {
             if (d->write_errno) {
-                *err = say(msg, LAIR_EIO, "cannot write %s: %s", d->part,
-                           strerror(d->write_errno));
+                *err = say(msg, LAIR_EIO, "cannot write %s: %s", d->part, strerror(d->write_errno));
                 return OUT_FAIL;
             }
             return OUT_RESTART;
@@ -450,8 +450,8 @@ static enum outcome attempt(struct dl *d, enum lair_err *err, struct buf *msg)
     if (d->stop == STOP_STATUS || (rc == CURLE_OK && code != 200 && code != 206)) {
         char *eff = NULL;
         curl_easy_getinfo(d->curl, CURLINFO_EFFECTIVE_URL, &eff);
-        *err = say(msg, LAIR_ENET, "HTTP %ld%s%s from %s", code, d->reason[0] ? " " : "",
-                   d->reason, eff ? eff : d->o->url);
+        *err = say(msg, LAIR_ENET, "HTTP %ld%s%s from %s", code, d->reason[0] ? " " : "", d->reason,
+                   eff ? eff : d->o->url);
         return OUT_FAIL;
     }
     if (rc != CURLE_OK) {
@@ -468,8 +468,9 @@ static enum outcome attempt(struct dl *d, enum lair_err *err, struct buf *msg)
         return OUT_FAIL;
     }
     if (d->total >= 0 && d->offset != (uint64_t)d->total) {
-        *err = say(msg, LAIR_ENET, "the server closed the connection at %" PRIu64 " of %" PRId64
-                   " bytes", d->offset, d->total);
+        *err = say(msg, LAIR_ENET,
+                   "the server closed the connection at %" PRIu64 " of %" PRId64 " bytes",
+                   d->offset, d->total);
         return OUT_RETRY;
     }
     return OUT_DONE;
@@ -593,11 +594,11 @@ static void curl_setup(struct dl *d)
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, o->max_redirects > 0 ? o->max_redirects : 10L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s > 0 ? o->connect_timeout_s
-                                                                          : 30L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                     o->connect_timeout_s > 0 ? o->connect_timeout_s : 30L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s > 0 ? o->low_speed_time_s
-                                                                        : 60L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                     o->low_speed_time_s > 0 ? o->low_speed_time_s : 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "libreair/" LAIR_VERSION);
@@ -634,11 +635,12 @@ static enum lair_err fetch(struct dl *d, struct buf *msg)
         if (out == OUT_RESTART) {
             if (++restarts > MAX_RESTARTS)
                 return say(msg, LAIR_ENET, "the server keeps answering with the wrong range");
-            notice(&d->pr, "%s: the partial download does not match the server's file; "
-                   "starting over", d->pr.label);
+            notice(&d->pr,
+                   "%s: the partial download does not match the server's file; "
+                   "starting over",
+                   d->pr.label);
             if (!part_reset(d))
-                return say(msg, LAIR_EIO, "cannot write %s: %s", d->part,
-                           strerror(d->write_errno));
+                return say(msg, LAIR_EIO, "cannot write %s: %s", d->part, strerror(d->write_errno));
             continue;
         }
         if (tries++ >= retries) {
@@ -672,7 +674,8 @@ static enum lair_err check_existing(const struct pull_opts *o, struct pull_resul
     if (!hex_eq(res->sha256, o->sha256))
         return say(msg, LAIR_ECONFLICT,
                    "%s already exists with sha256 %s, not %s; remove it or choose another "
-                   "destination", o->dest, res->sha256, o->sha256);
+                   "destination",
+                   o->dest, res->sha256, o->sha256);
     return LAIR_OK;
 }
 
@@ -708,8 +711,8 @@ static enum lair_err finish(struct dl *d, struct pull_result *res, struct buf *m
     if (d->o->sha256 && !hex_eq(res->sha256, d->o->sha256)) {
         unlink(d->part);
         return say(msg, LAIR_ECHECKSUM,
-                   "sha256 mismatch: expected %s, got %s; the download was deleted",
-                   d->o->sha256, res->sha256);
+                   "sha256 mismatch: expected %s, got %s; the download was deleted", d->o->sha256,
+                   res->sha256);
     }
     if (fsync(d->fd) != 0)
         return say(msg, LAIR_EIO, "cannot write %s: %s", d->part, strerror(errno));
@@ -755,6 +758,7 @@ enum lair_err model_pull(const struct pull_opts *o, struct pull_result *res, str
             e = say(msg, LAIR_ENOMEM, "libcurl could not create a handle");
         } else {
             curl_setup(&d);
+            notice(&d.pr, "%s: downloading %s", d.pr.label, o->url);
             if (d.resumed)
                 notice(&d.pr, "%s: resuming at %.1f MB", d.pr.label, (double)d.offset / MB);
             e = fetch(&d, msg);

@@ -21,23 +21,23 @@ enum pull_progress {
 };
 
 struct pull_opts {
-    const char *url;          /* BORROWED: http:// or https:// */
-    const char *dest;         /* BORROWED: final path; its directory must exist */
-    const char *sha256;       /* BORROWED: expected digest, 64 hex digits; NULL = none */
+    const char *url;    /* BORROWED: http:// or https:// */
+    const char *dest;   /* BORROWED: final path; its directory must exist */
+    const char *sha256; /* BORROWED: expected digest, 64 hex digits; NULL = none */
     enum pull_progress progress;
-    int retries;              /* resumes after a dropped connection: 0 = 5, < 0 = none */
-    long connect_timeout_s;   /* 0 = 30 */
-    long low_speed_time_s;    /* abort below 1 KiB/s for this long; 0 = 60 */
-    long max_redirects;       /* 0 = 10 */
+    int retries;            /* resumes after a dropped connection: 0 = 5, < 0 = none */
+    long connect_timeout_s; /* 0 = 30 */
+    long low_speed_time_s;  /* abort below 1 KiB/s for this long; 0 = 60 */
+    long max_redirects;     /* 0 = 10 */
 };
 
 struct pull_result {
-    uint64_t size;       /* bytes in DEST */
-    uint64_t fetched;    /* bytes received by this call (less than size after a resume) */
-    bool resumed;        /* an earlier DEST.part was continued */
-    bool already;        /* DEST existed (and matched the digest when one was given) */
-    char sha256[65];     /* hex digest of DEST; empty when DEST already existed without a
-                            digest to check */
+    uint64_t size;    /* bytes in DEST */
+    uint64_t fetched; /* bytes received by this call (less than size after a resume) */
+    bool resumed;     /* an earlier DEST.part was continued */
+    bool already;     /* DEST existed (and matched the digest when one was given) */
+    char sha256[65];  /* hex digest of DEST; empty when DEST already existed without a
+                         digest to check */
 };
 
 /* Downloads o->url to o->dest. When DEST already exists it is not fetched

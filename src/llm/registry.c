@@ -28,13 +28,13 @@
 
 struct llm_stream {
     pthread_mutex_t mu;
-    int refs;             /* under mu: consumer + producer */
+    int refs; /* under mu: consumer + producer */
     int efd;
     atomic_bool cancelled;
-    bool finished;        /* under mu: res is final */
-    bool signalled;       /* under mu: efd counter is non-zero */
-    bool producer;        /* under mu: producer attached, wake may be called */
-    struct buf pending;   /* under mu */
+    bool finished;         /* under mu: res is final */
+    bool signalled;        /* under mu: efd counter is non-zero */
+    bool producer;         /* under mu: producer attached, wake may be called */
+    struct buf pending;    /* under mu */
     struct llm_result res; /* under mu */
     llm_stream_wake_fn wake;
     void *wake_arg;
@@ -265,7 +265,10 @@ void llm_stream_finish(struct llm_stream *s, const struct llm_result *res)
         stream_destroy(s);
 }
 
-int llm_stream_fd(struct llm_stream *s) { return s->efd; }
+int llm_stream_fd(struct llm_stream *s)
+{
+    return s->efd;
+}
 
 bool llm_stream_take(struct llm_stream *s, struct buf *out, struct llm_result *res)
 {
@@ -438,7 +441,10 @@ struct llm_model *llm_registry_at(struct llm_registry *r, size_t i)
 
 /* ---- one model ---- */
 
-const char *llm_model_name(const struct llm_model *m) { return m->name; }
+const char *llm_model_name(const struct llm_model *m)
+{
+    return m->name;
+}
 
 void llm_model_get_info(const struct llm_model *m, struct llm_model_info *out)
 {
@@ -510,6 +516,12 @@ void llm_sampling_defaults(struct llm_sampling *s)
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static void global_init_once(void) { llama_engine_global_init(); }
+static void global_init_once(void)
+{
+    llama_engine_global_init();
+}
 
-void llm_global_init(void) { pthread_once(&global_once, global_init_once); }
+void llm_global_init(void)
+{
+    pthread_once(&global_once, global_init_once);
+}

@@ -12,13 +12,13 @@
 
 #include "core/banned.h"
 
-int lair_tune; /* TEMPORARY tuning knob */
-
 /* Code points kept per word after decomposition: enough for any word that
  * fits ANALYZER_TERM_MAX once folded. */
 #define CP_MAX (ANALYZER_TERM_MAX * 2)
 /* The composed form keeps its accents: up to 4 bytes a code point. */
 #define COMP_MAX (CP_MAX * 4)
+/* Longest decomposition of one code point (U+FDFA gives 18). */
+#define DECOMP_MAX 24
 
 enum cls { C_SEP, C_ALPHA, C_DIGIT, C_MARK, C_APOS, C_HYPHEN, C_IGNORE };
 
@@ -42,40 +42,37 @@ struct analyzer {
     char comp[COMP_MAX + 1];
     size_t comp_len;
     char term[ANALYZER_TERM_MAX + 1];
+    char alt[ANALYZER_TERM_MAX + 1];
+    size_t alt_len, alt_start, alt_end; /* a pending alternative term */
 };
 
 /* Function words, in their folded form, dropped from documents and
  * questions alike. Sorted (binary search). */
 static const char *const stop_words[] = {
-    "a",       "ai",     "aie",     "aient",    "aies",    "ait",      "as",      "au",
-    "aura",    "aurai",  "auraient", "aurais",  "aurait",  "auras",    "aurez",   "auriez",
-    "aurions", "aurons", "auront",  "aux",      "avaient", "avais",    "avait",   "avec",
-    "avez",    "aviez",  "avions",  "avons",    "ayant",   "ayez",     "ayons",   "c",
-    "ca",      "ce",     "ceci",    "cela",     "celle",   "celles",   "celui",   "ces",
-    "cet",     "cette",  "ceux",    "d",        "dans",    "de",       "des",     "dont",
-    "du",      "elle",   "elles",   "en",       "es",      "est",      "et",      "etaient",
-    "etais",   "etait",  "etant",   "ete",      "etes",    "etiez",    "etions",  "etre",
-    "eu",      "eue",    "eues",    "eus",      "eux",     "fut",      "il",      "ils",
-    "j",       "je",     "l",       "la",       "le",      "les",      "leur",    "leurs",
-    "lui",     "m",      "ma",      "mais",     "me",      "meme",     "mes",     "moi",
-    "mon",     "n",      "ne",      "ni",       "nos",     "notre",    "nous",    "on",
-    "ont",     "ou",     "par",     "pas",      "pour",    "qu",       "que",     "qui",
-    "s",       "sa",     "se",      "sera",     "serai",   "seraient", "serais",  "serait",
-    "seras",   "serez",  "seriez",  "serions",  "serons",  "seront",   "ses",     "si",
-    "soi",     "soient", "sois",    "soit",     "sommes",  "son",      "sont",    "soyez",
-    "soyons",  "suis",   "sur",     "t",        "ta",      "te",       "tes",     "toi",
-    "ton",     "tu",     "un",      "une",      "vos",     "votre",    "vous",    "y",
+    "a",      "ai",       "aie",     "aient",  "aies",   "ait",   "as",     "au",      "aura",
+    "aurai",  "auraient", "aurais",  "aurait", "auras",  "aurez", "auriez", "aurions", "aurons",
+    "auront", "aux",      "avaient", "avais",  "avait",  "avec",  "avez",   "aviez",   "avions",
+    "avons",  "ayant",    "ayez",    "ayons",  "c",      "ca",    "ce",     "ceci",    "cela",
+    "celle",  "celles",   "celui",   "ces",    "cet",    "cette", "ceux",   "d",       "dans",
+    "de",     "des",      "dont",    "du",     "elle",   "elles", "en",     "es",      "est",
+    "et",     "etaient",  "etais",   "etait",  "etant",  "ete",   "etes",   "etiez",   "etions",
+    "etre",   "eu",       "eue",     "eues",   "eus",    "eux",   "fut",    "il",      "ils",
+    "j",      "je",       "l",       "la",     "le",     "les",   "leur",   "leurs",   "lui",
+    "m",      "ma",       "mais",    "me",     "meme",   "mes",   "moi",    "mon",     "n",
+    "ne",     "ni",       "nos",     "notre",  "nous",   "on",    "ont",    "ou",      "par",
+    "pas",    "pour",     "qu",      "que",    "qui",    "s",     "sa",     "se",      "sera",
+    "serai",  "seraient", "serais",  "serait", "seras",  "serez", "seriez", "serions", "serons",
+    "seront", "ses",      "si",      "soi",    "soient", "sois",  "soit",   "sommes",  "son",
+    "sont",   "soyez",    "soyons",  "suis",   "sur",    "t",     "ta",     "te",      "tes",
+    "toi",    "ton",      "tu",      "un",     "une",    "vos",   "votre",  "vous",    "y",
 };
 
 /* Words that shape a question rather than say what it is about. Sorted. */
 static const char *const question_words[] = {
-    "combien", "comment", "dois",     "doit",     "doivent", "faire",   "faut",
-    "laquelle", "lequel", "lesquelles", "lesquels", "peut",  "peuvent", "peux",
-    "pourquoi", "puis",   "quand",    "quel",     "quelle",  "quelles", "quels",
-    "quoi",
+    "combien", "comment",    "dois",     "doit",    "doivent", "faire", "faut",     "laquelle",
+    "lequel",  "lesquelles", "lesquels", "peut",    "peuvent", "peux",  "pourquoi", "puis",
+    "quand",   "quel",       "quelle",   "quelles", "quels",   "quoi",
 };
-
-static const char *const extra_q[] = {"agit", "consiste", "existe", "passe", "savoir", "sert"};
 
 /* Elided words, matched before an apostrophe without regard to case. */
 static const char *const elisions[] = {
@@ -135,33 +132,26 @@ static enum cls classify(int32_t c)
     case 0x2019: /* right single quotation mark, the typographic apostrophe */
     case 0x2018:
     case 0x02BC: /* modifier letter apostrophe */
-    case 0xFF07:
-        return C_APOS;
+    case 0xFF07: return C_APOS;
     case 0x2010:
-    case 0x2011:
-        return C_HYPHEN;
+    case 0x2011: return C_HYPHEN;
     case 0x00AD: /* soft hyphen, zero-width (non-)joiners: inside words */
     case 0x200C:
-    case 0x200D:
-        return C_IGNORE;
+    case 0x200D: return C_IGNORE;
     }
     switch (utf8proc_category(c)) {
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-        return C_ALPHA;
+    case UTF8PROC_CATEGORY_LO: return C_ALPHA;
     case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME:
-        return C_MARK;
+    case UTF8PROC_CATEGORY_ME: return C_MARK;
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO:
-        return C_DIGIT;
-    default:
-        return C_SEP;
+    case UTF8PROC_CATEGORY_NO: return C_DIGIT;
+    default: return C_SEP;
     }
 }
 
@@ -213,7 +203,7 @@ static bool next_word(struct analyzer *a, size_t *ws, size_t *we, unsigned *wf)
     unsigned f = 0;
     while (p < a->len) {
         k = class_at(a, p, &adv);
-        if (a->text[p] >= 0x80)
+        if (a->text[p] >= 0x80 && k != C_SEP)
             f |= W_NONASCII;
         if (k == C_ALPHA || k == C_MARK || k == C_IGNORE) {
             p += adv;
@@ -246,27 +236,13 @@ static bool next_word(struct analyzer *a, size_t *ws, size_t *we, unsigned *wf)
 static int expand_letter(int32_t c, int32_t *out)
 {
     switch (c) {
-    case 0x0153: /* œ */
-        out[0] = 'o', out[1] = 'e';
-        return 2;
-    case 0x00E6: /* æ */
-        out[0] = 'a', out[1] = 'e';
-        return 2;
-    case 0x00F8: /* ø */
-        out[0] = 'o';
-        return 1;
-    case 0x0142: /* ł */
-        out[0] = 'l';
-        return 1;
-    case 0x0111: /* đ */
-        out[0] = 'd';
-        return 1;
-    case 0x0131: /* dotless ı */
-        out[0] = 'i';
-        return 1;
-    default:
-        out[0] = c;
-        return 1;
+    case 0x0153: /* œ */ out[0] = 'o', out[1] = 'e'; return 2;
+    case 0x00E6: /* æ */ out[0] = 'a', out[1] = 'e'; return 2;
+    case 0x00F8: /* ø */ out[0] = 'o'; return 1;
+    case 0x0142: /* ł */ out[0] = 'l'; return 1;
+    case 0x0111: /* đ */ out[0] = 'd'; return 1;
+    case 0x0131: /* dotless ı */ out[0] = 'i'; return 1;
+    default: out[0] = c; return 1;
     }
 }
 
@@ -294,7 +270,7 @@ static void decompose_word(struct analyzer *a, const uint8_t *w, size_t n)
 {
     const utf8proc_option_t opt =
         UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE;
-    utf8proc_int32_t tmp[8];
+    utf8proc_int32_t tmp[DECOMP_MAX];
     size_t adv;
     a->ncp = 0;
     for (size_t i = 0; i < n; i += adv) {
@@ -306,8 +282,8 @@ static void decompose_word(struct analyzer *a, const uint8_t *w, size_t n)
         if (k == C_HYPHEN)
             tmp[0] = '-';
         else
-            got = utf8proc_decompose_char(c, tmp, 8, opt, NULL);
-        for (utf8proc_ssize_t j = 0; j < got && got <= 8; j++) {
+            got = utf8proc_decompose_char(c, tmp, DECOMP_MAX, opt, NULL);
+        for (utf8proc_ssize_t j = 0; j < got && got <= DECOMP_MAX; j++) {
             int32_t two[2];
             int m = expand_letter(tmp[j], two);
             if (a->ncp + (size_t)m > CP_MAX) {
@@ -355,8 +331,8 @@ static void normalise(struct analyzer *a, const uint8_t *w, size_t n, unsigned w
     if (a->cut || (wf & W_DIGIT))
         return;
     memcpy(a->cp2, a->cp, a->ncp * sizeof(a->cp[0]));
-    utf8proc_ssize_t m = utf8proc_normalize_utf32(a->cp2, (utf8proc_ssize_t)a->ncp,
-                                                  UTF8PROC_COMPOSE);
+    utf8proc_ssize_t m =
+        utf8proc_normalize_utf32(a->cp2, (utf8proc_ssize_t)a->ncp, UTF8PROC_COMPOSE);
     for (utf8proc_ssize_t i = 0; i < m; i++)
         if (!put_cp(a->comp, COMP_MAX, &a->comp_len, a->cp2[i])) {
             a->cut = true;
@@ -364,23 +340,23 @@ static void normalise(struct analyzer *a, const uint8_t *w, size_t n, unsigned w
         }
 }
 
-/* Accent-folds the stemmer's output into a->term. */
-static size_t fold_stem(struct analyzer *a, const uint8_t *s, size_t n)
+/* Accent-folds the stemmer's output into out (ANALYZER_TERM_MAX + 1). */
+static size_t fold_stem(const uint8_t *s, size_t n, char *out)
 {
     size_t len = 0, adv;
-    utf8proc_int32_t tmp[8];
+    utf8proc_int32_t tmp[DECOMP_MAX];
     for (size_t i = 0; i < n; i += adv) {
         int32_t c = decode(s + i, n - i, &adv);
         if (c < 0x80) {
             if (c < 0 || len == ANALYZER_TERM_MAX)
                 break;
-            a->term[len++] = (char)c;
+            out[len++] = (char)c;
             continue;
         }
         utf8proc_ssize_t got = utf8proc_decompose_char(
-            c, tmp, 8, UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK, NULL);
-        for (utf8proc_ssize_t j = 0; j < got && got <= 8; j++)
-            if (!put_cp(a->term, ANALYZER_TERM_MAX, &len, tmp[j]))
+            c, tmp, DECOMP_MAX, UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK, NULL);
+        for (utf8proc_ssize_t j = 0; j < got && got <= DECOMP_MAX; j++)
+            if (!put_cp(out, ANALYZER_TERM_MAX, &len, tmp[j]))
                 return len;
     }
     return len;
@@ -396,6 +372,33 @@ static bool is_last_word(struct analyzer *a)
     return !more;
 }
 
+/* Where Snowball leaves an inflection that it cannot tell from the end of
+ * other words, the word also gets, as an alternative term, the stem of the
+ * word without it: the plural -s or -x after a vowel ("revenus", "emplois",
+ * "jeux": Snowball keeps it) and the verb ending -ent ("refusent"; "parent"
+ * ends alike). stem is Snowball's output for a->comp. Fills a->alt. */
+static void alternative(struct analyzer *a, const uint8_t *stem, size_t sn)
+{
+    const char *w = a->comp;
+    size_t n = a->comp_len, cut = 0;
+    a->alt_len = 0;
+    if (n >= 6 && sn >= 3 && memcmp(w + n - 3, "ent", 3) == 0 &&
+        memcmp(stem + sn - 3, "ent", 3) == 0)
+        cut = 2;
+    else if (n >= 4 && (w[n - 1] == 's' || w[n - 1] == 'x') && stem[sn - 1] == (uint8_t)w[n - 1] &&
+             strchr("aiou", w[n - 2]))
+        cut = 1;
+    if (!cut)
+        return;
+    const sb_symbol *s = sb_stemmer_stem(a->stemmer, (const sb_symbol *)w, (int)(n - cut));
+    int len = s ? sb_stemmer_length(a->stemmer) : 0;
+    if (len <= 0)
+        return;
+    a->alt_len = fold_stem(s, (size_t)len, a->alt);
+    if (IN_LIST(stop_words, a->alt, a->alt_len))
+        a->alt_len = 0;
+}
+
 /* The term of the word [ws, we) in a->term; 0 when it gives none. */
 static size_t make_term(struct analyzer *a, size_t ws, size_t we, unsigned wf)
 {
@@ -404,24 +407,25 @@ static size_t make_term(struct analyzer *a, size_t ws, size_t we, unsigned wf)
         return 0;
     bool prefix = (a->flags & ANALYZER_PREFIX) && is_last_word(a);
     if (!prefix && !(wf & W_DIGIT)) {
-        if (!(lair_tune & 4) && IN_LIST(stop_words, a->fold, a->fold_len))
+        if (IN_LIST(stop_words, a->fold, a->fold_len))
             return 0;
-        if (!(lair_tune & 2) && (a->flags & ANALYZER_QUESTION) && IN_LIST(question_words, a->fold, a->fold_len))
-            return 0;
-        if ((lair_tune & 16) && (a->flags & ANALYZER_QUESTION) && IN_LIST(extra_q, a->fold, a->fold_len))
+        if ((a->flags & ANALYZER_QUESTION) && IN_LIST(question_words, a->fold, a->fold_len))
             return 0;
     }
-    if ((lair_tune & 8) || prefix || a->cut || (wf & W_DIGIT)) {
+    if (prefix || a->cut || (wf & W_DIGIT)) {
         memcpy(a->term, a->fold, a->fold_len);
         return a->fold_len;
     }
-    const sb_symbol *s = (lair_tune & 1) ? sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->fold, (int)a->fold_len) : sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->comp, (int)a->comp_len);
+    const sb_symbol *s = sb_stemmer_stem(a->stemmer, (const sb_symbol *)a->comp, (int)a->comp_len);
     int sn = s ? sb_stemmer_length(a->stemmer) : 0;
     if (sn <= 0) {
         memcpy(a->term, a->fold, a->fold_len);
         return a->fold_len;
     }
-    return fold_stem(a, s, (size_t)sn);
+    size_t len = fold_stem(s, (size_t)sn, a->term);
+    if (a->flags & ANALYZER_ALTERNATIVES)
+        alternative(a, s, (size_t)sn);
+    return len;
 }
 
 enum lair_err analyzer_new(struct analyzer **out)
@@ -453,25 +457,37 @@ void analyzer_start(struct analyzer *a, struct str text, unsigned flags)
     a->len = text.ptr ? text.len : 0;
     a->pos = 0;
     a->flags = flags;
+    a->alt_len = 0;
 }
 
 bool analyzer_next(struct analyzer *a, struct analyzer_term *out)
 {
     size_t ws, we;
     unsigned wf;
+    if (a->alt_len) {
+        memcpy(a->term, a->alt, a->alt_len);
+        a->term[a->alt_len] = 0;
+        *out = (struct analyzer_term){a->term, a->alt_len, a->alt_start, a->alt_end, true};
+        a->alt_len = 0;
+        return true;
+    }
     while (next_word(a, &ws, &we, &wf)) {
+        a->alt_len = 0;
         size_t n = make_term(a, ws, we, wf);
         if (n == 0)
             continue;
         a->term[n] = 0;
-        *out = (struct analyzer_term){a->term, n, ws, we};
+        if (a->alt_len == n && memcmp(a->alt, a->term, n) == 0)
+            a->alt_len = 0;
+        a->alt_start = ws;
+        a->alt_end = we;
+        *out = (struct analyzer_term){a->term, n, ws, we, false};
         return true;
     }
     return false;
 }
 
-size_t analyzer_term_of(struct analyzer *a, struct str word, unsigned flags, char *out,
-                        size_t cap)
+size_t analyzer_term_of(struct analyzer *a, struct str word, unsigned flags, char *out, size_t cap)
 {
     struct analyzer_term t;
     analyzer_start(a, word, flags);

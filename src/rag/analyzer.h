@@ -35,6 +35,10 @@ enum analyzer_flags {
      * query): it is normalised and folded but neither stemmed nor dropped as
      * a stop word, so that it is a prefix of the terms it should match. */
     ANALYZER_PREFIX = 1 << 1,
+    /* Also give alternative terms, marked colocated (FTS5 synonyms), where
+     * Snowball leaves an inflection: "revenus" gives "revenus" then
+     * "revenu", "refusent" gives "refusent" then "refus". */
+    ANALYZER_ALTERNATIVES = 1 << 2,
 };
 
 struct analyzer_term {
@@ -43,6 +47,9 @@ struct analyzer_term {
     /* Byte offsets in the text of the word the term comes from, elided
      * article excluded: "l'école" gives the offsets of "école". */
     size_t start, end;
+    /* An alternative to the previous term, for the same word (only with
+     * ANALYZER_ALTERNATIVES): a match on either counts. */
+    bool colocated;
 };
 
 struct analyzer;
@@ -62,7 +69,6 @@ bool analyzer_next(struct analyzer *a, struct analyzer_term *out);
  * ANALYZER_TERM_MAX + 1). flags as for analyzer_start. Returns its length, or
  * 0 when the word gives no term (stop word, punctuation). Meant for tests and
  * tools: it runs the same pipeline as analyzer_next. */
-size_t analyzer_term_of(struct analyzer *a, struct str word, unsigned flags, char *out,
-                        size_t cap);
+size_t analyzer_term_of(struct analyzer *a, struct str word, unsigned flags, char *out, size_t cap);
 
 #endif

@@ -44,34 +44,42 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
                         int (*emit)(void *, int, const char *, int, int, int))
 {
     struct tokenizer *t = (struct tokenizer *)p;
-    unsigned af = 0;
+    unsigned af = ANALYZER_ALTERNATIVES;
     if ((flags & FTS5_TOKENIZE_QUERY) && (flags & FTS5_TOKENIZE_PREFIX))
         af |= ANALYZER_PREFIX;
     struct str s = {text ? text : "", text && len > 0 ? (size_t)len : 0};
     struct analyzer_term term;
     analyzer_start(t->an, s, af);
     while (analyzer_next(t->an, &term)) {
-        int rc = emit(ctx, 0, term.ptr, (int)term.len, (int)term.start, (int)term.end);
+        int rc = emit(ctx, term.colocated ? FTS5_TOKEN_COLOCATED : 0, term.ptr, (int)term.len,
+                      (int)term.start, (int)term.end);
         if (rc != SQLITE_OK)
             return rc;
     }
     return SQLITE_OK;
 }
 
-/* BM25 parameters, chosen on the dev questions (docs/internals/analyzer.md). */
+/* BM25 parameters and the weight of adjacent question words, chosen on the
+ * dev questions (docs/internals/analyzer.md). */
 #define BM25_K1 1.2
-#define BM25_B 0.75
+#define BM25_B 0.3
+#define BM25_PAIR 0.3
 /* Score of a row that cannot reach the top k: below any real score. */
 #define SCORE_PRUNED -1e300
+/* Positions kept per phrase and row to find adjacent pairs. */
+#define POS_MAX 128
 
 /* What lair_bm25 keeps for one MATCH query: the phrases' IDF, the mean
- * document length and the k best scores so far (a min-heap). */
+ * document length, the k best scores so far (a min-heap) and, per row, the
+ * phrases' frequencies and first positions. */
 struct rank_state {
     int nphrase, k, nheap;
-    double k1, b, avgdl;
+    double k1, b, pair, avgdl;
     double *idf;  /* [nphrase] */
-    int *tf;      /* [nphrase], per row */
     double *heap; /* [k] */
+    int *tf;      /* [nphrase] */
+    int *npos;    /* [nphrase] */
+    int64_t *pos; /* [nphrase][POS_MAX]: column << 32 | offset */
 };
 
 static int count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *user)
@@ -81,24 +89,23 @@ static int count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *user)
 }
 
 static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Context *fts, int k,
-                                         double k1, double b)
+                                         double k1, double b, double pair)
 {
     int np = api->xPhraseCount(fts);
-    size_t size = sizeof(struct rank_state) + (size_t)np * (sizeof(double) + sizeof(int)) +
-                  (size_t)k * sizeof(double);
+    size_t size = sizeof(struct rank_state) + (size_t)np * (sizeof(double) + 2 * sizeof(int)) +
+                  (size_t)k * sizeof(double) + (size_t)np * POS_MAX * sizeof(int64_t);
     struct rank_state *rs = sqlite3_malloc64(size);
     if (!rs)
         return NULL;
-    rs->nphrase = np;
-    rs->k = k;
-    rs->nheap = 0;
-    rs->k1 = k1;
-    rs->b = b;
-    rs->idf = (double *)(rs + 1);
+    *rs = (struct rank_state){.nphrase = np, .k = k, .k1 = k1, .b = b, .pair = pair};
+    rs->pos = (int64_t *)(rs + 1);
+    rs->idf = (double *)(rs->pos + (size_t)np * POS_MAX);
     rs->heap = rs->idf + np;
     rs->tf = (int *)(rs->heap + k);
+    rs->npos = rs->tf + np;
     sqlite3_int64 nrow = 0, ntok = 0;
-    if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
+    if (api->xRowCount(fts, &nrow) != SQLITE_OK ||
+        api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
         nrow = ntok = 0;
     rs->avgdl = nrow > 0 && ntok > 0 ? (double)ntok / (double)nrow : 1.0;
     for (int i = 0; i < np; i++) {
@@ -113,7 +120,7 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
     return rs;
 }
 
-/* Adds score to the heap of the k best; returns the k-th best once full. */
+/* Adds score to the heap of the k best. */
 static void heap_push(struct rank_state *rs, double score)
 {
     double *h = rs->heap;
@@ -140,37 +147,97 @@ static void heap_push(struct rank_state *rs, double score)
     h[i] = score;
 }
 
-/* lair_bm25(table [, k [, k1, b]]): BM25 of the row for the MATCH query,
- * higher is better. With k, rows that cannot be among the k best get
- * SCORE_PRUNED without reading their length: their score, bounded by the
- * shortest possible document, is below the k-th best seen so far. That skips
- * most %_docsize lookups, which dominate the cost of FTS5's own bm25(). The
- * whole row counts as one field. */
-static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
-                      int argc, sqlite3_value **argv)
+/* BM25's saturating term frequency: tf (k1 + 1) / (tf + norm). */
+static double saturate(double tf, double k1, double norm)
+{
+    return tf * (k1 + 1) / (tf + norm);
+}
+
+/* How often phrase i + 1 starts right after phrase i in the row. */
+static int pair_count(const struct rank_state *rs, int i)
+{
+    const int64_t *a = rs->pos + (size_t)i * POS_MAX, *b = a + POS_MAX;
+    int na = rs->npos[i], nb = rs->npos[i + 1], x = 0, y = 0, n = 0;
+    while (x < na && y < nb) {
+        int64_t want = a[x] + 1;
+        if (b[y] < want)
+            y++;
+        else if (b[y] > want)
+            x++;
+        else
+            n++, x++, y++;
+    }
+    return n;
+}
+
+/* Reads the frequency and first positions of each phrase in the row; returns
+ * the best score the row could have, whatever its length. */
+static double read_row(struct rank_state *rs, const Fts5ExtensionApi *api, Fts5Context *fts)
+{
+    double bound = 0, k1 = rs->k1, low = k1 * (1 - rs->b);
+    for (int i = 0; i < rs->nphrase; i++) {
+        Fts5PhraseIter it;
+        int col, off, tf = 0;
+        int64_t *pos = rs->pos + (size_t)i * POS_MAX;
+        if (api->xPhraseFirst(fts, i, &it, &col, &off) == SQLITE_OK)
+            for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) {
+                if (tf < POS_MAX)
+                    pos[tf] = (int64_t)col << 32 | (uint32_t)off;
+                tf++;
+            }
+        rs->tf[i] = tf;
+        rs->npos[i] = tf < POS_MAX ? tf : POS_MAX;
+        if (tf)
+            bound += rs->idf[i] * saturate(tf, k1, low);
+        if (i > 0 && tf && rs->tf[i - 1] && rs->pair > 0) {
+            int most = tf < rs->tf[i - 1] ? tf : rs->tf[i - 1];
+            double w = rs->idf[i] < rs->idf[i - 1] ? rs->idf[i] : rs->idf[i - 1];
+            bound += rs->pair * w * saturate(most, k1, low);
+        }
+    }
+    return bound;
+}
+
+static double row_score(const struct rank_state *rs, int dl)
+{
+    double k1 = rs->k1, norm = k1 * (1 - rs->b + rs->b * (double)dl / rs->avgdl), score = 0;
+    for (int i = 0; i < rs->nphrase; i++) {
+        if (!rs->tf[i])
+            continue;
+        score += rs->idf[i] * saturate(rs->tf[i], k1, norm);
+        if (i > 0 && rs->tf[i - 1] && rs->pair > 0) {
+            int n = pair_count(rs, i - 1);
+            double w = rs->idf[i] < rs->idf[i - 1] ? rs->idf[i] : rs->idf[i - 1];
+            if (n)
+                score += rs->pair * w * saturate(n, k1, norm);
+        }
+    }
+    return score;
+}
+
+/* lair_bm25(table [, k [, k1, b [, pair]]]): BM25 of the row for the MATCH
+ * query, higher is better, plus a bonus when the words of consecutive phrases
+ * stand next to each other in the row ("titre de séjour"). With k, rows that
+ * cannot be among the k best get SCORE_PRUNED without reading their length:
+ * their score, bounded by the shortest possible document, is below the k-th
+ * best seen so far. That skips most %_docsize lookups, which dominate the
+ * cost of FTS5's own bm25(). The whole row counts as one field. */
+static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int argc,
+                      sqlite3_value **argv)
 {
     struct rank_state *rs = api->xGetAuxdata(fts, 0);
     if (!rs) {
         int k = argc >= 1 ? sqlite3_value_int(argv[0]) : 0;
         double k1 = argc >= 3 ? sqlite3_value_double(argv[1]) : BM25_K1;
         double b = argc >= 3 ? sqlite3_value_double(argv[2]) : BM25_B;
-        rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b);
+        double pair = argc >= 4 ? sqlite3_value_double(argv[3]) : BM25_PAIR;
+        rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b, pair);
         if (!rs || api->xSetAuxdata(fts, rs, sqlite3_free) != SQLITE_OK) {
             sqlite3_result_error_nomem(ctx);
             return;
         }
     }
-    double bound = 0, k1 = rs->k1, b = rs->b;
-    for (int i = 0; i < rs->nphrase; i++) {
-        Fts5PhraseIter it;
-        int col, off, tf = 0;
-        if (api->xPhraseFirst(fts, i, &it, &col, &off) == SQLITE_OK)
-            for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off))
-                tf++;
-        rs->tf[i] = tf;
-        if (tf)
-            bound += rs->idf[i] * tf * (k1 + 1) / (tf + k1 * (1 - b));
-    }
+    double bound = read_row(rs, api, fts);
     if (rs->k && rs->nheap == rs->k && bound <= rs->heap[0]) {
         sqlite3_result_double(ctx, SCORE_PRUNED);
         return;
@@ -178,10 +245,7 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     int dl = 0;
     if (api->xColumnSize(fts, -1, &dl) != SQLITE_OK)
         dl = 0;
-    double norm = k1 * (1 - b + b * (double)dl / rs->avgdl), score = 0;
-    for (int i = 0; i < rs->nphrase; i++)
-        if (rs->tf[i])
-            score += rs->idf[i] * rs->tf[i] * (k1 + 1) / (rs->tf[i] + norm);
+    double score = row_score(rs, dl);
     if (rs->k)
         heap_push(rs, score);
     sqlite3_result_double(ctx, score);
@@ -231,7 +295,7 @@ enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf
     buf_reset(out);
     analyzer_start(a, question, ANALYZER_QUESTION);
     while (nseen < FTS_QUERY_TERMS_MAX && e == LAIR_OK && analyzer_next(a, &t)) {
-        bool dup = false;
+        bool dup = t.colocated;
         for (size_t i = 0; i < nseen && !dup; i++)
             dup = strcmp(seen[i], t.ptr) == 0;
         if (dup)
@@ -285,8 +349,8 @@ enum lair_err fts_search_new(sqlite3 *db, const char *table, struct fts_search *
                                  table, table, table);
     if (e == LAIR_OK)
         e = analyzer_new(&s->an);
-    if (e == LAIR_OK && sqlite3_prepare_v3(db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT, &s->st,
-                                           NULL) != SQLITE_OK)
+    if (e == LAIR_OK &&
+        sqlite3_prepare_v3(db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK)
         e = LAIR_EDB;
     buf_release(&sql);
     if (e != LAIR_OK) {

@@ -56,16 +56,19 @@ s=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 40000 /dev/zero 
 pass "errors in the OpenAI shape: 400, 401, 404, 405, 413, 431"
 
 body='{"model":"stories","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":24,"temperature":0}'
-a=$(api POST /v1/chat/completions "$body" | jq -r '.choices[0].message.content')
+api POST /v1/chat/completions "$body" >/dev/null
 [ "$STATUS" = 200 ] || fail "chat $STATUS"
-b=$(api POST /v1/chat/completions "$body" | jq -r '.choices[0].message.content')
+a=$(jq -r '.choices[0].message.content' "$WORK/resp")
+api POST /v1/chat/completions "$body" >/dev/null
+b=$(jq -r '.choices[0].message.content' "$WORK/resp")
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "greedy not deterministic: '$a' vs '$b'"
 pass "greedy chat is deterministic"
 
 # stop string: take a word from the greedy answer; the answer must end just before it
-word=$(printf '%s' "$a" | awk '{print $3}')
+word=$(printf '%s' "$a" | tr '\n' ' ' | awk '{print $3}')
 if [ -n "$word" ]; then
-    c=$(api POST /v1/chat/completions "$(jq -c --arg w "$word" '.stop=[$w]' <<<"$body")" | jq -r '.choices[0].message.content')
+    api POST /v1/chat/completions "$(jq -c --arg w "$word" '.stop=[$w]' <<<"$body")" >/dev/null
+    c=$(jq -r '.choices[0].message.content' "$WORK/resp")
     case "$c" in *"$word"*) fail "stop string '$word' delivered: $c";; esac
     [[ "$a" == "$c"* ]] || fail "stop changed the prefix"
     pass "stop string '$word'"
@@ -112,6 +115,12 @@ done
 grep -qi '^retry-after:' "$WORK/h" || fail "503 without Retry-After"
 for p in "${pids[@]}"; do wait "$p"; done
 pass "full queue gives 503 with Retry-After"
+
+out=$(printf 'Once upon a time\nThe end\n/quit\n' | "$BIN" chat --url "$URL" --key "$KEY" --max-tokens 8 --temperature 0 stories)
+[ "$(printf '%s' "$out" | grep -c .)" -ge 2 ] || fail "terminal chat printed '$out'"
+printf 'hi\n' | "$BIN" chat --url "$URL" --key wrong stories 2>"$WORK/chat.err" && fail "chat with a bad key must fail"
+grep -q 'HTTP 401' "$WORK/chat.err" || fail "chat error message: $(cat "$WORK/chat.err")"
+pass "terminal chat streams two turns; a bad key is reported"
 
 curl -fsS "$URL/metrics" >"$WORK/metrics"
 for m in libreair_http_requests_total libreair_http_request_duration_seconds_bucket \

@@ -151,8 +151,9 @@ if lair model pull "$BASE/stories260K.gguf" --sha256 "$SHA" --models-dir "$T/m8"
     >/dev/null 2>"$T/err"; then
     fail "a corrupt resumed part was accepted"
 fi
-[ ! -e "$T/m8/stories260K.gguf" ] && [ ! -e "$T/m8/stories260K.gguf.part" ] ||
+if [ -e "$T/m8/stories260K.gguf" ] || [ -e "$T/m8/stories260K.gguf.part" ]; then
     fail "corrupt part: files left"
+fi
 pass "corrupt part caught by the digest"
 
 # ---- HTTP errors ---------------------------------------------------------------------------
@@ -160,7 +161,7 @@ if lair model pull "$BASE/missing.gguf" --models-dir "$T/m9" >/dev/null 2>"$T/er
     fail "404 succeeded"
 fi
 grep -q "404" "$T/err" || fail "404 not in message: $(cat "$T/err")"
-[ ! -e "$T/m9/missing.gguf" ] && [ ! -e "$T/m9/missing.gguf.part" ] || fail "404 left a file"
+if [ -e "$T/m9/missing.gguf" ] || [ -e "$T/m9/missing.gguf.part" ]; then fail "404 left a file"; fi
 if lair model pull "$BASE/stories260K.gguf?status=503" --retries 0 --models-dir "$T/m9" \
     >/dev/null 2>"$T/err"; then
     fail "503 succeeded"
@@ -182,7 +183,7 @@ if lair model pull "$BASE/x.gguf?location=file:///etc/passwd" -o "$T/m10/passwd"
     >/dev/null 2>"$T/err"; then
     fail "a redirect to file:// was followed"
 fi
-[ ! -s "$T/m10/passwd" ] && [ ! -s "$T/m10/passwd.part" ] || fail "file:// redirect wrote data"
+if [ -e "$T/m10/passwd" ] || [ -e "$T/m10/passwd.part" ]; then fail "file:// redirect left a file"; fi
 pass "redirects: followed, bounded, http(s) only"
 
 # ---- destination: sanitised name, $LIBREAIR_MODELS, -o ---------------------------------------

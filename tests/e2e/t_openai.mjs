@@ -146,9 +146,13 @@ test('a client that aborts mid-stream leaves the server healthy and the slot fre
     max_tokens: 100000, stream: true, ignore_eos: true,
   }, { signal: ac.signal });
   let n = 0;
-  await assert.rejects((async () => {
+  // depending on timing the SDK either throws an abort error or ends the loop
+  try {
     for await (const _ of stream) { if (++n === 5) ac.abort(); }
-  })());
+  } catch (e) {
+    assert.ok(e instanceof OpenAI.APIUserAbortError || e.name === 'AbortError', String(e));
+  }
+  assert.ok(n >= 5, `the stream ended after ${n} chunks, before the abort`);
   // the slot is released within a bounded time, then the server still answers
   let busy = 1;
   for (let i = 0; i < 100 && busy > 0; i++) {

@@ -1,11 +1,14 @@
 /* Tests the llm engine on a real model (stories260K.gguf, a tiny trained
  * Llama): registry errors, determinism, sampling limits, stop strings across
  * token boundaries, context and queue limits, cancellation, the prefix cache,
- * batching of concurrent streams, fairness between keys, chat templates, and
- * the stream's stop-string / UTF-8 filter on its own. Streams are waited for
- * with poll() on their fd, never with sleeps. */
+ * batching of concurrent streams, fairness between keys, and the stream's
+ * stop-string / UTF-8 filter on its own. Chat templates and embeddings use
+ * tiny random models written by tools/gguf-gen ($LAIR_BUILD/gguf-gen). Streams
+ * are waited for with poll() on their fd, never with sleeps. */
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,10 +28,14 @@
 #include "core/banned.h"
 
 static char model_path[PATH_MAX];
+static char tmp_dir[] = "/tmp/lair-test-llm-XXXXXX";
 static struct llm_registry *reg;
-static struct llm_model *mdl;  /* 4 slots, 2048-token slots: long runs */
-static struct llm_model *cold; /* defaults: reference outputs */
-static struct llm_model *tiny;  /* one 256-token slot: context limits */
+static struct llm_model *mdl;    /* 4 slots, 2048-token slots: long runs */
+static struct llm_model *cold;   /* defaults: reference outputs */
+static struct llm_model *tiny;   /* one 256-token slot: context limits */
+static struct llm_model *bert;   /* gguf-gen tiny-bert: mean-pooled embeddings */
+static struct llm_model *gemma;  /* gguf-gen tiny-llama with a Gemma chat template */
+static struct llm_model *oddtpl; /* gguf-gen tiny-llama with a template llama.cpp does not know */
 
 static const char *story =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
@@ -88,12 +96,89 @@ static char *run_text(struct llm_model *m, const struct llm_request *req, struct
 
 static struct llm_model *load(const char *name, int n_slots, int n_ctx, int queue_max)
 {
-    struct llm_model_opts o = {.name = name, .path = model_path, .n_slots = n_slots,
-                               .n_ctx = n_ctx, .queue_max = queue_max};
+    struct llm_model_opts o = {.name = name,
+                               .path = model_path,
+                               .n_slots = n_slots,
+                               .n_ctx = n_ctx,
+                               .queue_max = queue_max};
     assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
     struct llm_model *m = llm_registry_find(reg, str_c(name));
     assert_non_null(m);
     return m;
+}
+
+/* llama.cpp's models/ folder with the ggml-vocab-*.gguf files. */
+static int vocab_dir(char *out, size_t cap)
+{
+    const char *env = getenv("LAIR_VOCAB_DIR");
+    if (env && *env)
+        return snprintf(out, cap, "%s", env) < (int)cap ? 0 : -1;
+    const char *src = getenv("LAIR_SRC");
+    char cmd[PATH_MAX + 32], line[PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "'%s/scripts/llama.sh' src", src ? src : ".");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char *got = fgets(line, sizeof(line), p);
+    if (pclose(p) != 0 || !got)
+        return -1;
+    line[strcspn(line, "\n")] = 0;
+    return snprintf(out, cap, "%s/models", line) < (int)cap ? 0 : -1;
+}
+
+/* Runs $LAIR_BUILD/gguf-gen PRESET [--chat-template @TPL] -o OUT. */
+static int gen_model(const char *preset, const char *tpl_file, const char *out)
+{
+    const char *build = getenv("LAIR_BUILD");
+    char gen[PATH_MAX], vocab[PATH_MAX], tpl_arg[PATH_MAX + 128];
+    snprintf(gen, sizeof(gen), "%s/gguf-gen", build ? build : ".");
+    if (vocab_dir(vocab, sizeof(vocab)) != 0) {
+        fprintf(stderr, "cannot find llama.cpp's vocabularies (LAIR_VOCAB_DIR)\n");
+        return -1;
+    }
+    const char *argv[12] = {gen, preset, "--vocab-dir", vocab, "-o", out};
+    int n = 6;
+    if (tpl_file) {
+        snprintf(tpl_arg, sizeof(tpl_arg), "@%s", tpl_file);
+        argv[n++] = "--chat-template";
+        argv[n++] = tpl_arg;
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(127);
+        execv(gen, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "%s %s failed (is gguf-gen built in LAIR_BUILD?)\n", gen, preset);
+        return -1;
+    }
+    return 0;
+}
+
+static struct llm_model *load_generated(const char *name, const char *preset, const char *tpl)
+{
+    char path[PATH_MAX + 64], tpl_path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s.gguf", tmp_dir, name);
+    const char *tf = NULL;
+    if (tpl) {
+        snprintf(tpl_path, sizeof(tpl_path), "%s/%s.jinja", tmp_dir, name);
+        FILE *f = fopen(tpl_path, "w");
+        if (!f || fputs(tpl, f) < 0 || fclose(f) != 0)
+            return NULL;
+        tf = tpl_path;
+    }
+    if (gen_model(preset, tf, path) != 0)
+        return NULL;
+    struct llm_model_opts o = {.name = name, .path = path, .n_slots = 1, .n_ctx = 512};
+    if (llm_registry_load(reg, &o) != LAIR_OK)
+        return NULL;
+    return llm_registry_find(reg, str_c(name));
 }
 
 static int setup(void **state)
@@ -108,26 +193,39 @@ static int setup(void **state)
     reg = llm_registry_new();
     if (!reg)
         return -1;
-    struct llm_model_opts o = {.name = "stories", .path = model_path, .n_slots = 4,
-                               .n_ctx = 8192};
+    struct llm_model_opts o = {.name = "stories", .path = model_path, .n_slots = 4, .n_ctx = 8192};
     struct llm_model_opts c = {.name = "cold", .path = model_path, .n_slots = 2};
     if (llm_registry_load(reg, &o) || llm_registry_load(reg, &c)) {
         fprintf(stderr, "cannot load %s\n", model_path);
         return -1;
     }
-    struct llm_model_opts sm = {.name = "tiny", .path = model_path, .n_slots = 1,
-                                .n_ctx = 256};
+    struct llm_model_opts sm = {.name = "tiny", .path = model_path, .n_slots = 1, .n_ctx = 256};
     if (llm_registry_load(reg, &sm))
         return -1;
     mdl = llm_registry_find(reg, S("stories"));
     cold = llm_registry_find(reg, S("cold"));
     tiny = llm_registry_find(reg, S("tiny"));
-    return 0;
+    if (!mkdtemp(tmp_dir))
+        return -1;
+    bert = load_generated("bert", "tiny-bert", NULL);
+    gemma = load_generated("gemma", "tiny-llama",
+                           "{% for m in messages %}<start_of_turn>{{ m.role }}\n"
+                           "{{ m.content }}<end_of_turn>\n{% endfor %}");
+    oddtpl = load_generated("odd", "tiny-llama", "{{ messages | no_template_llama_knows }}");
+    return bert && gemma && oddtpl ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     llm_registry_free(reg);
+    static const char *files[] = {"bert.gguf", "gemma.gguf", "gemma.jinja", "odd.gguf",
+                                  "odd.jinja"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", tmp_dir, files[i]);
+        unlink(path);
+    }
+    rmdir(tmp_dir);
     return 0;
 }
 
@@ -135,11 +233,12 @@ static int teardown(void **state)
 
 static void test_registry(void **state)
 {
-    assert_int_equal(llm_registry_count(reg), 3);
+    assert_int_equal(llm_registry_count(reg), 6);
     assert_ptr_equal(llm_registry_at(reg, 0), mdl);
     assert_ptr_equal(llm_registry_at(reg, 1), cold);
     assert_ptr_equal(llm_registry_at(reg, 2), tiny);
-    assert_null(llm_registry_at(reg, 3));
+    assert_ptr_equal(llm_registry_at(reg, 3), bert);
+    assert_null(llm_registry_at(reg, 6));
     assert_null(llm_registry_find(reg, S("nope")));
     assert_string_equal(llm_model_name(mdl), "stories");
 
@@ -155,7 +254,7 @@ static void test_registry(void **state)
     struct llm_model_opts bad = {.name = "bad", .path = junk};
     assert_int_equal(llm_registry_load(reg, &bad), LAIR_EMODEL);
     unlink(junk);
-    assert_int_equal(llm_registry_count(reg), 3);
+    assert_int_equal(llm_registry_count(reg), 6);
 }
 
 static void test_info(void **state)
@@ -333,10 +432,10 @@ static void test_queue_full(void **state)
     /* Freed while running and while queued: the scheduler drops both. */
     llm_stream_free(a);
     llm_stream_free(b);
-    struct llm_request tiny = greedy("Once upon a time", 4);
+    struct llm_request quick = greedy("Once upon a time", 4);
     struct llm_result res;
     buf_reset(&out);
-    assert_int_equal(run(q, &tiny, &out, &res), LAIR_OK);
+    assert_int_equal(run(q, &quick, &out, &res), LAIR_OK);
     assert_int_equal(res.finish, LLM_FINISH_LENGTH);
     llm_model_get_stats(q, &st);
     assert_int_equal(st.busy_slots, 0);
@@ -380,10 +479,10 @@ static void test_cancel_frees_slots(void **state)
     wait_text(s[3], &out);
     for (int i = 0; i < 4; i++)
         llm_stream_free(s[i]);
-    struct llm_request tiny = greedy("Once upon a time", 4);
+    struct llm_request quick = greedy("Once upon a time", 4);
     struct llm_result res;
     buf_reset(&out);
-    assert_int_equal(run(mdl, &tiny, &out, &res), LAIR_OK);
+    assert_int_equal(run(mdl, &quick, &out, &res), LAIR_OK);
     assert_int_equal(res.completion_tokens, 4);
     llm_model_get_stats(mdl, &st);
     assert_int_equal(st.busy_slots, 0);
@@ -432,8 +531,9 @@ static void test_concurrent_streams(void **state)
 {
     enum { N = 8 };
     static const char *starts[N] = {
-        "Once upon a time", "One day, a little boy", "The cat sat", "Tom and Sue went to",
-        "There was a big tree", "Lily had a red ball", "The sun was hot and", "A little bird",
+        "Once upon a time",    "One day, a little boy", "The cat sat",
+        "Tom and Sue went to", "There was a big tree",  "Lily had a red ball",
+        "The sun was hot and", "A little bird",
     };
     char *want[N];
     struct llm_result res;
@@ -539,6 +639,24 @@ static void test_chat_template_fallback(void **state)
     buf_release(&out);
 }
 
+static void test_chat_template_model(void **state)
+{
+    const struct llm_message msgs[] = {
+        {S("system"), S("You are kind.")},
+        {S("user"), S("Hi")},
+    };
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(llm_chat_format(gemma, msgs, 2, true, &out), LAIR_OK);
+    /* llama.cpp's Gemma format: no system turn, merged into the first user turn. */
+    assert_string_equal(out.ptr, "<start_of_turn>user\nYou are kind.\n\nHi<end_of_turn>\n"
+                                 "<start_of_turn>model\n");
+    buf_reset(&out);
+    assert_int_equal(llm_chat_format(oddtpl, msgs + 1, 1, true, &out), LAIR_OK);
+    assert_string_equal(out.ptr, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    buf_release(&out);
+}
+
 static void test_embed_unsupported(void **state)
 {
     const struct str t = S("hello");
@@ -546,6 +664,104 @@ static void test_embed_unsupported(void **state)
     int n = -1;
     assert_int_equal(llm_embed(mdl, &t, 1, v, &n), LAIR_EUNSUPPORTED);
     assert_int_equal(n, 0);
+    struct llm_request r = greedy("hello", 4);
+    struct llm_stream *s;
+    assert_int_equal(llm_submit(bert, &r, &s), LAIR_EUNSUPPORTED);
+}
+
+static float dot(const float *a, const float *b, int n)
+{
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        d += (double)a[i] * b[i];
+    return (float)d;
+}
+
+static float max_diff(const float *a, const float *b, int n)
+{
+    float m = 0;
+    for (int i = 0; i < n; i++)
+        m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
+enum { N_TEXTS = 11 }; /* more than one batch of sequences */
+static const struct str texts[N_TEXTS] = {
+    S("the cat sat on the mat"),    S("a dog runs in the park"),         S("hello world"),
+    S("the weather is nice today"), S("la mairie est ouverte le lundi"), S("x"),
+    S("embeddings are vectors"),    S("one more sentence here"),         S("and another one"),
+    S("numbers 1 2 3 4 5"),         S("the cat sat on the mat"),
+};
+
+static void test_embed(void **state)
+{
+    struct llm_model_info in;
+    llm_model_get_info(bert, &in);
+    assert_int_equal(in.kind, LLM_CAN_EMBED);
+    assert_int_equal(in.n_embd, 64);
+    assert_int_equal(in.n_ctx_slot, 512);
+    const int d = in.n_embd;
+    float *all = calloc(N_TEXTS * (size_t)d, sizeof(float));
+    float one[64];
+    int n_tok = 0, sum = 0;
+    assert_int_equal(llm_embed(bert, texts, N_TEXTS, all, &n_tok), LAIR_OK);
+    for (int i = 0; i < N_TEXTS; i++) {
+        const float *v = all + i * d;
+        assert_true(fabsf(dot(v, v, d) - 1.0f) < 1e-4f); /* L2-normalised */
+        /* Alone or batched with others, a text gets the same vector. */
+        int n1 = 0, c = 0;
+        assert_int_equal(llm_embed(bert, &texts[i], 1, one, &n1), LAIR_OK);
+        assert_true(max_diff(one, v, d) < 1e-4f);
+        assert_int_equal(llm_count_tokens(bert, texts[i], &c), LAIR_OK);
+        assert_int_equal(n1, c + 2); /* [CLS] text [SEP] */
+        sum += n1;
+    }
+    assert_int_equal(n_tok, sum);
+    assert_true(max_diff(all, all + 10 * d, d) < 1e-5f);
+    assert_true(dot(all, all + d, d) < 0.999f); /* different texts, different vectors */
+
+    struct buf big;
+    buf_init(&big, 0);
+    for (int i = 0; i < 600; i++)
+        buf_puts(&big, "word ");
+    const struct str too_long[2] = {S("fine"), buf_str(&big)};
+    assert_int_equal(llm_embed(bert, too_long, 2, all, NULL), LAIR_ECTX);
+    buf_release(&big);
+    free(all);
+}
+
+struct embed_worker {
+    const float *want;
+    int d;
+    bool ok;
+};
+
+static void *embed_thread(void *arg)
+{
+    struct embed_worker *w = arg;
+    float got[N_TEXTS * 64];
+    w->ok = true;
+    for (int k = 0; k < 10 && w->ok; k++)
+        w->ok = llm_embed(bert, texts, N_TEXTS, got, NULL) == LAIR_OK &&
+                max_diff(got, w->want, N_TEXTS * w->d) < 1e-4f;
+    return NULL;
+}
+
+static void test_embed_threads(void **state)
+{
+    enum { T = 3 };
+    float want[N_TEXTS * 64];
+    assert_int_equal(llm_embed(bert, texts, N_TEXTS, want, NULL), LAIR_OK);
+    pthread_t th[T];
+    struct embed_worker w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (struct embed_worker){.want = want, .d = 64};
+        assert_int_equal(pthread_create(&th[i], NULL, embed_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(w[i].ok);
+    }
 }
 
 /* ---- the stream filter alone ---- */
@@ -654,7 +870,10 @@ int main(void)
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_repeat_penalty),
         cmocka_unit_test(test_chat_template_fallback),
+        cmocka_unit_test(test_chat_template_model),
         cmocka_unit_test(test_embed_unsupported),
+        cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_embed_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,288 @@
+// LibreAIr benchmark client: drives an OpenAI-compatible server (LibreAIr or
+// llama-server) over HTTP with streaming, and prints one JSON object with the
+// measurements. The same code measures both sides, so the procedure is the
+// same for each.
+//
+//   node bench/client.mjs decode     --base URL [--key K] --model M --tokens N --runs R
+//   node bench/client.mjs concurrent --base URL [--key K] --model M --tokens N --runs R --streams S
+//   node bench/client.mjs ttft       --base URL [--key K] --model M --rounds R --system-tokens T
+//   node bench/client.mjs system-prompt --seed N --system-tokens T   (prints the text)
+//   --extra JSON  fields added to every request body (e.g. '{"cache_prompt":true}')
+//
+// decode:     one stream at a time, `ignore_eos`, greedy. Decode speed is taken
+//             between the first and the last chunk that carries generated text,
+//             so prompt processing is excluded: (tokens - 1) / (t_last - t_first).
+//             One warm-up request first; the median of the runs is reported.
+// concurrent: S streams started together, each with its own prompt; total
+//             tokens / wall time from the first request sent to the last stream
+//             finished (prompt processing included, as a user sees it).
+// ttft:       per round, a new ~T-token system prompt S (deterministic, seeded by
+//             the round): conversation A = S + "a" (max_tokens 1): cold TTFT;
+//             then conversation B = S + another question: TTFT with S already seen.
+//             TTFT = request sent -> first chunk carrying a generated token.
+//
+// No dependencies beyond Node.js 20.
+
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+function parseArgs(argv) {
+    const o = { _: [] };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a.startsWith('--')) {
+            const k = a.slice(2);
+            const v = argv[i + 1];
+            if (v === undefined || v.startsWith('--')) o[k] = true;
+            else { o[k] = v; i++; }
+        } else o._.push(a);
+    }
+    return o;
+}
+
+function die(msg) {
+    process.stderr.write(`client.mjs: ${msg}\n`);
+    process.exit(1);
+}
+
+const median = (xs) => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    if (!s.length) return null;
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/* ---- deterministic French-ish text ------------------------------------- */
+
+function rng(seed) {
+    let a = (seed >>> 0) || 1;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+const W = {
+    det: ['le', 'la', 'les', 'un', 'une', 'des', 'ce', 'cette', 'chaque', 'notre', 'votre', 'leur'],
+    noun: ['mairie', 'commune', 'habitant', 'conseil municipal', 'délibération', 'état civil',
+        'acte de naissance', 'carte nationale d\'identité', 'passeport', 'service technique',
+        'école primaire', 'cantine scolaire', 'bibliothèque', 'permis de construire',
+        'déclaration préalable', 'plan local d\'urbanisme', 'cimetière', 'concession',
+        'marché hebdomadaire', 'salle des fêtes', 'association', 'subvention', 'budget',
+        'intercommunalité', 'département', 'région', 'préfecture', 'recensement',
+        'liste électorale', 'procuration', 'voirie', 'éclairage public', 'déchetterie',
+        'collecte des ordures', 'eau potable', 'assainissement', 'crèche', 'centre social',
+        'agent', 'secrétaire de mairie', 'maire', 'adjoint', 'arrêté', 'registre', 'guichet',
+        'formulaire', 'justificatif de domicile', 'rendez-vous', 'courrier', 'téléservice'],
+    adj: ['municipal', 'communal', 'public', 'obligatoire', 'gratuit', 'payant', 'annuel',
+        'provisoire', 'définitif', 'numérique', 'accessible', 'prioritaire', 'complet',
+        'récent', 'officiel', 'local', 'intercommunal', 'simplifié', 'dématérialisé'],
+    verb: ['doit', 'peut', 'accueille', 'délivre', 'instruit', 'vérifie', 'transmet', 'publie',
+        'organise', 'finance', 'examine', 'enregistre', 'informe', 'oriente', 'conserve',
+        'met à jour', 'prépare', 'signe', 'affiche', 'rappelle'],
+    adv: ['chaque semaine', 'sur rendez-vous', 'en ligne', 'au guichet', 'avant le 31 mars',
+        'dans un délai de deux mois', 'sans frais', 'par courrier', 'le mardi matin',
+        'pendant les vacances scolaires', 'à titre exceptionnel', 'dès réception du dossier',
+        'conformément au code général des collectivités territoriales', 'après avis du conseil'],
+    conj: ['et', 'mais', 'puis', 'car', 'donc', 'ensuite', 'cependant', 'par ailleurs'],
+};
+
+function frenchText(seed, approxTokens) {
+    const r = rng(seed);
+    const pick = (a) => a[Math.floor(r() * a.length)];
+    // About 3.2 characters per token with the Qwen2 vocabulary on this text
+    // (measured; the servers report the exact prompt size).
+    const target = Math.round(approxTokens * 3.2);
+    let out = `Tu es l'assistant de la commune n° ${seed}. Voici le règlement intérieur des services.\n`;
+    let para = 0;
+    while (out.length < target) {
+        const n = 1 + Math.floor(r() * 3);
+        const parts = [];
+        for (let i = 0; i < n; i++) {
+            let p = `${pick(W.det)} ${pick(W.noun)} ${pick(W.adj)} ${pick(W.verb)} ${pick(W.det)} ${pick(W.noun)}`;
+            if (r() < 0.6) p += ` ${pick(W.adv)}`;
+            if (r() < 0.25) p += ` (article ${1 + Math.floor(r() * 400)}, ${1 + Math.floor(r() * 28)}/${1 + Math.floor(r() * 12)}/20${10 + Math.floor(r() * 16)})`;
+            parts.push(p);
+        }
+        let s = parts.join(` ${pick(W.conj)} `);
+        s = s[0].toUpperCase() + s.slice(1) + (r() < 0.1 ? ' ?' : '.');
+        out += s + ' ';
+        if (r() < 0.15) out += `\n\n${++para}. `;
+    }
+    return out.trim();
+}
+
+/* ---- HTTP + SSE ---------------------------------------------------------- */
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+// Sends one streaming chat completion. Resolves with timings (ms, relative to
+// the moment the request was sent) and what the server reported.
+function streamChat(o, body, timeoutMs = 600000) {
+    const url = new URL('/v1/chat/completions', o.base);
+    const data = JSON.stringify(body);
+    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) };
+    if (o.key) headers.Authorization = `Bearer ${o.key}`;
+    return new Promise((resolve, reject) => {
+        const t0 = performance.now();
+        const res = { t0, tFirst: null, tLast: null, tEnd: null, chunks: 0, contentChunks: 0,
+            text: '', usage: null, timings: null, finish: null, tokenTimes: [] };
+        const req = http.request(url, { method: 'POST', headers, agent }, (rsp) => {
+            let buf = '';
+            let errBody = '';
+            if (rsp.statusCode !== 200) {
+                rsp.setEncoding('utf8');
+                rsp.on('data', (d) => { errBody += d; });
+                rsp.on('end', () => reject(new Error(`HTTP ${rsp.statusCode}: ${errBody.slice(0, 500)}`)));
+                return;
+            }
+            rsp.setEncoding('utf8');
+            rsp.on('data', (d) => {
+                const now = performance.now() - t0;
+                buf += d;
+                let i;
+                while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+                    const ev = buf.slice(0, i);
+                    buf = buf.slice(buf[i] === '\r' ? i + 4 : i + 2);
+                    for (const line of ev.split(/\r?\n/)) {
+                        if (!line.startsWith('data:')) continue;
+                        const payload = line.slice(5).trim();
+                        if (payload === '[DONE]') continue;
+                        let j;
+                        try { j = JSON.parse(payload); } catch { continue; }
+                        if (j.error) { reject(new Error(`stream error: ${JSON.stringify(j.error)}`)); req.destroy(); return; }
+                        res.chunks++;
+                        if (j.usage) res.usage = j.usage;
+                        if (j.timings) res.timings = j.timings;
+                        const ch = (j.choices || [])[0];
+                        if (!ch) continue;
+                        const c = ch.delta && typeof ch.delta.content === 'string' ? ch.delta.content : '';
+                        if (ch.finish_reason) res.finish = ch.finish_reason;
+                        // A chunk "carries a generated token" when it has text,
+                        // or when it ends the answer (a token was produced even if
+                        // its bytes are still an incomplete UTF-8 sequence).
+                        if (c.length || ch.finish_reason) {
+                            if (res.tFirst === null) res.tFirst = now;
+                        }
+                        if (c.length) {
+                            res.contentChunks++;
+                            res.tLast = now;
+                            res.text += c;
+                        }
+                    }
+                }
+            });
+            rsp.on('end', () => { res.tEnd = performance.now() - t0; resolve(res); });
+            rsp.on('error', reject);
+        });
+        req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+        req.on('error', reject);
+        req.end(data);
+    });
+}
+
+function chatBody(o, messages, maxTokens, extra = {}) {
+    return {
+        model: o.model,
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: maxTokens,
+        temperature: 0,
+        ignore_eos: true,
+        ...(o.extra ? JSON.parse(o.extra) : {}),
+        ...extra,
+    };
+}
+
+const tokensOf = (r) => (r.usage && r.usage.completion_tokens) ||
+    (r.timings && r.timings.predicted_n) || r.contentChunks;
+const promptOf = (r) => (r.usage && r.usage.prompt_tokens) || (r.timings && r.timings.prompt_n) || null;
+const cachedOf = (r) => {
+    if (r.usage && r.usage.prompt_tokens_details && r.usage.prompt_tokens_details.cached_tokens != null)
+        return r.usage.prompt_tokens_details.cached_tokens;
+    if (r.timings && r.timings.cache_n != null) return r.timings.cache_n;
+    return null;
+};
+
+const DECODE_PROMPT = 'Écris une longue histoire sur la mairie de Saint-Aubin et ses habitants.';
+
+async function decode(o) {
+    const tokens = +o.tokens || 128, runs = +o.runs || 3;
+    const msgs = [{ role: 'user', content: DECODE_PROMPT }];
+    await streamChat(o, chatBody(o, msgs, Math.min(16, tokens))); // warm-up
+    const out = [];
+    for (let i = 0; i < runs; i++) {
+        const r = await streamChat(o, chatBody(o, msgs, tokens));
+        const n = tokensOf(r);
+        const dt = (r.tLast - r.tFirst) / 1000;
+        out.push({ tokens: n, content_chunks: r.contentChunks, prompt_tokens: promptOf(r),
+            ttft_s: r.tFirst / 1000, decode_s: dt, tok_s: n > 1 && dt > 0 ? (n - 1) / dt : null,
+            finish: r.finish });
+    }
+    return { mode: 'decode', tokens, runs: out, median_tok_s: median(out.map((x) => x.tok_s)) };
+}
+
+async function concurrent(o) {
+    const tokens = +o.tokens || 128, runs = +o.runs || 3, streams = +o.streams || 4;
+    const mk = (k) => [{ role: 'user', content: `Flux ${k + 1} : ${DECODE_PROMPT} Chapitre ${k + 1}.` }];
+    await streamChat(o, chatBody(o, mk(99), 8)); // warm-up
+    const out = [];
+    for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        const rs = await Promise.all([...Array(streams).keys()].map((k) => streamChat(o, chatBody(o, mk(k), tokens))));
+        const wall = (performance.now() - t0) / 1000;
+        const total = rs.reduce((s, r) => s + tokensOf(r), 0);
+        // decode-only view: tokens after each stream's first one, over the span
+        // from the earliest first token to the latest last token
+        const starts = rs.map((r) => r.t0 - t0 + r.tFirst), ends = rs.map((r) => r.t0 - t0 + r.tLast);
+        const span = (Math.max(...ends) - Math.min(...starts)) / 1000;
+        out.push({ total_tokens: total, wall_s: wall, tok_s: total / wall,
+            decode_span_tok_s: (total - streams) / span,
+            per_stream: rs.map((r) => ({ tokens: tokensOf(r), ttft_s: r.tFirst / 1000, end_s: r.tEnd / 1000 })) });
+    }
+    return { mode: 'concurrent', tokens, streams, runs: out, median_tok_s: median(out.map((x) => x.tok_s)) };
+}
+
+async function ttft(o) {
+    const rounds = +o.rounds || 3, sysTokens = +o['system-tokens'] || 1500;
+    const seed0 = +o.seed || 1;
+    // warm-up on an unrelated short prompt so that first-request costs (thread
+    // start, allocations) are not charged to the cold measurement
+    await streamChat(o, chatBody(o, [{ role: 'user', content: 'Bonjour.' }], 1));
+    const out = [];
+    for (let i = 0; i < rounds; i++) {
+        const S = frenchText(seed0 + i, sysTokens);
+        const a = await streamChat(o, chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], 1));
+        const b = await streamChat(o, chatBody(o, [{ role: 'system', content: S },
+            { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4));
+        out.push({ seed: seed0 + i, system_chars: S.length,
+            cold_ttft_s: a.tFirst / 1000, cold_prompt_tokens: promptOf(a), cold_cached_tokens: cachedOf(a),
+            warm_ttft_s: b.tFirst / 1000, warm_prompt_tokens: promptOf(b), warm_cached_tokens: cachedOf(b) });
+    }
+    return { mode: 'ttft', rounds: out,
+        median_cold_s: median(out.map((x) => x.cold_ttft_s)),
+        median_warm_s: median(out.map((x) => x.warm_ttft_s)) };
+}
+
+async function main() {
+    const o = parseArgs(process.argv.slice(2));
+    const mode = o._[0];
+    if (mode === 'system-prompt') {
+        process.stdout.write(frenchText(+o.seed || 1, +o['system-tokens'] || 1500) + '\n');
+        return;
+    }
+    if (!o.base || !o.model) die('--base and --model are required');
+    let r;
+    if (mode === 'decode') r = await decode(o);
+    else if (mode === 'concurrent') r = await concurrent(o);
+    else if (mode === 'ttft') r = await ttft(o);
+    else die(`unknown mode '${mode}' (decode, concurrent, ttft, system-prompt)`);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    agent.destroy();
+}
+
+main().catch((e) => die(e.message));

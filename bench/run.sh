@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# LibreAIr benchmarks: runs LibreAIr and its peers (llama-bench, llama-server,
+# built from the same pinned llama.cpp) side by side on the same model with the
+# same threads, one server at a time, and prints a table of ratios against
+# targets. See bench/README.md.
+#
+#   bench/run.sh            full run (128 tokens, median of 3, wrk 10 s)
+#   bench/run.sh --quick    smoke check (32 tokens, 1 run each, wrk 3 s)
+#
+# Output: the table on stdout and in bench/out/results.md; raw measurements in
+# bench/out/raw/, server logs in bench/out/logs/. A MISS never fails: the exit
+# status is 0 when everything ran, 1 when something could not run.
+#
+# Environment: BENCH_THREADS (default 2), BENCH_MODEL (a GGUF to use instead of
+# the generated Qwen2-0.5B-shaped Q8_0), LIBREAIR_CACHE (default ~/.cache/libreair),
+# LAIR_BUILD (build folder, default build/).
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+
+quick=0
+for a in "$@"; do
+    case "$a" in
+        --quick) quick=1 ;;
+        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/run.sh: unknown option '$a' (--quick, --help)" >&2; exit 2 ;;
+    esac
+done
+
+BUILD=${LAIR_BUILD:-$root/build}
+LAIR=$BUILD/libreair
+THREADS=${BENCH_THREADS:-2}
+CACHE=${LIBREAIR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libreair}/bench
+OUT=$root/bench/out
+RAW=$OUT/raw
+LOGS=$OUT/logs
+SLOTS=4
+CTX_SLOT=2048                      # libreair --ctx is per slot
+CTX_TOTAL=$((SLOTS * CTX_SLOT))    # llama-server -c is the total
+if [ "$quick" = 1 ]; then
+    TOKENS=32 RUNS=1 TTFT_ROUNDS=1 WRK_DUR=3s LB_REPS=1
+else
+    TOKENS=128 RUNS=3 TTFT_ROUNDS=3 WRK_DUR=10s LB_REPS=5
+fi
+SYS_TOKENS=1500
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+failures=()
+fail() { log "FAILED: $*"; failures+=("$*"); }
+
+# ---- processes we start are stopped on exit, whatever happens ---------------
+pids=()
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored SIGTERM for 10 s; killing"; kill -KILL "$pid" 2>/dev/null; }
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local p
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# Records a command for results.md, then runs it.
+cmds=$OUT/commands.txt
+run_logged() {
+    printf '%s\n' "$*" >>"$cmds"
+    "$@"
+}
+
+free_port() {
+    node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}
+
+# VmRSS, RssAnon, RssFile, VmHWM of a process as JSON (kB).
+rss_json() {
+    awk '/^(VmRSS|RssAnon|RssFile|VmHWM):/ {gsub(":","",$1); a[$1]=$2}
+         END {printf "{\"VmRSS\":%d,\"RssAnon\":%d,\"RssFile\":%d,\"VmHWM\":%d}\n", a["VmRSS"], a["RssAnon"], a["RssFile"], a["VmHWM"]}' \
+        "/proc/$1/status"
+}
+
+# One short non-streaming completion (the "after one request" state).
+one_request() { # base key model
+    local auth=()
+    [ -n "$2" ] && auth=(-H "Authorization: Bearer $2")
+    curl -sS --fail-with-body --max-time 300 "${auth[@]}" -H 'Content-Type: application/json' \
+        -d "{\"model\":\"$3\",\"messages\":[{\"role\":\"user\",\"content\":\"Bonjour\"}],\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true}" \
+        "$1/v1/chat/completions" >"$RAW/$4-one-request.json"
+}
+
+client() { # name mode base key model [args...]
+    local name=$1 mode=$2 base=$3 key=$4 model=$5
+    shift 5
+    local kargs=()
+    [ -n "$key" ] && kargs=(--key "$key")
+    printf 'node bench/client.mjs %s --base %s --model %s %s\n' "$mode" "$base" "$model" "$*" >>"$cmds"
+    timeout 1800 node "$root/bench/client.mjs" "$mode" --base "$base" "${kargs[@]}" --model "$model" "$@" \
+        >"$RAW/$name-$mode.json.part" 2>"$LOGS/$name-$mode.client.log" &&
+        mv "$RAW/$name-$mode.json.part" "$RAW/$name-$mode.json" ||
+        { fail "$name $mode: $(tail -c 400 "$LOGS/$name-$mode.client.log")"; return 1; }
+}
+
+run_wrk() { # name url key
+    local auth=()
+    [ -n "$3" ] && auth=(-H "Authorization: Bearer $3")
+    printf 'wrk -t 2 -c 64 -d %s --latency -H "Authorization: Bearer $KEY" %s\n' "$WRK_DUR" "$2" >>"$cmds"
+    timeout 120 wrk -t 2 -c 64 -d "$WRK_DUR" --timeout 5s --latency "${auth[@]}" "$2" >"$RAW/$1-wrk.txt" 2>&1 ||
+        fail "$1: wrk did not run: $(tail -c 300 "$RAW/$1-wrk.txt")"
+}
+
+# ---- prerequisites -----------------------------------------------------------
+rm -rf "$RAW" "$LOGS"
+mkdir -p "$OUT" "$RAW" "$LOGS" "$CACHE"
+: >"$cmds"
+for t in node curl jq wrk awk; do
+    command -v "$t" >/dev/null || { echo "bench/run.sh: '$t' is missing (apt-get install $t)" >&2; exit 1; }
+done
+[ -x "$LAIR" ] || { echo "bench/run.sh: $LAIR is not built; run: make" >&2; exit 1; }
+
+log "llama.cpp tools (scripts/llama.sh tools; built once per machine)"
+LLAMA_BIN=$("$root/scripts/llama.sh" tools) || { echo "bench/run.sh: cannot build llama.cpp tools" >&2; exit 1; }
+for t in llama-server llama-bench llama-quantize; do
+    [ -x "$LLAMA_BIN/$t" ] || { echo "bench/run.sh: $LLAMA_BIN/$t is missing" >&2; exit 1; }
+done
+
+# ---- the model: generated and quantised once, then cached ---------------------
+if [ -n "${BENCH_MODEL:-}" ]; then
+    MODEL=$BENCH_MODEL
+else
+    F16=$CACHE/qwen2-0.5b-f16.gguf
+    MODEL=$CACHE/qwen2-0.5b-q8_0.gguf
+    if [ ! -f "$MODEL" ]; then
+        if [ ! -f "$F16" ]; then
+            log "generating $F16 (random weights, Qwen2-0.5B shape, ~1 GB)"
+            LAIR_BUILD=$BUILD run_logged "$root/scripts/gen-model.sh" qwen2-0.5b "$F16" ||
+                { echo "bench/run.sh: model generation failed" >&2; exit 1; }
+        fi
+        log "quantising to Q8_0 -> $MODEL"
+        run_logged "$LLAMA_BIN/llama-quantize" "$F16" "$MODEL.part" Q8_0 >"$LOGS/quantize.log" 2>&1 ||
+            { tail -20 "$LOGS/quantize.log" >&2; echo "bench/run.sh: llama-quantize failed" >&2; exit 1; }
+        mv "$MODEL.part" "$MODEL"
+    else
+        printf '%s\n' "# cached: scripts/gen-model.sh qwen2-0.5b $F16 && llama-quantize $F16 $MODEL Q8_0" >>"$cmds"
+    fi
+fi
+[ -f "$MODEL" ] || { echo "bench/run.sh: no model at $MODEL" >&2; exit 1; }
+log "model: $MODEL ($(du -h "$MODEL" | cut -f1))"
+
+cat >"$RAW/meta.json" <<EOF
+{"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","quick":$quick,"nproc":$(nproc),
+ "cpu":$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' | jq -Rs 'rtrimstr("\n")'),
+ "kernel":"$(uname -r)","model":"$MODEL","model_bytes":$(stat -c %s "$MODEL"),
+ "threads":$THREADS,"slots":$SLOTS,"ctx_slot":$CTX_SLOT,"ctx_total":$CTX_TOTAL,
+ "tokens":$TOKENS,"runs":$RUNS,"ttft_rounds":$TTFT_ROUNDS,"system_tokens":$SYS_TOKENS,"wrk":"$WRK_DUR",
+ "llama_bin":"$LLAMA_BIN","libreair":"$LAIR","git":"$(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo +dirty)"}
+EOF
+
+# ---- 1. llama-bench tg ---------------------------------------------------------
+bench_llama_bench() {
+    log "llama-bench tg$TOKENS (-t $THREADS, -fa 0, $LB_REPS repetitions)"
+    printf '%s\n' "llama-bench -m $MODEL -t $THREADS -p 0 -n $TOKENS -fa 0 -r $LB_REPS -o json" >>"$cmds"
+    timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r "$LB_REPS" -o json \
+        >"$RAW/llama-bench.json" 2>"$LOGS/llama-bench.log" || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; return 1; }
+}
+
+# ---- the same measurements for each server -------------------------------------
+measure_server() { # name pid base key model [client extra]
+    local name=$1 pid=$2 base=$3 key=$4 model=$5 extra=${6:-}
+    local xargs=()
+    [ -n "$extra" ] && xargs=(--extra "$extra")
+    one_request "$base" "$key" "$model" "$name" || { fail "$name: first request failed"; return 1; }
+    rss_json "$pid" >"$RAW/$name-rss-one.json"
+    log "$name: single stream, $TOKENS tokens, $RUNS run(s)"
+    client "$name" decode "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" "${xargs[@]}"
+    log "$name: $SLOTS concurrent streams"
+    client "$name" concurrent "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" --streams "$SLOTS" "${xargs[@]}"
+    log "$name: time to first token with a ~$SYS_TOKENS-token system prompt seen before"
+    client "$name" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" "${xargs[@]}"
+    kill -0 "$pid" 2>/dev/null || { fail "$name: the server died (see bench/out/logs/$name.log)"; return 1; }
+    rss_json "$pid" >"$RAW/$name-rss-end.json"
+    log "$name: wrk GET /v1/models ($WRK_DUR, 64 connections)"
+    run_wrk "$name" "$base/v1/models" "$key"
+    kill -0 "$pid" 2>/dev/null || { fail "$name: the server died under wrk (see bench/out/logs/$name.log)"; return 1; }
+}
+
+wait_http() { # url timeout_s pid
+    local i
+    for i in $(seq 1 $(($2 * 5))); do
+        kill -0 "$3" 2>/dev/null || return 1
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+bench_llama_server() {
+    local port base pid
+    port=$(free_port)
+    base=http://127.0.0.1:$port
+    log "llama-server -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off on $base"
+    printf '%s\n' "llama-server -m $MODEL -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off --no-webui --host 127.0.0.1 --port $port" >>"$cmds"
+    "$LLAMA_BIN/llama-server" -m "$MODEL" -t "$THREADS" -c "$CTX_TOTAL" -np "$SLOTS" -fa off --no-webui \
+        --host 127.0.0.1 --port "$port" >"$LOGS/llama-server.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_http "$base/health" 300 "$pid" || { fail "llama-server did not become ready (bench/out/logs/llama-server.log)"; stop_pid "$pid"; return 1; }
+    measure_server llama-server "$pid" "$base" "" bench '{"cache_prompt":true}'
+    stop_pid "$pid"
+}
+
+# Starts libreair serve in the background; sets srv_pid and srv_base.
+start_libreair() { # name data [serve args...]
+    local name=$1 data=$2 i
+    shift 2
+    rm -rf "$data"
+    run_logged "$LAIR" init --data "$data" >"$LOGS/$name-init.log" 2>&1 || { fail "$name: libreair init failed"; return 1; }
+    srv_key=$(tail -n1 "$LOGS/$name-init.log")
+    printf '%s\n' "$LAIR serve --data $data --listen 127.0.0.1:0 $*" >>"$cmds"
+    env -u LIBREAIR_MODEL "$LAIR" serve --data "$data" --listen 127.0.0.1:0 "$@" \
+        >"$LOGS/$name.stdout" 2>"$LOGS/$name.log" &
+    srv_pid=$!
+    pids+=("$srv_pid")
+    srv_base=
+    for i in $(seq 1 1500); do # up to 300 s for the model to load
+        kill -0 "$srv_pid" 2>/dev/null || break
+        [ -z "$srv_base" ] && srv_base=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$LOGS/$name.stdout")
+        grep -q '^libreair: ready' "$LOGS/$name.stdout" && break
+        sleep 0.2
+    done
+    if [ -z "$srv_base" ] || ! grep -q '^libreair: ready' "$LOGS/$name.stdout"; then
+        fail "$name: libreair serve did not become ready ($(tail -c 300 "$LOGS/$name.log"))"
+        return 1
+    fi
+}
+
+bench_libreair_idle() {
+    log "libreair idle (no model)"
+    start_libreair libreair-idle "$OUT/data-idle" || return 1
+    curl -s -o /dev/null --max-time 5 "$srv_base/healthz"
+    rss_json "$srv_pid" >"$RAW/libreair-idle-rss.json"
+    stop_pid "$srv_pid"
+}
+
+bench_libreair() {
+    log "libreair --slots $SLOTS --ctx $CTX_SLOT --threads $THREADS"
+    start_libreair libreair "$OUT/data" --model "bench=$MODEL" --slots "$SLOTS" --ctx "$CTX_SLOT" \
+        --threads "$THREADS" || { stop_pid "${srv_pid:-0}"; return 1; }
+    if ! grep -q '^libreair: ready (1 model)' "$LOGS/libreair.stdout"; then
+        fail "libreair: the model did not load ($(grep -m1 -i 'cannot load' "$LOGS/libreair.log"))"
+        stop_pid "$srv_pid"
+        return 1
+    fi
+    measure_server libreair "$srv_pid" "$srv_base" "$srv_key" bench
+    curl -s --max-time 10 "$srv_base/metrics" >"$RAW/libreair-metrics.txt"
+    stop_pid "$srv_pid"
+}
+
+bench_llama_bench
+bench_llama_server
+bench_libreair_idle
+bench_libreair
+
+# ---- later benchmarks plug in here: any build/<name> that exists is run ----------
+extras=$RAW/extras.md
+: >"$extras"
+for tool in pii-bench rag-eval; do
+    [ -x "$BUILD/$tool" ] || { log "$tool: not built, skipped"; continue; }
+    log "$tool"
+    printf '%s\n' "LAIR_SHARED=$root/../shared $BUILD/$tool" >>"$cmds"
+    if LAIR_SHARED=$root/../shared timeout 1800 "$BUILD/$tool" >"$RAW/$tool.txt" 2>&1; then
+        printf '\n## %s\n\n```\n%s\n```\n' "$tool" "$(cat "$RAW/$tool.txt")" >>"$extras"
+    else
+        fail "$tool exited with an error: $(tail -c 300 "$RAW/$tool.txt")"
+        printf '\n## %s (failed)\n\n```\n%s\n```\n' "$tool" "$(tail -n 40 "$RAW/$tool.txt")" >>"$extras"
+    fi
+done
+
+printf '%s\n' "${failures[@]:-}" | sed '/^$/d' >"$RAW/failures.txt"
+node "$root/bench/report.mjs" "$RAW" "$cmds" >"$OUT/results.md.part" || { echo "bench/run.sh: report failed" >&2; exit 1; }
+mv "$OUT/results.md.part" "$OUT/results.md"
+cat "$OUT/results.md"
+echo
+log "written to bench/out/results.md"
+if [ "${#failures[@]}" -gt 0 ]; then
+    log "${#failures[@]} part(s) could not run:"
+    printf '  - %s\n' "${failures[@]}" >&2
+    exit 1
+fi
+exit 0
