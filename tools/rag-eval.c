@@ -6,12 +6,19 @@
  * not the product benchmark (that one goes through the ingestion path).
  *
  * usage: rag-eval [--shared DIR] [--set spf|piaf] [--db FILE] [--misses N]
+ *                 [--bm25 K1,B,PAIR] [--and]
  *   --shared  the shared/ folder (default $LAIR_SHARED, else ../shared)
  *   --set     only this set (default: spf then piaf)
  *   --db      index into this SQLite file (removed first) instead of memory
  *   --misses  print up to N questions whose gold passage is not in the top 5
+ *   --bm25    rank with these lair_bm25 parameters instead of the defaults
+ *   --and     require every question term (AND) instead of any (OR)
+ * Without --bm25 and --and, questions go through fts_search_run, the helper
+ * the product uses; with them, through the same MATCH expression and a
+ * statement of this tool's own.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -39,7 +46,90 @@ struct opts {
     const char *set;
     const char *db;
     long misses;
+    bool custom; /* --bm25 or --and */
+    bool and;
+    double k1, b, pair;
 };
+
+/* Runs questions either through fts_search or, to try other settings,
+ * through the same MATCH expression and a statement of our own. */
+struct searcher {
+    const struct opts *o;
+    struct fts_search *search;
+    struct analyzer *an;
+    sqlite3_stmt *st;
+    struct buf expr;
+};
+
+static int searcher_init(struct searcher *s, sqlite3 *db, const struct opts *o)
+{
+    *s = (struct searcher){.o = o};
+    buf_init(&s->expr, 0);
+    if (!o->custom)
+        return fts_search_new(db, "passages", &s->search) == LAIR_OK ? 0 : -1;
+    if (analyzer_new(&s->an) != LAIR_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT rowid, lair_bm25(passages, ?2, ?3, ?4, ?5) AS score "
+                           "FROM passages WHERE passages MATCH ?1 ORDER BY score DESC LIMIT ?2",
+                           -1, &s->st, NULL) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
+static void searcher_release(struct searcher *s)
+{
+    fts_search_free(s->search);
+    analyzer_free(s->an);
+    sqlite3_finalize(s->st);
+    buf_release(&s->expr);
+}
+
+/* The OR expression with each " OR " turned into " AND ". */
+static enum lair_err to_and(struct buf *expr)
+{
+    struct buf out;
+    buf_init(&out, 0);
+    struct str rest = buf_str(expr);
+    enum lair_err e = LAIR_OK;
+    long at;
+    while (e == LAIR_OK && (at = str_find(rest, S(" OR "))) >= 0) {
+        e = buf_append(&out, rest.ptr, (size_t)at);
+        if (e == LAIR_OK)
+            e = buf_puts(&out, " AND ");
+        rest.ptr += at + 4;
+        rest.len -= (size_t)at + 4;
+    }
+    if (e == LAIR_OK)
+        e = buf_append(&out, rest.ptr, rest.len);
+    buf_release(expr);
+    *expr = out;
+    return e;
+}
+
+static int searcher_run(struct searcher *s, const char *question, struct fts_hit *hits, size_t *n)
+{
+    if (s->search)
+        return fts_search_run(s->search, str_c(question), TOP_K, hits, n) == LAIR_OK ? 0 : -1;
+    *n = 0;
+    if (fts_match_expr(s->an, str_c(question), &s->expr) != LAIR_OK ||
+        (s->o->and &&to_and(&s->expr) != LAIR_OK))
+        return -1;
+    if (s->expr.len == 0)
+        return 0;
+    sqlite3_bind_text(s->st, 1, s->expr.ptr, (int)s->expr.len, SQLITE_STATIC);
+    sqlite3_bind_int(s->st, 2, TOP_K);
+    sqlite3_bind_double(s->st, 3, s->o->k1);
+    sqlite3_bind_double(s->st, 4, s->o->b);
+    sqlite3_bind_double(s->st, 5, s->o->pair);
+    int rc;
+    while ((rc = sqlite3_step(s->st)) == SQLITE_ROW && *n < TOP_K) {
+        hits[*n].rowid = sqlite3_column_int64(s->st, 0);
+        hits[*n].score = sqlite3_column_double(s->st, 1);
+        (*n)++;
+    }
+    sqlite3_reset(s->st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
 
 static double now_s(void)
 {
@@ -162,9 +252,10 @@ static int run_questions(sqlite3 *db, const char *path, const struct corpus *c,
         fprintf(stderr, "rag-eval: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    struct fts_search *s = NULL;
-    if (fts_search_new(db, "passages", &s) != LAIR_OK) {
+    struct searcher s;
+    if (searcher_init(&s, db, o)) {
         fprintf(stderr, "rag-eval: cannot prepare the search: %s\n", sqlite3_errmsg(db));
+        searcher_release(&s);
         fclose(f);
         return -1;
     }
@@ -180,7 +271,7 @@ static int run_questions(sqlite3 *db, const char *path, const struct corpus *c,
         size_t n = 0;
         const char *question = json_str(q, "question");
         double t0 = now_s();
-        if (fts_search_run(s, str_c(question), TOP_K, hits, &n) != LAIR_OK) {
+        if (searcher_run(&s, question, hits, &n)) {
             fprintf(stderr, "rag-eval: search failed: %s\n", sqlite3_errmsg(db));
             rc = -1;
         }
@@ -216,7 +307,7 @@ static int run_questions(sqlite3 *db, const char *path, const struct corpus *c,
     }
     free(line);
     fclose(f);
-    fts_search_free(s);
+    searcher_release(&s);
     return rc;
 }
 
@@ -272,18 +363,37 @@ static int eval_set(const struct opts *o, const char *set)
     return rc;
 }
 
+static bool parse_bm25(const char *v, struct opts *o)
+{
+    char *end;
+    o->k1 = strtod(v, &end);
+    if (*end != ',')
+        return false;
+    o->b = strtod(end + 1, &end);
+    if (*end != ',')
+        return false;
+    o->pair = strtod(end + 1, &end);
+    return *end == 0;
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: rag-eval [--shared DIR] [--set spf|piaf] [--db FILE] [--misses N]\n");
+    fprintf(stderr, "usage: rag-eval [--shared DIR] [--set spf|piaf] [--db FILE] [--misses N] "
+                    "[--bm25 K1,B,PAIR] [--and]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = {getenv("LAIR_SHARED"), NULL, NULL, 0};
+    struct opts o = {
+        .shared = getenv("LAIR_SHARED"), .k1 = FTS_BM25_K1, .b = FTS_BM25_B, .pair = FTS_BM25_PAIR};
     if (!o.shared || !*o.shared)
         o.shared = "../shared";
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--and") == 0) {
+            o.custom = o.and = true;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
@@ -295,6 +405,8 @@ int main(int argc, char **argv)
             o.db = v;
         else if (strcmp(argv[i], "--misses") == 0)
             o.misses = strtol(v, NULL, 10);
+        else if (strcmp(argv[i], "--bm25") == 0 && parse_bm25(v, &o))
+            o.custom = true;
         else
             return usage();
         i++;

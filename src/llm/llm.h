@@ -125,7 +125,7 @@ struct llm_message {
 };
 /* Renders messages with the model's chat template (GGUF metadata) and appends
  * the assistant turn opener when add_assistant. Falls back to ChatML when the
- * model has no template or llama.cpp does not know it (docs/models.md). */
+ * model has no template or llama.cpp does not know it (docs/internals/llm.md). */
 enum lair_err llm_chat_format(struct llm_model *m, const struct llm_message *msgs, size_t n,
                               bool add_assistant, struct buf *out);
 

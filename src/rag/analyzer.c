@@ -12,8 +12,8 @@
 
 #include "core/banned.h"
 
-/* Code points kept per word after decomposition: enough for any word that
- * fits ANALYZER_TERM_MAX once folded. */
+/* Code points kept per word after decomposition; a word with more (long, or
+ * heavy with combining marks) is cut like one too long once folded. */
 #define CP_MAX (ANALYZER_TERM_MAX * 2)
 /* The composed form keeps its accents: up to 4 bytes a code point. */
 #define COMP_MAX (CP_MAX * 4)
@@ -79,11 +79,14 @@ static const char *const elisions[] = {
     "c", "d", "j", "l", "m", "n", "s", "t", "qu", "jusqu", "lorsqu", "puisqu", "quelqu", "quoiqu",
 };
 
+/* Compares the n bytes at w with the C string lit, like strcmp. */
 static int cmp_word(const char *w, size_t n, const char *lit)
 {
-    size_t m = strlen(lit);
-    int c = memcmp(w, lit, n < m ? n : m);
-    return c ? c : (n > m) - (n < m);
+    size_t i = 0;
+    for (; i < n && lit[i]; i++)
+        if (w[i] != lit[i])
+            return (unsigned char)w[i] - (unsigned char)lit[i];
+    return i < n ? 1 : lit[i] ? -1 : 0;
 }
 
 static bool in_list(const char *const *list, size_t count, const char *w, size_t n)

@@ -5,7 +5,8 @@
  * UTF-8 bytes count as separators), elision removal (l', d', qu', jusqu'…,
  * with ' or ’), compatibility normalisation and case folding (utf8proc),
  * ligature expansion (œ → oe, æ → ae), stop-word removal, Snowball French
- * stemming (libstemmer) and accent folding (é → e, ç → c). Words that hold a
+ * stemming (libstemmer) of the accented form, then accent folding of the
+ * stem (é → e, ç → c). Words that hold a
  * digit are kept whole and not stemmed: "L2121-29", "2020", "A1". Hyphens
  * split words ("peut-être" gives two terms) except between digits of an
  * article number. docs/internals/analyzer.md explains each choice and the

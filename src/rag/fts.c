@@ -59,11 +59,6 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
     return SQLITE_OK;
 }
 
-/* BM25 parameters and the weight of adjacent question words, chosen on the
- * dev questions (docs/internals/analyzer.md). */
-#define BM25_K1 1.2
-#define BM25_B 0.3
-#define BM25_PAIR 0.3
 /* Score of a row that cannot reach the top k: below any real score. */
 #define SCORE_PRUNED -1e300
 /* Positions kept per phrase and row to find adjacent pairs. */
@@ -228,9 +223,9 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     struct rank_state *rs = api->xGetAuxdata(fts, 0);
     if (!rs) {
         int k = argc >= 1 ? sqlite3_value_int(argv[0]) : 0;
-        double k1 = argc >= 3 ? sqlite3_value_double(argv[1]) : BM25_K1;
-        double b = argc >= 3 ? sqlite3_value_double(argv[2]) : BM25_B;
-        double pair = argc >= 4 ? sqlite3_value_double(argv[3]) : BM25_PAIR;
+        double k1 = argc >= 3 ? sqlite3_value_double(argv[1]) : FTS_BM25_K1;
+        double b = argc >= 3 ? sqlite3_value_double(argv[2]) : FTS_BM25_B;
+        double pair = argc >= 4 ? sqlite3_value_double(argv[3]) : FTS_BM25_PAIR;
         rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b, pair);
         if (!rs || api->xSetAuxdata(fts, rs, sqlite3_free) != SQLITE_OK) {
             sqlite3_result_error_nomem(ctx);

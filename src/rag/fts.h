@@ -19,12 +19,19 @@
 #include "rag/analyzer.h"
 
 /* Names of the tokenizer and of the ranking function that fts_register adds.
- * FTS_RANK is an FTS5 auxiliary function: lair_bm25(table [, k [, k1, b]])
- * gives the row's BM25 score for the MATCH query, higher is better; with k,
- * rows that cannot be among the k best score -1e300 instead (and cost
- * less), so sort on it with a LIMIT of k. */
+ * FTS_RANK is an FTS5 auxiliary function, lair_bm25(table [, k [, k1, b
+ * [, pair]]]): the row's BM25 score for the MATCH query, higher is better,
+ * with a bonus when the words of two consecutive phrases stand side by side
+ * in the row (weight pair). With k, rows that cannot be among the k best
+ * score -1e300 instead and cost less: sort on it with a LIMIT of k. The
+ * whole row is one field; the table needs detail=full (the default). */
 #define FTS_TOKENIZER "lair_fr"
 #define FTS_RANK "lair_bm25"
+/* lair_bm25's defaults, chosen on the dev questions
+ * (docs/internals/analyzer.md). */
+#define FTS_BM25_K1 1.2
+#define FTS_BM25_B 0.3
+#define FTS_BM25_PAIR 0.3
 /* Most distinct terms of a question that a search uses; the rest is
  * ignored, which bounds the cost of a pasted page. */
 #define FTS_QUERY_TERMS_MAX 32

@@ -464,7 +464,6 @@ static void test_cancel_frees_slots(void **state)
         buf_reset(&out);
         wait_done(s[i], &out, &res);
         assert_int_equal(res.finish, LLM_FINISH_CANCELLED);
-        assert_true(res.completion_tokens < 2048);
         llm_stream_free(s[i]);
     }
     llm_model_get_stats(mdl, &st);
@@ -509,7 +508,7 @@ static void test_prefix_cache(void **state)
     int n_a;
     assert_int_equal(llm_count_tokens(mdl, str_c(story), &n_a), LAIR_OK);
     char *got = run_text(mdl, &rb, &res);
-    assert_true(res.cached_tokens >= n_a / 2);
+    assert_true(res.cached_tokens >= n_a - 1); /* all of A's prompt, give or take a token */
     assert_true(res.cached_tokens < res.prompt_tokens);
     assert_string_equal(got, want);
     free(got);
