@@ -25,6 +25,7 @@
 #include "core/banned.h"
 
 #define MAX_PARAMS 4
+#define DISCARD_MAX ((unsigned long long)64 << 20)
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -44,6 +45,7 @@ struct http_req {
     int n_params;
     struct buf body;
     bool body_too_big;
+    unsigned long long received;
     struct arena arena;
     struct principal who;
     double t0;
@@ -475,12 +477,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end || n > rq->route->max_body) {
+            /* A modestly oversized body is read and discarded so that the
+             * client, still sending, can read the 413; a huge one is answered
+             * at once and the connection closed. */
+            if (*end || n > DISCARD_MAX) {
                 respond_error(rq, http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
                                             "request body too large: at most %zu bytes here",
                                             rq->route->max_body));
                 return MHD_YES;
             }
+            if (n > rq->route->max_body)
+                rq->body_too_big = true;
         }
         return MHD_YES;
     }
@@ -489,9 +496,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
+        rq->received += *upload_size;
         if (!rq->body_too_big && buf_append(&rq->body, upload_data, *upload_size) != LAIR_OK)
             rq->body_too_big = true;
         *upload_size = 0;
+        if (rq->received > DISCARD_MAX) {
+            respond_error(rq, http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
+                                        "request body too large: at most %zu bytes here",
+                                        rq->route->max_body));
+        }
         return MHD_YES;
     }
     dispatch(rq);
