@@ -41,7 +41,7 @@ args=(serve --data "$DATA" --listen "$LISTEN")
 [ -n "$model" ] && args+=(--model "default=$model")
 "$BIN" "${args[@]}" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' INT TERM EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' INT TERM EXIT
 url=http://$LISTEN
 for _ in $(seq 1 300); do
     curl -fsS "$url/readyz" >/dev/null 2>&1 && break
@@ -61,4 +61,7 @@ cat <<MSG
   Stop:                    Ctrl-C
 
 MSG
-wait $pid
+rc=0
+wait $pid || rc=$?
+trap - EXIT
+exit $rc
