@@ -7,13 +7,20 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "http/http.h"
 #include "llm/llm.h"
 #include "store/system.h"
+#include "store/tenant.h"
+
+struct quota_state;
 
 struct app {
     struct sysdb *sys;           /* BORROWED */
     struct llm_registry *models; /* BORROWED */
+    struct tenants *tenants;     /* BORROWED */
+    struct quota_state *quotas;  /* OWNED by api/quota.c: quota_state_new/free */
     const char *data_dir;
     time_t started;
     int ready;                   /* set (atomically) once every configured model is loaded */
@@ -27,6 +34,38 @@ extern const size_t api_routes_count;
 /* Appends model and engine metrics (Prometheus text) for /metrics. */
 void api_metrics_extra(void *app, struct buf *out);
 
+/* ---- shared by handlers (app.c) ---- */
+
+/* The database of the tenant whose key authenticated rq (borrowed until the
+ * request ends: released by api_on_done). LAIR_EPERM for the operator key. */
+enum lair_err api_tenant_db(struct http_req *rq, struct tenant_db **out);
+/* The http_config.on_done hook: audits denials, releases the tenant db. */
+void api_on_done(void *app, struct http_req *rq, int status);
+/* Responds with a jansson value (takes the reference). */
+enum lair_err api_respond_json(struct http_req *rq, int status, json_t *v);
+/* Parses the body as a JSON object; on error records a 400 and returns it. */
+enum lair_err api_parse_body(struct http_req *rq, json_t **out);
+
+/* ---- audit (api/audit.c) ---- */
+
+/* Appends an event to the audit log of the request's tenant (the operator's,
+ * in system.db, for operator keys and failed authentications): actor = key
+ * id, action like "assistant.publish", target like "assistant:etat-civil",
+ * outcome "ok" / "denied" / "error". Never message text or secrets. */
+void api_audit(struct http_req *rq, const char *action, const char *target, const char *outcome);
+/* Audits a denied request (401, 403, 404 on another tenant's ids, 429). */
+void api_audit_denied(struct http_req *rq, int status);
+
+/* ---- quotas (api/quota.c) ---- */
+
+struct quota_state *quota_state_new(void);
+void quota_state_free(struct quota_state *q);
+/* The http_config.admit hook: requests per minute and tokens per day, per
+ * tenant and per key. */
+enum lair_err api_admit(void *app, struct http_req *rq);
+/* Adds tokens used by the request to today's usage of its key and tenant. */
+void api_usage_record(struct http_req *rq, int tokens);
+
 /* Handlers, grouped by file. */
 enum lair_err api_healthz(struct http_req *rq);
 enum lair_err api_readyz(struct http_req *rq);
@@ -35,6 +74,29 @@ enum lair_err api_models_get(struct http_req *rq);
 enum lair_err api_chat_completions(struct http_req *rq);
 enum lair_err api_completions(struct http_req *rq);
 enum lair_err api_embeddings(struct http_req *rq);
+/* admin.c */
+enum lair_err api_tenants_list(struct http_req *rq);
+enum lair_err api_tenants_create(struct http_req *rq);
+enum lair_err api_tenants_delete(struct http_req *rq);
+enum lair_err api_keys_list(struct http_req *rq);
+enum lair_err api_keys_create(struct http_req *rq);
+enum lair_err api_keys_delete(struct http_req *rq);
+/* assistants.c */
+enum lair_err api_assistants_list(struct http_req *rq);
+enum lair_err api_assistants_create(struct http_req *rq);
+enum lair_err api_assistant_get(struct http_req *rq);
+enum lair_err api_assistant_put(struct http_req *rq);
+enum lair_err api_assistant_delete(struct http_req *rq);
+enum lair_err api_assistant_publish(struct http_req *rq);
+enum lair_err api_assistant_versions(struct http_req *rq);
+enum lair_err api_assistant_restore(struct http_req *rq);
+/* conversations.c */
+enum lair_err api_conversations_list(struct http_req *rq);
+enum lair_err api_conversation_get(struct http_req *rq);
+enum lair_err api_conversation_delete(struct http_req *rq);
+/* audit.c */
+enum lair_err api_audit_list(struct http_req *rq);
+enum lair_err api_audit_verify(struct http_req *rq);
 
 /* True once models are loaded; otherwise records a 503 for rq. */
 bool api_require_ready(struct http_req *rq);

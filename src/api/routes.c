@@ -10,10 +10,39 @@ const struct route api_routes[] = {
     {"GET", "/readyz", api_readyz, 0, 0, "readyz"},
     {"GET", "/v1/models", api_models_list, R_AUTH, 0, "models"},
     {"GET", "/v1/models/{}", api_models_get, R_AUTH, 0, "model"},
-    {"POST", "/v1/chat/completions", api_chat_completions, R_AUTH | R_STREAM, 4 * MiB,
+    {"POST", "/v1/chat/completions", api_chat_completions, R_AUTH | R_STREAM | R_QUOTA, 4 * MiB,
      "chat_completions"},
-    {"POST", "/v1/completions", api_completions, R_AUTH | R_STREAM, 4 * MiB, "completions"},
-    {"POST", "/v1/embeddings", api_embeddings, R_AUTH, 8 * MiB, "embeddings"},
+    {"POST", "/v1/completions", api_completions, R_AUTH | R_STREAM | R_QUOTA, 4 * MiB, "completions"},
+    {"POST", "/v1/embeddings", api_embeddings, R_AUTH | R_QUOTA, 8 * MiB, "embeddings"},
+
+    /* management: tenants (operator only) */
+    {"GET", "/api/v1/tenants", api_tenants_list, R_OPERATOR, 0, "tenants"},
+    {"POST", "/api/v1/tenants", api_tenants_create, R_OPERATOR, 64 * KiB, "tenants"},
+    {"DELETE", "/api/v1/tenants/{}", api_tenants_delete, R_OPERATOR, 0, "tenant"},
+    /* keys: a tenant admin manages its tenant's keys; the operator its own */
+    {"GET", "/api/v1/keys", api_keys_list, R_AUTH, 0, "keys"},
+    {"POST", "/api/v1/keys", api_keys_create, R_AUTH, 64 * KiB, "keys"},
+    {"DELETE", "/api/v1/keys/{}", api_keys_delete, R_AUTH, 0, "key"},
+    /* assistants */
+    {"GET", "/api/v1/assistants", api_assistants_list, R_EDITOR, 0, "assistants"},
+    {"POST", "/api/v1/assistants", api_assistants_create, R_EDITOR, 1 * MiB, "assistants"},
+    {"GET", "/api/v1/assistants/{}", api_assistant_get, R_EDITOR, 0, "assistant"},
+    {"PUT", "/api/v1/assistants/{}", api_assistant_put, R_EDITOR, 1 * MiB, "assistant"},
+    {"DELETE", "/api/v1/assistants/{}", api_assistant_delete, R_EDITOR, 0, "assistant"},
+    {"POST", "/api/v1/assistants/{}/publish", api_assistant_publish, R_EDITOR, 64 * KiB,
+     "assistant_publish"},
+    {"GET", "/api/v1/assistants/{}/versions", api_assistant_versions, R_EDITOR, 0,
+     "assistant_versions"},
+    {"POST", "/api/v1/assistants/{}/versions/{}/restore", api_assistant_restore, R_EDITOR,
+     64 * KiB, "assistant_restore"},
+    /* conversations */
+    {"GET", "/api/v1/conversations", api_conversations_list, R_TENANT, 0, "conversations"},
+    {"GET", "/api/v1/conversations/{}", api_conversation_get, R_TENANT, 0, "conversation"},
+    {"DELETE", "/api/v1/conversations/{}", api_conversation_delete, R_TENANT, 0,
+     "conversation"},
+    /* audit */
+    {"GET", "/api/v1/audit", api_audit_list, R_AUTH, 0, "audit"},
+    {"GET", "/api/v1/audit/verify", api_audit_verify, R_AUTH, 0, "audit_verify"},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

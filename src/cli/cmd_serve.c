@@ -330,13 +330,19 @@ int cmd_serve(int argc, char **argv)
     struct app app = {.sys = sys, .data_dir = data, .started = time(NULL),
                       .n_models_configured = o.n_models};
     app.models = llm_registry_new();
+    app.quotas = quota_state_new();
+    if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
+        app.tenants = NULL;
     struct http_config hc = {.listen = o.listen, .routes = api_routes,
                              .n_routes = api_routes_count, .sys = sys, .app = &app,
-                             .limits = o.limits, .metrics_extra = api_metrics_extra};
+                             .limits = o.limits, .metrics_extra = api_metrics_extra,
+                             .admit = api_admit, .on_done = api_on_done};
     struct http_server *srv = NULL;
-    if (!app.models || (e = http_start(&hc, &srv))) {
+    if (!app.models || !app.quotas || !app.tenants || (e = http_start(&hc, &srv))) {
         fprintf(stderr, "libreair serve: cannot listen on %s\n", o.listen);
         llm_registry_free(app.models);
+        quota_state_free(app.quotas);
+        tenants_free(app.tenants);
         sysdb_free(sys);
         release_opts(&o);
         return 1;
@@ -356,6 +362,8 @@ int cmd_serve(int argc, char **argv)
     pthread_join(loader, NULL);
     http_stop(srv);
     llm_registry_free(app.models);
+    quota_state_free(app.quotas);
+    tenants_free(app.tenants);
     sysdb_free(sys);
     release_opts(&o);
     return 0;

@@ -25,9 +25,14 @@ struct http_server;
 typedef enum lair_err (*http_handler)(struct http_req *rq);
 
 enum route_flags {
-    R_AUTH = 1 << 0,     /* needs a valid bearer key */
+    R_AUTH = 1 << 0,     /* needs a valid bearer key (any role) */
     R_OPERATOR = 1 << 1, /* needs the operator key */
     R_STREAM = 1 << 2,   /* may answer with a stream */
+    R_TENANT = 1 << 3,   /* needs a tenant key: the operator gets 403 (it never reads a
+                            tenant's content) */
+    R_EDITOR = 1 << 4,   /* tenant key with role editor or admin */
+    R_ADMIN = 1 << 5,    /* tenant key with role admin */
+    R_QUOTA = 1 << 6,    /* counts against rate limits: http_config.admit is called */
 };
 
 struct route {
@@ -63,6 +68,13 @@ struct http_config {
     struct http_limits limits;
     /* Extra metrics appended to /metrics output (models, queues). May be NULL. */
     void (*metrics_extra)(void *app, struct buf *out);
+    /* For R_QUOTA routes, after authentication: non-OK refuses the request
+     * (the hook sets the message and Retry-After with http_fail and
+     * http_retry_after). May be NULL. */
+    enum lair_err (*admit)(void *app, struct http_req *rq);
+    /* Called once per request once its status is known (denials are audited
+     * here). May be NULL. */
+    void (*on_done)(void *app, struct http_req *rq, int status);
     /* Static files: lookup by path; NULL when none. */
     bool (*static_file)(const char *path, const unsigned char **data, size_t *len,
                         const char **content_type);
@@ -86,6 +98,15 @@ const char *http_query(struct http_req *rq, const char *key);
 const char *http_header(struct http_req *rq, const char *name);
 /* The authenticated key (only for R_AUTH routes). */
 const struct principal *http_principal(struct http_req *rq);
+/* True when a key was presented and verified. */
+bool http_authenticated(struct http_req *rq);
+const char *http_method(struct http_req *rq);
+const char *http_path(struct http_req *rq);
+/* The matched route's metrics name, or "unmatched". */
+const char *http_route_name(struct http_req *rq);
+/* Per-request slot for the application (freed by nobody: use the arena). */
+void *http_user(struct http_req *rq);
+void http_set_user(struct http_req *rq, void *p);
 
 /* Response with a body (copied). */
 enum lair_err http_respond(struct http_req *rq, int status, const char *content_type,

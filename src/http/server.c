@@ -48,6 +48,8 @@ struct http_req {
     unsigned long long received;
     struct arena arena;
     struct principal who;
+    bool authed;
+    void *user;
     double t0;
     int status;
     bool responded;
@@ -84,6 +86,16 @@ void *http_app(struct http_req *rq) { return rq->srv->cfg.app; }
 struct arena *http_arena(struct http_req *rq) { return &rq->arena; }
 struct str http_body(struct http_req *rq) { return buf_str(&rq->body); }
 const struct principal *http_principal(struct http_req *rq) { return &rq->who; }
+bool http_authenticated(struct http_req *rq) { return rq->authed; }
+const char *http_method(struct http_req *rq) { return rq->method; }
+const char *http_path(struct http_req *rq) { return rq->url; }
+void *http_user(struct http_req *rq) { return rq->user; }
+void http_set_user(struct http_req *rq, void *p) { rq->user = p; }
+
+const char *http_route_name(struct http_req *rq)
+{
+    return rq->route ? rq->srv->names[rq->route_idx] : "unmatched";
+}
 
 struct str http_param(struct http_req *rq, int i)
 {
@@ -381,8 +393,22 @@ static enum lair_err authenticate(struct http_req *rq)
     if (sysdb_key_check(rq->srv->cfg.sys, key, &rq->who) != LAIR_OK)
         return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
                          "invalid, revoked or expired API key");
-    if ((rq->route->flags & R_OPERATOR) && rq->who.role != ROLE_OPERATOR)
+    rq->authed = true;
+    unsigned f = rq->route->flags;
+    enum key_role role = rq->who.role;
+    if ((f & R_OPERATOR) && role != ROLE_OPERATOR)
         return http_fail(rq, LAIR_EPERM, NULL, "forbidden", "this endpoint needs the operator key");
+    if ((f & (R_TENANT | R_EDITOR | R_ADMIN)) && role == ROLE_OPERATOR)
+        return http_fail(rq, LAIR_EPERM, NULL, "forbidden",
+                         "the operator key manages tenants but cannot use a tenant's content; "
+                         "use a key of that tenant");
+    if ((f & R_ADMIN) && role < ROLE_ADMIN)
+        return http_fail(rq, LAIR_EPERM, NULL, "forbidden", "this endpoint needs an admin key");
+    if ((f & R_EDITOR) && role < ROLE_EDITOR)
+        return http_fail(rq, LAIR_EPERM, NULL, "forbidden",
+                         "this endpoint needs an editor or admin key");
+    if ((f & R_QUOTA) && rq->srv->cfg.admit)
+        return rq->srv->cfg.admit(rq->srv->cfg.app, rq);
     return LAIR_OK;
 }
 
@@ -392,7 +418,7 @@ static void dispatch(struct http_req *rq)
     if (rq->body_too_big) {
         e = http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
                       "request body too large: at most %zu bytes here", rq->route->max_body);
-    } else if (rq->route->flags & (R_AUTH | R_OPERATOR)) {
+    } else if (rq->route->flags & (R_AUTH | R_OPERATOR | R_TENANT | R_EDITOR | R_ADMIN)) {
         e = authenticate(rq);
     }
     if (!e && rq->body.len && !utf8_valid(rq->body.ptr, rq->body.len)) {
@@ -518,8 +544,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_req *rq = *con_cls;
     if (!rq)
         return;
+    int status = rq->status ? rq->status : 499;
+    if (s->cfg.on_done)
+        s->cfg.on_done(s->cfg.app, rq, status);
     if (!rq->streaming)
-        metrics_observe(s->metrics, rq->route_idx, rq->status ? rq->status : 499, now_s() - rq->t0);
+        metrics_observe(s->metrics, rq->route_idx, status, now_s() - rq->t0);
     buf_release(&rq->body);
     arena_release(&rq->arena);
     free(rq);

@@ -29,6 +29,32 @@ static const struct db_migration migrations[] = {
      "  expires_at INTEGER NOT NULL DEFAULT 0,"
      "  revoked_at INTEGER NOT NULL DEFAULT 0"
      ") STRICT;"},
+    /* v2: tenants, key options and the operator's audit log */
+    {"CREATE TABLE tenants ("
+     "  slug TEXT PRIMARY KEY,"
+     "  name TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  rpm_limit INTEGER NOT NULL DEFAULT 0,"
+     "  tokens_per_day INTEGER NOT NULL DEFAULT 0,"
+     "  retention_days INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"
+     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE api_keys ADD COLUMN assistants TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE api_keys ADD COLUMN rpm_limit INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE api_keys ADD COLUMN tokens_per_day INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX api_keys_tenant ON api_keys(tenant);"
+     "CREATE TABLE audit ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  ts INTEGER NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  action TEXT NOT NULL,"
+     "  target TEXT NOT NULL,"
+     "  outcome TEXT NOT NULL,"
+     "  detail TEXT NOT NULL DEFAULT '',"
+     "  prev BLOB NOT NULL,"
+     "  hash BLOB NOT NULL"
+     ") STRICT;"},
 };
 
 struct sysdb {
@@ -137,7 +163,8 @@ enum lair_err sysdb_open(const char *dir, struct sysdb **out)
     if (!e)
         e = db_open(path, migrations, (int)(sizeof(migrations) / sizeof(migrations[0])), &s->db);
     if (!e && sqlite3_prepare_v3(s->db,
-                                 "SELECT hash, role, tenant, expires_at, revoked_at "
+                                 "SELECT hash, role, tenant, expires_at, revoked_at, assistants, "
+                                 "rpm_limit, tokens_per_day, last_used_at "
                                  "FROM api_keys WHERE id = ?1",
                                  -1, SQLITE_PREPARE_PERSISTENT, &s->find_key, NULL) != SQLITE_OK)
         e = LAIR_EDB;
@@ -170,6 +197,26 @@ enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *
                                int64_t expires_at, char key_text[KEY_TEXT_MAX],
                                char key_id[KEY_ID_LEN + 1])
 {
+    struct key_spec spec = {.role = role, .tenant = tenant, .expires_at = expires_at};
+    return sysdb_key_create_spec(s, &spec, key_text, key_id);
+}
+
+static bool tenant_exists(struct sysdb *s, const char *slug)
+{
+    sqlite3_stmt *st;
+    bool found = false;
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM tenants WHERE slug = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    return found;
+}
+
+enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec,
+                                    char key_text[KEY_TEXT_MAX], char key_id[KEY_ID_LEN + 1])
+{
     unsigned char idb[KEY_ID_LEN / 2], secret[SECRET_LEN], h[32];
     char secret_b64[sodium_base64_ENCODED_LEN(SECRET_LEN, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
     randombytes_buf(idb, sizeof(idb));
@@ -180,21 +227,31 @@ enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *
     snprintf(key_text, KEY_TEXT_MAX, "lair_%s_%s", key_id, secret_b64);
     hash_secret(s, (const unsigned char *)secret_b64, strlen(secret_b64), h);
     sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(secret_b64, sizeof(secret_b64));
 
     sqlite3_stmt *st;
     enum lair_err e = LAIR_EDB;
     pthread_mutex_lock(&s->mu);
+    if (spec->tenant && !tenant_exists(s, spec->tenant)) {
+        pthread_mutex_unlock(&s->mu);
+        return LAIR_ENOTFOUND;
+    }
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO api_keys(id, hash, role, tenant, created_at, expires_at) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           "INSERT INTO api_keys(id, hash, role, tenant, created_at, expires_at, "
+                           "name, assistants, rpm_limit, tokens_per_day) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, key_role_name(role), -1, SQLITE_STATIC);
-        if (tenant)
-            sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, key_role_name(spec->role), -1, SQLITE_STATIC);
+        if (spec->tenant)
+            sqlite3_bind_text(st, 4, spec->tenant, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-        sqlite3_bind_int64(st, 6, expires_at);
+        sqlite3_bind_int64(st, 6, spec->expires_at);
+        sqlite3_bind_text(st, 7, spec->name ? spec->name : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, spec->assistants ? spec->assistants : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, spec->rpm_limit);
+        sqlite3_bind_int64(st, 10, spec->tokens_per_day);
         if (sqlite3_step(st) == SQLITE_DONE)
             e = LAIR_OK;
         sqlite3_finalize(st);
@@ -202,6 +259,229 @@ enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *
     pthread_mutex_unlock(&s->mu);
     return e;
 }
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+enum lair_err sysdb_key_list(struct sysdb *s, const char *tenant, struct key_row *out, size_t max,
+                             size_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, role, tenant, name, assistants, created_at, expires_at, "
+                                "revoked_at, last_used_at, rpm_limit, tokens_per_day FROM api_keys "
+                                "WHERE tenant IS ?1 ORDER BY created_at, id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return LAIR_EDB;
+    }
+    if (tenant)
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    while (*n < max && sqlite3_step(st) == SQLITE_ROW) {
+        struct key_row *r = &out[(*n)++];
+        copy_col(st, 0, r->id, sizeof(r->id));
+        copy_col(st, 1, r->role, sizeof(r->role));
+        copy_col(st, 2, r->tenant, sizeof(r->tenant));
+        copy_col(st, 3, r->name, sizeof(r->name));
+        copy_col(st, 4, r->assistants, sizeof(r->assistants));
+        r->created_at = sqlite3_column_int64(st, 5);
+        r->expires_at = sqlite3_column_int64(st, 6);
+        r->revoked_at = sqlite3_column_int64(st, 7);
+        r->last_used_at = sqlite3_column_int64(st, 8);
+        r->rpm_limit = sqlite3_column_int64(st, 9);
+        r->tokens_per_day = sqlite3_column_int64(st, 10);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return LAIR_OK;
+}
+
+enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *key_id)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND tenant IS ?2 "
+                           "AND revoked_at = 0",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+        if (tenant)
+            sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+        if (sqlite3_step(st) == SQLITE_DONE)
+            e = sqlite3_changes(s->db) == 1 ? LAIR_OK : LAIR_ENOTFOUND;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+void sysdb_key_touch(struct sysdb *s, const char *key_id)
+{
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 "
+                           "AND last_used_at < ?2 - 60",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- tenants ---- */
+
+bool slug_valid(struct str slug)
+{
+    if (slug.len == 0 || slug.len > SLUG_MAX)
+        return false;
+    for (size_t i = 0; i < slug.len; i++) {
+        char c = slug.ptr[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+enum lair_err sysdb_tenant_insert(struct sysdb *s, const char *slug, const char *name)
+{
+    if (!slug_valid(str_c(slug)))
+        return LAIR_EINVAL;
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO tenants(slug, name, created_at) VALUES (?1, ?2, ?3)", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name && *name ? name : slug, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+        int rc = sqlite3_step(st);
+        e = rc == SQLITE_DONE ? LAIR_OK
+            : (rc & 0xff) == SQLITE_CONSTRAINT ? LAIR_ECONFLICT
+                                                : LAIR_EDB;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static void tenant_from_row(sqlite3_stmt *st, struct tenant_row *t)
+{
+    copy_col(st, 0, t->slug, sizeof(t->slug));
+    copy_col(st, 1, t->name, sizeof(t->name));
+    t->created_at = sqlite3_column_int64(st, 2);
+    t->rpm_limit = sqlite3_column_int64(st, 3);
+    t->tokens_per_day = sqlite3_column_int64(st, 4);
+    t->retention_days = sqlite3_column_int64(st, 5);
+}
+
+#define TENANT_COLS "slug, name, created_at, rpm_limit, tokens_per_day, retention_days"
+
+enum lair_err sysdb_tenant_get(struct sysdb *s, const char *slug, struct tenant_row *out)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "SELECT " TENANT_COLS " FROM tenants WHERE slug = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            tenant_from_row(st, out);
+            e = LAIR_OK;
+        } else {
+            e = LAIR_ENOTFOUND;
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+enum lair_err sysdb_tenant_list(struct sysdb *s, struct tenant_row *out, size_t max, size_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "SELECT " TENANT_COLS " FROM tenants ORDER BY slug", -1, &st,
+                           NULL) != SQLITE_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return LAIR_EDB;
+    }
+    while (*n < max && sqlite3_step(st) == SQLITE_ROW)
+        tenant_from_row(st, &out[(*n)++]);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return LAIR_OK;
+}
+
+static enum lair_err exec_bound(sqlite3 *db, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return LAIR_EDB;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
+{
+    enum lair_err e;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return LAIR_EDB;
+    }
+    e = exec_bound(s->db, "DELETE FROM tenants WHERE slug = ?1", slug);
+    int changed = sqlite3_changes(s->db);
+    if (!e)
+        e = exec_bound(s->db, "DELETE FROM api_keys WHERE tenant = ?1", slug);
+    if (!e && !changed)
+        e = LAIR_ENOTFOUND;
+    sqlite3_exec(s->db, e ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
+                                      int64_t tokens_per_day, int64_t retention_days)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE tenants SET "
+                           "rpm_limit = CASE WHEN ?2 < 0 THEN rpm_limit ELSE ?2 END, "
+                           "tokens_per_day = CASE WHEN ?3 < 0 THEN tokens_per_day ELSE ?3 END, "
+                           "retention_days = CASE WHEN ?4 < 0 THEN retention_days ELSE ?4 END "
+                           "WHERE slug = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rpm);
+        sqlite3_bind_int64(st, 3, tokens_per_day);
+        sqlite3_bind_int64(st, 4, retention_days);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            e = sqlite3_changes(s->db) ? LAIR_OK : LAIR_ENOTFOUND;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+struct sqlite3 *sysdb_handle(struct sysdb *s) { return s->db; }
 
 /* Splits "lair_<id>_<secret>"; false when the shape is wrong. */
 static bool key_split(struct str k, struct str *id, struct str *secret)
@@ -228,6 +508,7 @@ enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct princip
     hash_secret(s, (const unsigned char *)secret.ptr, secret.len, h);
 
     enum lair_err e = LAIR_EAUTH;
+    bool touch = false;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = s->find_key;
     sqlite3_bind_text(st, 1, id.ptr, (int)id.len, SQLITE_STATIC);
@@ -241,13 +522,18 @@ enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct princip
             memcpy(out->key_id, id.ptr, KEY_ID_LEN);
             out->key_id[KEY_ID_LEN] = 0;
             out->role = role_parse((const char *)sqlite3_column_text(st, 1));
-            const unsigned char *t = sqlite3_column_text(st, 2);
-            snprintf(out->tenant, sizeof(out->tenant), "%s", t ? (const char *)t : "");
+            copy_col(st, 2, out->tenant, sizeof(out->tenant));
+            copy_col(st, 5, out->assistants, sizeof(out->assistants));
+            out->rpm_limit = sqlite3_column_int64(st, 6);
+            out->tokens_per_day = sqlite3_column_int64(st, 7);
+            touch = sqlite3_column_int64(st, 8) < now - 60;
             e = LAIR_OK;
         }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     pthread_mutex_unlock(&s->mu);
+    if (touch) /* last-used time, written at most once a minute per key */
+        sysdb_key_touch(s, out->key_id);
     return e;
 }

@@ -20,10 +20,39 @@ struct sysdb;
 
 enum key_role { ROLE_USER = 1, ROLE_EDITOR = 2, ROLE_ADMIN = 3, ROLE_OPERATOR = 4 };
 
+#define SLUG_MAX 63
+
 struct principal {
     char key_id[KEY_ID_LEN + 1];
     enum key_role role;
-    char tenant[64]; /* "" for the operator */
+    char tenant[SLUG_MAX + 1]; /* "" for the operator */
+    char assistants[512];      /* comma-separated allowed assistant slugs; "" = all */
+    int64_t rpm_limit;         /* requests per minute for this key; 0 = none */
+    int64_t tokens_per_day;    /* tokens per day for this key; 0 = none */
+};
+
+struct key_spec {
+    enum key_role role;
+    const char *tenant;     /* NULL for an operator key */
+    const char *name;       /* label shown in listings; may be NULL */
+    const char *assistants; /* comma-separated slugs; NULL or "" = all */
+    int64_t expires_at;     /* unix time; 0 = never */
+    int64_t rpm_limit, tokens_per_day;
+};
+
+struct key_row {
+    char id[KEY_ID_LEN + 1];
+    char role[16];
+    char tenant[SLUG_MAX + 1];
+    char name[128];
+    char assistants[512];
+    int64_t created_at, expires_at, revoked_at, last_used_at, rpm_limit, tokens_per_day;
+};
+
+struct tenant_row {
+    char slug[SLUG_MAX + 1];
+    char name[256];
+    int64_t created_at, rpm_limit, tokens_per_day, retention_days;
 };
 
 /* Creates DATA (mode 0700), system.db and the pepper. Fails with LAIR_ECONFLICT
@@ -39,6 +68,35 @@ void sysdb_free(struct sysdb *s);
 enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *tenant,
                                int64_t expires_at, char key_text[KEY_TEXT_MAX],
                                char key_id[KEY_ID_LEN + 1]);
+/* Same with every option. LAIR_ENOTFOUND when the tenant does not exist. */
+enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec,
+                                    char key_text[KEY_TEXT_MAX], char key_id[KEY_ID_LEN + 1]);
+/* Keys of one tenant (tenant NULL: operator keys), oldest first, at most max.
+ * Revoked keys are listed with revoked_at set. */
+enum lair_err sysdb_key_list(struct sysdb *s, const char *tenant, struct key_row *out, size_t max,
+                             size_t *n);
+/* Revokes a key of that tenant (NULL: operator keys); LAIR_ENOTFOUND when
+ * the id is unknown there or already revoked. Takes effect at once. */
+enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *key_id);
+/* Records use, at most once a minute per key (no write per request). */
+void sysdb_key_touch(struct sysdb *s, const char *key_id);
+
+/* ---- tenants ---- */
+
+/* True when slug matches [a-z0-9][a-z0-9-]{0,62}. */
+bool slug_valid(struct str slug);
+/* LAIR_ECONFLICT when it exists, LAIR_EINVAL for a bad slug. */
+enum lair_err sysdb_tenant_insert(struct sysdb *s, const char *slug, const char *name);
+enum lair_err sysdb_tenant_get(struct sysdb *s, const char *slug, struct tenant_row *out);
+enum lair_err sysdb_tenant_list(struct sysdb *s, struct tenant_row *out, size_t max, size_t *n);
+/* Deletes the row and every key of the tenant, in one transaction. */
+enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug);
+/* Sets quotas (negative = unchanged). */
+enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
+                                      int64_t tokens_per_day, int64_t retention_days);
+
+/* The system database handle, for src/store/ modules only (audit). */
+struct sqlite3 *sysdb_handle(struct sysdb *s);
 /* Checks a bearer secret. LAIR_EAUTH when unknown, revoked, expired or wrong. */
 enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct principal *out);
 

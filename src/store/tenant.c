@@ -1,0 +1,291 @@
+/* Tenant directories, their databases and the schema every tenant shares. */
+#include "store/tenant.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "store/db.h"
+#include "core/banned.h"
+
+/* Append-only: never edit a released entry; add a new one. */
+static const struct db_migration migrations[] = {
+    /* v1: assistants and their versions, conversations, usage, audit, settings */
+    {"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+     "CREATE TABLE assistants ("
+     "  slug TEXT PRIMARY KEY,"
+     "  draft_version INTEGER NOT NULL,"
+     "  published_version INTEGER,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE TABLE assistant_versions ("
+     "  slug TEXT NOT NULL REFERENCES assistants(slug) ON DELETE CASCADE,"
+     "  version INTEGER NOT NULL,"
+     "  spec TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  author TEXT NOT NULL,"
+     "  PRIMARY KEY (slug, version)"
+     ") STRICT;"
+     "CREATE TABLE conversations ("
+     "  id TEXT PRIMARY KEY,"
+     "  assistant TEXT NOT NULL,"
+     "  subject TEXT NOT NULL DEFAULT '',"
+     "  key_id TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE INDEX conversations_subject ON conversations(subject);"
+     "CREATE INDEX conversations_updated ON conversations(updated_at);"
+     "CREATE TABLE messages ("
+     "  id INTEGER PRIMARY KEY,"
+     "  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+     "  role TEXT NOT NULL,"
+     "  content TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+     "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+     "  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+     "  queue_ms REAL NOT NULL DEFAULT 0,"
+     "  prompt_ms REAL NOT NULL DEFAULT 0,"
+     "  gen_ms REAL NOT NULL DEFAULT 0"
+     ") STRICT;"
+     "CREATE INDEX messages_conversation ON messages(conversation_id, id);"
+     "CREATE TABLE usage_daily ("
+     "  day TEXT NOT NULL,"
+     "  key_id TEXT NOT NULL,"
+     "  requests INTEGER NOT NULL DEFAULT 0,"
+     "  tokens INTEGER NOT NULL DEFAULT 0,"
+     "  PRIMARY KEY (day, key_id)"
+     ") STRICT;"
+     "CREATE TABLE audit ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  ts INTEGER NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  action TEXT NOT NULL,"
+     "  target TEXT NOT NULL,"
+     "  outcome TEXT NOT NULL,"
+     "  detail TEXT NOT NULL DEFAULT '',"
+     "  prev BLOB NOT NULL,"
+     "  hash BLOB NOT NULL"
+     ") STRICT;"},
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int tenant_schema_version(void) { return N_MIGRATIONS; }
+
+struct tenant_db {
+    struct tenant_db *next;
+    struct tenants *owner;
+    sqlite3 *db;
+    char slug[SLUG_MAX + 1];
+    char dir[4200];
+    int refs;
+    bool doomed; /* being deleted: no new borrowers */
+};
+
+struct tenants {
+    char data_dir[4096];
+    struct sysdb *sys;
+    pthread_mutex_t mu;
+    pthread_cond_t released;
+    struct tenant_db *open;
+};
+
+enum lair_err tenants_new(const char *data_dir, struct sysdb *sys, struct tenants **out)
+{
+    struct tenants *t = calloc(1, sizeof(*t));
+    if (!t)
+        return LAIR_ENOMEM;
+    snprintf(t->data_dir, sizeof(t->data_dir), "%s", data_dir);
+    t->sys = sys;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->released, NULL);
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%.4000s/tenants", data_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        tenants_free(t);
+        return LAIR_EIO;
+    }
+    *out = t;
+    return LAIR_OK;
+}
+
+void tenants_free(struct tenants *t)
+{
+    if (!t)
+        return;
+    struct tenant_db *d = t->open;
+    while (d) {
+        struct tenant_db *n = d->next;
+        db_close(d->db);
+        free(d);
+        d = n;
+    }
+    pthread_cond_destroy(&t->released);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+static void tenant_dir(const struct tenants *t, const char *slug, char *out, size_t n)
+{
+    snprintf(out, n, "%s/tenants/%s", t->data_dir, slug);
+}
+
+static enum lair_err open_db(struct tenants *t, const char *slug, struct tenant_db **out)
+{
+    struct tenant_db *d = calloc(1, sizeof(*d));
+    if (!d)
+        return LAIR_ENOMEM;
+    d->owner = t;
+    snprintf(d->slug, sizeof(d->slug), "%s", slug);
+    tenant_dir(t, slug, d->dir, sizeof(d->dir));
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/tenant.db", d->dir);
+    enum lair_err e = db_open(path, migrations, N_MIGRATIONS, &d->db);
+    if (e) {
+        free(d);
+        return e;
+    }
+    *out = d;
+    return LAIR_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+enum lair_err tenants_create(struct tenants *t, const char *slug, const char *name)
+{
+    enum lair_err e = sysdb_tenant_insert(t->sys, slug, name);
+    if (e)
+        return e;
+    char dir[4200];
+    tenant_dir(t, slug, dir, sizeof(dir));
+    remove_tree(dir); /* leftovers of a crash between rmdir and the row delete */
+    struct tenant_db *d = NULL;
+    if (mkdir(dir, 0700) != 0)
+        e = LAIR_EIO;
+    else
+        e = open_db(t, slug, &d);
+    if (e) {
+        remove_tree(dir);
+        sysdb_tenant_delete(t->sys, slug);
+        return e;
+    }
+    pthread_mutex_lock(&t->mu);
+    d->next = t->open;
+    t->open = d;
+    pthread_mutex_unlock(&t->mu);
+    return LAIR_OK;
+}
+
+enum lair_err tenants_get(struct tenants *t, const char *slug, struct tenant_db **out)
+{
+    *out = NULL;
+    if (!slug_valid(str_c(slug)))
+        return LAIR_ENOTFOUND;
+    pthread_mutex_lock(&t->mu);
+    for (struct tenant_db *d = t->open; d; d = d->next)
+        if (!strcmp(d->slug, slug)) {
+            if (d->doomed) {
+                pthread_mutex_unlock(&t->mu);
+                return LAIR_ENOTFOUND;
+            }
+            d->refs++;
+            *out = d;
+            pthread_mutex_unlock(&t->mu);
+            return LAIR_OK;
+        }
+    struct tenant_row row;
+    enum lair_err e = sysdb_tenant_get(t->sys, slug, &row);
+    struct tenant_db *d = NULL;
+    if (!e)
+        e = open_db(t, slug, &d);
+    if (!e) {
+        d->refs = 1;
+        d->next = t->open;
+        t->open = d;
+        *out = d;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return e;
+}
+
+void tenant_db_put(struct tenant_db *d)
+{
+    if (!d)
+        return;
+    struct tenants *t = d->owner;
+    pthread_mutex_lock(&t->mu);
+    d->refs--;
+    if (d->refs == 0)
+        pthread_cond_broadcast(&t->released);
+    pthread_mutex_unlock(&t->mu);
+}
+
+enum lair_err tenants_delete(struct tenants *t, const char *slug)
+{
+    if (!slug_valid(str_c(slug)))
+        return LAIR_ENOTFOUND;
+    /* Keys first: from this moment no request of the tenant authenticates. */
+    enum lair_err e = sysdb_tenant_delete(t->sys, slug);
+    if (e)
+        return e;
+    pthread_mutex_lock(&t->mu);
+    struct tenant_db **pp = &t->open, *d = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->slug, slug)) {
+            d = *pp;
+            break;
+        }
+    if (d) {
+        d->doomed = true;
+        while (d->refs > 0)
+            pthread_cond_wait(&t->released, &t->mu);
+        *pp = d->next;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (d) {
+        db_close(d->db);
+        free(d);
+    }
+    char dir[4200];
+    tenant_dir(t, slug, dir, sizeof(dir));
+    remove_tree(dir);
+    return LAIR_OK;
+}
+
+sqlite3 *tenant_db_handle(struct tenant_db *db) { return db->db; }
+const char *tenant_db_slug(const struct tenant_db *db) { return db->slug; }
+const char *tenant_db_dir(const struct tenant_db *db) { return db->dir; }
+
+enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, void *), void *arg)
+{
+    /* A FULLMUTEX connection is shared by threads: hold its mutex across the
+     * whole transaction so that no other thread's statement lands inside it. */
+    sqlite3_mutex *m = sqlite3_db_mutex(db->db);
+    sqlite3_mutex_enter(m);
+    if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_mutex_leave(m);
+        return LAIR_EDB;
+    }
+    enum lair_err e = fn(db->db, arg);
+    if (e || sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!e)
+            e = LAIR_EDB;
+    }
+    sqlite3_mutex_leave(m);
+    return e;
+}
