@@ -117,7 +117,10 @@ function frenchText(seed, approxTokens) {
 
 /* ---- HTTP + SSE ---------------------------------------------------------- */
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// One connection per request: llama-server's HTTP library may close a
+// connection after a streamed answer, and a reused socket would then hang up.
+// Loopback connection setup costs microseconds, the same for both sides.
+const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 
 // Sends one streaming chat completion. Resolves with timings (ms, relative to
 // the moment the request was sent) and what the server reported.

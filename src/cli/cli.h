@@ -10,6 +10,8 @@ int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_model(int argc, char **argv); /* model info PATH | model pull URL [--sha256 HEX] [-o PATH] */
+int cmd_tenant(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 /* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */
 const char *cli_data_dir(const char *flag);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
@@ -18,6 +19,8 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the HTTP server"},
     {"chat", cmd_chat, "chat with a model or assistant from the terminal (streaming)"},
     {"model", cmd_model, "inspect (info) or download (pull) a GGUF model"},
+    {"tenant", cmd_tenant, "create, list or delete tenants (organisations)"},
+    {"key", cmd_key, "create, list or revoke API keys"},
 };
 
 int cli_is_help(const char *arg)
@@ -44,6 +47,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     log_init();
+    umask(077); /* data, keys and logs are for this user only */
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -483,6 +483,12 @@ enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t
 
 struct sqlite3 *sysdb_handle(struct sysdb *s) { return s->db; }
 
+const struct db_migration *sysdb_schema(int *n)
+{
+    *n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    return migrations;
+}
+
 /* Splits "lair_<id>_<secret>"; false when the shape is wrong. */
 static bool key_split(struct str k, struct str *id, struct str *secret)
 {

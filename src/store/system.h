@@ -12,6 +12,7 @@
 
 #include "core/err.h"
 #include "core/str.h"
+#include "store/db.h"
 
 struct sysdb;
 
@@ -94,6 +95,9 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug);
 /* Sets quotas (negative = unchanged). */
 enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
                                       int64_t tokens_per_day, int64_t retention_days);
+
+/* The migration list (for tests that migrate from every earlier version). */
+const struct db_migration *sysdb_schema(int *n);
 
 /* The system database handle, for src/store/ modules only (audit). */
 struct sqlite3 *sysdb_handle(struct sysdb *s);

@@ -80,6 +80,7 @@ static void test_keys(void **state)
     assert_int_equal(sysdb_key_check(s, S("lair_zzzzzzzzzzzz_x"), &p), LAIR_EAUTH);
     assert_int_equal(sysdb_key_check(s, S("lair_0123456789ab_unknown"), &p), LAIR_EAUTH);
     /* expired */
+    assert_int_equal(sysdb_tenant_insert(s, "ville", "Ville"), LAIR_OK);
     char k2[KEY_TEXT_MAX], id2[KEY_ID_LEN + 1];
     assert_int_equal(sysdb_key_create(s, ROLE_USER, "ville", 1, k2, id2), LAIR_OK);
     assert_int_equal(sysdb_key_check(s, str_c(k2), &p), LAIR_EAUTH);
@@ -132,6 +133,75 @@ static void test_migrations(void **state)
     db_close(db);
 }
 
+/* A system.db left at every earlier version migrates to the current one and
+ * keeps its keys working. */
+static void test_system_from_every_version(void **state)
+{
+    (void)state;
+    int n;
+    const struct db_migration *m = sysdb_schema(&n);
+    for (int v = 1; v < n; v++) {
+        char data[320], path[340];
+        snprintf(data, sizeof(data), "%s/old%d", dir, v);
+        assert_int_equal(sysdb_init_dir(data), LAIR_OK);
+        snprintf(path, sizeof(path), "%s/system.db", data);
+        /* rebuild the database at version v */
+        unlink(path);
+        sqlite3 *db;
+        assert_int_equal(db_open(path, m, v, &db), LAIR_OK);
+        assert_int_equal(db_version(db), v);
+        db_close(db);
+        struct sysdb *s;
+        assert_int_equal(sysdb_open(data, &s), LAIR_OK); /* migrates */
+        char key[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
+        assert_int_equal(sysdb_tenant_insert(s, "ville", "Ville"), LAIR_OK);
+        assert_int_equal(sysdb_key_create(s, ROLE_USER, "ville", 0, key, id), LAIR_OK);
+        struct principal p;
+        assert_int_equal(sysdb_key_check(s, str_c(key), &p), LAIR_OK);
+        assert_string_equal(p.tenant, "ville");
+        sysdb_free(s);
+        assert_int_equal(db_open(path, m, n, &db), LAIR_OK);
+        assert_int_equal(db_version(db), n);
+        db_close(db);
+    }
+}
+
+static void test_tenants_and_revocation(void **state)
+{
+    (void)state;
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    struct sysdb *s;
+    assert_int_equal(sysdb_open(data, &s), LAIR_OK);
+    assert_int_equal(sysdb_tenant_insert(s, "ville-a", "A"), LAIR_OK);
+    assert_int_equal(sysdb_tenant_insert(s, "ville-a", "A"), LAIR_ECONFLICT);
+    assert_int_equal(sysdb_tenant_insert(s, "Ville", "A"), LAIR_EINVAL);
+    assert_int_equal(sysdb_tenant_insert(s, "-x", "A"), LAIR_EINVAL);
+    char key[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
+    struct key_spec spec = {.role = ROLE_EDITOR, .tenant = "ville-a", .assistants = "a,b"};
+    assert_int_equal(sysdb_key_create_spec(s, &spec, key, id), LAIR_OK);
+    spec.tenant = "nope";
+    char k2[KEY_TEXT_MAX], id2[KEY_ID_LEN + 1];
+    assert_int_equal(sysdb_key_create_spec(s, &spec, k2, id2), LAIR_ENOTFOUND);
+    struct principal p;
+    assert_int_equal(sysdb_key_check(s, str_c(key), &p), LAIR_OK);
+    assert_string_equal(p.assistants, "a,b");
+    assert_int_equal(p.role, ROLE_EDITOR);
+    /* another tenant cannot revoke it; its own can, once, with effect at once */
+    assert_int_equal(sysdb_key_revoke(s, "ville-b", id), LAIR_ENOTFOUND);
+    assert_int_equal(sysdb_key_revoke(s, NULL, id), LAIR_ENOTFOUND);
+    assert_int_equal(sysdb_key_revoke(s, "ville-a", id), LAIR_OK);
+    assert_int_equal(sysdb_key_revoke(s, "ville-a", id), LAIR_ENOTFOUND);
+    assert_int_equal(sysdb_key_check(s, str_c(key), &p), LAIR_EAUTH);
+    /* deleting the tenant deletes its keys */
+    spec.tenant = "ville-a";
+    assert_int_equal(sysdb_key_create_spec(s, &spec, key, id), LAIR_OK);
+    assert_int_equal(sysdb_tenant_delete(s, "ville-a"), LAIR_OK);
+    assert_int_equal(sysdb_key_check(s, str_c(key), &p), LAIR_EAUTH);
+    assert_int_equal(sysdb_tenant_delete(s, "ville-a"), LAIR_ENOTFOUND);
+    sysdb_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +209,8 @@ int main(void)
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_migrations),
+        cmocka_unit_test(test_system_from_every_version),
+        cmocka_unit_test(test_tenants_and_revocation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
