@@ -24,6 +24,7 @@ struct app {
     const char *data_dir;
     time_t started;
     int ready;                   /* set (atomically) once every configured model is loaded */
+    bool tenant_raw_models;      /* tenant keys may call raw models by name */
     int n_models_configured;
 };
 

@@ -25,6 +25,7 @@ struct serve_opts {
     char *owned[MAX_MODELS * 2];
     int n_models, n_owned;
     int slots, ctx, threads, queue, batch;
+    int tenant_raw_models;
     struct http_limits limits;
 };
 
@@ -44,7 +45,9 @@ static void usage(FILE *f)
             "  --ctx N           context tokens per request (default: 4096 or the model's)\n"
             "  --threads N       CPU threads per model (default: all cores)\n"
             "  --queue N         requests waiting beyond the slots before 503 (default 64)\n"
-            "  --batch N         prompt batch size (default 512)\n\n"
+            "  --batch N         prompt batch size (default 512)\n"
+            "  --tenant-raw-models  let tenant keys call raw models by name (default:\n"
+            "                    tenants use models only through their assistants)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -118,7 +121,7 @@ static int load_config(struct serve_opts *o, const char *file)
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
-            strcmp(key, "data")) {
+            strcmp(key, "data") && strcmp(key, "tenant_raw_models")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -128,6 +131,13 @@ static int load_config(struct serve_opts *o, const char *file)
         if (!json_is_string(listen))
             goto bad_type;
         o->listen = keep(o, json_string_value(listen), json_string_length(listen));
+    }
+    json_t *raw = json_object_get(root, "tenant_raw_models");
+    if (raw) {
+        if (!json_is_boolean(raw))
+            goto bad_type;
+        if (json_is_true(raw))
+            o->tenant_raw_models = 1;
     }
     json_t *data = json_object_get(root, "data");
     if (data && !o->data) {
@@ -202,6 +212,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         {"slots", required_argument, NULL, 's'},  {"ctx", required_argument, NULL, 'x'},
         {"threads", required_argument, NULL, 't'}, {"queue", required_argument, NULL, 'q'},
         {"batch", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+        {"tenant-raw-models", no_argument, NULL, 'R'},
         {0}};
     int c;
     optind = 1;
@@ -219,6 +230,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         case 't': if (parse_int(optarg, "--threads", &o->threads)) return 2; break;
         case 'q': if (parse_int(optarg, "--queue", &o->queue)) return 2; break;
         case 'b': if (parse_int(optarg, "--batch", &o->batch)) return 2; break;
+        case 'R': o->tenant_raw_models = 1; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -328,7 +340,8 @@ int cmd_serve(int argc, char **argv)
 
     llm_global_init();
     struct app app = {.sys = sys, .data_dir = data, .started = time(NULL),
-                      .n_models_configured = o.n_models};
+                      .n_models_configured = o.n_models,
+                      .tenant_raw_models = o.tenant_raw_models != 0};
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
