@@ -5,7 +5,7 @@
 //
 //   node bench/client.mjs decode     --base URL [--key K] --model M --tokens N --runs R
 //   node bench/client.mjs concurrent --base URL [--key K] --model M --tokens N --runs R --streams S
-//   node bench/client.mjs ttft       --base URL [--key K] --model M --rounds R --system-tokens T
+//   node bench/client.mjs ttft       --base URL [--key K] --model M --rounds R --system-tokens T [--seed N] [--fillers N]
 //   node bench/client.mjs system-prompt --seed N --system-tokens T   (prints the text)
 //   --extra JSON  fields added to every request body (e.g. '{"cache_prompt":true}')
 //
@@ -20,6 +20,7 @@
 //             the round): conversation A = S + "a" (max_tokens 1): cold TTFT;
 //             then conversation B = S + another question: TTFT with S already seen.
 //             TTFT = request sent -> first chunk carrying a generated token.
+//             --fillers N puts N other conversations (run together) between A and B.
 //
 // No dependencies beyond Node.js 20.
 
@@ -93,9 +94,9 @@ const W = {
 function frenchText(seed, approxTokens) {
     const r = rng(seed);
     const pick = (a) => a[Math.floor(r() * a.length)];
-    // About 3.2 characters per token with the Qwen2 vocabulary on this text
+    // About 3.5 characters per token with the Qwen2 vocabulary on this text
     // (measured; the servers report the exact prompt size).
-    const target = Math.round(approxTokens * 3.2);
+    const target = Math.round(approxTokens * 3.5);
     let out = `Tu es l'assistant de la commune n° ${seed}. Voici le règlement intérieur des services.\n`;
     let para = 0;
     while (out.length < target) {
@@ -253,6 +254,7 @@ async function concurrent(o) {
 async function ttft(o) {
     const rounds = +o.rounds || 3, sysTokens = +o['system-tokens'] || 1500;
     const seed0 = +o.seed || 1;
+    const fillers = +o.fillers || 0;
     // warm-up on an unrelated short prompt so that first-request costs (thread
     // start, allocations) are not charged to the cold measurement
     await streamChat(o, chatBody(o, [{ role: 'user', content: 'Bonjour.' }], 1));
@@ -260,13 +262,21 @@ async function ttft(o) {
     for (let i = 0; i < rounds; i++) {
         const S = frenchText(seed0 + i, sysTokens);
         const a = await streamChat(o, chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], 1));
+        // --fillers N: N other conversations between A and B, all at once, so
+        // that with N slots every slot has since served someone else and S
+        // must come from a cache that outlives the slot. Each has its own
+        // text from the first word on (a server that picks slots by prompt
+        // similarity must not put them all in one slot).
+        if (fillers)
+            await Promise.all([...Array(fillers).keys()].map((k) => streamChat(o, chatBody(o,
+                [{ role: 'user', content: frenchText(1000 * (seed0 + i) + k, 60).split('\n').slice(1).join(' ') }], 8))));
         const b = await streamChat(o, chatBody(o, [{ role: 'system', content: S },
             { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4));
         out.push({ seed: seed0 + i, system_chars: S.length,
             cold_ttft_s: a.tFirst / 1000, cold_prompt_tokens: promptOf(a), cold_cached_tokens: cachedOf(a),
             warm_ttft_s: b.tFirst / 1000, warm_prompt_tokens: promptOf(b), warm_cached_tokens: cachedOf(b) });
     }
-    return { mode: 'ttft', rounds: out,
+    return { mode: 'ttft', fillers, rounds: out,
         median_cold_s: median(out.map((x) => x.cold_ttft_s)),
         median_warm_s: median(out.map((x) => x.warm_ttft_s)) };
 }

@@ -47,22 +47,34 @@ const tg = `tg${meta.tokens ?? 128}`;
 const Ld = L('decode'), Pd = P('decode');
 const Lc = L('concurrent'), Pc = P('concurrent');
 const Lt = L('ttft'), Pt = P('ttft');
+const Le = L('ttft-evicted'), Pe = P('ttft-evicted');
+const median = (xs) => {
+    const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+    if (!v.length) return null;
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+// Share of the machine's CPU used by other processes during a measure.
+const noise = (n) => json(`${n}-noise.json`)?.foreign ?? null;
+const NOISY = 0.15;
 const Lidle = json('libreair-idle-rss.json');
 const Lrss = json('libreair-rss-one.json'), Prss = json('llama-server-rss-one.json');
 const Lrss2 = json('libreair-rss-end.json'), Prss2 = json('llama-server-rss-end.json');
 const Lw = wrk('libreair'), Pw = wrk('llama-server');
 
 const rows = [];
-const row = (id, what, a, b, peer, r, op, t, unit = '') => rows.push({ id, what, a, b, peer, r, op, t, unit });
+const row = (id, what, a, b, peer, r, op, t, unit = '', noisy = []) => rows.push({ id, what, a, b, peer, r, op, t, unit, noisy });
 
 const l1 = Ld?.median_tok_s, p1 = Pd?.median_tok_s;
-row('1a', `single-stream decode, tok/s (HTTP stream) vs llama-bench ${tg}`, fmt(l1, 2), fmt(lbTs, 2), `llama-bench ${tg}`, ratio(l1, lbTs), '>=', 0.95);
-row('1b', 'single-stream decode, tok/s (HTTP stream) vs llama-server', fmt(l1, 2), fmt(p1, 2), 'llama-server', ratio(l1, p1), '>=', 1.0);
+row('1a', `single-stream decode, tok/s (HTTP stream) vs llama-bench ${tg}`, fmt(l1, 2), fmt(lbTs, 2), `llama-bench ${tg}`, ratio(l1, lbTs), '>=', 0.95, '', ['libreair-decode', 'llama-bench']);
+row('1b', 'single-stream decode, tok/s (HTTP stream) vs llama-server', fmt(l1, 2), fmt(p1, 2), 'llama-server', ratio(l1, p1), '>=', 1.0, '', ['libreair-decode', 'llama-server-decode']);
 const l2 = Lc?.median_tok_s, p2 = Pc?.median_tok_s;
-row('2', `total tok/s, ${meta.slots ?? 4} concurrent streams`, fmt(l2, 2), fmt(p2, 2), `llama-server -np ${meta.slots ?? 4}`, ratio(l2, p2), '>=', 1.0);
+row('2', `total tok/s, ${meta.slots ?? 4} concurrent streams`, fmt(l2, 2), fmt(p2, 2), `llama-server -np ${meta.slots ?? 4}`, ratio(l2, p2), '>=', 1.0, '', ['libreair-concurrent', 'llama-server-concurrent']);
 const l3 = Lt?.median_warm_s, p3 = Pt?.median_warm_s;
-row('3', `TTFT, new conversation, ~${meta.system_tokens ?? 1500}-token system prompt seen before, s`, fmt(l3, 3), fmt(p3, 3), 'llama-server', ratio(l3, p3), '<=', 0.3);
-const l3c = Lt?.median_cold_s, p3c = Pt?.median_cold_s;
+row('3', `TTFT, new conversation, ~${meta.system_tokens ?? 1500}-token system prompt used just before by another, s`, fmt(l3, 3), fmt(p3, 3), 'llama-server', ratio(l3, p3), '<=', 0.3, '', ['libreair-ttft', 'llama-server-ttft']);
+const l3e = Le?.median_warm_s, p3e = Pe?.median_warm_s;
+row('3b', `the same, with ${meta.slots ?? 4} other conversations in between (every slot reused), s`, fmt(l3e, 3), fmt(p3e, 3), 'llama-server', ratio(l3e, p3e), '<=', 0.3, '', ['libreair-ttft-evicted', 'llama-server-ttft-evicted']);
+const l3c = median([Lt?.median_cold_s, Le?.median_cold_s]), p3c = median([Pt?.median_cold_s, Pe?.median_cold_s]);
 row('3c', '(context) TTFT, same prompt cold, s', fmt(l3c, 3), fmt(p3c, 3), 'llama-server', ratio(l3c, p3c), null, null);
 const li = mib(Lidle?.VmRSS);
 row('4a', 'RSS idle, no model, MiB', fmt(li, 1), '—', '—', li, '<=', 20, ' MiB');
@@ -83,14 +95,19 @@ p(`- libreair ${meta.git ?? ''}; peers from \`${meta.llama_bin}\``);
 p();
 p('| # | measure | LibreAIr | peer | peer value | ratio | target | result |');
 p('|---|---|---:|---|---:|---:|---|---|');
+const noisyRows = [];
 for (const r of rows) {
     const isAbs = r.peer === '—';
     const rat = isAbs ? '—' : r.r == null ? (r.op ? 'n/a' : '—') : r.r.toFixed(2);
     const target = r.op ? `${r.op === '>=' ? '≥' : '≤'} ${r.t}${r.unit}` : '—';
-    const res = r.op ? verdict(r.r, r.op, r.t) : '';
+    const busy = r.noisy.filter((n) => noise(n) > NOISY);
+    const res = (r.op ? verdict(r.r, r.op, r.t) : '') + (busy.length ? ' †' : '');
+    if (busy.length) noisyRows.push(`${r.id} (${busy.map((n) => `${n} ${(100 * noise(n)).toFixed(0)}%`).join(', ')})`);
     p(`| ${r.id} | ${r.what} | ${r.a} | ${r.peer} | ${r.b} | ${rat} | ${target} | ${res} |`);
 }
 p();
+if (noisyRows.length)
+    p(`† measured while other processes used more than ${100 * NOISY}% of the machine's CPU: ${noisyRows.join('; ')}. Rerun on a quiet machine before concluding.\n`);
 
 // ---- details -----------------------------------------------------------------
 p('## Details');
@@ -105,6 +122,8 @@ concLine('llama-server', Pc);
 const ttftLine = (n, d) => d && p(`- ${n} TTFT: ` + d.rounds.map((r) => `round ${r.seed}: cold ${fmt(r.cold_ttft_s, 3)} s (prompt ${r.cold_prompt_tokens ?? '?'}, cached ${r.cold_cached_tokens ?? '?'}), seen before ${fmt(r.warm_ttft_s, 3)} s (prompt ${r.warm_prompt_tokens ?? '?'}, cached ${r.warm_cached_tokens ?? '?'})`).join('; '));
 ttftLine('LibreAIr', Lt);
 ttftLine('llama-server', Pt);
+ttftLine(`LibreAIr (${Le?.fillers ?? '?'} conversations in between)`, Le);
+ttftLine(`llama-server (${Pe?.fillers ?? '?'} conversations in between)`, Pe);
 const rssLine = (n, a, b) => (a || b) && p(`- ${n} memory (MiB): after one request VmRSS ${fmt(mib(a?.VmRSS))} (anon ${fmt(mib(a?.RssAnon))}, file ${fmt(mib(a?.RssFile))}); at the end VmRSS ${fmt(mib(b?.VmRSS))} (anon ${fmt(mib(b?.RssAnon))}, file ${fmt(mib(b?.RssFile))}), peak ${fmt(mib(b?.VmHWM))}`);
 if (Lidle) p(`- LibreAIr idle without a model: VmRSS ${fmt(mib(Lidle.VmRSS))} MiB (anon ${fmt(mib(Lidle.RssAnon))}, file ${fmt(mib(Lidle.RssFile))})`);
 rssLine('LibreAIr', Lrss, Lrss2);
@@ -113,6 +132,12 @@ const wrkLine = (n, w) => w && p(`- ${n} wrk /v1/models: ${fmt(w.rps, 0)} req/s,
 wrkLine('LibreAIr', Lw);
 wrkLine('llama-server', Pw);
 if (Lw && Lw.non2xx) p(`- **warning**: ${Lw.non2xx} LibreAIr responses under wrk were not 2xx: req/s is not a success rate`);
+const noiseFiles = fs.readdirSync(raw).filter((f) => f.endsWith('-noise.json')).sort();
+if (noiseFiles.length)
+    p('- CPU used by other processes during each measure (share of the machine): ' + noiseFiles.map((f) => {
+        const n = f.replace(/-noise\.json$/, '');
+        return `${n} ${(100 * noise(n)).toFixed(0)}%`;
+    }).join(', '));
 p();
 
 const failures = (read('failures.txt') || '').split('\n').filter(Boolean);

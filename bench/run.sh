@@ -97,16 +97,55 @@ one_request() { # base key model
         "$1/v1/chat/completions" >"$RAW/$4-one-request.json"
 }
 
-client() { # name mode base key model [args...]
-    local name=$1 mode=$2 base=$3 key=$4 model=$5
-    shift 5
+# CPU accounting, to tell a quiet measurement from a noisy one: the share of
+# the machine's CPU time used during a measure by processes other than the
+# server under test and this script's own children (client, llama-bench),
+# steal time included. Written to RAW/<name>-noise.json.
+cpu_ticks() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6; exit}' /proc/stat; }
+proc_ticks() { { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || echo; } | awk '{print ($12+$13)+0}'; }
+# CPU time of this shell's reaped children, in ticks, into CT. `times` must run
+# in this shell (a $(...) subshell has no children), so it goes through a file.
+child_ticks() {
+    times >"$RAW/.times"
+    CT=$(tail -n1 "$RAW/.times" | awk -v hz="$(getconf CLK_TCK)" '{
+        s = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+        printf "%d\n", s * hz }')
+}
+noise_start() { # pid (or 0)
+    read -r nb0 nt0 < <(cpu_ticks)
+    np0=$(proc_ticks "$1")
+    child_ticks
+    nc0=$CT
+}
+noise_end() { # name pid (or 0)
+    local nb1 nt1 np1 nc1
+    read -r nb1 nt1 < <(cpu_ticks)
+    np1=$(proc_ticks "$2")
+    child_ticks
+    nc1=$CT
+    awk -v b=$((nb1 - nb0)) -v t=$((nt1 - nt0)) -v p=$((np1 - np0)) -v c=$((nc1 - nc0)) 'BEGIN {
+        if (t <= 0) t = 1
+        f = (b - p - c) / t; if (f < 0) f = 0
+        printf "{\"foreign\":%.3f,\"server\":%.3f,\"children\":%.3f}\n", f, p / t, c / t }' >"$RAW/$1-noise.json"
+}
+
+client() { # name tag server_pid mode base key model [args...]
+    local name=$1 tag=$2 pid=$3 mode=$4 base=$5 key=$6 model=$7 rc
+    shift 7
     local kargs=()
     [ -n "$key" ] && kargs=(--key "$key")
     printf 'node bench/client.mjs %s --base %s --model %s %s\n' "$mode" "$base" "$model" "$*" >>"$cmds"
+    noise_start "$pid"
     timeout 1800 node "$root/bench/client.mjs" "$mode" --base "$base" "${kargs[@]}" --model "$model" "$@" \
-        >"$RAW/$name-$mode.json.part" 2>"$LOGS/$name-$mode.client.log" &&
-        mv "$RAW/$name-$mode.json.part" "$RAW/$name-$mode.json" ||
-        { fail "$name $mode: $(tail -c 400 "$LOGS/$name-$mode.client.log")"; return 1; }
+        >"$RAW/$name-$tag.json.part" 2>"$LOGS/$name-$tag.client.log"
+    rc=$?
+    noise_end "$name-$tag" "$pid"
+    if [ "$rc" != 0 ]; then
+        fail "$name $tag: $(tail -c 400 "$LOGS/$name-$tag.client.log")"
+        return 1
+    fi
+    mv "$RAW/$name-$tag.json.part" "$RAW/$name-$tag.json"
 }
 
 run_wrk() { # name url key
@@ -168,8 +207,13 @@ EOF
 bench_llama_bench() {
     log "llama-bench tg$TOKENS (-t $THREADS, -fa 0, $LB_REPS repetitions)"
     printf '%s\n' "llama-bench -m $MODEL -t $THREADS -p 0 -n $TOKENS -fa 0 -r $LB_REPS -o json" >>"$cmds"
+    local rc
+    noise_start 0
     timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r "$LB_REPS" -o json \
-        >"$RAW/llama-bench.json" 2>"$LOGS/llama-bench.log" || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; return 1; }
+        >"$RAW/llama-bench.json" 2>"$LOGS/llama-bench.log"
+    rc=$?
+    noise_end llama-bench 0
+    [ "$rc" = 0 ] || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; return 1; }
 }
 
 # ---- the same measurements for each server -------------------------------------
@@ -180,15 +224,22 @@ measure_server() { # name pid base key model [client extra]
     one_request "$base" "$key" "$model" "$name" || { fail "$name: first request failed"; return 1; }
     rss_json "$pid" >"$RAW/$name-rss-one.json"
     log "$name: single stream, $TOKENS tokens, $RUNS run(s)"
-    client "$name" decode "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" "${xargs[@]}"
+    client "$name" decode "$pid" decode "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" "${xargs[@]}"
     log "$name: $SLOTS concurrent streams"
-    client "$name" concurrent "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" --streams "$SLOTS" "${xargs[@]}"
-    log "$name: time to first token with a ~$SYS_TOKENS-token system prompt seen before"
-    client "$name" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" "${xargs[@]}"
+    client "$name" concurrent "$pid" concurrent "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" \
+        --streams "$SLOTS" "${xargs[@]}"
+    log "$name: time to first token with a ~$SYS_TOKENS-token system prompt seen just before"
+    client "$name" ttft "$pid" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" \
+        --seed 1 "${xargs[@]}"
+    log "$name: the same, with $SLOTS other conversations in between"
+    client "$name" ttft-evicted "$pid" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" \
+        --system-tokens "$SYS_TOKENS" --seed 101 --fillers "$SLOTS" "${xargs[@]}"
     kill -0 "$pid" 2>/dev/null || { fail "$name: the server died (see bench/out/logs/$name.log)"; return 1; }
     rss_json "$pid" >"$RAW/$name-rss-end.json"
     log "$name: wrk GET /v1/models ($WRK_DUR, 64 connections)"
+    noise_start "$pid"
     run_wrk "$name" "$base/v1/models" "$key"
+    noise_end "$name-wrk" "$pid"
     kill -0 "$pid" 2>/dev/null || { fail "$name: the server died under wrk (see bench/out/logs/$name.log)"; return 1; }
 }
 

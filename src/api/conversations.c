@@ -1,11 +1,291 @@
-/* STUB (being written): conversations API. */
-#include "api/app.h"
+/* Conversations: the management endpoints (list, get with messages, delete)
+ * and the two calls the completion endpoints make to continue a
+ * conversation and to record an exchange (api/conversations_api.h).
+ *
+ * Every lookup goes through a filter built from the authenticating key, so a
+ * conversation a key may not see answers exactly like one that does not
+ * exist: the same 404, the same message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#define TODO(fn)                                                                                   \
-    enum lair_err fn(struct http_req *rq)                                                          \
-    {                                                                                              \
-        return http_fail(rq, LAIR_EINTERNAL, NULL, NULL, "not implemented yet");                   \
+#include "api/conversations_api.h"
+#include "core/banned.h"
+
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+/* A conversation's messages are gathered in their own arena for GET; this
+ * bounds the memory one response may take. */
+#define GET_ARENA_CAP ((size_t)64 << 20)
+
+/* The filter that a key's role implies: `user` keys see their own
+ * conversations only, editors and admins the whole tenant's. */
+static struct conv_filter key_filter(const struct principal *p)
+{
+    struct conv_filter f = {0};
+    if (p->role < ROLE_EDITOR)
+        f.key_id = p->key_id;
+    return f;
+}
+
+static enum lair_err not_found(struct http_req *rq, const char *param)
+{
+    return http_fail(rq, LAIR_ENOTFOUND, param, "conversation_not_found",
+                     "conversation not found");
+}
+
+/* ---- for the completion endpoints ---- */
+
+enum lair_err api_conversation_begin(struct http_req *rq, struct str id, const char *assistant,
+                                     struct str subject, struct api_conversation *out)
+{
+    const struct principal *p = http_principal(rq);
+    memset(out, 0, sizeof(*out));
+    if (subject.len > CONV_SUBJECT_MAX || (subject.len && memchr(subject.ptr, 0, subject.len)))
+        return http_fail(rq, LAIR_EUNPROC, "user", "invalid_value",
+                         "'user' (the subject id) must be text of at most %d bytes",
+                         CONV_SUBJECT_MAX);
+    if (strlen(assistant) > CONV_ASSISTANT_MAX)
+        return http_fail(rq, LAIR_EUNPROC, "model", "invalid_value",
+                         "'model' must have at most %d bytes to keep a conversation",
+                         CONV_ASSISTANT_MAX);
+    if (!p->tenant[0]) /* the operator keeps no conversations */
+        return id.len ? not_found(rq, "conversation_id") : LAIR_OK;
+    snprintf(out->assistant, sizeof(out->assistant), "%s", assistant);
+    snprintf(out->subject, sizeof(out->subject), "%.*s", (int)subject.len, subject.ptr);
+    if (!id.len) {
+        conv_new_id(out->id);
+        out->is_new = true;
+        return LAIR_OK;
     }
-TODO(api_conversations_list)
-TODO(api_conversation_get)
-TODO(api_conversation_delete)
+    if (!conv_id_valid(id))
+        return not_found(rq, "conversation_id");
+    struct tenant_db *db;
+    enum lair_err e = api_tenant_db(rq, &db);
+    if (e)
+        return e;
+    char cid[CONV_ID_LEN + 1];
+    snprintf(cid, sizeof(cid), "%.*s", (int)id.len, id.ptr);
+    struct conv_filter f = key_filter(p);
+    f.assistant = assistant;
+    if (subject.len)
+        f.subject = out->subject;
+    struct conv_row row;
+    e = conv_get(db, cid, &f, &row);
+    if (e == LAIR_ENOTFOUND)
+        return not_found(rq, "conversation_id");
+    if (e)
+        return e;
+    snprintf(out->id, sizeof(out->id), "%s", row.id);
+    snprintf(out->subject, sizeof(out->subject), "%s", row.subject);
+    struct conv_message *m;
+    size_t n;
+    if ((e = conv_messages(db, cid, API_CONV_HISTORY_MAX, http_arena(rq), &m, &n)))
+        return e;
+    struct llm_message *h = n ? arena_alloc(http_arena(rq), n * sizeof(*h)) : NULL;
+    if (n && !h)
+        return LAIR_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        h[i] = (struct llm_message){m[i].role, m[i].content};
+    out->history = h;
+    out->n_history = n;
+    return LAIR_OK;
+}
+
+enum lair_err api_conversation_record_as(struct app *app, const struct principal *p,
+                                         const struct api_conversation *c, struct str user_text,
+                                         struct str answer_text, const struct llm_result *res)
+{
+    if (!c->id[0] || !p->tenant[0])
+        return LAIR_OK;
+    /* The tenant is the authenticating key's, as api_tenant_db would give;
+     * borrowed here directly because a stream may end after its request. */
+    struct tenant_db *db;
+    enum lair_err e = tenants_get(app->tenants, p->tenant, &db);
+    if (e)
+        return e;
+    struct conv_row row = {0};
+    if (c->is_new) {
+        snprintf(row.id, sizeof(row.id), "%s", c->id);
+        snprintf(row.assistant, sizeof(row.assistant), "%s", c->assistant);
+        snprintf(row.subject, sizeof(row.subject), "%s", c->subject);
+        snprintf(row.key_id, sizeof(row.key_id), "%s", p->key_id);
+    }
+    struct conv_exchange x = {.id = c->id, .create = c->is_new ? &row : NULL,
+                              .user_text = user_text, .answer_text = answer_text};
+    if (res) {
+        x.prompt_tokens = res->prompt_tokens;
+        x.completion_tokens = res->completion_tokens;
+        x.cached_tokens = res->cached_tokens;
+        x.queue_ms = res->queue_ms;
+        x.prompt_ms = res->prompt_ms;
+        x.gen_ms = res->gen_ms;
+    }
+    e = conv_append(db, &x);
+    tenant_db_put(db);
+    return e;
+}
+
+enum lair_err api_conversation_record(struct http_req *rq, const struct api_conversation *c,
+                                      struct str user_text, struct str answer_text,
+                                      const struct llm_result *res)
+{
+    return api_conversation_record_as(http_app(rq), http_principal(rq), c, user_text, answer_text,
+                                      res);
+}
+
+/* ---- endpoints ---- */
+
+static json_t *conv_json(const struct conv_row *c)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", c->id, "object",
+                     "conversation", "assistant", c->assistant, "subject", c->subject, "key_id",
+                     c->key_id, "created_at", (json_int_t)c->created_at, "updated_at",
+                     (json_int_t)c->updated_at, "message_count", (json_int_t)c->n_messages);
+}
+
+static json_t *message_json(const struct conv_message *m)
+{
+    json_t *v = json_pack("{s:s%, s:s%, s:I}", "role", m->role.ptr, m->role.len, "content",
+                          m->content.ptr, m->content.len, "created_at",
+                          (json_int_t)m->created_at);
+    if (v && str_eq_c(m->role, "assistant")) {
+        json_object_set_new(v, "usage",
+                            json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens",
+                                      m->prompt_tokens, "completion_tokens", m->completion_tokens,
+                                      "total_tokens", m->prompt_tokens + m->completion_tokens,
+                                      "prompt_tokens_details", "cached_tokens",
+                                      m->cached_tokens));
+        json_object_set_new(v, "timings",
+                            json_pack("{s:f, s:f, s:f}", "queue_ms", m->queue_ms, "prompt_ms",
+                                      m->prompt_ms, "gen_ms", m->gen_ms));
+    }
+    return v;
+}
+
+static enum lair_err invalid_query(struct http_req *rq, const char *param, const char *msg)
+{
+    return http_fail(rq, LAIR_EUNPROC, param, "invalid_value", "%s", msg);
+}
+
+/* ?limit=: 1 to LIST_MAX, LIST_DEFAULT when absent. */
+static enum lair_err parse_limit(struct http_req *rq, size_t *out)
+{
+    const char *s = http_query(rq, "limit");
+    *out = LIST_DEFAULT;
+    if (!s)
+        return LAIR_OK;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > LIST_MAX)
+        return invalid_query(rq, "limit", "'limit' must be an integer from 1 to 100");
+    *out = (size_t)v;
+    return LAIR_OK;
+}
+
+enum lair_err api_conversations_list(struct http_req *rq)
+{
+    struct tenant_db *db;
+    enum lair_err e = api_tenant_db(rq, &db);
+    if (e)
+        return e;
+    size_t limit;
+    if ((e = parse_limit(rq, &limit)))
+        return e;
+    struct conv_filter f = key_filter(http_principal(rq));
+    const char *subject = http_query(rq, "subject");
+    if (subject) {
+        size_t len = strlen(subject);
+        if (len > CONV_SUBJECT_MAX || !utf8_valid(subject, len))
+            return invalid_query(rq, "subject",
+                                 "'subject' must be UTF-8 text of at most 256 bytes");
+        f.subject = subject;
+    }
+    const char *after = http_query(rq, "after");
+    if (after && !conv_id_valid(str_c(after)))
+        return invalid_query(rq, "after", "'after' must be the id of a listed conversation");
+    struct conv_row *rows = arena_alloc(http_arena(rq), limit * sizeof(*rows));
+    if (!rows)
+        return LAIR_ENOMEM;
+    size_t n = 0;
+    bool more = false;
+    e = conv_list(db, &f, after, rows, limit, &n, &more);
+    if (e == LAIR_ENOTFOUND)
+        return invalid_query(rq, "after", "'after' must be the id of a listed conversation");
+    if (e)
+        return e;
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, conv_json(&rows[i]));
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:o, s:s?, s:s?, s:b}", "object", "list", "data",
+                                      data, "first_id", n ? rows[0].id : NULL, "last_id",
+                                      n ? rows[n - 1].id : NULL, "has_more", more));
+}
+
+/* The path's conversation, when the key may see it; else a 404. */
+static enum lair_err find(struct http_req *rq, struct tenant_db **db, struct conv_row *row)
+{
+    enum lair_err e = api_tenant_db(rq, db);
+    if (e)
+        return e;
+    struct str id = http_param(rq, 0);
+    if (!conv_id_valid(id))
+        return not_found(rq, NULL);
+    char cid[CONV_ID_LEN + 1];
+    snprintf(cid, sizeof(cid), "%.*s", (int)id.len, id.ptr);
+    struct conv_filter f = key_filter(http_principal(rq));
+    e = conv_get(*db, cid, &f, row);
+    return e == LAIR_ENOTFOUND ? not_found(rq, NULL) : e;
+}
+
+enum lair_err api_conversation_get(struct http_req *rq)
+{
+    struct tenant_db *db;
+    struct conv_row row;
+    enum lair_err e = find(rq, &db, &row);
+    if (e)
+        return e;
+    struct arena a;
+    arena_init(&a, GET_ARENA_CAP);
+    struct conv_message *m;
+    size_t n;
+    e = conv_messages(db, row.id, 0, &a, &m, &n);
+    if (e == LAIR_ENOMEM)
+        e = http_fail(rq, LAIR_ETOOBIG, NULL, "conversation_too_large",
+                      "this conversation is too large to return at once");
+    if (!e) {
+        json_t *v = conv_json(&row), *msgs = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(msgs, message_json(&m[i]));
+        arena_release(&a);
+        if (v)
+            json_object_set_new(v, "messages", msgs);
+        else
+            json_decref(msgs);
+        return api_respond_json(rq, 200, v);
+    }
+    arena_release(&a);
+    return e;
+}
+
+enum lair_err api_conversation_delete(struct http_req *rq)
+{
+    struct tenant_db *db;
+    struct conv_row row;
+    enum lair_err e = find(rq, &db, &row);
+    if (e)
+        return e;
+    struct conv_filter f = key_filter(http_principal(rq));
+    e = conv_delete(db, row.id, &f);
+    if (e == LAIR_ENOTFOUND) /* deleted by someone else meanwhile */
+        return not_found(rq, NULL);
+    if (e)
+        return e;
+    char target[64];
+    snprintf(target, sizeof(target), "conversation:%s", row.id);
+    api_audit(rq, "conversation.delete", target, "ok");
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:s, s:b}", "id", row.id, "object",
+                                      "conversation.deleted", "deleted", 1));
+}

@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "api/app.h"
+#include "api/assistants_api.h"
+#include "api/conversations_api.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -44,11 +46,24 @@ static enum lair_err respond_json_value(struct http_req *rq, int status, json_t 
     return e;
 }
 
+static bool may_use_raw(struct http_req *rq)
+{
+    const struct principal *p = http_principal(rq);
+    return p->role == ROLE_OPERATOR || ((struct app *)http_app(rq))->tenant_raw_models;
+}
+
 enum lair_err api_models_list(struct http_req *rq)
 {
     struct app *app = http_app(rq);
     json_t *data = json_array();
-    if (__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
+    if (http_principal(rq)->role != ROLE_OPERATOR) {
+        enum lair_err e = api_assistant_list_published(rq, data);
+        if (e) {
+            json_decref(data);
+            return e;
+        }
+    }
+    if (may_use_raw(rq) && __atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
         for (size_t i = 0; i < llm_registry_count(app->models); i++)
             json_array_append_new(data, model_object(app, llm_registry_at(app->models, i)));
     return respond_json_value(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
@@ -67,7 +82,7 @@ enum lair_err api_models_get(struct http_req *rq)
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
     struct str name = http_param(rq, 0);
-    struct llm_model *m = llm_registry_find(app->models, name);
+    struct llm_model *m = may_use_raw(rq) ? llm_registry_find(app->models, name) : NULL;
     if (!m)
         return model_not_found(rq, name);
     return respond_json_value(rq, 200, model_object(app, m));
@@ -79,7 +94,9 @@ struct gen_params {
     struct llm_request req;
     struct str stop[MAX_STOP];
     bool stream, include_usage;
+    bool has_temperature, has_top_p;
     struct str user;
+    struct str conversation_id;
 };
 
 static enum lair_err bad(struct http_req *rq, const char *param, const char *msg)
@@ -118,7 +135,12 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     CHECK(json_opt_bool(o, "stream", &g->stream, msg, sizeof(msg)), "stream");
     CHECK(json_opt_bool(o, "ignore_eos", &g->req.ignore_eos, msg, sizeof(msg)), "ignore_eos");
     CHECK(json_opt_string(o, "user", &g->user, msg, sizeof(msg)), "user");
+    CHECK(json_opt_string(o, "conversation_id", &g->conversation_id, msg, sizeof(msg)),
+          "conversation_id");
 #undef CHECK
+    json_t *tv = json_object_get(o, "temperature"), *pv = json_object_get(o, "top_p");
+    g->has_temperature = tv && !json_is_null(tv);
+    g->has_top_p = pv && !json_is_null(pv);
     json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
@@ -173,7 +195,7 @@ static enum lair_err find_model(struct http_req *rq, json_t *o, int need, struct
     struct str name = {json_string_value(mv), json_string_length(mv)};
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
-    *m = llm_registry_find(app->models, name);
+    *m = may_use_raw(rq) ? llm_registry_find(app->models, name) : NULL;
     if (!*m)
         return model_not_found(rq, name);
     struct llm_model_info info;
@@ -231,6 +253,37 @@ static json_t *usage_object(const struct llm_result *r)
 
 enum gen_kind { GEN_CHAT, GEN_TEXT };
 
+/* What is recorded once a generation ends: the conversation, the user's
+ * turn and the usage. Copied out of the request so that the end of a stream
+ * can record it even though the handler returned long ago. */
+struct record {
+    struct app *app;
+    struct principal who;
+    struct api_conversation conv; /* history is not kept (it lives in the request's arena) */
+    char *user_text;              /* OWNED */
+    size_t user_len;
+    bool keep;                    /* record the exchange */
+};
+
+static void record_release(struct record *r)
+{
+    free(r->user_text);
+    r->user_text = NULL;
+}
+
+/* Stores the exchange and counts the tokens; failures are logged, never
+ * reported to a client who already has the answer. */
+static void record_finish(struct record *r, struct str answer, const struct llm_result *res)
+{
+    if (res->finish == LLM_FINISH_ERROR || res->finish == LLM_FINISH_CANCELLED)
+        return;
+    if (r->keep && r->conv.id[0])
+        api_conversation_record_as(r->app, &r->who, &r->conv,
+                                   (struct str){r->user_text ? r->user_text : "", r->user_len},
+                                   answer, res);
+    api_usage_add(r->app, &r->who, res->prompt_tokens + res->completion_tokens);
+}
+
 struct sse_ctx {
     struct llm_stream *stream;
     enum gen_kind kind;
@@ -239,16 +292,22 @@ struct sse_ctx {
     char model[128];
     time_t created;
     struct buf text;
+    struct buf answer; /* the whole answer, for the conversation */
+    struct record rec;
 };
 
 static int sse_fd(void *p) { return llm_stream_fd(((struct sse_ctx *)p)->stream); }
 
 static json_t *chunk_object(struct sse_ctx *c, json_t *choice)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", c->id, "object",
-                     c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion", "created",
-                     (json_int_t)c->created, "model", c->model, "system_fingerprint", "libreair",
-                     "choices", choice);
+    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", c->id, "object",
+                          c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion",
+                          "created", (json_int_t)c->created, "model", c->model,
+                          "system_fingerprint", "libreair", "choices", choice);
+    /* the conversation id rides on the first chunk, like the sources */
+    if (v && !c->sent_role && c->rec.conv.id[0])
+        json_object_set_new(v, "conversation_id", json_string(c->rec.conv.id));
+    return v;
 }
 
 static enum lair_err sse_event(struct buf *out, json_t *v)
@@ -288,6 +347,8 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
     buf_reset(&c->text);
     bool fin = llm_stream_take(c->stream, &c->text, &res);
     enum lair_err e = LAIR_OK;
+    if (c->text.len)
+        buf_append(&c->answer, c->text.ptr, c->text.len);
     if (c->text.len || (!c->sent_role && c->kind == GEN_CHAT))
         e = sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr ? c->text.ptr : "",
                                                         c->text.len, NULL)));
@@ -312,6 +373,7 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
     buf_puts(out, "data: [DONE]\n\n");
     *done = true;
     c->finished = true;
+    record_finish(&c->rec, buf_str(&c->answer), &res);
     return e;
 }
 
@@ -320,6 +382,8 @@ static void sse_release(void *p, bool client_gone)
     struct sse_ctx *c = p;
     llm_stream_free(c->stream); /* cancels if still running: the slot is freed at once */
     buf_release(&c->text);
+    buf_release(&c->answer);
+    record_release(&c->rec);
     free(c);
 }
 
@@ -327,13 +391,17 @@ static const struct http_stream_ops sse_ops = {sse_fd, sse_produce, sse_release}
 
 /* ---- completion endpoints ---- */
 
+/* Submits the request and answers it, streamed or whole. Takes rec over. */
 static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
-                                    struct gen_params *g, enum gen_kind kind)
+                                    struct gen_params *g, enum gen_kind kind, struct record *rec,
+                                    const char *shown_model)
 {
     struct llm_stream *st;
     enum lair_err e = llm_submit(m, &g->req, &st);
-    if (e)
+    if (e) {
+        record_release(rec);
         return submit_error(rq, e, m);
+    }
     char id[48];
     make_id(id, sizeof(id), kind == GEN_CHAT ? "chatcmpl-" : "cmpl-");
     time_t created = time(NULL);
@@ -342,15 +410,18 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
         struct sse_ctx *c = calloc(1, sizeof(*c));
         if (!c) {
             llm_stream_free(st);
+            record_release(rec);
             return LAIR_ENOMEM;
         }
         c->stream = st;
         c->kind = kind;
         c->include_usage = g->include_usage;
         c->created = created;
+        c->rec = *rec;
         snprintf(c->id, sizeof(c->id), "%s", id);
-        snprintf(c->model, sizeof(c->model), "%s", llm_model_name(m));
+        snprintf(c->model, sizeof(c->model), "%s", shown_model);
         buf_init(&c->text, 0);
+        buf_init(&c->answer, 0);
         return http_respond_stream(rq, "text/event-stream; charset=utf-8", &sse_ops, c);
     }
 
@@ -363,14 +434,18 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
         if (!http_wait(rq, llm_stream_fd(st))) { /* client gone: free the slot now */
             llm_stream_free(st);
             buf_release(&text);
+            record_release(rec);
             return http_fail(rq, LAIR_ECANCEL, NULL, NULL, "client disconnected");
         }
     }
     llm_stream_free(st);
     if (res.finish == LLM_FINISH_ERROR) {
         buf_release(&text);
+        record_release(rec);
         return submit_error(rq, res.err, m);
     }
+    record_finish(rec, buf_str(&text), &res);
+    record_release(rec);
     json_t *content = json_stringn(text.ptr ? text.ptr : "", text.len);
     buf_release(&text);
     json_t *choice =
@@ -382,8 +457,10 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
                         "finish_reason", finish_name(res.finish));
     json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
                           kind == GEN_CHAT ? "chat.completion" : "text_completion", "created",
-                          (json_int_t)created, "model", llm_model_name(m), "system_fingerprint",
+                          (json_int_t)created, "model", shown_model, "system_fingerprint",
                           "libreair", "choices", choice, "usage", usage_object(&res));
+    if (v && rec->conv.id[0])
+        json_object_set_new(v, "conversation_id", json_string(rec->conv.id));
     return respond_json_value(rq, 200, v);
 }
 
@@ -463,30 +540,132 @@ static enum lair_err parse_messages(struct http_req *rq, json_t *o, struct llm_m
     return LAIR_OK;
 }
 
+/* An assistant's parameters are limits: a request may lower them, never
+ * exceed them; absent from the request, the assistant's values apply. */
+static void apply_assistant_params(const struct assistant *a, struct gen_params *g)
+{
+    struct llm_sampling *s = &g->req.sampling;
+    if (!isnan(a->temperature))
+        s->temperature = g->has_temperature && s->temperature < a->temperature
+                             ? s->temperature
+                             : (float)a->temperature;
+    if (!isnan(a->top_p))
+        s->top_p = g->has_top_p && s->top_p < a->top_p ? s->top_p : (float)a->top_p;
+    if (a->max_tokens > 0 && (g->req.max_tokens <= 0 || g->req.max_tokens > a->max_tokens))
+        g->req.max_tokens = (int)a->max_tokens;
+}
+
+/* The prompt's messages: the assistant's instructions first (the client's
+ * own system messages are dropped: they must not override guardrails), then
+ * the stored history of a continued conversation, then the request's turns. */
+static enum lair_err build_messages(struct http_req *rq, const struct assistant *a,
+                                    const struct api_conversation *c, struct llm_message *req,
+                                    size_t n_req, struct llm_message **out, size_t *n_out)
+{
+    size_t cap = 1 + c->n_history + n_req, n = 0;
+    struct llm_message *m = arena_alloc(http_arena(rq), cap * sizeof(*m));
+    if (!m)
+        return LAIR_ENOMEM;
+    if (a && a->instructions && *a->instructions)
+        m[n++] = (struct llm_message){S("system"), str_c(a->instructions)};
+    for (size_t i = 0; i < c->n_history; i++)
+        m[n++] = c->history[i];
+    for (size_t i = 0; i < n_req; i++) {
+        if (a && str_eq(req[i].role, S("system")))
+            continue;
+        m[n++] = req[i];
+    }
+    *out = m;
+    *n_out = n;
+    return LAIR_OK;
+}
+
+/* The text of the last user turn, recorded with the answer. */
+static struct str last_user_text(const struct llm_message *m, size_t n)
+{
+    for (size_t i = n; i-- > 0;)
+        if (str_eq(m[i].role, S("user")))
+            return m[i].content;
+    return (struct str){"", 0};
+}
+
+/* model = an assistant of the caller's tenant, else (where allowed) a raw
+ * model. Sets *a (owned; released by the caller) when an assistant. */
+static enum lair_err resolve_chat_target(struct http_req *rq, json_t *o, struct llm_model **m,
+                                         struct assistant *a, bool *is_assistant)
+{
+    struct app *app = http_app(rq);
+    *is_assistant = false;
+    if (http_principal(rq)->role == ROLE_OPERATOR)
+        return find_model(rq, o, LLM_CAN_CHAT, m);
+    json_t *mv = json_object_get(o, "model");
+    if (!json_is_string(mv) || json_string_length(mv) == 0)
+        return http_fail(rq, LAIR_EINVAL, "model", "invalid_value",
+                         "'model' is required and must be a non-empty string");
+    struct str name = {json_string_value(mv), json_string_length(mv)};
+    enum lair_err e = api_assistant_resolve(rq, name, a);
+    if (e == LAIR_ENOTFOUND && app->tenant_raw_models)
+        return find_model(rq, o, LLM_CAN_CHAT, m);
+    if (e)
+        return e;
+    *is_assistant = true;
+    if (!api_require_ready(rq))
+        return LAIR_EBUSY;
+    *m = llm_registry_find(app->models, str_c(a->model));
+    if (!*m) {
+        http_retry_after(rq, 30);
+        return http_fail(rq, LAIR_EBUSY, "model", "model_unavailable",
+                         "the model of this assistant is not loaded on this server");
+    }
+    return LAIR_OK;
+}
+
 enum lair_err api_chat_completions(struct http_req *rq)
 {
-    char msg[256];
     json_t *o;
-    enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
+    enum lair_err e = api_parse_body(rq, &o);
     if (e)
-        return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
-    struct llm_model *m;
+        return e;
+    struct llm_model *m = NULL;
     struct gen_params g;
-    struct llm_message *msgs = NULL;
-    size_t n = 0;
+    struct llm_message *msgs = NULL, *all = NULL;
+    size_t n = 0, n_all = 0;
+    struct assistant a = {0};
+    bool is_assistant = false;
+    struct api_conversation conv = {0};
+    struct record rec = {0};
     struct buf prompt;
     buf_init(&prompt, 0);
-    if (!(e = find_model(rq, o, LLM_CAN_CHAT, &m)) && !(e = parse_gen(rq, o, &g)) &&
-        !(e = parse_messages(rq, o, &msgs, &n))) {
-        e = llm_chat_format(m, msgs, n, true, &prompt);
-        if (e)
-            e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
+    if ((e = resolve_chat_target(rq, o, &m, &a, &is_assistant)) || (e = parse_gen(rq, o, &g)) ||
+        (e = parse_messages(rq, o, &msgs, &n)))
+        goto out;
+    if (is_assistant)
+        apply_assistant_params(&a, &g);
+    const char *target = is_assistant ? a.slug : llm_model_name(m);
+    if (http_principal(rq)->role != ROLE_OPERATOR &&
+        (e = api_conversation_begin(rq, g.conversation_id, target, g.user, &conv)))
+        goto out;
+    if ((e = build_messages(rq, is_assistant ? &a : NULL, &conv, msgs, n, &all, &n_all)))
+        goto out;
+    e = llm_chat_format(m, all, n_all, true, &prompt);
+    if (e) {
+        e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
+        goto out;
     }
-    if (!e) {
-        g.req.prompt = buf_str(&prompt);
-        g.req.add_bos = false; /* templates carry their own BOS when they want one */
-        e = run_generation(rq, m, &g, GEN_CHAT);
-    }
+    rec.app = http_app(rq);
+    rec.who = *http_principal(rq);
+    rec.conv = conv;
+    rec.conv.history = NULL;
+    rec.conv.n_history = 0;
+    rec.keep = conv.id[0] != 0;
+    struct str user = last_user_text(msgs, n);
+    rec.user_text = strndup(user.ptr, user.len);
+    rec.user_len = user.len;
+    g.req.prompt = buf_str(&prompt);
+    g.req.add_bos = false; /* templates carry their own BOS when they want one */
+    e = run_generation(rq, m, &g, GEN_CHAT, &rec, target);
+out:
+    assistant_release(&a);
     buf_release(&prompt);
     json_decref(o);
     return e;
@@ -511,7 +690,8 @@ enum lair_err api_completions(struct http_req *rq)
         } else {
             g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
             g.req.add_bos = true;
-            e = run_generation(rq, m, &g, GEN_TEXT);
+            struct record rec = {.app = http_app(rq), .who = *http_principal(rq)};
+            e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m));
         }
     }
     json_decref(o);
@@ -596,6 +776,8 @@ enum lair_err api_embeddings(struct http_req *rq)
     }
     int n_tokens = 0;
     e = llm_embed(m, texts, n, vec, &n_tokens);
+    if (!e)
+        api_usage_add(http_app(rq), http_principal(rq), n_tokens);
     if (e) {
         if (e == LAIR_ECTX)
             e = http_fail(rq, e, "input", "context_length_exceeded",

@@ -2,45 +2,59 @@
  * validation, and what a chat request needs from it.
  *
  * An assistant is stored as versions of its JSON spec (src/store/assistants.c);
- * struct assistant is a parsed, validated version. */
+ * struct assistant is a parsed, validated version. Every field and its range
+ * is described in docs/assistants.md. */
 #ifndef LAIR_ASSISTANT_H
 #define LAIR_ASSISTANT_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/err.h"
 #include "core/str.h"
 
 #define ASSISTANT_MAX_KB 16
 #define ASSISTANT_MAX_STARTERS 8
+#define ASSISTANT_MAX_ORIGINS 32
+#define ASSISTANT_NAME_MAX 200                 /* bytes */
+#define ASSISTANT_INSTRUCTIONS_MAX (64 * 1024) /* bytes */
+#define ASSISTANT_MODEL_MAX 128                /* bytes */
+#define ASSISTANT_TEXT_MAX 2000                /* refusal, welcome (bytes) */
+#define ASSISTANT_STARTER_MAX 300              /* bytes */
+#define ASSISTANT_MAX_TOKENS 32768
+#define ASSISTANT_TOP_K_MAX 50
+#define ASSISTANT_RETENTION_MAX 3650 /* days */
 
 enum citation_policy { CITATIONS_OFF, CITATIONS_OPTIONAL, CITATIONS_REQUIRED };
 enum pii_mode { PII_KEEP, PII_MASK, PII_PSEUDONYMISE };
 enum visibility { VIS_INTERNAL, VIS_PUBLIC };
 
 struct assistant {
-    json_t *spec;            /* OWNED: the validated spec, canonical form */
-    const char *slug, *name; /* BORROWED from spec */
-    const char *instructions;
-    const char *model;       /* raw model name the operator declared */
-    /* params: -1 / NAN when unset (the request's or the model's default applies) */
+    json_t *spec;             /* OWNED: the validated spec, canonical form */
+    const char *slug, *name;  /* BORROWED from spec */
+    const char *instructions; /* "" when none */
+    const char *model;        /* raw model name the operator declared */
+    /* params: NAN (temperature, top_p) and -1 (max_tokens) when unset: the
+     * request's or the model's default applies. When set they are limits a
+     * request may lower but not exceed. */
     double temperature, top_p;
     long long max_tokens;
     const char *knowledge_bases[ASSISTANT_MAX_KB];
     int n_knowledge_bases;
-    int top_k;               /* retrieval */
-    double min_score;
-    enum citation_policy citations;
-    const char *refusal;     /* guardrails.refusal; may be NULL */
-    enum pii_mode pii;
-    const char *welcome;
+    int top_k;                      /* retrieval; default 5 */
+    double min_score;               /* default 0 */
+    enum citation_policy citations; /* default optional */
+    const char *refusal;            /* guardrails.refusal; NULL when none */
+    enum pii_mode pii;              /* default keep */
+    const char *welcome;            /* "" when none */
     const char *starters[ASSISTANT_MAX_STARTERS];
     int n_starters;
-    enum visibility visibility;
-    json_t *allowed_origins; /* BORROWED array of strings (public widget), may be NULL */
-    int retention_days;      /* 0 = tenant default */
-    int version;             /* the stored version this came from (0 if none) */
+    enum visibility visibility; /* default internal */
+    json_t *allowed_origins;    /* BORROWED array of canonical origins ("https://www.ville.fr");
+                                   empty unless public */
+    int retention_days;         /* 0 = tenant default */
+    int version;                /* the stored version this came from (0 if none; set by callers) */
 };
 
 /* What validation may consult: does a model / knowledge base exist. Either
@@ -51,12 +65,33 @@ struct assistant_ctx {
     void *arg;
 };
 
-/* Parses and validates a spec. Unknown fields, bad slug, unknown model or
- * knowledge base, out-of-range parameters → LAIR_EUNPROC with *field set to
- * the JSON path of the offending field (static or inside spec) and msg a
- * sentence. On success out owns a canonical copy (defaults filled in). */
+/* Why a spec was refused: field is the JSON path of the offending field
+ * ("params.temperature", "starters[2]"; printable ASCII; "" for the whole
+ * file), code a machine-readable reason ("unknown_field", "missing_field",
+ * "invalid_value", "unknown_model", "unknown_knowledge_base"; static) and msg
+ * a sentence saying what is allowed. */
+struct assistant_error {
+    char field[128];
+    const char *code;
+    char msg[320];
+};
+
+/* Parses and validates a spec (not modified; may be NULL). Unknown fields,
+ * wrong types, bad slug, unknown model or knowledge base, out-of-range values
+ * → LAIR_EUNPROC with *err filled in. On success out owns a canonical copy
+ * (fixed key order, defaults filled in, origins lower-cased without default
+ * ports); release it with assistant_release. */
 enum lair_err assistant_parse(json_t *spec, const struct assistant_ctx *ctx, struct assistant *out,
-                              const char **field, char *msg, size_t msglen);
+                              struct assistant_error *err);
 void assistant_release(struct assistant *a);
+
+/* The canonical spec as compact JSON text: what is stored, and what equal
+ * files produce byte for byte. OWNED (free with free()); NULL when out of
+ * memory. */
+char *assistant_dump(const struct assistant *a);
+
+/* True when origin (the browser's Origin header) is one of a public
+ * assistant's allowed origins. Always false for internal assistants. */
+bool assistant_origin_allowed(const struct assistant *a, struct str origin);
 
 #endif

@@ -37,10 +37,10 @@ setup_tenant() { # setup_tenant SLUG -> sets ADMIN_<n>, EDITOR_<n>, USER_<n>, CO
     local user
     user=$(jq -r .key "$WORK/resp")
     expect 201 "$editor" POST /api/v1/assistants \
-        "{\"slug\":\"accueil-$n\",\"name\":\"Accueil $n\",\"instructions\":\"Tu aides les habitants de $slug.\",\"model\":\"stories\",\"params\":{\"temperature\":0,\"max_tokens\":8}}"
-    expect 200 "$editor" POST "/api/v1/assistants/accueil-$n/publish"
+        "{\"slug\":\"accueil-${n,,}\",\"name\":\"Accueil $n\",\"instructions\":\"Tu aides les habitants de $slug.\",\"model\":\"stories\",\"params\":{\"temperature\":0,\"max_tokens\":8}}"
+    expect 200 "$editor" POST "/api/v1/assistants/accueil-${n,,}/publish"
     expect 200 "$user" POST /v1/chat/completions \
-        "{\"model\":\"accueil-$n\",\"messages\":[{\"role\":\"user\",\"content\":\"Bonjour\"}],\"user\":\"habitant-$n\"}"
+        "{\"model\":\"accueil-${n,,}\",\"messages\":[{\"role\":\"user\",\"content\":\"Bonjour\"}],\"user\":\"habitant-$n\"}"
     local conv
     conv=$(jq -r .conversation_id "$WORK/resp")
     [ -n "$conv" ] && [ "$conv" != null ] || fail "no conversation_id for $slug"
@@ -69,21 +69,21 @@ B_KEY_ID=$(jq -r '.data[0].id' "$WORK/resp")
 
 # ---- A's keys on B's objects: 404, nothing changes ----
 for k in "$ADMIN_A" "$EDITOR_A"; do
-    expect 404 "$k" GET /api/v1/assistants/accueil-B
-    expect 404 "$k" PUT /api/v1/assistants/accueil-B '{"slug":"accueil-B","name":"pirate","instructions":"x","model":"stories"}'
-    expect 404 "$k" POST /api/v1/assistants/accueil-B/publish
-    expect 404 "$k" GET /api/v1/assistants/accueil-B/versions
-    expect 404 "$k" POST /api/v1/assistants/accueil-B/versions/1/restore
-    expect 404 "$k" DELETE /api/v1/assistants/accueil-B
+    expect 404 "$k" GET /api/v1/assistants/accueil-b
+    expect 404 "$k" PUT /api/v1/assistants/accueil-b '{"slug":"accueil-b","name":"pirate","instructions":"x","model":"stories"}'
+    expect 404 "$k" POST /api/v1/assistants/accueil-b/publish
+    expect 404 "$k" GET /api/v1/assistants/accueil-b/versions
+    expect 404 "$k" POST /api/v1/assistants/accueil-b/versions/1/restore
+    expect 404 "$k" DELETE /api/v1/assistants/accueil-b
 done
 for k in "$ADMIN_A" "$EDITOR_A" "$USER_A"; do
     expect 404 "$k" GET "/api/v1/conversations/$CONV_B"
     expect 404 "$k" DELETE "/api/v1/conversations/$CONV_B"
     expect 404 "$k" GET /api/v1/conversations/conv_guessed000000000000000
-    expect 404 "$k" POST /v1/chat/completions '{"model":"accueil-B","messages":[{"role":"user","content":"hi"}]}'
-    expect 404 "$k" POST /v1/chat/completions "{\"model\":\"accueil-A\",\"conversation_id\":\"$CONV_B\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+    expect 404 "$k" POST /v1/chat/completions '{"model":"accueil-b","messages":[{"role":"user","content":"hi"}]}'
+    expect 404 "$k" POST /v1/chat/completions "{\"model\":\"accueil-a\",\"conversation_id\":\"$CONV_B\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
     call "$k" GET /v1/models
-    jq -e '[.data[].id] | index("accueil-B") == null' "$WORK/resp" >/dev/null || fail "B's assistant listed for A"
+    jq -e '[.data[].id] | index("accueil-b") == null' "$WORK/resp" >/dev/null || fail "B's assistant listed for A"
 done
 expect 404 "$ADMIN_A" DELETE "/api/v1/keys/$B_KEY_ID"
 expect 404 "$ADMIN_A" DELETE /api/v1/keys/0123456789ab
@@ -99,11 +99,11 @@ pass "A's keys on B's slugs and ids: 404 and nothing changed"
 
 # ---- the operator cannot read tenant content ----
 expect 403 "$OP" GET /api/v1/assistants
-expect 403 "$OP" GET /api/v1/assistants/accueil-A
+expect 403 "$OP" GET /api/v1/assistants/accueil-a
 expect 403 "$OP" GET /api/v1/conversations
 expect 403 "$OP" GET "/api/v1/conversations/$CONV_A"
 call "$OP" GET /v1/models
-jq -e '[.data[].id] | (index("accueil-A") == null) and (index("accueil-B") == null)' "$WORK/resp" >/dev/null || fail "operator sees assistants"
+jq -e '[.data[].id] | (index("accueil-a") == null) and (index("accueil-b") == null)' "$WORK/resp" >/dev/null || fail "operator sees assistants"
 pass "the operator manages tenants but reads no tenant content"
 
 # ---- role matrix (docs/roles.md) ----
@@ -120,8 +120,8 @@ matrix POST /api/v1/tenants '{"slug":"x-1"}' 201 403 403 403
 matrix DELETE /api/v1/tenants/x-1 "" 200 403 403 403
 matrix GET /api/v1/keys "" 200 200 403 403
 matrix GET /api/v1/assistants "" 403 200 200 403
-matrix GET /api/v1/assistants/accueil-A "" 403 200 200 403
-matrix GET /api/v1/assistants/accueil-A/versions "" 403 200 200 403
+matrix GET /api/v1/assistants/accueil-a "" 403 200 200 403
+matrix GET /api/v1/assistants/accueil-a/versions "" 403 200 200 403
 matrix GET /api/v1/conversations "" 403 200 200 200
 matrix GET /api/v1/audit "" 200 200 403 403
 matrix GET /api/v1/audit/verify "" 200 200 403 403
@@ -129,7 +129,7 @@ matrix GET /v1/models "" 200 200 200 200
 expect 403 "$EDITOR_A" POST /api/v1/keys '{"role":"admin"}'
 expect 403 "$USER_A" POST /api/v1/keys '{"role":"admin"}'
 expect 403 "$USER_A" POST /api/v1/assistants '{"slug":"u","name":"u","instructions":"x","model":"stories"}'
-expect 403 "$USER_A" POST /api/v1/assistants/accueil-A/publish
+expect 403 "$USER_A" POST /api/v1/assistants/accueil-a/publish
 pass "role matrix"
 
 # ---- a key restricted to one assistant, and revocation at once ----
@@ -139,7 +139,7 @@ call "$ADMIN_A" POST /api/v1/keys '{"role":"user","assistants":["urbanisme"]}'
 R=$(jq -r .key "$WORK/resp")
 RID=$(jq -r .id "$WORK/resp")
 expect 200 "$R" POST /v1/chat/completions '{"model":"urbanisme","messages":[{"role":"user","content":"hi"}]}'
-expect 404 "$R" POST /v1/chat/completions '{"model":"accueil-A","messages":[{"role":"user","content":"hi"}]}'
+expect 404 "$R" POST /v1/chat/completions '{"model":"accueil-a","messages":[{"role":"user","content":"hi"}]}'
 call "$R" GET /v1/models
 jq -e '[.data[].id] == ["urbanisme"]' "$WORK/resp" >/dev/null || fail "restricted key lists $(cat "$WORK/resp")"
 expect 200 "$ADMIN_A" DELETE "/api/v1/keys/$RID"

@@ -1,0 +1,640 @@
+/* The assistant file: strict validation of every field, with the JSON path
+ * of the first offending one, and the canonical form that is stored (fixed
+ * key order, defaults filled in) so that what GET or export returns is what
+ * the server applies. */
+#include "assist/assistant.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/system.h"
+#include "core/banned.h"
+
+#define ORIGIN_MAX 300
+#define DEFAULT_TOP_K 5
+
+struct parser {
+    const struct assistant_ctx *ctx;
+    struct assistant_error *err;
+};
+
+/* Copies s into out with anything but printable ASCII replaced, so that a
+ * client's key can be named in an error without breaking its JSON. */
+static void printable(char *out, size_t n, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    out[i] = 0;
+}
+
+static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
+                               const char *fmt, ...)
+{
+    printable(p->err->field, sizeof(p->err->field), field);
+    p->err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
+    va_end(ap);
+    return LAIR_EUNPROC;
+}
+
+#define fail(p, ...) fail_code(p, "invalid_value", __VA_ARGS__)
+
+/* "parent.key" or "key" at the top level. */
+static void join(char *out, size_t n, const char *parent, const char *key)
+{
+    char k[64];
+    printable(k, sizeof(k), key);
+    if (parent && *parent)
+        snprintf(out, n, "%s.%s", parent, k);
+    else
+        snprintf(out, n, "%s", k);
+}
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static enum lair_err known_keys(struct parser *p, json_t *obj, const char *parent,
+                                const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key))
+            i++;
+        if (!allowed[i]) {
+            char path[128];
+            join(path, sizeof(path), parent, key);
+            return fail_code(p, "unknown_field", path,
+                             "unknown field '%s'; see docs/assistants.md for the fields", path);
+        }
+    }
+    return LAIR_OK;
+}
+
+/* Present and not null. */
+static json_t *field(json_t *obj, const char *key)
+{
+    json_t *v = obj ? json_object_get(obj, key) : NULL;
+    return json_is_null(v) ? NULL : v;
+}
+
+/* A string of min..max bytes, valid UTF-8 without NUL. */
+static enum lair_err check_string(struct parser *p, json_t *v, const char *path, size_t min,
+                                  size_t max)
+{
+    if (!json_is_string(v))
+        return fail(p, path, "'%s' must be a string", path);
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len)
+        return fail(p, path, "'%s' must not contain NUL characters", path);
+    if (!utf8_valid(s, len))
+        return fail(p, path, "'%s' must be valid UTF-8", path);
+    if (len < min || len > max) {
+        if (min > 0)
+            return fail(p, path, "'%s' must have %zu to %zu bytes (it has %zu)", path, min, max,
+                        len);
+        return fail(p, path, "'%s' must have at most %zu bytes (it has %zu)", path, max, len);
+    }
+    return LAIR_OK;
+}
+
+/* Optional string field copied to the canonical object c, def when absent. */
+static enum lair_err opt_string(struct parser *p, json_t *obj, const char *key, const char *parent,
+                                size_t min, size_t max, const char *def, json_t *c)
+{
+    json_t *v = field(obj, key);
+    char path[128];
+    join(path, sizeof(path), parent, key);
+    if (!v)
+        return json_object_set_new(c, key, json_string(def)) ? LAIR_ENOMEM : LAIR_OK;
+    enum lair_err e = check_string(p, v, path, min, max);
+    if (e)
+        return e;
+    return json_object_set(c, key, v) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+/* One of choices (NULL-terminated), def when absent. */
+static enum lair_err opt_enum(struct parser *p, json_t *obj, const char *key, const char *parent,
+                              const char *const *choices, const char *def, json_t *c)
+{
+    json_t *v = field(obj, key);
+    char path[128];
+    join(path, sizeof(path), parent, key);
+    const char *s = def;
+    if (v) {
+        size_t i = 0;
+        if (json_is_string(v))
+            while (choices[i] && strcmp(choices[i], json_string_value(v)))
+                i++;
+        if (!json_is_string(v) || !choices[i]) {
+            char list[128] = "";
+            size_t len = 0;
+            for (i = 0; choices[i]; i++)
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s\"%s\"",
+                                        i == 0           ? ""
+                                        : choices[i + 1] ? ", "
+                                                         : " or ",
+                                        choices[i]);
+            return fail(p, path, "'%s' must be %s", path, list);
+        }
+        s = choices[i];
+    }
+    return json_object_set_new(c, key, json_string(s)) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+/* Optional number in [min, max]; stored as a real. *set tells if present. */
+static enum lair_err opt_number(struct parser *p, json_t *obj, const char *key, const char *parent,
+                                double min, double max, double *out, bool *set)
+{
+    json_t *v = field(obj, key);
+    char path[128];
+    join(path, sizeof(path), parent, key);
+    *set = false;
+    if (!v)
+        return LAIR_OK;
+    if (!json_is_number(v))
+        return fail(p, path, "'%s' must be a number", path);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max) {
+        if (isinf(max))
+            return fail(p, path, "'%s' must be at least %g", path, min);
+        return fail(p, path, "'%s' must be between %g and %g", path, min, max);
+    }
+    *out = d;
+    *set = true;
+    return LAIR_OK;
+}
+
+/* Optional integer in [min, max] (an integral real like 5.0 is accepted). */
+static enum lair_err opt_int(struct parser *p, json_t *obj, const char *key, const char *parent,
+                             long long min, long long max, long long *out, bool *set)
+{
+    json_t *v = field(obj, key);
+    char path[128];
+    join(path, sizeof(path), parent, key);
+    *set = false;
+    if (!v)
+        return LAIR_OK;
+    long long n;
+    if (json_is_integer(v))
+        n = (long long)json_integer_value(v);
+    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+             fabs(json_real_value(v)) < 1e15)
+        n = (long long)json_real_value(v);
+    else
+        return fail(p, path, "'%s' must be an integer", path);
+    if (n < min || n > max)
+        return fail(p, path, "'%s' must be between %lld and %lld", path, min, max);
+    *out = n;
+    *set = true;
+    return LAIR_OK;
+}
+
+/* An optional object field; NULL (and OK) when absent. */
+static enum lair_err opt_object(struct parser *p, json_t *obj, const char *key, json_t **out)
+{
+    json_t *v = field(obj, key);
+    *out = NULL;
+    if (v && !json_is_object(v))
+        return fail(p, key, "'%s' must be an object", key);
+    *out = v;
+    return LAIR_OK;
+}
+
+/* An optional array field of at most max items; NULL (and OK) when absent. */
+static enum lair_err opt_array(struct parser *p, json_t *obj, const char *key, size_t max,
+                               json_t **out)
+{
+    json_t *v = field(obj, key);
+    *out = NULL;
+    if (v && !json_is_array(v))
+        return fail(p, key, "'%s' must be an array", key);
+    if (v && json_array_size(v) > max)
+        return fail(p, key, "'%s' takes at most %zu items", key, max);
+    *out = v;
+    return LAIR_OK;
+}
+
+static bool array_has(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        if (!strcmp(json_string_value(x), s))
+            return true;
+    }
+    return false;
+}
+
+/* ---- fields ---- */
+
+static enum lair_err parse_identity(struct parser *p, json_t *spec, json_t *c)
+{
+    json_t *slug = json_object_get(spec, "slug");
+    if (!slug)
+        return fail_code(p, "missing_field", "slug", "'slug' is required");
+    if (!json_is_string(slug) || !slug_valid(str_c(json_string_value(slug))) ||
+        strlen(json_string_value(slug)) != json_string_length(slug))
+        return fail(p, "slug",
+                    "'slug' must be 1 to %d characters among a-z, 0-9 and '-' (not first)",
+                    SLUG_MAX);
+    if (json_object_set(c, "slug", slug))
+        return LAIR_ENOMEM;
+    enum lair_err e =
+        opt_string(p, spec, "name", NULL, 1, ASSISTANT_NAME_MAX, json_string_value(slug), c);
+    if (!e)
+        e = opt_string(p, spec, "instructions", NULL, 0, ASSISTANT_INSTRUCTIONS_MAX, "", c);
+    if (e)
+        return e;
+    json_t *model = json_object_get(spec, "model");
+    if (!model || json_is_null(model))
+        return fail_code(p, "missing_field", "model",
+                         "'model' is required: the name of a model the server serves");
+    if ((e = check_string(p, model, "model", 1, ASSISTANT_MODEL_MAX)))
+        return e;
+    if (p->ctx && p->ctx->model_exists &&
+        !p->ctx->model_exists(p->ctx->arg, json_string_value(model))) {
+        char name[80];
+        printable(name, sizeof(name), json_string_value(model));
+        return fail_code(p, "unknown_model", "model",
+                         "unknown model '%s': 'model' must name a chat model this server serves "
+                         "(GET /v1/models with an operator key lists them)",
+                         name);
+    }
+    return json_object_set(c, "model", model) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+static enum lair_err parse_params(struct parser *p, json_t *spec, json_t *c)
+{
+    static const char *const keys[] = {"temperature", "top_p", "max_tokens", NULL};
+    json_t *params, *out = json_object();
+    enum lair_err e = out ? opt_object(p, spec, "params", &params) : LAIR_ENOMEM;
+    if (!e && params)
+        e = known_keys(p, params, "params", keys);
+    double d;
+    long long n;
+    bool set;
+    if (!e && !(e = opt_number(p, params, "temperature", "params", 0, 2, &d, &set)) && set)
+        json_object_set_new(out, "temperature", json_real(d));
+    if (!e && !(e = opt_number(p, params, "top_p", "params", 0, 1, &d, &set)) && set)
+        json_object_set_new(out, "top_p", json_real(d));
+    if (!e &&
+        !(e = opt_int(p, params, "max_tokens", "params", 1, ASSISTANT_MAX_TOKENS, &n, &set)) && set)
+        json_object_set_new(out, "max_tokens", json_integer(n));
+    if (!e && json_object_set(c, "params", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    return e;
+}
+
+static enum lair_err parse_knowledge(struct parser *p, json_t *spec, json_t *c)
+{
+    json_t *kbs, *out = json_array();
+    enum lair_err e =
+        out ? opt_array(p, spec, "knowledge_bases", ASSISTANT_MAX_KB, &kbs) : LAIR_ENOMEM;
+    size_t i;
+    json_t *v;
+    if (!e && kbs)
+        json_array_foreach(kbs, i, v)
+        {
+            char path[40];
+            snprintf(path, sizeof(path), "knowledge_bases[%zu]", i);
+            if (!json_is_string(v) || !slug_valid(str_c(json_string_value(v))) ||
+                strlen(json_string_value(v)) != json_string_length(v)) {
+                e = fail(p, path, "'%s' must be the slug of a knowledge base", path);
+                break;
+            }
+            const char *s = json_string_value(v);
+            if (array_has(out, s)) {
+                e = fail(p, path, "'%s': the knowledge base '%s' is listed twice", path, s);
+                break;
+            }
+            if (p->ctx && p->ctx->kb_exists && !p->ctx->kb_exists(p->ctx->arg, s)) {
+                e = fail_code(p, "unknown_knowledge_base", path,
+                              "'%s': no knowledge base '%s' in this tenant", path, s);
+                break;
+            }
+            json_array_append(out, v);
+        }
+    if (!e && json_object_set(c, "knowledge_bases", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    if (e)
+        return e;
+
+    static const char *const rkeys[] = {"top_k", "min_score", NULL};
+    json_t *r;
+    if ((e = opt_object(p, spec, "retrieval", &r)) ||
+        (r && (e = known_keys(p, r, "retrieval", rkeys))))
+        return e;
+    long long top_k = DEFAULT_TOP_K;
+    double min_score = 0;
+    bool set;
+    if ((e = opt_int(p, r, "top_k", "retrieval", 1, ASSISTANT_TOP_K_MAX, &top_k, &set)) ||
+        (e = opt_number(p, r, "min_score", "retrieval", 0, INFINITY, &min_score, &set)))
+        return e;
+    if (json_object_set_new(
+            c, "retrieval",
+            json_pack("{s:I, s:f}", "top_k", (json_int_t)top_k, "min_score", min_score)))
+        return LAIR_ENOMEM;
+    static const char *const citations[] = {"required", "optional", "off", NULL};
+    return opt_enum(p, spec, "citations", NULL, citations, "optional", c);
+}
+
+static enum lair_err parse_guardrails(struct parser *p, json_t *spec, json_t *c)
+{
+    static const char *const keys[] = {"refusal", "pii", NULL};
+    static const char *const pii[] = {"keep", "mask", "pseudonymise", NULL};
+    json_t *g, *out = json_object();
+    enum lair_err e = out ? opt_object(p, spec, "guardrails", &g) : LAIR_ENOMEM;
+    if (!e && g)
+        e = known_keys(p, g, "guardrails", keys);
+    if (!e)
+        e = opt_string(p, g, "refusal", "guardrails", 0, ASSISTANT_TEXT_MAX, "", out);
+    if (!e)
+        e = opt_enum(p, g, "pii", "guardrails", pii, "keep", out);
+    if (!e && json_object_set(c, "guardrails", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    return e;
+}
+
+static enum lair_err parse_welcome(struct parser *p, json_t *spec, json_t *c)
+{
+    enum lair_err e = opt_string(p, spec, "welcome", NULL, 0, ASSISTANT_TEXT_MAX, "", c);
+    json_t *st, *out = json_array();
+    if (!e)
+        e = out ? opt_array(p, spec, "starters", ASSISTANT_MAX_STARTERS, &st) : LAIR_ENOMEM;
+    size_t i;
+    json_t *v;
+    if (!e && st)
+        json_array_foreach(st, i, v)
+        {
+            char path[40];
+            snprintf(path, sizeof(path), "starters[%zu]", i);
+            if ((e = check_string(p, v, path, 1, ASSISTANT_STARTER_MAX)))
+                break;
+            json_array_append(out, v);
+        }
+    if (!e && json_object_set(c, "starters", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    return e;
+}
+
+/* A host name (letters, digits, '-', dots between labels of 1..63), an IPv4
+ * address, or a bracketed IPv6 address; lower-cased into out. */
+static bool host_valid(const char *h, size_t len, char *out)
+{
+    if (len == 0 || len > 255)
+        return false;
+    if (h[0] == '[') {
+        if (len < 3 || h[len - 1] != ']')
+            return false;
+        for (size_t i = 1; i + 1 < len; i++)
+            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+                return false;
+    } else {
+        size_t label = 0;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char ch = (unsigned char)h[i];
+            if (ch == '.') {
+                if (label == 0 || h[i - 1] == '-')
+                    return false;
+                label = 0;
+            } else if (isalnum(ch) || ch == '-') {
+                if ((label == 0 && ch == '-') || ++label > 63)
+                    return false;
+            } else {
+                return false;
+            }
+        }
+        if (label == 0 || h[len - 1] == '-')
+            return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)tolower((unsigned char)h[i]);
+    out[len] = 0;
+    return true;
+}
+
+/* "scheme://host[:port]" as a browser sends it in Origin: lower case, no
+ * default port, no path. Writes the canonical form into out. */
+static bool origin_canonical(struct str o, char out[ORIGIN_MAX + 1])
+{
+    if (o.len > ORIGIN_MAX)
+        return false;
+    size_t skip;
+    const char *scheme;
+    int def_port;
+    if (o.len >= 8 && !strncasecmp(o.ptr, "https://", 8))
+        skip = 8, scheme = "https", def_port = 443;
+    else if (o.len >= 7 && !strncasecmp(o.ptr, "http://", 7))
+        skip = 7, scheme = "http", def_port = 80;
+    else
+        return false;
+    const char *h = o.ptr + skip;
+    size_t rest = o.len - skip, hlen = rest;
+    const char *colon = NULL;
+    /* the port colon is the last one, after any IPv6 bracket */
+    for (size_t i = rest; i > 0; i--) {
+        if (h[i - 1] == ']')
+            break;
+        if (h[i - 1] == ':') {
+            colon = h + i - 1;
+            hlen = i - 1;
+            break;
+        }
+    }
+    long port = def_port;
+    if (colon) {
+        size_t plen = rest - hlen - 1;
+        if (plen == 0 || plen > 5)
+            return false;
+        port = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (!isdigit((unsigned char)colon[1 + i]))
+                return false;
+            port = port * 10 + (colon[1 + i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return false;
+    }
+    char host[256]; /* host_valid takes at most 255 bytes */
+    if (!host_valid(h, hlen, host))
+        return false;
+    if (port == def_port)
+        snprintf(out, ORIGIN_MAX + 1, "%s://%s", scheme, host);
+    else
+        snprintf(out, ORIGIN_MAX + 1, "%s://%s:%ld", scheme, host, port);
+    return true;
+}
+
+static enum lair_err parse_visibility(struct parser *p, json_t *spec, json_t *c)
+{
+    static const char *const vis[] = {"internal", "public", NULL};
+    enum lair_err e = opt_enum(p, spec, "visibility", NULL, vis, "internal", c);
+    if (e)
+        return e;
+    bool public = !strcmp(json_string_value(json_object_get(c, "visibility")), "public");
+    json_t *origins, *out = json_array();
+    e = out ? opt_array(p, spec, "allowed_origins", ASSISTANT_MAX_ORIGINS, &origins) : LAIR_ENOMEM;
+    size_t i;
+    json_t *v;
+    if (!e && origins && json_array_size(origins) > 0 && !public)
+        e = fail(p, "allowed_origins",
+                 "'allowed_origins' is only for a public assistant: set \"visibility\": "
+                 "\"public\" or remove it");
+    if (!e && origins)
+        json_array_foreach(origins, i, v)
+        {
+            char path[40], canon[ORIGIN_MAX + 1];
+            snprintf(path, sizeof(path), "allowed_origins[%zu]", i);
+            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+                !origin_canonical((struct str){json_string_value(v), json_string_length(v)},
+                                  canon)) {
+                e = fail(p, path,
+                         "'%s' must be an origin like \"https://www.ville.fr\" (scheme, host "
+                         "and optional port; no path)",
+                         path);
+                break;
+            }
+            if (!array_has(out, canon))
+                json_array_append_new(out, json_string(canon));
+        }
+    if (!e && json_object_set(c, "allowed_origins", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    if (e)
+        return e;
+    long long days = 0;
+    bool set;
+    if ((e = opt_int(p, spec, "retention_days", NULL, 0, ASSISTANT_RETENTION_MAX, &days, &set)))
+        return e;
+    return json_object_set_new(c, "retention_days", json_integer(days)) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+/* ---- the struct view of a canonical spec ---- */
+
+static const char *get_s(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int choice(const char *s, const char *const *choices)
+{
+    int i = 0;
+    while (choices[i] && strcmp(choices[i], s))
+        i++;
+    return i;
+}
+
+static void fill(struct assistant *a, json_t *c)
+{
+    a->spec = c;
+    a->slug = get_s(c, "slug");
+    a->name = get_s(c, "name");
+    a->instructions = get_s(c, "instructions");
+    a->model = get_s(c, "model");
+    json_t *params = json_object_get(c, "params"), *v;
+    a->temperature = (v = json_object_get(params, "temperature")) ? json_real_value(v) : NAN;
+    a->top_p = (v = json_object_get(params, "top_p")) ? json_real_value(v) : NAN;
+    a->max_tokens = (v = json_object_get(params, "max_tokens")) ? json_integer_value(v) : -1;
+    size_t i;
+    json_array_foreach(json_object_get(c, "knowledge_bases"), i, v)
+    {
+        a->knowledge_bases[a->n_knowledge_bases++] = json_string_value(v);
+    }
+    json_t *r = json_object_get(c, "retrieval");
+    a->top_k = (int)json_integer_value(json_object_get(r, "top_k"));
+    a->min_score = json_real_value(json_object_get(r, "min_score"));
+    static const char *const cit[] = {"off", "optional", "required", NULL};
+    a->citations = (enum citation_policy)choice(get_s(c, "citations"), cit);
+    json_t *g = json_object_get(c, "guardrails");
+    a->refusal = *get_s(g, "refusal") ? get_s(g, "refusal") : NULL;
+    static const char *const pii[] = {"keep", "mask", "pseudonymise", NULL};
+    a->pii = (enum pii_mode)choice(get_s(g, "pii"), pii);
+    a->welcome = get_s(c, "welcome");
+    json_array_foreach(json_object_get(c, "starters"), i, v)
+    {
+        a->starters[a->n_starters++] = json_string_value(v);
+    }
+    a->visibility = !strcmp(get_s(c, "visibility"), "public") ? VIS_PUBLIC : VIS_INTERNAL;
+    a->allowed_origins = json_object_get(c, "allowed_origins");
+    a->retention_days = (int)json_integer_value(json_object_get(c, "retention_days"));
+}
+
+enum lair_err assistant_parse(json_t *spec, const struct assistant_ctx *ctx, struct assistant *out,
+                              struct assistant_error *err)
+{
+    static const char *const keys[] = {"slug",
+                                       "name",
+                                       "instructions",
+                                       "model",
+                                       "params",
+                                       "knowledge_bases",
+                                       "retrieval",
+                                       "citations",
+                                       "guardrails",
+                                       "welcome",
+                                       "starters",
+                                       "visibility",
+                                       "allowed_origins",
+                                       "retention_days",
+                                       NULL};
+    struct parser p = {.ctx = ctx, .err = err};
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (!json_is_object(spec))
+        return fail(&p, "", "an assistant file is a JSON object");
+    enum lair_err e = known_keys(&p, spec, NULL, keys);
+    if (e)
+        return e;
+    json_t *c = json_object();
+    if (!c)
+        return LAIR_ENOMEM;
+    if ((e = parse_identity(&p, spec, c)) || (e = parse_params(&p, spec, c)) ||
+        (e = parse_knowledge(&p, spec, c)) || (e = parse_guardrails(&p, spec, c)) ||
+        (e = parse_welcome(&p, spec, c)) || (e = parse_visibility(&p, spec, c))) {
+        json_decref(c);
+        return e;
+    }
+    fill(out, c);
+    return LAIR_OK;
+}
+
+void assistant_release(struct assistant *a)
+{
+    if (!a)
+        return;
+    json_decref(a->spec);
+    memset(a, 0, sizeof(*a));
+}
+
+bool assistant_origin_allowed(const struct assistant *a, struct str origin)
+{
+    char canon[ORIGIN_MAX + 1];
+    if (a->visibility != VIS_PUBLIC || !a->allowed_origins || !origin_canonical(origin, canon))
+        return false;
+    return array_has(a->allowed_origins, canon);
+}
+
+char *assistant_dump(const struct assistant *a)
+{
+    /* 9 significant digits: 0.2 stays "0.2", and dumping a parsed dump gives
+     * the same text again */
+    return json_dumps(a->spec, JSON_COMPACT | JSON_REAL_PRECISION(9));
+}

@@ -1,0 +1,419 @@
+/* SQL on the conversations, messages and usage_daily tables of a tenant's
+ * database. Every statement is prepared and bound; optional filters are bound
+ * as NULL ("?1 IS NULL OR col = ?1") rather than spliced into the text.
+ *
+ * Listing order is the table's rowid, descending: a new row always takes a
+ * rowid above every existing one, so rowid order is creation order, needs no
+ * extra index, and never changes (unlike updated_at), which keeps `after`
+ * cursors stable while conversations grow. */
+#include "store/conversations.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/banned.h"
+
+static const char id_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+void conv_new_id(char out[CONV_ID_LEN + 1])
+{
+    memcpy(out, CONV_ID_PREFIX, 5);
+    for (size_t i = 0; i < CONV_ID_RANDOM; i++)
+        out[5 + i] = id_alphabet[randombytes_uniform(sizeof(id_alphabet) - 1)];
+    out[CONV_ID_LEN] = 0;
+}
+
+bool conv_id_valid(struct str s)
+{
+    if (s.len != CONV_ID_LEN || memcmp(s.ptr, CONV_ID_PREFIX, 5) != 0)
+        return false;
+    for (size_t i = 5; i < s.len; i++)
+        if (!memchr(id_alphabet, s.ptr[i], sizeof(id_alphabet) - 1))
+            return false;
+    return true;
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static void copy_text(sqlite3_stmt *st, int col, char *out, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+static enum lair_err prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        log_error("store", "conversations: %s", sqlite3_errmsg(db));
+        return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+/* Binds a C string, or NULL when s is NULL. */
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---- conversations ---- */
+
+static enum lair_err insert_conv(sqlite3 *db, const struct conv_row *c, int64_t now)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(db,
+                              "INSERT INTO conversations(id, assistant, subject, key_id, "
+                              "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->assistant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return LAIR_ECONFLICT;
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err conv_create(struct tenant_db *db, const struct conv_row *c)
+{
+    return insert_conv(tenant_db_handle(db), c, now_s());
+}
+
+#define CONV_COLS                                                                                  \
+    "c.id, c.assistant, c.subject, c.key_id, c.created_at, c.updated_at, "                         \
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+#define CONV_FILTER                                                                                \
+    "(?2 IS NULL OR c.key_id = ?2) AND (?3 IS NULL OR c.subject = ?3) AND "                        \
+    "(?4 IS NULL OR c.assistant = ?4)"
+
+static void conv_from_row(sqlite3_stmt *st, struct conv_row *c)
+{
+    copy_text(st, 0, c->id, sizeof(c->id));
+    copy_text(st, 1, c->assistant, sizeof(c->assistant));
+    copy_text(st, 2, c->subject, sizeof(c->subject));
+    copy_text(st, 3, c->key_id, sizeof(c->key_id));
+    c->created_at = sqlite3_column_int64(st, 4);
+    c->updated_at = sqlite3_column_int64(st, 5);
+    c->n_messages = sqlite3_column_int64(st, 6);
+}
+
+static void bind_filter(sqlite3_stmt *st, const struct conv_filter *f)
+{
+    bind_opt(st, 2, f ? f->key_id : NULL);
+    bind_opt(st, 3, f ? f->subject : NULL);
+    bind_opt(st, 4, f ? f->assistant : NULL);
+}
+
+enum lair_err conv_get(struct tenant_db *db, const char *id, const struct conv_filter *f,
+                       struct conv_row *out)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(tenant_db_handle(db),
+                              "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?1 AND "
+                              CONV_FILTER,
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    bind_filter(st, f);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        conv_from_row(st, out);
+        e = LAIR_OK;
+    } else {
+        e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* Copies a text column into the arena as a str. */
+static enum lair_err column_str(sqlite3_stmt *st, int col, struct arena *a, struct str *out)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *p = arena_strndup(a, t ? t : "", t ? n : 0);
+    if (!p)
+        return LAIR_ENOMEM;
+    *out = (struct str){p, t ? n : 0};
+    return LAIR_OK;
+}
+
+enum lair_err conv_messages(struct tenant_db *db, const char *id, size_t last, struct arena *a,
+                            struct conv_message **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *st;
+    /* the newest `last` by id, handed back oldest first */
+    enum lair_err e = prepare(h,
+                              "SELECT role, content, created_at, prompt_tokens, "
+                              "completion_tokens, cached_tokens, queue_ms, prompt_ms, gen_ms "
+                              "FROM (SELECT * FROM messages WHERE conversation_id = ?1 "
+                              "ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, last ? (sqlite3_int64)last : -1);
+    size_t cap = 0;
+    struct conv_message *m = NULL;
+    int rc = SQLITE_DONE;
+    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) { /* grow by doubling; the old copy stays in the arena */
+            size_t ncap = cap ? cap * 2 : 16;
+            struct conv_message *nm = arena_alloc(a, ncap * sizeof(*nm));
+            if (!nm) {
+                e = LAIR_ENOMEM;
+                break;
+            }
+            if (*n)
+                memcpy(nm, m, *n * sizeof(*nm));
+            m = nm;
+            cap = ncap;
+        }
+        struct conv_message *x = &m[*n];
+        if ((e = column_str(st, 0, a, &x->role)) || (e = column_str(st, 1, a, &x->content)))
+            break;
+        x->created_at = sqlite3_column_int64(st, 2);
+        x->prompt_tokens = sqlite3_column_int(st, 3);
+        x->completion_tokens = sqlite3_column_int(st, 4);
+        x->cached_tokens = sqlite3_column_int(st, 5);
+        x->queue_ms = sqlite3_column_double(st, 6);
+        x->prompt_ms = sqlite3_column_double(st, 7);
+        x->gen_ms = sqlite3_column_double(st, 8);
+        (*n)++;
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = LAIR_EDB;
+    sqlite3_finalize(st);
+    if (e)
+        *n = 0;
+    else
+        *out = m;
+    return e;
+}
+
+static enum lair_err insert_message(sqlite3 *db, const char *id, const char *role, struct str text,
+                                    const struct conv_exchange *x, int64_t now)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(db,
+                              "INSERT INTO messages(conversation_id, role, content, created_at, "
+                              "prompt_tokens, completion_tokens, cached_tokens, queue_ms, "
+                              "prompt_ms, gen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, text.len ? text.ptr : "", (int)text.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int(st, 5, x ? x->prompt_tokens : 0);
+    sqlite3_bind_int(st, 6, x ? x->completion_tokens : 0);
+    sqlite3_bind_int(st, 7, x ? x->cached_tokens : 0);
+    sqlite3_bind_double(st, 8, x ? x->queue_ms : 0);
+    sqlite3_bind_double(st, 9, x ? x->prompt_ms : 0);
+    sqlite3_bind_double(st, 10, x ? x->gen_ms : 0);
+    e = sqlite3_step(st) == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    sqlite3_finalize(st);
+    return e;
+}
+
+static enum lair_err append_tx(sqlite3 *db, void *arg)
+{
+    const struct conv_exchange *x = arg;
+    int64_t now = now_s();
+    enum lair_err e;
+    if (x->create && (e = insert_conv(db, x->create, now)))
+        return e;
+    sqlite3_stmt *st;
+    if ((e = prepare(db, "UPDATE conversations SET updated_at = ?2 WHERE id = ?1", &st)))
+        return e;
+    sqlite3_bind_text(st, 1, x->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    if (sqlite3_changes(db) == 0)
+        return LAIR_ENOTFOUND;
+    if ((e = insert_message(db, x->id, "user", x->user_text, NULL, now)))
+        return e;
+    return insert_message(db, x->id, "assistant", x->answer_text, x, now);
+}
+
+enum lair_err conv_append(struct tenant_db *db, const struct conv_exchange *x)
+{
+    if (x->create && strcmp(x->create->id, x->id) != 0)
+        return LAIR_EINVAL;
+    if (x->user_text.len > INT32_MAX || x->answer_text.len > INT32_MAX)
+        return LAIR_ETOOBIG;
+    return tenant_db_tx(db, append_tx, (void *)x);
+}
+
+/* The rowid of `after` when f lets it through. */
+static enum lair_err cursor_rowid(sqlite3 *h, const char *after, const struct conv_filter *f,
+                                  sqlite3_int64 *out)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(h, "SELECT c.rowid FROM conversations c WHERE c.id = ?1 AND "
+                                 CONV_FILTER,
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+    bind_filter(st, f);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    e = rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    sqlite3_finalize(st);
+    return e;
+}
+
+enum lair_err conv_list(struct tenant_db *db, const struct conv_filter *f, const char *after,
+                        struct conv_row *out, size_t max, size_t *n, bool *has_more)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    *n = 0;
+    *has_more = false;
+    sqlite3_int64 below = INT64_MAX;
+    enum lair_err e;
+    if (after && (e = cursor_rowid(h, after, f, &below)))
+        return e;
+    /* With a subject the subject index finds the rows; without one the
+     * table is walked backwards by rowid. Both statements are fixed text. */
+    const char *sql = f && f->subject
+                          ? "SELECT " CONV_COLS " FROM conversations c WHERE c.subject = ?3 "
+                            "AND c.rowid < ?1 AND " CONV_FILTER " ORDER BY c.rowid DESC LIMIT ?5"
+                          : "SELECT " CONV_COLS " FROM conversations c WHERE c.rowid < ?1 AND "
+                            CONV_FILTER " ORDER BY c.rowid DESC LIMIT ?5";
+    sqlite3_stmt *st;
+    if ((e = prepare(h, sql, &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, below);
+    bind_filter(st, f);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)max + 1); /* one more tells whether more follow */
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == max) {
+            *has_more = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        conv_from_row(st, &out[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err conv_delete(struct tenant_db *db, const char *id, const struct conv_filter *f)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prepare(h,
+                "DELETE FROM conversations WHERE rowid IN (SELECT c.rowid FROM conversations c "
+                "WHERE c.id = ?1 AND " CONV_FILTER ")",
+                &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    bind_filter(st, f);
+    /* sqlite3_changes is per connection: hold the connection's mutex so that
+     * another thread's statement cannot land between the step and the read. */
+    sqlite3_mutex *m = sqlite3_db_mutex(h);
+    sqlite3_mutex_enter(m);
+    int rc = sqlite3_step(st);
+    int changed = sqlite3_changes(h);
+    sqlite3_mutex_leave(m);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    return changed ? LAIR_OK : LAIR_ENOTFOUND;
+}
+
+/* ---- usage ---- */
+
+void conv_usage_day(time_t t, char out[11])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (strftime(out, 11, "%Y-%m-%d", &tm) != 10) /* years past 9999 */
+        memcpy(out, "9999-12-31", 11);
+}
+
+struct usage_add {
+    const char *day, *key_id;
+    int64_t requests, tokens;
+};
+
+static enum lair_err upsert_usage(sqlite3 *db, const struct usage_add *u, const char *key_id)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(db,
+                              "INSERT INTO usage_daily(day, key_id, requests, tokens) "
+                              "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(day, key_id) DO UPDATE SET "
+                              "requests = requests + excluded.requests, "
+                              "tokens = tokens + excluded.tokens",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, u->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, u->requests);
+    sqlite3_bind_int64(st, 4, u->tokens);
+    e = sqlite3_step(st) == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    sqlite3_finalize(st);
+    return e;
+}
+
+static enum lair_err usage_tx(sqlite3 *db, void *arg)
+{
+    const struct usage_add *u = arg;
+    enum lair_err e = upsert_usage(db, u, u->key_id);
+    if (!e && strcmp(u->key_id, CONV_USAGE_TENANT) != 0)
+        e = upsert_usage(db, u, CONV_USAGE_TENANT);
+    return e;
+}
+
+enum lair_err conv_usage_add(struct tenant_db *db, const char *day, const char *key_id,
+                             int64_t requests, int64_t tokens)
+{
+    struct usage_add u = {day, key_id, requests, tokens};
+    return tenant_db_tx(db, usage_tx, &u);
+}
+
+enum lair_err conv_usage_get(struct tenant_db *db, const char *day, const char *key_id,
+                             int64_t *requests, int64_t *tokens)
+{
+    *requests = *tokens = 0;
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(tenant_db_handle(db),
+                              "SELECT requests, tokens FROM usage_daily WHERE day = ?1 AND "
+                              "key_id = ?2",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *requests = sqlite3_column_int64(st, 0);
+        *tokens = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}

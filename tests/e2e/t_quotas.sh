@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Quotas against the real binary and real inference (stories260K): a key's
+# requests per minute, a tenant's requests per minute across its keys, a
+# key's tokens per day once usage is recorded; 429 with Retry-After and a
+# message naming the limit; other keys and tenants unaffected.
+# (Per-minute windows are the default 60 s: each burst below takes far less
+# than the 1/rpm of a minute that would give a request back.)
+source "$(dirname "$0")/lib.sh"
+
+init_data
+start_server --model "stories=$STORIES" --slots 2 --ctx 256 --threads 2
+OP=$KEY
+
+# as KEYVAR METHOD PATH [BODY]: api with another key
+as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }
+
+# tenant SLUG LIMITS_JSON: prints the tenant's admin key
+tenant() {
+    KEY=$OP api POST /api/v1/tenants "{\"slug\":\"$1\",\"name\":\"$1\",\"limits\":$2}" >/dev/null
+    [ "$STATUS" = 201 ] || fail "create tenant $1: $STATUS $(cat "$WORK/resp")"
+    jq -r .admin_key "$WORK/resp"
+}
+# key ADMIN_KEY BODY: prints a new key of that admin's tenant
+newkey() {
+    as "$1" POST /api/v1/keys "$2" >/dev/null
+    [ "$STATUS" = 201 ] || fail "create key: $STATUS $(cat "$WORK/resp")"
+    jq -r .key "$WORK/resp"
+}
+# model ADMIN_KEY: the name tenant keys chat with: a published assistant
+# over the model when the assistants API takes one, else the raw model name.
+model_for() {
+    as "$1" POST /api/v1/assistants '{"slug":"conte","name":"Conte","model":"stories","instructions":"Once upon a time"}' >/dev/null
+    if [ "$STATUS" = 201 ] || [ "$STATUS" = 200 ]; then
+        as "$1" POST /api/v1/assistants/conte/publish '{}' >/dev/null
+        if [ "$STATUS" = 200 ] || [ "$STATUS" = 201 ]; then echo conte; return; fi
+    fi
+    echo stories
+}
+
+# chat KEY [MAX_TOKENS]: one chat request; sets STATUS, headers in $WORK/hdr
+chat() {
+    local n=${2:-4}
+    STATUS=$(curl -sS -o "$WORK/resp" -D "$WORK/hdr" -w '%{http_code}' \
+        -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        --data-binary "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Once\"}],\"max_tokens\":$n,\"temperature\":0}" \
+        "$URL/v1/chat/completions")
+}
+retry_after() { tr -d '\r' <"$WORK/hdr" | sed -n 's/^[Rr]etry-[Aa]fter: *//p'; }
+expect_429() { # MESSAGE MAX_RETRY_AFTER
+    [ "$STATUS" = 429 ] || fail "expected 429, got $STATUS: $(cat "$WORK/resp")"
+    jq -e --arg m "$1" '.error.message == $m and .error.type == "rate_limit_error"' "$WORK/resp" >/dev/null ||
+        fail "429 message: $(cat "$WORK/resp") (wanted '$1')"
+    local ra
+    ra=$(retry_after)
+    [[ $ra =~ ^[0-9]+$ ]] && [ "$ra" -ge 1 ] && [ "$ra" -le "$2" ] || fail "Retry-After '$ra' not in 1..$2"
+}
+
+A=$(tenant ville-a '{}')
+MODEL=$(model_for "$A")
+K3=$(newkey "$A" '{"role":"user","limits":{"rpm":3}}')
+FREE=$(newkey "$A" '{"role":"user"}')
+for i in 1 2 3; do chat "$K3"; [ "$STATUS" = 200 ] || fail "request $i of 3: $STATUS $(cat "$WORK/resp")"; done
+chat "$K3"
+expect_429 "rate limit of 3 requests per minute for this key reached" 20
+jq -e '.error.code == "rate_limit_exceeded"' "$WORK/resp" >/dev/null || fail "429 code"
+for i in 1 2 3 4; do chat "$FREE"; [ "$STATUS" = 200 ] || fail "other key of the tenant: $STATUS"; done
+pass "a key's requests per minute: 4th refused with Retry-After; another key still served"
+
+B=$(tenant ville-b '{"rpm":4}')
+[ "$(model_for "$B")" = "$MODEL" ] || fail "same model name in both tenants"
+B1=$(newkey "$B" '{"role":"user"}')
+B2=$(newkey "$B" '{"role":"editor"}')
+for k in "$B1" "$B2" "$B1" "$B2"; do chat "$k"; [ "$STATUS" = 200 ] || fail "tenant b under its limit: $STATUS"; done
+chat "$B2"
+expect_429 "rate limit of 4 requests per minute for tenant ville-b reached" 15
+chat "$B1"
+expect_429 "rate limit of 4 requests per minute for tenant ville-b reached" 15
+chat "$FREE"; [ "$STATUS" = 200 ] || fail "another tenant held back: $STATUS"
+pass "a tenant's requests per minute hold across its keys, and only for it"
+
+# tokens per day: served while today's total is under the quota, refused
+# from the request after the one that crossed it, until UTC midnight
+KT=$(newkey "$A" '{"role":"user","limits":{"tokens_per_day":120}}')
+used=0 served=0
+for i in 1 2 3 4 5 6 7 8; do
+    chat "$KT" 8
+    if [ "$used" -lt 120 ]; then
+        [ "$STATUS" = 200 ] || fail "refused at $used of 120 tokens: $STATUS $(cat "$WORK/resp")"
+        used=$((used + $(jq .usage.total_tokens "$WORK/resp")))
+        served=$((served + 1))
+    else
+        midnight=$((86400 - $(date -u +%s) % 86400))
+        expect_429 "daily token quota of 120 tokens for this key used up" $((midnight + 5))
+        [ "$(retry_after)" -ge $((midnight - 5)) ] || fail "Retry-After is not UTC midnight"
+        jq -e '.error.code == "daily_quota_exceeded"' "$WORK/resp" >/dev/null || fail "daily code"
+        break
+    fi
+done
+[ "$used" -ge 120 ] && [ "$served" -ge 2 ] || fail "8 requests did not reach 120 tokens in 2 or more requests ($used)"
+chat "$FREE"; [ "$STATUS" = 200 ] || fail "the daily quota of one key held back another: $STATUS"
+pass "a key's tokens per day: refused after $used tokens in $served requests, until UTC midnight"
+
+# the operator has no quota
+for i in 1 2 3 4 5; do
+    STATUS=$(curl -sS -o "$WORK/resp" -w '%{http_code}' -H "Authorization: Bearer $OP" \
+        -H 'Content-Type: application/json' \
+        -d '{"model":"stories","messages":[{"role":"user","content":"Once"}],"max_tokens":2}' \
+        "$URL/v1/chat/completions")
+    [ "$STATUS" = 200 ] || fail "operator request $i: $STATUS"
+done
+pass "operator keys have no quota"
