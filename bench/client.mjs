@@ -179,8 +179,17 @@ function streamChat(o, body, timeoutMs = 600000) {
                     }
                 }
             });
+            let lastData = 0;
+            rsp.on('data', () => { lastData = performance.now() - t0; });
             rsp.on('end', () => { res.tEnd = performance.now() - t0; resolve(res); });
-            rsp.on('error', reject);
+            // The server closed the stream before its end: say when, so that a
+            // timeout can be told from a crash.
+            rsp.on('error', (e) => {
+                const now = performance.now() - t0;
+                reject(new Error(`stream cut (${e.message}) ${(now / 1000).toFixed(1)} s after the request, ` +
+                    `${((now - lastData) / 1000).toFixed(1)} s after the last data; ${res.chunks} chunk(s), ` +
+                    `${res.contentChunks} with text, received`));
+            });
         });
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
         req.on('error', reject);

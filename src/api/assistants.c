@@ -39,15 +39,11 @@ static enum lair_err path_slug(struct http_req *rq, char out[SLUG_MAX + 1])
     return LAIR_OK;
 }
 
-static void target_of(char *out, size_t n, const char *slug)
-{
-    snprintf(out, n, "assistant:%s", slug);
-}
-
+/* Audits a management action: the slug only, never content. */
 static void audit(struct http_req *rq, const char *action, const char *slug)
 {
     char target[SLUG_MAX + 16];
-    target_of(target, sizeof(target), slug);
+    snprintf(target, sizeof(target), "assistant:%s", slug);
     api_audit(rq, action, target, "ok");
 }
 

@@ -233,16 +233,19 @@ void sink_text(struct doc_sink *s, const char *p, size_t n)
         }
         if (cp == 0x85 || cp == 0x2028 || cp == 0x2029)
             s->space = true;
-        else if ((cp >= 0x80 && cp <= 0x9F) || cp == 0xAD || (cp >= 0x200B && cp <= 0x200D) ||
-                 cp == 0x2060 || cp == 0xFEFF)
-            ; /* C1 controls, soft hyphen, zero-width characters */
+        else if ((cp >= 0x80 && cp <= 0x9F) || cp == 0xAD || cp == 0x200B || cp == 0x2060 ||
+                 cp == 0xFEFF)
+            ; /* C1 controls, soft hyphen, zero-width spaces (not the joiners scripts need) */
         else
             put(s, p + i, k);
         i += k;
     }
 }
 
-void sink_space(struct doc_sink *s) { s->space = true; }
+void sink_space(struct doc_sink *s)
+{
+    s->space = true;
+}
 
 void sink_newline(struct doc_sink *s)
 {
@@ -429,7 +432,7 @@ static const uint16_t cp1252_high[32] = {
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178,
 };
 
-static size_t utf8_encode(uint32_t cp, char *o)
+size_t doc_utf8_encode(uint32_t cp, char *o)
 {
     if (cp < 0x80) {
         o[0] = (char)cp;
@@ -459,7 +462,7 @@ static char *from_cp1252(const unsigned char *p, size_t n, size_t *outlen)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
         uint32_t cp = c < 0x80 ? c : c < 0xA0 ? cp1252_high[c - 0x80] : c;
-        w += utf8_encode(cp, w);
+        w += doc_utf8_encode(cp, w);
     }
     *w = 0;
     *outlen = (size_t)(w - o);
@@ -521,14 +524,13 @@ static bool label_in(const char *label, const char *const *list)
 }
 
 enum lair_err doc_to_utf8(struct doc_sink *s, const char *data, size_t len, const char *charset,
-                          const char **out, size_t *outlen, char **owned,
-                          const char **label_used)
+                          const char **out, size_t *outlen, char **owned, const char **label_used)
 {
-    static const char *const utf8[] = {"utf-8", "utf8", "unicode-1-1-utf-8", "utf-16",
-                                       "utf-16le", "utf-16be", NULL};
-    static const char *const latin[] = {"windows-1252", "cp1252", "x-cp1252", "iso-8859-1",
-                                        "iso8859-1", "iso_8859-1", "latin1", "l1",
-                                        "us-ascii", "ascii", "cp819", "ibm819", NULL};
+    static const char *const utf8[] = {
+        "utf-8", "utf8", "unicode-1-1-utf-8", "utf-16", "utf-16le", "utf-16be", NULL};
+    static const char *const latin[] = {
+        "windows-1252", "cp1252",   "x-cp1252", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1",
+        "l1",           "us-ascii", "ascii",    "cp819",      "ibm819",    NULL};
     const unsigned char *u = (const unsigned char *)data;
     const char *iconv_from = NULL;
     *owned = NULL;
@@ -634,14 +636,17 @@ enum lair_err doc_zip_open(struct doc_sink *s, const void *data, size_t len, zip
     zip_int64_t n = zip_get_num_entries(za, 0);
     if (n < 0 || (uint64_t)n > s->lim.max_zip_entries) {
         zip_discard(za);
-        return sink_fail(s, LAIR_ELIMIT, "the archive has %lld entries; the limit is %zu "
-                         "(max_zip_entries)", (long long)n, s->lim.max_zip_entries);
+        return sink_fail(s, LAIR_ELIMIT,
+                         "the archive has %lld entries; the limit is %zu "
+                         "(max_zip_entries)",
+                         (long long)n, s->lim.max_zip_entries);
     }
     for (zip_int64_t i = 0; i < n; i++) {
         const char *name = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
         if (!name || unsafe_entry_name(name)) {
             char nb[96];
-            sink_fail(s, LAIR_EINVAL, "unsafe entry name \"%s\" in the archive: absolute "
+            sink_fail(s, LAIR_EINVAL,
+                      "unsafe entry name \"%s\" in the archive: absolute "
                       "paths, \"..\" and backslashes are refused",
                       safe_name(name ? name : "", nb, sizeof nb));
             zip_discard(za); /* after: it owns name */
@@ -667,9 +672,10 @@ static enum lair_err zip_err_code(int ze)
 static enum lair_err zip_bomb(struct doc_sink *s, const char *name)
 {
     char a[32];
-    return sink_fail(s, LAIR_ELIMIT, "%s decompresses to more than %s (max_unzipped_bytes): "
-                     "refused as a possible zip bomb", name,
-                     doc_size_str(s->lim.max_unzipped_bytes, a, sizeof a));
+    return sink_fail(s, LAIR_ELIMIT,
+                     "%s decompresses to more than %s (max_unzipped_bytes): "
+                     "refused as a possible zip bomb",
+                     name, doc_size_str(s->lim.max_unzipped_bytes, a, sizeof a));
 }
 
 enum lair_err doc_zip_read(struct doc_sink *s, zip_t *za, const char *name, char **data,
@@ -715,8 +721,8 @@ enum lair_err doc_zip_read(struct doc_sink *s, zip_t *za, const char *name, char
         zip_int64_t got = zip_fread(zf, chunk, sizeof chunk);
         if (got < 0) {
             zip_error_t *ze = zip_file_get_error(zf);
-            sink_fail(s, zip_err_code(zip_error_code_zip(ze)), "%s in the %s is corrupt: %s",
-                      name, s->what, zip_error_strerror(ze));
+            sink_fail(s, zip_err_code(zip_error_code_zip(ze)), "%s in the %s is corrupt: %s", name,
+                      s->what, zip_error_strerror(ze));
             break;
         }
         if (got == 0)
@@ -751,7 +757,10 @@ enum lair_err doc_zip_read(struct doc_sink *s, zip_t *za, const char *name, char
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
 /* libxml2 must be initialised once before threads use it. */
-void doc_xml_init(void) { pthread_once(&xml_once, xmlInitParser); }
+void doc_xml_init(void)
+{
+    pthread_once(&xml_once, xmlInitParser);
+}
 
 static void x_stop(struct doc_xml *x)
 {
@@ -760,15 +769,16 @@ static void x_stop(struct doc_xml *x)
 }
 
 static void x_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
-                    int nns, const xmlChar **ns, int nattr, int ndefaulted,
-                    const xmlChar **attrs)
+                    int nns, const xmlChar **ns, int nattr, int ndefaulted, const xmlChar **attrs)
 {
     struct doc_xml *x = ctx;
     if (x->sink->err)
         return;
     if (++x->depth > x->sink->lim.max_xml_depth) {
-        sink_fail(x->sink, LAIR_ELIMIT, "%s nests XML elements deeper than %u levels "
-                  "(max_xml_depth)", x->part, x->sink->lim.max_xml_depth);
+        sink_fail(x->sink, LAIR_ELIMIT,
+                  "%s nests XML elements deeper than %u levels "
+                  "(max_xml_depth)",
+                  x->part, x->sink->lim.max_xml_depth);
         x_stop(x);
         return;
     }
@@ -805,15 +815,20 @@ static void x_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlC
 {
     struct doc_xml *x = ctx;
     x->dtd = true;
-    sink_fail(x->sink, LAIR_EINVAL, "%s in the %s has a DTD (<!DOCTYPE>), which Office "
+    sink_fail(x->sink, LAIR_EINVAL,
+              "%s in the %s has a DTD (<!DOCTYPE>), which Office "
               "documents never have: refused, since DTDs carry entity bombs and external "
-              "entities", x->part, x->sink->what);
+              "entities",
+              x->part, x->sink->what);
     x_stop(x);
 }
 
 /* Never resolve an entity: only the five predefined ones (handled by the
  * parser itself) and character references exist. */
-static xmlEntityPtr x_entity(void *ctx, const xmlChar *name) { return NULL; }
+static xmlEntityPtr x_entity(void *ctx, const xmlChar *name)
+{
+    return NULL;
+}
 
 static xmlParserInputPtr x_resolve(void *ctx, const xmlChar *pub, const xmlChar *sys)
 {
@@ -871,6 +886,11 @@ enum lair_err doc_xml_parse(struct doc_xml *x, const char *data, size_t len)
         return sink_fail(s, LAIR_ENOMEM, "out of memory");
     /* No NOENT (entity substitution), no DTDLOAD/DTDATTR/DTDVALID, no XINCLUDE. */
     xmlCtxtUseOptions(x->ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
+    /* The context starts from libxml2's process-wide defaults, which other
+     * code in the process could have changed: pin the ones that matter. */
+    x->ctxt->replaceEntities = 0;
+    x->ctxt->loadsubset = 0;
+    x->ctxt->validate = 0;
     /* Fed in slices so that a stop (limit, DTD) takes effect early. */
     const size_t step = 256 << 10;
     size_t off = 0;
@@ -904,7 +924,8 @@ static void core_start(void *u, const char *local, const char *uri, int nattr,
                        const xmlChar **attrs)
 {
     struct core *c = u;
-    c->in_title = uri && !strcmp(uri, "http://purl.org/dc/elements/1.1/") && !strcmp(local, "title");
+    c->in_title =
+        uri && !strcmp(uri, "http://purl.org/dc/elements/1.1/") && !strcmp(local, "title");
 }
 
 static void core_end(void *u, const char *local, const char *uri)
@@ -927,8 +948,12 @@ void doc_dc_title(struct doc_sink *s, zip_t *za, const char *part)
         return;
     struct core c = {.s = s};
     buf_init(&c.title, 64 << 10);
-    struct doc_xml x = {.sink = s, .part = part, .user = &c, .start = core_start,
-                        .end = core_end, .text = core_text};
+    struct doc_xml x = {.sink = s,
+                        .part = part,
+                        .user = &c,
+                        .start = core_start,
+                        .end = core_end,
+                        .text = core_text};
     if (!doc_xml_parse(&x, xml, n) && c.title.len)
         sink_title(s, c.title.ptr, c.title.len);
     buf_release(&c.title);
@@ -943,6 +968,12 @@ struct sniff {
     char msg[200];
 };
 
+static bool mem_has(const char *p, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    return n >= k && memmem(p, n, needle, k) != NULL;
+}
+
 static bool has_ext(const char *hint, const char *const *exts)
 {
     if (!hint)
@@ -956,12 +987,6 @@ static const char *const ext_md[] = {"md", "markdown", "mdown", "mkd", "mkdn", N
 static const char *const ext_html[] = {"html", "htm", "xhtml", "shtml", NULL};
 static const char *const ext_pdf[] = {"pdf", NULL};
 static const char *const ext_zip[] = {"docx", "odt", "docm", "dotx", "ott", NULL};
-
-static bool mem_has(const char *p, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    return n >= k && memmem(p, n, needle, k) != NULL;
-}
 
 /* A zip archive: DOCX, ODT, or a named kind we do not read. */
 static void sniff_zip(const char *data, size_t len, const char *hint, struct sniff *r)
@@ -1003,8 +1028,10 @@ static void sniff_zip(const char *data, size_t len, const char *hint, struct sni
         r->format = DOC_FORMAT_DOCX;
     } else if (m.len) {
         r->err = LAIR_EUNSUPPORTED;
-        snprintf(r->msg, sizeof r->msg, "OpenDocument of type %.60s: only text documents (ODT) "
-                 "are read", str_starts(m, S("application/")) ? m.ptr + 12 : "unknown");
+        snprintf(r->msg, sizeof r->msg,
+                 "OpenDocument of type %.60s: only text documents (ODT) "
+                 "are read",
+                 str_starts(m, S("application/")) ? m.ptr + 12 : "unknown");
     } else {
         bool word = has_ext(hint, ext_zip);
         zip_int64_t n = zip_get_num_entries(za, 0);
@@ -1013,7 +1040,8 @@ static void sniff_zip(const char *data, size_t len, const char *hint, struct sni
             word = nm && !strncmp(nm, "word/", 5);
         }
         r->err = LAIR_EUNSUPPORTED;
-        snprintf(r->msg, sizeof r->msg, "a zip archive that is neither a DOCX nor an ODT "
+        snprintf(r->msg, sizeof r->msg,
+                 "a zip archive that is neither a DOCX nor an ODT "
                  "document");
         for (size_t i = 0; i < sizeof other / sizeof *other; i++)
             if (zip_name_locate(za, other[i].entry, ZIP_FL_ENC_RAW) >= 0)
@@ -1046,7 +1074,9 @@ static const char *binary_kind(const unsigned char *p, size_t n)
         {"\x1F\x8B", 2, "a gzip archive"},
         {"7z\xBC\xAF", 4, "a 7-Zip archive"},
         {"Rar!", 4, "a RAR archive"},
-        {"\x7F" "ELF", 4, "an executable"},
+        {"\x7F"
+         "ELF",
+         4, "an executable"},
         {"MZ", 2, "a Windows executable"},
         {"AT&TFORM", 8, "a DjVu document"},
     };
@@ -1093,8 +1123,8 @@ static bool looks_html(const char *data, size_t len)
     }
     if (p >= end || *p != '<')
         return false;
-    static const char *const tags[] = {"<!doctype html", "<html", "<head", "<body", "<meta",
-                                       "<title"};
+    static const char *const tags[] = {"<!doctype html", "<html", "<head",
+                                       "<body",          "<meta", "<title"};
     for (size_t i = 0; i < sizeof tags / sizeof *tags; i++) {
         size_t k = strlen(tags[i]);
         for (const char *q = p; q + k <= end; q++)
@@ -1104,16 +1134,66 @@ static bool looks_html(const char *data, size_t len)
     return false;
 }
 
-static void sniff(const char *data, size_t len, const char *hint, struct sniff *r)
+/* A PDF starts with %PDF-; readers also accept junk before it within the
+ * first KiB, but then we want the file to end like a PDF too, so that a text
+ * that merely mentions "%PDF-" stays text. */
+static bool looks_pdf(const char *data, size_t len)
+{
+    if (len >= 5 && !memcmp(data, "%PDF-", 5))
+        return true;
+    size_t head = len < 1024 ? len : 1024, tail = len < 2048 ? len : 2048;
+    return mem_has(data, head, "%PDF-") && mem_has(data + len - tail, tail, "%%EOF");
+}
+
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* The number of entries a zip archive's end record declares (zip64
+ * included), read before libzip allocates a structure per entry; 0 when the
+ * record is not found (libzip will then say what is wrong). */
+static uint64_t zip_declared_entries(const unsigned char *p, size_t len)
+{
+    if (len < 22)
+        return 0;
+    size_t lo = len > 65557 ? len - 65557 : 0;
+    for (size_t i = len - 22 + 1; i-- > lo;) {
+        if (memcmp(p + i, "PK\x05\x06", 4))
+            continue;
+        uint64_t n = le(p + i + 10, 2);
+        if (n == 0xFFFF && i >= 20 && !memcmp(p + i - 20, "PK\x06\x07", 4)) {
+            uint64_t off = le(p + i - 20 + 8, 8);
+            if (off + 56 <= len && !memcmp(p + off, "PK\x06\x06", 4))
+                n = le(p + off + 32, 8);
+        }
+        return n;
+    }
+    return 0;
+}
+
+static void sniff(const char *data, size_t len, const char *hint, size_t max_entries,
+                  struct sniff *r)
 {
     const unsigned char *u = (const unsigned char *)data;
     memset(r, 0, sizeof *r);
-    size_t head = len < 1024 ? len : 1024;
-    if (mem_has(data, head, "%PDF-")) {
+    if (looks_pdf(data, len)) {
         r->format = DOC_FORMAT_PDF;
         return;
     }
     if (len >= 4 && !memcmp(data, "PK\x03\x04", 4)) {
+        uint64_t n = zip_declared_entries(u, len);
+        if (n > max_entries) {
+            r->err = LAIR_ELIMIT;
+            snprintf(r->msg, sizeof r->msg,
+                     "the archive has %llu entries; the limit is %zu "
+                     "(max_zip_entries)",
+                     (unsigned long long)n, max_entries);
+            return;
+        }
         sniff_zip(data, len, hint, r);
         return;
     }
@@ -1127,7 +1207,8 @@ static void sniff(const char *data, size_t len, const char *hint, struct sniff *
         r->err = LAIR_EUNSUPPORTED;
         snprintf(r->msg, sizeof r->msg, "%s", kind ? kind : "a binary file of an unknown format");
         if (!kind && has_ext(hint, ext_pdf))
-            snprintf(r->msg, sizeof r->msg, "named .pdf but has no %%PDF- header: a broken PDF "
+            snprintf(r->msg, sizeof r->msg,
+                     "named .pdf but has no %%PDF- header: a broken PDF "
                      "or not a PDF");
         return;
     }
@@ -1150,7 +1231,7 @@ enum doc_format doc_detect(const void *data, size_t len, const char *filename_hi
     struct sniff r;
     if (!len)
         return DOC_FORMAT_UNKNOWN;
-    sniff(data, len, filename_hint, &r);
+    sniff(data, len, filename_hint, doc_limits_default().max_zip_entries, &r);
     return r.format;
 }
 
@@ -1190,11 +1271,11 @@ enum lair_err doc_extract(const void *data, size_t len, const char *filename_hin
         return LAIR_ELIMIT;
     }
     struct sniff r;
-    sniff(data, len, filename_hint, &r);
+    sniff(data, len, filename_hint, l.max_zip_entries, &r);
     if (r.format == DOC_FORMAT_UNKNOWN) {
         if (errmsg && errlen)
-            snprintf(errmsg, errlen, "%s%s", r.err == LAIR_EUNSUPPORTED ? "unsupported format: " : "",
-                     r.msg);
+            snprintf(errmsg, errlen, "%s%s",
+                     r.err == LAIR_EUNSUPPORTED ? "unsupported format: " : "", r.msg);
         return r.err ? r.err : LAIR_EUNSUPPORTED;
     }
     /* Texts, paths and the title; paths can at most double what the text holds. */

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libxml/parser.h>
 #include <zip.h>
@@ -24,10 +25,10 @@ struct doc_sink {
     struct doc_limits lim; /* resolved: no zero field */
     const char *what;      /* "DOCX document", for messages */
     size_t blocks_cap;
-    struct buf text; /* the block being built */
-    bool space;      /* whitespace seen since the last character kept */
-    bool pre;        /* preformatted: keep newlines */
-    unsigned page;   /* page given to the blocks emitted now */
+    struct buf text;                        /* the block being built */
+    bool space;                             /* whitespace seen since the last character kept */
+    bool pre;                               /* preformatted: keep newlines */
+    unsigned page;                          /* page given to the blocks emitted now */
     const char *heads[DOC_HEADING_MAX + 1]; /* ARENA: the open headings, [0] unused */
     const char *path;                       /* ARENA: heads joined by " > " */
     size_t unzipped;                        /* bytes decompressed so far (DOCX, ODT) */
@@ -58,7 +59,14 @@ void sink_title(struct doc_sink *s, const char *p, size_t n);
  * the first). */
 enum lair_err sink_fail(struct doc_sink *s, enum lair_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static inline bool sink_ok(const struct doc_sink *s) { return s->err == LAIR_OK; }
+static inline bool sink_ok(const struct doc_sink *s)
+{
+    return s->err == LAIR_OK;
+}
+
+/* Writes code point cp (a valid scalar value) as UTF-8 into out (4 bytes of
+ * room); returns the length. */
+size_t doc_utf8_encode(uint32_t cp, char *out);
 
 /* "12 MiB", "1.5 GiB": sizes in messages. */
 const char *doc_size_str(size_t n, char *out, size_t outlen);
@@ -73,8 +81,7 @@ const char *doc_size_str(size_t n, char *out, size_t outlen);
  * treated as no label. OUT: *out is data itself or an OWNED copy in *owned
  * (free with free()); *label_used says what was applied. */
 enum lair_err doc_to_utf8(struct doc_sink *s, const char *data, size_t len, const char *charset,
-                          const char **out, size_t *outlen, char **owned,
-                          const char **label_used);
+                          const char **out, size_t *outlen, char **owned, const char **label_used);
 
 /* ---- zip ----------------------------------------------------------------------------- */
 
@@ -101,8 +108,7 @@ struct doc_xml {
     struct doc_sink *sink;
     const char *part; /* entry name, for messages */
     void *user;
-    void (*start)(void *user, const char *local, const char *uri, int nattr,
-                  const xmlChar **attrs);
+    void (*start)(void *user, const char *local, const char *uri, int nattr, const xmlChar **attrs);
     void (*end)(void *user, const char *local, const char *uri);
     void (*text)(void *user, const char *p, size_t n);
     /* private */

@@ -109,8 +109,7 @@ struct st_ctx {
     struct styles *st;
 };
 
-static void sty_start(void *u, const char *local, const char *uri, int nattr,
-                      const xmlChar **attrs)
+static void sty_start(void *u, const char *local, const char *uri, int nattr, const xmlChar **attrs)
 {
     struct st_ctx *c = u;
     struct styles *st = c->st;
@@ -163,12 +162,27 @@ static void sty_end(void *u, const char *local, const char *uri)
         c->st->ppr--;
 }
 
+static int style_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct dstyle *)a)->id, ((const struct dstyle *)b)->id);
+}
+
+/* Sorted by id once read, so that a lookup per paragraph stays cheap even
+ * with thousands of styles. */
+static void styles_sort(struct styles *st)
+{
+    if (st->n)
+        qsort(st->v, st->n, sizeof *st->v, style_cmp);
+}
+
 static const struct dstyle *style_find(const struct styles *st, const char *id)
 {
-    for (size_t i = 0; i < st->n; i++)
-        if (!strcmp(st->v[i].id, id))
-            return &st->v[i];
-    return NULL;
+    struct dstyle key;
+    size_t k = strlen(id);
+    if (!st->n || k >= ID_MAX)
+        return NULL;
+    memcpy(key.id, id, k + 1);
+    return bsearch(&key, st->v, st->n, sizeof *st->v, style_cmp);
 }
 
 /* The role, outline level and numbering a style gives, following basedOn. */
@@ -249,8 +263,8 @@ static void para_emit(struct docx *d, const struct para *p)
 
 static bool skipped(const char *local, const char *uri)
 {
-    static const char *const w[] = {"moveFrom", "pPrChange", "rPrChange", "delText",
-                                    "instrText", "fldData", "sectPr", "tblPrChange", NULL};
+    static const char *const w[] = {"moveFrom", "pPrChange", "rPrChange",   "delText", "instrText",
+                                    "fldData",  "sectPr",    "tblPrChange", NULL};
     if (uri && !strcmp(uri, NS_MC))
         return !strcmp(local, "Fallback");
     if (!is_w(uri))
@@ -261,8 +275,7 @@ static bool skipped(const char *local, const char *uri)
     return false;
 }
 
-static void dx_start(void *u, const char *local, const char *uri, int nattr,
-                     const xmlChar **attrs)
+static void dx_start(void *u, const char *local, const char *uri, int nattr, const xmlChar **attrs)
 {
     struct docx *d = u;
     struct doc_sink *s = d->s;
@@ -373,11 +386,12 @@ enum lair_err doc_docx_extract(struct doc_sink *s, const char *data, size_t len)
     enum lair_err e = doc_zip_read(s, za, "word/styles.xml", &xml, &n);
     if (!e) {
         struct st_ctx c = {s, &st};
-        struct doc_xml x = {.sink = s, .part = "word/styles.xml", .user = &c,
-                            .start = sty_start, .end = sty_end};
+        struct doc_xml x = {
+            .sink = s, .part = "word/styles.xml", .user = &c, .start = sty_start, .end = sty_end};
         doc_xml_parse(&x, xml, n);
         free(xml);
         xml = NULL;
+        styles_sort(&st);
     }
     if (!s->err) {
         e = doc_zip_read(s, za, "word/document.xml", &xml, &n);
@@ -386,8 +400,12 @@ enum lair_err doc_docx_extract(struct doc_sink *s, const char *data, size_t len)
     }
     if (!s->err) {
         struct docx d = {.s = s, .st = &st};
-        struct doc_xml x = {.sink = s, .part = "word/document.xml", .user = &d,
-                            .start = dx_start, .end = dx_end, .text = dx_text};
+        struct doc_xml x = {.sink = s,
+                            .part = "word/document.xml",
+                            .user = &d,
+                            .start = dx_start,
+                            .end = dx_end,
+                            .text = dx_text};
         doc_xml_parse(&x, xml, n);
     }
     free(xml);

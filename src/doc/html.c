@@ -51,30 +51,24 @@ struct tag {
 
 /* Sorted by name (bsearch). */
 static const struct tag tags[] = {
-    {"address", H_BLOCK},    {"article", H_SECTION},  {"aside", H_BLOCK},
-    {"audio", H_SKIP},       {"blockquote", H_BLOCK}, {"body", H_BLOCK},
-    {"br", H_BR},            {"button", H_SKIP},      {"canvas", H_SKIP},
-    {"caption", H_CAPTION},  {"center", H_BLOCK},     {"dd", H_ITEM},
-    {"details", H_BLOCK},    {"dialog", H_BLOCK},     {"dir", H_LIST},
-    {"div", H_BLOCK},        {"dl", H_LIST},          {"dt", H_ITEM},
-    {"embed", H_SKIP},       {"fieldset", H_BLOCK},   {"figcaption", H_BLOCK},
-    {"figure", H_BLOCK},     {"footer", H_HEADFOOT},  {"form", H_BLOCK},
-    {"frameset", H_SKIP},    {"h1", H_HEADING},       {"h2", H_HEADING},
-    {"h3", H_HEADING},       {"h4", H_HEADING},       {"h5", H_HEADING},
-    {"h6", H_HEADING},       {"head", H_HEAD},        {"header", H_HEADFOOT},
-    {"hgroup", H_BLOCK},     {"hr", H_BLOCK},         {"html", H_BLOCK},
-    {"iframe", H_SKIP},      {"legend", H_BLOCK},     {"li", H_ITEM},
-    {"main", H_SECTION},     {"map", H_SKIP},         {"math", H_SKIP},
-    {"menu", H_LIST},        {"nav", H_SKIP},         {"noembed", H_SKIP},
-    {"noframes", H_SKIP},    {"noscript", H_SKIP},    {"object", H_SKIP},
-    {"ol", H_LIST},          {"option", H_SKIP},      {"p", H_BLOCK},
-    {"pre", H_PRE},          {"script", H_SKIP},      {"section", H_SECTION},
-    {"select", H_SKIP},      {"style", H_SKIP},       {"summary", H_BLOCK},
-    {"svg", H_SKIP},         {"table", H_TABLE},      {"tbody", H_INLINE},
-    {"td", H_CELL},          {"template", H_SKIP},    {"textarea", H_SKIP},
-    {"tfoot", H_INLINE},     {"th", H_CELL},          {"thead", H_INLINE},
-    {"title", H_TITLE},      {"tr", H_ROW},           {"ul", H_LIST},
-    {"video", H_SKIP},       {"xmp", H_PRE},
+    {"address", H_BLOCK},    {"article", H_SECTION}, {"aside", H_BLOCK},     {"audio", H_SKIP},
+    {"blockquote", H_BLOCK}, {"body", H_BLOCK},      {"br", H_BR},           {"button", H_SKIP},
+    {"canvas", H_SKIP},      {"caption", H_CAPTION}, {"center", H_BLOCK},    {"dd", H_ITEM},
+    {"details", H_BLOCK},    {"dialog", H_BLOCK},    {"dir", H_LIST},        {"div", H_BLOCK},
+    {"dl", H_LIST},          {"dt", H_ITEM},         {"embed", H_SKIP},      {"fieldset", H_BLOCK},
+    {"figcaption", H_BLOCK}, {"figure", H_BLOCK},    {"footer", H_HEADFOOT}, {"form", H_BLOCK},
+    {"frameset", H_SKIP},    {"h1", H_HEADING},      {"h2", H_HEADING},      {"h3", H_HEADING},
+    {"h4", H_HEADING},       {"h5", H_HEADING},      {"h6", H_HEADING},      {"head", H_HEAD},
+    {"header", H_HEADFOOT},  {"hgroup", H_BLOCK},    {"hr", H_BLOCK},        {"html", H_BLOCK},
+    {"iframe", H_SKIP},      {"legend", H_BLOCK},    {"li", H_ITEM},         {"main", H_SECTION},
+    {"map", H_SKIP},         {"math", H_SKIP},       {"menu", H_LIST},       {"nav", H_SKIP},
+    {"noembed", H_SKIP},     {"noframes", H_SKIP},   {"noscript", H_SKIP},   {"object", H_SKIP},
+    {"ol", H_LIST},          {"option", H_SKIP},     {"p", H_BLOCK},         {"pre", H_PRE},
+    {"script", H_SKIP},      {"section", H_SECTION}, {"select", H_SKIP},     {"style", H_SKIP},
+    {"summary", H_BLOCK},    {"svg", H_SKIP},        {"table", H_TABLE},     {"tbody", H_INLINE},
+    {"td", H_CELL},          {"template", H_SKIP},   {"textarea", H_SKIP},   {"tfoot", H_INLINE},
+    {"th", H_CELL},          {"thead", H_INLINE},    {"title", H_TITLE},     {"tr", H_ROW},
+    {"ul", H_LIST},          {"video", H_SKIP},      {"xmp", H_PRE},
 };
 
 static int tag_cmp(const void *key, const void *elem)
@@ -114,12 +108,22 @@ static bool attr_is(const xmlChar **atts, const char *name, const char *const *v
     return false;
 }
 
-static bool attr_has(const xmlChar **atts, const char *name, const char *needle)
+/* A space-separated token of attribute name ends with suffix
+ * ("fr-breadcrumb" and "breadcrumb" for "breadcrumb"). */
+static bool attr_token(const xmlChar **atts, const char *name, const char *suffix)
 {
-    for (; atts && atts[0]; atts += 2)
-        if (!strcasecmp((const char *)atts[0], name) && atts[1] &&
-            strcasestr((const char *)atts[1], needle))
-            return true;
+    size_t k = strlen(suffix);
+    for (; atts && atts[0]; atts += 2) {
+        if (strcasecmp((const char *)atts[0], name) || !atts[1])
+            continue;
+        for (const char *p = (const char *)atts[1]; *p;) {
+            size_t n = strcspn(p, " \t\n\r\f");
+            if (n >= k && !strncasecmp(p + n - k, suffix, k))
+                return true;
+            p += n;
+            p += strspn(p, " \t\n\r\f");
+        }
+    }
     return false;
 }
 
@@ -127,11 +131,11 @@ static bool attr_has(const xmlChar **atts, const char *name, const char *needle)
 static bool hidden(const xmlChar **atts)
 {
     static const char *const yes[] = {"true", NULL};
-    static const char *const roles[] = {"navigation", "banner", "contentinfo", "search",
-                                        "menu", "menubar", "toolbar", NULL};
+    static const char *const roles[] = {"navigation", "banner",  "contentinfo", "search",
+                                        "menu",       "menubar", "toolbar",     NULL};
     return attr_is(atts, "hidden", NULL) || attr_is(atts, "aria-hidden", yes) ||
-           attr_is(atts, "role", roles) || attr_has(atts, "class", "breadcrumb") ||
-           attr_has(atts, "id", "breadcrumb");
+           attr_is(atts, "role", roles) || attr_token(atts, "class", "breadcrumb") ||
+           attr_token(atts, "class", "breadcrumbs") || attr_token(atts, "id", "breadcrumb");
 }
 
 /* The text gathered so far ends here (outside tables and headings). */
@@ -162,8 +166,10 @@ static void h_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     if (s->err)
         return;
     if (++h->depth > s->lim.max_xml_depth) {
-        sink_fail(s, LAIR_ELIMIT, "the HTML nests elements deeper than %u levels "
-                  "(max_xml_depth)", s->lim.max_xml_depth);
+        sink_fail(s, LAIR_ELIMIT,
+                  "the HTML nests elements deeper than %u levels "
+                  "(max_xml_depth)",
+                  s->lim.max_xml_depth);
         xmlStopParser(h->ctxt);
         return;
     }
@@ -180,7 +186,9 @@ static void h_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         h->head_at = h->depth;
         return;
     }
-    if (k == H_SKIP || (k == H_HEADFOOT && !h->sections) || hidden(atts)) {
+    /* html and body are never dropped, whatever their attributes say. */
+    bool root = !strcmp(name, "html") || !strcmp(name, "body");
+    if (k == H_SKIP || (k == H_HEADFOOT && !h->sections) || (!root && hidden(atts))) {
         h->skip_at = h->depth;
         return;
     }
@@ -382,8 +390,8 @@ static void declared_charset(const char *p, size_t n, char *out, size_t outlen)
         key++;
     size_t k = 0;
     while (key + k < end && k + 1 < outlen &&
-           strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
-                  key[k]) && key[k])
+           strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", key[k]) &&
+           key[k])
         k++;
     memcpy(out, key, k);
     out[k] = 0;

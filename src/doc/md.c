@@ -31,8 +31,8 @@ struct md {
     struct doc_sink *s;
     enum md_block cur;
     unsigned item_level;
-    unsigned row;               /* rows of the current table so far */
-    int indents[LIST_DEPTH];    /* indentation of the open list levels */
+    unsigned row;            /* rows of the current table so far */
+    int indents[LIST_DEPTH]; /* indentation of the open list levels */
     int nindents;
     bool seen_heading1;
 };
@@ -45,11 +45,13 @@ static bool is_punct(unsigned char c)
 
 static bool is_word(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c >= 0x80;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 
-static bool is_sp(unsigned char c) { return c == ' ' || c == '\t'; }
+static bool is_sp(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Index of the byte that closes a bracket opened at p[0], or -1. */
 /* How far a scan may look from here (n bytes left), charged to *budget. */
@@ -61,7 +63,10 @@ static size_t window(size_t n, size_t *budget)
     return lim;
 }
 
-static size_t line_budget(size_t n) { return BUDGET_PER_BYTE * n + BUDGET_BASE; }
+static size_t line_budget(size_t n)
+{
+    return BUDGET_PER_BYTE * n + BUDGET_BASE;
+}
 
 static long match_bracket(const char *p, size_t n, char open, char close, size_t *budget)
 {
@@ -84,10 +89,18 @@ static size_t entity(const char *p, size_t n, char *out, size_t *used)
 {
     static const struct {
         const char *name, *utf8;
-    } named[] = {{"amp;", "&"},         {"lt;", "<"},          {"gt;", ">"},
-                 {"quot;", "\""},       {"apos;", "'"},        {"nbsp;", "\xC2\xA0"},
-                 {"eacute;", "\xC3\xA9"}, {"egrave;", "\xC3\xA8"}, {"agrave;", "\xC3\xA0"},
-                 {"ccedil;", "\xC3\xA7"}, {"euro;", "\xE2\x82\xAC"}, {"hellip;", "\xE2\x80\xA6"}};
+    } named[] = {{"amp;", "&"},
+                 {"lt;", "<"},
+                 {"gt;", ">"},
+                 {"quot;", "\""},
+                 {"apos;", "'"},
+                 {"nbsp;", "\xC2\xA0"},
+                 {"eacute;", "\xC3\xA9"},
+                 {"egrave;", "\xC3\xA8"},
+                 {"agrave;", "\xC3\xA0"},
+                 {"ccedil;", "\xC3\xA7"},
+                 {"euro;", "\xE2\x82\xAC"},
+                 {"hellip;", "\xE2\x80\xA6"}};
     for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
         size_t k = strlen(named[i].name);
         if (n > k && !memcmp(p + 1, named[i].name, k)) {
@@ -105,9 +118,10 @@ static size_t entity(const char *p, size_t n, char *out, size_t *used)
         uint32_t v = 0;
         size_t start = i;
         for (; i < n && i < start + 7; i++) {
-            int d = (p[i] >= '0' && p[i] <= '9')                 ? p[i] - '0'
-                    : base == 16 && (p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f' ? (p[i] | 0x20) - 'a' + 10
-                                                                             : -1;
+            int d = (p[i] >= '0' && p[i] <= '9') ? p[i] - '0'
+                    : base == 16 && (p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f'
+                        ? (p[i] | 0x20) - 'a' + 10
+                        : -1;
             if (d < 0)
                 break;
             v = v * (uint32_t)base + (uint32_t)d;
@@ -115,23 +129,7 @@ static size_t entity(const char *p, size_t n, char *out, size_t *used)
         if (i > start && i < n && p[i] == ';' && v > 0 && v <= 0x10FFFF &&
             !(v >= 0xD800 && v <= 0xDFFF)) {
             *used = i + 1;
-            size_t m = 0;
-            if (v < 0x80) {
-                out[m++] = (char)v;
-            } else if (v < 0x800) {
-                out[m++] = (char)(0xC0 | (v >> 6));
-                out[m++] = (char)(0x80 | (v & 0x3F));
-            } else if (v < 0x10000) {
-                out[m++] = (char)(0xE0 | (v >> 12));
-                out[m++] = (char)(0x80 | ((v >> 6) & 0x3F));
-                out[m++] = (char)(0x80 | (v & 0x3F));
-            } else {
-                out[m++] = (char)(0xF0 | (v >> 18));
-                out[m++] = (char)(0x80 | ((v >> 12) & 0x3F));
-                out[m++] = (char)(0x80 | ((v >> 6) & 0x3F));
-                out[m++] = (char)(0x80 | (v & 0x3F));
-            }
-            return m;
+            return doc_utf8_encode(v, out);
         }
     }
     return 0;
@@ -356,7 +354,10 @@ static bool is_table_sep(struct str r)
     return dash && pipe;
 }
 
-static bool has_pipe(struct str r) { return memchr(r.ptr, '|', r.len) != NULL; }
+static bool has_pipe(struct str r)
+{
+    return memchr(r.ptr, '|', r.len) != NULL;
+}
 
 static void table_row(struct md *m, struct str r)
 {

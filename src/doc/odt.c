@@ -44,7 +44,10 @@ struct odt {
     unsigned ntitles;
 };
 
-static bool ns(const char *uri, const char *want) { return uri && !strcmp(uri, want); }
+static bool ns(const char *uri, const char *want)
+{
+    return uri && !strcmp(uri, want);
+}
 
 static bool is_title_style(const struct odt *o, struct str name)
 {
@@ -60,11 +63,19 @@ static bool is_title_style(const struct odt *o, struct str name)
 
 static bool skipped(const char *local, const char *uri)
 {
-    static const char *const text[] = {
-        "note",           "tracked-changes",   "table-of-content", "alphabetical-index",
-        "illustration-index", "table-index",   "object-index",     "user-index",
-        "bibliography",   "sequence-decls",    "variable-decls",   "user-field-decls",
-        NULL};
+    static const char *const text[] = {"note",
+                                       "tracked-changes",
+                                       "table-of-content",
+                                       "alphabetical-index",
+                                       "illustration-index",
+                                       "table-index",
+                                       "object-index",
+                                       "user-index",
+                                       "bibliography",
+                                       "sequence-decls",
+                                       "variable-decls",
+                                       "user-field-decls",
+                                       NULL};
     if (ns(uri, NS_OFFICE))
         return !strcmp(local, "annotation") || !strcmp(local, "forms");
     if (ns(uri, NS_SVG))
@@ -98,8 +109,7 @@ static void para_emit(struct odt *o, const struct opara *p)
     }
 }
 
-static void od_start(void *u, const char *local, const char *uri, int nattr,
-                     const xmlChar **attrs)
+static void od_start(void *u, const char *local, const char *uri, int nattr, const xmlChar **attrs)
 {
     struct odt *o = u;
     struct doc_sink *s = o->s;
@@ -137,9 +147,8 @@ static void od_start(void *u, const char *local, const char *uri, int nattr,
                 p->heading = local[0] == 'h';
                 int lv = 0;
                 struct str v = doc_xml_attr(nattr, attrs, "outline-level", NS_TEXT);
-                for (size_t i = 0; v.ptr && i < v.len && i < 3 && v.ptr[i] >= '0' &&
-                                   v.ptr[i] <= '9';
-                     i++)
+                for (size_t i = 0;
+                     v.ptr && i < v.len && i < 3 && v.ptr[i] >= '0' && v.ptr[i] <= '9'; i++)
                     lv = lv * 10 + (v.ptr[i] - '0');
                 p->level = lv > 0 ? (unsigned)lv : 1;
                 p->title = is_title_style(o, doc_xml_attr(nattr, attrs, "style-name", NS_TEXT));
@@ -150,8 +159,7 @@ static void od_start(void *u, const char *local, const char *uri, int nattr,
         } else if (!strcmp(local, "list-item") || !strcmp(local, "list-header")) {
             if (!o->tbl)
                 o->items++;
-        } else if (!strcmp(local, "s") || !strcmp(local, "tab") ||
-                   !strcmp(local, "line-break")) {
+        } else if (!strcmp(local, "s") || !strcmp(local, "tab") || !strcmp(local, "line-break")) {
             sink_space(s);
         }
     } else if (ns(uri, NS_TABLE)) {
@@ -242,8 +250,12 @@ enum lair_err doc_odt_extract(struct doc_sink *s, const char *data, size_t len)
             sink_fail(s, LAIR_ENOMEM, "out of memory");
         } else {
             o->s = s;
-            struct doc_xml x = {.sink = s, .part = "content.xml", .user = o, .start = od_start,
-                                .end = od_end, .text = od_text};
+            struct doc_xml x = {.sink = s,
+                                .part = "content.xml",
+                                .user = o,
+                                .start = od_start,
+                                .end = od_end,
+                                .text = od_text};
             doc_xml_parse(&x, xml, n);
             free(o);
         }

@@ -33,7 +33,7 @@
 
 #include "core/banned.h"
 
-#define HDR 16 /* allocation header; keeps malloc's 16-byte alignment */
+#define HDR 16            /* allocation header; keeps malloc's 16-byte alignment */
 #define SIZE_BUCKETS 2001 /* font sizes by half points, 0 .. 1000 pt */
 /* MuPDF's context alone takes about 300 KiB; below this, refusing at once
  * spares a failed start (whose message MuPDF would print before our
@@ -99,10 +99,10 @@ static void *m_realloc(void *u, void *ptr, size_t n)
 struct pblock {
     size_t off, len; /* in pdfx.text */
     unsigned page, lines;
-    float size;      /* the size most of its characters have, rounded to 0.5 pt */
-    bool margin;     /* in the top or bottom tenth of its page */
-    bool furniture;  /* page number, running header or footer, table of contents line */
-    uint64_t key;    /* margin blocks: hash of the text without digits, case or spaces */
+    float size;     /* the size most of its characters have, rounded to 0.5 pt */
+    bool margin;    /* in the top or bottom tenth of its page */
+    bool furniture; /* page number, running header or footer, table of contents line */
+    uint64_t key;   /* margin blocks: hash of the text without digits, case or spaces */
 };
 
 struct pdfx {
@@ -122,7 +122,9 @@ static void on_warning(void *user, const char *msg)
         snprintf(x->warning, sizeof x->warning, "%s", msg);
 }
 
-static void on_error(void *user, const char *msg) {}
+static void on_error(void *user, const char *msg)
+{
+}
 
 static unsigned bucket(float size)
 {
@@ -135,19 +137,8 @@ static unsigned bucket(float size)
 static void put_rune(struct pdfx *x, int c)
 {
     char u[4];
-    size_t k;
     uint32_t cp = c < 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : (uint32_t)c;
-    if (cp < 0x80) {
-        u[0] = (char)cp, k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F)), k = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), k = 4;
-    }
+    size_t k = doc_utf8_encode(cp, u);
     if (buf_append(&x->text, u, k) && !x->s->err) {
         char a[32];
         sink_fail(x->s, LAIR_ELIMIT, "the extracted text exceeds %s (max_text_bytes)",
@@ -301,7 +292,10 @@ static void do_page(fz_context *ctx, fz_document *doc, int i, struct pdfx *x)
         fz_drop_stext_page(ctx, st);
         fz_drop_page(ctx, page);
     }
-    fz_catch(ctx) { fz_rethrow(ctx); }
+    fz_catch(ctx)
+    {
+        fz_rethrow(ctx);
+    }
 }
 
 struct mref {
@@ -416,9 +410,10 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
 {
     char a[32];
     if (s->lim.max_pdf_memory < MEMORY_MIN)
-        return sink_fail(s, LAIR_ELIMIT, "max_pdf_memory (%s) is below the %u KiB MuPDF needs "
-                         "to start", doc_size_str(s->lim.max_pdf_memory, a, sizeof a),
-                         MEMORY_MIN >> 10);
+        return sink_fail(s, LAIR_ELIMIT,
+                         "max_pdf_memory (%s) is below the %u KiB MuPDF needs "
+                         "to start",
+                         doc_size_str(s->lim.max_pdf_memory, a, sizeof a), MEMORY_MIN >> 10);
     struct pdf_mem mem = {.cap = s->lim.max_pdf_memory};
     fz_alloc_context alloc = {&mem, m_malloc, m_realloc, m_free};
     size_t store = s->lim.max_pdf_memory / 4;
@@ -475,8 +470,10 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
     fz_catch(ctx)
     {
         if (mem.hit)
-            sink_fail(s, LAIR_ELIMIT, "reading this PDF needs more than %s of memory "
-                      "(max_pdf_memory)", doc_size_str(mem.cap, a, sizeof a));
+            sink_fail(s, LAIR_ELIMIT,
+                      "reading this PDF needs more than %s of memory "
+                      "(max_pdf_memory)",
+                      doc_size_str(mem.cap, a, sizeof a));
         else if (fz_caught(ctx) == FZ_ERROR_MEMORY)
             sink_fail(s, LAIR_ENOMEM, "out of memory");
         else
@@ -498,7 +495,8 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
         s->page = 0;
         if (!s->err && !s->doc->nblocks) {
             if (npages > 0)
-                sink_fail(s, LAIR_EUNSUPPORTED, "the PDF has no text layer (scanned pages?): "
+                sink_fail(s, LAIR_EUNSUPPORTED,
+                          "the PDF has no text layer (scanned pages?): "
                           "text in images is not read");
             else
                 sink_fail(s, LAIR_EINVAL, "broken PDF: no pages%s%s", x.warnings ? ": " : "",

@@ -123,13 +123,11 @@ check '(.data|length) == 10 and ([.data[].version] == [range(1;11)])' "10 versio
 pass "PUT makes draft versions; If-Match and GET's version refuse stale edits (409); parallel PUTs all kept"
 
 # ---- publish ----
-if [ "${LAIR_E2E_ASSISTANT_V1:-1}" = 1 ]; then
-    as "$USER" GET /v1/models >/dev/null; need 200 "models"
-    check '[.data[].id] | index("etat-civil") == null' "unpublished assistant listed"
-    as "$USER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Bonjour"}]}' >/dev/null
-    need 404 "chat with an unpublished assistant"
-    check '.error.code == "model_not_found"' "unpublished: model_not_found"
-fi
+as "$USER" GET /v1/models >/dev/null; need 200 "models"
+check '[.data[].id] | index("etat-civil") == null' "unpublished assistant listed"
+as "$USER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Bonjour"}]}' >/dev/null
+need 404 "chat with an unpublished assistant"
+check '.error.code == "model_not_found"' "unpublished: model_not_found"
 as "$EDITOR" POST /api/v1/assistants/etat-civil/publish >/dev/null; need 200 "publish draft"
 check '.published_version == 10 and .version == 10' "publish the draft"
 as "$EDITOR" POST /api/v1/assistants/etat-civil/publish '{"version":2}' >/dev/null; need 200 "publish 2"
@@ -147,23 +145,21 @@ as "$EDITOR" GET /api/v1/assistants >/dev/null
 check '.data[0].version == 10 and .data[0].published_version == 2' "list shows draft and published"
 pass "publish the draft or a given version"
 
-if [ "${LAIR_E2E_ASSISTANT_V1:-1}" = 1 ]; then
-    as "$USER" GET /v1/models >/dev/null; need 200 "models after publish"
-    check '.data[] | select(.id == "etat-civil") | .owned_by == "ville-a" and .object == "model"' "published assistant listed for the tenant's user key"
-    as "$USER_EC" GET /v1/models >/dev/null
-    check '[.data[].id] | index("etat-civil") != null' "listed for a key restricted to it"
-    as "$USER_OTHER" GET /v1/models >/dev/null
-    check '[.data[].id] | index("etat-civil") == null' "not listed for a key restricted to another"
-    as "$OP" GET /v1/models >/dev/null
-    check '[.data[].id] | index("etat-civil") == null' "not listed for the operator"
-    as "$USER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Once upon a time"}]}' >/dev/null
-    need 200 "chat with the published assistant"
-    check '(.choices[0].message.content|length) > 0' "chat answer"
-    as "$USER_OTHER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Hi"}]}' >/dev/null
-    need 404 "chat with a key restricted to another assistant"
-    check '.error.code == "model_not_found"' "restricted: model_not_found"
-    pass "/v1/models and chat see the published assistant, for the keys allowed to use it"
-fi
+as "$USER" GET /v1/models >/dev/null; need 200 "models after publish"
+check '.data[] | select(.id == "etat-civil") | .owned_by == "ville-a" and .object == "model"' "published assistant listed for the tenant's user key"
+as "$USER_EC" GET /v1/models >/dev/null
+check '[.data[].id] | index("etat-civil") != null' "listed for a key restricted to it"
+as "$USER_OTHER" GET /v1/models >/dev/null
+check '[.data[].id] | index("etat-civil") == null' "not listed for a key restricted to another"
+as "$OP" GET /v1/models >/dev/null
+check '[.data[].id] | index("etat-civil") == null' "not listed for the operator"
+as "$USER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Once upon a time"}]}' >/dev/null
+need 200 "chat with the published assistant"
+check '(.choices[0].message.content|length) > 0' "chat answer"
+as "$USER_OTHER" POST /v1/chat/completions '{"model":"etat-civil","messages":[{"role":"user","content":"Hi"}]}' >/dev/null
+need 404 "chat with a key restricted to another assistant"
+check '.error.code == "model_not_found"' "restricted: model_not_found"
+pass "/v1/models and chat see the published assistant, for the keys allowed to use it"
 
 # ---- versions and restore ----
 as "$EDITOR" GET /api/v1/assistants/etat-civil/versions >/dev/null; need 200 versions
@@ -208,10 +204,8 @@ as "$EDITOR" GET /api/v1/assistants/etat-civil >/dev/null; need 404 "deleted"
 cmp -s "$WORK/resp" "$WORK/b-get" || fail "another tenant's assistant does not answer like a missing one"
 as "$EDITOR" GET /api/v1/assistants/etat-civil/versions >/dev/null; need 404 "deleted versions"
 as "$EDITOR" DELETE /api/v1/assistants/etat-civil >/dev/null; need 404 "delete twice"
-if [ "${LAIR_E2E_ASSISTANT_V1:-1}" = 1 ]; then
-    as "$USER" GET /v1/models >/dev/null
-    check '[.data[].id] | index("etat-civil") == null' "deleted assistant still listed"
-fi
+as "$USER" GET /v1/models >/dev/null
+check '[.data[].id] | index("etat-civil") == null' "deleted assistant still listed"
 pass "delete"
 
 # ---- CLI: apply, export, list (on the data directory the server uses) ----

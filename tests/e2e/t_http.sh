@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 "$BIN" --help | grep -q serve || fail "--help lists commands"
-for c in init serve chat model; do "$BIN" $c --help >/dev/null || fail "$c --help"; done
+for c in init serve chat model tenant key assistant; do "$BIN" $c --help >/dev/null || fail "$c --help"; done
 "$BIN" nope 2>/dev/null && fail "unknown command must fail"
 pass "cli help"
 

@@ -80,8 +80,8 @@ static void expect_ok(const void *data, size_t len, const char *hint, struct doc
     assert_int_equal(e, LAIR_OK);
 }
 
-static void expect_err(const void *data, size_t len, const char *hint,
-                       const struct doc_limits *lim, enum lair_err want, const char *needle)
+static void expect_err(const void *data, size_t len, const char *hint, const struct doc_limits *lim,
+                       enum lair_err want, const char *needle)
 {
     char msg[256];
     struct doc d;
@@ -258,9 +258,9 @@ static char *zip_build(const struct zent *e, size_t n, size_t *len)
 #define W_NS "xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\""
 #define CT_XML                                                                                     \
     "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"                                \
-    "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">"             \
-    "<Default Extension=\"xml\" ContentType=\"application/xml\"/>"                                \
-    "<Override PartName=\"/word/document.xml\" ContentType=\"application/"                        \
+    "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">"               \
+    "<Default Extension=\"xml\" ContentType=\"application/xml\"/>"                                 \
+    "<Override PartName=\"/word/document.xml\" ContentType=\"application/"                         \
     "vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>"
 
 /* A DOCX with this document.xml (and styles.xml, core.xml when not NULL). */
@@ -268,9 +268,11 @@ static char *docx_build(const char *document, const char *styles, const char *co
 {
     struct zent e[5] = {{"[Content_Types].xml", CT_XML, 0, false}};
     size_t n = 1;
-    e[n++] = (struct zent){"_rels/.rels", "<?xml version=\"1.0\"?><Relationships xmlns=\"http://"
-                                          "schemas.openxmlformats.org/package/2006/"
-                                          "relationships\"/>", 0, false};
+    e[n++] = (struct zent){"_rels/.rels",
+                           "<?xml version=\"1.0\"?><Relationships xmlns=\"http://"
+                           "schemas.openxmlformats.org/package/2006/"
+                           "relationships\"/>",
+                           0, false};
     if (document)
         e[n++] = (struct zent){"word/document.xml", document, 0, false};
     if (styles)
@@ -298,7 +300,8 @@ static char *odt_build(const char *content, const char *meta, size_t *len)
         e[n++] = (struct zent){"meta.xml", meta, 0, false};
     e[n++] = (struct zent){"META-INF/manifest.xml",
                            "<?xml version=\"1.0\"?><manifest:manifest xmlns:manifest=\"urn:oasis:"
-                           "names:tc:opendocument:xmlns:manifest:1.0\"/>", 0, false};
+                           "names:tc:opendocument:xmlns:manifest:1.0\"/>",
+                           0, false};
     return zip_build(e, n, len);
 }
 
@@ -328,8 +331,9 @@ static char *pdf_build(const char *const *contents, int npages, const char *titl
     buf_printf(&b, "4 0 obj\n<< /Title (%s) /Producer (test_doc) >>\nendobj\n", title);
     for (int i = 0; i < npages; i++) {
         off[5 + 2 * i] = b.len;
-        buf_printf(&b, "%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-                       "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>\nendobj\n",
+        buf_printf(&b,
+                   "%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                   "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>\nendobj\n",
                    5 + 2 * i, 6 + 2 * i);
         off[6 + 2 * i] = b.len;
         buf_printf(&b, "%d 0 obj\n<< /Length %zu >>\nstream\n%s\nendstream\nendobj\n", 6 + 2 * i,
@@ -380,6 +384,8 @@ static void test_detect(void **state)
     assert_int_equal(doc_detect("# Titre\n", 8, "notes.md"), DOC_FORMAT_MARKDOWN);
     assert_int_equal(doc_detect("# Titre\n", 8, "dir.md/notes.txt"), DOC_FORMAT_TEXT);
     assert_int_equal(doc_detect("# Titre\n", 8, NULL), DOC_FORMAT_TEXT);
+    static const char mention[] = "Un fichier PDF commence par %PDF-1.7 puis ses objets.";
+    assert_int_equal(doc_detect(mention, sizeof mention - 1, NULL), DOC_FORMAT_TEXT);
     assert_int_equal(doc_detect("\x89PNG\r\n\x1a\n", 8, "x.md"), DOC_FORMAT_UNKNOWN);
     assert_int_equal(doc_detect("", 0, NULL), DOC_FORMAT_UNKNOWN);
     assert_string_equal(doc_format_name(DOC_FORMAT_ODT), "odt");
@@ -413,17 +419,22 @@ static void test_text_encodings(void **state)
 {
     struct doc d;
     /* Not UTF-8: read as windows-1252. */
-    static const char cp[] = "Cr\xe9" "cy : l'\x9cuvre co\xfbte 5 \x80, \x93guillemets\x94.";
+    static const char cp[] = "Cr\xe9"
+                             "cy : l'\x9cuvre co\xfbte 5 \x80, \x93guillemets\x94.";
     expect_ok(cp, sizeof cp - 1, "a.txt", &d);
     expect_block(&d, 0, DOC_PARAGRAPH, 0, 0,
                  "Crécy : l'œuvre coûte 5 €, \xe2\x80\x9cguillemets\xe2\x80\x9d.", "");
     doc_release(&d);
     /* UTF-8 with a byte-order mark. */
-    expect_ok("\xEF\xBB\xBF" "\xC3\xA9t\xC3\xA9", 8, NULL, &d);
+    expect_ok("\xEF\xBB\xBF"
+              "\xC3\xA9t\xC3\xA9",
+              8, NULL, &d);
     expect_block(&d, 0, DOC_PARAGRAPH, 0, 0, "été", "");
     doc_release(&d);
     /* UTF-16LE with a byte-order mark. */
-    static const char u16[] = "\xFF\xFE" "\xE9\0t\0\xE9\0\n\0\n\0" "O\0K\0";
+    static const char u16[] = "\xFF\xFE"
+                              "\xE9\0t\0\xE9\0\n\0\n\0"
+                              "O\0K\0";
     expect_ok(u16, sizeof u16 - 1, NULL, &d);
     assert_int_equal(d.nblocks, 2);
     expect_block(&d, 0, DOC_PARAGRAPH, 0, 0, "été", "");
@@ -435,7 +446,12 @@ static void test_text_encodings(void **state)
     expect_block(&d, 0, DOC_PARAGRAPH, 0, 0, "caf\xC3\x83\xC2\xA9 et th\xC3\xA9", "");
     doc_release(&d);
     /* Controls and zero-width characters vanish; U+2028 is a space. */
-    expect_ok("a\x02" "b\xE2\x80\x8B" "c\xE2\x80\xA8" "d\xC2\xAD" "e", 14, NULL, &d);
+    expect_ok("a\x02"
+              "b\xE2\x80\x8B"
+              "c\xE2\x80\xA8"
+              "d\xC2\xAD"
+              "e",
+              14, NULL, &d);
     expect_block(&d, 0, DOC_PARAGRAPH, 0, 0, "abc de", "");
     doc_release(&d);
 }
@@ -549,7 +565,7 @@ static void test_html(void **state)
         "<title>Mairie de Crécy \xe2\x80\x93 Accueil</title><style>body{color:red}</style>"
         "<script>var secret = \"SCRIPT\";</script></head>"
         "<body><header><nav><a href=\"/\">Accueil</a> <a>Menu</a></nav><div>Bandeau site</div>"
-        "</header><div class=\"fil breadcrumb\">Vous êtes ici</div>"
+        "</header><div class=\"fr-breadcrumb fr-mt-2w\">Vous êtes ici</div>"
         "<main><h1>Démarches</h1><p>Pour obtenir un <b>acte</b> de\nnaissance&nbsp;: "
         "<a href=\"x\">cliquez</a>.</p>"
         "<div aria-hidden=\"true\">Caché1</div><div hidden>Caché2</div>"
@@ -589,9 +605,9 @@ static void test_html(void **state)
     expect_block(&d, i++, DOC_PARAGRAPH, 0, 0, "Publié le 3 mars",
                  "Démarches > Pièces à fournir > Article");
     assert_int_equal(d.nblocks, i);
-    static const char *const gone[] = {"SCRIPT", "color", "Accueil", "Menu", "Bandeau",
-                                       "Vous êtes", "Caché", "Activez", "Icône", "SVG",
-                                       "Mentions"};
+    static const char *const gone[] = {"SCRIPT",  "color",     "Accueil", "Menu",
+                                       "Bandeau", "Vous êtes", "Caché",   "Activez",
+                                       "Icône",   "SVG",       "Mentions"};
     for (size_t k = 0; k < sizeof gone / sizeof *gone; k++)
         if (strcmp(gone[k], "Accueil"))
             expect_absent(&d, gone[k]);
@@ -717,38 +733,81 @@ static const char docx_styles[] =
 #define WP(style, text)                                                                            \
     "<w:p><w:pPr><w:pStyle w:val=\"" style "\"/></w:pPr><w:r><w:t>" text "</w:t></w:r></w:p>"
 #define WLI(lvl, text)                                                                             \
-    "<w:p><w:pPr><w:numPr><w:ilvl w:val=\"" lvl "\"/><w:numId w:val=\"1\"/></w:numPr>"           \
-    "<w:tabs><w:tab w:val=\"left\" w:pos=\"720\"/></w:tabs></w:pPr>"                              \
+    "<w:p><w:pPr><w:numPr><w:ilvl w:val=\"" lvl "\"/><w:numId w:val=\"1\"/></w:numPr>"             \
+    "<w:tabs><w:tab w:val=\"left\" w:pos=\"720\"/></w:tabs></w:pPr>"                               \
     "<w:r><w:t>" text "</w:t></w:r></w:p>"
 #define WTC(text) "<w:tc><w:p><w:r><w:t xml:space=\"preserve\">" text "</w:t></w:r></w:p></w:tc>"
 
 static const char docx_document[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"
     "<w:document " W_NS " xmlns:mc=\"http://schemas.openxmlformats.org/markup-compatibility/2006\">"
-    "<w:body>" WP("Titre", "Conseil municipal") WP("TM1", "Sommaire 1")
-    WP("Titre1", "Ordre du jour")
-    "<w:p><w:r><w:t xml:space=\"preserve\">Le conseil s'est réuni </w:t></w:r>"
-    "<w:r><w:rPr><w:b/></w:rPr><w:t>le 3 mars</w:t></w:r>"
-    "<w:del><w:r><w:delText>SUPPRIMÉ</w:delText></w:r></w:del>"
-    "<w:r><w:instrText> PAGE </w:instrText></w:r>"
-    "<w:r><w:t>.</w:t><w:tab/><w:t>Fin</w:t></w:r></w:p>"
-    WLI("0", "Budget") WLI("1", "Investissements") WP("Listepuces", "Puce par style")
-    "<w:p><w:pPr><w:pStyle w:val=\"Listepuces\"/><w:numPr><w:numId w:val=\"0\"/></w:numPr>"
-    "</w:pPr><w:r><w:t>Plus une puce</w:t></w:r></w:p>"
-    WP("MonTitre", "Tarifs")
-    "<w:tbl><w:tblPr/><w:tr>" WTC("Service") WTC("Prix") "</w:tr>"
-    "<w:tr>" WTC("Cantine") WTC("") "<w:tc><w:p><w:r><w:t>3,50</w:t></w:r>"
-    "<w:r><w:t xml:space=\"preserve\"> €</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
-    "<w:p><w:r><w:t>Avant</w:t></w:r><w:r><mc:AlternateContent><mc:Choice Requires=\"wps\">"
-    "<w:drawing><w:txbxContent><w:p><w:r><w:t>Encadré</w:t></w:r></w:p></w:txbxContent>"
-    "</w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>Encadré</w:t>"
-    "</w:r></w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r>"
-    "<w:r><w:t>après</w:t></w:r></w:p>"
-    "<w:p><w:pPr><w:outlineLvl w:val=\"2\"/></w:pPr><w:r><w:t>Niveau direct</w:t></w:r></w:p>"
-    "<w:p><w:pPr><w:pStyle w:val=\"Titre1\"/><w:pPrChange><w:pPr><w:pStyle w:val=\"Normal\"/>"
-    "</w:pPr></w:pPrChange></w:pPr><w:r><w:t>Questions &amp; r&#233;ponses</w:t></w:r></w:p>"
-    "<w:sectPr><w:pgSz w:w=\"11906\" w:h=\"16838\"/></w:sectPr>"
-    "</w:body></w:document>";
+    "<w:body>" WP("Titre", "Conseil municipal") WP("TM1", "Sommaire 1") WP(
+        "Titre1",
+        "Ordre du jour") "<w:p><w:r><w:t xml:space=\"preserve\">Le conseil s'est réuni </w:t></w:r>"
+                         "<w:r><w:rPr><w:b/></w:rPr><w:t>le 3 mars</w:t></w:r>"
+                         "<w:del><w:r><w:delText>SUPPRIMÉ</w:delText></w:r></w:del>"
+                         "<w:r><w:instrText> PAGE </w:instrText></w:r>"
+                         "<w:r><w:t>.</w:t><w:tab/><w:t>Fin</w:t></w:r></w:p>" WLI(
+                             "0", "Budget") WLI("1", "Investissements")
+                             WP("Listepuces",
+                                "Puce par style") "<w:p><w:pPr><w:pStyle "
+                                                  "w:val=\"Listepuces\"/><w:numPr><w:numId "
+                                                  "w:val=\"0\"/></w:numPr>"
+                                                  "</w:pPr><w:r><w:t>Plus une "
+                                                  "puce</w:t></w:r></w:p>" WP(
+                                                      "MonTitre",
+                                                      "Tarifs") "<w:tbl><w:tblPr/><w:tr>" WTC("Serv"
+                                                                                              "ice")
+                                                      WTC("Prix") "</w:tr>"
+                                                                  "<w:tr>" WTC("Cantine") WTC(
+                                                                      "") "<w:tc><w:p><w:r><w:t>3,"
+                                                                          "50</w:t></w:r>"
+                                                                          "<w:r><w:t "
+                                                                          "xml:space=\"preserve\"> "
+                                                                          "€</w:t></w:r></w:p></"
+                                                                          "w:tc></w:tr></w:tbl>"
+                                                                          "<w:p><w:r><w:t>Avant</"
+                                                                          "w:t></"
+                                                                          "w:r><w:r><mc:"
+                                                                          "AlternateContent><mc:"
+                                                                          "Choice Requires=\"wps\">"
+                                                                          "<w:drawing><w:"
+                                                                          "txbxContent><w:p><w:r><"
+                                                                          "w:t>Encadré</w:t></"
+                                                                          "w:r></w:p></"
+                                                                          "w:txbxContent>"
+                                                                          "</w:drawing></"
+                                                                          "mc:Choice><mc:Fallback><"
+                                                                          "w:pict><w:txbxContent><"
+                                                                          "w:p><w:r><w:t>Encadré</"
+                                                                          "w:t>"
+                                                                          "</w:r></w:p></"
+                                                                          "w:txbxContent></"
+                                                                          "w:pict></mc:Fallback></"
+                                                                          "mc:AlternateContent></"
+                                                                          "w:r>"
+                                                                          "<w:r><w:t>après</w:t></"
+                                                                          "w:r></w:p>"
+                                                                          "<w:p><w:pPr><w:"
+                                                                          "outlineLvl "
+                                                                          "w:val=\"2\"/></"
+                                                                          "w:pPr><w:r><w:t>Niveau "
+                                                                          "direct</w:t></w:r></w:p>"
+                                                                          "<w:p><w:pPr><w:pStyle "
+                                                                          "w:val=\"Titre1\"/"
+                                                                          "><w:pPrChange><w:pPr><w:"
+                                                                          "pStyle "
+                                                                          "w:val=\"Normal\"/>"
+                                                                          "</w:pPr></w:pPrChange></"
+                                                                          "w:pPr><w:r><w:t>"
+                                                                          "Questions &amp; "
+                                                                          "r&#233;ponses</w:t></"
+                                                                          "w:r></w:p>"
+                                                                          "<w:sectPr><w:pgSz "
+                                                                          "w:w=\"11906\" "
+                                                                          "w:h=\"16838\"/></"
+                                                                          "w:sectPr>"
+                                                                          "</w:body></w:document>";
 
 static const char docx_core[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><cp:coreProperties "
@@ -779,7 +838,8 @@ static void test_docx(void **state)
     expect_block(&d, i++, DOC_PARAGRAPH, 0, 0, "Avant", ta);
     expect_block(&d, i++, DOC_PARAGRAPH, 0, 0, "Encadré", ta);
     expect_block(&d, i++, DOC_PARAGRAPH, 0, 0, "après", ta);
-    expect_block(&d, i++, DOC_HEADING, 3, 0, "Niveau direct", "Ordre du jour > Tarifs > Niveau direct");
+    expect_block(&d, i++, DOC_HEADING, 3, 0, "Niveau direct",
+                 "Ordre du jour > Tarifs > Niveau direct");
     expect_block(&d, i++, DOC_HEADING, 1, 0, "Questions & réponses", "Questions & réponses");
     assert_int_equal(d.nblocks, i);
     expect_absent(&d, "SUPPRIMÉ");
@@ -801,7 +861,8 @@ static void test_docx(void **state)
     free(z);
 
     /* An XML part declared in ISO-8859-1 is decoded by its declaration. */
-    static const char latin[] = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><w:document " W_NS
+    static const char latin[] =
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><w:document " W_NS
         "><w:body><w:p><w:r><w:t>\xe9t\xe9</w:t></w:r></w:p></w:body></w:document>";
     z = docx_build(latin, NULL, NULL, &n);
     expect_ok(z, n, NULL, &d);
@@ -903,8 +964,8 @@ static void test_pdf(void **state)
                  "La mairie de Crécy publie son rapport annuel sur les services. Il couvre "
                  "l'école, la cantine et la voirie.",
                  "Rapport annuel");
-    expect_block(&d, i++, DOC_PARAGRAPH, 0, 1,
-                 "Le budget total s'élève à 12 000 € pour l'œuvre.", "Rapport annuel");
+    expect_block(&d, i++, DOC_PARAGRAPH, 0, 1, "Le budget total s'élève à 12 000 € pour l'œuvre.",
+                 "Rapport annuel");
     expect_block(&d, i++, DOC_HEADING, 2, 2, "Section deux", "Rapport annuel > Section deux");
     expect_block(&d, i++, DOC_PARAGRAPH, 0, 2,
                  "Les horaires de la médiathèque changent en septembre prochain.",
@@ -1036,8 +1097,13 @@ static void test_zip_names(void **state)
 {
     /* Each archive is written with a harmless name of the same length, then
      * patched: libzip itself refuses to write some of these. */
-    static const char *const bad[] = {"../../evil.txt", "/etc/cron.d/x", "word\\..\\x.xml",
-                                      "word/../../x.xml", "C:/x.xml", "a/\x01.xml", ".."};
+    static const char *const bad[] = {"../../evil.txt",
+                                      "/etc/cron.d/x",
+                                      "word\\..\\x.xml",
+                                      "word/../../x.xml",
+                                      "C:/x.xml",
+                                      "a/\x01.xml",
+                                      ".."};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char name[32];
         memset(name, 'Q', strlen(bad[i]));
@@ -1061,8 +1127,9 @@ static void test_zip_names(void **state)
     }
     /* "..." and "a..b" are names, not tricks. */
     struct zent fine[] = {{"[Content_Types].xml", CT_XML, 0, false},
-                          {"word/document.xml", "<w:document " W_NS "><w:body><w:p><w:r><w:t>ok"
-                                                "</w:t></w:r></w:p></w:body></w:document>",
+                          {"word/document.xml",
+                           "<w:document " W_NS "><w:body><w:p><w:r><w:t>ok"
+                           "</w:t></w:r></w:p></w:body></w:document>",
                            0, false},
                           {"media/a..b/...png", "x", 0, false}};
     size_t n;
@@ -1076,11 +1143,13 @@ static void test_zip_names(void **state)
     /* Two entries named word/document.xml (made by renaming one after the
      * fact): which one a reader sees is ambiguous, so refused. */
     struct zent dup[] = {{"[Content_Types].xml", CT_XML, 0, false},
-                         {"word/document.xml", "<w:document " W_NS "><w:body><w:p><w:r><w:t>"
-                                               "un</w:t></w:r></w:p></w:body></w:document>",
+                         {"word/document.xml",
+                          "<w:document " W_NS "><w:body><w:p><w:r><w:t>"
+                          "un</w:t></w:r></w:p></w:body></w:document>",
                           0, false},
-                         {"word/document.xmX", "<w:document " W_NS "><w:body><w:p><w:r><w:t>"
-                                               "deux</w:t></w:r></w:p></w:body></w:document>",
+                         {"word/document.xmX",
+                          "<w:document " W_NS "><w:body><w:p><w:r><w:t>"
+                          "deux</w:t></w:r></w:p></w:body></w:document>",
                           0, false}};
     z = zip_build(dup, 3, &n);
     assert_int_equal(patch_all(z, n, "word/document.xmX", "word/document.xml"), 2);
@@ -1105,7 +1174,8 @@ static void test_docx_broken(void **state)
     free(z);
     /* Invalid UTF-8 in a part that says UTF-8. */
     z = docx_build("<w:document " W_NS "><w:body><w:p><w:r><w:t>\xe9t\xe9</w:t></w:r></w:p>"
-                   "</w:body></w:document>", NULL, NULL, &n);
+                   "</w:body></w:document>",
+                   NULL, NULL, &n);
     expect_err(z, n, NULL, NULL, LAIR_EINVAL, "word/document.xml");
     free(z);
     /* A truncated archive. */
@@ -1260,11 +1330,17 @@ static void test_limits(void **state)
     /* Archive entries. */
     struct zent e[] = {{"[Content_Types].xml", CT_XML, 0, false},
                        {"word/document.xml", "<w:document " W_NS "/>", 0, false},
-                       {"a", "x", 0, false}, {"b", "x", 0, false}};
+                       {"a", "x", 0, false},
+                       {"b", "x", 0, false}};
     size_t n;
     char *z = zip_build(e, 4, &n);
     lim = (struct doc_limits){.max_zip_entries = 3};
     expect_err(z, n, NULL, &lim, LAIR_ELIMIT, "max_zip_entries");
+    /* An end record that claims 60000 entries is refused before libzip
+     * allocates anything for them. */
+    assert_true(n > 22 && !memcmp(z + n - 22, "PK\x05\x06", 4));
+    memcpy(z + n - 22 + 8, "\x60\xEA\x60\xEA", 4);
+    expect_err(z, n, NULL, NULL, LAIR_ELIMIT, "60000 entries");
     free(z);
     /* Long headings are cut in paths, not in their block. */
     char head[1200] = "# ";
@@ -1338,8 +1414,9 @@ static void test_threads(void **state)
     char *docx = docx_build(docx_document, docx_styles, NULL, &nd);
     char *odt = odt_build(odt_content, NULL, &no);
     static const char html[] = "<html><body><h1>A</h1><p>b</p><ul><li>c</li></ul></body></html>";
-    struct job jobs[] = {{pdf, np, 5, 0}, {docx, nd, 15, 0}, {odt, no, 11, 0},
-                         {html, sizeof html - 1, 3, 0}, {pdf, np, 5, 0}, {docx, nd, 15, 0}};
+    struct job jobs[] = {{pdf, np, 5, 0},  {docx, nd, 15, 0},
+                         {odt, no, 11, 0}, {html, sizeof html - 1, 3, 0},
+                         {pdf, np, 5, 0},  {docx, nd, 15, 0}};
     pthread_t th[sizeof jobs / sizeof *jobs];
     for (size_t i = 0; i < sizeof jobs / sizeof *jobs; i++)
         assert_int_equal(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
@@ -1355,16 +1432,26 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detect),         cmocka_unit_test(test_text),
-        cmocka_unit_test(test_text_encodings), cmocka_unit_test(test_markdown),
-        cmocka_unit_test(test_markdown_hostile), cmocka_unit_test(test_html),
-        cmocka_unit_test(test_html_charsets),  cmocka_unit_test(test_html_hostile),
-        cmocka_unit_test(test_docx),           cmocka_unit_test(test_odt),
-        cmocka_unit_test(test_pdf),            cmocka_unit_test(test_pdf_broken),
-        cmocka_unit_test(test_zip_bomb),       cmocka_unit_test(test_zip_names),
-        cmocka_unit_test(test_docx_broken),    cmocka_unit_test(test_xml_hostile),
-        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_extract_file),   cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_text_encodings),
+        cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_markdown_hostile),
+        cmocka_unit_test(test_html),
+        cmocka_unit_test(test_html_charsets),
+        cmocka_unit_test(test_html_hostile),
+        cmocka_unit_test(test_docx),
+        cmocka_unit_test(test_odt),
+        cmocka_unit_test(test_pdf),
+        cmocka_unit_test(test_pdf_broken),
+        cmocka_unit_test(test_zip_bomb),
+        cmocka_unit_test(test_zip_names),
+        cmocka_unit_test(test_docx_broken),
+        cmocka_unit_test(test_xml_hostile),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_extract_file),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
