@@ -55,6 +55,8 @@ static const struct db_migration migrations[] = {
      "  prev BLOB NOT NULL,"
      "  hash BLOB NOT NULL"
      ") STRICT;"},
+    /* v3: settings (the audit chain's keyed head checkpoint lives here) */
+    {"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"},
 };
 
 struct sysdb {
