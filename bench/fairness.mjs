@@ -9,7 +9,8 @@
 //
 //   node bench/fairness.mjs [--model PATH.gguf] [--slots 4] [--streams 16]
 //                           [--tokens 256] [--rounds 5] [--threads N] [--ctx N]
-//                           [--b-tokens 8] [--chat-model NAME] [--json OUT.json]
+//                           [--b-tokens 8] [--chat-model NAME] [--budget-s 170]
+//                           [--json OUT.json]
 //
 // Environment: MODEL (the GGUF; default: a tiny random Qwen2 generated with
 // scripts/gen-model.sh tiny-qwen2), LAIR_BUILD (build folder, default build/),
@@ -18,7 +19,8 @@
 // Tenants reach a model through a published assistant over it when the
 // assistants API accepts one, else by the raw model name; --chat-model NAME
 // forces the name. TTFT = request sent -> first SSE chunk carrying generated
-// text. No dependencies beyond Node.js 20 (fetch).
+// text. The loaded rounds stop early (and say so) when the run would pass
+// --budget-s seconds. No dependencies beyond Node.js 20 (fetch).
 
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
@@ -83,7 +85,7 @@ const cfg = {
     bTokens: int(args['b-tokens'], 8, 'b-tokens'),
     chatModel: args['chat-model'] || '',
     json: args.json || '',
-    deadlineS: 170, // the whole run, server start included
+    budgetS: int(args['budget-s'], 170, 'budget-s'), // the whole run, server start included
 };
 const TARGET = 2.0;
 const bin = join(cfg.build, 'libreair');
@@ -91,6 +93,7 @@ if (!existsSync(bin)) die(`${bin} is not built (make, or set LAIR_BUILD)`);
 
 const work = mkdtempSync(join(tmpdir(), 'lair-fairness-'));
 let server = null;
+let stderrTail = '';
 const cleanup = () => {
     if (server && server.exitCode === null) server.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
@@ -98,10 +101,11 @@ const cleanup = () => {
 process.on('exit', cleanup);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 const t0 = performance.now();
+const elapsedS = () => (performance.now() - t0) / 1000;
 const deadline = setTimeout(() => {
-    log(`gave up: the run took more than ${cfg.deadlineS} s`);
+    log(`gave up: the run took more than ${cfg.budgetS + 60} s`);
     process.exit(1);
-}, cfg.deadlineS * 1000);
+}, (cfg.budgetS + 60) * 1000);
 deadline.unref();
 
 /* ---- server ---------------------------------------------------------- */
@@ -118,14 +122,17 @@ const data = join(work, 'data');
 const operatorKey = execFileSync(bin, ['init', '--data', data], { encoding: 'utf8' }).trim().split('\n').pop();
 
 async function startServer() {
-    const argv = ['serve', '--data', data, '--listen', '127.0.0.1:0', '--model', `bench=${cfg.model}`,
-        '--slots', String(cfg.slots), '--threads', String(cfg.threads), '--ctx', String(cfg.ctx),
-        '--queue', String(Math.max(64, cfg.streams * 2))];
+    // A's queued streams wait minutes for a slot: the idle timeout must not
+    // close them (by default it does at 60 s; reported as a server issue)
+    const conf = join(work, 'serve.json');
+    writeFileSync(conf, JSON.stringify({ limits: { idle_timeout_s: 3600 } }));
+    const argv = ['serve', '--data', data, '--listen', '127.0.0.1:0', '--config', conf,
+        '--model', `bench=${cfg.model}`, '--slots', String(cfg.slots), '--threads',
+        String(cfg.threads), '--ctx', String(cfg.ctx), '--queue', String(Math.max(64, cfg.streams * 2))];
     log(`libreair ${argv.join(' ')}`);
     const env = { ...process.env };
     delete env.LIBREAIR_MODEL;
     server = spawn(bin, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderrTail = '';
     server.stderr.on('data', (d) => { stderrTail = (stderrTail + d).slice(-2000); });
     const lines = createInterface({ input: server.stdout });
     return new Promise((resolveUrl, reject) => {
@@ -206,11 +213,12 @@ const QUESTIONS = [
     'Qui contacter pour un problème d\'éclairage public dans ma rue ?',
 ];
 
-/* One streamed chat request. Resolves {ttft, total, chunks, status}; ttft is
- * ms from send to the first chunk with generated text. */
+/* One streamed chat request. Resolves {ttft, total, chunks, status, error};
+ * ttft is ms from send to the first chunk with generated text; a stream the
+ * server cut short has `error` set. */
 async function stream(key, model, text, maxTokens, ignoreEos, signal) {
     const sent = performance.now();
-    let ttft = null, chunks = 0, status = 0;
+    let ttft = null, chunks = 0, status = 0, done = false;
     try {
         const r = await fetch(base + '/v1/chat/completions', {
             method: 'POST',
@@ -222,7 +230,7 @@ async function stream(key, model, text, maxTokens, ignoreEos, signal) {
         status = r.status;
         if (r.status !== 200) {
             await r.text();
-            return { ttft, total: performance.now() - sent, chunks, status };
+            return { ttft, total: performance.now() - sent, chunks, status, error: `HTTP ${status}` };
         }
         const dec = new TextDecoder();
         let buf = '';
@@ -232,7 +240,8 @@ async function stream(key, model, text, maxTokens, ignoreEos, signal) {
             while ((i = buf.indexOf('\n\n')) >= 0) {
                 const ev = buf.slice(0, i);
                 buf = buf.slice(i + 2);
-                if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+                if (ev === 'data: [DONE]') done = true;
+                if (!ev.startsWith('data: ') || done) continue;
                 let j;
                 try { j = JSON.parse(ev.slice(6)); } catch { continue; }
                 const c = j.choices && j.choices[0] && j.choices[0].delta && j.choices[0].delta.content;
@@ -243,9 +252,11 @@ async function stream(key, model, text, maxTokens, ignoreEos, signal) {
             }
         }
     } catch (e) {
-        if (!(signal && signal.aborted)) throw e;
+        if (!(signal && signal.aborted))
+            return { ttft, total: performance.now() - sent, chunks, status, error: String(e.cause || e) };
     }
-    return { ttft, total: performance.now() - sent, chunks, status };
+    const error = done || (signal && signal.aborted) ? null : 'stream ended without [DONE]';
+    return { ttft, total: performance.now() - sent, chunks, status, error };
 }
 
 async function measureB(key, model, label, round0) {
@@ -253,7 +264,7 @@ async function measureB(key, model, label, round0) {
     for (let i = 0; i < cfg.rounds; i++) {
         const q = `${QUESTIONS[(round0 + i) % QUESTIONS.length]} (${label} ${i})`;
         const r = await stream(key, model, q, cfg.bTokens, false);
-        if (r.status !== 200 || r.ttft === null) die(`tenant B request failed: ${r.status}`);
+        if (r.error || r.ttft === null) die(`tenant B request failed: ${r.error}\n${stderrTail}`);
         out.push(r.ttft);
         log(`  B ${label} round ${i + 1}: TTFT ${r.ttft.toFixed(0)} ms`);
     }
@@ -277,7 +288,7 @@ const idle = await measureB(keyB, modelB, 'idle', 0);
 
 log(`A: ${cfg.streams} streams of ${cfg.tokens} tokens (ignore_eos), restarted as they end`);
 const stop = new AbortController();
-let aStarted = 0, aDone = 0, aOpen = 0, aTokens = 0, aErrors = 0;
+let aStarted = 0, aDone = 0, aOpen = 0, aTokens = 0, aErrors = 0, aLastError = null;
 const workers = [];
 for (let w = 0; w < cfg.streams; w++) {
     workers.push((async () => {
@@ -287,8 +298,11 @@ for (let w = 0; w < cfg.streams; w++) {
             const q = `${QUESTIONS[(w + n) % QUESTIONS.length]} [A${w}.${n}]`;
             const r = await stream(keyA, modelA, q, cfg.tokens, true, stop.signal);
             aOpen--;
-            if (r.status !== 200) aErrors++;
             if (stop.signal.aborted) break;
+            if (r.error) {
+                aErrors++;
+                aLastError = r.error;
+            }
             aDone++;
             aTokens += r.chunks;
         }
@@ -317,11 +331,20 @@ log(`A saturates the server: ${gauges.busy} slots busy, ${gauges.queued} queued`
 const loadStart = performance.now();
 const loaded = [];
 const during = [];
+let cutShort = false;
 for (let i = 0; i < cfg.rounds; i++) {
+    // stop early rather than overrun the budget: a round lasts about as long
+    // as the longest so far
+    const longest = loaded.length ? Math.max(...loaded) / 1000 : 0;
+    if (i > 0 && elapsedS() + longest * 1.5 > cfg.budgetS) {
+        cutShort = true;
+        log(`  budget of ${cfg.budgetS} s reached: ${i} loaded rounds instead of ${cfg.rounds}`);
+        break;
+    }
     const g = await slotsBusy();
     const q = `${QUESTIONS[(3 + i) % QUESTIONS.length]} (loaded ${i})`;
     const r = await stream(keyB, modelB, q, cfg.bTokens, false);
-    if (r.status !== 200 || r.ttft === null) die(`tenant B request failed under load: ${r.status}`);
+    if (r.error || r.ttft === null) die(`tenant B request failed under load: ${r.error}\n${stderrTail}`);
     loaded.push(r.ttft);
     during.push({ ttft: r.ttft, a_open: aOpen, busy: g.busy, queued: g.queued });
     log(`  B loaded round ${i + 1}: TTFT ${r.ttft.toFixed(0)} ms (A: ${aOpen} open, ${g.busy} busy, ${g.queued} queued)`);
@@ -338,19 +361,21 @@ const result = {
     model: cfg.model,
     chat_model: { a: modelA, b: modelB },
     slots: cfg.slots, threads: cfg.threads, a_streams: cfg.streams, a_tokens: cfg.tokens,
-    b_tokens: cfg.bTokens, rounds: cfg.rounds,
+    b_tokens: cfg.bTokens, rounds: cfg.rounds, loaded_rounds: loaded.length, cut_short: cutShort,
     b_ttft_idle_ms: idle, b_ttft_loaded_ms: loaded, during,
     b_ttft_idle_median_ms: mIdle, b_ttft_loaded_median_ms: mLoaded,
     ratio, target: TARGET, verdict,
-    a_completed_streams: aDone, a_errors: aErrors,
+    a_completed_streams: aDone, a_errors: aErrors, a_last_error: aLastError,
     a_tokens_per_s: loadS > 0 ? aTokens / loadS : null,
     seconds: (performance.now() - t0) / 1000,
 };
 if (cfg.json) writeFileSync(cfg.json, JSON.stringify(result, null, 1) + '\n');
 process.stdout.write(
     `fairness: tenant B's time to first token, idle vs while tenant A keeps ${cfg.streams} streams busy\n` +
-    `  slots ${cfg.slots}, threads ${cfg.threads}, A ${cfg.tokens}-token streams, median of ${cfg.rounds}\n` +
+    `  slots ${cfg.slots}, threads ${cfg.threads}, A ${cfg.tokens}-token streams, ` +
+    `median of ${cfg.rounds} idle / ${loaded.length} loaded rounds${cutShort ? ' (budget reached)' : ''}\n` +
     `  B idle TTFT    ${mIdle.toFixed(0)} ms\n` +
     `  B loaded TTFT  ${mLoaded.toFixed(0)} ms\n` +
-    `  ratio          ${ratio.toFixed(2)}  (target <= ${TARGET.toFixed(1)})  ${verdict}\n`);
+    `  ratio          ${ratio.toFixed(2)}  (target <= ${TARGET.toFixed(1)})  ${verdict}\n` +
+    (aErrors ? `  warning: ${aErrors} of tenant A's streams failed (last: ${aLastError})\n` : ''));
 process.exit(0);

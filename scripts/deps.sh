@@ -7,7 +7,8 @@ PKGS=(
     build-essential cmake pkg-config git ca-certificates curl jq
     libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
     libcurl4-openssl-dev libstemmer-dev libutf8proc-dev libxml2-dev libzip-dev
-    libmupdf-dev libcmocka-dev
+    libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libharfbuzz-dev
+    libcmocka-dev
     wrk libxapian-dev
 )
 

@@ -45,7 +45,7 @@ enum lair_err api_tenant_db(struct http_req *rq, struct tenant_db **out)
 void api_on_done(void *app, struct http_req *rq, int status)
 {
     (void)app;
-    if (status == 401 || status == 403 || status == 429)
+    if (status == 401 || status == 403 || status == 404 || status == 429)
         api_audit_denied(rq, status);
     struct req_state *s = http_user(rq);
     if (s && s->tdb) {

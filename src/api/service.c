@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "api/app.h"
+#include "audit/audit.h"
 #include "core/banned.h"
 
 enum lair_err api_healthz(struct http_req *rq)
@@ -37,6 +38,9 @@ enum lair_err api_readyz(struct http_req *rq)
 void api_metrics_extra(void *p, struct buf *out)
 {
     struct app *app = p;
+    buf_printf(out, "# TYPE libreair_audit_append_failures_total counter\n"
+                    "libreair_audit_append_failures_total %llu\n",
+               (unsigned long long)audit_failures());
     if (!__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
         return;
     static const char *const help =

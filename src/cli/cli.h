@@ -12,6 +12,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_model(int argc, char **argv); /* model info PATH | model pull URL [--sha256 HEX] [-o PATH] */
 int cmd_tenant(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_audit(int argc, char **argv); /* audit verify|list */
 int cmd_assistant(int argc, char **argv); /* assistant apply|export|list */
 
 /* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */

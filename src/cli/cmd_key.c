@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
+#include "store/tenant.h"
 #include "store/system.h"
 #include "core/banned.h"
 
@@ -92,6 +94,23 @@ static int parse(int argc, char **argv, struct key_opts *o)
     return 0;
 }
 
+/* Key actions from the command line go to the tenant's audit log (the
+ * operator's for operator keys). */
+static void audit_cli(const char *data, struct sysdb *s, const char *tenant, const char *action,
+                      const char *id)
+{
+    char target[64];
+    snprintf(target, sizeof(target), "key:%s", id);
+    struct audit_event ev = {.actor = "cli", .action = action, .target = target, .outcome = "ok"};
+    struct tenants *ts = NULL;
+    struct tenant_db *tdb = NULL;
+    if (tenant && tenants_new(data, s, &ts) == LAIR_OK)
+        tenants_get(ts, tenant, &tdb);
+    audit_record(data, s, tdb, &ev);
+    tenant_db_put(tdb);
+    tenants_free(ts);
+}
+
 static int do_create(struct sysdb *s, struct key_opts *o)
 {
     struct key_spec spec = {.tenant = o->tenant, .name = o->name, .assistants = o->assistants,
@@ -120,6 +139,7 @@ static int do_create(struct sysdb *s, struct key_opts *o)
         fprintf(stderr, "libreair key: %s\n", lair_err_msg(e));
         return 1;
     }
+    audit_cli(cli_data_dir(o->data), s, o->tenant, "key.create", id);
     printf("Key %s created (role %s). Shown once:\n%s\n", id, key_role_name(spec.role), key);
     return 0;
 }
@@ -181,8 +201,10 @@ int cmd_key(int argc, char **argv)
         if (e)
             fprintf(stderr, "libreair key: %s\n",
                     e == LAIR_ENOTFOUND ? "no such active key" : lair_err_msg(e));
-        else
+        else {
+            audit_cli(data, s, o.tenant, "key.revoke", argv[optind]);
             printf("Key %s revoked.\n", argv[optind]);
+        }
         rc = e ? 1 : 0;
     }
     sysdb_free(s);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "store/system.h"
 #include "store/tenant.h"
@@ -22,12 +23,23 @@ static void usage(FILE *f)
 }
 
 struct handles {
+    const char *data;
     struct sysdb *sys;
     struct tenants *tenants;
 };
 
+/* Operator actions from the command line go to the operator's audit log. */
+static void audit_cli(struct handles *h, const char *action, const char *slug)
+{
+    char target[100];
+    snprintf(target, sizeof(target), "tenant:%s", slug);
+    struct audit_event ev = {.actor = "cli", .action = action, .target = target, .outcome = "ok"};
+    audit_record(h->data, h->sys, NULL, &ev);
+}
+
 static int open_all(const char *data, struct handles *h)
 {
+    h->data = data;
     enum lair_err e = sysdb_open(data, &h->sys);
     if (e == LAIR_ENOTFOUND) {
         fprintf(stderr, "libreair tenant: %s is not a data directory (run 'libreair init')\n", data);
@@ -64,6 +76,7 @@ static int do_create(struct handles *h, const char *slug, const char *name)
         fprintf(stderr, "libreair tenant: cannot create '%s': %s\n", slug, lair_err_msg(e));
         return 1;
     }
+    audit_cli(h, "tenant.create", slug);
     printf("Tenant '%s' created. Its first admin key (shown once):\n%s\n", slug, key);
     return 0;
 }
@@ -98,6 +111,7 @@ static int do_delete(struct handles *h, const char *slug)
         fprintf(stderr, "libreair tenant: cannot delete '%s': %s\n", slug, lair_err_msg(e));
         return 1;
     }
+    audit_cli(h, "tenant.delete", slug);
     printf("Tenant '%s' deleted (keys revoked, data removed).\n", slug);
     return 0;
 }

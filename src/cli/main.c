@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"model", cmd_model, "inspect (info) or download (pull) a GGUF model"},
     {"tenant", cmd_tenant, "create, list or delete tenants (organisations)"},
     {"key", cmd_key, "create, list or revoke API keys"},
+    {"audit", cmd_audit, "verify or list the tamper-evident audit log"},
     {"assistant", cmd_assistant, "create or update (apply), export and list assistants"},
 };
 

@@ -1320,7 +1320,8 @@ enum lair_err doc_extract_file(const char *path, const struct doc_limits *lim, s
     struct doc_limits l = limits_resolve(lim);
     char a[32], b[32];
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (errmsg && errlen)

@@ -1382,6 +1382,10 @@ static void test_extract_file(void **state)
     assert_int_equal(doc_extract_file(md, NULL, &d, msg, sizeof msg), LAIR_EIO);
     assert_int_equal(doc_extract_file("/tmp", NULL, &d, msg, sizeof msg), LAIR_EINVAL);
     assert_non_null(strstr(msg, "regular"));
+    /* A FIFO is refused without waiting for a writer. */
+    assert_int_equal(mkfifo(md, 0600), 0);
+    assert_int_equal(doc_extract_file(md, NULL, &d, msg, sizeof msg), LAIR_EINVAL);
+    unlink(md);
 }
 
 /* ---- threads ------------------------------------------------------------------------ */
