@@ -15,6 +15,7 @@
 #include "assist/assistant.h"
 #include "core/json.h"
 #include "store/assistants.h"
+#include "store/kb.h"
 #include "core/banned.h"
 
 /* ---- helpers ---- */
@@ -49,7 +50,7 @@ static void audit(struct http_req *rq, const char *action, const char *slug)
 
 static bool model_exists(void *arg, const char *name)
 {
-    struct app *app = arg;
+    struct app *app = http_app(arg);
     struct llm_model *m = llm_registry_find(app->models, str_c(name));
     if (!m)
         return false;
@@ -58,12 +59,11 @@ static bool model_exists(void *arg, const char *name)
     return (info.kind & LLM_CAN_CHAT) != 0;
 }
 
-/* Knowledge bases come with their own module; until then none exists, so an
- * assistant that names one is refused (docs/assistants.md). */
+/* A knowledge base of the caller's tenant (arg is the request). */
 static bool kb_exists(void *arg, const char *slug)
 {
-    (void)arg, (void)slug;
-    return false;
+    struct tenant_db *db;
+    return api_tenant_db(arg, &db) == LAIR_OK && kb_find(db, slug, NULL) == LAIR_OK;
 }
 
 /* Validates spec against the server's models; on refusal records the 422
@@ -72,7 +72,7 @@ static enum lair_err validate(struct http_req *rq, json_t *spec, struct assistan
                               const char *prefix)
 {
     struct assistant_ctx ctx = {
-        .model_exists = model_exists, .kb_exists = kb_exists, .arg = http_app(rq)};
+        .model_exists = model_exists, .kb_exists = kb_exists, .arg = rq};
     struct assistant_error err;
     enum lair_err e = assistant_parse(spec, &ctx, a, &err);
     if (e != LAIR_EUNPROC)

@@ -287,7 +287,7 @@ static void record_finish(struct record *r, struct str answer, const struct llm_
 struct sse_ctx {
     struct llm_stream *stream;
     enum gen_kind kind;
-    bool include_usage, sent_role, finished;
+    bool include_usage, sent_role, sent_first, finished;
     char id[48];
     char model[128];
     time_t created;
@@ -305,8 +305,9 @@ static json_t *chunk_object(struct sse_ctx *c, json_t *choice)
                           "created", (json_int_t)c->created, "model", c->model,
                           "system_fingerprint", "libreair", "choices", choice);
     /* the conversation id rides on the first chunk, like the sources */
-    if (v && !c->sent_role && c->rec.conv.id[0])
+    if (v && !c->sent_first && c->rec.conv.id[0])
         json_object_set_new(v, "conversation_id", json_string(c->rec.conv.id));
+    c->sent_first = true;
     return v;
 }
 

@@ -56,6 +56,12 @@ static enum lair_err migrate(sqlite3 *db, const struct db_migration *migs, int n
 enum lair_err db_open(const char *path, const struct db_migration *migs, int n_migs,
                       sqlite3 **out)
 {
+    return db_open_ex(path, migs, n_migs, NULL, out);
+}
+
+enum lair_err db_open_ex(const char *path, const struct db_migration *migs, int n_migs,
+                         enum lair_err (*setup)(sqlite3 *db), sqlite3 **out)
+{
     sqlite3 *db = NULL;
     *out = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
@@ -70,6 +76,8 @@ enum lair_err db_open(const char *path, const struct db_migration *migs, int n_m
      * free pages (GDPR erasure). */
     enum lair_err e = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;");
+    if (!e && setup && (e = setup(db)) != LAIR_OK)
+        log_error("store", "cannot set up the connection to %s: %s", path, lair_err_msg(e));
     if (!e)
         e = migrate(db, migs, n_migs);
     if (e) {

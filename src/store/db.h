@@ -20,6 +20,12 @@ struct db_migration {
  * Errors: LAIR_EDB (also when the file is newer than this program). */
 enum lair_err db_open(const char *path, const struct db_migration *migs, int n_migs,
                       sqlite3 **out);
+/* Like db_open, with setup(db) run on the new connection after the shared
+ * settings and before the migrations: for what a schema needs on every
+ * connection, such as an FTS5 tokenizer (the tenant schema's "lair_fr").
+ * setup may be NULL; its failure closes the connection and is returned. */
+enum lair_err db_open_ex(const char *path, const struct db_migration *migs, int n_migs,
+                         enum lair_err (*setup)(sqlite3 *db), sqlite3 **out);
 void db_close(sqlite3 *db);
 /* Current PRAGMA user_version. */
 int db_version(sqlite3 *db);

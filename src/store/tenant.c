@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "rag/fts.h"
 #include "store/db.h"
 #include "core/banned.h"
 
@@ -74,6 +75,100 @@ static const struct db_migration migrations[] = {
      "  detail TEXT NOT NULL DEFAULT '',"
      "  prev BLOB NOT NULL,"
      "  hash BLOB NOT NULL"
+     ") STRICT;"},
+    /* v2: knowledge bases (src/store/kb.c, docs/knowledge-bases.md). A chunk's
+     * id is (knowledge base id << 32) + n, so that a search of one knowledge
+     * base is a rowid range of the shared FTS5 index. Identical chunks
+     * (same heading path and text) are stored once per knowledge base; the
+     * other documents that hold one are listed in chunk_refs. The FTS5 table
+     * indexes chunks' text and heading path with the French analyzer
+     * (lair_fr, registered on every connection); the triggers keep it in
+     * step, so that a deleted chunk leaves the index in the same
+     * transaction. */
+    {"CREATE TABLE knowledge_bases ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  slug TEXT NOT NULL UNIQUE,"
+     "  name TEXT NOT NULL,"
+     "  next_chunk INTEGER NOT NULL DEFAULT 1,"
+     "  created_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE TABLE documents ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  kb TEXT NOT NULL REFERENCES knowledge_bases(slug) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  sha256 TEXT NOT NULL,"
+     "  size INTEGER NOT NULL,"
+     "  format TEXT NOT NULL,"
+     "  title TEXT,"
+     "  pages INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL,"
+     "  UNIQUE (kb, name)"
+     ") STRICT;"
+     "CREATE TABLE chunks ("
+     "  id INTEGER PRIMARY KEY,"
+     "  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+     "  kb TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  text TEXT NOT NULL,"
+     "  heading_path TEXT NOT NULL,"
+     "  page INTEGER NOT NULL,"
+     "  tokens INTEGER NOT NULL,"
+     "  hash BLOB NOT NULL,"
+     "  embedding BLOB,"
+     "  embed_model TEXT"
+     ") STRICT;"
+     "CREATE INDEX chunks_document ON chunks(document_id, seq);"
+     "CREATE UNIQUE INDEX chunks_hash ON chunks(kb, hash);"
+     "CREATE TABLE chunk_refs ("
+     "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+     "  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+     "  seq INTEGER NOT NULL,"
+     "  page INTEGER NOT NULL,"
+     "  PRIMARY KEY (chunk_id, document_id)"
+     ") STRICT, WITHOUT ROWID;"
+     "CREATE INDEX chunk_refs_document ON chunk_refs(document_id);"
+     "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, content='chunks',"
+     "  content_rowid='id', tokenize='lair_fr');"
+     "CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN"
+     "  INSERT INTO chunks_fts(rowid, text, heading_path)"
+     "    VALUES (new.id, new.text, new.heading_path);"
+     "END;"
+     "CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN"
+     "  INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
+     "    VALUES ('delete', old.id, old.text, old.heading_path);"
+     "END;"
+     "CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text, heading_path ON chunks BEGIN"
+     "  INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
+     "    VALUES ('delete', old.id, old.text, old.heading_path);"
+     "  INSERT INTO chunks_fts(rowid, text, heading_path)"
+     "    VALUES (new.id, new.text, new.heading_path);"
+     "END;"
+     "CREATE TABLE jobs ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  kb TEXT NOT NULL REFERENCES knowledge_bases(slug) ON DELETE CASCADE,"
+     "  state TEXT NOT NULL DEFAULT 'queued'"
+     "    CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+     "  done INTEGER NOT NULL DEFAULT 0,"
+     "  total INTEGER NOT NULL,"
+     "  purge INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE INDEX jobs_state ON jobs(state);"
+     "CREATE TABLE job_files ("
+     "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+     "  seq INTEGER NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  path TEXT NOT NULL,"
+     "  owned INTEGER NOT NULL,"
+     "  size INTEGER NOT NULL,"
+     "  state TEXT NOT NULL DEFAULT 'pending'"
+     "    CHECK (state IN ('pending', 'indexed', 'unchanged', 'failed')),"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  error TEXT,"
+     "  document_id INTEGER,"
+     "  PRIMARY KEY (job_id, seq)"
      ") STRICT;"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -148,7 +243,9 @@ static enum lair_err open_db(struct tenants *t, const char *slug, struct tenant_
     tenant_dir(t, slug, d->dir, sizeof(d->dir));
     char path[4300];
     snprintf(path, sizeof(path), "%s/tenant.db", d->dir);
-    enum lair_err e = db_open(path, migrations, N_MIGRATIONS, &d->db);
+    /* the v2 schema's full-text index needs the lair_fr tokenizer on every
+     * connection, before the migrations run */
+    enum lair_err e = db_open_ex(path, migrations, N_MIGRATIONS, fts_register, &d->db);
     if (e) {
         free(d);
         return e;

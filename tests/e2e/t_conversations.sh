@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 init_data
-start_server --model "stories=$STORIES" --model "stories2=$STORIES" --slots 2 --ctx 512 --threads 2
+start_server --model "stories=$STORIES" --model "stories2=$STORIES" --slots 2 --ctx 512 --threads 1
 OP=$KEY
 
 as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }

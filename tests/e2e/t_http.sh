@@ -14,7 +14,7 @@ init_data
 grep -q "$KEY" "$WORK/data/system.db" && fail "the key is stored in clear"
 pass "init prints a key once and stores only its hash"
 
-start_server --model "stories=$STORIES" --slots 2 --ctx 256 --queue 2 --threads 2
+start_server --model "stories=$STORIES" --slots 2 --ctx 2048 --queue 2 --threads 1
 
 curl -fsS "$URL/healthz" | grep -q '"ok"' || fail healthz
 curl -fsS "$URL/readyz" | grep -q '"ready"' || fail readyz
@@ -86,7 +86,7 @@ streamed=$(grep '^data: {' "$WORK/sse" | sed 's/^data: //' | jq -j '.choices[0].
 [ "$streamed" = "$a" ] || fail "streamed text differs: '$streamed' vs '$a'"
 pass "SSE framing"
 
-long=$(printf 'word %.0s' $(seq 1 400))
+long=$(printf 'word %.0s' $(seq 1 3000))
 api POST /v1/chat/completions "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}]}" >/dev/null
 [ "$STATUS" = 400 ] || fail "too long prompt $STATUS"
 jq -e '.error.code == "context_length_exceeded"' "$WORK/resp" >/dev/null || fail "ctx error code"
@@ -99,22 +99,32 @@ api POST /v1/embeddings '{"model":"stories","input":"x"}' >/dev/null
 [ "$STATUS" = 400 ] || fail "embeddings on a chat model $STATUS"
 pass "completions; embeddings refused on a chat model"
 
-# saturation: 2 slots + 2 queue places; the 5th and later get 503 + Retry-After
-long_req='{"model":"stories","messages":[{"role":"user","content":"go"}],"max_tokens":200,"ignore_eos":true}'
+# saturation: 2 slots + 2 queue places. Four long generations fill them
+# (waited for on /metrics, not by sleeping); the next request gets 503 with
+# Retry-After; the four clients then hang up and their slots come back.
+metric() { curl -fsS "$URL/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" || $1 == m {s += $2} END {print s+0}'; }
+long_req='{"model":"stories","messages":[{"role":"user","content":"go"}],"max_tokens":2000,"ignore_eos":true,"stream":true}'
 pids=()
 for i in 1 2 3 4; do
-    curl -s -o /dev/null -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$long_req" "$URL/v1/chat/completions" &
+    curl -sN -o /dev/null -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$long_req" "$URL/v1/chat/completions" &
     pids+=($!)
 done
-got503=0
-for i in $(seq 1 50); do
-    s=$(curl -s -D "$WORK/h" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$long_req" "$URL/v1/chat/completions")
-    if [ "$s" = 503 ]; then got503=1; break; fi
+for i in $(seq 1 200); do
+    [ "$(metric libreair_busy_slots)" = 2 ] && [ "$(metric libreair_queue_depth)" = 2 ] && break
+    sleep 0.05
 done
-[ $got503 = 1 ] || fail "no 503 when saturated"
+[ "$(metric libreair_queue_depth)" = 2 ] || fail "the queue did not fill"
+s=$(curl -s -D "$WORK/h" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$long_req" "$URL/v1/chat/completions")
+[ "$s" = 503 ] || fail "no 503 when saturated ($s)"
 grep -qi '^retry-after:' "$WORK/h" || fail "503 without Retry-After"
-for p in "${pids[@]}"; do wait "$p"; done
-pass "full queue gives 503 with Retry-After"
+kill "${pids[@]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
+for i in $(seq 1 200); do
+    [ "$(metric libreair_busy_slots)" = 0 ] && [ "$(metric libreair_queue_depth)" = 0 ] && break
+    sleep 0.05
+done
+[ "$(metric libreair_busy_slots)" = 0 ] || fail "slots not freed after the clients left"
+pass "full queue gives 503 with Retry-After; clients that leave free their slots"
 
 out=$(printf 'Once upon a time\nThe end\n/quit\n' | "$BIN" chat --url "$URL" --key "$KEY" --max-tokens 8 --temperature 0 stories)
 [ "$(printf '%s' "$out" | grep -c .)" -ge 2 ] || fail "terminal chat printed '$out'"

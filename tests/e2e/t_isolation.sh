@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 init_data
 OP=$KEY
-start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 2
+start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 1
 
 # call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
 call() {

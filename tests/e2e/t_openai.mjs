@@ -14,7 +14,7 @@ let srv, client, tmp, bert;
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'lair-models-'));
   bert = genModel('tiny-bert', tmp);
-  const args = ['--model', `stories=${STORIES}`, '--slots', '4', '--ctx', '512', '--threads', '2'];
+  const args = ['--model', `stories=${STORIES}`, '--slots', '4', '--ctx', '512', '--threads', '1'];
   if (bert) args.push('--model', `embed=${bert}`);
   srv = await startServer(args);
   client = new OpenAI({ apiKey: srv.key, baseURL: `${srv.url}/v1`, maxRetries: 0 });

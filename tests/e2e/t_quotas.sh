@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 init_data
-start_server --model "stories=$STORIES" --slots 2 --ctx 256 --threads 2
+start_server --model "stories=$STORIES" --slots 2 --ctx 256 --threads 1
 OP=$KEY
 
 # as KEYVAR METHOD PATH [BODY]: api with another key
@@ -79,26 +79,32 @@ chat "$FREE"; [ "$STATUS" = 200 ] || fail "another tenant held back: $STATUS"
 pass "a tenant's requests per minute hold across its keys, and only for it"
 
 # tokens per day: served while today's total is under the quota, refused
-# from the request after the one that crossed it, until UTC midnight
-KT=$(newkey "$A" '{"role":"user","limits":{"tokens_per_day":120}}')
+# from the request after the one that crossed it, until UTC midnight. One
+# request's size T is measured first (greedy: every request has the same),
+# and the quota set to 2.5 T: exactly 3 requests are served.
+chat "$FREE" 8
+[ "$STATUS" = 200 ] || fail "probe: $STATUS"
+T=$(jq .usage.total_tokens "$WORK/resp")
+Q=$((T * 5 / 2))
+KT=$(newkey "$A" "{\"role\":\"user\",\"limits\":{\"tokens_per_day\":$Q}}")
 used=0 served=0
-for i in 1 2 3 4 5 6 7 8; do
+for i in 1 2 3 4; do
     chat "$KT" 8
-    if [ "$used" -lt 120 ]; then
-        [ "$STATUS" = 200 ] || fail "refused at $used of 120 tokens: $STATUS $(cat "$WORK/resp")"
+    if [ "$used" -lt "$Q" ]; then
+        [ "$STATUS" = 200 ] || fail "refused at $used of $Q tokens: $STATUS $(cat "$WORK/resp")"
         used=$((used + $(jq .usage.total_tokens "$WORK/resp")))
         served=$((served + 1))
     else
         midnight=$((86400 - $(date -u +%s) % 86400))
-        expect_429 "daily token quota of 120 tokens for this key used up" $((midnight + 5))
+        expect_429 "daily token quota of $Q tokens for this key used up" $((midnight + 5))
         [ "$(retry_after)" -ge $((midnight - 5)) ] || fail "Retry-After is not UTC midnight"
         jq -e '.error.code == "daily_quota_exceeded"' "$WORK/resp" >/dev/null || fail "daily code"
         break
     fi
 done
-[ "$used" -ge 120 ] && [ "$served" -ge 2 ] || fail "8 requests did not reach 120 tokens in 2 or more requests ($used)"
+[ "$served" = 3 ] && [ "$STATUS" = 429 ] || fail "served $served requests ($used tokens) of a $Q-token quota; wanted 3 then a 429"
 chat "$FREE"; [ "$STATUS" = 200 ] || fail "the daily quota of one key held back another: $STATUS"
-pass "a key's tokens per day: refused after $used tokens in $served requests, until UTC midnight"
+pass "a key's tokens per day: $Q-token quota, 3 requests of $T tokens served, then refused until UTC midnight"
 
 # the operator has no quota
 for i in 1 2 3 4 5; do

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Retrieval benchmark: LibreAIr's knowledge-base search against Xapian, on the
+# French evaluation sets of ../shared/data (README there), in one run.
+#
+#   bench/rag/run.sh [--set spf|piaf]...     (default: both sets)
+#
+# LibreAIr side, through the product's real paths: `libreair serve` on a
+# fresh data folder, a tenant, one knowledge base per set; every passage
+# becomes one document <id>.txt holding its text only, uploaded through
+# POST /api/v1/knowledge-bases/{slug}/documents (multipart, 500 files per
+# request) and indexed by the ingestion jobs (polled on GET /api/v1/jobs/{id});
+# each dev question goes through POST /api/v1/knowledge-bases/{slug}/search
+# with top_k 10, one at a time on one kept-alive connection.
+# Peer: bench/rag/xapian_peer.cc (Xapian, French stemmer and stop words,
+# BM25, OR query), compiled here with g++, on the same passages and questions.
+#
+# Prints the table (R@1, R@5, R@10, MRR@10, search p50/p99, ingestion MB/s,
+# differences and ratios, targets) and writes it to bench/out/rag/results.md;
+# raw runs in bench/out/rag/. Exit status: 0 when everything ran (a MISS is
+# not a failure), 1 when something could not run, 2 on a bad option.
+# Environment: LAIR_BUILD (default build/), LAIR_SHARED (default ../shared).
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${LAIR_BUILD:-$root/build}
+SHARED=${LAIR_SHARED:-$root/../shared}
+LAIR=$BUILD/libreair
+OUT=$root/bench/out/rag
+sets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --set) [ $# -ge 2 ] && [[ $2 == spf || $2 == piaf ]] || { echo "bench/rag/run.sh: --set spf|piaf" >&2; exit 2; }
+               sets+=("$2"); shift 2 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/rag/run.sh: unknown option '$1' (--set, --help)" >&2; exit 2 ;;
+    esac
+done
+[ ${#sets[@]} -gt 0 ] || sets=(spf piaf)
+
+log() { printf '[bench/rag %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+for t in node curl jq g++; do command -v "$t" >/dev/null || die "'$t' is missing (apt-get install $t)"; done
+[ -x "$LAIR" ] || die "$LAIR is not built; run: make"
+for s in "${sets[@]}"; do
+    [ -f "$SHARED/data/$s/corpus.jsonl" ] || die "no $SHARED/data/$s/corpus.jsonl (set LAIR_SHARED)"
+done
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cmds=$OUT/commands.txt
+: >"$cmds"
+
+# ---- the peer --------------------------------------------------------------
+log "compiling bench/rag/xapian_peer.cc"
+printf '%s\n' "g++ -O2 -std=c++17 bench/rag/xapian_peer.cc -o $OUT/xapian_peer -lxapian -ljansson" >>"$cmds"
+g++ -O2 -std=c++17 "$root/bench/rag/xapian_peer.cc" -o "$OUT/xapian_peer" -lxapian -ljansson 2>"$OUT/xapian-build.log" ||
+    die "cannot build the Xapian peer (apt-get install libxapian-dev): $(tail -c 300 "$OUT/xapian-build.log")"
+
+# ---- the documents: one file per passage -------------------------------------
+for s in "${sets[@]}"; do
+    log "$s: writing one <id>.txt per passage"
+    mkdir -p "$OUT/$s/docs"
+    node -e '
+        const fs = require("fs"), path = require("path");
+        const [corpus, dir] = process.argv.slice(1);
+        for (const l of fs.readFileSync(corpus, "utf8").split("\n")) {
+            if (!l) continue;
+            const p = JSON.parse(l);
+            if (!/^[A-Za-z0-9_.-]+$/.test(p.id)) throw new Error("unexpected passage id " + p.id);
+            fs.writeFileSync(path.join(dir, p.id + ".txt"), p.text);
+        }' "$SHARED/data/$s/corpus.jsonl" "$OUT/$s/docs" || die "$s: cannot write the documents"
+done
+
+# ---- LibreAIr ----------------------------------------------------------------
+pid=
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null
+    fi
+}
+trap cleanup EXIT
+data=$OUT/data
+printf '%s\n' "$LAIR init --data $data" >>"$cmds"
+op_key=$("$LAIR" init --data "$data" 2>"$OUT/init.log" | tail -n1)
+[[ $op_key == lair_* ]] || die "libreair init printed no key: $(tail -c 300 "$OUT/init.log")"
+printf '%s\n' "$LAIR serve --data $data --listen 127.0.0.1:0" >>"$cmds"
+env -u LIBREAIR_MODEL "$LAIR" serve --data "$data" --listen 127.0.0.1:0 >"$OUT/server.out" 2>"$OUT/server.log" &
+pid=$!
+base=
+for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || die "libreair serve exited: $(tail -c 300 "$OUT/server.log")"
+    [ -z "$base" ] && base=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.out")
+    grep -q '^libreair: ready' "$OUT/server.out" && break
+    sleep 0.1
+done
+[ -n "$base" ] || die "libreair serve printed no address"
+post() { # key path json
+    curl -sS -o "$OUT/resp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
+        -H 'Content-Type: application/json' --data-binary "$3" "$base$2"
+}
+st=$(post "$op_key" /api/v1/tenants '{"slug":"bench","name":"Benchmark"}')
+key=$(jq -r '.admin_key // empty' "$OUT/resp.json" 2>/dev/null)
+[[ $st == 20? && $key == lair_* ]] || die "tenant creation answered $st: $(cat "$OUT/resp.json")"
+
+for s in "${sets[@]}"; do
+    st=$(post "$key" /api/v1/knowledge-bases "{\"slug\":\"$s\",\"name\":\"$s\"}")
+    [[ $st == 20? ]] || die "$s: knowledge base creation answered $st: $(cat "$OUT/resp.json")"
+    log "$s: ingesting $(ls "$OUT/$s/docs" | wc -l) documents through the API"
+    printf '%s\n' "node bench/rag/client.mjs upload --base $base --key \$KEY --kb $s --dir $OUT/$s/docs" >>"$cmds"
+    node "$root/bench/rag/client.mjs" upload --base "$base" --key "$key" --kb "$s" --dir "$OUT/$s/docs" \
+        >"$OUT/$s/ingest.json" 2>"$OUT/$s/ingest.log" || die "$s: ingestion: $(tail -c 400 "$OUT/$s/ingest.log")"
+    log "$s: $(cat "$OUT/$s/ingest.json")"
+    log "$s: searching the dev questions"
+    printf '%s\n' "node bench/rag/client.mjs search --base $base --key \$KEY --kb $s --questions $SHARED/data/$s/questions-dev.jsonl --out $OUT/$s/libreair.run" >>"$cmds"
+    node "$root/bench/rag/client.mjs" search --base "$base" --key "$key" --kb "$s" \
+        --questions "$SHARED/data/$s/questions-dev.jsonl" --out "$OUT/$s/libreair.run" 2>"$OUT/$s/search.log" ||
+        die "$s: search: $(tail -c 400 "$OUT/$s/search.log")"
+done
+cleanup
+pid=
+
+# ---- Xapian ------------------------------------------------------------------
+for s in "${sets[@]}"; do
+    log "$s: Xapian"
+    printf '%s\n' "$OUT/xapian_peer $SHARED/data/$s/corpus.jsonl $SHARED/data/$s/questions-dev.jsonl $OUT/$s/xapian.db $OUT/$s/xapian.run" >>"$cmds"
+    "$OUT/xapian_peer" "$SHARED/data/$s/corpus.jsonl" "$SHARED/data/$s/questions-dev.jsonl" \
+        "$OUT/$s/xapian.db" "$OUT/$s/xapian.run" >"$OUT/$s/xapian.out" 2>"$OUT/$s/xapian.log" ||
+        die "$s: xapian_peer: $(tail -c 300 "$OUT/$s/xapian.log")"
+done
+
+# ---- scores and the table ----------------------------------------------------
+for s in "${sets[@]}"; do
+    for side in libreair xapian; do
+        node "$root/bench/rag/eval.mjs" "$SHARED/data/$s/questions-dev.jsonl" "$OUT/$s/$side.run" \
+            >"$OUT/$s/$side.json" || die "$s: scoring $side"
+    done
+done
+node - "$OUT" "${sets[@]}" >"$OUT/results.md" <<'JS' || die "report"
+const fs = require('fs');
+const [out, ...sets] = process.argv.slice(2);
+const J = (f) => JSON.parse(fs.readFileSync(`${out}/${f}`, 'utf8'));
+const f3 = (x) => (x == null ? 'n/a' : x.toFixed(3));
+const f2 = (x) => (x == null ? 'n/a' : x.toFixed(2));
+const pts = (x) => (x >= 0 ? '+' : '') + (100 * x).toFixed(1) + ' pts';
+const rows = [], checks = [];
+for (const s of sets) {
+    const L = J(`${s}/libreair.json`), X = J(`${s}/xapian.json`), ing = J(`${s}/ingest.json`);
+    const xo = fs.readFileSync(`${out}/${s}/xapian.out`, 'utf8').trim().split(/\s+/);
+    const xmbs = Number(xo[2]) / 1e6 / Number(xo[3]);
+    const lmbs = ing.bytes / 1e6 / ing.seconds;
+    rows.push(`| ${s} | LibreAIr (HTTP API) | ${f3(L.r1)} | ${f3(L.r5)} | ${f3(L.r10)} | ${f3(L.mrr10)} | ${f2(L.p50_ms)} | ${f2(L.p99_ms)} | ${f2(lmbs)} |`);
+    rows.push(`| ${s} | Xapian 1.4 (in process) | ${f3(X.r1)} | ${f3(X.r5)} | ${f3(X.r10)} | ${f3(X.mrr10)} | ${f2(X.p50_ms)} | ${f2(X.p99_ms)} | ${f2(xmbs)} |`);
+    rows.push(`| ${s} | LibreAIr − Xapian | ${pts(L.r1 - X.r1)} | ${pts(L.r5 - X.r5)} | ${pts(L.r10 - X.r10)} | ${pts(L.mrr10 - X.mrr10)} | ×${f2(L.p50_ms / X.p50_ms)} | ×${f2(L.p99_ms / X.p99_ms)} | ×${f2(lmbs / xmbs)} |`);
+    if (s === 'spf') {
+        const v = (ok) => (ok ? 'PASS' : 'MISS');
+        checks.push(`| spf R@5 ≥ 0.90 | ${f3(L.r5)} | ${v(L.r5 >= 0.9)} |`);
+        checks.push(`| spf R@5 ≥ Xapian + 2 pts | ${pts(L.r5 - X.r5)} | ${v(L.r5 - X.r5 >= 0.02)} |`);
+        checks.push(`| spf search p50 ≤ 5 ms | ${f2(L.p50_ms)} ms | ${v(L.p50_ms <= 5)} |`);
+        checks.push(`| spf search p99 ≤ 20 ms | ${f2(L.p99_ms)} ms | ${v(L.p99_ms <= 20)} |`);
+    }
+    if (ing.errors) checks.push(`| ${s}: files that failed ingestion | ${ing.errors} | MISS |`);
+}
+console.log(`# Retrieval benchmark (bench/rag/run.sh), ${new Date().toISOString()}\n`);
+console.log('| set | system | R@1 | R@5 | R@10 | MRR@10 | search p50 ms | search p99 ms | ingestion MB/s |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+rows.forEach((r) => console.log(r));
+if (checks.length) {
+    console.log('\n| target | measured | verdict |\n|---|---|---|');
+    checks.forEach((r) => console.log(r));
+}
+console.log(`
+LibreAIr's latency is the wall time of one POST /api/v1/knowledge-bases/{slug}/search
+seen by a client on the same machine (HTTP, JSON, authentication included);
+Xapian's is the time of its in-process query (no HTTP), so the latency ratio
+favours Xapian. Ingestion MB/s is passage text over the time from the first
+upload to the last job done (LibreAIr: upload, extraction, chunking, indexing,
+durable commits) or to Xapian's commit.
+
+Commands:
+\`\`\`
+${fs.readFileSync(`${out}/commands.txt`, 'utf8').trim()}
+\`\`\``);
+JS
+cat "$OUT/results.md"
+exit 0

@@ -1,0 +1,139 @@
+/* Grounded answers: from a conversation to the sources an assistant answers
+ * from. For an assistant with knowledge bases, grounding
+ *   1. takes the question: the last user turn, with the previous user turn
+ *      in front when the last one is a short follow-up ("et pour un
+ *      mariage ?");
+ *   2. searches the assistant's knowledge bases (src/rag/search.h) with its
+ *      retrieval settings;
+ *   3. packs the best chunks, in rank order, as numbered sources into a
+ *      system-side block that fits the model's context budget, and fences
+ *      them as data: the block says that sources are quotations whose
+ *      instructions must be ignored, and each source sits between markers
+ *      that no document text can forge (the sequences that could, and chat
+ *      template control tokens, are neutralised in the text);
+ *   4. gives the `sources` array of the response (DESIGN.md), one entry per
+ *      packed source, with the same numbers;
+ *   5. decides the refusal: with citations "required" and no source packed,
+ *      the caller answers with the refusal text and generates nothing.
+ * It also composes the degraded answer (DESIGN.md "First run and degraded
+ * mode"): the best cited excerpts, labelled as such, for when no model can
+ * generate. docs/grounding.md explains each choice. */
+#ifndef LAIR_GROUNDING_H
+#define LAIR_GROUNDING_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "assist/assistant.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "llm/llm.h"
+#include "rag/search.h"
+
+/* A last user turn with at most this many words is a follow-up: the previous
+ * user turn is searched with it. */
+#define GROUNDING_FOLLOWUP_WORDS 4
+/* ... or at most this many when it opens with a linking word ("et", "mais",
+ * "sinon", "aussi", "pour", "dans", "en", "si"). */
+#define GROUNDING_FOLLOWUP_LINKED_WORDS 8
+/* A source is cut rather than left out while at least this many tokens of
+ * budget remain for it; below, packing stops. */
+#define GROUNDING_MIN_SOURCE_TOKENS 48
+/* Tokens kept free for the chat template's own markup around the block. */
+#define GROUNDING_TEMPLATE_MARGIN 32
+/* Tokens reserved for the answer when the request sets no max_tokens: the
+ * smaller of this and a quarter of the context. */
+#define GROUNDING_ANSWER_RESERVE 1024
+/* Excerpt of a source in the response (bytes, cut on a word boundary). */
+#define GROUNDING_EXCERPT_BYTES 280
+/* The degraded answer quotes at most this many sources, each with an
+ * excerpt of at most GROUNDING_DEGRADED_EXCERPT_BYTES. */
+#define GROUNDING_DEGRADED_SOURCES 3
+#define GROUNDING_DEGRADED_EXCERPT_BYTES 600
+/* Answer when citations are required, nothing relevant was found and the
+ * assistant has no refusal text of its own. */
+#define GROUNDING_DEFAULT_REFUSAL                                                                  \
+    "Je ne trouve pas d'information sur ce sujet dans les documents dont je dispose."
+/* First line of a degraded answer. */
+#define GROUNDING_DEGRADED_LABEL                                                                   \
+    "Réponse en mode dégradé : extraits des documents, sans réponse rédigée (le modèle de "       \
+    "langue n'est pas disponible)."
+
+/* The markers that open and close the block and each source. Document text
+ * never contains "<<<" or ">>>" once neutralised (grounding_neutralise). */
+#define GROUNDING_BLOCK_OPEN "<<<SOURCES>>>"
+#define GROUNDING_BLOCK_CLOSE "<<<FIN DES SOURCES>>>"
+#define GROUNDING_SOURCE_OPEN "<<<SOURCE %zu"
+#define GROUNDING_SOURCE_CLOSE "<<<FIN DE LA SOURCE %zu>>>"
+
+struct grounding {
+    bool active;   /* the assistant has knowledge bases: retrieval ran */
+    bool refuse;   /* answer with refusal instead of generating */
+    struct str refusal; /* BORROWED (assistant or static) */
+    struct str query;   /* ARENA: what was searched */
+    /* The sources block, a system-side text to place right after the
+     * assistant's instructions (ARENA; empty when no source was packed). */
+    struct str block;
+    struct search_hit *hits; /* ARENA: the packed sources, hits[i] is source i + 1 */
+    size_t n_hits;
+    size_t n_found;          /* what the search returned, before packing */
+    int block_tokens;        /* tokens of block (estimated without a model) */
+    json_t *sources;         /* OWNED: the response's array; NULL with citations "off" */
+};
+
+/* The text to search for the conversation msgs[0..n) (its last user turn,
+ * with the previous one when it is a follow-up). OUT: *out, ARENA (a) or
+ * BORROWED from msgs; empty when there is no user turn. */
+enum lair_err grounding_query(const struct llm_message *msgs, size_t n, struct arena *a,
+                              struct str *out);
+
+/* Appends text to out with everything that could pass for a marker or a
+ * control token neutralised: runs of two or more '<' or '>' become '«' or
+ * '»', a tag-like "<…>" without spaces (chat template tokens such as
+ * <|im_start|>, </s>, <start_of_turn>) gets '‹' '›', a bracketed capitalised
+ * word ([INST], [/INST], [SYSTEM_PROMPT]) gets '⟦' '⟧', control characters
+ * but newline and tab become spaces, and invalid UTF-8 becomes U+FFFD. */
+enum lair_err grounding_neutralise(struct str text, struct buf *out);
+
+/* Packs hits[0..n) in order into the sources block within budget tokens of
+ * model m (NULL: estimated at one token per 2 bytes), cutting the last one
+ * that does not fit whole when at least GROUNDING_MIN_SOURCE_TOKENS remain.
+ * cite: ask the model to cite sources by number. OUT: out (reset first) holds
+ * the block, or nothing when no source fits; *n_packed, *tokens. */
+enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm_model *m,
+                             int budget, bool cite, struct buf *out, size_t *n_packed,
+                             int *tokens);
+
+/* The best excerpt of text for query (at most max_bytes, around the
+ * question's words, on word boundaries, with "…" where cut), neutralised.
+ * OUT: appended to out. */
+enum lair_err grounding_excerpt(struct str text, struct str query, size_t max_bytes,
+                                struct buf *out);
+
+/* The response's `sources` array for the packed hits: [{"index","document_id",
+ * "document","chunk_id","page","score","excerpt","section","knowledge_base"}],
+ * page null when unknown. OWNED (json_decref); NULL when out of memory. */
+json_t *grounding_sources_json(const struct search_hit *hits, size_t n, struct str query);
+
+/* Runs steps 1 to 5 for assistant a over the tenant's database. msgs[0..n)
+ * is the prompt's conversation without the block (instructions, history,
+ * request turns): its tokens count against the budget, with max_tokens
+ * reserved for the answer (<= 0: GROUNDING_ANSWER_RESERVE or a quarter of
+ * the context). m is the generation model (NULL in degraded mode: nothing is
+ * counted, every found source is kept); embed the embedding model or NULL.
+ * OUT: *out (release with grounding_release); ar holds its ARENA parts. An
+ * assistant without knowledge bases gives active = false and nothing else. */
+enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
+                                const struct llm_message *msgs, size_t n, struct llm_model *m,
+                                struct llm_model *embed, int max_tokens, struct arena *ar,
+                                struct grounding *out);
+void grounding_release(struct grounding *g);
+
+/* The degraded answer from g's sources: GROUNDING_DEGRADED_LABEL, then for
+ * each of the first GROUNDING_DEGRADED_SOURCES sources "[i] document, page
+ * p : « excerpt »", or the refusal when there is none. OUT: appended. */
+enum lair_err grounding_degraded_answer(const struct grounding *g, struct buf *out);
+
+#endif

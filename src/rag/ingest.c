@@ -1,0 +1,770 @@
+/* Ingestion jobs and the server's ingestion worker. See ingest.h. */
+#include "rag/ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "rag/chunk.h"
+#include "core/banned.h"
+
+_Static_assert(KB_HASH_BYTES == CHUNK_HASH_BYTES, "chunk hashes are stored as they are made");
+
+/* Arena for one document's chunks: texts with their overlap. */
+#define CHUNK_ARENA_BYTES ((size_t)128 << 20)
+/* Most tenants scanned for unfinished jobs. */
+#define SCAN_TENANTS_MAX 100000
+
+/* ---- files ---- */
+
+static enum lair_err fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    if (fd < 0)
+        return LAIR_EIO;
+    int rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? LAIR_OK : LAIR_EIO;
+}
+
+/* mkdir that makes the new entry durable (fsync of the parent). */
+static enum lair_err mkdir_durable(const char *dir, const char *parent)
+{
+    if (mkdir(dir, 0700) == 0)
+        return fsync_path(parent);
+    return errno == EEXIST ? LAIR_OK : LAIR_EIO;
+}
+
+/* <tenant>/kb/<kb>/uploads, created durably. */
+static enum lair_err uploads_dir(struct tenant_db *db, const char *kb, char *out, size_t n)
+{
+    char kbs[4300], kbd[4400];
+    snprintf(kbs, sizeof(kbs), "%s/kb", tenant_db_dir(db));
+    kb_dir(db, kb, kbd, sizeof(kbd));
+    snprintf(out, n, "%s/uploads", kbd);
+    enum lair_err e = mkdir_durable(kbs, tenant_db_dir(db));
+    if (!e)
+        e = mkdir_durable(kbd, kbs);
+    if (!e)
+        e = mkdir_durable(out, kbd);
+    return e;
+}
+
+static enum lair_err write_durable(const char *path, struct str data)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return LAIR_EIO;
+    size_t off = 0;
+    while (off < data.len) {
+        ssize_t w = write(fd, data.ptr + off, data.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return LAIR_EIO;
+        }
+        off += (size_t)w;
+    }
+    int rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    return rc == 0 ? LAIR_OK : LAIR_EIO;
+}
+
+/* A stored path: relative to the tenant directory, or absolute. */
+static void resolve(struct tenant_db *db, const char *path, char *out, size_t n)
+{
+    if (path[0] == '/')
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%s/%s", tenant_db_dir(db), path);
+}
+
+enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
+                                const struct ingest_upload *files, size_t n, int64_t *job_id)
+{
+    *job_id = 0;
+    if (n == 0)
+        return LAIR_EINVAL;
+    enum lair_err e = kb_find(db, kb, NULL);
+    if (e)
+        return e;
+    if (sodium_init() < 0)
+        return LAIR_EINTERNAL;
+    char dir[4500];
+    if ((e = uploads_dir(db, kb, dir, sizeof(dir)))) {
+        log_error("ingest", "cannot create the uploads directory of a knowledge base");
+        return e;
+    }
+    struct kb_job_file_in *in = calloc(n, sizeof(*in));
+    char(*rel)[128] = calloc(n, sizeof(*rel));
+    if (!in || !rel) {
+        free(in);
+        free(rel);
+        return LAIR_ENOMEM;
+    }
+    size_t written = 0;
+    for (; written < n && !e; written++) {
+        unsigned char rnd[8];
+        randombytes_buf(rnd, sizeof(rnd));
+        char hex[2 * sizeof(rnd) + 1];
+        sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+        snprintf(rel[written], sizeof(rel[written]), "kb/%s/uploads/u-%s", kb, hex);
+        char path[4700];
+        resolve(db, rel[written], path, sizeof(path));
+        e = write_durable(path, files[written].data);
+        in[written] = (struct kb_job_file_in){.name = files[written].name,
+                                              .path = rel[written],
+                                              .owned = true,
+                                              .size = (int64_t)files[written].data.len};
+    }
+    /* the directory entries, then the job that refers to them */
+    if (!e)
+        e = fsync_path(dir);
+    if (!e)
+        e = kb_job_create(db, kb, in, n, job_id);
+    if (e) {
+        if (e == LAIR_EIO)
+            log_error("ingest", "cannot write an uploaded file durably: %s", strerror(errno));
+        for (size_t i = 0; i < written; i++) {
+            char path[4700];
+            resolve(db, rel[i], path, sizeof(path));
+            unlink(path);
+        }
+    }
+    free(in);
+    free(rel);
+    return e;
+}
+
+enum lair_err ingest_job_paths(struct tenant_db *db, const char *kb, const char *const *paths,
+                               const char *const *names, size_t n, int64_t *job_id)
+{
+    *job_id = 0;
+    struct kb_job_file_in *in = calloc(n ? n : 1, sizeof(*in));
+    char **abs = calloc(n ? n : 1, sizeof(*abs));
+    enum lair_err e = in && abs ? LAIR_OK : LAIR_ENOMEM;
+    for (size_t i = 0; i < n && !e; i++) {
+        struct stat st;
+        abs[i] = realpath(paths[i], NULL);
+        if (!abs[i] || stat(abs[i], &st) != 0 || !S_ISREG(st.st_mode)) {
+            e = LAIR_EIO;
+            break;
+        }
+        in[i] = (struct kb_job_file_in){
+            .name = names[i], .path = abs[i], .owned = false, .size = (int64_t)st.st_size};
+    }
+    if (!e)
+        e = kb_job_create(db, kb, in, n, job_id);
+    for (size_t i = 0; abs && i < n; i++)
+        free(abs[i]);
+    free(abs);
+    free(in);
+    return e;
+}
+
+/* Reads a regular file of at most max bytes. OUT: *data OWNED (free()). */
+static enum lair_err read_file(const char *path, size_t max, char **data, size_t *len,
+                               bool *too_big)
+{
+    *data = NULL;
+    *len = 0;
+    *too_big = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP) /* a file given to the CLI may be a link */
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return LAIR_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LAIR_EIO;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        *too_big = true;
+        return LAIR_ELIMIT;
+    }
+    size_t n = (size_t)st.st_size;
+    char *p = malloc(n ? n : 1);
+    if (!p) {
+        close(fd);
+        return LAIR_ENOMEM;
+    }
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = read(fd, p + off, n - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        off += (size_t)r;
+    }
+    close(fd);
+    if (off != n) {
+        free(p);
+        return LAIR_EIO;
+    }
+    *data = p;
+    *len = n;
+    return LAIR_OK;
+}
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)data, len);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+/* ---- one file ---- */
+
+static int count_tokens(void *arg, struct str text)
+{
+    int n = 0;
+    return llm_count_tokens(arg, text, &n) == LAIR_OK ? n : -1;
+}
+
+/* What the embedding model reads of a chunk: its heading path, then its
+ * text, so that a passage is placed in its section. OUT: ARENA. */
+static struct str embed_text(struct arena *a, const struct chunk *c)
+{
+    if (!c->heading_path[0])
+        return (struct str){c->text, c->len};
+    char *s = arena_printf(a, "%s\n%s", c->heading_path, c->text);
+    return s ? str_c(s) : (struct str){c->text, c->len};
+}
+
+/* Embeds the chunks that the knowledge base has no vector for yet (by this
+ * model), in batches. OUT: *vecs OWNED (n * dim floats), has[i] whether
+ * chunk i got one. Failures leave chunks without a vector (logged): search
+ * falls back to BM25 for them. */
+static void embed_chunks(struct tenant_db *db, const char *kb, struct llm_model *m,
+                         const struct chunk *chunks, size_t n, struct arena *a, float **vecs,
+                         bool *has, int *dim)
+{
+    struct llm_model_info info;
+    llm_model_get_info(m, &info);
+    *vecs = NULL;
+    *dim = info.n_embd;
+    if (info.n_embd <= 0 || !(*vecs = malloc(n * (size_t)info.n_embd * sizeof(float))))
+        return;
+    const char *model = llm_model_name(m);
+    size_t todo[INGEST_EMBED_BATCH];
+    struct str texts[INGEST_EMBED_BATCH];
+    size_t i = 0;
+    while (i < n) {
+        size_t k = 0;
+        for (; i < n && k < INGEST_EMBED_BATCH; i++) {
+            if (kb_chunk_embedded(db, kb, chunks[i].hash, model))
+                continue;
+            todo[k] = i;
+            texts[k++] = embed_text(a, &chunks[i]);
+        }
+        if (k == 0)
+            continue;
+        float *tmp = malloc(k * (size_t)info.n_embd * sizeof(float));
+        if (!tmp)
+            break;
+        enum lair_err e = llm_embed(m, texts, k, tmp, NULL);
+        for (size_t j = 0; j < k; j++) {
+            /* a batch refused (one text too long): one by one */
+            if (e && llm_embed(m, &texts[j], 1, tmp + j * (size_t)info.n_embd, NULL) != LAIR_OK)
+                continue;
+            memcpy(*vecs + todo[j] * (size_t)info.n_embd, tmp + j * (size_t)info.n_embd,
+                   (size_t)info.n_embd * sizeof(float));
+            has[todo[j]] = true;
+        }
+        if (e)
+            log_warn("ingest", "embedding a batch of %zu chunks with '%s' failed (%s): retried "
+                     "one by one", k, model, lair_err_msg(e));
+        free(tmp);
+    }
+}
+
+struct file_ctx {
+    struct tenant_db *db;
+    const struct kb_job *job;
+    const struct kb_job_file *f;
+    const struct ingest_opts *o;
+    struct ingest_step *out;
+    struct arena *a;
+};
+
+static void fail_file(struct file_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail_file(struct file_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
+    va_end(ap);
+    snprintf(c->out->file_state, sizeof(c->out->file_state), "failed");
+    enum lair_err e = kb_job_file_set(c->db, c->job->id, c->f->seq, "failed", c->out->error, 0);
+    if (e && e != LAIR_ECONFLICT)
+        log_error("ingest", "cannot record the failure of file %d of job %lld: %s", c->f->seq,
+                  (long long)c->job->id, lair_err_msg(e));
+}
+
+/* Chunks, embeds and stores an extracted document. */
+static void store_doc(struct file_ctx *c, const struct doc *doc, const char *sha, size_t size)
+{
+    const struct ingest_opts *o = c->o;
+    struct llm_model *tok = o->tokenizer ? o->tokenizer : o->embed;
+    struct chunk_opts copts = {.target_tokens = o->chunk_tokens};
+    if (tok) {
+        copts.count = count_tokens;
+        copts.arg = tok;
+    }
+    if (o->embed) { /* chunks must fit the embedding model with their heading */
+        struct llm_model_info info;
+        llm_model_get_info(o->embed, &info);
+        int room = info.n_ctx_slot > 0 ? info.n_ctx_slot * 3 / 4 : 0;
+        int target = copts.target_tokens > 0 ? copts.target_tokens : CHUNK_TARGET_TOKENS;
+        if (room > 0 && room < target)
+            copts.target_tokens = room;
+    }
+    struct chunk *chunks = NULL;
+    size_t n = 0;
+    enum lair_err e = chunk_doc(doc, &copts, c->a, &chunks, &n);
+    if (e) {
+        fail_file(c, "the document is too large to index (out of memory while cutting it)");
+        return;
+    }
+    if (n == 0) {
+        free(chunks);
+        fail_file(c, "the document has no text to index");
+        return;
+    }
+    float *vecs = NULL;
+    int dim = 0;
+    bool *has = calloc(n, sizeof(*has));
+    struct kb_chunk_in *in = calloc(n, sizeof(*in));
+    if (!has || !in) {
+        free(has);
+        free(in);
+        free(chunks);
+        fail_file(c, "out of memory");
+        return;
+    }
+    if (o->embed)
+        embed_chunks(c->db, c->job->kb, o->embed, chunks, n, c->a, &vecs, has, &dim);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (struct kb_chunk_in){.text = {chunks[i].text, chunks[i].len},
+                                     .heading_path = chunks[i].heading_path,
+                                     .page = chunks[i].page,
+                                     .tokens = chunks[i].tokens,
+                                     .hash = chunks[i].hash,
+                                     .embedding = vecs && has[i] ? vecs + i * (size_t)dim : NULL};
+    struct kb_doc_in d = {.name = c->f->name,
+                          .sha256 = sha,
+                          .size = (int64_t)size,
+                          .format = doc_format_name(doc->format),
+                          .title = doc->title,
+                          .pages = (int)doc->npages};
+    struct kb_put_result res;
+    e = kb_document_put(c->db, c->job->kb, &d, in, n, vecs ? llm_model_name(o->embed) : NULL, dim,
+                        c->job->id, c->f->seq, &res);
+    if (!e) {
+        snprintf(c->out->file_state, sizeof(c->out->file_state), "%s",
+                 res.unchanged ? "unchanged" : "indexed");
+        c->out->chunks = n;
+    } else if (e == LAIR_ECONFLICT || e == LAIR_ENOTFOUND) {
+        /* the job or the knowledge base was deleted meanwhile, or another
+         * process stored this file: nothing to record */
+        snprintf(c->out->file_state, sizeof(c->out->file_state), "skipped");
+    } else {
+        log_error("ingest", "cannot store file %d of job %lld: %s", c->f->seq,
+                  (long long)c->job->id, lair_err_msg(e));
+        fail_file(c, e == LAIR_ELIMIT ? "the knowledge base has too many chunks"
+                                      : "the document could not be stored (database error)");
+    }
+    free(vecs);
+    free(has);
+    free(in);
+    free(chunks);
+}
+
+static void process_file(struct file_ctx *c)
+{
+    const struct kb_job_file *f = c->f;
+    if (f->attempts > INGEST_MAX_ATTEMPTS) {
+        fail_file(c, "indexing this file was interrupted %d times (the server stopped while "
+                     "reading it); upload it again",
+                  f->attempts - 1);
+        return;
+    }
+    struct doc_limits lim = c->o->limits ? *c->o->limits : doc_limits_default();
+    if (!lim.max_file_bytes)
+        lim.max_file_bytes = doc_limits_default().max_file_bytes;
+    char path[4700];
+    resolve(c->db, f->path, path, sizeof(path));
+    char *data;
+    size_t len;
+    bool too_big;
+    enum lair_err e = read_file(path, lim.max_file_bytes, &data, &len, &too_big);
+    if (e) {
+        if (too_big)
+            fail_file(c, "the file is larger than the limit of %zu bytes", lim.max_file_bytes);
+        else if (e == LAIR_ENOMEM)
+            fail_file(c, "out of memory while reading the file");
+        else
+            fail_file(c, "the file cannot be read (it was moved or deleted)");
+        return;
+    }
+    char sha[65], old[65];
+    int64_t id;
+    sha256_hex(data, len, sha);
+    if (kb_document_lookup(c->db, c->job->kb, f->name, &id, old) == LAIR_OK && !strcmp(sha, old)) {
+        free(data);
+        snprintf(c->out->file_state, sizeof(c->out->file_state), "unchanged");
+        e = kb_job_file_set(c->db, c->job->id, f->seq, "unchanged", NULL, id);
+        if (e && e != LAIR_ECONFLICT)
+            log_error("ingest", "cannot record file %d of job %lld: %s", f->seq,
+                      (long long)c->job->id, lair_err_msg(e));
+        return;
+    }
+    struct doc doc;
+    char msg[200];
+    e = doc_extract(data, len, f->name, &lim, &doc, msg, sizeof(msg));
+    free(data);
+    if (e) {
+        fail_file(c, "%s", msg[0] ? msg : lair_err_msg(e));
+        doc_release(&doc);
+        return;
+    }
+    store_doc(c, &doc, sha, len);
+    doc_release(&doc);
+}
+
+/* Removes the job's own copies of processed files. */
+static void remove_owned(void *arg, const struct kb_job_file *f)
+{
+    struct tenant_db *db = arg;
+    if (!f->owned || !strcmp(f->state, "pending"))
+        return;
+    char path[4700];
+    resolve(db, f->path, path, sizeof(path));
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("ingest", "cannot remove an uploaded file: %s", strerror(errno));
+}
+
+enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct ingest_opts *o,
+                              struct ingest_step *out)
+{
+    static const struct ingest_opts none = {0};
+    memset(out, 0, sizeof(*out));
+    if (!o)
+        o = &none;
+    struct kb_job job;
+    enum lair_err e = kb_job_get(db, job_id, &job);
+    if (e)
+        return e;
+    struct arena a;
+    arena_init(&a, CHUNK_ARENA_BYTES);
+    struct kb_job_file f;
+    e = kb_job_claim(db, job_id, &a, &f);
+    if (e == LAIR_ENOTFOUND) {
+        e = kb_job_finish(db, job_id, out->state);
+        if (e == LAIR_EBUSY) { /* another process holds the last file */
+            e = LAIR_OK;
+        } else if (!e) {
+            out->finished = true;
+            kb_job_files(db, job_id, remove_owned, db);
+        }
+    } else if (!e) {
+        out->seq = f.seq;
+        snprintf(out->name, sizeof(out->name), "%s", f.name);
+        struct file_ctx c = {db, &job, &f, o, out, &a};
+        process_file(&c);
+        if (f.owned && strcmp(out->file_state, "skipped")) {
+            struct kb_job_file done = f;
+            snprintf(done.state, sizeof(done.state), "%s", out->file_state);
+            remove_owned(db, &done);
+        }
+    }
+    arena_release(&a);
+    struct kb_job now;
+    if (kb_job_get(db, job_id, &now) == LAIR_OK) {
+        out->done = now.done;
+        out->total = now.total;
+        if (!out->state[0])
+            snprintf(out->state, sizeof(out->state), "%s", now.state);
+    }
+    return e;
+}
+
+/* ---- the worker ---- */
+
+struct qitem {
+    char tenant[SLUG_MAX + 1];
+    int64_t job;
+};
+
+struct ingest {
+    struct ingest_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, idle;
+    struct qitem *q;
+    size_t head, len;
+    bool rescan, stop, busy, started, cleaned;
+    pthread_t thread;
+};
+
+/* With w->mu held. */
+static void push_locked(struct ingest *w, const char *tenant, int64_t job)
+{
+    for (size_t i = 0; i < w->len; i++) {
+        const struct qitem *it = &w->q[(w->head + i) % w->cfg.queue_max];
+        if (it->job == job && !strcmp(it->tenant, tenant))
+            return;
+    }
+    if (w->len == w->cfg.queue_max) {
+        w->rescan = true; /* found again in the database */
+        return;
+    }
+    struct qitem *it = &w->q[(w->head + w->len++) % w->cfg.queue_max];
+    snprintf(it->tenant, sizeof(it->tenant), "%s", tenant);
+    it->job = job;
+}
+
+void ingest_notify(struct ingest *w, const char *tenant, int64_t job_id)
+{
+    if (!w || !tenant)
+        return;
+    pthread_mutex_lock(&w->mu);
+    push_locked(w, tenant, job_id);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void pick_models(struct llm_registry *r, struct ingest_opts *o)
+{
+    struct llm_model *chat = NULL;
+    for (size_t i = 0; r; i++) {
+        struct llm_model *m = llm_registry_at(r, i);
+        if (!m)
+            break;
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        if ((info.kind & LLM_CAN_EMBED) && !o->embed)
+            o->embed = m;
+        if ((info.kind & LLM_CAN_CHAT) && !chat)
+            chat = m;
+    }
+    o->tokenizer = o->embed ? o->embed : chat;
+}
+
+/* Removes uploaded files that no pending job refers to: what a crash
+ * between writing an upload and committing its job left. Only old ones, so
+ * that an upload being written now is left alone. */
+static void clean_orphans(struct tenant_db *db)
+{
+    char kbs[4300];
+    snprintf(kbs, sizeof(kbs), "%s/kb", tenant_db_dir(db));
+    DIR *top = opendir(kbs);
+    if (!top)
+        return;
+    struct dirent *k;
+    time_t old = time(NULL) - INGEST_ORPHAN_AGE;
+    while ((k = readdir(top))) {
+        if (!slug_valid(str_c(k->d_name)))
+            continue;
+        char rel[600], dir[4600];
+        snprintf(dir, sizeof(dir), "%s/%s/uploads", kbs, k->d_name);
+        DIR *d = opendir(dir);
+        struct dirent *u;
+        while (d && (u = readdir(d))) {
+            if (strncmp(u->d_name, "u-", 2))
+                continue;
+            snprintf(rel, sizeof(rel), "kb/%s/uploads/%s", k->d_name, u->d_name);
+            char path[4700];
+            resolve(db, rel, path, sizeof(path));
+            struct stat st;
+            if (lstat(path, &st) == 0 && st.st_mtime < old && !kb_upload_pending(db, rel) &&
+                unlink(path) == 0)
+                log_info("ingest", "removed an upload that no job refers to (tenant %s)",
+                         tenant_db_slug(db));
+        }
+        if (d)
+            closedir(d);
+    }
+    closedir(top);
+}
+
+static void queue_job(void *arg, int64_t id)
+{
+    void **p = arg;
+    struct ingest *w = p[0];
+    pthread_mutex_lock(&w->mu);
+    push_locked(w, p[1], id);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Queues the unfinished jobs of every tenant. */
+static void scan_all(struct ingest *w)
+{
+    size_t cap = 1024, n = 0;
+    struct tenant_row *rows = NULL;
+    for (;;) { /* the list may be longer than the buffer */
+        free(rows);
+        rows = malloc(cap * sizeof(*rows));
+        if (!rows || sysdb_tenant_list(w->cfg.sys, rows, cap, &n) != LAIR_OK) {
+            log_error("ingest", "cannot list the tenants to resume their jobs");
+            free(rows);
+            return;
+        }
+        if (n < cap || cap >= SCAN_TENANTS_MAX)
+            break;
+        cap *= 4;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct tenant_db *db;
+        if (tenants_get(w->cfg.tenants, rows[i].slug, &db) != LAIR_OK)
+            continue;
+        void *arg[2] = {w, rows[i].slug};
+        if (kb_jobs_unfinished(db, queue_job, arg) != LAIR_OK)
+            log_error("ingest", "cannot read the jobs of tenant %s", rows[i].slug);
+        if (!w->cleaned)
+            clean_orphans(db);
+        tenant_db_put(db);
+    }
+    w->cleaned = true;
+    free(rows);
+}
+
+/* One step of a job; true when the job has more to do. */
+static bool run_item(struct ingest *w, const struct qitem *it)
+{
+    struct tenant_db *db;
+    if (tenants_get(w->cfg.tenants, it->tenant, &db) != LAIR_OK)
+        return false; /* the tenant was deleted */
+    struct ingest_opts o = {0};
+    pick_models(w->cfg.models, &o);
+    struct ingest_step s;
+    enum lair_err e = ingest_job_step(db, it->job, &o, &s);
+    tenant_db_put(db);
+    if (e) {
+        if (e != LAIR_ENOTFOUND)
+            log_error("ingest", "job %lld of tenant %s: %s", (long long)it->job, it->tenant,
+                      lair_err_msg(e));
+        return false;
+    }
+    if (s.finished)
+        log_info("ingest", "job %lld of tenant %s %s: %lld of %lld files", (long long)it->job,
+                 it->tenant, s.state, (long long)s.done, (long long)s.total);
+    return !s.finished && s.seq > 0;
+}
+
+static void *worker(void *arg)
+{
+    struct ingest *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->rescan = true;
+    for (;;) {
+        while (!w->stop && w->len == 0 && !w->rescan) {
+            w->busy = false;
+            pthread_cond_broadcast(&w->idle);
+            pthread_cond_wait(&w->wake, &w->mu);
+        }
+        if (w->stop)
+            break;
+        w->busy = true;
+        if (w->len == 0) {
+            w->rescan = false;
+            pthread_mutex_unlock(&w->mu);
+            scan_all(w);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        struct qitem it = w->q[w->head];
+        w->head = (w->head + 1) % w->cfg.queue_max;
+        w->len--;
+        pthread_mutex_unlock(&w->mu);
+        bool more = run_item(w, &it);
+        pthread_mutex_lock(&w->mu);
+        if (more) /* to the back of the queue: jobs take turns */
+            push_locked(w, it.tenant, it.job);
+    }
+    w->busy = false;
+    pthread_cond_broadcast(&w->idle);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+enum lair_err ingest_new(const struct ingest_config *cfg, struct ingest **out)
+{
+    *out = NULL;
+    if (!cfg || !cfg->sys || !cfg->tenants)
+        return LAIR_EINVAL;
+    struct ingest *w = calloc(1, sizeof(*w));
+    if (!w)
+        return LAIR_ENOMEM;
+    w->cfg = *cfg;
+    if (!w->cfg.queue_max)
+        w->cfg.queue_max = 1024;
+    w->q = calloc(w->cfg.queue_max, sizeof(*w->q));
+    if (!w->q) {
+        free(w);
+        return LAIR_ENOMEM;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    *out = w;
+    return LAIR_OK;
+}
+
+enum lair_err ingest_start(struct ingest *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->started) {
+        pthread_mutex_unlock(&w->mu);
+        return LAIR_OK;
+    }
+    w->busy = true; /* until the first scan is done */
+    int rc = pthread_create(&w->thread, NULL, worker, w);
+    w->started = rc == 0;
+    if (rc)
+        w->busy = false;
+    pthread_mutex_unlock(&w->mu);
+    return rc == 0 ? LAIR_OK : LAIR_ENOMEM;
+}
+
+void ingest_wait_idle(struct ingest *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->started && (w->busy || w->len > 0 || w->rescan))
+        pthread_cond_wait(&w->idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ingest_free(struct ingest *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->wake);
+    bool started = w->started;
+    pthread_mutex_unlock(&w->mu);
+    if (started)
+        pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->mu);
+    free(w->q);
+    free(w);
+}

@@ -1,0 +1,1299 @@
+/* Knowledge bases, documents, chunks, the full-text index and ingestion
+ * jobs in the tenant database. See kb.h; schema v2 in tenant.c. */
+#include "store/kb.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "rag/analyzer.h"
+#include "rag/fts.h"
+#include "core/banned.h"
+
+/* ---- helpers ---- */
+
+static enum lair_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        log_error("kb", "prepare: %s", sqlite3_errmsg(db));
+        *st = NULL;
+        return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+/* Steps a statement that returns no row and finalizes it. */
+static enum lair_err run(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        log_error("kb", "step: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? LAIR_OK : LAIR_EDB;
+}
+
+static enum lair_err exec(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(db, sql, &st);
+    return e ? e : run(db, st);
+}
+
+static int64_t now(void) { return (int64_t)time(NULL); }
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* A display name: UTF-8, 1..max bytes, no control character. */
+static bool name_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max || !utf8_valid(s, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Rebuilds the FTS5 index into one segment, dropping the entries of deleted
+ * rows that its older segments still hold. */
+static enum lair_err purge_index(sqlite3 *db)
+{
+    return exec(db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')");
+}
+
+/* After a deletion: moves the write-ahead log into the database file (where
+ * secure_delete has zeroed the freed pages) and truncates it. Best effort:
+ * a busy reader only delays it to a later checkpoint. */
+static void checkpoint(sqlite3 *db)
+{
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc != SQLITE_OK)
+        log_warn("kb", "checkpoint after a deletion deferred: %s", sqlite3_errstr(rc));
+}
+
+/* ---- knowledge bases ---- */
+
+void kb_dir(struct tenant_db *db, const char *slug, char *out, size_t n)
+{
+    snprintf(out, n, "%s/kb/%s", tenant_db_dir(db), slug);
+}
+
+enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name)
+{
+    if (!slug || strlen(slug) > SLUG_MAX || !slug_valid(str_c(slug)))
+        return LAIR_EINVAL;
+    if (!name || !*name)
+        name = slug;
+    if (!name_ok(name, KB_NAME_MAX))
+        return LAIR_EINVAL;
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "INSERT INTO knowledge_bases (slug, name, created_at) VALUES (?1, ?2, ?3)",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return LAIR_ECONFLICT;
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+#define KB_SELECT                                                                                  \
+    "SELECT k.id, k.slug, k.name, k.created_at,"                                                   \
+    " (SELECT count(*) FROM documents d WHERE d.kb = k.slug),"                                     \
+    " (SELECT count(*) FROM chunks c WHERE c.kb = k.slug) FROM knowledge_bases k"
+
+static void kb_row(sqlite3_stmt *st, struct kb_info *out)
+{
+    out->id = sqlite3_column_int64(st, 0);
+    copy_str(out->slug, sizeof(out->slug), col_text(st, 1));
+    copy_str(out->name, sizeof(out->name), col_text(st, 2));
+    out->created_at = sqlite3_column_int64(st, 3);
+    out->documents = sqlite3_column_int64(st, 4);
+    out->chunks = sqlite3_column_int64(st, 5);
+}
+
+/* LAIR_OK when the knowledge base exists, else LAIR_ENOTFOUND. */
+static enum lair_err kb_find_h(sqlite3 *h, const char *slug)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT 1 FROM knowledge_bases WHERE slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+}
+
+enum lair_err kb_find(struct tenant_db *db, const char *slug, struct kb_info *out)
+{
+    if (!out)
+        return kb_find_h(tenant_db_handle(db), slug);
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db), KB_SELECT " WHERE k.slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        kb_row(st, out);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+}
+
+enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct kb_info *kb),
+                      void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db), KB_SELECT " ORDER BY k.slug", &st);
+    if (e)
+        return e;
+    int rc;
+    struct kb_info row;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        kb_row(st, &row);
+        fn(arg, &row);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT)
+        log_warn("kb", "cannot remove a file of a deleted knowledge base: %s", strerror(errno));
+    return 0;
+}
+
+static enum lair_err delete_kb_tx(sqlite3 *h, void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "DELETE FROM knowledge_bases WHERE slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if ((e = run(h, st)))
+        return e;
+    if (sqlite3_changes(h) == 0)
+        return LAIR_ENOTFOUND;
+    return purge_index(h);
+}
+
+enum lair_err kb_delete(struct tenant_db *db, const char *slug)
+{
+    if (!slug || !slug_valid(str_c(slug)))
+        return LAIR_ENOTFOUND;
+    /* documents, chunks (and through the triggers their index entries),
+     * chunk_refs, jobs and job_files go by ON DELETE CASCADE */
+    enum lair_err e = tenant_db_tx(db, delete_kb_tx, (void *)slug);
+    if (e)
+        return e;
+    checkpoint(tenant_db_handle(db));
+    char dir[4400];
+    kb_dir(db, slug, dir, sizeof(dir));
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return LAIR_OK;
+}
+
+/* ---- documents ---- */
+
+enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
+                                void (*fn)(void *arg, const struct kb_document *d), void *arg)
+{
+    enum lair_err e = kb_find(db, kb, NULL);
+    if (e)
+        return e;
+    sqlite3_stmt *st;
+    e = prep(tenant_db_handle(db),
+             "SELECT d.id, d.name, d.sha256, d.format, d.title, d.size, d.pages,"
+             " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
+             " + (SELECT count(*) FROM chunk_refs r WHERE r.document_id = d.id),"
+             " d.created_at, d.updated_at FROM documents d WHERE d.kb = ?1 ORDER BY d.name",
+             &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct kb_document d = {
+            .id = sqlite3_column_int64(st, 0),
+            .name = col_text(st, 1),
+            .sha256 = col_text(st, 2),
+            .format = col_text(st, 3),
+            .title = (const char *)sqlite3_column_text(st, 4),
+            .size = sqlite3_column_int64(st, 5),
+            .pages = sqlite3_column_int(st, 6),
+            .chunks = sqlite3_column_int64(st, 7),
+            .created_at = sqlite3_column_int64(st, 8),
+            .updated_at = sqlite3_column_int64(st, 9),
+        };
+        fn(arg, &d);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_t *id,
+                            char sha256[65])
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT id, sha256 FROM documents WHERE kb = ?1 AND name = ?2", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (sha256)
+            copy_str(sha256, 65, col_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+}
+
+enum lair_err kb_document_lookup(struct tenant_db *db, const char *kb, const char *name,
+                                 int64_t *id, char sha256[65])
+{
+    return lookup(tenant_db_handle(db), kb, name, id, sha256);
+}
+
+/* The statements that move or remove the chunks a document drops. */
+struct dropper {
+    sqlite3 *h;
+    sqlite3_stmt *heir, *move, *unref, *del;
+};
+
+static enum lair_err dropper_init(struct dropper *d, sqlite3 *h)
+{
+    *d = (struct dropper){.h = h};
+    enum lair_err e = prep(h,
+                           "SELECT document_id, seq, page FROM chunk_refs WHERE chunk_id = ?1"
+                           " ORDER BY document_id LIMIT 1",
+                           &d->heir);
+    if (!e)
+        e = prep(h, "UPDATE chunks SET document_id = ?2, seq = ?3, page = ?4 WHERE id = ?1",
+                 &d->move);
+    if (!e)
+        e = prep(h, "DELETE FROM chunk_refs WHERE chunk_id = ?1 AND document_id = ?2", &d->unref);
+    if (!e)
+        e = prep(h, "DELETE FROM chunks WHERE id = ?1", &d->del);
+    return e;
+}
+
+static void dropper_release(struct dropper *d)
+{
+    sqlite3_finalize(d->heir);
+    sqlite3_finalize(d->move);
+    sqlite3_finalize(d->unref);
+    sqlite3_finalize(d->del);
+}
+
+static enum lair_err step_reset(sqlite3 *h, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_error("kb", "step: %s", sqlite3_errmsg(h));
+        return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+/* Chunk id leaves its owner: another document that holds the same chunk
+ * takes it over, or it is deleted (and leaves the index, by trigger). */
+static enum lair_err drop_chunk(struct dropper *d, int64_t id)
+{
+    sqlite3_bind_int64(d->heir, 1, id);
+    int rc = sqlite3_step(d->heir);
+    if (rc == SQLITE_ROW) {
+        int64_t doc = sqlite3_column_int64(d->heir, 0);
+        sqlite3_bind_int64(d->move, 1, id);
+        sqlite3_bind_int64(d->move, 2, doc);
+        sqlite3_bind_int64(d->move, 3, sqlite3_column_int64(d->heir, 1));
+        sqlite3_bind_int64(d->move, 4, sqlite3_column_int64(d->heir, 2));
+        sqlite3_reset(d->heir);
+        sqlite3_bind_int64(d->unref, 1, id);
+        sqlite3_bind_int64(d->unref, 2, doc);
+        enum lair_err e = step_reset(d->h, d->move);
+        return e ? e : step_reset(d->h, d->unref);
+    }
+    sqlite3_reset(d->heir);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    sqlite3_bind_int64(d->del, 1, id);
+    return step_reset(d->h, d->del);
+}
+
+static enum lair_err unref_document(sqlite3 *h, int64_t doc)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "DELETE FROM chunk_refs WHERE document_id = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, doc);
+    return run(h, st);
+}
+
+/* The ids and hashes of the chunks doc owns. OUT: OWNED arrays. */
+static enum lair_err owned_chunks(sqlite3 *h, int64_t doc, int64_t **ids,
+                                  unsigned char (**hashes)[KB_HASH_BYTES], size_t *n)
+{
+    *ids = NULL;
+    *hashes = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT id, hash FROM chunks WHERE document_id = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, doc);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            int64_t *ni = realloc(*ids, cap * sizeof(**ids));
+            if (ni)
+                *ids = ni;
+            unsigned char(*nh)[KB_HASH_BYTES] = realloc(*hashes, cap * sizeof(**hashes));
+            if (nh)
+                *hashes = nh;
+            if (!ni || !nh) {
+                e = LAIR_ENOMEM;
+                break;
+            }
+        }
+        (*ids)[*n] = sqlite3_column_int64(st, 0);
+        memset((*hashes)[*n], 0, KB_HASH_BYTES);
+        if (sqlite3_column_bytes(st, 1) == KB_HASH_BYTES)
+            memcpy((*hashes)[*n], sqlite3_column_blob(st, 1), KB_HASH_BYTES);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (!e && rc != SQLITE_DONE)
+        e = LAIR_EDB;
+    if (e) {
+        free(*ids);
+        free(*hashes);
+        *ids = NULL;
+        *hashes = NULL;
+        *n = 0;
+    }
+    return e;
+}
+
+static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, KB_HASH_BYTES); }
+
+struct put_ctx {
+    const char *kb;
+    const struct kb_doc_in *d;
+    const struct kb_chunk_in *chunks;
+    size_t n;
+    const char *model;
+    int dim;
+    int64_t job_id;
+    int seq;
+    struct kb_put_result *out;
+    bool *dup; /* [n]: an earlier chunk of the document has the same hash */
+    unsigned char (*sorted)[KB_HASH_BYTES]; /* the new chunks' hashes, sorted */
+};
+
+/* Marks the job's file done (state) in the transaction; LAIR_ECONFLICT when
+ * it is no longer pending. */
+static enum lair_err job_file_done(sqlite3 *h, int64_t job, int seq, const char *state,
+                                   const char *error, int64_t doc, bool purge)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "UPDATE job_files SET state = ?3, error = ?4, document_id = ?5"
+                           " WHERE job_id = ?1 AND seq = ?2 AND state = 'pending'",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int(st, 2, seq);
+    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+    if (error)
+        sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+    if (doc > 0)
+        sqlite3_bind_int64(st, 5, doc);
+    if ((e = run(h, st)))
+        return e;
+    if (sqlite3_changes(h) == 0)
+        return LAIR_ECONFLICT;
+    if ((e = prep(h,
+                  "UPDATE jobs SET done = done + 1, updated_at = ?2, purge = purge OR ?3"
+                  " WHERE id = ?1",
+                  &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, now());
+    sqlite3_bind_int(st, 3, purge);
+    return run(h, st);
+}
+
+/* The document row: the existing one updated, or a new one. */
+static enum lair_err upsert_document(sqlite3 *h, struct put_ctx *c, int64_t *doc)
+{
+    const struct kb_doc_in *d = c->d;
+    sqlite3_stmt *st;
+    enum lair_err e;
+    if (*doc > 0) {
+        e = prep(h,
+                 "UPDATE documents SET sha256 = ?2, size = ?3, format = ?4, title = ?5,"
+                 " pages = ?6, updated_at = ?7 WHERE id = ?1",
+                 &st);
+        if (e)
+            return e;
+        sqlite3_bind_int64(st, 1, *doc);
+    } else {
+        e = prep(h,
+                 "INSERT INTO documents (kb, name, sha256, size, format, title, pages,"
+                 " created_at, updated_at) VALUES (?8, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                 &st);
+        if (e)
+            return e;
+        sqlite3_bind_text(st, 8, c->kb, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, d->name, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_text(st, 2, d->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->size);
+    sqlite3_bind_text(st, 4, d->format ? d->format : "unknown", -1, SQLITE_STATIC);
+    if (d->title && *d->title)
+        sqlite3_bind_text(st, 5, d->title, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, d->pages);
+    sqlite3_bind_int64(st, 7, now());
+    if ((e = run(h, st)))
+        return e;
+    if (*doc <= 0)
+        *doc = sqlite3_last_insert_rowid(h);
+    return LAIR_OK;
+}
+
+/* Drops the chunks of the earlier version that the new one does not have. */
+static enum lair_err drop_old(sqlite3 *h, struct put_ctx *c, int64_t doc)
+{
+    int64_t *ids;
+    unsigned char(*hashes)[KB_HASH_BYTES];
+    size_t n;
+    enum lair_err e = owned_chunks(h, doc, &ids, &hashes, &n);
+    if (e)
+        return e;
+    struct dropper dr;
+    if (n && !(e = dropper_init(&dr, h))) {
+        for (size_t i = 0; i < n && !e; i++) {
+            if (c->n && bsearch(hashes[i], c->sorted, c->n, KB_HASH_BYTES, cmp_hash))
+                continue;
+            e = drop_chunk(&dr, ids[i]);
+            c->out->removed++;
+        }
+    }
+    if (n)
+        dropper_release(&dr);
+    free(ids);
+    free(hashes);
+    return e;
+}
+
+struct chunk_stmts {
+    sqlite3_stmt *find, *keep, *vec, *ref, *insert;
+};
+
+static enum lair_err chunk_stmts_init(sqlite3 *h, struct chunk_stmts *s)
+{
+    *s = (struct chunk_stmts){0};
+    enum lair_err e =
+        prep(h, "SELECT id, document_id, embed_model FROM chunks WHERE kb = ?1 AND hash = ?2",
+             &s->find);
+    if (!e)
+        e = prep(h, "UPDATE chunks SET seq = ?2, page = ?3 WHERE id = ?1", &s->keep);
+    if (!e)
+        e = prep(h, "UPDATE chunks SET embedding = ?2, embed_model = ?3 WHERE id = ?1", &s->vec);
+    if (!e)
+        e = prep(h,
+                 "INSERT OR IGNORE INTO chunk_refs (chunk_id, document_id, seq, page)"
+                 " VALUES (?1, ?2, ?3, ?4)",
+                 &s->ref);
+    if (!e)
+        e = prep(h,
+                 "INSERT INTO chunks (id, document_id, kb, seq, text, heading_path, page, tokens,"
+                 " hash, embedding, embed_model) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                 " ?11)",
+                 &s->insert);
+    return e;
+}
+
+static void chunk_stmts_release(struct chunk_stmts *s)
+{
+    sqlite3_finalize(s->find);
+    sqlite3_finalize(s->keep);
+    sqlite3_finalize(s->vec);
+    sqlite3_finalize(s->ref);
+    sqlite3_finalize(s->insert);
+}
+
+static void bind_vector(sqlite3_stmt *st, int col, const struct put_ctx *c,
+                        const struct kb_chunk_in *k)
+{
+    if (k->embedding && c->model && c->dim > 0) {
+        sqlite3_bind_blob(st, col, k->embedding, c->dim * (int)sizeof(float), SQLITE_STATIC);
+        sqlite3_bind_text(st, col + 1, c->model, -1, SQLITE_STATIC);
+    }
+}
+
+/* Stores chunk i of the new version: kept when the document already had
+ * it, shared when another document has it, else inserted with id *next. */
+static enum lair_err put_chunk(sqlite3 *h, struct put_ctx *c, struct chunk_stmts *s, int64_t doc,
+                               int64_t kb_id, int64_t *next, size_t i)
+{
+    const struct kb_chunk_in *k = &c->chunks[i];
+    sqlite3_bind_text(s->find, 1, c->kb, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s->find, 2, k->hash, KB_HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(s->find);
+    if (rc == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(s->find, 0), owner = sqlite3_column_int64(s->find, 1);
+        const char *model = (const char *)sqlite3_column_text(s->find, 2);
+        bool revector = k->embedding && c->model && (!model || strcmp(model, c->model));
+        sqlite3_reset(s->find);
+        sqlite3_stmt *st = owner == doc ? s->keep : s->ref;
+        sqlite3_bind_int64(st, 1, id);
+        int col = 2;
+        if (owner != doc)
+            sqlite3_bind_int64(st, col++, doc);
+        sqlite3_bind_int64(st, col++, (int64_t)i);
+        sqlite3_bind_int64(st, col, (int64_t)k->page);
+        enum lair_err e = step_reset(h, st);
+        if (owner == doc)
+            c->out->kept++;
+        else
+            c->out->shared++;
+        if (!e && revector) {
+            sqlite3_bind_int64(s->vec, 1, id);
+            bind_vector(s->vec, 2, c, k);
+            e = step_reset(h, s->vec);
+            sqlite3_clear_bindings(s->vec);
+        }
+        return e;
+    }
+    sqlite3_reset(s->find);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    if (*next >= ((int64_t)1 << KB_CHUNK_SHIFT))
+        return LAIR_ELIMIT;
+    sqlite3_stmt *st = s->insert;
+    sqlite3_bind_int64(st, 1, (kb_id << KB_CHUNK_SHIFT) + (*next)++);
+    sqlite3_bind_int64(st, 2, doc);
+    sqlite3_bind_text(st, 3, c->kb, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)i);
+    sqlite3_bind_text(st, 5, k->text.ptr, (int)k->text.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, k->heading_path ? k->heading_path : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, (int64_t)k->page);
+    sqlite3_bind_int(st, 8, k->tokens);
+    sqlite3_bind_blob(st, 9, k->hash, KB_HASH_BYTES, SQLITE_STATIC);
+    bind_vector(st, 10, c, k);
+    enum lair_err e = step_reset(h, st);
+    sqlite3_clear_bindings(st);
+    c->out->stored++;
+    return e;
+}
+
+static enum lair_err put_chunks(sqlite3 *h, struct put_ctx *c, int64_t doc)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT id, next_chunk FROM knowledge_bases WHERE slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, c->kb, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t kb_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int64_t next = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    struct chunk_stmts s;
+    if (!(e = chunk_stmts_init(h, &s)))
+        for (size_t i = 0; i < c->n && !e; i++)
+            if (!c->dup[i])
+                e = put_chunk(h, c, &s, doc, kb_id, &next, i);
+    chunk_stmts_release(&s);
+    if (e)
+        return e;
+    if ((e = prep(h, "UPDATE knowledge_bases SET next_chunk = ?2 WHERE id = ?1", &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, kb_id);
+    sqlite3_bind_int64(st, 2, next);
+    return run(h, st);
+}
+
+static enum lair_err put_tx(sqlite3 *h, void *arg)
+{
+    struct put_ctx *c = arg;
+    struct kb_put_result *out = c->out;
+    int64_t doc = 0;
+    char sha[65] = "";
+    enum lair_err e = lookup(h, c->kb, c->d->name, &doc, sha);
+    if (e == LAIR_ENOTFOUND) {
+        if ((e = kb_find_h(h, c->kb)))
+            return e;
+        doc = 0;
+    } else if (e) {
+        return e;
+    }
+    if (doc > 0 && !strcmp(sha, c->d->sha256)) {
+        out->document_id = doc;
+        out->unchanged = true;
+        return c->job_id > 0 ? job_file_done(h, c->job_id, c->seq, "unchanged", NULL, doc, false)
+                             : LAIR_OK;
+    }
+    out->replaced = doc > 0;
+    if ((e = upsert_document(h, c, &doc)) || (e = unref_document(h, doc)) ||
+        (out->replaced && (e = drop_old(h, c, doc))) || (e = put_chunks(h, c, doc)))
+        return e;
+    out->document_id = doc;
+    if (c->job_id > 0)
+        return job_file_done(h, c->job_id, c->seq, "indexed", NULL, doc, out->removed > 0);
+    return out->removed > 0 ? purge_index(h) : LAIR_OK;
+}
+
+enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct kb_doc_in *d,
+                              const struct kb_chunk_in *chunks, size_t n, const char *embed_model,
+                              int embed_dim, int64_t job_id, int seq, struct kb_put_result *out)
+{
+    *out = (struct kb_put_result){0};
+    if (!kb || !d || !d->name || !d->sha256 || strlen(d->sha256) != 64 ||
+        strlen(d->name) > KB_DOC_NAME_MAX || !*d->name)
+        return LAIR_EINVAL;
+    struct put_ctx c = {.kb = kb, .d = d, .chunks = chunks, .n = n, .model = embed_model,
+                        .dim = embed_dim, .job_id = job_id, .seq = seq, .out = out};
+    c.dup = calloc(n ? n : 1, sizeof(*c.dup));
+    c.sorted = malloc((n ? n : 1) * sizeof(*c.sorted));
+    if (!c.dup || !c.sorted) {
+        free(c.dup);
+        free(c.sorted);
+        return LAIR_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(c.sorted[i], chunks[i].hash, KB_HASH_BYTES);
+    qsort(c.sorted, n, KB_HASH_BYTES, cmp_hash);
+    /* a chunk is a duplicate when an earlier chunk of the document has its
+     * hash: quadratic only among equal hashes, which are rare */
+    for (size_t i = 1; i < n; i++) {
+        if (!memcmp(c.sorted[i], c.sorted[i - 1], KB_HASH_BYTES)) {
+            size_t first = n;
+            for (size_t j = 0; j < n; j++)
+                if (!memcmp(chunks[j].hash, c.sorted[i], KB_HASH_BYTES)) {
+                    if (first == n)
+                        first = j;
+                    else
+                        c.dup[j] = true;
+                }
+        }
+    }
+    enum lair_err e = tenant_db_tx(db, put_tx, &c);
+    free(c.dup);
+    free(c.sorted);
+    if (e) {
+        struct kb_put_result none = {0};
+        *out = none;
+    }
+    return e;
+}
+
+struct delete_ctx {
+    const char *kb;
+    int64_t id;
+    char *name;
+};
+
+static enum lair_err delete_doc_tx(sqlite3 *h, void *arg)
+{
+    struct delete_ctx *c = arg;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT name FROM documents WHERE id = ?1 AND kb = ?2", &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_text(st, 2, c->kb, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && c->name)
+        copy_str(c->name, KB_DOC_NAME_MAX + 1, col_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    if ((e = unref_document(h, c->id)))
+        return e;
+    int64_t *ids;
+    unsigned char(*hashes)[KB_HASH_BYTES];
+    size_t n;
+    if ((e = owned_chunks(h, c->id, &ids, &hashes, &n)))
+        return e;
+    struct dropper dr;
+    if (!(e = dropper_init(&dr, h)))
+        for (size_t i = 0; i < n && !e; i++)
+            e = drop_chunk(&dr, ids[i]);
+    dropper_release(&dr);
+    free(ids);
+    free(hashes);
+    if (e || (e = prep(h, "DELETE FROM documents WHERE id = ?1", &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    if ((e = run(h, st)))
+        return e;
+    return purge_index(h);
+}
+
+enum lair_err kb_document_delete(struct tenant_db *db, const char *kb, int64_t id,
+                                 char name[KB_DOC_NAME_MAX + 1])
+{
+    struct delete_ctx c = {kb, id, name};
+    enum lair_err e = tenant_db_tx(db, delete_doc_tx, &c);
+    if (!e)
+        checkpoint(tenant_db_handle(db));
+    return e;
+}
+
+bool kb_chunk_embedded(struct tenant_db *db, const char *kb, const unsigned char *hash,
+                       const char *model)
+{
+    sqlite3_stmt *st;
+    if (!model || prep(tenant_db_handle(db),
+                       "SELECT 1 FROM chunks WHERE kb = ?1 AND hash = ?2 AND embed_model = ?3"
+                       " AND embedding IS NOT NULL",
+                       &st))
+        return false;
+    sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, hash, KB_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, model, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* ---- search ---- */
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const struct kb_hit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->chunk_id < y->chunk_id ? -1 : x->chunk_id > y->chunk_id;
+}
+
+/* Scores at or below this were pruned by lair_bm25 (not in the top k). */
+#define PRUNED_SCORE -1e299
+
+/* The k best of one knowledge base (chunk ids in its rowid range), appended
+ * to hits[*n..]. */
+static enum lair_err search_one(sqlite3 *h, sqlite3_stmt *st, int64_t kb_id, struct str expr,
+                                size_t k, struct kb_hit *hits, size_t *n)
+{
+    sqlite3_bind_text(st, 1, expr.ptr, (int)expr.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)k);
+    sqlite3_bind_int64(st, 3, kb_id << KB_CHUNK_SHIFT);
+    sqlite3_bind_int64(st, 4, ((kb_id + 1) << KB_CHUNK_SHIFT) - 1);
+    int rc;
+    size_t got = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < k) {
+        double score = sqlite3_column_double(st, 1);
+        if (score <= PRUNED_SCORE)
+            continue;
+        hits[*n + got].chunk_id = sqlite3_column_int64(st, 0);
+        hits[*n + got].score = score;
+        got++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    *n += got;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_error("kb", "search: %s", sqlite3_errmsg(h));
+        return LAIR_EDB;
+    }
+    return LAIR_OK;
+}
+
+static int64_t kb_id_of(sqlite3 *h, sqlite3_stmt *st, const char *slug)
+{
+    sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
+    int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    (void)h;
+    return id;
+}
+
+enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
+                        struct str question, size_t k, struct kb_hit *hits, size_t *n)
+{
+    *n = 0;
+    if (k == 0 || n_kbs == 0)
+        return LAIR_OK;
+    struct analyzer *an;
+    enum lair_err e = analyzer_new(&an);
+    if (e)
+        return e;
+    struct buf expr;
+    buf_init(&expr, 1 << 16);
+    e = fts_match_expr(an, question, &expr);
+    analyzer_free(an);
+    if (e || expr.len == 0) {
+        buf_release(&expr);
+        return e;
+    }
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *ids = NULL, *st = NULL;
+    struct kb_hit *all = NULL;
+    if ((e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids)) ||
+        (e = prep(h,
+                  "SELECT rowid, " FTS_RANK "(chunks_fts, ?2) AS score FROM chunks_fts"
+                  " WHERE chunks_fts MATCH ?1 AND rowid BETWEEN ?3 AND ?4"
+                  " ORDER BY score DESC LIMIT ?2",
+                  &st)))
+        goto out;
+    /* each base's k best, then the k best of those: one FTS5 table, so the
+     * scores of different bases compare */
+    all = n_kbs > 1 ? malloc(n_kbs * k * sizeof(*all)) : hits;
+    if (!all) {
+        e = LAIR_ENOMEM;
+        goto out;
+    }
+    size_t got = 0;
+    for (size_t i = 0; i < n_kbs && !e; i++) {
+        int64_t id = kb_id_of(h, ids, kbs[i]);
+        if (id > 0)
+            e = search_one(h, st, id, buf_str(&expr), k, all, &got);
+    }
+    if (!e && n_kbs > 1) {
+        qsort(all, got, sizeof(*all), cmp_hit);
+        if (got > k)
+            got = k;
+        memcpy(hits, all, got * sizeof(*hits));
+    }
+    if (!e)
+        *n = got;
+out:
+    if (all != hits)
+        free(all);
+    sqlite3_finalize(ids);
+    sqlite3_finalize(st);
+    buf_release(&expr);
+    return e;
+}
+
+enum lair_err kb_chunks_get(struct tenant_db *db, const int64_t *ids, size_t n, struct arena *a,
+                            struct kb_chunk *out, size_t *n_out)
+{
+    *n_out = 0;
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "SELECT c.document_id, c.kb, d.name, c.heading_path, c.text, c.page,"
+                           " c.tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
+                           " WHERE c.id = ?1",
+                           &st);
+    if (e)
+        return e;
+    for (size_t i = 0; i < n && !e; i++) {
+        sqlite3_bind_int64(st, 1, ids[i]);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            struct kb_chunk *c = &out[*n_out];
+            c->id = ids[i];
+            c->document_id = sqlite3_column_int64(st, 0);
+            const char *kb = col_text(st, 1), *doc = col_text(st, 2), *hp = col_text(st, 3);
+            const char *text = col_text(st, 4);
+            size_t tl = (size_t)sqlite3_column_bytes(st, 4);
+            c->kb = arena_strndup(a, kb, strlen(kb));
+            c->document = arena_strndup(a, doc, strlen(doc));
+            c->heading_path = arena_strndup(a, hp, strlen(hp));
+            c->text = arena_strndup(a, text, tl);
+            c->text_len = tl;
+            c->page = (unsigned)sqlite3_column_int64(st, 5);
+            c->tokens = sqlite3_column_int(st, 6);
+            if (!c->kb || !c->document || !c->heading_path || !c->text)
+                e = LAIR_ENOMEM;
+            else
+                (*n_out)++;
+        } else if (rc != SQLITE_DONE) {
+            e = LAIR_EDB;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model, int64_t **ids,
+                         float **vecs, size_t *n, size_t *dim)
+{
+    *ids = NULL;
+    *vecs = NULL;
+    *n = 0;
+    *dim = 0;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT id, embedding FROM chunks WHERE kb = ?1 AND embed_model = ?2"
+                           " AND embedding IS NOT NULL ORDER BY id",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t bytes = (size_t)sqlite3_column_bytes(st, 1);
+        if (*dim == 0 && bytes >= sizeof(float) && bytes % sizeof(float) == 0)
+            *dim = bytes / sizeof(float);
+        if (*dim == 0 || bytes != *dim * sizeof(float))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            int64_t *ni = realloc(*ids, cap * sizeof(**ids));
+            if (ni)
+                *ids = ni;
+            float *nv = realloc(*vecs, cap * *dim * sizeof(float));
+            if (nv)
+                *vecs = nv;
+            if (!ni || !nv) {
+                e = LAIR_ENOMEM;
+                break;
+            }
+        }
+        (*ids)[*n] = sqlite3_column_int64(st, 0);
+        memcpy(*vecs + *n * *dim, sqlite3_column_blob(st, 1), bytes);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (!e && rc != SQLITE_DONE)
+        e = LAIR_EDB;
+    if (e || *n == 0) {
+        free(*ids);
+        free(*vecs);
+        *ids = NULL;
+        *vecs = NULL;
+        *n = 0;
+        if (e)
+            *dim = 0;
+    }
+    return e;
+}
+
+enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,
+                               void (*fn)(void *arg, const char *model, int64_t count), void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT embed_model, count(*) FROM chunks WHERE kb = ?1"
+                           " AND embedding IS NOT NULL GROUP BY embed_model ORDER BY 2 DESC",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, col_text(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+/* ---- jobs ---- */
+
+struct job_create_ctx {
+    const char *kb;
+    const struct kb_job_file_in *files;
+    size_t n;
+    int64_t id;
+};
+
+static enum lair_err job_create_tx(sqlite3 *h, void *arg)
+{
+    struct job_create_ctx *c = arg;
+    enum lair_err e = kb_find_h(h, c->kb);
+    sqlite3_stmt *st;
+    if (e || (e = prep(h,
+                       "INSERT INTO jobs (kb, total, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                       &st)))
+        return e;
+    sqlite3_bind_text(st, 1, c->kb, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)c->n);
+    sqlite3_bind_int64(st, 3, now());
+    if ((e = run(h, st)))
+        return e;
+    c->id = sqlite3_last_insert_rowid(h);
+    if ((e = prep(h,
+                  "INSERT INTO job_files (job_id, seq, name, path, owned, size)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  &st)))
+        return e;
+    for (size_t i = 0; i < c->n && !e; i++) {
+        const struct kb_job_file_in *f = &c->files[i];
+        sqlite3_bind_int64(st, 1, c->id);
+        sqlite3_bind_int64(st, 2, (int64_t)i + 1);
+        sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, f->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, f->owned);
+        sqlite3_bind_int64(st, 6, f->size);
+        e = step_reset(h, st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+enum lair_err kb_job_create(struct tenant_db *db, const char *kb, const struct kb_job_file_in *files,
+                            size_t n, int64_t *job_id)
+{
+    *job_id = 0;
+    if (n == 0)
+        return LAIR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!files[i].name || !*files[i].name || strlen(files[i].name) > KB_DOC_NAME_MAX ||
+            !files[i].path || !*files[i].path)
+            return LAIR_EINVAL;
+    struct job_create_ctx c = {kb, files, n, 0};
+    enum lair_err e = tenant_db_tx(db, job_create_tx, &c);
+    if (!e)
+        *job_id = c.id;
+    return e;
+}
+
+enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT kb, state, done, total, created_at, updated_at, purge FROM jobs"
+                           " WHERE id = ?1",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = id;
+        copy_str(out->kb, sizeof(out->kb), col_text(st, 0));
+        copy_str(out->state, sizeof(out->state), col_text(st, 1));
+        out->done = sqlite3_column_int64(st, 2);
+        out->total = sqlite3_column_int64(st, 3);
+        out->created_at = sqlite3_column_int64(st, 4);
+        out->updated_at = sqlite3_column_int64(st, 5);
+        out->purge = sqlite3_column_int(st, 6) != 0;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+}
+
+#define JOB_FILE_COLS "seq, name, path, owned, size, state, error, attempts, document_id"
+
+static void job_file_row(sqlite3_stmt *st, struct kb_job_file *f)
+{
+    f->seq = sqlite3_column_int(st, 0);
+    f->name = col_text(st, 1);
+    f->path = col_text(st, 2);
+    f->owned = sqlite3_column_int(st, 3) != 0;
+    f->size = sqlite3_column_int64(st, 4);
+    copy_str(f->state, sizeof(f->state), col_text(st, 5));
+    f->error = (const char *)sqlite3_column_text(st, 6);
+    f->attempts = sqlite3_column_int(st, 7);
+    f->document_id = sqlite3_column_int64(st, 8);
+}
+
+enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
+                           void (*fn)(void *arg, const struct kb_job_file *f), void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1 ORDER BY seq",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    int rc;
+    struct kb_job_file f;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        job_file_row(st, &f);
+        fn(arg, &f);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+struct claim_ctx {
+    int64_t id;
+    struct arena *a;
+    struct kb_job_file *out;
+};
+
+static enum lair_err claim_tx(sqlite3 *h, void *arg)
+{
+    struct claim_ctx *c = arg;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1"
+                           " AND state = 'pending' ORDER BY seq LIMIT 1",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        job_file_row(st, c->out);
+        c->out->name = arena_strndup(c->a, c->out->name, strlen(c->out->name));
+        c->out->path = arena_strndup(c->a, c->out->path, strlen(c->out->path));
+        c->out->error = NULL;
+        c->out->attempts++;
+        if (!c->out->name || !c->out->path)
+            e = LAIR_ENOMEM;
+    } else {
+        e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    }
+    sqlite3_finalize(st);
+    if (e || (e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2",
+                       &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int(st, 2, c->out->seq);
+    sqlite3_bind_int(st, 3, c->out->attempts);
+    if ((e = run(h, st)) ||
+        (e = prep(h,
+                  "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1"
+                  " AND state = 'queued'",
+                  &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int64(st, 2, now());
+    return run(h, st);
+}
+
+enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, struct arena *a,
+                           struct kb_job_file *out)
+{
+    struct claim_ctx c = {id, a, out};
+    memset(out, 0, sizeof(*out));
+    return tenant_db_tx(db, claim_tx, &c);
+}
+
+struct file_set_ctx {
+    int64_t id;
+    int seq;
+    const char *state, *error;
+    int64_t doc;
+};
+
+static enum lair_err file_set_tx(sqlite3 *h, void *arg)
+{
+    struct file_set_ctx *c = arg;
+    return job_file_done(h, c->id, c->seq, c->state, c->error, c->doc, false);
+}
+
+enum lair_err kb_job_file_set(struct tenant_db *db, int64_t id, int seq, const char *state,
+                              const char *error, int64_t document_id)
+{
+    if (!state || (strcmp(state, "unchanged") && strcmp(state, "failed")))
+        return LAIR_EINVAL;
+    struct file_set_ctx c = {id, seq, state, error, document_id};
+    return tenant_db_tx(db, file_set_tx, &c);
+}
+
+struct finish_ctx {
+    int64_t id;
+    char *state;
+};
+
+static enum lair_err finish_tx(sqlite3 *h, void *arg)
+{
+    struct finish_ctx *c = arg;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "SELECT state, purge,"
+                           " (SELECT count(*) FROM job_files WHERE job_id = ?1 AND state = 'pending'),"
+                           " (SELECT count(*) FROM job_files WHERE job_id = ?1"
+                           "   AND state IN ('indexed', 'unchanged'))"
+                           " FROM jobs WHERE id = ?1",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    }
+    copy_str(c->state, KB_STATE_MAX, col_text(st, 0));
+    bool purge = sqlite3_column_int(st, 1) != 0;
+    int64_t pending = sqlite3_column_int64(st, 2), good = sqlite3_column_int64(st, 3);
+    sqlite3_finalize(st);
+    if (!strcmp(c->state, "done") || !strcmp(c->state, "failed"))
+        return LAIR_OK;
+    if (pending > 0)
+        return LAIR_EBUSY;
+    copy_str(c->state, KB_STATE_MAX, good > 0 ? "done" : "failed");
+    if ((e = prep(h, "UPDATE jobs SET state = ?2, updated_at = ?3, purge = 0 WHERE id = ?1", &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_text(st, 2, c->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now());
+    if ((e = run(h, st)))
+        return e;
+    if (purge && (e = purge_index(h)))
+        return e;
+    if ((e = prep(h,
+                  "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
+                  &st)))
+        return e;
+    sqlite3_bind_int64(st, 1, now() - (int64_t)KB_JOB_KEEP_DAYS * 86400);
+    return run(h, st);
+}
+
+enum lair_err kb_job_finish(struct tenant_db *db, int64_t id, char state[KB_STATE_MAX])
+{
+    struct finish_ctx c = {id, state};
+    state[0] = 0;
+    return tenant_db_tx(db, finish_tx, &c);
+}
+
+enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int64_t id),
+                                 void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id",
+                           &st);
+    if (e)
+        return e;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+bool kb_upload_pending(struct tenant_db *db, const char *path)
+{
+    sqlite3_stmt *st;
+    if (prep(tenant_db_handle(db),
+             "SELECT 1 FROM job_files WHERE path = ?1 AND state = 'pending' LIMIT 1", &st))
+        return true; /* when in doubt, keep the file */
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc != SQLITE_DONE;
+}

@@ -1,0 +1,241 @@
+/* Knowledge bases in the tenant database: the bases, their documents and
+ * chunks, the full-text index over the chunks, vectors, and ingestion jobs.
+ * Every statement of the knowledge-base module is here (schema v2 in
+ * tenant.c; docs/knowledge-bases.md).
+ *
+ * A chunk's id is (knowledge base id << KB_CHUNK_SHIFT) + n, so that a
+ * search of one knowledge base is a rowid range of the tenant's one FTS5
+ * index (chunks_fts, tokenizer lair_fr, ranking lair_bm25): only the rows of
+ * that base are ranked. Ids are never reused.
+ *
+ * Identical chunks (same heading path and text, hence same hash) are stored
+ * once per knowledge base: the first document that has one owns it, the
+ * others are listed in chunk_refs. When the owner drops the chunk (deleted
+ * or replaced), another holder takes it over, so no document loses text
+ * that it still has.
+ *
+ * Deletions leave no trace: the FTS5 index is optimised in the same
+ * transaction (its segments would otherwise keep deleted terms until a
+ * merge), secure_delete zeroes freed pages and the write-ahead log is
+ * checkpointed and truncated afterwards. */
+#ifndef LAIR_STORE_KB_H
+#define LAIR_STORE_KB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "store/system.h"
+#include "store/tenant.h"
+
+#define KB_NAME_MAX 200     /* bytes of a knowledge base's display name */
+#define KB_DOC_NAME_MAX 255 /* bytes of a document's (file) name */
+#define KB_HASH_BYTES 32    /* chunk hash: SHA-256 */
+#define KB_CHUNK_SHIFT 32
+/* Longest state name of a job or job file, with its NUL. */
+#define KB_STATE_MAX 12
+
+/* ---- knowledge bases ---- */
+
+struct kb_info {
+    int64_t id;
+    char slug[SLUG_MAX + 1];
+    char name[KB_NAME_MAX + 1];
+    int64_t created_at;
+    int64_t documents, chunks; /* counts (chunks stored once each) */
+};
+
+/* Creates a knowledge base. name NULL or "" takes the slug. LAIR_EINVAL for a
+ * bad slug or a name that is not 1..KB_NAME_MAX bytes of UTF-8 without
+ * control characters; LAIR_ECONFLICT when the slug is taken. */
+enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name);
+/* OUT: *out (may be NULL: existence check). LAIR_ENOTFOUND. */
+enum lair_err kb_find(struct tenant_db *db, const char *slug, struct kb_info *out);
+/* Calls fn for each knowledge base, by slug. */
+enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct kb_info *kb),
+                      void *arg);
+/* Deletes the knowledge base with its documents, chunks, index entries,
+ * vectors, jobs and files (its directory). LAIR_ENOTFOUND. */
+enum lair_err kb_delete(struct tenant_db *db, const char *slug);
+/* The directory of the knowledge base's files: <tenant dir>/kb/<slug>. */
+void kb_dir(struct tenant_db *db, const char *slug, char *out, size_t n);
+
+/* ---- documents ---- */
+
+struct kb_document {
+    int64_t id;
+    const char *name;   /* BORROWED for the callback */
+    const char *sha256; /* 64 hex digits of the file's SHA-256 */
+    const char *format; /* doc_format_name */
+    const char *title;  /* NULL when none */
+    int64_t size;
+    int pages;
+    int64_t chunks; /* chunks it holds, shared ones included */
+    int64_t created_at, updated_at;
+};
+
+/* Calls fn for each document of the knowledge base, by name.
+ * LAIR_ENOTFOUND when the knowledge base does not exist. */
+enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
+                                void (*fn)(void *arg, const struct kb_document *d), void *arg);
+/* The id and content hash of document `name`. LAIR_ENOTFOUND. */
+enum lair_err kb_document_lookup(struct tenant_db *db, const char *kb, const char *name,
+                                 int64_t *id, char sha256[65]);
+/* Deletes a document: its row, its text and index entries, vectors and
+ * shares of identical chunks. OUT: name (may be NULL) gets its name.
+ * LAIR_ENOTFOUND when the knowledge base has no such document. */
+enum lair_err kb_document_delete(struct tenant_db *db, const char *kb, int64_t id,
+                                 char name[KB_DOC_NAME_MAX + 1]);
+
+struct kb_doc_in {
+    const char *name;   /* KB_DOC_NAME_MAX bytes at most */
+    const char *sha256; /* 64 hex digits */
+    int64_t size;
+    const char *format;
+    const char *title; /* may be NULL */
+    int pages;
+};
+
+struct kb_chunk_in {
+    struct str text;
+    const char *heading_path;
+    unsigned page;
+    int tokens;
+    const unsigned char *hash; /* KB_HASH_BYTES */
+    const float *embedding;    /* embed_dim floats, or NULL */
+};
+
+struct kb_put_result {
+    int64_t document_id;
+    bool unchanged; /* the same name and content was there already: nothing written */
+    bool replaced;  /* an earlier version was replaced */
+    size_t stored;  /* chunks written */
+    size_t kept;    /* chunks of the earlier version kept as they were */
+    size_t shared;  /* chunks already stored for another document */
+    size_t removed; /* chunks of the earlier version gone */
+};
+
+/* Creates or replaces document d->name of kb with chunks[0..n), in one
+ * transaction: a reader sees the old version or the new one, never a mix,
+ * and a crash leaves one or the other. Chunks the earlier version also had
+ * keep their id (and vector). embed_model names the model that made the
+ * chunks' embeddings (embed_dim floats each), NULL when none.
+ * With job_id > 0, file seq of that job is marked indexed (or unchanged) and
+ * counted done in the same transaction; LAIR_ECONFLICT (nothing written) when
+ * that file is no longer pending — the job was deleted or another process
+ * got there first. LAIR_ENOTFOUND when the knowledge base is gone. */
+enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct kb_doc_in *d,
+                              const struct kb_chunk_in *chunks, size_t n, const char *embed_model,
+                              int embed_dim, int64_t job_id, int seq, struct kb_put_result *out);
+
+/* True when kb already has a chunk with this hash whose vector was made by
+ * model (so ingestion need not embed it again). */
+bool kb_chunk_embedded(struct tenant_db *db, const char *kb, const unsigned char *hash,
+                       const char *model);
+
+/* ---- search ---- */
+
+struct kb_hit {
+    int64_t chunk_id;
+    double score; /* BM25 (lair_bm25), higher is better */
+};
+
+/* The k best chunks for question over the knowledge bases kbs[0..n_kbs)
+ * (unknown slugs are skipped), by BM25 with the French analyzer, best first.
+ * OUT: hits[0..*n), *n <= k. A question without a searchable word gives
+ * *n == 0. */
+enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
+                        struct str question, size_t k, struct kb_hit *hits, size_t *n);
+
+struct kb_chunk {
+    int64_t id, document_id;
+    const char *kb;           /* ARENA: slug */
+    const char *document;     /* ARENA: the document's (uploaded file) name */
+    const char *heading_path; /* ARENA */
+    const char *text;         /* ARENA, NUL-terminated */
+    size_t text_len;
+    unsigned page; /* 0 when the format has no pages */
+    int tokens;
+};
+
+/* The chunks ids[0..n) in that order, skipping ids that do not exist (any
+ * more). OUT: out[0..*n_out), strings in a. LAIR_ENOMEM when a is full. */
+enum lair_err kb_chunks_get(struct tenant_db *db, const int64_t *ids, size_t n, struct arena *a,
+                            struct kb_chunk *out, size_t *n_out);
+
+/* The vectors of kb's chunks made by model: *n rows of *dim floats
+ * (row-major in *vecs) with the chunk ids in *ids. OUT: *ids and *vecs OWNED
+ * (free with free()), NULL with *n == 0 when there are none. Rows whose size
+ * differs from the first one's are skipped. */
+enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model, int64_t **ids,
+                         float **vecs, size_t *n, size_t *dim);
+/* Names of the models that made kb's vectors, with counts, for tools:
+ * fn(arg, model, count). */
+enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,
+                               void (*fn)(void *arg, const char *model, int64_t count),
+                               void *arg);
+
+/* ---- ingestion jobs ---- */
+
+struct kb_job_file_in {
+    const char *name; /* document name */
+    const char *path; /* relative to the tenant directory, or absolute (CLI) */
+    bool owned;       /* the job's copy: removed once the job has finished */
+    int64_t size;
+};
+
+/* Records a job over files[0..n) (queued, each file pending), in one
+ * transaction. LAIR_ENOTFOUND when kb does not exist. */
+enum lair_err kb_job_create(struct tenant_db *db, const char *kb, const struct kb_job_file_in *files,
+                            size_t n, int64_t *job_id);
+
+struct kb_job {
+    int64_t id;
+    char kb[SLUG_MAX + 1];
+    char state[KB_STATE_MAX]; /* queued, running, done, failed */
+    int64_t done, total;
+    int64_t created_at, updated_at;
+    bool purge; /* a file replaced a document: the index is optimised at the end */
+};
+
+struct kb_job_file {
+    int seq;
+    const char *name, *path; /* BORROWED for the callback, or ARENA (kb_job_claim) */
+    bool owned;
+    int64_t size;
+    char state[KB_STATE_MAX]; /* pending, indexed, unchanged, failed */
+    const char *error;        /* NULL unless failed */
+    int attempts;             /* times a process started on it */
+    int64_t document_id;      /* 0 when none */
+};
+
+enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out);
+/* Calls fn for each file of the job, in upload order. */
+enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
+                           void (*fn)(void *arg, const struct kb_job_file *f), void *arg);
+/* Takes the job's next pending file: counts an attempt on it and marks the
+ * job running, in one transaction. OUT: *out, strings in a. LAIR_ENOTFOUND
+ * when no file is pending (or the job is gone). */
+enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, struct arena *a,
+                           struct kb_job_file *out);
+/* Records the outcome of a pending file that kb_document_put did not store:
+ * state "unchanged" (with its document) or "failed" (with error, one line),
+ * and counts it done. LAIR_ECONFLICT when the file is no longer pending. */
+enum lair_err kb_job_file_set(struct tenant_db *db, int64_t id, int seq, const char *state,
+                              const char *error, int64_t document_id);
+/* Ends a job whose files are all processed: done when at least one was
+ * indexed or unchanged, else failed; optimises the index when a document was
+ * replaced; forgets jobs finished more than KB_JOB_KEEP_DAYS ago. Idempotent.
+ * OUT: state. LAIR_EBUSY while a file is pending, LAIR_ENOTFOUND. */
+enum lair_err kb_job_finish(struct tenant_db *db, int64_t id, char state[KB_STATE_MAX]);
+#define KB_JOB_KEEP_DAYS 30
+/* Calls fn with each queued or running job, oldest first. */
+enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int64_t id),
+                                 void *arg);
+/* True when path (as stored) belongs to a pending file of some job. */
+bool kb_upload_pending(struct tenant_db *db, const char *path);
+
+#endif
