@@ -68,7 +68,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function upload() {
     const names = fs.readdirSync(opt.dir).filter((n) => n.endsWith('.txt')).sort();
-    const batch = Number(opt.batch || 500);
+    const batch = Number(opt.batch || 250);
     let bytes = 0;
     const jobs = [];
     const t0 = performance.now();

@@ -7,7 +7,7 @@
 # LibreAIr side, through the product's real paths: `libreair serve` on a
 # fresh data folder, a tenant, one knowledge base per set; every passage
 # becomes one document <id>.txt holding its text only, uploaded through
-# POST /api/v1/knowledge-bases/{slug}/documents (multipart, 500 files per
+# POST /api/v1/knowledge-bases/{slug}/documents (multipart, 250 files per
 # request) and indexed by the ingestion jobs (polled on GET /api/v1/jobs/{id});
 # each dev question goes through POST /api/v1/knowledge-bases/{slug}/search
 # with top_k 10, one at a time on one kept-alive connection.

@@ -30,8 +30,7 @@ static struct conv_filter key_filter(const struct principal *p)
 
 static enum lair_err not_found(struct http_req *rq, const char *param)
 {
-    return http_fail(rq, LAIR_ENOTFOUND, param, "conversation_not_found",
-                     "conversation not found");
+    return http_fail(rq, LAIR_ENOTFOUND, param, "conversation_not_found", "conversation not found");
 }
 
 /* ---- for the completion endpoints ---- */
@@ -111,8 +110,10 @@ enum lair_err api_conversation_record_as(struct app *app, const struct principal
         snprintf(row.subject, sizeof(row.subject), "%s", c->subject);
         snprintf(row.key_id, sizeof(row.key_id), "%s", p->key_id);
     }
-    struct conv_exchange x = {.id = c->id, .create = c->is_new ? &row : NULL,
-                              .user_text = user_text, .answer_text = answer_text};
+    struct conv_exchange x = {.id = c->id,
+                              .create = c->is_new ? &row : NULL,
+                              .user_text = user_text,
+                              .answer_text = answer_text};
     if (res) {
         x.prompt_tokens = res->prompt_tokens;
         x.completion_tokens = res->completion_tokens;
@@ -147,15 +148,13 @@ static json_t *conv_json(const struct conv_row *c)
 static json_t *message_json(const struct conv_message *m)
 {
     json_t *v = json_pack("{s:s%, s:s%, s:I}", "role", m->role.ptr, m->role.len, "content",
-                          m->content.ptr, m->content.len, "created_at",
-                          (json_int_t)m->created_at);
+                          m->content.ptr, m->content.len, "created_at", (json_int_t)m->created_at);
     if (v && str_eq_c(m->role, "assistant")) {
         json_object_set_new(v, "usage",
-                            json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens",
-                                      m->prompt_tokens, "completion_tokens", m->completion_tokens,
-                                      "total_tokens", m->prompt_tokens + m->completion_tokens,
-                                      "prompt_tokens_details", "cached_tokens",
-                                      m->cached_tokens));
+                            json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", m->prompt_tokens,
+                                      "completion_tokens", m->completion_tokens, "total_tokens",
+                                      m->prompt_tokens + m->completion_tokens,
+                                      "prompt_tokens_details", "cached_tokens", m->cached_tokens));
         json_object_set_new(v, "timings",
                             json_pack("{s:f, s:f, s:f}", "queue_ms", m->queue_ms, "prompt_ms",
                                       m->prompt_ms, "gen_ms", m->gen_ms));
@@ -218,8 +217,8 @@ enum lair_err api_conversations_list(struct http_req *rq)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, conv_json(&rows[i]));
     return api_respond_json(rq, 200,
-                            json_pack("{s:s, s:o, s:s?, s:s?, s:b}", "object", "list", "data",
-                                      data, "first_id", n ? rows[0].id : NULL, "last_id",
+                            json_pack("{s:s, s:o, s:s?, s:s?, s:b}", "object", "list", "data", data,
+                                      "first_id", n ? rows[0].id : NULL, "last_id",
                                       n ? rows[n - 1].id : NULL, "has_more", more));
 }
 
@@ -285,7 +284,7 @@ enum lair_err api_conversation_delete(struct http_req *rq)
     char target[64];
     snprintf(target, sizeof(target), "conversation:%s", row.id);
     api_audit(rq, "conversation.delete", target, "ok");
-    return api_respond_json(rq, 200,
-                            json_pack("{s:s, s:s, s:b}", "id", row.id, "object",
-                                      "conversation.deleted", "deleted", 1));
+    return api_respond_json(
+        rq, 200,
+        json_pack("{s:s, s:s, s:b}", "id", row.id, "object", "conversation.deleted", "deleted", 1));
 }

@@ -35,8 +35,8 @@ struct api_conversation {
     char id[CONV_ID_LEN + 1]; /* "" for operator keys: no conversation is kept */
     char assistant[CONV_ASSISTANT_MAX + 1];
     char subject[CONV_SUBJECT_MAX + 1];
-    bool is_new;                        /* created by the first api_conversation_record */
-    const struct llm_message *history;  /* ARENA (the request's): oldest first */
+    bool is_new;                       /* created by the first api_conversation_record */
+    const struct llm_message *history; /* ARENA (the request's): oldest first */
     size_t n_history;
 };
 

@@ -9,41 +9,22 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "store/kb.h"
 
 #include "core/banned.h"
 
-struct embedder_search {
-    struct llm_registry *models;
-    struct llm_model *found;
-};
-
-static void consider_model(void *arg, const char *model, int64_t count)
-{
-    struct embedder_search *s = arg;
-    if (s->found || count <= 0)
-        return;
-    struct llm_model *m = llm_registry_find(s->models, str_c(model));
-    struct llm_model_info info;
-    if (m) {
-        llm_model_get_info(m, &info);
-        if (info.kind & LLM_CAN_EMBED)
-            s->found = m;
-    }
-}
-
-/* The embedding model that made the vectors of a's knowledge bases, when
- * this server has it loaded; NULL otherwise (lexical search only). */
-static struct llm_model *find_embedder(struct http_req *rq, struct tenant_db *db,
-                                       const struct assistant *a)
+struct llm_model *api_ground_embedder(struct http_req *rq)
 {
     struct app *app = http_app(rq);
-    struct embedder_search s = {app->models, NULL};
     if (!__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
         return NULL;
-    for (int i = 0; i < a->n_knowledge_bases && !s.found; i++)
-        (void)kb_vector_models(db, a->knowledge_bases[i], consider_model, &s); /* gone: skip */
-    return s.found;
+    for (size_t i = 0; i < llm_registry_count(app->models); i++) {
+        struct llm_model *m = llm_registry_at(app->models, i);
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        if (info.kind & LLM_CAN_EMBED)
+            return m;
+    }
+    return NULL;
 }
 
 enum lair_err api_ground(struct http_req *rq, const struct assistant *a,
@@ -57,7 +38,7 @@ enum lair_err api_ground(struct http_req *rq, const struct assistant *a,
     enum lair_err e = api_tenant_db(rq, &db);
     if (e)
         return e;
-    e = grounding_prepare(db, a, msgs, n, m, find_embedder(rq, db, a), max_tokens, http_arena(rq),
+    e = grounding_prepare(db, a, msgs, n, m, api_ground_embedder(rq), max_tokens, http_arena(rq),
                           out);
     if (e) {
         grounding_release(out);
@@ -126,9 +107,9 @@ static const char *mode_name(enum api_answer_mode m)
 static json_t *base_object(const struct grounding *g, const struct api_fixed_answer *f,
                            const char *object, bool first)
 {
-    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", f->id, "object", object, "created",
-                          (json_int_t)f->created, "model", f->model, "system_fingerprint",
-                          "libreair");
+    json_t *v =
+        json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", f->id, "object", object, "created",
+                  (json_int_t)f->created, "model", f->model, "system_fingerprint", "libreair");
     if (v && first) {
         if (g->sources)
             json_object_set(v, "sources", g->sources);
@@ -163,9 +144,9 @@ static enum lair_err stream_body(const struct grounding *g, struct str text,
 {
     const char *obj = "chat.completion.chunk";
     json_t *first = base_object(g, f, obj, true);
-    json_t *choice = json_pack("{s:i, s:{s:s, s:s%}, s:n, s:n}", "index", 0, "delta", "role",
-                               "assistant", "content", text.ptr, text.len, "logprobs",
-                               "finish_reason");
+    json_t *choice =
+        json_pack("{s:i, s:{s:s, s:s%}, s:n, s:n}", "index", 0, "delta", "role", "assistant",
+                  "content", text.ptr, text.len, "logprobs", "finish_reason");
     if (!first || !choice) {
         json_decref(first);
         json_decref(choice);
@@ -209,9 +190,9 @@ enum lair_err api_ground_respond(struct http_req *rq, const struct grounding *g,
             e = http_respond(rq, 200, "text/event-stream; charset=utf-8", body.ptr, body.len);
     } else {
         json_t *v = base_object(g, f, "chat.completion", true);
-        json_t *choices = json_pack("[{s:i, s:{s:s, s:s%, s:n}, s:n, s:s}]", "index", 0,
-                                    "message", "role", "assistant", "content", text.ptr,
-                                    text.len, "refusal", "logprobs", "finish_reason", "stop");
+        json_t *choices = json_pack("[{s:i, s:{s:s, s:s%, s:n}, s:n, s:s}]", "index", 0, "message",
+                                    "role", "assistant", "content", text.ptr, text.len, "refusal",
+                                    "logprobs", "finish_reason", "stop");
         if (!v || !choices || json_object_set_new(v, "choices", json_incref(choices)) ||
             json_object_set_new(v, "usage", zero_usage()))
             e = LAIR_ENOMEM;

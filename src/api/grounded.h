@@ -36,6 +36,14 @@ enum lair_err api_ground(struct http_req *rq, const struct assistant *a,
                          const struct llm_message *msgs, size_t n, struct llm_model *m,
                          int max_tokens, struct grounding *out);
 
+/* The embedding model searches use: the first loaded model that can embed,
+ * the one ingestion embeds chunks with (src/rag/ingest.h); NULL when there
+ * is none (or models are still loading): search is lexical only. A base
+ * whose vectors another model made is searched lexically (search.h).
+ * BORROWED. For api_ground and the search API, so that both search alike;
+ * it reads no database. */
+struct llm_model *api_ground_embedder(struct http_req *rq);
+
 /* The prompt's messages with the sources block: appended (after a blank
  * line) to the first system message (the assistant's instructions), or
  * as a system message of its own in front when there is none. One system
@@ -50,7 +58,7 @@ enum api_answer_mode { API_ANSWER_REFUSAL, API_ANSWER_DEGRADED };
 
 /* What the response of a fixed (not generated) answer shows. */
 struct api_fixed_answer {
-    const char *id;              /* "chatcmpl-…" */
+    const char *id; /* "chatcmpl-…" */
     time_t created;
     const char *model;           /* the model shown: the assistant's slug */
     const char *conversation_id; /* "" when none */

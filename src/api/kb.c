@@ -19,16 +19,20 @@
 #include "audit/audit.h"
 #include "core/json.h"
 #include "http/multipart.h"
+#include "rag/search.h"
 #include "store/kb.h"
 #include "core/banned.h"
 
 #define QUERY_MAX 4000
 #define TOP_K_DEFAULT 5
-#define TOP_K_MAX 50
+#define TOP_K_MAX SEARCH_TOP_K_MAX
 
 static _Atomic(struct ingest *) worker;
 
-void api_kb_set_ingest(struct ingest *w) { atomic_store(&worker, w); }
+void api_kb_set_ingest(struct ingest *w)
+{
+    atomic_store(&worker, w);
+}
 
 /* ---- helpers ---- */
 
@@ -116,7 +120,10 @@ static json_t *kb_json(const struct kb_info *k)
 
 /* ---- knowledge bases ---- */
 
-static void list_kb(void *arg, const struct kb_info *k) { json_array_append_new(arg, kb_json(k)); }
+static void list_kb(void *arg, const struct kb_info *k)
+{
+    json_array_append_new(arg, kb_json(k));
+}
 
 enum lair_err api_kbs_list(struct http_req *rq)
 {
@@ -207,8 +214,8 @@ enum lair_err api_kb_delete(struct http_req *rq)
 
 /* Checks the parts of an upload: only parts named "file", each with a file
  * name, no name twice. OUT: files[0..n) (ARENA). */
-static enum lair_err upload_files(struct http_req *rq, const struct multipart_part *parts,
-                                  size_t n, struct ingest_upload **files)
+static enum lair_err upload_files(struct http_req *rq, const struct multipart_part *parts, size_t n,
+                                  struct ingest_upload **files)
 {
     struct ingest_upload *f = arena_alloc(http_arena(rq), n * sizeof(*f));
     if (!f)
@@ -242,8 +249,8 @@ enum lair_err api_kb_documents_upload(struct http_req *rq)
     struct multipart_part *parts;
     size_t n;
     char msg[256];
-    e = multipart_parse(http_header(rq, "Content-Type"), http_body(rq), NULL, http_arena(rq), &parts,
-                        &n, msg, sizeof(msg));
+    e = multipart_parse(http_header(rq, "Content-Type"), http_body(rq), NULL, http_arena(rq),
+                        &parts, &n, msg, sizeof(msg));
     if (e == LAIR_EUNPROC)
         return http_fail(rq, e, "file", "invalid_file_name", "%s", msg);
     if (e == LAIR_ELIMIT)
@@ -279,12 +286,13 @@ enum lair_err api_kb_documents_upload(struct http_req *rq)
 static void list_doc(void *arg, const struct kb_document *d)
 {
     json_array_append_new(
-        arg, json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I, s:I}", "id",
-                       (json_int_t)d->id, "name", d->name, "format", d->format, "sha256", d->sha256,
-                       "title", d->title ? json_string(d->title) : json_null(), "size",
-                       (json_int_t)d->size, "pages", d->pages > 0 ? json_integer(d->pages) : json_null(),
-                       "chunks", (json_int_t)d->chunks, "created_at", (json_int_t)d->created_at,
-                       "updated_at", (json_int_t)d->updated_at));
+        arg,
+        json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I, s:I}", "id", (json_int_t)d->id,
+                  "name", d->name, "format", d->format, "sha256", d->sha256, "title",
+                  d->title ? json_string(d->title) : json_null(), "size", (json_int_t)d->size,
+                  "pages", d->pages > 0 ? json_integer(d->pages) : json_null(), "chunks",
+                  (json_int_t)d->chunks, "created_at", (json_int_t)d->created_at, "updated_at",
+                  (json_int_t)d->updated_at));
 }
 
 enum lair_err api_kb_documents_list(struct http_req *rq)
@@ -319,9 +327,8 @@ enum lair_err api_kb_document_delete(struct http_req *rq)
     if (e)
         return e;
     audit(rq, "document.delete", "document", slug, name);
-    return api_respond_json(rq, 200,
-                            json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "name", name,
-                                      "deleted", 1));
+    return api_respond_json(
+        rq, 200, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "name", name, "deleted", 1));
 }
 
 /* ---- search ---- */
@@ -345,15 +352,32 @@ static enum lair_err search_args(struct http_req *rq, json_t *o, struct str *que
     return LAIR_OK;
 }
 
-static json_t *result_json(const struct kb_chunk *c, double score)
+static json_t *result_json(const struct search_hit *h)
 {
-    return json_pack("{s:I, s:I, s:s, s:s%, s:f, s:o, s:s}", "chunk_id", (json_int_t)c->id,
-                     "document_id", (json_int_t)c->document_id, "document", c->document, "text",
-                     c->text, c->text_len, "score", score, "page",
-                     c->page > 0 ? json_integer(c->page) : json_null(), "heading",
-                     c->heading_path);
+    return json_pack("{s:I, s:I, s:s, s:s%, s:f, s:o, s:s}", "chunk_id", (json_int_t)h->chunk_id,
+                     "document_id", (json_int_t)h->document_id, "document", h->document, "text",
+                     h->text, h->text_len, "score", h->score, "page",
+                     h->page > 0 ? json_integer(h->page) : json_null(), "heading", h->heading);
 }
 
+/* The server's first embedding model, or NULL: search is then lexical. */
+static struct llm_model *embedding_model(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    for (size_t i = 0; app->models; i++) {
+        struct llm_model *m = llm_registry_at(app->models, i);
+        if (!m)
+            break;
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        if (info.kind & LLM_CAN_EMBED)
+            return m;
+    }
+    return NULL;
+}
+
+/* The same retrieval as grounded chat (rag/search.h), so that what an
+ * editor tries here is what an assistant gets. */
 enum lair_err api_kb_search(struct http_req *rq)
 {
     char slug[SLUG_MAX + 1];
@@ -364,24 +388,20 @@ enum lair_err api_kb_search(struct http_req *rq)
         return e;
     struct str query = {NULL, 0};
     size_t k = TOP_K_DEFAULT;
-    struct kb_hit hits[TOP_K_MAX];
-    int64_t ids[TOP_K_MAX];
-    struct kb_chunk chunks[TOP_K_MAX];
-    size_t n = 0, got = 0;
     const char *kbs[1] = {slug};
-    json_t *results = NULL;
-    if ((e = search_args(rq, o, &query, &k)) || (e = kb_search(db, kbs, 1, query, k, hits, &n)))
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        ids[i] = hits[i].chunk_id;
-    if ((e = kb_chunks_get(db, ids, n, http_arena(rq), chunks, &got)))
-        goto out;
-    results = json_array();
-    for (size_t i = 0, j = 0; i < n && j < got; i++)
-        if (chunks[j].id == hits[i].chunk_id) /* a chunk deleted meanwhile is skipped */
-            json_array_append_new(results, result_json(&chunks[j++], hits[i].score));
-    e = api_respond_json(rq, 200, json_pack("{s:o}", "results", results));
-out:
+    struct search_hit *hits = NULL;
+    size_t n = 0;
+    if (!(e = search_args(rq, o, &query, &k))) {
+        struct search_query q = {
+            .text = query, .kbs = kbs, .n_kbs = 1, .top_k = k, .embed = embedding_model(rq)};
+        e = search_run(db, &q, http_arena(rq), &hits, &n);
+    }
+    if (!e) {
+        json_t *results = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(results, result_json(&hits[i]));
+        e = api_respond_json(rq, 200, json_pack("{s:o}", "results", results));
+    }
     json_decref(o);
     return e;
 }
@@ -425,11 +445,11 @@ enum lair_err api_job_get(struct http_req *rq)
         json_decref(j.files);
         return e;
     }
-    return api_respond_json(
-        rq, 200,
-        json_pack("{s:I, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I}", "id", (json_int_t)job.id,
-                  "knowledge_base", job.kb, "state", job.state, "done", (json_int_t)job.done,
-                  "total", (json_int_t)job.total, "errors", j.errors, "files", j.files,
-                  "created_at", (json_int_t)job.created_at, "updated_at",
-                  (json_int_t)job.updated_at));
+    return api_respond_json(rq, 200,
+                            json_pack("{s:I, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I}", "id",
+                                      (json_int_t)job.id, "knowledge_base", job.kb, "state",
+                                      job.state, "done", (json_int_t)job.done, "total",
+                                      (json_int_t)job.total, "errors", j.errors, "files", j.files,
+                                      "created_at", (json_int_t)job.created_at, "updated_at",
+                                      (json_int_t)job.updated_at));
 }

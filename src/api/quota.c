@@ -33,18 +33,19 @@
 #include "core/banned.h"
 
 #define N_BUCKETS 256
-#define LIMITS_TTL_S 5.0     /* tenant limits are re-read from system.db this often */
-#define TOKENS_IDLE_S 600.0  /* unused daily counters are dropped (reloaded on demand) */
+#define LIMITS_TTL_S 5.0    /* tenant limits are re-read from system.db this often */
+#define TOKENS_IDLE_S 600.0 /* unused daily counters are dropped (reloaded on demand) */
 #define SWEEP_EVERY_S 10.0
 #define DEFAULT_WINDOW_S 60.0
 
 struct qentry {
     struct qentry *next;
-    double last_used;                /* monotonic seconds */
-    char name[2 + SLUG_MAX + 1];     /* "k:<key id>" or "t:<tenant>" */
-    double level, at;                /* rates: requests in the bucket, at time `at` (0 = new) */
-    int64_t rpm, tpd; double fetched; /* limits: the tenant's row, read at `fetched` */
-    int64_t day, tokens;             /* tokens: used on UTC day `day` (-1 = not loaded) */
+    double last_used;            /* monotonic seconds */
+    char name[2 + SLUG_MAX + 1]; /* "k:<key id>" or "t:<tenant>" */
+    double level, at;            /* rates: requests in the bucket, at time `at` (0 = new) */
+    int64_t rpm, tpd;            /* limits: the tenant's row, */
+    double fetched;              /* read at `fetched` */
+    int64_t day, tokens;         /* tokens: used on UTC day `day` (-1 = not loaded) */
 };
 
 struct qtable {
@@ -151,8 +152,7 @@ static double window_from_env(void)
     char *end;
     double w = strtod(s, &end);
     if (*end || !(w >= 0.01 && w <= 86400)) {
-        log_warn("quota", "LIBREAIR_QUOTA_WINDOW_S='%s' is not 0.01 to 86400 seconds; using 60",
-                 s);
+        log_warn("quota", "LIBREAIR_QUOTA_WINDOW_S='%s' is not 0.01 to 86400 seconds; using 60", s);
         return DEFAULT_WINDOW_S;
     }
     return w;
@@ -287,13 +287,16 @@ static enum lair_err check_rate(struct quota_state *q, struct http_req *rq,
                          "rate limit of %lld requests %s for this key reached",
                          (long long)p->rpm_limit, per);
     return http_fail(rq, LAIR_ERATE, NULL, "rate_limit_exceeded",
-                     "rate limit of %lld requests %s for tenant %s reached",
-                     (long long)tenant_rpm, per, p->tenant);
+                     "rate limit of %lld requests %s for tenant %s reached", (long long)tenant_rpm,
+                     per, p->tenant);
 }
 
 /* ---- tokens per day ---- */
 
-static int64_t utc_day(time_t t) { return (int64_t)t / 86400; }
+static int64_t utc_day(time_t t)
+{
+    return (int64_t)t / 86400;
+}
 
 /* Today's counter of prefix:name, loaded from usage_daily when needed.
  * Under usage_mu. */

@@ -58,7 +58,7 @@
     "Je ne trouve pas d'information sur ce sujet dans les documents dont je dispose."
 /* First line of a degraded answer. */
 #define GROUNDING_DEGRADED_LABEL                                                                   \
-    "Réponse en mode dégradé : extraits des documents, sans réponse rédigée (le modèle de "       \
+    "Réponse en mode dégradé : extraits des documents, sans réponse rédigée (le modèle de " \
     "langue n'est pas disponible)."
 
 /* The markers that open and close the block and each source. Document text
@@ -69,8 +69,8 @@
 #define GROUNDING_SOURCE_CLOSE "<<<FIN DE LA SOURCE %zu>>>"
 
 struct grounding {
-    bool active;   /* the assistant has knowledge bases: retrieval ran */
-    bool refuse;   /* answer with refusal instead of generating */
+    bool active;        /* the assistant has knowledge bases: retrieval ran */
+    bool refuse;        /* answer with refusal instead of generating */
     struct str refusal; /* BORROWED (assistant or static) */
     struct str query;   /* ARENA: what was searched */
     /* The sources block, a system-side text to place right after the
@@ -78,9 +78,9 @@ struct grounding {
     struct str block;
     struct search_hit *hits; /* ARENA: the packed sources, hits[i] is source i + 1 */
     size_t n_hits;
-    size_t n_found;          /* what the search returned, before packing */
-    int block_tokens;        /* tokens of block (estimated without a model) */
-    json_t *sources;         /* OWNED: the response's array; NULL with citations "off" */
+    size_t n_found;   /* what the search returned, before packing */
+    int block_tokens; /* tokens of block (estimated without a model) */
+    json_t *sources;  /* OWNED: the response's array; NULL with citations "off" */
 };
 
 /* The text to search for the conversation msgs[0..n) (its last user turn,
@@ -103,8 +103,7 @@ enum lair_err grounding_neutralise(struct str text, struct buf *out);
  * cite: ask the model to cite sources by number. OUT: out (reset first) holds
  * the block, or nothing when no source fits; *n_packed, *tokens. */
 enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm_model *m,
-                             int budget, bool cite, struct buf *out, size_t *n_packed,
-                             int *tokens);
+                             int budget, bool cite, struct buf *out, size_t *n_packed, int *tokens);
 
 /* The best excerpt of text for query (at most max_bytes, around the
  * question's words, on word boundaries, with "…" where cut), neutralised.

@@ -12,6 +12,7 @@
 #include "core/banned.h"
 
 static enum log_level threshold = LOG_INFO;
+static log_filter_fn filter;
 
 void log_init(void)
 {
@@ -28,6 +29,8 @@ void log_init(void)
 
 void log_set_level(enum log_level l) { threshold = l; }
 
+void log_set_filter(log_filter_fn fn) { filter = fn; }
+
 void log_msg(enum log_level l, const char *mod, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
@@ -43,13 +46,21 @@ void log_msg(enum log_level l, const char *mod, const char *fmt, ...)
                      tm.tm_sec, ts.tv_nsec / 1000000, names[l], mod);
     if (n < 0)
         return;
+    char msg[sizeof(line)];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
+    size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    size_t room = sizeof(line) - (size_t)n - 1; /* the '\n' */
+    if (filter) {
+        mlen = filter(msg, mlen, line + n, room);
+    } else {
+        if (mlen >= room)
+            mlen = room - 1;
+        memcpy(line + n, msg, mlen);
+    }
+    size_t len = (size_t)n + (mlen < room ? mlen : room - 1);
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;

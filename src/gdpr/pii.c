@@ -1489,6 +1489,39 @@ enum lair_err pii_mask(struct str text, struct buf *out)
     return pii_replace(text, out, mask_cb, NULL);
 }
 
+/* Copies at most n bytes of p into out[*len..cap - 1). False when cut. */
+static bool put_bounded(char *out, size_t cap, size_t *len, const char *p, size_t n)
+{
+    size_t room = cap - 1 - *len;
+    bool whole = n <= room;
+    if (!whole)
+        n = room;
+    memcpy(out + *len, p, n);
+    *len += n;
+    return whole;
+}
+
+size_t pii_mask_to(struct str text, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    struct pii_scanner sc;
+    struct pii_match m;
+    size_t last = 0, len = 0;
+    pii_scanner_init(&sc, text);
+    while (pii_next(&sc, &m)) {
+        if (!put_bounded(out, cap, &len, text.ptr + last, m.off - last) ||
+            !put_bounded(out, cap, &len, mask_tags[m.type], strlen(mask_tags[m.type]))) {
+            out[len] = 0;
+            return len;
+        }
+        last = m.off + m.len;
+    }
+    put_bounded(out, cap, &len, text.ptr + last, text.len - last);
+    out[len] = 0;
+    return len;
+}
+
 static enum lair_err canonical_phone(struct str v, struct buf *out)
 {
     const unsigned char *p = (const unsigned char *)v.ptr;
@@ -1585,7 +1618,7 @@ enum lair_err pii_policy_parse(struct str s, enum pii_policy *out)
             return LAIR_OK;
         }
     if (str_eq_c(s, "pseudonymize")) {
-        *out = PII_PSEUDONYMISE;
+        *out = PII_POLICY_PSEUDONYMISE;
         return LAIR_OK;
     }
     return LAIR_EINVAL;
@@ -1617,6 +1650,19 @@ static void values_truncate(struct pii_pseudonyms *ps, size_t len)
         ps->values.ptr[len] = 0;
 }
 
+static enum lair_err grow_items(struct pii_pseudonyms *ps)
+{
+    if (ps->count < ps->cap)
+        return LAIR_OK;
+    size_t cap = ps->cap ? ps->cap * 2 : 16;
+    struct pii_pseudonym *items = realloc(ps->items, cap * sizeof *items);
+    if (!items)
+        return LAIR_ENOMEM;
+    ps->items = items;
+    ps->cap = cap;
+    return LAIR_OK;
+}
+
 /* Finds or adds the canonical value; OUT: *n, its number. The value is
  * written at the end of ps->values first and dropped again when known. */
 static enum lair_err pseudonym_lookup(struct pii_pseudonyms *ps, enum pii_type type,
@@ -1646,18 +1692,29 @@ static enum lair_err pseudonym_lookup(struct pii_pseudonyms *ps, enum pii_type t
         values_truncate(ps, off);
         return LAIR_ELIMIT;
     }
-    if (ps->count == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        struct pii_pseudonym *items = realloc(ps->items, cap * sizeof *items);
-        if (!items) {
-            values_truncate(ps, off);
-            return LAIR_ENOMEM;
-        }
-        ps->items = items;
-        ps->cap = cap;
+    if ((e = grow_items(ps)) != LAIR_OK) {
+        values_truncate(ps, off);
+        return e;
     }
     *n = ++ps->next[type];
     ps->items[ps->count++] = (struct pii_pseudonym){type, *n, off, canon.len};
+    return LAIR_OK;
+}
+
+enum lair_err pii_pseudonyms_add(struct pii_pseudonyms *ps, enum pii_type type, struct str value,
+                                 unsigned n)
+{
+    if ((unsigned)type >= PII_TYPE_COUNT || n == 0)
+        return LAIR_EINVAL;
+    if (ps->count == ps->max)
+        return LAIR_ELIMIT;
+    enum lair_err e = grow_items(ps);
+    size_t off = ps->values.len;
+    if (e || (e = buf_append(&ps->values, value.ptr, value.len)))
+        return e;
+    ps->items[ps->count++] = (struct pii_pseudonym){type, n, off, value.len};
+    if (n > ps->next[type])
+        ps->next[type] = n;
     return LAIR_OK;
 }
 
@@ -1675,9 +1732,9 @@ enum lair_err pii_apply(enum pii_policy p, struct str text, struct buf *out,
                         struct pii_pseudonyms *ps)
 {
     switch (p) {
-    case PII_KEEP: return buf_append(out, text.ptr, text.len);
-    case PII_MASK: return pii_mask(text, out);
-    case PII_PSEUDONYMISE:
+    case PII_POLICY_KEEP: return buf_append(out, text.ptr, text.len);
+    case PII_POLICY_MASK: return pii_mask(text, out);
+    case PII_POLICY_PSEUDONYMISE:
         return ps ? pii_replace(text, out, pii_pseudonymise_cb, ps) : LAIR_EINVAL;
     }
     return LAIR_EINVAL;

@@ -67,6 +67,10 @@ size_t pii_scan(struct str text, struct pii_match *out, size_t max);
  * "[IBAN]", "[PHONE]"…). This is what logs must use. On error out holds a
  * prefix of the result; it never holds an unmasked match. */
 enum lair_err pii_mask(struct str text, struct buf *out);
+/* The same into a fixed buffer, without allocating (for log lines): writes
+ * at most cap - 1 bytes and a NUL, and returns the length written. A text
+ * that does not fit is cut; a match is never copied, whole or in part. */
+size_t pii_mask_to(struct str text, char *out, size_t cap);
 
 /* Appends text to out with every match replaced by whatever fn appends for it.
  * value is the matched bytes (BORROWED from text). A non-zero return from fn
@@ -87,11 +91,14 @@ enum lair_err pii_canonical(enum pii_type type, struct str value, struct buf *ou
 
 /* ---- policy ----------------------------------------------------------------
  * What an assistant stores of a message ("pii" in its definition). Logs are
- * always masked, whatever the policy. */
+ * always masked, whatever the policy. The values are those of enum pii_mode
+ * in assist/assistant.h (the parsed assistant), in the same order; the names
+ * differ so that both headers can be included together (gdpr/policy.c
+ * checks that they agree). */
 enum pii_policy {
-    PII_KEEP,        /* "keep": stored as typed */
-    PII_MASK,        /* "mask": each value replaced by [TYPE] */
-    PII_PSEUDONYMISE /* "pseudonymise": each value replaced by [TYPE_n] */
+    PII_POLICY_KEEP,        /* "keep": stored as typed */
+    PII_POLICY_MASK,        /* "mask": each value replaced by [TYPE] */
+    PII_POLICY_PSEUDONYMISE /* "pseudonymise": each value replaced by [TYPE_n] */
 };
 
 const char *pii_policy_name(enum pii_policy p);
@@ -120,12 +127,18 @@ void pii_pseudonyms_init(struct pii_pseudonyms *ps, size_t max);
 void pii_pseudonyms_release(struct pii_pseudonyms *ps);
 /* The canonical value of an entry (BORROWED from ps). */
 struct str pii_pseudonym_value(const struct pii_pseudonyms *ps, const struct pii_pseudonym *e);
+/* Adds an entry known from elsewhere (a stored mapping): canonical value
+ * value of type gets number n; later new values of that type are numbered
+ * after the largest n seen. LAIR_EINVAL for a bad type or n == 0,
+ * LAIR_ELIMIT when the table is full. */
+enum lair_err pii_pseudonyms_add(struct pii_pseudonyms *ps, enum pii_type type, struct str value,
+                                 unsigned n);
 /* A pii_replace callback (ctx is a struct pii_pseudonyms *): appends
  * "[TYPE_n]", adding the value to the table when it is new. */
 enum lair_err pii_pseudonymise_cb(void *ctx, enum pii_type type, struct str value, struct buf *out);
 
 /* Appends text to out as the policy says. ps is needed for
- * PII_PSEUDONYMISE only (LAIR_EINVAL when NULL). */
+ * PII_POLICY_PSEUDONYMISE only (LAIR_EINVAL when NULL). */
 enum lair_err pii_apply(enum pii_policy p, struct str text, struct buf *out,
                         struct pii_pseudonyms *ps);
 

@@ -125,6 +125,18 @@ enum lair_err http_fail(struct http_req *rq, enum lair_err e, const char *param,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Seconds for a Retry-After header on 429/503. */
 void http_retry_after(struct http_req *rq, int seconds);
+/* Adds a header to the response rq will get, error responses included (for
+ * CORS). Copied; at most 8 per request (LAIR_ELIMIT after). */
+enum lair_err http_set_header(struct http_req *rq, const char *name, const char *value);
+/* The client's numeric address ("127.0.0.1", "::1") into out; false when
+ * unknown. */
+bool http_client_addr(struct http_req *rq, char *out, size_t n);
+/* Runs fn on rq as if rq had been authenticated as p and had sent body (an
+ * internal redirect: the public widget API hands a request it has checked to
+ * the chat handler under a principal of the assistant's tenant). p and body
+ * are copied. Returns what fn returns. */
+enum lair_err http_forward(struct http_req *rq, const struct principal *p, struct str body,
+                           http_handler fn);
 
 /* Blocks until fd is readable (1) or the client has disconnected (0). */
 int http_wait(struct http_req *rq, int fd);

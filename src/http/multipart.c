@@ -166,8 +166,8 @@ static enum lair_err boundary_of(const char *content_type, struct arena *a, stru
     const struct param *b = find_param(p, n, "boundary");
     if (!b)
         return fail(LAIR_EINVAL, msg, msglen, "the Content-Type has no boundary parameter");
-    bool ok = b->value.len >= 1 && b->value.len <= BOUNDARY_MAX &&
-              b->value.ptr[b->value.len - 1] != ' ';
+    bool ok =
+        b->value.len >= 1 && b->value.len <= BOUNDARY_MAX && b->value.ptr[b->value.len - 1] != ' ';
     for (size_t i = 0; ok && i < b->value.len; i++)
         ok = bchar((unsigned char)b->value.ptr[i]);
     if (!ok)
@@ -237,8 +237,8 @@ enum lair_err multipart_filename(struct str raw, struct arena *a, const char **o
     bool dots = true;
     for (size_t i = 0; i < s.len;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k =
-            utf8proc_iterate((const utf8proc_uint8_t *)s.ptr + i, (utf8proc_ssize_t)(s.len - i), &cp);
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s.ptr + i,
+                                              (utf8proc_ssize_t)(s.len - i), &cp);
         if (k <= 0)
             return fail(LAIR_EUNPROC, msg, msglen, "a file name is not valid UTF-8");
         if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
@@ -282,8 +282,8 @@ static const char *find(const char *hay, size_t hlen, const char *needle, size_t
 
 /* Parses a Content-Disposition value: form-data with name and maybe a file
  * name. */
-static enum lair_err disposition(struct str v, struct arena *a, struct multipart_part *p,
-                                 char *msg, size_t msglen)
+static enum lair_err disposition(struct str v, struct arena *a, struct multipart_part *p, char *msg,
+                                 size_t msglen)
 {
     skip_ows(&v);
     struct str type;
@@ -320,6 +320,9 @@ static enum lair_err part_headers(struct str hdr, struct arena *a, struct multip
                                   char *msg, size_t msglen)
 {
     bool have_cd = false, have_ct = false;
+    if (find(hdr.ptr, hdr.len, "\r\n ", 3) || find(hdr.ptr, hdr.len, "\r\n\t", 3) ||
+        (hdr.len && (hdr.ptr[0] == ' ' || hdr.ptr[0] == '\t')))
+        return fail(LAIR_EINVAL, msg, msglen, "folded part header lines are not accepted");
     while (hdr.len) {
         const char *eol = find(hdr.ptr, hdr.len, "\r\n", 2);
         struct str line = {hdr.ptr, eol ? (size_t)(eol - hdr.ptr) : hdr.len};
@@ -384,8 +387,8 @@ enum lair_err multipart_parse(const char *content_type, struct str body,
     *parts = NULL;
     *n = 0;
     size_t max_parts = lim && lim->max_parts ? lim->max_parts : MULTIPART_MAX_PARTS;
-    size_t max_hdr = lim && lim->max_header_bytes ? lim->max_header_bytes
-                                                  : MULTIPART_MAX_HEADER_BYTES;
+    size_t max_hdr =
+        lim && lim->max_header_bytes ? lim->max_header_bytes : MULTIPART_MAX_HEADER_BYTES;
     if (!content_type)
         return fail(LAIR_EINVAL, msg, msglen,
                     "the body must be multipart/form-data with one part named 'file' per file");

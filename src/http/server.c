@@ -25,6 +25,7 @@
 #include "core/banned.h"
 
 #define MAX_PARAMS 4
+#define MAX_EXTRA_HEADERS 8
 #define DISCARD_MAX ((unsigned long long)64 << 20)
 
 struct http_server {
@@ -58,6 +59,9 @@ struct http_req {
     char err_msg[512];
     const char *err_param, *err_code;
     int retry_after;
+    /* headers a handler added with http_set_header (ARENA) */
+    const char *extra[MAX_EXTRA_HEADERS][2];
+    int n_extra;
 };
 
 struct stream_state {
@@ -132,6 +136,8 @@ static enum lair_err queue(struct http_req *rq, int status, struct MHD_Response 
         snprintf(v, sizeof(v), "%d", rq->retry_after);
         MHD_add_response_header(r, "Retry-After", v);
     }
+    for (int i = 0; i < rq->n_extra; i++)
+        MHD_add_response_header(r, rq->extra[i][0], rq->extra[i][1]);
     enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     rq->status = status;
@@ -214,6 +220,42 @@ enum lair_err http_fail(struct http_req *rq, enum lair_err e, const char *param,
 }
 
 void http_retry_after(struct http_req *rq, int seconds) { rq->retry_after = seconds; }
+
+enum lair_err http_set_header(struct http_req *rq, const char *name, const char *value)
+{
+    if (rq->n_extra >= MAX_EXTRA_HEADERS)
+        return LAIR_ELIMIT;
+    const char *n = arena_strndup(&rq->arena, name, strlen(name));
+    const char *v = arena_strndup(&rq->arena, value, strlen(value));
+    if (!n || !v)
+        return LAIR_ENOMEM;
+    rq->extra[rq->n_extra][0] = n;
+    rq->extra[rq->n_extra][1] = v;
+    rq->n_extra++;
+    return LAIR_OK;
+}
+
+bool http_client_addr(struct http_req *rq, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr || n == 0)
+        return false;
+    socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in);
+    return getnameinfo(ci->client_addr, len, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST) == 0;
+}
+
+enum lair_err http_forward(struct http_req *rq, const struct principal *p, struct str body,
+                           http_handler fn)
+{
+    rq->who = *p;
+    rq->authed = true;
+    buf_release(&rq->body);
+    buf_init(&rq->body, 0);
+    enum lair_err e = buf_append(&rq->body, body.ptr, body.len);
+    return e ? e : fn(rq);
+}
 
 static void respond_error(struct http_req *rq, enum lair_err e)
 {
@@ -333,6 +375,9 @@ enum lair_err http_respond_stream(struct http_req *rq, const char *ct,
     }
     add_common_headers(r, ct);
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    /* A stream may wait in the model's queue longer than the idle timeout;
+     * its client's departure is noticed by poll() on the socket instead. */
+    MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     rq->streaming = true;
     return queue(rq, 200, r);
 }
@@ -457,8 +502,13 @@ static bool serve_builtin(struct http_req *rq)
                 MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
             if (r) {
                 add_common_headers(r, ct);
+                /* the console's pages run only their own files: no inline
+                 * script or style, no other origin, never in a frame */
                 MHD_add_response_header(r, "Content-Security-Policy",
-                                        "default-src 'self'; frame-ancestors 'none'");
+                                        "default-src 'self'; base-uri 'none'; form-action 'self'; "
+                                        "object-src 'none'; frame-ancestors 'none'");
+                MHD_add_response_header(r, "X-Frame-Options", "DENY");
+                MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
             }
             queue(rq, 200, r);
             return true;

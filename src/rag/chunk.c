@@ -24,8 +24,8 @@ struct unit {
     const char *heading;
     unsigned page;
     int tokens;
-    char sep;            /* joins it to the previous unit of the chunk: '\n' or ' ' */
-    struct str header;   /* the header row of its table, for a later row; else empty */
+    char sep;          /* joins it to the previous unit of the chunk: '\n' or ' ' */
+    struct str header; /* the header row of its table, for a later row; else empty */
     int header_tokens;
 };
 
@@ -36,9 +36,9 @@ struct chunker {
     struct arena *out;
     struct chunk *v;
     size_t n, cap;
-    struct buf cur;   /* text of the chunk being built */
+    struct buf cur; /* text of the chunk being built */
     int cur_tokens;
-    bool has_body;    /* cur holds at least one unit (not only overlap or header) */
+    bool has_body; /* cur holds at least one unit (not only overlap or header) */
     const char *heading;
     unsigned page;
     struct buf carry; /* overlap for the next chunk */
@@ -85,7 +85,10 @@ static int count(const struct chunker *c, struct str t)
     return chunk_estimate_tokens(t);
 }
 
-static bool is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t'; }
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\t';
+}
 
 /* Byte offset of the start of the last `cps` code points of s[0..n). */
 static size_t back_codepoints(const char *s, size_t n, size_t cps)
@@ -361,9 +364,8 @@ static enum lair_err run(struct chunker *c, const struct doc *doc, bool headings
         const struct doc_block *b = &doc->blocks[i];
         if (b->kind == DOC_HEADING && !headings_as_text)
             continue;
-        struct unit u = {.heading = b->heading_path ? b->heading_path : "",
-                         .page = b->page,
-                         .sep = '\n'};
+        struct unit u = {
+            .heading = b->heading_path ? b->heading_path : "", .page = b->page, .sep = '\n'};
         if (b->kind == DOC_TABLE_ROW && b->level == 1) {
             header = (struct str){b->text, b->len};
             header_tokens = count(c, header);

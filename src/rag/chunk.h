@@ -44,7 +44,7 @@ struct chunk_opts {
 };
 
 struct chunk {
-    const char *text;         /* ARENA: UTF-8, NUL-terminated, never empty */
+    const char *text; /* ARENA: UTF-8, NUL-terminated, never empty */
     size_t len;
     const char *heading_path; /* BORROWED from the doc: "Titre > Sous-titre", "" when none */
     unsigned page;            /* page of the first block; 0 when the format has no pages */

@@ -288,8 +288,10 @@ static void embed_chunks(struct tenant_db *db, const char *kb, struct llm_model 
             has[todo[j]] = true;
         }
         if (e)
-            log_warn("ingest", "embedding a batch of %zu chunks with '%s' failed (%s): retried "
-                     "one by one", k, model, lair_err_msg(e));
+            log_warn("ingest",
+                     "embedding a batch of %zu chunks with '%s' failed (%s): retried "
+                     "one by one",
+                     k, model, lair_err_msg(e));
         free(tmp);
     }
 }
@@ -303,7 +305,8 @@ struct file_ctx {
     struct arena *a;
 };
 
-static void fail_file(struct file_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_file(struct file_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void fail_file(struct file_ctx *c, const char *fmt, ...)
 {
@@ -401,8 +404,9 @@ static void process_file(struct file_ctx *c)
 {
     const struct kb_job_file *f = c->f;
     if (f->attempts > INGEST_MAX_ATTEMPTS) {
-        fail_file(c, "indexing this file was interrupted %d times (the server stopped while "
-                     "reading it); upload it again",
+        fail_file(c,
+                  "indexing this file was interrupted %d times (the server stopped while "
+                  "reading it); upload it again",
                   f->attempts - 1);
         return;
     }
@@ -520,8 +524,13 @@ struct ingest {
     struct qitem *q;
     size_t head, len;
     bool rescan, stop, busy, started, cleaned;
+    time_t backoff_until; /* after a database error: no rescan before then */
     pthread_t thread;
 };
+
+/* Seconds before the databases are scanned again after a job step failed
+ * on a database error (disk full, a lock held too long). */
+#define RETRY_SECONDS 5
 
 /* With w->mu held. */
 static void push_locked(struct ingest *w, const char *tenant, int64_t job)
@@ -580,6 +589,12 @@ static void clean_orphans(struct tenant_db *db)
     struct dirent *k;
     time_t old = time(NULL) - INGEST_ORPHAN_AGE;
     while ((k = readdir(top))) {
+        if (!strncmp(k->d_name, KB_DELETED_PREFIX, strlen(KB_DELETED_PREFIX))) {
+            char gone[4600];
+            snprintf(gone, sizeof(gone), "%s/%s", kbs, k->d_name);
+            kb_remove_tree(gone); /* a deletion that a crash interrupted */
+            continue;
+        }
         if (!slug_valid(str_c(k->d_name)))
             continue;
         char rel[600], dir[4600];
@@ -645,7 +660,8 @@ static void scan_all(struct ingest *w)
     free(rows);
 }
 
-/* One step of a job; true when the job has more to do. */
+/* One step of a job; true when the job has more to do. A database error
+ * leaves the job to the next scan, a few seconds later. */
 static bool run_item(struct ingest *w, const struct qitem *it)
 {
     struct tenant_db *db;
@@ -657,9 +673,14 @@ static bool run_item(struct ingest *w, const struct qitem *it)
     enum lair_err e = ingest_job_step(db, it->job, &o, &s);
     tenant_db_put(db);
     if (e) {
-        if (e != LAIR_ENOTFOUND)
-            log_error("ingest", "job %lld of tenant %s: %s", (long long)it->job, it->tenant,
-                      lair_err_msg(e));
+        if (e != LAIR_ENOTFOUND) {
+            log_error("ingest", "job %lld of tenant %s: %s (retried in %d s)", (long long)it->job,
+                      it->tenant, lair_err_msg(e), RETRY_SECONDS);
+            pthread_mutex_lock(&w->mu);
+            w->rescan = true;
+            w->backoff_until = time(NULL) + RETRY_SECONDS;
+            pthread_mutex_unlock(&w->mu);
+        }
         return false;
     }
     if (s.finished)
@@ -682,6 +703,11 @@ static void *worker(void *arg)
         if (w->stop)
             break;
         w->busy = true;
+        if (w->len == 0 && time(NULL) < w->backoff_until) {
+            struct timespec until = {.tv_sec = w->backoff_until};
+            pthread_cond_timedwait(&w->wake, &w->mu, &until);
+            continue;
+        }
         if (w->len == 0) {
             w->rescan = false;
             pthread_mutex_unlock(&w->mu);

@@ -49,8 +49,8 @@
 #define INGEST_ORPHAN_AGE 3600
 
 struct ingest_opts {
-    struct llm_model *embed;     /* embedding model (LLM_CAN_EMBED); NULL: no vectors */
-    struct llm_model *tokenizer; /* sizes chunks in its tokens; NULL: embed's, else estimated */
+    struct llm_model *embed;         /* embedding model (LLM_CAN_EMBED); NULL: no vectors */
+    struct llm_model *tokenizer;     /* sizes chunks in its tokens; NULL: embed's, else estimated */
     const struct doc_limits *limits; /* NULL: doc_limits_default() */
     int chunk_tokens;                /* 0: CHUNK_TARGET_TOKENS */
 };

@@ -45,8 +45,7 @@ static void keep_best(struct search_cand *out, size_t *n, size_t k, int64_t id, 
 }
 
 void search_vec_topk(const float *q, const float *mat, const int64_t *ids, size_t n_rows,
-                     size_t dim, float min_cos, size_t k, struct search_cand *out,
-                     size_t *n_out)
+                     size_t dim, float min_cos, size_t k, struct search_cand *out, size_t *n_out)
 {
     *n_out = 0;
     if (k == 0)
@@ -138,8 +137,8 @@ static float *embed_question(struct llm_model *m, struct str text, size_t *dim)
 /* The k chunks of kbs whose vectors (made by m) are closest to qv, best
  * first, merged over the knowledge bases. */
 static enum lair_err vector_ranking(struct tenant_db *db, const struct search_query *q,
-                                    const float *qv, size_t dim, size_t k,
-                                    struct search_cand *out, size_t *n_out)
+                                    const float *qv, size_t dim, size_t k, struct search_cand *out,
+                                    size_t *n_out)
 {
     *n_out = 0;
     struct search_cand *one = malloc(k * sizeof(*one));
@@ -227,8 +226,9 @@ enum lair_err search_run(struct tenant_db *db, const struct search_query *q, str
     if (!e)
         e = kb_search(db, q->kbs, q->n_kbs, q->text, q->embed ? cand : q->top_k, kh, &nl);
     size_t kept = 0;
+    double noise = nl ? kh[0].score * SEARCH_BM25_RELATIVE_FLOOR : 0; /* kh is best first */
     for (size_t i = 0; !e && i < nl; i++)
-        if (kh[i].score >= q->min_score)
+        if (kh[i].score >= q->min_score && kh[i].score >= noise)
             lex[kept++] = (struct search_cand){kh[i].chunk_id, kh[i].score};
     nl = kept;
     if (!e && q->embed && (qv = embed_question(q->embed, q->text, &dim)) != NULL) {

@@ -20,7 +20,9 @@
  * the fused RRF score otherwise. min_score is compared with bm25, the one
  * score whose scale does not depend on which embedding model is configured;
  * a chunk found by its vector only is kept when its cosine is at least
- * SEARCH_COSINE_MIN. docs/grounding.md gives the figures. */
+ * SEARCH_COSINE_MIN. Lexical matches far below the best one
+ * (SEARCH_BM25_RELATIVE_FLOOR) are dropped in every case. docs/grounding.md
+ * gives the details. */
 #ifndef LAIR_RAG_SEARCH_H
 #define LAIR_RAG_SEARCH_H
 
@@ -44,18 +46,25 @@ struct tenant_db;
  * (at least SEARCH_CANDIDATES_MIN). */
 #define SEARCH_CANDIDATES_FACTOR 4
 #define SEARCH_CANDIDATES_MIN 20
+/* A lexical match scoring under this fraction of the best match's score is
+ * dropped, whatever min_score says: words found in half the indexed chunks
+ * or more get an IDF of about zero (floored at 1e-6 per word, as in FTS5),
+ * so a chunk that shares only such words with the question matched on
+ * noise. Relative, not absolute: in a base of one or two documents every
+ * word is that frequent, and the best match is still the answer. */
+#define SEARCH_BM25_RELATIVE_FLOOR 1e-3
 /* Least cosine for a chunk that only the vector ranking found. */
 #define SEARCH_COSINE_MIN 0.35f
 /* Most knowledge bases searched at once (an assistant has at most 16). */
 #define SEARCH_MAX_KB 16
 
 struct search_query {
-    struct str text;          /* the question, BORROWED */
-    const char *const *kbs;   /* knowledge-base slugs of the tenant, BORROWED */
-    size_t n_kbs;             /* 1..SEARCH_MAX_KB; unknown slugs are skipped */
-    size_t top_k;             /* 1..SEARCH_TOP_K_MAX */
-    double min_score;         /* least bm25 (see above); 0 keeps every match */
-    struct llm_model *embed;  /* embedding model, BORROWED; NULL = lexical only */
+    struct str text;         /* the question, BORROWED */
+    const char *const *kbs;  /* knowledge-base slugs of the tenant, BORROWED */
+    size_t n_kbs;            /* 1..SEARCH_MAX_KB; unknown slugs are skipped */
+    size_t top_k;            /* 1..SEARCH_TOP_K_MAX */
+    double min_score;        /* least bm25 (see above); 0 keeps every match */
+    struct llm_model *embed; /* embedding model, BORROWED; NULL = lexical only */
 };
 
 struct search_hit {
@@ -67,9 +76,9 @@ struct search_hit {
     const char *heading;  /* ARENA: heading path, "Titre > Sous-titre"; "" when none */
     const char *text;     /* ARENA: the chunk's text, NUL-terminated */
     size_t text_len;
-    double score;         /* what hits are ordered by (see above) */
-    double bm25;          /* lexical score; 0 when not a lexical match */
-    float cosine;         /* NAN when no vector was compared */
+    double score; /* what hits are ordered by (see above) */
+    double bm25;  /* lexical score; 0 when not a lexical match */
+    float cosine; /* NAN when no vector was compared */
 };
 
 /* Searches q over the tenant's knowledge bases. OUT: *hits (ARENA: out),
@@ -97,8 +106,7 @@ float search_dot(const float *a, const float *b, size_t dim);
  * first, with ids[i] the id of row i. OUT: out[0..*n_out), *n_out <= k;
  * rows below min_cos are skipped. */
 void search_vec_topk(const float *q, const float *mat, const int64_t *ids, size_t n_rows,
-                     size_t dim, float min_cos, size_t k, struct search_cand *out,
-                     size_t *n_out);
+                     size_t dim, float min_cos, size_t k, struct search_cand *out, size_t *n_out);
 
 /* Reciprocal rank fusion of two ranked lists (best first; either may be
  * empty; an id appears at most once per list). OUT: out[0..return) best

@@ -35,7 +35,10 @@ bool conv_id_valid(struct str s)
     return true;
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 static void copy_text(sqlite3_stmt *st, int col, char *out, size_t n)
 {
@@ -118,10 +121,9 @@ enum lair_err conv_get(struct tenant_db *db, const char *id, const struct conv_f
                        struct conv_row *out)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prepare(tenant_db_handle(db),
-                              "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?1 AND "
-                              CONV_FILTER,
-                              &st);
+    enum lair_err e =
+        prepare(tenant_db_handle(db),
+                "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?1 AND " CONV_FILTER, &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -268,9 +270,8 @@ static enum lair_err cursor_rowid(sqlite3 *h, const char *after, const struct co
                                   sqlite3_int64 *out)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prepare(h, "SELECT c.rowid FROM conversations c WHERE c.id = ?1 AND "
-                                 CONV_FILTER,
-                              &st);
+    enum lair_err e =
+        prepare(h, "SELECT c.rowid FROM conversations c WHERE c.id = ?1 AND " CONV_FILTER, &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
@@ -298,8 +299,9 @@ enum lair_err conv_list(struct tenant_db *db, const struct conv_filter *f, const
     const char *sql = f && f->subject
                           ? "SELECT " CONV_COLS " FROM conversations c WHERE c.subject = ?3 "
                             "AND c.rowid < ?1 AND " CONV_FILTER " ORDER BY c.rowid DESC LIMIT ?5"
-                          : "SELECT " CONV_COLS " FROM conversations c WHERE c.rowid < ?1 AND "
-                            CONV_FILTER " ORDER BY c.rowid DESC LIMIT ?5";
+                          : "SELECT " CONV_COLS
+                            " FROM conversations c WHERE c.rowid < ?1 AND " CONV_FILTER
+                            " ORDER BY c.rowid DESC LIMIT ?5";
     sqlite3_stmt *st;
     if ((e = prepare(h, sql, &st)))
         return e;

@@ -30,11 +30,11 @@
 #include "store/tenant.h"
 
 #define CONV_ID_PREFIX "conv_"
-#define CONV_ID_RANDOM 24                           /* [a-z0-9] characters after the prefix */
-#define CONV_ID_LEN (5 + CONV_ID_RANDOM)            /* "conv_" + 24 */
-#define CONV_SUBJECT_MAX 256                        /* bytes */
-#define CONV_ASSISTANT_MAX 128                      /* bytes: a slug or a raw model name */
-#define CONV_USAGE_TENANT "*"                       /* usage_daily key id of the tenant total */
+#define CONV_ID_RANDOM 24                /* [a-z0-9] characters after the prefix */
+#define CONV_ID_LEN (5 + CONV_ID_RANDOM) /* "conv_" + 24 */
+#define CONV_SUBJECT_MAX 256             /* bytes */
+#define CONV_ASSISTANT_MAX 128           /* bytes: a slug or a raw model name */
+#define CONV_USAGE_TENANT "*"            /* usage_daily key id of the tenant total */
 
 struct conv_row {
     char id[CONV_ID_LEN + 1];

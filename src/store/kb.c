@@ -43,7 +43,10 @@ static enum lair_err exec(sqlite3 *db, const char *sql)
     return e ? e : run(db, st);
 }
 
-static int64_t now(void) { return (int64_t)time(NULL); }
+static int64_t now(void)
+{
+    return (int64_t)time(NULL);
+}
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -102,9 +105,8 @@ enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name
         return LAIR_EINVAL;
     sqlite3 *h = tenant_db_handle(db);
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "INSERT INTO knowledge_bases (slug, name, created_at) VALUES (?1, ?2, ?3)",
-                           &st);
+    enum lair_err e =
+        prep(h, "INSERT INTO knowledge_bases (slug, name, created_at) VALUES (?1, ?2, ?3)", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
@@ -204,17 +206,31 @@ enum lair_err kb_delete(struct tenant_db *db, const char *slug)
 {
     if (!slug || !slug_valid(str_c(slug)))
         return LAIR_ENOTFOUND;
+    /* The folder is moved aside first, so that a base created again under
+     * the same slug right after the commit cannot lose its new files to the
+     * removal; a crash leaves a KB_DELETED_PREFIX folder that the ingestion
+     * worker removes at start. */
+    char dir[4400], aside[4500];
+    kb_dir(db, slug, dir, sizeof(dir));
+    snprintf(aside, sizeof(aside), "%s/kb/" KB_DELETED_PREFIX "%s-%lld", tenant_db_dir(db), slug,
+             (long long)now());
+    bool moved = rename(dir, aside) == 0;
     /* documents, chunks (and through the triggers their index entries),
      * chunk_refs, jobs and job_files go by ON DELETE CASCADE */
     enum lair_err e = tenant_db_tx(db, delete_kb_tx, (void *)slug);
-    if (e)
+    if (e) {
+        if (moved && rename(aside, dir) != 0)
+            log_error("kb", "cannot move the folder of a knowledge base back: %s",
+                      strerror(errno));
         return e;
+    }
     checkpoint(tenant_db_handle(db));
-    char dir[4400];
-    kb_dir(db, slug, dir, sizeof(dir));
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (moved)
+        kb_remove_tree(aside);
     return LAIR_OK;
 }
+
+void kb_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* ---- documents ---- */
 
@@ -403,7 +419,10 @@ static enum lair_err owned_chunks(sqlite3 *h, int64_t doc, int64_t **ids,
     return e;
 }
 
-static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, KB_HASH_BYTES); }
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, KB_HASH_BYTES);
+}
 
 struct put_ctx {
     const char *kb;
@@ -523,9 +542,8 @@ struct chunk_stmts {
 static enum lair_err chunk_stmts_init(sqlite3 *h, struct chunk_stmts *s)
 {
     *s = (struct chunk_stmts){0};
-    enum lair_err e =
-        prep(h, "SELECT id, document_id, embed_model FROM chunks WHERE kb = ?1 AND hash = ?2",
-             &s->find);
+    enum lair_err e = prep(
+        h, "SELECT id, document_id, embed_model FROM chunks WHERE kb = ?1 AND hash = ?2", &s->find);
     if (!e)
         e = prep(h, "UPDATE chunks SET seq = ?2, page = ?3 WHERE id = ?1", &s->keep);
     if (!e)
@@ -684,8 +702,15 @@ enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct
     if (!kb || !d || !d->name || !d->sha256 || strlen(d->sha256) != 64 ||
         strlen(d->name) > KB_DOC_NAME_MAX || !*d->name)
         return LAIR_EINVAL;
-    struct put_ctx c = {.kb = kb, .d = d, .chunks = chunks, .n = n, .model = embed_model,
-                        .dim = embed_dim, .job_id = job_id, .seq = seq, .out = out};
+    struct put_ctx c = {.kb = kb,
+                        .d = d,
+                        .chunks = chunks,
+                        .n = n,
+                        .model = embed_model,
+                        .dim = embed_dim,
+                        .job_id = job_id,
+                        .seq = seq,
+                        .out = out};
     c.dup = calloc(n ? n : 1, sizeof(*c.dup));
     c.sorted = malloc((n ? n : 1) * sizeof(*c.sorted));
     if (!c.dup || !c.sorted) {
@@ -1030,9 +1055,9 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
     struct job_create_ctx *c = arg;
     enum lair_err e = kb_find_h(h, c->kb);
     sqlite3_stmt *st;
-    if (e || (e = prep(h,
-                       "INSERT INTO jobs (kb, total, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-                       &st)))
+    if (e ||
+        (e = prep(h, "INSERT INTO jobs (kb, total, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                  &st)))
         return e;
     sqlite3_bind_text(st, 1, c->kb, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)c->n);
@@ -1059,8 +1084,8 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
     return e;
 }
 
-enum lair_err kb_job_create(struct tenant_db *db, const char *kb, const struct kb_job_file_in *files,
-                            size_t n, int64_t *job_id)
+enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
+                            const struct kb_job_file_in *files, size_t n, int64_t *job_id)
 {
     *job_id = 0;
     if (n == 0)
@@ -1120,9 +1145,9 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
                            void (*fn)(void *arg, const struct kb_job_file *f), void *arg)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1 ORDER BY seq",
-                           &st);
+    enum lair_err e =
+        prep(tenant_db_handle(db),
+             "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1 ORDER BY seq", &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, id);
@@ -1166,8 +1191,8 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
         e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     }
     sqlite3_finalize(st);
-    if (e || (e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2",
-                       &st)))
+    if (e ||
+        (e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
         return e;
     sqlite3_bind_int64(st, 1, c->id);
     sqlite3_bind_int(st, 2, c->out->seq);
@@ -1222,13 +1247,14 @@ static enum lair_err finish_tx(sqlite3 *h, void *arg)
 {
     struct finish_ctx *c = arg;
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "SELECT state, purge,"
-                           " (SELECT count(*) FROM job_files WHERE job_id = ?1 AND state = 'pending'),"
-                           " (SELECT count(*) FROM job_files WHERE job_id = ?1"
-                           "   AND state IN ('indexed', 'unchanged'))"
-                           " FROM jobs WHERE id = ?1",
-                           &st);
+    enum lair_err e =
+        prep(h,
+             "SELECT state, purge,"
+             " (SELECT count(*) FROM job_files WHERE job_id = ?1 AND state = 'pending'),"
+             " (SELECT count(*) FROM job_files WHERE job_id = ?1"
+             "   AND state IN ('indexed', 'unchanged'))"
+             " FROM jobs WHERE id = ?1",
+             &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, c->id);
@@ -1255,8 +1281,7 @@ static enum lair_err finish_tx(sqlite3 *h, void *arg)
         return e;
     if (purge && (e = purge_index(h)))
         return e;
-    if ((e = prep(h,
-                  "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
+    if ((e = prep(h, "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
                   &st)))
         return e;
     sqlite3_bind_int64(st, 1, now() - (int64_t)KB_JOB_KEEP_DAYS * 86400);
@@ -1270,13 +1295,12 @@ enum lair_err kb_job_finish(struct tenant_db *db, int64_t id, char state[KB_STAT
     return tenant_db_tx(db, finish_tx, &c);
 }
 
-enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int64_t id),
-                                 void *arg)
+enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int64_t id), void *arg)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id",
-                           &st);
+    enum lair_err e =
+        prep(tenant_db_handle(db),
+             "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id", &st);
     if (e)
         return e;
     int rc;

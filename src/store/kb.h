@@ -62,6 +62,11 @@ enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct k
 enum lair_err kb_delete(struct tenant_db *db, const char *slug);
 /* The directory of the knowledge base's files: <tenant dir>/kb/<slug>. */
 void kb_dir(struct tenant_db *db, const char *slug, char *out, size_t n);
+/* Folders of deleted knowledge bases, in <tenant dir>/kb/, are renamed with
+ * this prefix before they are removed. */
+#define KB_DELETED_PREFIX ".deleted-"
+/* Removes a folder and everything in it (links are removed, not followed). */
+void kb_remove_tree(const char *dir);
 
 /* ---- documents ---- */
 
@@ -175,8 +180,7 @@ enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model
 /* Names of the models that made kb's vectors, with counts, for tools:
  * fn(arg, model, count). */
 enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,
-                               void (*fn)(void *arg, const char *model, int64_t count),
-                               void *arg);
+                               void (*fn)(void *arg, const char *model, int64_t count), void *arg);
 
 /* ---- ingestion jobs ---- */
 
@@ -189,8 +193,8 @@ struct kb_job_file_in {
 
 /* Records a job over files[0..n) (queued, each file pending), in one
  * transaction. LAIR_ENOTFOUND when kb does not exist. */
-enum lair_err kb_job_create(struct tenant_db *db, const char *kb, const struct kb_job_file_in *files,
-                            size_t n, int64_t *job_id);
+enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
+                            const struct kb_job_file_in *files, size_t n, int64_t *job_id);
 
 struct kb_job {
     int64_t id;

@@ -170,6 +170,40 @@ static const struct db_migration migrations[] = {
      "  document_id INTEGER,"
      "  PRIMARY KEY (job_id, seq)"
      ") STRICT;"},
+    /* v3: GDPR (src/store/gdpr_store.c, docs/gdpr.md). pseudonyms: the values
+     * that an assistant with "pii": "pseudonymise" replaced by [TYPE_n] in a
+     * conversation, for the tenant admin to reveal. No foreign key: a new
+     * conversation's values are stored just before its first exchange
+     * creates it; the trigger removes them with their conversation, however
+     * it is deleted, and the subject column lets erasure find any that were
+     * left without one. gdpr_pending: erasures requested and not yet
+     * complete, replayed at start (src/gdpr/erase.c). */
+    {"CREATE TABLE pseudonyms ("
+     "  conversation_id TEXT NOT NULL,"
+     "  subject TEXT NOT NULL DEFAULT '',"
+     "  type TEXT NOT NULL,"
+     "  n INTEGER NOT NULL,"
+     "  value TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (conversation_id, type, n),"
+     "  UNIQUE (conversation_id, type, value)"
+     ") STRICT;"
+     "CREATE INDEX pseudonyms_subject ON pseudonyms(subject);"
+     "CREATE TRIGGER conversations_pseudonyms_delete AFTER DELETE ON conversations BEGIN"
+     "  DELETE FROM pseudonyms WHERE conversation_id = old.id;"
+     "END;"
+     "CREATE TABLE gdpr_pending ("
+     "  id INTEGER PRIMARY KEY,"
+     "  subject TEXT NOT NULL UNIQUE,"
+     "  token TEXT NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  requested_at INTEGER NOT NULL,"
+     "  audit_after INTEGER NOT NULL,"
+     "  erased INTEGER NOT NULL DEFAULT 0,"
+     "  conversations INTEGER NOT NULL DEFAULT 0,"
+     "  messages INTEGER NOT NULL DEFAULT 0,"
+     "  pseudonyms INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

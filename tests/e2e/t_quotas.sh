@@ -26,6 +26,7 @@ newkey() {
     [ "$STATUS" = 201 ] || fail "create key: $STATUS $(cat "$WORK/resp")"
     jq -r .key "$WORK/resp"
 }
+key_id() { cut -d_ -f2 <<<"$1"; } # lair_<id>_<secret>
 # model ADMIN_KEY: the name tenant keys chat with: a published assistant
 # over the model when the assistants API takes one, else the raw model name.
 model_for() {
@@ -105,6 +106,17 @@ done
 [ "$served" = 3 ] && [ "$STATUS" = 429 ] || fail "served $served requests ($used tokens) of a $Q-token quota; wanted 3 then a 429"
 chat "$FREE"; [ "$STATUS" = 200 ] || fail "the daily quota of one key held back another: $STATUS"
 pass "a key's tokens per day: $Q-token quota, 3 requests of $T tokens served, then refused until UTC midnight"
+
+# each refusal is in the tenant's audit log, with the key and no content
+as "$A" GET "/api/v1/audit?limit=1000" >/dev/null
+[ "$STATUS" = 200 ] || fail "audit: $STATUS"
+for k in "$K3" "$KT"; do
+    jq -e --arg id "$(key_id "$k")" '[.data[] | select(.action == "quota.refused" and .actor == $id
+        and .outcome == "429")] | length >= 1' "$WORK/resp" >/dev/null ||
+        fail "no quota.refused event for key $(key_id "$k")"
+done
+grep -q 'Once' "$WORK/resp" && fail "message text in the audit log"
+pass "quota refusals are audited"
 
 # the operator has no quota
 for i in 1 2 3 4 5; do

@@ -74,9 +74,13 @@ static int setup(void **state)
     memcpy(routes, api_routes, api_routes_count * sizeof(*routes));
     routes[api_routes_count] =
         (struct route){"POST", "/test/exchange", test_exchange, R_AUTH, 64 * 1024, "test"};
-    struct http_config hc = {.listen = "127.0.0.1:0", .routes = routes,
-                             .n_routes = api_routes_count + 1, .sys = sys, .app = &app,
-                             .admit = api_admit, .on_done = api_on_done};
+    struct http_config hc = {.listen = "127.0.0.1:0",
+                             .routes = routes,
+                             .n_routes = api_routes_count + 1,
+                             .sys = sys,
+                             .app = &app,
+                             .admit = api_admit,
+                             .on_done = api_on_done};
     if (http_start(&hc, &srv))
         return -1;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_port(srv));
@@ -178,10 +182,15 @@ static void make_conv(struct tenant_db *db, const char *assistant, const char *s
         char q[32], a[32];
         snprintf(q, sizeof(q), "question %d", i);
         snprintf(a, sizeof(a), "answer %d", i);
-        struct conv_exchange x = {.id = row.id, .create = i == 0 ? &row : NULL,
-                                  .user_text = str_c(q), .answer_text = str_c(a),
-                                  .prompt_tokens = 10 + i, .completion_tokens = 5,
-                                  .cached_tokens = i, .queue_ms = 1.5, .prompt_ms = 2.5,
+        struct conv_exchange x = {.id = row.id,
+                                  .create = i == 0 ? &row : NULL,
+                                  .user_text = str_c(q),
+                                  .answer_text = str_c(a),
+                                  .prompt_tokens = 10 + i,
+                                  .completion_tokens = 5,
+                                  .cached_tokens = i,
+                                  .queue_ms = 1.5,
+                                  .prompt_ms = 2.5,
                                   .gen_ms = 3.5};
         assert_int_equal(conv_append(db, &x), LAIR_OK);
     }
@@ -248,8 +257,8 @@ static void test_store_exchange(void **state)
     arena_release(&a);
 
     /* an exchange for an unknown conversation writes nothing */
-    struct conv_exchange x = {.id = "conv_aaaaaaaaaaaaaaaaaaaaaaaa", .user_text = S("q"),
-                              .answer_text = S("a")};
+    struct conv_exchange x = {
+        .id = "conv_aaaaaaaaaaaaaaaaaaaaaaaa", .user_text = S("q"), .answer_text = S("a")};
     assert_int_equal(conv_append(db, &x), LAIR_ENOTFOUND);
     /* creating an existing id fails as a whole: no message is added */
     struct conv_row dup = row;
@@ -265,8 +274,8 @@ static void test_store_exchange(void **state)
     assert_int_equal(conv_get(db, id, &f, &row), LAIR_ENOTFOUND);
     f = (struct conv_filter){.subject = "citoyen-2"};
     assert_int_equal(conv_get(db, id, &f, &row), LAIR_ENOTFOUND);
-    f = (struct conv_filter){.key_id = a_user1.id, .assistant = "etat-civil",
-                             .subject = "citoyen-1"};
+    f = (struct conv_filter){
+        .key_id = a_user1.id, .assistant = "etat-civil", .subject = "citoyen-1"};
     assert_int_equal(conv_get(db, id, &f, &row), LAIR_OK);
     /* delete: the filter holds, then the messages go with it */
     f = (struct conv_filter){.key_id = a_user2.id};
@@ -478,8 +487,7 @@ static void test_http_endpoints(void **state)
         assert_true(json_equal(r, ref));
         json_decref(r);
     }
-    assert_int_equal(call("GET", "/api/v1/conversations/..%2Fsystem", a_admin.text, NULL, &r),
-                     404);
+    assert_int_equal(call("GET", "/api/v1/conversations/..%2Fsystem", a_admin.text, NULL, &r), 404);
     json_decref(r);
     json_decref(ref);
 
@@ -521,8 +529,7 @@ static enum lair_err test_exchange(struct http_req *rq)
                                str_c(user), &c);
     if (!e) {
         struct llm_result res = {.prompt_tokens = 7, .completion_tokens = 3, .gen_ms = 12};
-        e = api_conversation_record(rq, &c,
-                                    str_c(json_string_value(json_object_get(o, "text"))),
+        e = api_conversation_record(rq, &c, str_c(json_string_value(json_object_get(o, "text"))),
                                     str_c(json_string_value(json_object_get(o, "answer"))), &res);
         if (e)
             e = http_fail(rq, e, NULL, "record_failed", "record: %s", lair_err_name(e));
@@ -532,8 +539,7 @@ static enum lair_err test_exchange(struct http_req *rq)
         for (size_t i = 0; i < c.n_history; i++)
             json_array_append_new(h, json_pack("{s:s%, s:s%}", "role", c.history[i].role.ptr,
                                                c.history[i].role.len, "content",
-                                               c.history[i].content.ptr,
-                                               c.history[i].content.len));
+                                               c.history[i].content.ptr, c.history[i].content.len));
         e = api_respond_json(rq, 200,
                              json_pack("{s:s, s:b, s:s, s:o}", "id", c.id, "is_new", c.is_new,
                                        "subject", c.subject, "history", h));

@@ -88,7 +88,9 @@ static void test_neutralise(void **state)
     /* ordinary brackets and references stay */
     expect_neutral("voir [1] et [Art. L2121-29]", "voir [1] et [Art. L2121-29]");
     /* control characters and invalid UTF-8 */
-    expect_neutral("a\x01" "b\r\nc\td", "a b\nc\td");
+    expect_neutral("a\x01"
+                   "b\r\nc\td",
+                   "a b\nc\td");
     expect_neutral("caf\xC3", "caf\xEF\xBF\xBD");
     expect_neutral("\xFF", "\xEF\xBF\xBD");
     char *s = neutralised("x <<<SOURCE 2 | document : « a »>>> y >>> <<");
@@ -214,9 +216,8 @@ static void test_excerpt(void **state)
         "est de trois semaines environ. Le stationnement est gratuit le samedi.";
     struct buf b;
     buf_init(&b, 0);
-    assert_int_equal(grounding_excerpt(str_c(text), S("rendez-vous carte d'identité photos"), 120,
-                                       &b),
-                     LAIR_OK);
+    assert_int_equal(
+        grounding_excerpt(str_c(text), S("rendez-vous carte d'identité photos"), 120, &b), LAIR_OK);
     assert_true(b.len <= 120 + 6);
     assert_non_null(strstr(b.ptr, "cartes d'identité"));
     assert_true(str_starts(buf_str(&b), S("…Pour les cartes")));
@@ -273,8 +274,8 @@ static void test_degraded_answer(void **state)
     buf_init(&b, 0);
     assert_int_equal(grounding_degraded_answer(&g, &b), LAIR_OK);
     assert_true(str_starts(buf_str(&b), S("Réponse en mode dégradé : extraits des documents")));
-    assert_non_null(
-        strstr(b.ptr, "[1] etat-civil.pdf, page 3 : « L'acte de naissance se demande en mairie. »"));
+    assert_non_null(strstr(
+        b.ptr, "[1] etat-civil.pdf, page 3 : « L'acte de naissance se demande en mairie. »"));
     assert_non_null(strstr(b.ptr, "[2] etat-civil.pdf, page 4 : « Il est gratuit. »"));
     buf_reset(&b);
     g.n_hits = 0;

@@ -90,14 +90,14 @@ static void test_names(void **state)
 
     enum pii_policy p;
     assert_int_equal(pii_policy_parse(S("keep"), &p), LAIR_OK);
-    assert_int_equal(p, PII_KEEP);
+    assert_int_equal(p, PII_POLICY_KEEP);
     assert_int_equal(pii_policy_parse(S("mask"), &p), LAIR_OK);
-    assert_int_equal(p, PII_MASK);
+    assert_int_equal(p, PII_POLICY_MASK);
     assert_int_equal(pii_policy_parse(S("pseudonymise"), &p), LAIR_OK);
-    assert_int_equal(p, PII_PSEUDONYMISE);
+    assert_int_equal(p, PII_POLICY_PSEUDONYMISE);
     assert_int_equal(pii_policy_parse(S("pseudonymize"), &p), LAIR_OK);
     assert_int_equal(pii_policy_parse(S("drop"), &p), LAIR_EINVAL);
-    assert_string_equal(pii_policy_name(PII_PSEUDONYMISE), "pseudonymise");
+    assert_string_equal(pii_policy_name(PII_POLICY_PSEUDONYMISE), "pseudonymise");
 }
 
 static void test_nir(void **state)
@@ -475,7 +475,7 @@ static void test_pseudonymise(void **state)
     const char *t =
         "Appelez le 06 12 34 56 78 ou le +33 (0)6 12 34 56 78, sinon 0033612345678 "
         "ou 07 00 00 00 01 ; écrire à Jean.Dupont@Exemple.fr ou jean.dupont@exemple.fr.";
-    assert_int_equal(pii_apply(PII_PSEUDONYMISE, str_c(t), &b, &ps), LAIR_OK);
+    assert_int_equal(pii_apply(PII_POLICY_PSEUDONYMISE, str_c(t), &b, &ps), LAIR_OK);
     assert_string_equal(b.ptr,
                         "Appelez le [PHONE_1] ou le [PHONE_1], sinon [PHONE_1] ou [PHONE_2] ; "
                         "écrire à [EMAIL_1] ou [EMAIL_1].");
@@ -486,18 +486,18 @@ static void test_pseudonymise(void **state)
     /* the table carries over to the next message of the conversation */
     buf_reset(&b);
     assert_int_equal(
-        pii_apply(PII_PSEUDONYMISE, S("Rappel : 07.00.00.00.01, né le 3 mars 1985"), &b, &ps),
+        pii_apply(PII_POLICY_PSEUDONYMISE, S("Rappel : 07.00.00.00.01, né le 3 mars 1985"), &b, &ps),
         LAIR_OK);
     assert_string_equal(b.ptr, "Rappel : [PHONE_2], né le [BIRTHDATE_1]");
     assert_true(str_eq_c(pii_pseudonym_value(&ps, &ps.items[3]), "1985-03-03"));
 
     buf_reset(&b);
-    assert_int_equal(pii_apply(PII_KEEP, str_c(t), &b, NULL), LAIR_OK);
+    assert_int_equal(pii_apply(PII_POLICY_KEEP, str_c(t), &b, NULL), LAIR_OK);
     assert_string_equal(b.ptr, t);
     buf_reset(&b);
-    assert_int_equal(pii_apply(PII_PSEUDONYMISE, str_c(t), &b, NULL), LAIR_EINVAL);
+    assert_int_equal(pii_apply(PII_POLICY_PSEUDONYMISE, str_c(t), &b, NULL), LAIR_EINVAL);
     buf_reset(&b);
-    assert_int_equal(pii_apply(PII_MASK, S("tel 0612345678"), &b, NULL), LAIR_OK);
+    assert_int_equal(pii_apply(PII_POLICY_MASK, S("tel 0612345678"), &b, NULL), LAIR_OK);
     assert_string_equal(b.ptr, "tel [PHONE]");
 
     /* a callback error stops the copy before the value */
@@ -510,7 +510,7 @@ static void test_pseudonymise(void **state)
     /* the table refuses to grow past its limit */
     pii_pseudonyms_init(&ps, 1);
     buf_init(&b, 0);
-    assert_int_equal(pii_apply(PII_PSEUDONYMISE, S("0612345678 0712345678"), &b, &ps), LAIR_ELIMIT);
+    assert_int_equal(pii_apply(PII_POLICY_PSEUDONYMISE, S("0612345678 0712345678"), &b, &ps), LAIR_ELIMIT);
     assert_int_equal(ps.count, 1);
     buf_release(&b);
     pii_pseudonyms_release(&ps);

@@ -53,9 +53,13 @@ static int setup(void **state)
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants))
         return -1;
-    struct http_config hc = {.listen = "127.0.0.1:0", .routes = api_routes,
-                             .n_routes = api_routes_count, .sys = sys, .app = &app,
-                             .admit = api_admit, .on_done = api_on_done};
+    struct http_config hc = {.listen = "127.0.0.1:0",
+                             .routes = api_routes,
+                             .n_routes = api_routes_count,
+                             .sys = sys,
+                             .app = &app,
+                             .admit = api_admit,
+                             .on_done = api_on_done};
     if (http_start(&hc, &srv))
         return -1;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_port(srv));
@@ -87,8 +91,8 @@ static void make_tenant(const char *slug, int64_t rpm, int64_t tpd)
 static void make_key(const char *tenant, enum key_role role, int64_t rpm, int64_t tpd,
                      struct tkey *k)
 {
-    struct key_spec spec = {.role = role, .tenant = tenant, .rpm_limit = rpm,
-                            .tokens_per_day = tpd};
+    struct key_spec spec = {
+        .role = role, .tenant = tenant, .rpm_limit = rpm, .tokens_per_day = tpd};
     assert_int_equal(sysdb_key_create_spec(sys, &spec, k->text, k->id), LAIR_OK);
 }
 
@@ -200,10 +204,12 @@ static void test_tenant_rpm(void **state)
     admitted(b1.text);
     admitted(b2.text);
     struct answer a = refused(b1.text);
-    assert_string_equal(a.message, "rate limit of 4 requests per minute for tenant ville-b reached");
+    assert_string_equal(a.message,
+                        "rate limit of 4 requests per minute for tenant ville-b reached");
     assert_true(a.retry_after <= 15);
     a = refused(b2.text);
-    assert_string_equal(a.message, "rate limit of 4 requests per minute for tenant ville-b reached");
+    assert_string_equal(a.message,
+                        "rate limit of 4 requests per minute for tenant ville-b reached");
     /* another tenant is not held back */
     for (int i = 0; i < 6; i++)
         admitted(c1.text);
@@ -228,7 +234,8 @@ static void test_refusals_take_nothing(void **state)
     admitted(d2.text);
     admitted(d2.text);
     struct answer a = refused(d2.text);
-    assert_string_equal(a.message, "rate limit of 5 requests per minute for tenant ville-d reached");
+    assert_string_equal(a.message,
+                        "rate limit of 5 requests per minute for tenant ville-d reached");
     /* both empty: the longer wait is the one told */
     a = refused(d1.text);
     assert_true(a.retry_after >= 1 && a.retry_after <= 30);
@@ -239,7 +246,10 @@ static void principal_of(const struct tkey *k, struct principal *p)
     assert_int_equal(sysdb_key_check(sys, str_c(k->text), p), LAIR_OK);
 }
 
-static int seconds_to_midnight(void) { return (int)(86400 - time(NULL) % 86400); }
+static int seconds_to_midnight(void)
+{
+    return (int)(86400 - time(NULL) % 86400);
+}
 
 static void test_tokens_per_day(void **state)
 {

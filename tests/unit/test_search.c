@@ -40,8 +40,8 @@ static int64_t doc_naissance, doc_mariage, doc_horaires, doc_pwned, doc_vector;
 /* A document of chunks (texts[i] under heading, page pages[i]), with
  * vectors vecs[i * dim…] made by model when vecs is not NULL. */
 static int64_t put_doc(struct tenant_db *db, const char *kb, const char *name, const char *heading,
-                       const char *const *texts, const unsigned *pages, size_t n,
-                       const float *vecs, const char *model, int dim)
+                       const char *const *texts, const unsigned *pages, size_t n, const float *vecs,
+                       const char *model, int dim)
 {
     struct kb_chunk_in in[8];
     unsigned char hash[8][CHUNK_HASH_BYTES];
@@ -63,9 +63,8 @@ static int64_t put_doc(struct tenant_db *db, const char *kb, const char *name, c
     sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
     struct kb_doc_in d = {.name = name, .sha256 = hex, .size = 100, .format = "txt", .pages = 0};
     struct kb_put_result r;
-    assert_int_equal(kb_document_put(db, kb, &d, in, n, vecs ? model : NULL, vecs ? dim : 0, 0, 0,
-                                     &r),
-                     LAIR_OK);
+    assert_int_equal(
+        kb_document_put(db, kb, &d, in, n, vecs ? model : NULL, vecs ? dim : 0, 0, 0, &r), LAIR_OK);
     return r.document_id;
 }
 
@@ -120,8 +119,8 @@ static int setup(void **state)
                             naissance_pages, 2, NULL, NULL, 0);
     doc_mariage = put_doc(ta, "etat-civil", "mariage.txt", "", mariage, NULL, 1, NULL, NULL, 0);
     doc_pwned = put_doc(ta, "etat-civil", "stationnement.txt", "", pwned, NULL, 1, NULL, NULL, 0);
-    doc_horaires = put_doc(ta, "culture", "mediatheque.html", "Horaires", horaires, NULL, 1, NULL,
-                           NULL, 0);
+    doc_horaires =
+        put_doc(ta, "culture", "mediatheque.html", "Horaires", horaires, NULL, 1, NULL, NULL, 0);
     /* tenant B has a base of the same name, with words of A's questions */
     static const char *const b_text[] = {"Acte de naissance de la ville B, mairie de B."};
     put_doc(tb, "etat-civil", "b.txt", "", b_text, NULL, 1, NULL, NULL, 0);
@@ -203,6 +202,7 @@ static void test_search_lexical(void **state)
     /* nothing to search, nothing matching */
     assert_int_equal(run(ta, "Comment ?", ec, 1, 5, 0, NULL, &a, &h), 0);
     assert_int_equal(run(ta, "recette de la tarte tatin", ec, 1, 5, 0, NULL, &a, &h), 0);
+
     arena_release(&a);
 }
 
@@ -233,13 +233,44 @@ static void test_search_bases_and_tenants(void **state)
     arena_release(&a);
 }
 
+/* Tenant C: four chunks; "demande" in two of them has an IDF of about
+ * zero (FTS5 floors it at 1e-6). */
+static void test_search_noise_floor(void **state)
+{
+    struct tenant_db *tc;
+    assert_int_equal(tenants_create(tenants, "ville-c", NULL), LAIR_OK);
+    assert_int_equal(tenants_get(tenants, "ville-c", &tc), LAIR_OK);
+    assert_int_equal(kb_create(tc, "kb", NULL), LAIR_OK);
+    static const char *const t1[] = {"Carte de stationnement résidentiel : la demande."},
+                             *const t2[] = {"La demande de logement social."},
+                             *const t3[] = {"Horaires de la piscine."},
+                             *const t4[] = {"Prêt de livres à la médiathèque."};
+    int64_t d1 = put_doc(tc, "kb", "stationnement.txt", "", t1, NULL, 1, NULL, NULL, 0);
+    put_doc(tc, "kb", "logement.txt", "", t2, NULL, 1, NULL, NULL, 0);
+    put_doc(tc, "kb", "piscine.txt", "", t3, NULL, 1, NULL, NULL, 0);
+    put_doc(tc, "kb", "livres.txt", "", t4, NULL, 1, NULL, NULL, 0);
+    struct arena a;
+    arena_init(&a, 1 << 20);
+    struct search_hit *h;
+    const char *kb[] = {"kb"};
+    /* logement matches on "demande" alone: noise next to the real match */
+    size_t n = run(tc, "carte de stationnement : quelle demande ?", kb, 1, 5, 0, NULL, &a, &h);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].document_id, d1);
+    /* with nothing better, the frequent word still finds both */
+    assert_int_equal(run(tc, "quelle demande ?", kb, 1, 5, 0, NULL, &a, &h), 2);
+    arena_release(&a);
+    tenant_db_put(tc);
+}
+
 static void test_search_vectors(void **state)
 {
     struct llm_model_info info;
     llm_model_get_info(bert, &info);
     int dim = info.n_embd;
     const char *question = "Quelles aides pour isoler ma maison ?";
-    float *qv = malloc((size_t)dim * sizeof(float)), *vecs = malloc(3 * (size_t)dim * sizeof(float));
+    float *qv = malloc((size_t)dim * sizeof(float)),
+          *vecs = malloc(3 * (size_t)dim * sizeof(float));
     struct str qs = str_c(question);
     assert_int_equal(llm_embed(bert, &qs, 1, qv, NULL), LAIR_OK);
     /* chunk 0 has no word of the question but the question's own vector;
@@ -459,8 +490,7 @@ static void test_prepare_budget_and_degraded(void **state)
      * source: nothing packed, so citations required means refusal */
     struct grounding g;
     assert_int_equal(
-        grounding_prepare(ta, &a, msgs, 1, stories, NULL, info.n_ctx_slot - 100, &ar, &g),
-        LAIR_OK);
+        grounding_prepare(ta, &a, msgs, 1, stories, NULL, info.n_ctx_slot - 100, &ar, &g), LAIR_OK);
     assert_true(g.n_found >= 2);
     assert_int_equal(g.n_hits, 0);
     assert_true(g.refuse);
@@ -507,6 +537,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_search_lexical),
         cmocka_unit_test(test_search_bases_and_tenants),
+        cmocka_unit_test(test_search_noise_floor),
         cmocka_unit_test(test_search_vectors),
         cmocka_unit_test(test_prepare_prompt),
         cmocka_unit_test(test_prepare_budget_and_degraded),

@@ -1,0 +1,356 @@
+/* GDPR endpoints: subject export and erasure, pseudonym reveal, the
+ * processing register and the sovereignty statement; and the policy step
+ * in front of every stored exchange.
+ *
+ * Everything reaches the caller's tenant only through api_tenant_db. The
+ * subject id comes from the body of a POST, never from a URL, so that it
+ * stays out of access logs and proxies' logs; in the audit log it appears
+ * only as its token (gdpr/subject.h). */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/gdpr_api.h"
+#include "core/log.h"
+#include "gdpr/erase.h"
+#include "gdpr/export.h"
+#include "gdpr/policy.h"
+#include "gdpr/register.h"
+#include "gdpr/retention.h"
+#include "gdpr/subject.h"
+#include "store/assistants.h"
+#include "core/banned.h"
+
+/* The largest export answered over HTTP; the CLI streams any size. */
+#define EXPORT_MAX ((size_t)256 << 20)
+#define REGISTER_MAX_ASSISTANTS 1000
+
+/* ---- request helpers ---- */
+
+/* The body {"subject": "..."} and nothing else. OUT: *out (BORROWED from
+ * *body, which the caller releases). */
+static enum lair_err parse_subject(struct http_req *rq, json_t **body, const char **out)
+{
+    enum lair_err e = api_parse_body(rq, body);
+    if (e)
+        return e;
+    const char *key;
+    json_t *v;
+    json_object_foreach(*body, key, v)
+    {
+        if (strcmp(key, "subject") != 0)
+            return http_fail(rq, LAIR_EUNPROC, key, "unknown_field",
+                             "unknown field '%s': the body is {\"subject\": \"...\"}", key);
+    }
+    json_t *s = json_object_get(*body, "subject");
+    if (!json_is_string(s))
+        return http_fail(rq, LAIR_EUNPROC, "subject", "invalid_value",
+                         "'subject' is required: the subject id, as sent in the 'user' field "
+                         "of chat requests");
+    if (!gdpr_subject_valid((struct str){json_string_value(s), json_string_length(s)}))
+        return http_fail(rq, LAIR_EUNPROC, "subject", "invalid_value",
+                         "'subject' must be 1 to %d bytes without NUL", GDPR_SUBJECT_MAX);
+    *out = json_string_value(s);
+    return LAIR_OK;
+}
+
+static enum lair_err load_key(struct http_req *rq, unsigned char key[AUDIT_KEY_LEN])
+{
+    struct app *app = http_app(rq);
+    enum lair_err e = audit_key_load(app->data_dir, key);
+    if (e)
+        log_error("gdpr", "cannot read the audit key from %s/pepper: %s", app->data_dir,
+                  lair_err_msg(e));
+    return e;
+}
+
+/* ---- export ---- */
+
+static enum lair_err to_buf(void *ctx, const char *p, size_t n)
+{
+    return buf_append(ctx, p, n);
+}
+
+enum lair_err api_gdpr_export(struct http_req *rq)
+{
+    json_t *body = NULL;
+    const char *subject;
+    struct tenant_db *db;
+    unsigned char key[AUDIT_KEY_LEN];
+    enum lair_err e;
+    if ((e = parse_subject(rq, &body, &subject)) || (e = api_tenant_db(rq, &db)) ||
+        (e = load_key(rq, key))) {
+        json_decref(body);
+        return e;
+    }
+    struct buf out;
+    buf_init(&out, EXPORT_MAX);
+    e = gdpr_export(db, key, subject, to_buf, &out);
+    char token[GDPR_TOKEN_MAX], target[GDPR_TOKEN_MAX + 16];
+    gdpr_subject_token(key, tenant_db_slug(db), str_c(subject), token);
+    sodium_memzero(key, sizeof(key));
+    json_decref(body);
+    if (e == LAIR_ETOOBIG)
+        e = http_fail(rq, e, "subject", "export_too_large",
+                      "this subject's export is larger than %zu MiB; use 'libreair gdpr export' "
+                      "on the server",
+                      EXPORT_MAX >> 20);
+    snprintf(target, sizeof(target), "subject:%s", token);
+    api_audit(rq, "gdpr.export", target, e ? "error" : "ok");
+    if (!e)
+        e = http_respond_json(rq, 200, &out);
+    buf_release(&out);
+    return e;
+}
+
+/* ---- erasure ---- */
+
+enum lair_err api_gdpr_erase(struct http_req *rq)
+{
+    json_t *body = NULL;
+    const char *subject;
+    struct tenant_db *db;
+    unsigned char key[AUDIT_KEY_LEN];
+    enum lair_err e;
+    if ((e = parse_subject(rq, &body, &subject)) || (e = api_tenant_db(rq, &db)) ||
+        (e = load_key(rq, key))) {
+        json_decref(body);
+        return e;
+    }
+    struct gdpr_erasure r;
+    e = gdpr_erase(db, key, subject, http_principal(rq)->key_id, &r);
+    sodium_memzero(key, sizeof(key));
+    json_decref(body);
+    if (e) {
+        log_error("gdpr", "tenant %s: erasure %s failed: %s (it completes at the next purge "
+                          "run or server start)",
+                  tenant_db_slug(db), r.token, lair_err_msg(e));
+        return e;
+    }
+    return api_respond_json(
+        rq, 200,
+        json_pack("{s:s, s:s, s:{s:I, s:I, s:I}, s:b}", "object", "gdpr.erasure",
+                  "subject_token", r.token, "deleted", "conversations",
+                  (json_int_t)r.counts.conversations, "messages", (json_int_t)r.counts.messages,
+                  "pseudonyms", (json_int_t)r.counts.pseudonyms, "scrubbed", r.scrubbed));
+}
+
+/* ---- pseudonyms of a conversation ---- */
+
+static enum lair_err add_pseudonym(void *ctx, const struct gdpr_pseudonym *p)
+{
+    char tag[64], upper[32];
+    size_t i = 0;
+    for (; p->type[i] && i < sizeof(upper) - 1; i++)
+        upper[i] = (char)(p->type[i] >= 'a' && p->type[i] <= 'z' ? p->type[i] - 32 : p->type[i]);
+    upper[i] = 0;
+    snprintf(tag, sizeof(tag), "[%s_%u]", upper, p->n);
+    json_t *v = json_pack("{s:s, s:s, s:s%}", "placeholder", tag, "type", p->type, "value",
+                          p->value.ptr, p->value.len);
+    return v && !json_array_append_new(ctx, v) ? LAIR_OK : LAIR_ENOMEM;
+}
+
+enum lair_err api_gdpr_pseudonyms(struct http_req *rq)
+{
+    struct tenant_db *db;
+    enum lair_err e = api_tenant_db(rq, &db);
+    if (e)
+        return e;
+    struct str id = http_param(rq, 0);
+    struct conv_row row;
+    char cid[CONV_ID_LEN + 1];
+    if (conv_id_valid(id)) {
+        snprintf(cid, sizeof(cid), "%.*s", (int)id.len, id.ptr);
+        e = conv_get(db, cid, NULL, &row);
+    } else {
+        e = LAIR_ENOTFOUND;
+    }
+    if (e == LAIR_ENOTFOUND)
+        return http_fail(rq, e, NULL, "conversation_not_found", "conversation not found");
+    if (e)
+        return e;
+    json_t *data = json_array();
+    if (!data)
+        return LAIR_ENOMEM;
+    if ((e = gdpr_store_pseudonyms_list(db, row.id, add_pseudonym, data))) {
+        json_decref(data);
+        return e;
+    }
+    char target[64];
+    snprintf(target, sizeof(target), "conversation:%s", row.id);
+    api_audit(rq, "gdpr.reveal", target, "ok");
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:s, s:o}", "object", "list", "conversation_id",
+                                      row.id, "data", data));
+}
+
+/* ---- register ---- */
+
+struct names {
+    char (*slug)[SLUG_MAX + 1];
+    size_t n, cap;
+};
+
+static void add_name(void *arg, const struct assistant_info *a)
+{
+    struct names *s = arg;
+    if (s->n < s->cap)
+        snprintf(s->slug[s->n++], SLUG_MAX + 1, "%s", a->slug);
+}
+
+/* The published version of slug, else its draft. */
+static enum lair_err load_assistant(struct tenant_db *db, const char *slug, struct assistant *a,
+                                    bool *published)
+{
+    char *spec = NULL;
+    int got = 0;
+    enum lair_err e = assistants_get(db, slug, ASSISTANT_PUBLISHED, &spec, &got, NULL);
+    *published = e == LAIR_OK;
+    if (e == LAIR_ENOTFOUND)
+        e = assistants_get(db, slug, ASSISTANT_DRAFT, &spec, &got, NULL);
+    if (e)
+        return e;
+    json_t *v = json_loads(spec, 0, NULL);
+    free(spec);
+    struct assistant_error err;
+    e = v ? assistant_parse(v, NULL, a, &err) : LAIR_EDB;
+    json_decref(v);
+    if (!e)
+        a->version = got;
+    return e;
+}
+
+static enum lair_err build_register(struct http_req *rq, struct tenant_db *db, json_t **out)
+{
+    struct app *app = http_app(rq);
+    struct tenant_row t;
+    enum lair_err e = sysdb_tenant_get(app->sys, http_principal(rq)->tenant, &t);
+    if (e)
+        return e;
+    struct names names = {calloc(REGISTER_MAX_ASSISTANTS, sizeof(*names.slug)), 0,
+                          REGISTER_MAX_ASSISTANTS};
+    struct assistant *as = calloc(REGISTER_MAX_ASSISTANTS, sizeof(*as));
+    struct gdpr_register_assistant *ra = calloc(REGISTER_MAX_ASSISTANTS, sizeof(*ra));
+    size_t n = 0;
+    if (!names.slug || !as || !ra)
+        e = LAIR_ENOMEM;
+    if (!e)
+        e = assistants_list(db, false, add_name, &names);
+    for (size_t i = 0; !e && i < names.n; i++) {
+        bool published;
+        enum lair_err le = load_assistant(db, names.slug[i], &as[n], &published);
+        if (le == LAIR_ENOTFOUND) /* deleted meanwhile */
+            continue;
+        if (le) {
+            log_warn("gdpr", "register: assistant %s of tenant %s cannot be read: %s",
+                     names.slug[i], t.slug, lair_err_msg(le));
+            continue;
+        }
+        ra[n] = (struct gdpr_register_assistant){&as[n], published};
+        n++;
+    }
+    if (!e) {
+        struct gdpr_register_in in = {.tenant = t.slug,
+                                      .tenant_name = t.name,
+                                      .tenant_retention_days = t.retention_days,
+                                      .assistants = ra,
+                                      .n = n,
+                                      .purge_interval_s = gdpr_purge_interval(),
+                                      .version = "LibreAIr " LAIR_VERSION};
+        *out = gdpr_register_json(&in);
+        if (!*out)
+            e = LAIR_ENOMEM;
+    }
+    for (size_t i = 0; as && i < n; i++)
+        assistant_release(&as[i]);
+    free(as);
+    free(ra);
+    free(names.slug);
+    return e;
+}
+
+enum lair_err api_register(struct http_req *rq)
+{
+    const char *format = http_query(rq, "format");
+    if (format && strcmp(format, "json") && strcmp(format, "md") && strcmp(format, "html"))
+        return http_fail(rq, LAIR_EUNPROC, "format", "invalid_value",
+                         "'format' must be json, md or html");
+    struct tenant_db *db;
+    json_t *reg = NULL;
+    enum lair_err e = api_tenant_db(rq, &db);
+    if (e || (e = build_register(rq, db, &reg)))
+        return e;
+    if (!format || !strcmp(format, "json"))
+        return api_respond_json(rq, 200, reg);
+    struct buf out;
+    buf_init(&out, 0);
+    bool md = !strcmp(format, "md");
+    e = md ? gdpr_register_markdown(reg, &out) : gdpr_register_html(reg, &out);
+    json_decref(reg);
+    if (!e)
+        e = http_respond(rq, 200, md ? "text/markdown; charset=utf-8" : "text/html; charset=utf-8",
+                         out.ptr, out.len);
+    buf_release(&out);
+    return e;
+}
+
+/* ---- sovereignty ---- */
+
+enum lair_err api_sovereignty(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    json_t *models = json_array();
+    /* every model this server runs is a GGUF file in its own process; a
+     * remote upstream, when supported, will be listed in "outbound" */
+    for (size_t i = 0; models && i < llm_registry_count(app->models); i++)
+        json_array_append_new(models,
+                              json_pack("{s:s, s:s}", "name",
+                                        llm_model_name(llm_registry_at(app->models, i)),
+                                        "runs", "local"));
+    return api_respond_json(
+        rq, 200,
+        json_pack("{s:s, s:[], s:o, s:{s:s, s:b, s:[]}, s:b, s:s}", "object", "sovereignty",
+                  "outbound", "models", models, "model_downloads", "used_by", "cli", "server",
+                  0, "sources", "telemetry", 0, "statement",
+                  "This server opens no outbound connection: no upstream is configured, models "
+                  "run in this process, and nothing is reported anywhere. Model files are "
+                  "downloaded only by 'libreair model pull URL', a command an operator runs, "
+                  "from the URL they give; the server never downloads."));
+}
+
+/* ---- the policy step of the chat endpoint ---- */
+
+enum lair_err api_gdpr_record_exchange(struct app *app, const struct principal *p,
+                                       enum pii_mode pii, const struct api_conversation *c,
+                                       struct str user_text, struct str answer_text,
+                                       const struct llm_result *res)
+{
+    if (!c->id[0] || !p->tenant[0])
+        return LAIR_OK;
+    if (pii == PII_KEEP)
+        return api_conversation_record_as(app, p, c, user_text, answer_text, res);
+    struct tenant_db *db = NULL;
+    enum lair_err e = pii == PII_PSEUDONYMISE ? tenants_get(app->tenants, p->tenant, &db)
+                                              : LAIR_OK;
+    struct buf u, a;
+    buf_init(&u, 0);
+    buf_init(&a, 0);
+    if (!e)
+        e = gdpr_apply_policy(db, pii, c->id, c->subject, user_text, &u);
+    if (!e)
+        e = gdpr_apply_policy(db, pii, c->id, c->subject, answer_text, &a);
+    if (!e)
+        e = api_conversation_record_as(app, p, c, buf_str(&u), buf_str(&a), res);
+    if (e) {
+        log_warn("gdpr", "tenant %s: exchange of conversation %s not stored: %s", p->tenant,
+                 c->id, lair_err_msg(e));
+        if (db)
+            gdpr_policy_discard(db, c->id);
+    }
+    buf_release(&u);
+    buf_release(&a);
+    tenant_db_put(db);
+    return e;
+}

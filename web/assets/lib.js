@@ -1,0 +1,226 @@
+// What the console and the chat page share: words (i18n), building DOM nodes
+// (never from HTML text), the API client with the key kept in sessionStorage,
+// and the reader of OpenAI-style Server-Sent Events streams.
+import { dict } from './i18n.js';
+
+const LANG_KEY = 'lair.lang';
+const KEY_KEY = 'lair.key';
+
+// ---- words ----
+
+export function lang() {
+  const l = localStorage.getItem(LANG_KEY);
+  return l === 'en' ? 'en' : 'fr';
+}
+
+export function setLang(l) {
+  localStorage.setItem(LANG_KEY, l);
+  document.documentElement.lang = l;
+}
+
+export function t(key, vars = {}) {
+  const s = dict[lang()][key] ?? dict.fr[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+}
+
+// ---- DOM ----
+
+// h('button', {class: 'x', onclick: f, 'aria-label': '…'}, 'text', node…)
+// Text children become text nodes: nothing here ever parses HTML.
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k === 'value') el.value = v;
+    else if (k in el && typeof v !== 'string') el[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+let uid = 0;
+export function id(prefix = 'id') {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+export function bytes(s) {
+  return new TextEncoder().encode(s).length;
+}
+
+export function fmtTime(unix) {
+  if (!unix) return '—';
+  return new Date(unix * 1000).toLocaleString(lang() === 'en' ? 'en-GB' : 'fr-FR');
+}
+
+export function fmtSize(n) {
+  if (n < 1024) return `${n} o`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} Kio`;
+  return `${(n / 1024 / 1024).toFixed(1)} Mio`;
+}
+
+// A polite status line for screen readers and eyes.
+export function status(el, text, kind = 'info') {
+  el.textContent = text;
+  el.dataset.kind = kind;
+}
+
+// ---- the key ----
+
+export function getKey() {
+  return sessionStorage.getItem(KEY_KEY);
+}
+
+export function setKey(k) {
+  if (k) sessionStorage.setItem(KEY_KEY, k);
+  else sessionStorage.removeItem(KEY_KEY);
+}
+
+// ---- API ----
+
+export class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    const e = body?.error || {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.param = e.param || null;
+    this.code = e.code || null;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export async function api(method, path, body, { signal, raw } = {}) {
+  const headers = { Authorization: `Bearer ${getKey()}` };
+  let payload;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: payload, signal, cache: 'no-store' });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError(0, { error: { message: t('app.network') } });
+  }
+  if (raw && res.ok) return res;
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, json, Number(res.headers.get('Retry-After')) || 0);
+  return json;
+}
+
+// The signed-in key: {id, role, tenant, assistants}; null when the key is
+// refused.
+export async function whoami() {
+  if (!getKey()) return null;
+  try {
+    return await api('GET', '/api/v1/me');
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+}
+
+// ---- chat streams ----
+
+// Reads an OpenAI-style SSE stream from a fetch Response and calls onEvent
+// with each JSON chunk. Resolves to true when the stream ended with [DONE],
+// false when it stopped before (a lost connection, a server that died).
+export async function readSSE(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    buf += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + (buf[cut] === '\r' ? 4 : 2));
+      const data = block
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, ''))
+        .join('\n');
+      if (!data) continue;
+      if (data === '[DONE]') {
+        reader.cancel().catch(() => {});
+        return true;
+      }
+      let obj;
+      try {
+        obj = JSON.parse(data);
+      } catch {
+        continue;
+      }
+      onEvent(obj);
+    }
+  }
+}
+
+// A language switch button: flips the language and calls rerender.
+export function langButton(rerender) {
+  const b = h('button', { type: 'button', class: 'lang', lang: lang() === 'fr' ? 'en' : 'fr' });
+  const label = () => {
+    b.textContent = t('app.lang');
+    b.setAttribute('aria-label', t('app.lang.label'));
+    b.lang = lang() === 'fr' ? 'en' : 'fr';
+  };
+  label();
+  b.addEventListener('click', () => {
+    setLang(lang() === 'fr' ? 'en' : 'fr');
+    label();
+    rerender();
+  });
+  return b;
+}
+
+// Fills [data-i18n] elements of root with their words.
+export function applyI18n(root = document) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+}
+
+// A modal confirmation with <dialog>: resolves true when confirmed.
+export function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const titleId = id('dlg');
+    const dlg = h('dialog', { class: 'confirm', 'aria-labelledby': titleId },
+      h('p', { id: titleId, text }),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', value: 'no', text: t('app.cancel'),
+          onclick: () => dlg.close('no') }),
+        h('button', { type: 'button', class: 'danger', value: 'yes', text: t('app.confirm'),
+          onclick: () => dlg.close('yes') })));
+    dlg.addEventListener('close', () => {
+      resolve(dlg.returnValue === 'yes');
+      dlg.remove();
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
