@@ -1,6 +1,7 @@
 /* The one routing table: adding an endpoint is one row here and one
  * function. Auth, limits and metrics labels are applied from these rows. */
 #include "api/app.h"
+#include "api/kb_api.h"
 
 #define KiB (size_t)1024
 #define MiB (KiB * 1024)
@@ -40,6 +41,19 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/conversations/{}", api_conversation_get, R_TENANT, 0, "conversation"},
     {"DELETE", "/api/v1/conversations/{}", api_conversation_delete, R_TENANT, 0,
      "conversation"},
+    /* knowledge bases (api/kb.c): editor or admin keys, search included */
+    {"GET", "/api/v1/knowledge-bases", api_kbs_list, R_EDITOR, 0, "knowledge_bases"},
+    {"POST", "/api/v1/knowledge-bases", api_kbs_create, R_EDITOR, 64 * KiB, "knowledge_bases"},
+    {"GET", "/api/v1/knowledge-bases/{}", api_kb_get, R_EDITOR, 0, "knowledge_base"},
+    {"DELETE", "/api/v1/knowledge-bases/{}", api_kb_delete, R_EDITOR, 0, "knowledge_base"},
+    {"POST", "/api/v1/knowledge-bases/{}/documents", api_kb_documents_upload, R_EDITOR, 64 * MiB,
+     "kb_documents"},
+    {"GET", "/api/v1/knowledge-bases/{}/documents", api_kb_documents_list, R_EDITOR, 0,
+     "kb_documents"},
+    {"DELETE", "/api/v1/knowledge-bases/{}/documents/{}", api_kb_document_delete, R_EDITOR, 0,
+     "kb_document"},
+    {"POST", "/api/v1/knowledge-bases/{}/search", api_kb_search, R_EDITOR, 64 * KiB, "kb_search"},
+    {"GET", "/api/v1/jobs/{}", api_job_get, R_EDITOR, 0, "job"},
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, R_AUTH, 0, "audit"},
     {"GET", "/api/v1/audit/verify", api_audit_verify, R_AUTH, 0, "audit_verify"},

@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "store/assistants.h"
+#include "store/kb.h"
 #include "store/system.h"
 #include "store/tenant.h"
 #include "core/banned.h"
@@ -127,10 +128,17 @@ static void close_tenant(struct tenant_handle *h)
     sysdb_free(h->sys);
 }
 
+/* What apply checks names against: --models, and the tenant's knowledge
+ * bases. */
+struct apply_check {
+    const char *models;
+    struct tenant_db *db;
+};
+
 /* --models "a,b": is name one of them? */
 static bool listed_model(void *arg, const char *name)
 {
-    const char *s = arg;
+    const char *s = ((const struct apply_check *)arg)->models;
     size_t n = strlen(name);
     for (;;) {
         const char *comma = strchr(s, ',');
@@ -143,11 +151,9 @@ static bool listed_model(void *arg, const char *name)
     }
 }
 
-/* Knowledge bases come with their own module; until then none exists. */
-static bool no_kb(void *arg, const char *slug)
+static bool tenant_kb(void *arg, const char *slug)
 {
-    (void)arg, (void)slug;
-    return false;
+    return kb_find(((const struct apply_check *)arg)->db, slug, NULL) == LAIR_OK;
 }
 
 static json_t *read_file(const char *path)
@@ -194,9 +200,15 @@ static int cmd_apply(int argc, char **argv)
     json_t *spec = read_file(path);
     if (!spec)
         return 1;
+    struct tenant_handle h;
+    if (open_tenant("apply", &o, &h)) {
+        json_decref(spec);
+        return 1;
+    }
+    struct apply_check check = {o.models, h.db};
     struct assistant_ctx ctx = {.model_exists = o.models ? listed_model : NULL,
-                                .kb_exists = no_kb,
-                                .arg = (void *)o.models};
+                                .kb_exists = tenant_kb,
+                                .arg = &check};
     struct assistant a;
     struct assistant_error err;
     enum lair_err e = assistant_parse(spec, &ctx, &a, &err);
@@ -204,17 +216,18 @@ static int cmd_apply(int argc, char **argv)
     if (e == LAIR_EUNPROC) {
         fprintf(stderr, "libreair assistant apply: %s: invalid field '%s': %s\n", path,
                 err.field[0] ? err.field : "(file)", err.msg);
+        close_tenant(&h);
         return 1;
     }
     if (e) {
         fprintf(stderr, "libreair assistant apply: %s\n", lair_err_msg(e));
+        close_tenant(&h);
         return 1;
     }
-    struct tenant_handle h;
     char *text = assistant_dump(&a);
-    if (!text || open_tenant("apply", &o, &h)) {
-        free(text);
+    if (!text) {
         assistant_release(&a);
+        close_tenant(&h);
         return 1;
     }
     int version = 0, published = 0;

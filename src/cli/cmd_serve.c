@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/kb_api.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "llm/llm.h"
@@ -246,6 +247,7 @@ struct loader {
     struct app *app;
     struct serve_opts *o;
     int failed;
+    struct ingest *ingest; /* started once the models are loaded, so resumed jobs get vectors */
 };
 
 /* Loads every model, then marks the app ready. Runs beside the listener. */
@@ -282,6 +284,8 @@ static void *load_models(void *p)
                  (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
     }
     __atomic_store_n(&l->app->ready, 1, __ATOMIC_RELEASE);
+    if (l->ingest && ingest_start(l->ingest) != LAIR_OK)
+        log_error("serve", "cannot start the ingestion worker");
     printf("libreair: ready (%zu model%s)\n", llm_registry_count(l->app->models),
            llm_registry_count(l->app->models) == 1 ? "" : "s");
     fflush(stdout);
@@ -351,8 +355,14 @@ int cmd_serve(int argc, char **argv)
                              .limits = o.limits, .metrics_extra = api_metrics_extra,
                              .admit = api_admit, .on_done = api_on_done};
     struct http_server *srv = NULL;
-    if (!app.models || !app.quotas || !app.tenants || (e = http_start(&hc, &srv))) {
+    struct ingest *ingest = NULL;
+    struct ingest_config ic = {.sys = sys, .tenants = app.tenants, .models = app.models};
+    if (app.tenants && app.models && ingest_new(&ic, &ingest) == LAIR_OK)
+        api_kb_set_ingest(ingest);
+    if (!app.models || !app.quotas || !app.tenants || !ingest || (e = http_start(&hc, &srv))) {
         fprintf(stderr, "libreair serve: cannot listen on %s\n", o.listen);
+        api_kb_set_ingest(NULL);
+        ingest_free(ingest);
         llm_registry_free(app.models);
         quota_state_free(app.quotas);
         tenants_free(app.tenants);
@@ -366,7 +376,7 @@ int cmd_serve(int argc, char **argv)
     printf("libreair: listening on http://%s:%d\n", *host ? host : "0.0.0.0", http_port(srv));
     fflush(stdout);
 
-    struct loader l = {&app, &o, 0};
+    struct loader l = {&app, &o, 0, ingest};
     pthread_t loader;
     pthread_create(&loader, NULL, load_models, &l);
     int sig = 0;
@@ -374,6 +384,8 @@ int cmd_serve(int argc, char **argv)
     log_info("serve", "signal %d: shutting down", sig);
     pthread_join(loader, NULL);
     http_stop(srv);
+    api_kb_set_ingest(NULL);
+    ingest_free(ingest); /* after the last request, before the models and databases it uses */
     llm_registry_free(app.models);
     quota_state_free(app.quotas);
     tenants_free(app.tenants);

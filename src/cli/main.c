@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"key", cmd_key, "create, list or revoke API keys"},
     {"audit", cmd_audit, "verify or list the tamper-evident audit log"},
     {"assistant", cmd_assistant, "create or update (apply), export and list assistants"},
+    {"kb", cmd_kb, "knowledge bases: create, ingest files and folders, search, list"},
 };
 
 int cli_is_help(const char *arg)

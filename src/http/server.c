@@ -493,7 +493,7 @@ static bool serve_builtin(struct http_req *rq)
         buf_release(&b);
         return true;
     }
-    if (!strcmp(rq->method, "GET") && s->cfg.static_file) {
+    if ((!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD")) && s->cfg.static_file) {
         const unsigned char *data;
         size_t len;
         const char *ct;

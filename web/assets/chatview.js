@@ -16,7 +16,9 @@ export class ChatView {
     this.ctrl = null;
     this.userStopped = false;
     const inputId = id('chat-input');
-    this.list = h('div', { class: 'messages', role: 'log', 'aria-label': label || t('chat.title') });
+    // not a live region itself: tokens would be read one by one; finished
+    // sentences go to this.live instead
+    this.list = h('div', { class: 'messages', role: 'region', tabindex: 0, 'aria-label': label || t('chat.title') });
     this.empty = h('p', { class: 'hint', text: t('chat.empty') });
     this.list.append(this.empty);
     // finished sentences of the answer are read out from here
@@ -150,14 +152,14 @@ export class ChatView {
       onclick: () => this.openSource(s) }, String(n));
   }
 
+  // Swaps Send and Stop; the focus never falls on a hidden button.
   setStreaming(on) {
+    const hidden = on ? this.sendBtn : this.stopBtn;
+    const refocus = document.activeElement === hidden;
     this.busy = on;
     this.sendBtn.hidden = on;
     this.stopBtn.hidden = !on;
-    if (on) this.stopBtn.focus({ preventScroll: true });
-    else if (this.root.contains(document.activeElement) || document.activeElement === document.body) {
-      this.input.focus({ preventScroll: true });
-    }
+    if (refocus) this.input.focus({ preventScroll: true });
   }
 
   stop() {

@@ -1,0 +1,858 @@
+// The console (/) for admin and editor keys: assistants (form, versions,
+// test chat, widget snippet), knowledge bases (upload with progress), keys,
+// audit log and GDPR. Each section is a hash route: #assistants, #kb, #keys,
+// #audit, #gdpr.
+import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError } from './lib.js';
+import { startShell } from './shell.js';
+import { Fields } from './forms.js';
+import { ChatView } from './chatview.js';
+
+const isAdmin = (me) => me.role === 'admin';
+
+function sections(me) {
+  const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')]];
+  if (isAdmin(me)) s.push(['keys', t('nav.keys')], ['audit', t('nav.audit')], ['gdpr', t('nav.gdpr')]);
+  return s;
+}
+
+function current(me) {
+  const want = location.hash.slice(1);
+  return sections(me).some(([k]) => k === want) ? want : 'assistants';
+}
+
+function nav(me) {
+  const cur = current(me);
+  return [...sections(me).map(([k, label]) => ({ href: `#${k}`, label, current: k === cur })),
+    { href: '/chat', label: t('nav.chat') }];
+}
+
+// A run token: a view drawn again (another section, the language) stops the
+// background work (job polling) of the one before.
+let run = 0;
+
+function render(me, main) {
+  run += 1;
+  clear(main);
+  const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr };
+  views[current(me)](me, main, run);
+}
+
+const statusLine = () => h('p', { class: 'status', role: 'status' });
+
+function errorBox(e) {
+  if (e instanceof ApiError && (e.status === 404 || e.status === 405) && !e.code?.endsWith('_not_found')) {
+    return h('p', { class: 'hint', text: t('app.unavailable') });
+  }
+  return h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) });
+}
+
+function table(headers, rows, caption) {
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    caption ? h('caption', { class: 'sr-only', text: caption }) : null,
+    h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col', text: x })))),
+    h('tbody', {}, rows)));
+}
+
+function lines(text) {
+  return text.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+function select(options, value) {
+  const s = h('select', {}, options.map(([v, label]) => h('option', { value: v, text: label })));
+  s.value = value;
+  return s;
+}
+
+// ---------------------------------------------------------------- assistants
+
+const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const ORIGIN_RE = /^https?:\/\/[^/\s*?#@]+$/i;
+
+async function viewAssistants(me, main, token) {
+  const listBox = h('div', {});
+  const editor = h('div', { class: 'editor' });
+  main.append(h('h1', { text: t('as.title') }), h('div', { class: 'toolbar' },
+    h('button', { type: 'button', class: 'primary', text: t('as.new'), onclick: () => openEditor(null) })),
+  listBox, editor);
+
+  let kbs = null;
+  let models = [];
+  try {
+    kbs = (await api('GET', '/api/v1/knowledge-bases')).data;
+  } catch {
+    kbs = null; // knowledge bases not available on this server
+  }
+  try {
+    models = (await api('GET', '/v1/models')).data.filter((m) => m.owned_by === 'libreair').map((m) => m.id);
+  } catch {
+    models = [];
+  }
+
+  const drawList = async () => {
+    clear(listBox);
+    let r;
+    try {
+      r = await api('GET', '/api/v1/assistants');
+    } catch (e) {
+      listBox.append(errorBox(e));
+      return;
+    }
+    if (!r.data.length) {
+      listBox.append(h('p', { class: 'hint', text: t('app.none') }));
+      return;
+    }
+    listBox.append(table([t('as.slug'), t('as.name'), t('as.draft'), t('as.published'), ''],
+      r.data.map((a) => h('tr', {},
+        h('td', {}, h('code', { text: a.slug })), h('td', { text: a.name }),
+        h('td', { text: `v${a.version}` }),
+        h('td', { text: a.published_version ? `v${a.published_version}` : t('as.notpublished') }),
+        h('td', {}, h('button', { type: 'button', class: 'secondary', text: t('as.edit'),
+          'aria-label': `${t('as.edit')} ${a.slug}`, onclick: () => openEditor(a.slug) })))),
+      t('as.title')));
+  };
+
+  const openEditor = async (slug) => {
+    clear(editor);
+    let spec = null;
+    if (slug) {
+      try {
+        spec = await api('GET', `/api/v1/assistants/${encodeURIComponent(slug)}`);
+      } catch (e) {
+        editor.append(errorBox(e));
+        return;
+      }
+    }
+    drawEditor(me, editor, spec, { kbs, models, onChange: drawList, reopen: openEditor });
+    editor.querySelector('h2')?.focus();
+  };
+
+  await drawList();
+  if (token !== run) return;
+  const hashSlug = new URLSearchParams(location.search).get('assistant');
+  if (hashSlug) openEditor(hashSlug);
+}
+
+function assistantForm(spec, { kbs, models }) {
+  const s = spec || {};
+  const general = statusLine();
+  const f = new Fields(general);
+  const num = (v, step) => h('input', { type: 'text', inputmode: step === 1 ? 'numeric' : 'decimal',
+    value: v ?? '' });
+  const inp = {
+    slug: h('input', { type: 'text', value: s.slug || '', autocomplete: 'off', spellcheck: 'false',
+      disabled: Boolean(spec), required: true }),
+    name: h('input', { type: 'text', value: s.name || '' }),
+    model: h('input', { type: 'text', value: s.model || '', list: 'models-list', required: true,
+      autocomplete: 'off' }),
+    instructions: h('textarea', { rows: 6, value: s.instructions || '' }),
+    temperature: num(s.params?.temperature),
+    top_p: num(s.params?.top_p),
+    max_tokens: num(s.params?.max_tokens, 1),
+    top_k: num(s.retrieval?.top_k ?? 5, 1),
+    min_score: num(s.retrieval?.min_score ?? 0),
+    citations: select([['required', t('as.f.citations.required')], ['optional', t('as.f.citations.optional')],
+      ['off', t('as.f.citations.off')]], s.citations || 'optional'),
+    refusal: h('textarea', { rows: 2, value: s.guardrails?.refusal || '' }),
+    pii: select([['keep', t('as.f.pii.keep')], ['mask', t('as.f.pii.mask')],
+      ['pseudonymise', t('as.f.pii.pseudonymise')]], s.guardrails?.pii || 'keep'),
+    welcome: h('textarea', { rows: 2, value: s.welcome || '' }),
+    starters: h('textarea', { rows: 3, value: (s.starters || []).join('\n') }),
+    visibility: select([['internal', t('as.f.visibility.internal')], ['public', t('as.f.visibility.public')]],
+      s.visibility || 'internal'),
+    origins: h('textarea', { rows: 2, value: (s.allowed_origins || []).join('\n'), spellcheck: 'false' }),
+    retention: num(s.retention_days ?? 0, 1),
+  };
+  const kbBoxes = (kbs || []).map((k) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', value: k.slug, checked: (s.knowledge_bases || []).includes(k.slug) }),
+    ` ${k.name || k.slug} (${k.slug})`));
+  const originsField = f.field('allowed_origins', t('as.f.origins'), inp.origins);
+  const syncOrigins = () => { originsField.hidden = inp.visibility.value !== 'public'; };
+  inp.visibility.addEventListener('change', syncOrigins);
+  syncOrigins();
+
+  const form = h('form', { class: 'assistant-form', novalidate: true },
+    h('datalist', { id: 'models-list' }, [...new Set([...models, s.model].filter(Boolean))]
+      .map((m) => h('option', { value: m }))),
+    h('div', { class: 'grid2' },
+      f.field('slug', t('as.f.slug'), inp.slug, t('as.f.slug.help')),
+      f.field('name', t('as.f.name'), inp.name)),
+    f.field('model', t('as.f.model'), inp.model, t('as.f.model.help')),
+    f.field('instructions', t('as.f.instructions'), inp.instructions),
+    h('fieldset', {}, h('legend', { text: t('as.f.params') }), h('div', { class: 'grid3' },
+      f.field('params.temperature', t('as.f.temperature'), inp.temperature),
+      f.field('params.top_p', t('as.f.top_p'), inp.top_p),
+      f.field('params.max_tokens', t('as.f.max_tokens'), inp.max_tokens))),
+    kbs ? f.group('knowledge_bases', t('as.f.kb'), kbBoxes.length ? kbBoxes
+      : h('p', { class: 'hint', text: t('as.f.kb.none') })) : null,
+    h('fieldset', {}, h('legend', { text: t('as.f.retrieval') }), h('div', { class: 'grid3' },
+      f.field('retrieval.top_k', t('as.f.top_k'), inp.top_k),
+      f.field('retrieval.min_score', t('as.f.min_score'), inp.min_score),
+      f.field('citations', t('as.f.citations'), inp.citations))),
+    h('fieldset', {}, h('legend', { text: t('as.f.guardrails') }),
+      f.field('guardrails.refusal', t('as.f.refusal'), inp.refusal),
+      f.field('guardrails.pii', t('as.f.pii'), inp.pii)),
+    f.field('welcome', t('as.f.welcome'), inp.welcome),
+    f.field('starters', t('as.f.starters'), inp.starters),
+    h('div', { class: 'grid2' },
+      f.field('visibility', t('as.f.visibility'), inp.visibility),
+      f.field('retention_days', t('as.f.retention'), inp.retention)),
+    originsField,
+    general);
+
+  // Browser-side checks, the same rules as the server's (docs/assistants.md).
+  const check = () => {
+    const errs = {};
+    const numIn = (param, el, min, max, int) => {
+      const v = el.value.trim();
+      if (v === '') return undefined;
+      const n = Number(v.replace(',', '.'));
+      if (!Number.isFinite(n) || n < min || (max !== null && n > max) || (int && !Number.isInteger(n))) {
+        errs[param] = max === null ? t('v.min', { min }) : t(int ? 'v.int' : 'v.range', { min, max });
+        return undefined;
+      }
+      return n;
+    };
+    const out = {};
+    const slug = inp.slug.value.trim();
+    if (!slug) errs.slug = t('v.required');
+    else if (!SLUG_RE.test(slug)) errs.slug = t('v.slug');
+    out.slug = slug;
+    if (bytes(inp.name.value) > 200) errs.name = t('v.bytes', { max: 200 });
+    if (inp.name.value.trim()) out.name = inp.name.value.trim();
+    if (!inp.model.value.trim()) errs.model = t('v.required');
+    else if (bytes(inp.model.value) > 128) errs.model = t('v.bytes', { max: 128 });
+    out.model = inp.model.value.trim();
+    if (bytes(inp.instructions.value) > 65536) errs.instructions = t('v.bytes', { max: 65536 });
+    out.instructions = inp.instructions.value;
+    out.params = {};
+    const temp = numIn('params.temperature', inp.temperature, 0, 2, false);
+    const topP = numIn('params.top_p', inp.top_p, 0, 1, false);
+    const maxT = numIn('params.max_tokens', inp.max_tokens, 1, 32768, true);
+    if (temp !== undefined) out.params.temperature = temp;
+    if (topP !== undefined) out.params.top_p = topP;
+    if (maxT !== undefined) out.params.max_tokens = maxT;
+    if (kbs) out.knowledge_bases = kbBoxes.map((l) => l.querySelector('input')).filter((c) => c.checked).map((c) => c.value);
+    out.retrieval = {};
+    const topK = numIn('retrieval.top_k', inp.top_k, 1, 50, true);
+    const minS = numIn('retrieval.min_score', inp.min_score, 0, null, false);
+    if (topK !== undefined) out.retrieval.top_k = topK;
+    if (minS !== undefined) out.retrieval.min_score = minS;
+    out.citations = inp.citations.value;
+    if (bytes(inp.refusal.value) > 2000) errs['guardrails.refusal'] = t('v.bytes', { max: 2000 });
+    out.guardrails = { refusal: inp.refusal.value, pii: inp.pii.value };
+    if (bytes(inp.welcome.value) > 2000) errs.welcome = t('v.bytes', { max: 2000 });
+    out.welcome = inp.welcome.value;
+    const starters = lines(inp.starters.value);
+    if (starters.length > 8 || starters.some((x) => bytes(x) > 300)) errs.starters = t('v.starters');
+    out.starters = starters;
+    out.visibility = inp.visibility.value;
+    const origins = lines(inp.origins.value);
+    if (out.visibility === 'public') {
+      if (origins.length > 32 || origins.some((o) => !ORIGIN_RE.test(o))) errs.allowed_origins = t('v.origins');
+      out.allowed_origins = origins;
+    } else {
+      out.allowed_origins = [];
+    }
+    const ret = numIn('retention_days', inp.retention, 0, 3650, true);
+    out.retention_days = ret ?? 0;
+    return { out, errs };
+  };
+
+  let dirty = false;
+  form.addEventListener('input', () => { dirty = true; });
+  form.addEventListener('change', () => { dirty = true; });
+  return { form, fields: f, check, isDirty: () => dirty, clean: () => { dirty = false; } };
+}
+
+function drawEditor(me, box, spec, ctx) {
+  let cur = spec;
+  const isNew = !spec;
+  const ui = assistantForm(spec, ctx);
+  const titleId = id('ed');
+  const statusEl = h('p', { class: 'badges' });
+  const drawStatus = () => {
+    statusEl.textContent = cur ? t('as.status', { draft: `v${cur.version}`,
+      published: cur.published_version ? `v${cur.published_version}` : t('as.notpublished') }) : '';
+  };
+  drawStatus();
+
+  const save = async () => {
+    ui.fields.clear();
+    const { out, errs } = ui.check();
+    if (ui.fields.show(errs)) {
+      ui.fields.say(t('as.fix'), 'error');
+      return null;
+    }
+    try {
+      if (!cur) {
+        cur = await api('POST', '/api/v1/assistants', out);
+      } else {
+        out.version = cur.version; // refused (409) when someone saved meanwhile
+        cur = await api('PUT', `/api/v1/assistants/${encodeURIComponent(cur.slug)}`, out);
+      }
+    } catch (e) {
+      if (e.status === 409 && e.code === 'version_conflict') {
+        ui.fields.say(t('as.conflict'), 'error');
+        ui.fields.general.append(' ', h('button', { type: 'button', class: 'secondary', text: t('as.reload'),
+          onclick: () => ctx.reopen(cur.slug) }));
+      } else {
+        ui.fields.showApiError(e);
+      }
+      return null;
+    }
+    ui.clean();
+    ctx.onChange();
+    return cur;
+  };
+
+  const saveBtn = h('button', { type: 'button', class: 'primary', text: t('as.save'), onclick: async () => {
+    const wasNew = !cur;
+    const r = await save();
+    if (r) {
+      if (wasNew) ctx.reopen(r.slug).then(() => say(t('as.saved', { v: r.version })));
+      else {
+        drawStatus();
+        ui.fields.say(t('as.saved', { v: r.version }));
+        drawVersions();
+      }
+    }
+  } });
+  const publishBtn = h('button', { type: 'button', class: 'secondary', text: t('as.publish'), onclick: async () => {
+    if (!cur || ui.isDirty()) {
+      if (!(await save())) return;
+    }
+    await publish(null);
+  } });
+  const deleteBtn = isNew ? null : h('button', { type: 'button', class: 'danger', text: t('app.delete'),
+    onclick: async () => {
+      if (!(await confirmDialog(t('as.confirmdelete', { slug: cur.slug })))) return;
+      try {
+        await api('DELETE', `/api/v1/assistants/${encodeURIComponent(cur.slug)}`);
+        clear(box).append(h('p', { class: 'status', role: 'status', text: t('as.deleted') }));
+        ctx.onChange();
+      } catch (e) {
+        ui.fields.showApiError(e);
+      }
+    } });
+  const say = (text) => {
+    const g = box.querySelector('.assistant-form .status');
+    if (g) { g.textContent = text; g.dataset.kind = 'info'; }
+  };
+
+  const publish = async (version) => {
+    try {
+      const r = await api('POST', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/publish`,
+        version ? { version } : {});
+      cur.published_version = r.published_version;
+      drawStatus();
+      ui.fields.say(t('as.publishedok', { v: r.published_version }));
+      drawVersions();
+      drawWidget();
+      drawTest();
+      ctx.onChange();
+    } catch (e) {
+      ui.fields.showApiError(e);
+    }
+  };
+
+  const versionsBox = h('div', { class: 'versions' });
+  const drawVersions = async () => {
+    clear(versionsBox);
+    if (!cur) return;
+    let r;
+    try {
+      r = await api('GET', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/versions`);
+    } catch (e) {
+      versionsBox.append(errorBox(e));
+      return;
+    }
+    versionsBox.append(h('h3', { text: t('as.versions') }), table(
+      [t('as.v.version'), t('as.name'), t('as.v.date'), t('as.v.author'), t('as.v.state'), t('as.v.actions')],
+      r.data.slice().reverse().map((v) => h('tr', {},
+        h('td', { text: `v${v.version}` }), h('td', { text: v.name }), h('td', { text: fmtTime(v.created_at) }),
+        h('td', {}, h('code', { text: v.author })),
+        h('td', { text: [v.draft ? t('as.draft') : '', v.published ? t('as.published') : ''].filter(Boolean).join(' · ') }),
+        h('td', { class: 'actions' },
+          v.draft ? null : h('button', { type: 'button', class: 'secondary', text: t('as.restore'),
+            'aria-label': `${t('as.restore')} v${v.version}`, onclick: async () => {
+              try {
+                const d = await api('POST', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/versions/${v.version}/restore`, {});
+                await ctx.reopen(cur.slug);
+                say(t('as.restored', { from: v.version, v: d.version }));
+              } catch (e) {
+                ui.fields.showApiError(e);
+              }
+            } }),
+          v.published ? null : h('button', { type: 'button', class: 'secondary', text: t('as.publishv'),
+            'aria-label': `${t('as.publishv')} v${v.version}`, onclick: () => publish(v.version) }))))),
+      t('as.versions')));
+  };
+
+  const widgetBox = h('div', { class: 'widget-snippet' });
+  const drawWidget = () => {
+    clear(widgetBox);
+    if (!cur || !cur.published_version || cur.visibility !== 'public') return;
+    const snippet = `<script src="${location.origin}/widget.js" data-assistant="${me.tenant}.${cur.slug}" async></script>`;
+    const pre = h('pre', { tabindex: 0 }, h('code', { text: snippet }));
+    const copy = h('button', { type: 'button', class: 'secondary', text: t('app.copy'), onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(snippet);
+        copy.textContent = t('app.copied');
+      } catch {
+        getSelection().selectAllChildren(pre);
+      }
+    } });
+    widgetBox.append(h('h3', { text: t('as.widget') }), h('p', { text: t('as.widget.help') }), pre, copy);
+  };
+
+  const testBox = h('div', { class: 'test-chat' });
+  const drawTest = () => {
+    clear(testBox);
+    testBox.append(h('h3', { text: t('as.test') }));
+    if (!cur || !cur.published_version) {
+      testBox.append(h('p', { class: 'hint', text: t('as.test.unpublished') }));
+      return;
+    }
+    const slug = cur.slug;
+    const chat = new ChatView({ model: () => slug, compact: true, label: t('as.test') });
+    testBox.append(chat.root);
+  };
+
+  box.append(h('section', { class: 'card', 'aria-labelledby': titleId },
+    h('h2', { id: titleId, tabindex: -1, text: isNew ? t('as.form.new') : t('as.form.edit', { slug: cur.slug }) }),
+    statusEl,
+    h('div', { class: 'editor-grid' },
+      h('div', {}, ui.form, h('div', { class: 'toolbar' }, saveBtn, publishBtn, deleteBtn), widgetBox, versionsBox),
+      testBox)));
+  drawVersions();
+  drawWidget();
+  drawTest();
+}
+
+// ---------------------------------------------------------------- knowledge bases
+
+async function viewKb(me, main, token) {
+  const listBox = h('div', {});
+  const docsBox = h('div', {});
+  const general = statusLine();
+  const f = new Fields(general);
+  const slugIn = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  const nameIn = h('input', { type: 'text' });
+  const createForm = h('form', { class: 'card inline-form', novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    f.clear();
+    const slug = slugIn.value.trim();
+    if (!SLUG_RE.test(slug)) {
+      f.show({ slug: slug ? t('v.slug') : t('v.required') });
+      return;
+    }
+    if (bytes(nameIn.value) > 200) {
+      f.show({ name: t('v.bytes', { max: 200 }) });
+      return;
+    }
+    try {
+      await api('POST', '/api/v1/knowledge-bases', nameIn.value.trim() ? { slug, name: nameIn.value.trim() } : { slug });
+      slugIn.value = '';
+      nameIn.value = '';
+      await drawList();
+      openKb(slug);
+    } catch (ex) {
+      f.showApiError(ex);
+    }
+  } },
+  h('h2', { text: t('kb.new') }),
+  h('div', { class: 'grid2' }, f.field('slug', t('as.f.slug'), slugIn, t('as.f.slug.help')),
+    f.field('name', t('as.f.name'), nameIn)),
+  h('button', { type: 'submit', class: 'primary', text: t('kb.create') }), general);
+
+  main.append(h('h1', { text: t('kb.title') }), listBox, createForm, docsBox);
+
+  const drawList = async () => {
+    clear(listBox);
+    let r;
+    try {
+      r = await api('GET', '/api/v1/knowledge-bases');
+    } catch (e) {
+      listBox.append(errorBox(e));
+      createForm.hidden = true;
+      return;
+    }
+    if (!r.data.length) {
+      listBox.append(h('p', { class: 'hint', text: t('app.none') }));
+      return;
+    }
+    listBox.append(table([t('as.slug'), t('as.name'), t('kb.documents'), t('kb.chunks'), ''],
+      r.data.map((k) => h('tr', {}, h('td', {}, h('code', { text: k.slug })), h('td', { text: k.name }),
+        h('td', { text: k.documents }), h('td', { text: k.chunks }),
+        h('td', { class: 'actions' },
+          h('button', { type: 'button', class: 'secondary', text: t('kb.open'), 'aria-label': `${t('kb.open')} ${k.slug}`,
+            onclick: () => openKb(k.slug) }),
+          h('button', { type: 'button', class: 'danger', text: t('app.delete'), 'aria-label': `${t('app.delete')} ${k.slug}`,
+            onclick: async () => {
+              if (!(await confirmDialog(t('kb.confirmdelete', { slug: k.slug })))) return;
+              try {
+                await api('DELETE', `/api/v1/knowledge-bases/${encodeURIComponent(k.slug)}`);
+                clear(docsBox);
+                drawList();
+              } catch (e) {
+                listBox.append(errorBox(e));
+              }
+            } })))), t('kb.title')));
+  };
+
+  const openKb = (slug) => {
+    clear(docsBox);
+    drawKb(slug, docsBox, token, drawList);
+  };
+  await drawList();
+}
+
+function drawKb(slug, box, token, onChange) {
+  const titleId = id('kb');
+  const docs = h('div', {});
+  const progress = h('progress', { max: 100, value: 0, hidden: true, 'aria-label': t('kb.progress') });
+  const progressText = h('p', { class: 'status', role: 'status' });
+  const files = h('ul', { class: 'files' });
+  // the file input is hidden; a real button opens it, for keyboards
+  const fileIn = h('input', { type: 'file', multiple: true, hidden: true, class: 'file-input',
+    onchange: () => { if (fileIn.files.length) upload([...fileIn.files]); fileIn.value = ''; } });
+  const drop = h('div', { class: 'dropzone' },
+    h('p', { text: t('kb.drop') }),
+    fileIn,
+    h('button', { type: 'button', class: 'secondary', text: t('kb.choose'), onclick: () => fileIn.click() }));
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const list = [...(e.dataTransfer?.files || [])];
+    if (list.length) upload(list);
+  });
+
+  const drawDocs = async () => {
+    clear(docs);
+    let r;
+    try {
+      r = await api('GET', `/api/v1/knowledge-bases/${encodeURIComponent(slug)}/documents`);
+    } catch (e) {
+      docs.append(errorBox(e));
+      return;
+    }
+    if (!r.data.length) {
+      docs.append(h('p', { class: 'hint', text: t('app.none') }));
+      return;
+    }
+    docs.append(table([t('kb.d.name'), t('kb.d.format'), t('kb.d.size'), t('kb.d.pages'), t('kb.chunks'), t('kb.d.date'), ''],
+      r.data.map((d) => h('tr', {}, h('td', { text: d.name }), h('td', { text: d.format }),
+        h('td', { text: fmtSize(d.size) }), h('td', { text: d.pages ?? '—' }), h('td', { text: d.chunks }),
+        h('td', { text: fmtTime(d.created_at) }),
+        h('td', {}, h('button', { type: 'button', class: 'danger', text: t('app.delete'),
+          'aria-label': `${t('app.delete')} ${d.name}`, onclick: async () => {
+            if (!(await confirmDialog(t('kb.doc.confirmdelete', { name: d.name })))) return;
+            try {
+              await api('DELETE', `/api/v1/knowledge-bases/${encodeURIComponent(slug)}/documents/${d.id}`);
+              drawDocs();
+              onChange();
+            } catch (e) {
+              docs.append(errorBox(e));
+            }
+          } })))), t('kb.documents')));
+  };
+
+  const showFiles = (list) => {
+    clear(files);
+    for (const x of list) {
+      files.append(h('li', { 'data-state': x.state },
+        h('span', { class: 'name', text: x.name }), ' — ',
+        h('span', { class: 'state', text: t(`kb.state.${x.state}`) }),
+        x.error ? h('span', { class: 'file-error', text: ` : ${x.error}` }) : null));
+    }
+  };
+
+  // Sends the files (bytes progress), then follows the job (files indexed).
+  const upload = (list) => {
+    const fd = new FormData();
+    for (const file of list) fd.append('file', file, file.name);
+    progress.hidden = false;
+    progress.value = 0;
+    showFiles(list.map((x) => ({ name: x.name, state: 'pending' })));
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/v1/knowledge-bases/${encodeURIComponent(slug)}/documents`);
+    xhr.setRequestHeader('Authorization', `Bearer ${getKey()}`);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.round((e.loaded / e.total) * 100);
+      progress.value = pct / 2;
+      progressText.textContent = t('kb.upload', { pct });
+    };
+    xhr.onerror = () => {
+      progressText.textContent = t('app.network');
+      progressText.dataset.kind = 'error';
+    };
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch { body = null; }
+      if (xhr.status !== 202) {
+        const e = new ApiError(xhr.status, body);
+        progressText.textContent = t('app.error', { msg: e.message });
+        progressText.dataset.kind = 'error';
+        return;
+      }
+      follow(body.job_id);
+    };
+    progressText.dataset.kind = 'info';
+    xhr.send(fd);
+  };
+
+  const follow = async (jobId) => {
+    for (;;) {
+      if (token !== run || !box.isConnected) return;
+      let job;
+      try {
+        job = await api('GET', `/api/v1/jobs/${jobId}`);
+      } catch (e) {
+        progressText.textContent = t('app.error', { msg: e.message });
+        progressText.dataset.kind = 'error';
+        return;
+      }
+      const total = job.total || 1;
+      progress.value = 50 + (50 * job.done) / total;
+      showFiles(job.files || []);
+      if (job.state === 'done' || job.state === 'failed') {
+        progress.value = 100;
+        const failed = (job.files || []).some((x) => x.state === 'failed');
+        progressText.textContent = job.state === 'failed' ? t('kb.failed') : t('kb.finished', { done: job.done, total: job.total });
+        progressText.dataset.kind = failed || job.state === 'failed' ? 'error' : 'ok';
+        drawDocs();
+        onChange();
+        return;
+      }
+      progressText.textContent = t('kb.processing', { done: job.done, total: job.total });
+      await new Promise((r) => setTimeout(r, 400));
+    }
+  };
+
+  box.append(h('section', { class: 'card', 'aria-labelledby': titleId },
+    h('h2', { id: titleId, tabindex: -1, text: t('kb.docs.title', { slug }) }),
+    drop, progress, progressText, files, docs));
+  box.querySelector('h2').focus();
+  drawDocs();
+}
+
+// ---------------------------------------------------------------- keys
+
+async function viewKeys(me, main) {
+  const listBox = h('div', {});
+  const general = statusLine();
+  const f = new Fields(general);
+  const secretBox = h('div', { class: 'secret', hidden: true, role: 'status' });
+  const inp = {
+    role: select([['user', 'user'], ['editor', 'editor'], ['admin', 'admin']], 'user'),
+    name: h('input', { type: 'text' }),
+    assistants: h('input', { type: 'text', spellcheck: 'false' }),
+    expires: h('input', { type: 'text', spellcheck: 'false' }),
+    rpm: h('input', { type: 'text', inputmode: 'numeric', value: '0' }),
+    tpd: h('input', { type: 'text', inputmode: 'numeric', value: '0' }),
+  };
+  const form = h('form', { class: 'card', novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    f.clear();
+    secretBox.hidden = true;
+    const errs = {};
+    const body = { role: inp.role.value };
+    if (inp.name.value.trim()) body.name = inp.name.value.trim();
+    if (bytes(inp.name.value) > 100) errs.name = t('v.bytes', { max: 100 });
+    const as = inp.assistants.value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (as.some((s) => !SLUG_RE.test(s))) errs.assistants = t('v.slug');
+    if (as.length) body.assistants = as;
+    const exp = inp.expires.value.trim();
+    if (exp && !/^\d+[smhd]?$/.test(exp)) errs.expires_in = t('v.duration');
+    if (exp) body.expires_in = exp;
+    const lim = {};
+    for (const [k, el] of [['rpm', inp.rpm], ['tokens_per_day', inp.tpd]]) {
+      const v = el.value.trim() || '0';
+      if (!/^\d{1,12}$/.test(v)) errs[`limits.${k}`] = t('v.int', { min: 0, max: 999999999999 });
+      else if (Number(v) > 0) lim[k] = Number(v);
+    }
+    if (Object.keys(lim).length) body.limits = lim;
+    if (f.show(errs)) return;
+    try {
+      const r = await api('POST', '/api/v1/keys', body);
+      clear(secretBox).append(h('p', { text: t('keys.secret') }),
+        h('pre', { tabindex: 0 }, h('code', { class: 'key-secret', text: r.key })));
+      secretBox.hidden = false;
+      drawList();
+    } catch (ex) {
+      f.showApiError(ex);
+    }
+  } },
+  h('h2', { text: t('keys.new') }),
+  h('div', { class: 'grid3' },
+    f.field('role', t('keys.role'), inp.role), f.field('name', t('keys.name'), inp.name),
+    f.field('expires_in', t('keys.expires'), inp.expires)),
+  f.field('assistants', t('keys.assistants'), inp.assistants),
+  h('div', { class: 'grid2' }, f.field('limits.rpm', t('keys.rpm'), inp.rpm),
+    f.field('limits.tokens_per_day', t('keys.tpd'), inp.tpd)),
+  h('button', { type: 'submit', class: 'primary', text: t('keys.create') }), general, secretBox);
+
+  main.append(h('h1', { text: t('keys.title') }), form, listBox);
+
+  const drawList = async () => {
+    clear(listBox);
+    let r;
+    try {
+      r = await api('GET', '/api/v1/keys');
+    } catch (e) {
+      listBox.append(errorBox(e));
+      return;
+    }
+    listBox.append(table([t('keys.id'), t('keys.name'), t('keys.role'), t('nav.assistants'), t('keys.created'),
+      t('keys.expiresat'), t('keys.lastused'), t('as.v.state'), ''],
+    r.data.map((k) => h('tr', { class: k.revoked ? 'revoked' : null },
+      h('td', {}, h('code', { text: k.id })), h('td', { text: k.name || '' }), h('td', { text: k.role }),
+      h('td', { text: (k.assistants || []).join(', ') }), h('td', { text: fmtTime(k.created_at) }),
+      h('td', { text: k.expires_at ? fmtTime(k.expires_at) : t('keys.never') }),
+      h('td', { text: fmtTime(k.last_used_at) }),
+      h('td', { text: k.revoked ? t('keys.revoked') : t('keys.active') }),
+      h('td', {}, k.revoked || k.id === me.id ? null : h('button', { type: 'button', class: 'danger',
+        text: t('keys.revoke'), 'aria-label': `${t('keys.revoke')} ${k.id}`, onclick: async () => {
+          if (!(await confirmDialog(t('keys.confirmrevoke', { id: k.id })))) return;
+          try {
+            await api('DELETE', `/api/v1/keys/${encodeURIComponent(k.id)}`);
+            drawList();
+          } catch (e) {
+            listBox.append(errorBox(e));
+          }
+        } })))), t('keys.title')));
+  };
+  drawList();
+}
+
+// ---------------------------------------------------------------- audit
+
+async function viewAudit(me, main) {
+  const verifyBox = h('div', { class: 'verify', role: 'status' });
+  const rows = h('tbody', {});
+  const more = h('button', { type: 'button', class: 'secondary', text: t('app.more'), hidden: true });
+  let after = 0;
+  const verify = async () => {
+    clear(verifyBox);
+    try {
+      const v = await api('GET', '/api/v1/audit/verify');
+      verifyBox.dataset.kind = v.ok ? 'ok' : 'error';
+      verifyBox.append(v.ok
+        ? t('audit.ok', { n: v.events, seq: v.head?.seq ?? 0, hash: (v.head?.hash || '').slice(0, 16) })
+        : t('audit.broken', { seq: v.broken_at, reason: v.reason, msg: v.message || '' }));
+    } catch (e) {
+      verifyBox.dataset.kind = 'error';
+      verifyBox.append(t('app.error', { msg: e.message }));
+    }
+  };
+  const page = async () => {
+    try {
+      const r = await api('GET', `/api/v1/audit?limit=100${after ? `&after=${after}` : ''}`);
+      for (const ev of r.data) {
+        rows.append(h('tr', {}, h('td', { text: ev.seq }), h('td', { text: ev.time }),
+          h('td', {}, h('code', { text: ev.actor })), h('td', { text: ev.action }), h('td', { text: ev.target }),
+          h('td', { text: ev.outcome }), h('td', { text: ev.detail })));
+        after = ev.seq;
+      }
+      more.hidden = !r.has_more;
+    } catch (e) {
+      main.append(errorBox(e));
+    }
+  };
+  more.addEventListener('click', page);
+  main.append(h('h1', { text: t('audit.title') }),
+    h('div', { class: 'toolbar' }, verifyBox, h('button', { type: 'button', class: 'secondary', text: t('audit.verify'), onclick: verify })),
+    h('div', { class: 'table-wrap' }, h('table', {}, h('caption', { class: 'sr-only', text: t('audit.title') }),
+      h('thead', {}, h('tr', {}, [t('audit.seq'), t('audit.time'), t('audit.actor'), t('audit.action'), t('audit.target'),
+        t('audit.outcome'), t('audit.detail')].map((x) => h('th', { scope: 'col', text: x })))), rows)),
+    more);
+  await verify();
+  await page();
+}
+
+// ---------------------------------------------------------------- GDPR
+
+async function viewGdpr(me, main) {
+  const general = statusLine();
+  const f = new Fields(general);
+  const subject = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' });
+  const result = h('div', { class: 'result' });
+  const check = () => {
+    f.clear();
+    const s = subject.value.trim();
+    if (!s) return f.show({ subject: t('v.required') }) && null;
+    if (bytes(s) > 256) return f.show({ subject: t('v.bytes', { max: 256 }) }) && null;
+    return s;
+  };
+  const doExport = async () => {
+    const s = check();
+    if (!s) return;
+    clear(result);
+    try {
+      const r = await api('POST', '/api/v1/gdpr/export', { subject: s });
+      const blob = new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' });
+      const a = h('a', { href: URL.createObjectURL(blob), download: `export-${s.replace(/[^\w.-]+/g, '_')}.json`,
+        class: 'button secondary', text: t('gdpr.download') });
+      f.say(t('gdpr.exported'), 'ok');
+      result.append(a, h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2).slice(0, 20000) }));
+    } catch (e) {
+      if (e.status === 404 && !e.param) result.append(errorBox(e));
+      else f.showApiError(e);
+    }
+  };
+  const doErase = async () => {
+    const s = check();
+    if (!s) return;
+    if (!(await confirmDialog(t('gdpr.confirmerase', { subject: s })))) return;
+    clear(result);
+    try {
+      const r = await api('POST', '/api/v1/gdpr/erase', { subject: s });
+      f.say(t('gdpr.erased'), 'ok');
+      result.append(h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2) }));
+    } catch (e) {
+      if (e.status === 404 && !e.param) result.append(errorBox(e));
+      else f.showApiError(e);
+    }
+  };
+  const register = h('div', {});
+  const loadRegister = async () => {
+    clear(register);
+    try {
+      const r = await api('GET', '/api/v1/register');
+      register.append(h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2) }));
+    } catch (e) {
+      register.append(errorBox(e));
+    }
+  };
+  main.append(h('h1', { text: t('gdpr.title') }),
+    h('form', { class: 'card', novalidate: true, onsubmit: (e) => { e.preventDefault(); doExport(); } },
+      f.field('subject', t('gdpr.subject'), subject),
+      h('div', { class: 'toolbar' },
+        h('button', { type: 'submit', class: 'primary', text: t('gdpr.export') }),
+        h('button', { type: 'button', class: 'danger', text: t('gdpr.erase'), onclick: doErase })),
+      general, result),
+    h('section', { class: 'card' }, h('h2', { text: t('gdpr.register') }),
+      h('button', { type: 'button', class: 'secondary', text: t('gdpr.loadregister'), onclick: loadRegister }),
+      register));
+}
+
+startShell({
+  page: 'console',
+  nav,
+  render,
+  accept: (me) => {
+    if (me.role === 'operator') return t('signin.operator');
+    if (me.role === 'user') {
+      const p = document.createDocumentFragment();
+      p.append(t('signin.user'), ' ', h('a', { href: '/chat', text: t('nav.chat') }));
+      return p;
+    }
+    return null;
+  },
+});
