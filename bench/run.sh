@@ -257,10 +257,13 @@ bench_llama_server() {
     local port base pid
     port=$(free_port)
     base=http://127.0.0.1:$port
-    log "llama-server -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off on $base"
-    printf '%s\n' "llama-server -m $MODEL -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off --no-webui --host 127.0.0.1 --port $port" >>"$cmds"
+    log "llama-server -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off --skip-chat-parsing on $base"
+    # --skip-chat-parsing: the answer is returned as plain content, as LibreAIr
+    # does; otherwise llama-server parses it for tool calls and reasoning, and
+    # random-weight output that happens to contain <tool_call> gets a 500.
+    printf '%s\n' "llama-server -m $MODEL -t $THREADS -c $CTX_TOTAL -np $SLOTS -fa off --no-webui --skip-chat-parsing --host 127.0.0.1 --port $port" >>"$cmds"
     "$LLAMA_BIN/llama-server" -m "$MODEL" -t "$THREADS" -c "$CTX_TOTAL" -np "$SLOTS" -fa off --no-webui \
-        --host 127.0.0.1 --port "$port" >"$LOGS/llama-server.log" 2>&1 &
+        --skip-chat-parsing --host 127.0.0.1 --port "$port" >"$LOGS/llama-server.log" 2>&1 &
     pid=$!
     pids+=("$pid")
     wait_http "$base/health" 300 "$pid" || { fail "llama-server did not become ready (bench/out/logs/llama-server.log)"; stop_pid "$pid"; return 1; }

@@ -105,6 +105,7 @@ button { font: inherit; cursor: pointer; }
 .starter { text-align: left; background: #fff; color: #1d3f8f; border: 1px solid #1d3f8f; border-radius: 16px; padding: 0.35rem 0.8rem; }
 .starter:hover { background: #e6ecf8; }
 .msg { border-radius: 10px; padding: 0.45rem 0.75rem; max-width: 92%; }
+.msg > p { margin: 0; white-space: pre-wrap; }
 .msg .who { font-size: 0.75rem; font-weight: 700; color: #4d4d4d; margin: 0 0 0.15rem; }
 .msg.user { align-self: flex-end; background: #e6ecf8; }
 .msg.bot { align-self: flex-start; background: #f3f5f9; border: 1px solid #c9cfda; }

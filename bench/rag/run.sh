@@ -5,7 +5,7 @@
 #   bench/rag/run.sh [--set spf|piaf]...     (default: both sets)
 #
 # LibreAIr side, through the product's real paths: `libreair serve` on a
-# fresh data folder, a tenant, one knowledge base per set; every passage
+# fresh data folder, a tenant and a knowledge base per set; every passage
 # becomes one document <id>.txt holding its text only, uploaded through
 # POST /api/v1/knowledge-bases/{slug}/documents (multipart, 250 files per
 # request) and indexed by the ingestion jobs (polled on GET /api/v1/jobs/{id});
@@ -95,15 +95,45 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -n "$base" ] || die "libreair serve printed no address"
+# CPU accounting, to tell a quiet measurement from a noisy one (as in
+# bench/run.sh): the share of the machine's CPU time used during the search
+# phase by processes other than the server and this script's children.
+cpu_ticks() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6; exit}' /proc/stat; }
+proc_ticks() { { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || echo; } | awk '{print ($12+$13)+0}'; }
+child_ticks() {
+    times >"$OUT/.times"
+    CT=$(tail -n1 "$OUT/.times" | awk -v hz="$(getconf CLK_TCK)" '{
+        s = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+        printf "%d\n", s * hz }')
+}
+noise_start() {
+    read -r nb0 nt0 < <(cpu_ticks)
+    np0=$(proc_ticks "$pid")
+    child_ticks
+    nc0=$CT
+}
+noise_end() { # file
+    local nb1 nt1 np1
+    read -r nb1 nt1 < <(cpu_ticks)
+    np1=$(proc_ticks "$pid")
+    child_ticks
+    awk -v b=$((nb1 - nb0)) -v t=$((nt1 - nt0)) -v p=$((np1 - np0)) -v c=$((CT - nc0)) \
+        -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+        if (t <= 0) t = 1
+        f = (b - p - c) / t; if (f < 0) f = 0
+        printf "{\"foreign\":%.3f,\"server\":%.3f,\"client\":%.3f,\"load\":%s}\n", f, p / t, c / t, l }' >"$1"
+}
 post() { # key path json
     curl -sS -o "$OUT/resp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
         -H 'Content-Type: application/json' --data-binary "$3" "$base$2"
 }
-st=$(post "$op_key" /api/v1/tenants '{"slug":"bench","name":"Benchmark"}')
-key=$(jq -r '.admin_key // empty' "$OUT/resp.json" 2>/dev/null)
-[[ $st == 20? && $key == lair_* ]] || die "tenant creation answered $st: $(cat "$OUT/resp.json")"
-
 for s in "${sets[@]}"; do
+    # one tenant per set: a tenant's full-text index (and so its BM25
+    # statistics) holds all its knowledge bases
+    st=$(post "$op_key" /api/v1/tenants "{\"slug\":\"bench-$s\",\"name\":\"Benchmark $s\"}")
+    key=$(jq -r '.admin_key // empty' "$OUT/resp.json" 2>/dev/null)
+    [[ $st == 20? && $key == lair_* ]] || die "tenant creation answered $st: $(cat "$OUT/resp.json")"
     st=$(post "$key" /api/v1/knowledge-bases "{\"slug\":\"$s\",\"name\":\"$s\"}")
     [[ $st == 20? ]] || die "$s: knowledge base creation answered $st: $(cat "$OUT/resp.json")"
     log "$s: ingesting $(ls "$OUT/$s/docs" | wc -l) documents through the API"
@@ -113,9 +143,11 @@ for s in "${sets[@]}"; do
     log "$s: $(cat "$OUT/$s/ingest.json")"
     log "$s: searching the dev questions"
     printf '%s\n' "node bench/rag/client.mjs search --base $base --key \$KEY --kb $s --questions $SHARED/data/$s/questions-dev.jsonl --out $OUT/$s/libreair.run" >>"$cmds"
+    noise_start
     node "$root/bench/rag/client.mjs" search --base "$base" --key "$key" --kb "$s" \
         --questions "$SHARED/data/$s/questions-dev.jsonl" --out "$OUT/$s/libreair.run" 2>"$OUT/$s/search.log" ||
         die "$s: search: $(tail -c 400 "$OUT/$s/search.log")"
+    noise_end "$OUT/$s/noise.json"
 done
 cleanup
 pid=
@@ -143,7 +175,7 @@ const J = (f) => JSON.parse(fs.readFileSync(`${out}/${f}`, 'utf8'));
 const f3 = (x) => (x == null ? 'n/a' : x.toFixed(3));
 const f2 = (x) => (x == null ? 'n/a' : x.toFixed(2));
 const pts = (x) => (x >= 0 ? '+' : '') + (100 * x).toFixed(1) + ' pts';
-const rows = [], checks = [];
+const rows = [], checks = [], noise = [];
 for (const s of sets) {
     const L = J(`${s}/libreair.json`), X = J(`${s}/xapian.json`), ing = J(`${s}/ingest.json`);
     const xo = fs.readFileSync(`${out}/${s}/xapian.out`, 'utf8').trim().split(/\s+/);
@@ -160,6 +192,10 @@ for (const s of sets) {
         checks.push(`| spf search p99 ≤ 20 ms | ${f2(L.p99_ms)} ms | ${v(L.p99_ms <= 20)} |`);
     }
     if (ing.errors) checks.push(`| ${s}: files that failed ingestion | ${ing.errors} | MISS |`);
+    const nz = J(`${s}/noise.json`);
+    noise.push(`${s}: during LibreAIr's searches, other processes used ${(100 * nz.foreign).toFixed(0)} % of the machine's CPU ` +
+        `(server ${(100 * nz.server).toFixed(0)} %, client ${(100 * nz.client).toFixed(0)} %, load average ${nz.load})` +
+        (nz.foreign > 0.25 ? ' — a noisy run: latencies are not representative of this machine.' : '.'));
 }
 console.log(`# Retrieval benchmark (bench/rag/run.sh), ${new Date().toISOString()}\n`);
 console.log('| set | system | R@1 | R@5 | R@10 | MRR@10 | search p50 ms | search p99 ms | ingestion MB/s |');
@@ -169,6 +205,7 @@ if (checks.length) {
     console.log('\n| target | measured | verdict |\n|---|---|---|');
     checks.forEach((r) => console.log(r));
 }
+console.log('\n' + noise.join('\n'));
 console.log(`
 LibreAIr's latency is the wall time of one POST /api/v1/knowledge-bases/{slug}/search
 seen by a client on the same machine (HTTP, JSON, authentication included);

@@ -40,9 +40,12 @@ static enum lair_err parse_subject(struct http_req *rq, json_t **body, const cha
     json_t *v;
     json_object_foreach(*body, key, v)
     {
-        if (strcmp(key, "subject") != 0)
-            return http_fail(rq, LAIR_EUNPROC, key, "unknown_field",
+        if (strcmp(key, "subject") != 0) {
+            /* http_fail keeps the pointer: the name must outlive the body */
+            const char *name = arena_strndup(http_arena(rq), key, strlen(key));
+            return http_fail(rq, LAIR_EUNPROC, name ? name : "body", "unknown_field",
                              "unknown field '%s': the body is {\"subject\": \"...\"}", key);
+        }
     }
     json_t *s = json_object_get(*body, "subject");
     if (!json_is_string(s))

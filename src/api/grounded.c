@@ -40,6 +40,13 @@ enum lair_err api_ground(struct http_req *rq, const struct assistant *a,
         return e;
     e = grounding_prepare(db, a, msgs, n, m, api_ground_embedder(rq), max_tokens, http_arena(rq),
                           out);
+    if (e == LAIR_ECTX) {
+        grounding_release(out);
+        return http_fail(rq, e, "messages", "context_length_exceeded",
+                         "the conversation leaves no room in the model's context for the "
+                         "knowledge-base sources; shorten the messages or start a new "
+                         "conversation");
+    }
     if (e) {
         grounding_release(out);
         log_error("grounding", "assistant %s: retrieval failed: %s", a->slug, lair_err_name(e));

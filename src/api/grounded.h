@@ -31,7 +31,8 @@
  * max_tokens the answer's limit (<= 0: none). OUT: *out (release with
  * grounding_release), parts in the request's arena. An assistant without
  * knowledge bases gives out->active == false. Errors are recorded with
- * http_fail. */
+ * http_fail: LAIR_ECTX (400 context_length_exceeded) when sources were
+ * found but the conversation leaves no room for them. */
 enum lair_err api_ground(struct http_req *rq, const struct assistant *a,
                          const struct llm_message *msgs, size_t n, struct llm_model *m,
                          int max_tokens, struct grounding *out);

@@ -490,6 +490,11 @@ static enum lair_err conversation_tokens(struct llm_model *m, const struct llm_m
     return e;
 }
 
+/* Tokens for the sources: what the context leaves after the conversation,
+ * the answer and the template's margin. The answer reserves its max_tokens
+ * (or the default), but never more than half of what the conversation
+ * leaves: max_tokens is a cap that answers seldom reach, and sources
+ * crowded out by it would turn an answerable question into a refusal. */
 static int budget_for(struct llm_model *m, int conv_tokens, int max_tokens)
 {
     struct llm_model_info info;
@@ -497,7 +502,10 @@ static int budget_for(struct llm_model *m, int conv_tokens, int max_tokens)
     int answer = max_tokens > 0 ? max_tokens : GROUNDING_ANSWER_RESERVE;
     if (max_tokens <= 0 && answer > info.n_ctx_slot / 4)
         answer = info.n_ctx_slot / 4;
-    return info.n_ctx_slot - conv_tokens - answer - GROUNDING_TEMPLATE_MARGIN;
+    int left = info.n_ctx_slot - conv_tokens - GROUNDING_TEMPLATE_MARGIN;
+    if (answer > left / 2)
+        answer = left / 2;
+    return left - answer;
 }
 
 enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
@@ -547,6 +555,8 @@ enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
         buf_release(&block);
         if (e)
             return e;
+        if (packed == 0)
+            return LAIR_ECTX; /* sources were found, the conversation leaves no room */
         if (packed < nh)
             log_info("grounding", "%zu of %zu sources fit the context", packed, nh);
     }

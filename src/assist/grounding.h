@@ -122,8 +122,11 @@ json_t *grounding_sources_json(const struct search_hit *hits, size_t n, struct s
  * reserved for the answer (<= 0: GROUNDING_ANSWER_RESERVE or a quarter of
  * the context). m is the generation model (NULL in degraded mode: nothing is
  * counted, every found source is kept); embed the embedding model or NULL.
+ * The answer reserves at most half of what the conversation leaves.
  * OUT: *out (release with grounding_release); ar holds its ARENA parts. An
- * assistant without knowledge bases gives active = false and nothing else. */
+ * assistant without knowledge bases gives active = false and nothing else.
+ * LAIR_ECTX when sources were found but the conversation leaves no room for
+ * any (the refusal is for questions the documents do not answer). */
 enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
                                 const struct llm_message *msgs, size_t n, struct llm_model *m,
                                 struct llm_model *embed, int max_tokens, struct arena *ar,

@@ -1,12 +1,15 @@
 /* The embedded llama.cpp backend (the only file that includes llama.h).
  *
- * A causal model gets one llama_context with n_slots sequences sharing one
- * unified KV cache, and one scheduler thread. Each step the scheduler admits
- * queued requests into idle slots, then builds one llama_batch: one token for
- * every generating slot, then prompt chunks of newly admitted slots up to
- * n_batch tokens, decodes it, and samples every slot whose logits came out.
- * When no slot is active and the queue is empty it sleeps on a condition
- * variable.
+ * A causal model gets one llama_context with n_seq = 2 * n_slots sequences
+ * ("slots" below) sharing one unified KV cache, and one scheduler thread.
+ * Each step the scheduler admits queued requests into idle slots (up to
+ * n_slots running requests, plus one for each tenant with nothing running),
+ * chooses the n_slots requests that take part in the step, round-robin across
+ * fair keys, then builds one llama_batch: one token for every chosen
+ * generating slot, then prompt chunks of chosen slots up to n_batch tokens,
+ * decodes it, and samples every slot whose logits came out. A request not
+ * chosen keeps its KV and simply skips the step. When no slot is active and
+ * the queue is empty it sleeps on a condition variable.
  *
  * Each slot remembers the tokens its sequence holds in the KV cache, also
  * after its request finished. A new request goes to the idle slot whose
@@ -68,6 +71,9 @@ struct slot {
     int n_chunk; /* prompt tokens in the current batch */
     int i_out;   /* batch index of this slot's logits, -1 when none */
     bool in_batch;
+    bool chosen;    /* takes part in this step (plan_step) */
+    uint64_t served; /* the last step this slot was in a batch */
+    int order;       /* plan_step's scratch: round * n + key */
     struct llama_sampler *smpl;
     uint64_t last_used, admitted;
     double t_start, t_first;
@@ -93,10 +99,12 @@ struct engine {
     llama_memory_t mem;
     struct llama_batch batch;
     int n_batch, n_slots, n_ctx_slot;
+    int n_seq; /* resident sequences: n_slots, plus room for tenants let in early */
     bool can_reuse; /* false for recurrent memories: no partial sequence removal */
-    struct slot *slots;
+    struct slot *slots; /* n_seq of them */
+    struct slot **cand; /* plan_step's scratch, n_seq */
     int n_active;
-    uint64_t clock, admissions;
+    uint64_t clock, admissions, steps;
     llama_logit_bias *eog_bias;
     int n_eog;
     char *piece;
@@ -266,6 +274,11 @@ static void job_free(struct job *j)
     free(j);
 }
 
+static bool same_key(const struct job *a, const struct job *b)
+{
+    return a->key_len == b->key_len && (a->key_len == 0 || memcmp(a->key, b->key, a->key_len) == 0);
+}
+
 /* Fair queuing: a job's tag is one more than the latest tag of its key still
  * queued, and never below the round being served; the lowest tag goes first.
  * So a key with sixteen queued jobs takes one turn per round, and a key that
@@ -275,8 +288,7 @@ static void queue_push(struct engine *e, struct job *j)
     uint64_t tag = e->round;
     for (int i = 0; i < e->n_queue; i++) {
         const struct job *q = e->queue[i];
-        if (q->tag > tag && q->key_len == j->key_len &&
-            (j->key_len == 0 || memcmp(q->key, j->key, j->key_len) == 0))
+        if (q->tag > tag && same_key(q, j))
             tag = q->tag;
     }
     j->tag = tag + 1;
@@ -503,6 +515,7 @@ static void slot_finish(struct engine *e, struct slot *s, enum llm_finish f, enu
     s->job = NULL;
     s->state = SLOT_IDLE;
     s->in_batch = false;
+    s->chosen = false;
     s->last_used = ++e->clock;
     e->n_active--;
     pthread_mutex_lock(&e->mu);
@@ -535,7 +548,7 @@ static void slot_reuse_prefix(struct engine *e, struct slot *t, const struct job
         slot_clear_kv(e, t);
         return;
     }
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         int l = imin(common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt), limit);
         if (s == t)
@@ -561,7 +574,7 @@ static struct slot *slot_pick(struct engine *e, const struct job *j)
 {
     struct slot *best = NULL;
     int best_l = -1;
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         if (s->state != SLOT_IDLE)
             continue;
@@ -580,6 +593,7 @@ static void slot_start(struct engine *e, struct job *j, double now)
     s->n_gen = 0;
     s->t_start = now;
     s->t_first = 0;
+    s->served = 0; /* never served: first in its key's turn */
     s->admitted = ++e->admissions;
     s->last_used = ++e->clock;
     e->n_active++;
@@ -612,27 +626,86 @@ static int batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama_
     return i;
 }
 
-/* The oldest admitted slot still decoding its prompt and not yet batched. */
+/* Sorts the n first candidates by ascending key(). Insertion sort: n is a
+ * handful of sequences. */
+static void sort_cand(struct slot **c, int n, bool (*before)(const struct slot *, const struct slot *))
+{
+    for (int i = 1; i < n; i++) {
+        struct slot *x = c[i];
+        int k = i;
+        for (; k > 0 && before(x, c[k - 1]); k--)
+            c[k] = c[k - 1];
+        c[k] = x;
+    }
+}
+
+static bool served_before(const struct slot *a, const struct slot *b)
+{
+    return a->served < b->served || (a->served == b->served && a->admitted < b->admitted);
+}
+
+static bool order_before(const struct slot *a, const struct slot *b)
+{
+    return a->order < b->order;
+}
+
+/* Chooses the active slots that take part in this step: all of them when
+ * they are no more than n_slots. Otherwise (a tenant was let in ahead of its
+ * turn) the n_slots places go round-robin across fair keys: keys in the order
+ * of their least recently served job, one place each per round, and within a
+ * key to its least recently served jobs. The others keep their KV and skip
+ * the step; since a skipped job is served first next time, every key gets an
+ * equal share of the steps and every job of a key an equal share of its key's. */
+static void plan_step(struct engine *e)
+{
+    int n = 0;
+    for (int i = 0; i < e->n_seq; i++) {
+        struct slot *s = &e->slots[i];
+        s->chosen = s->job != NULL;
+        if (s->chosen)
+            e->cand[n++] = s;
+    }
+    if (n <= e->n_slots)
+        return;
+    sort_cand(e->cand, n, served_before);
+    for (int i = 0; i < n; i++) {
+        struct slot *s = e->cand[i];
+        int key = i, round = 0;
+        /* key: where the key's first job stands; round: its jobs before s */
+        for (int k = 0; k < i; k++)
+            if (same_key(e->cand[k]->job, s->job) && round++ == 0)
+                key = k;
+        s->order = round * n + key;
+    }
+    sort_cand(e->cand, n, order_before);
+    for (int i = e->n_slots; i < n; i++)
+        e->cand[i]->chosen = false;
+}
+
+/* The oldest admitted chosen slot still decoding its prompt and not yet
+ * batched. */
 static struct slot *next_prompt_slot(struct engine *e)
 {
     struct slot *best = NULL;
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
-        if (s->state == SLOT_PROMPT && !s->in_batch && (!best || s->admitted < best->admitted))
+        if (s->state == SLOT_PROMPT && s->chosen && !s->in_batch &&
+            (!best || s->admitted < best->admitted))
             best = s;
     }
     return best;
 }
 
-/* Generating slots first (one token each, so streams never stall behind a
- * long prompt), then prompt chunks in admission order up to n_batch. */
+/* Chosen generating slots first (one token each, so streams never stall
+ * behind a long prompt), then prompt chunks in admission order up to n_batch. */
 static void build_batch(struct engine *e)
 {
     struct llama_batch *b = &e->batch;
     b->n_tokens = 0;
-    for (int i = 0; i < e->n_slots; i++) {
+    plan_step(e);
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
-        s->in_batch = s->state == SLOT_GEN;
+        s->in_batch = s->state == SLOT_GEN && s->chosen;
         s->n_chunk = 0;
         s->i_out = s->in_batch ? batch_add(b, s->next, s->n_hist, s->id, true) : -1;
     }
@@ -653,7 +726,7 @@ static void build_batch(struct engine *e)
 static bool evict_idle(struct engine *e)
 {
     struct slot *v = NULL;
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         if (s->state == SLOT_IDLE && s->n_hist > 0 && (!v || s->last_used < v->last_used))
             v = s;
@@ -663,20 +736,30 @@ static bool evict_idle(struct engine *e)
     return v != NULL;
 }
 
-static struct slot *newest_active(struct engine *e)
+/* The request to fail when the cells run out: the newest of the key running
+ * the most requests, so that a tenant let in ahead of its turn is not the one
+ * to pay for another's load. */
+static struct slot *kv_victim(struct engine *e)
 {
-    struct slot *n = NULL;
-    for (int i = 0; i < e->n_slots; i++) {
+    struct slot *v = NULL;
+    int v_count = 0;
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
-        if (s->job && (!n || s->admitted > n->admitted))
-            n = s;
+        if (!s->job)
+            continue;
+        int count = 0;
+        for (int k = 0; k < e->n_seq; k++)
+            count += e->slots[k].job && same_key(e->slots[k].job, s->job);
+        if (count > v_count || (count == v_count && s->admitted > v->admitted))
+            v = s, v_count = count;
     }
-    return n;
+    return v;
 }
 
 /* Decodes this step's batch. When the KV cache is full, idle sequences are
- * evicted (least recently used first), then the newest request is failed,
- * until the batch fits. Returns false when there is nothing to sample. */
+ * evicted (least recently used first), then the newest request of the busiest
+ * key is failed, until the batch fits. Returns false when there is nothing to
+ * sample. */
 static bool decode_step(struct engine *e)
 {
     for (;;) {
@@ -684,14 +767,16 @@ static bool decode_step(struct engine *e)
         if (e->batch.n_tokens == 0)
             return false;
         int r = llama_decode(e->ctx, e->batch);
-        if (r == 0)
+        if (r == 0) {
+            e->steps++;
             return true;
+        }
         if (r == 1) {
             if (!evict_idle(e))
-                slot_fail(e, newest_active(e), LAIR_EBUSY);
+                slot_fail(e, kv_victim(e), LAIR_EBUSY);
             continue;
         }
-        for (int i = 0; i < e->n_slots; i++)
+        for (int i = 0; i < e->n_seq; i++)
             if (e->slots[i].in_batch)
                 slot_fail(e, &e->slots[i], LAIR_EMODEL);
         return false;
@@ -746,11 +831,12 @@ static void on_token(struct engine *e, struct slot *s, llama_token t)
 static void after_decode(struct engine *e)
 {
     double now = 0;
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         if (!s->in_batch)
             continue;
         s->in_batch = false;
+        s->served = e->steps;
         if (s->state == SLOT_GEN) {
             s->hist[s->n_hist++] = s->next;
         } else {
@@ -768,15 +854,55 @@ static void after_decode(struct engine *e)
 
 static void reap_cancelled(struct engine *e)
 {
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         if (s->job && llm_stream_cancelled(s->job->stream))
             slot_finish(e, s, LLM_FINISH_CANCELLED, LAIR_OK);
     }
 }
 
-/* Under e->mu: takes the jobs to start now (as many as idle slots) and the
- * queued jobs whose stream was cancelled. */
+/* True when j's key has a request running or about to start. */
+static bool key_running(const struct engine *e, const struct job *j, int n_admit)
+{
+    for (int i = 0; i < e->n_seq; i++)
+        if (e->slots[i].job && same_key(e->slots[i].job, j))
+            return true;
+    for (int i = 0; i < n_admit; i++)
+        if (same_key(e->admit_buf[i], j))
+            return true;
+    return false;
+}
+
+/* The first queued job, in fair order, of a key with nothing running; -1
+ * when none. */
+static int queue_find_idle_key(const struct engine *e, int n_admit)
+{
+    int best = -1;
+    for (int i = 0; i < e->n_queue; i++) {
+        const struct job *a = e->queue[i];
+        if (best >= 0 && (a->tag > e->queue[best]->tag ||
+                          (a->tag == e->queue[best]->tag && a->arrival > e->queue[best]->arrival)))
+            continue;
+        if (!key_running(e, a, n_admit))
+            best = i;
+    }
+    return best;
+}
+
+static void admit(struct engine *e, struct job *j, int *n_admit, struct job **drop)
+{
+    if (llm_stream_cancelled(j->stream)) {
+        j->next = *drop;
+        *drop = j;
+    } else {
+        e->admit_buf[(*n_admit)++] = j;
+    }
+}
+
+/* Under e->mu: takes the jobs to start now and the queued jobs whose stream
+ * was cancelled. Up to n_slots requests run in turn of the fair queue; beyond
+ * that, a key with nothing running is let in at once while a sequence is
+ * free, and plan_step makes over-share keys skip steps for it. */
 static void take_jobs(struct engine *e, int *n_admit, struct job **drop)
 {
     *n_admit = 0;
@@ -784,14 +910,13 @@ static void take_jobs(struct engine *e, int *n_admit, struct job **drop)
         e->cancel_pending = false;
         queue_purge(e, drop);
     }
-    while (e->n_queue > 0 && *n_admit < e->n_slots - e->n_active) {
-        struct job *j = queue_pop(e);
-        if (llm_stream_cancelled(j->stream)) {
-            j->next = *drop;
-            *drop = j;
-        } else {
-            e->admit_buf[(*n_admit)++] = j;
-        }
+    while (e->n_queue > 0 && e->n_active + *n_admit < e->n_slots)
+        admit(e, queue_pop(e), n_admit, drop);
+    int i;
+    while (e->n_active + *n_admit < e->n_seq && (i = queue_find_idle_key(e, *n_admit)) >= 0) {
+        struct job *j = e->queue[i];
+        queue_remove(e, i);
+        admit(e, j, n_admit, drop);
     }
     e->st.busy_slots += *n_admit;
     e->st.queue_depth = e->n_queue;
@@ -799,7 +924,7 @@ static void take_jobs(struct engine *e, int *n_admit, struct job **drop)
 
 static void shutdown_all(struct engine *e)
 {
-    for (int i = 0; i < e->n_slots; i++)
+    for (int i = 0; i < e->n_seq; i++)
         if (e->slots[i].job)
             slot_finish(e, &e->slots[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
     struct job *all = NULL;
@@ -942,11 +1067,12 @@ static void eng_free(struct llm_backend *b)
         pthread_mutex_unlock(&e->mu);
         pthread_join(e->thread, NULL);
     }
-    for (int i = 0; e->slots && i < e->n_slots; i++) {
+    for (int i = 0; e->slots && i < e->n_seq; i++) {
         free(e->slots[i].hist);
         llama_sampler_free(e->slots[i].smpl);
     }
     free(e->slots);
+    free(e->cand);
     if (e->batch.token)
         llama_batch_free(e->batch);
     if (e->ebatch.token)
@@ -1040,6 +1166,9 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
 {
     int max_seq = (int)llama_max_parallel_sequences();
     e->n_slots = o->n_slots > 0 ? imin(o->n_slots, max_seq) : DEFAULT_SLOTS;
+    /* As many sequences again as slots, for tenants let in ahead of their
+     * turn (take_jobs); they cost no KV until they hold tokens. */
+    e->n_seq = imin(2 * e->n_slots, max_seq);
     e->n_batch = o->n_batch > 0 ? o->n_batch : DEFAULT_BATCH;
     if (e->n_batch < e->n_slots)
         e->n_batch = e->n_slots; /* every generating slot gets its token each step */
@@ -1060,7 +1189,7 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
     cp.n_ctx = (uint32_t)n_ctx;
     cp.n_batch = (uint32_t)e->n_batch;
     cp.n_ubatch = (uint32_t)imin(e->n_batch, MAX_UBATCH);
-    cp.n_seq_max = (uint32_t)e->n_slots;
+    cp.n_seq_max = (uint32_t)e->n_seq;
     e->ctx = llama_init_from_model(e->model, cp);
     if (!e->ctx)
         return LAIR_EMODEL;
@@ -1068,16 +1197,17 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
     e->can_reuse = !llama_model_is_recurrent(e->model) && !llama_model_is_hybrid(e->model);
     e->batch = llama_batch_init(e->n_batch, 0, 1);
 
-    e->slots = calloc((size_t)e->n_slots, sizeof(*e->slots));
+    e->slots = calloc((size_t)e->n_seq, sizeof(*e->slots));
+    e->cand = calloc((size_t)e->n_seq, sizeof(*e->cand));
     e->queue = calloc((size_t)e->queue_max, sizeof(*e->queue));
-    e->admit_buf = calloc((size_t)e->n_slots, sizeof(*e->admit_buf));
+    e->admit_buf = calloc((size_t)e->n_seq, sizeof(*e->admit_buf));
     int n_eog = 0;
     for (llama_token t = 0; t < e->n_vocab; t++)
         n_eog += llama_vocab_is_eog(e->vocab, t);
     e->eog_bias = calloc((size_t)n_eog + 1, sizeof(*e->eog_bias));
-    if (!e->slots || !e->queue || !e->admit_buf || !e->eog_bias || !e->batch.token)
+    if (!e->slots || !e->cand || !e->queue || !e->admit_buf || !e->eog_bias || !e->batch.token)
         return LAIR_ENOMEM;
-    for (int i = 0; i < e->n_slots; i++) {
+    for (int i = 0; i < e->n_seq; i++) {
         e->slots[i].id = i;
         e->slots[i].hist = malloc((size_t)e->n_ctx_slot * sizeof(llama_token));
         if (!e->slots[i].hist)

@@ -189,7 +189,7 @@ test('knowledge base: create, drag and drop two files, the job finishes with per
   assert.equal(await md.getAttribute('data-state'), 'indexed');
   assert.equal(await pdf.getAttribute('data-state'), 'failed');
   assert.ok((await pdf.locator('.file-error').textContent()).length > 3, 'the failure says why');
-  await page.getByRole('cell', { name: 'etat-civil.md' }).waitFor();
+  await page.getByRole('cell', { name: 'etat-civil.md', exact: true }).waitFor();
   await shot(page, 'console-kb');
   await axe(page, 'console, knowledge bases');
 });
@@ -271,6 +271,25 @@ test('chat page: a streamed answer with numbered sources that open the cited exc
   // the conversation is listed and the page has no HTML from the model
   await page.locator('ul.conversations button.conv').first().waitFor();
   assert.equal(await bot.locator('.body script, .body img, .body iframe').count(), 0);
+  // hostile model output stays text (OWASP LLM05)
+  const r = await page.evaluate(async () => {
+    const { renderMarkdown } = await import('/assets/md.js');
+    const div = document.createElement('div');
+    div.append(renderMarkdown('<img src=x onerror="window.pwned=1"> **gras** [a](javascript:alert(1)) '
+      + '[b](https://example.org/x) <script>window.pwned=2</script> [1]\n\n- un\n- deux\n\n```\n<b>code</b>\n```',
+    { cite: () => null }));
+    document.body.append(div);
+    await new Promise((ok) => setTimeout(ok, 50));
+    const out = { elements: [...div.querySelectorAll('*')].map((e) => e.tagName).join(','),
+      links: [...div.querySelectorAll('a')].map((a) => a.href), text: div.textContent, pwned: window.pwned ?? null };
+    div.remove();
+    return out;
+  });
+  assert.equal(r.elements, 'P,STRONG,A,UL,LI,LI,PRE,CODE');
+  assert.deepEqual(r.links, ['https://example.org/x']);
+  assert.match(r.text, /<img src=x onerror=/);
+  assert.match(r.text, /<script>/);
+  assert.equal(r.pwned, null);
   await axe(page, 'chat page');
 });
 

@@ -569,6 +569,13 @@ static void test_concurrent_streams(void **state)
     }
 }
 
+/* True when the stream has not finished yet; takes its pending text. */
+static bool still_running(struct llm_stream *s, struct buf *out)
+{
+    struct llm_result res;
+    return !llm_stream_take(s, out, &res);
+}
+
 static void test_fairness(void **state)
 {
     struct llm_model *q = load("fair", 1, 0, 16);
@@ -587,19 +594,174 @@ static void test_fairness(void **state)
     r.fair_key = S("tenant-b");
     assert_int_equal(llm_submit(q, &r, &b), LAIR_OK);
     struct llm_result ra[NA], rb;
+    /* B came last, with A holding the only slot and four more queued: it is
+     * let in at once and shares the slot's steps with A's running request,
+     * so it is done long before that request's 200 tokens. */
+    wait_done(b, &out, &rb);
+    llm_stream_free(b);
+    assert_int_equal(rb.completion_tokens, 16);
+    buf_reset(&out);
+    assert_true(still_running(a[0], &out));
     for (int i = 0; i < NA; i++) {
         buf_reset(&out);
         wait_done(a[i], &out, &ra[i]);
         llm_stream_free(a[i]);
     }
+    assert_true(rb.queue_ms < ra[1].queue_ms);
+    for (int i = 2; i < NA; i++) /* A's own requests keep their order */
+        assert_true(ra[i - 1].queue_ms < ra[i].queue_ms);
+    buf_release(&out);
+}
+
+/* The issue's case at unit scale: with two slots, tenant A runs six long
+ * requests (two running, four queued) and tenant B sends one short one. B
+ * gets its turn at each step at once, instead of after one of A's requests;
+ * and every output, A's paused ones included, is its single-run output. */
+static void test_fair_steps(void **state)
+{
+    enum { NA = 6, A_TOKENS = 320, B_TOKENS = 8 };
+    static const char *starts[NA] = {
+        "Once upon a time",    "One day, a little boy", "The cat sat",
+        "Tom and Sue went to", "There was a big tree",  "Lily had a red ball",
+    };
+    struct llm_model *q = load("fair2", 2, 2 * 1024, 16);
+    char *want[NA], *want_b;
+    struct llm_result res, rb;
+    for (int i = 0; i < NA; i++) {
+        struct llm_request r = greedy(starts[i], A_TOKENS);
+        r.ignore_eos = true;
+        want[i] = run_text(cold, &r, &res);
+    }
+    struct llm_request rq = greedy("A little bird", B_TOKENS);
+    rq.ignore_eos = true;
+    rq.fair_key = S("tenant-b");
+    want_b = run_text(cold, &rq, &res);
+
+    struct llm_stream *a[NA], *b;
+    struct buf out[NA], bout;
+    buf_init(&bout, 0);
+    for (int i = 0; i < NA; i++) {
+        struct llm_request r = greedy(starts[i], A_TOKENS);
+        r.ignore_eos = true;
+        r.fair_key = S("tenant-a");
+        buf_init(&out[i], 0);
+        assert_int_equal(llm_submit(q, &r, &a[i]), LAIR_OK);
+    }
+    wait_text(a[0], &out[0]);
+    wait_text(a[1], &out[1]);
+    struct llm_stats st;
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 2);
+    assert_int_equal(st.queue_depth, NA - 2);
+    assert_int_equal(llm_submit(q, &rq, &b), LAIR_OK);
+    wait_done(b, &bout, &rb);
+    /* B is done while both of A's running requests are far from done. */
+    assert_true(still_running(a[0], &out[0]));
+    assert_true(still_running(a[1], &out[1]));
+    assert_int_equal(rb.completion_tokens, B_TOKENS);
+    assert_string_equal(bout.ptr ? bout.ptr : "", want_b);
+    llm_stream_free(b);
+    for (int i = 0; i < NA; i++) {
+        wait_done(a[i], &out[i], &res);
+        assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+        assert_int_equal(res.completion_tokens, A_TOKENS);
+        assert_string_equal(out[i].ptr ? out[i].ptr : "", want[i]);
+        llm_stream_free(a[i]);
+        buf_release(&out[i]);
+        free(want[i]);
+    }
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 0);
+    assert_int_equal(st.queue_depth, 0);
+    free(want_b);
+    buf_release(&bout);
+}
+
+static struct llm_stream *submit_key(struct llm_model *m, const char *key, int max_tokens)
+{
+    struct llm_request r = greedy("Once upon a time", max_tokens);
+    r.ignore_eos = true;
+    r.fair_key = str_c(key);
+    struct llm_stream *s;
+    assert_int_equal(llm_submit(m, &r, &s), LAIR_OK);
+    return s;
+}
+
+/* A request that skips steps can be cancelled: its sequence is freed for the
+ * next tenant at once, and the others go on. */
+static void test_cancel_paused(void **state)
+{
+    struct llm_model *q = load("pause", 1, 4096, 8);
+    struct buf out;
+    buf_init(&out, 0);
+    struct llm_stream *a0 = submit_key(q, "a", 0);
+    wait_text(a0, &out);
+    struct llm_stream *b0 = submit_key(q, "b", 0);
+    buf_reset(&out);
+    wait_text(b0, &out); /* let in beside a0: they take turns on the one slot */
+    struct llm_stream *a1 = submit_key(q, "a", 4);
+    struct llm_stream *c0 = submit_key(q, "c", 4);
+    struct llm_stats st;
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 2);
+    assert_int_equal(st.queue_depth, 2); /* every sequence is taken */
+
+    llm_stream_cancel(b0);
+    struct llm_result res;
+    buf_reset(&out);
+    wait_done(b0, &out, &res);
+    assert_int_equal(res.finish, LLM_FINISH_CANCELLED);
+    llm_stream_free(b0);
+    /* c0 takes b0's sequence; a1 still waits for a's turn. */
+    buf_reset(&out);
+    wait_done(c0, &out, &res);
+    assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+    assert_int_equal(res.completion_tokens, 4);
+    llm_stream_free(c0);
+    buf_reset(&out);
+    assert_true(still_running(a0, &out));
+    assert_true(still_running(a1, &out));
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.queue_depth, 1);
+
+    llm_stream_free(a0); /* freed without cancelling, while running */
+    buf_reset(&out);
+    wait_done(a1, &out, &res);
+    assert_int_equal(res.completion_tokens, 4);
+    llm_stream_free(a1);
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 0);
+    assert_int_equal(st.queue_depth, 0);
+    buf_release(&out);
+}
+
+/* Sequences let in ahead of their turn can outgrow the cells: the engine
+ * fails one request with LAIR_EBUSY and the other runs to its end. */
+static void test_fair_kv_full(void **state)
+{
+    struct llm_model *q = load("fairkv", 1, 256, 4);
+    struct buf out;
+    buf_init(&out, 0);
+    struct llm_stream *a = submit_key(q, "a", 0);
+    wait_text(a, &out);
+    struct llm_stream *b = submit_key(q, "b", 0);
+    struct llm_result ra, rb;
     buf_reset(&out);
     wait_done(b, &out, &rb);
+    buf_reset(&out);
+    wait_done(a, &out, &ra);
+    llm_stream_free(a);
     llm_stream_free(b);
-    /* B came last but waited only for A's first queued request: FIFO would
-     * have put it behind all four. */
-    assert_true(rb.queue_ms > ra[1].queue_ms);
-    assert_true(rb.queue_ms < ra[2].queue_ms);
-    assert_true(rb.queue_ms < ra[4].queue_ms);
+    /* Two sequences in 256 cells: one of them had to go. */
+    assert_true(ra.finish == LLM_FINISH_ERROR || rb.finish == LLM_FINISH_ERROR);
+    const struct llm_result *ok = ra.finish == LLM_FINISH_ERROR ? &rb : &ra;
+    const struct llm_result *bad = ok == &ra ? &rb : &ra;
+    assert_int_equal(bad->err, LAIR_EBUSY);
+    assert_int_equal(ok->finish, LLM_FINISH_LENGTH);
+    assert_int_equal(ok->prompt_tokens + ok->completion_tokens, 256);
+    struct llm_stats st;
+    llm_model_get_stats(q, &st);
+    assert_int_equal(st.busy_slots, 0);
     buf_release(&out);
 }
 
@@ -867,6 +1029,9 @@ int main(void)
         cmocka_unit_test(test_prefix_cache),
         cmocka_unit_test(test_concurrent_streams),
         cmocka_unit_test(test_fairness),
+        cmocka_unit_test(test_fair_steps),
+        cmocka_unit_test(test_cancel_paused),
+        cmocka_unit_test(test_fair_kv_full),
         cmocka_unit_test(test_repeat_penalty),
         cmocka_unit_test(test_chat_template_fallback),
         cmocka_unit_test(test_chat_template_model),

@@ -68,7 +68,7 @@ async function render(me, main) {
   const listEl = h('ul', { class: 'conversations' });
   view = new ChatView({
     model: () => selected,
-    onConversation: () => drawConversations(listEl),
+    onDone: () => drawConversations(listEl),
     label: t('chat.title'),
   });
   const selId = id('assistant');

@@ -7,10 +7,12 @@ import { renderMarkdown } from './md.js';
 
 export class ChatView {
   // model(): the assistant slug to talk to (null: none chosen).
-  // onConversation(id): a new conversation was created by the server.
-  constructor({ model, onConversation = () => {}, compact = false, label }) {
+  // onConversation(id): the server named the conversation (a new one is
+  // stored once its first answer ends). onDone(): an answer has ended.
+  constructor({ model, onConversation = () => {}, onDone = () => {}, compact = false, label }) {
     this.model = model;
     this.onConversation = onConversation;
+    this.onDone = onDone;
     this.conversationId = null;
     this.busy = false;
     this.ctrl = null;
@@ -261,6 +263,7 @@ export class ChatView {
       ctrl.abort(); // releases the connection when we stopped reading early
       bot.el.setAttribute('aria-busy', 'false');
       this.setStreaming(false);
+      this.onDone();
     }
   }
 }

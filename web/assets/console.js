@@ -379,12 +379,13 @@ function drawEditor(me, box, spec, ctx) {
                 const d = await api('POST', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/versions/${v.version}/restore`, {});
                 await ctx.reopen(cur.slug);
                 say(t('as.restored', { from: v.version, v: d.version }));
+                ctx.onChange();
               } catch (e) {
                 ui.fields.showApiError(e);
               }
             } }),
           v.published ? null : h('button', { type: 'button', class: 'secondary', text: t('as.publishv'),
-            'aria-label': `${t('as.publishv')} v${v.version}`, onclick: () => publish(v.version) }))))),
+            'aria-label': `${t('as.publishv')} v${v.version}`, onclick: () => publish(v.version) })))),
       t('as.versions')));
   };
 
