@@ -127,29 +127,26 @@ enum lair_err api_gdpr_erase(struct http_req *rq)
     sodium_memzero(key, sizeof(key));
     json_decref(body);
     if (e) {
-        log_error("gdpr", "tenant %s: erasure %s failed: %s (it completes at the next purge "
-                          "run or server start)",
+        log_error("gdpr",
+                  "tenant %s: erasure %s failed: %s (it completes at the next purge "
+                  "run or server start)",
                   tenant_db_slug(db), r.token, lair_err_msg(e));
         return e;
     }
-    return api_respond_json(
-        rq, 200,
-        json_pack("{s:s, s:s, s:{s:I, s:I, s:I}, s:b}", "object", "gdpr.erasure",
-                  "subject_token", r.token, "deleted", "conversations",
-                  (json_int_t)r.counts.conversations, "messages", (json_int_t)r.counts.messages,
-                  "pseudonyms", (json_int_t)r.counts.pseudonyms, "scrubbed", r.scrubbed));
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:s, s:{s:I, s:I, s:I}, s:b}", "object",
+                                      "gdpr.erasure", "subject_token", r.token, "deleted",
+                                      "conversations", (json_int_t)r.counts.conversations,
+                                      "messages", (json_int_t)r.counts.messages, "pseudonyms",
+                                      (json_int_t)r.counts.pseudonyms, "scrubbed", r.scrubbed));
 }
 
 /* ---- pseudonyms of a conversation ---- */
 
 static enum lair_err add_pseudonym(void *ctx, const struct gdpr_pseudonym *p)
 {
-    char tag[64], upper[32];
-    size_t i = 0;
-    for (; p->type[i] && i < sizeof(upper) - 1; i++)
-        upper[i] = (char)(p->type[i] >= 'a' && p->type[i] <= 'z' ? p->type[i] - 32 : p->type[i]);
-    upper[i] = 0;
-    snprintf(tag, sizeof(tag), "[%s_%u]", upper, p->n);
+    char tag[64];
+    gdpr_placeholder(p->type, p->n, tag, sizeof(tag));
     json_t *v = json_pack("{s:s, s:s, s:s%}", "placeholder", tag, "type", p->type, "value",
                           p->value.ptr, p->value.len);
     return v && !json_array_append_new(ctx, v) ? LAIR_OK : LAIR_ENOMEM;
@@ -184,9 +181,9 @@ enum lair_err api_gdpr_pseudonyms(struct http_req *rq)
     char target[64];
     snprintf(target, sizeof(target), "conversation:%s", row.id);
     api_audit(rq, "gdpr.reveal", target, "ok");
-    return api_respond_json(rq, 200,
-                            json_pack("{s:s, s:s, s:o}", "object", "list", "conversation_id",
-                                      row.id, "data", data));
+    return api_respond_json(
+        rq, 200,
+        json_pack("{s:s, s:s, s:o}", "object", "list", "conversation_id", row.id, "data", data));
 }
 
 /* ---- register ---- */
@@ -308,15 +305,14 @@ enum lair_err api_sovereignty(struct http_req *rq)
     /* every model this server runs is a GGUF file in its own process; a
      * remote upstream, when supported, will be listed in "outbound" */
     for (size_t i = 0; models && i < llm_registry_count(app->models); i++)
-        json_array_append_new(models,
-                              json_pack("{s:s, s:s}", "name",
-                                        llm_model_name(llm_registry_at(app->models, i)),
-                                        "runs", "local"));
+        json_array_append_new(models, json_pack("{s:s, s:s}", "name",
+                                                llm_model_name(llm_registry_at(app->models, i)),
+                                                "runs", "local"));
     return api_respond_json(
         rq, 200,
         json_pack("{s:s, s:[], s:o, s:{s:s, s:b, s:[]}, s:b, s:s}", "object", "sovereignty",
-                  "outbound", "models", models, "model_downloads", "used_by", "cli", "server",
-                  0, "sources", "telemetry", 0, "statement",
+                  "outbound", "models", models, "model_downloads", "used_by", "cli", "server", 0,
+                  "sources", "telemetry", 0, "statement",
                   "This server opens no outbound connection: no upstream is configured, models "
                   "run in this process, and nothing is reported anywhere. Model files are "
                   "downloaded only by 'libreair model pull URL', a command an operator runs, "
@@ -335,8 +331,7 @@ enum lair_err api_gdpr_record_exchange(struct app *app, const struct principal *
     if (pii == PII_KEEP)
         return api_conversation_record_as(app, p, c, user_text, answer_text, res);
     struct tenant_db *db = NULL;
-    enum lair_err e = pii == PII_PSEUDONYMISE ? tenants_get(app->tenants, p->tenant, &db)
-                                              : LAIR_OK;
+    enum lair_err e = pii == PII_PSEUDONYMISE ? tenants_get(app->tenants, p->tenant, &db) : LAIR_OK;
     struct buf u, a;
     buf_init(&u, 0);
     buf_init(&a, 0);
@@ -347,8 +342,8 @@ enum lair_err api_gdpr_record_exchange(struct app *app, const struct principal *
     if (!e)
         e = api_conversation_record_as(app, p, c, buf_str(&u), buf_str(&a), res);
     if (e) {
-        log_warn("gdpr", "tenant %s: exchange of conversation %s not stored: %s", p->tenant,
-                 c->id, lair_err_msg(e));
+        log_warn("gdpr", "tenant %s: exchange of conversation %s not stored: %s", p->tenant, c->id,
+                 lair_err_msg(e));
         if (db)
             gdpr_policy_discard(db, c->id);
     }

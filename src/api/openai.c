@@ -15,6 +15,7 @@
 #include "api/app.h"
 #include "api/assistants_api.h"
 #include "api/conversations_api.h"
+#include "api/grounded.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -294,6 +295,7 @@ struct sse_ctx {
     struct buf text;
     struct buf answer; /* the whole answer, for the conversation */
     struct record rec;
+    json_t *sources; /* OWNED reference: a grounded answer's sources, on the first chunk */
 };
 
 static int sse_fd(void *p) { return llm_stream_fd(((struct sse_ctx *)p)->stream); }
@@ -307,6 +309,8 @@ static json_t *chunk_object(struct sse_ctx *c, json_t *choice)
     /* the conversation id rides on the first chunk, like the sources */
     if (v && !c->sent_first && c->rec.conv.id[0])
         json_object_set_new(v, "conversation_id", json_string(c->rec.conv.id));
+    if (v && !c->sent_first && c->sources)
+        json_object_set(v, "sources", c->sources);
     c->sent_first = true;
     return v;
 }
@@ -385,6 +389,7 @@ static void sse_release(void *p, bool client_gone)
     buf_release(&c->text);
     buf_release(&c->answer);
     record_release(&c->rec);
+    json_decref(c->sources);
     free(c);
 }
 
@@ -392,13 +397,46 @@ static const struct http_stream_ops sse_ops = {sse_fd, sse_produce, sse_release}
 
 /* ---- completion endpoints ---- */
 
-/* Submits the request and answers it, streamed or whole. Takes rec over. */
-static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
-                                    struct gen_params *g, enum gen_kind kind, struct record *rec,
-                                    const char *shown_model)
+/* Answers a grounded request without generating: the refusal, or the
+ * degraded answer (the best cited excerpts), recorded like a generated
+ * answer. Takes rec over. */
+static enum lair_err answer_fixed(struct http_req *rq, const struct grounding *gr,
+                                  enum api_answer_mode mode, const struct gen_params *g,
+                                  struct record *rec, const char *shown_model)
+{
+    struct str text;
+    enum lair_err e = api_ground_answer_text(rq, gr, mode, &text);
+    if (!e) {
+        char id[48];
+        make_id(id, sizeof(id), "chatcmpl-");
+        struct api_fixed_answer f = {.id = id,
+                                     .created = time(NULL),
+                                     .model = shown_model,
+                                     .conversation_id = rec->conv.id,
+                                     .stream = g->stream,
+                                     .include_usage = g->include_usage,
+                                     .mode = mode};
+        e = api_ground_respond(rq, gr, text, &f);
+        struct llm_result res = {.finish = LLM_FINISH_STOP};
+        if (!e)
+            record_finish(rec, text, &res);
+    }
+    record_release(rec);
+    return e;
+}
+
+/* Submits the request and answers it, streamed or whole. Takes rec over.
+ * gr: the grounding of an assistant's answer (NULL otherwise): its sources
+ * go into the response, and when the engine cannot take the request, its
+ * excerpts answer instead (degraded mode). */
+static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, struct gen_params *g,
+                                    enum gen_kind kind, struct record *rec, const char *shown_model,
+                                    const struct grounding *gr)
 {
     struct llm_stream *st;
     enum lair_err e = llm_submit(m, &g->req, &st);
+    if (e && gr && gr->active && e != LAIR_ECTX)
+        return answer_fixed(rq, gr, API_ANSWER_DEGRADED, g, rec, shown_model);
     if (e) {
         record_release(rec);
         return submit_error(rq, e, m);
@@ -419,6 +457,7 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
         c->include_usage = g->include_usage;
         c->created = created;
         c->rec = *rec;
+        c->sources = gr && gr->sources ? json_incref(gr->sources) : NULL;
         snprintf(c->id, sizeof(c->id), "%s", id);
         snprintf(c->model, sizeof(c->model), "%s", shown_model);
         buf_init(&c->text, 0);
@@ -462,6 +501,8 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m,
                           "libreair", "choices", choice, "usage", usage_object(&res));
     if (v && rec->conv.id[0])
         json_object_set_new(v, "conversation_id", json_string(rec->conv.id));
+    if (v && gr && gr->sources)
+        json_object_set(v, "sources", gr->sources);
     return respond_json_value(rq, 200, v);
 }
 
@@ -610,9 +651,13 @@ static enum lair_err resolve_chat_target(struct http_req *rq, json_t *o, struct 
     if (e)
         return e;
     *is_assistant = true;
+    *m = __atomic_load_n(&app->ready, __ATOMIC_ACQUIRE)
+             ? llm_registry_find(app->models, str_c(a->model))
+             : NULL;
+    if (!*m && a->n_knowledge_bases > 0)
+        return LAIR_OK; /* no model: its knowledge bases answer (degraded mode) */
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
-    *m = llm_registry_find(app->models, str_c(a->model));
     if (!*m) {
         http_retry_after(rq, 30);
         return http_fail(rq, LAIR_EBUSY, "model", "model_unavailable",
@@ -635,6 +680,7 @@ enum lair_err api_chat_completions(struct http_req *rq)
     bool is_assistant = false;
     struct api_conversation conv = {0};
     struct record rec = {0};
+    struct grounding gr = {0};
     struct buf prompt;
     buf_init(&prompt, 0);
     if ((e = resolve_chat_target(rq, o, &m, &a, &is_assistant)) || (e = parse_gen(rq, o, &g)) ||
@@ -648,11 +694,8 @@ enum lair_err api_chat_completions(struct http_req *rq)
         goto out;
     if ((e = build_messages(rq, is_assistant ? &a : NULL, &conv, msgs, n, &all, &n_all)))
         goto out;
-    e = llm_chat_format(m, all, n_all, true, &prompt);
-    if (e) {
-        e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
+    if (is_assistant && (e = api_ground(rq, &a, all, n_all, m, g.req.max_tokens, &gr)))
         goto out;
-    }
     rec.app = http_app(rq);
     rec.who = *http_principal(rq);
     rec.conv = conv;
@@ -662,10 +705,26 @@ enum lair_err api_chat_completions(struct http_req *rq)
     struct str user = last_user_text(msgs, n);
     rec.user_text = strndup(user.ptr, user.len);
     rec.user_len = user.len;
+    if (gr.refuse || !m) { /* nothing relevant with citations required, or no model */
+        e = answer_fixed(rq, &gr, gr.refuse ? API_ANSWER_REFUSAL : API_ANSWER_DEGRADED, &g, &rec,
+                         target);
+        goto out;
+    }
+    if ((e = api_ground_messages(rq, &gr, all, n_all, &all, &n_all))) {
+        record_release(&rec);
+        goto out;
+    }
+    e = llm_chat_format(m, all, n_all, true, &prompt);
+    if (e) {
+        record_release(&rec);
+        e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
+        goto out;
+    }
     g.req.prompt = buf_str(&prompt);
     g.req.add_bos = false; /* templates carry their own BOS when they want one */
-    e = run_generation(rq, m, &g, GEN_CHAT, &rec, target);
+    e = run_generation(rq, m, &g, GEN_CHAT, &rec, target, &gr);
 out:
+    grounding_release(&gr);
     assistant_release(&a);
     buf_release(&prompt);
     json_decref(o);
@@ -692,7 +751,7 @@ enum lair_err api_completions(struct http_req *rq)
             g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
             g.req.add_bos = true;
             struct record rec = {.app = http_app(rq), .who = *http_principal(rq)};
-            e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m));
+            e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m), NULL);
         }
     }
     json_decref(o);

@@ -127,7 +127,10 @@ static struct {
     struct rl_slot slot[RL_SLOTS];
 } rl = {.mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
-static void rl_init(void) { randombytes_buf(rl.hkey, sizeof(rl.hkey)); }
+static void rl_init(void)
+{
+    randombytes_buf(rl.hkey, sizeof(rl.hkey));
+}
 
 static double now_s(void)
 {
@@ -216,11 +219,11 @@ enum lair_err api_public_assistant(struct http_req *rq)
             json_array_append_new(starters, json_string(a.starters[i]));
         char id[2 * SLUG_MAX + 2];
         snprintf(id, sizeof(id), "%s.%s", tenant, a.slug);
-        e = api_respond_json(
-            rq, 200,
-            json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "object", "public_assistant", "id", id,
-                      "name", a.name, "welcome", a.welcome ? a.welcome : "", "starters", starters,
-                      "citations", a.citations != CITATIONS_OFF));
+        e = api_respond_json(rq, 200,
+                             json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "object",
+                                       "public_assistant", "id", id, "name", a.name, "welcome",
+                                       a.welcome ? a.welcome : "", "starters", starters,
+                                       "citations", a.citations != CITATIONS_OFF));
     }
     assistant_release(&a);
     return e;

@@ -54,8 +54,7 @@ static const char *content_type(const char *path)
     return "application/octet-stream";
 }
 
-bool api_static_file(const char *path, const unsigned char **data, size_t *len,
-                     const char **ctype)
+bool api_static_file(const char *path, const unsigned char **data, size_t *len, const char **ctype)
 {
     for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
         if (!strcmp(path, aliases[i].from)) {

@@ -194,8 +194,9 @@ static int cmd_erase(int argc, char **argv)
         printf("erased: %lld conversations, %lld messages, %lld pseudonyms (audit token %s)%s\n",
                (long long)r.counts.conversations, (long long)r.counts.messages,
                (long long)r.counts.pseudonyms, r.token,
-               r.scrubbed ? "" : "; scrub deferred: a reader holds the database, run "
-                                 "'libreair gdpr purge' later");
+               r.scrubbed ? ""
+                          : "; scrub deferred: a reader holds the database, run "
+                            "'libreair gdpr purge' later");
     close_handle(&h);
     return e ? 1 : 0;
 }

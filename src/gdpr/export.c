@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gdpr/policy.h"
 #include "gdpr/subject.h"
 #include "store/gdpr_store.h"
 #include "core/banned.h"
@@ -43,12 +44,8 @@ static enum lair_err put_json(struct exporter *x, json_t *v)
 
 static json_t *placeholder(const struct gdpr_pseudonym *p)
 {
-    char tag[64], upper[32];
-    size_t i = 0;
-    for (; p->type[i] && i < sizeof(upper) - 1; i++)
-        upper[i] = (char)(p->type[i] >= 'a' && p->type[i] <= 'z' ? p->type[i] - 32 : p->type[i]);
-    upper[i] = 0;
-    snprintf(tag, sizeof(tag), "[%s_%u]", upper, p->n);
+    char tag[64];
+    gdpr_placeholder(p->type, p->n, tag, sizeof(tag));
     return json_string(tag);
 }
 
@@ -67,8 +64,8 @@ static enum lair_err flush_conv(struct exporter *x)
     x->conv = NULL;
     json_object_set_new(c, "usage",
                         json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)x->c_prompt,
-                                  "completion_tokens", (json_int_t)x->c_completion,
-                                  "cached_tokens", (json_int_t)x->c_cached));
+                                  "completion_tokens", (json_int_t)x->c_completion, "cached_tokens",
+                                  (json_int_t)x->c_cached));
     enum lair_err e = x->n_conv > 1 ? put(x, ",") : LAIR_OK;
     return e ? (json_decref(c), e) : put_json(x, c);
 }
@@ -83,10 +80,10 @@ static enum lair_err on_conv(void *ctx, const struct gdpr_conv *c)
     x->c_prompt = x->c_completion = x->c_cached = 0;
     x->messages = json_array();
     x->pseudonyms = json_array();
-    x->conv = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", c->id, "assistant",
-                        c->assistant, "key_id", c->key_id, "created_at",
-                        (json_int_t)c->created_at, "updated_at", (json_int_t)c->updated_at,
-                        "messages", x->messages, "pseudonyms", x->pseudonyms);
+    x->conv =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", c->id, "assistant", c->assistant,
+                  "key_id", c->key_id, "created_at", (json_int_t)c->created_at, "updated_at",
+                  (json_int_t)c->updated_at, "messages", x->messages, "pseudonyms", x->pseudonyms);
     return x->conv ? LAIR_OK : LAIR_ENOMEM;
 }
 
@@ -130,7 +127,10 @@ struct audit_pick {
     json_t *events; /* by seq, as an object: two searches may find one event */
 };
 
-static json_t *field(struct str s) { return json_stringn(s.ptr ? s.ptr : "", s.len); }
+static json_t *field(struct str s)
+{
+    return json_stringn(s.ptr ? s.ptr : "", s.len);
+}
 
 static bool pick_event(void *ctx, const struct audit_row *r)
 {
@@ -138,10 +138,10 @@ static bool pick_event(void *ctx, const struct audit_row *r)
     char key[24], when[32];
     snprintf(key, sizeof(key), "%020lld", (long long)r->seq); /* sorts as numbers */
     audit_format_time(r->ts, when);
-    json_t *v = json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)r->seq, "time",
-                          when, "actor", field(r->actor), "action", field(r->action), "target",
-                          field(r->target), "outcome", field(r->outcome), "detail",
-                          field(r->detail));
+    json_t *v =
+        json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)r->seq, "time", when,
+                  "actor", field(r->actor), "action", field(r->action), "target", field(r->target),
+                  "outcome", field(r->outcome), "detail", field(r->detail));
     return v && json_object_set_new(a->events, key, v) == 0;
 }
 

@@ -1,6 +1,7 @@
 /* The PII policy applied to stored text, and the log filter. */
 #include "gdpr/policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,10 +62,10 @@ static enum lair_err pseudonymise(struct tenant_db *db, const char *conversation
 {
     struct pseudo_ctx c = {.text = text, .out = out, .out_start = out->len};
     pii_pseudonyms_init(&c.ps, 0);
-    enum lair_err e = db && conversation_id && *conversation_id
-                          ? gdpr_store_pseudonyms_update(db, conversation_id, subject, load_cb,
-                                                         work_cb, &c)
-                          : LAIR_EINVAL;
+    enum lair_err e =
+        db && conversation_id && *conversation_id
+            ? gdpr_store_pseudonyms_update(db, conversation_id, subject, load_cb, work_cb, &c)
+            : LAIR_EINVAL;
     free(c.add);
     pii_pseudonyms_release(&c.ps);
     if (e == LAIR_OK || e == LAIR_ENOMEM || e == LAIR_ETOOBIG)
@@ -94,6 +95,16 @@ enum lair_err gdpr_apply_policy(struct tenant_db *db, enum pii_mode mode,
 enum lair_err gdpr_policy_discard(struct tenant_db *db, const char *conversation_id)
 {
     return gdpr_store_pseudonyms_discard(db, conversation_id);
+}
+
+void gdpr_placeholder(const char *type, unsigned n, char *out, size_t cap)
+{
+    char upper[32];
+    size_t i = 0;
+    for (; type[i] && i < sizeof(upper) - 1; i++)
+        upper[i] = (char)(type[i] >= 'a' && type[i] <= 'z' ? type[i] - 32 : type[i]);
+    upper[i] = 0;
+    snprintf(out, cap, "[%s_%u]", upper, n);
 }
 
 size_t gdpr_log_filter(const char *msg, size_t len, char *out, size_t cap)

@@ -41,6 +41,10 @@ enum lair_err gdpr_apply_policy(struct tenant_db *db, enum pii_mode mode,
  * conversation_id if that conversation does not exist. */
 enum lair_err gdpr_policy_discard(struct tenant_db *db, const char *conversation_id);
 
+/* The placeholder of a stored pseudonym: "[PHONE_1]" for ("phone", 1).
+ * Writes at most cap - 1 bytes and a NUL. */
+void gdpr_placeholder(const char *type, unsigned n, char *out, size_t cap);
+
 /* A log_filter_fn (core/log.h) that masks identifiers with pii_mask_to.
  * Install it once in main(): log_set_filter(gdpr_log_filter). */
 size_t gdpr_log_filter(const char *msg, size_t len, char *out, size_t cap);

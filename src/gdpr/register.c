@@ -64,8 +64,9 @@ static json_t *data_categories(const struct assistant *a)
                                          "utilisée, nombre de jetons consommés"));
     if (a->n_knowledge_bases) {
         char b[1200];
-        size_t n = (size_t)snprintf(b, sizeof(b), "documents des bases de connaissances de "
-                                                  "l'organisation :");
+        size_t n = (size_t)snprintf(b, sizeof(b),
+                                    "documents des bases de connaissances de "
+                                    "l'organisation :");
         for (int i = 0; i < a->n_knowledge_bases && n < sizeof(b); i++)
             n += (size_t)snprintf(b + n, sizeof(b) - n, "%s %s", i ? "," : "",
                                   a->knowledge_bases[i]);
@@ -79,15 +80,16 @@ static json_t *data_subjects(const struct assistant *a)
     json_t *v = json_array();
     if (a->visibility == VIS_PUBLIC) {
         char b[1600];
-        size_t n = (size_t)snprintf(b, sizeof(b), "usagers (public) de l'assistant sur les sites :");
+        size_t n =
+            (size_t)snprintf(b, sizeof(b), "usagers (public) de l'assistant sur les sites :");
         size_t i;
         json_t *o;
         json_array_foreach(a->allowed_origins, i, o)
         {
             if (n >= sizeof(b))
                 break;
-            n += (size_t)snprintf(b + n, sizeof(b) - n, "%s %s", i ? "," : "",
-                                  json_string_value(o));
+            n +=
+                (size_t)snprintf(b + n, sizeof(b) - n, "%s %s", i ? "," : "", json_string_value(o));
         }
         json_array_append_new(v, json_string(b));
     } else {
@@ -137,11 +139,12 @@ static json_t *security(const struct assistant *a, const struct gdpr_register_in
         snprintf(b, sizeof(b), "purge automatique des conversations expirées toutes les %u s",
                  in->purge_interval_s);
     else
-        snprintf(b, sizeof(b), "purge des conversations expirées au démarrage du serveur et "
-                               "par « libreair gdpr purge »");
+        snprintf(b, sizeof(b),
+                 "purge des conversations expirées au démarrage du serveur et "
+                 "par « libreair gdpr purge »");
     json_array_append_new(v, json_string(b));
     snprintf(b, sizeof(b), "politique de données personnelles de l'assistant : %s",
-             a->pii == PII_MASK ? "masquage"
+             a->pii == PII_MASK           ? "masquage"
              : a->pii == PII_PSEUDONYMISE ? "pseudonymisation"
                                           : "conservation telle quelle");
     json_array_append_new(v, json_string(b));
@@ -177,21 +180,21 @@ static json_t *processing(const struct gdpr_register_assistant *ra,
                             : "aucun : le modèle « %s » s'exécute sur le serveur de "
                               "l'organisation",
              a->model);
-    return json_pack("{s:s, s:s, s:b, s:i, s:{s:s, s:s}, s:s, s:o, s:o, s:s, s:o, s:o, s:s, "
-                     "s:s, s:o}",
-                     "assistant", a->slug, "name", a->name ? a->name : a->slug, "published",
-                     ra->published, "version", a->version, "purpose", "text", purpose, "source",
-                     source, "legal_basis",
-                     "à compléter par le responsable de traitement (le plus souvent : mission "
-                     "d'intérêt public, art. 6.1.e)",
-                     "data_categories", data_categories(a), "data_subjects", data_subjects(a),
-                     "pii_policy",
-                     a->pii == PII_MASK ? "mask" : a->pii == PII_PSEUDONYMISE ? "pseudonymise"
-                                                                              : "keep",
-                     "retention", retention(a, in->tenant_retention_days), "recipients",
-                     recipients(a, in), "recipients_text", model, "transfers_outside_eu",
-                     in->n_outbound ? "à vérifier pour chaque destination" : "aucun",
-                     "security_measures", security(a, in));
+    return json_pack(
+        "{s:s, s:s, s:b, s:i, s:{s:s, s:s}, s:s, s:o, s:o, s:s, s:o, s:o, s:s, "
+        "s:s, s:o}",
+        "assistant", a->slug, "name", a->name ? a->name : a->slug, "published", ra->published,
+        "version", a->version, "purpose", "text", purpose, "source", source, "legal_basis",
+        "à compléter par le responsable de traitement (le plus souvent : mission "
+        "d'intérêt public, art. 6.1.e)",
+        "data_categories", data_categories(a), "data_subjects", data_subjects(a), "pii_policy",
+        a->pii == PII_MASK           ? "mask"
+        : a->pii == PII_PSEUDONYMISE ? "pseudonymise"
+                                     : "keep",
+        "retention", retention(a, in->tenant_retention_days), "recipients", recipients(a, in),
+        "recipients_text", model, "transfers_outside_eu",
+        in->n_outbound ? "à vérifier pour chaque destination" : "aucun", "security_measures",
+        security(a, in));
 }
 
 json_t *gdpr_register_json(const struct gdpr_register_in *in)
@@ -209,12 +212,11 @@ json_t *gdpr_register_json(const struct gdpr_register_in *in)
         }
     if (!list)
         return NULL;
-    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:o}", "object", "register",
-                     "controller", "tenant", in->tenant, "name",
-                     in->tenant_name && *in->tenant_name ? in->tenant_name : in->tenant, "dpo",
-                     "à compléter (coordonnées du délégué à la protection des données)",
-                     "generated_at", when, "generator",
-                     in->version ? in->version : "LibreAIr", "processings", list);
+    return json_pack(
+        "{s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:o}", "object", "register", "controller", "tenant",
+        in->tenant, "name", in->tenant_name && *in->tenant_name ? in->tenant_name : in->tenant,
+        "dpo", "à compléter (coordonnées du délégué à la protection des données)", "generated_at",
+        when, "generator", in->version ? in->version : "LibreAIr", "processings", list);
 }
 
 /* ---- renderings ---- */
@@ -330,8 +332,7 @@ static void html_row(struct buf *out, const char *label, const char *value)
     buf_puts(out, "</td></tr>\n");
 }
 
-static void html_list_row(struct buf *out, const char *label, const json_t *arr,
-                          const char *empty)
+static void html_list_row(struct buf *out, const char *label, const json_t *arr, const char *empty)
 {
     buf_printf(out, "<tr><th>%s</th><td>", label);
     if (!json_array_size(arr)) {

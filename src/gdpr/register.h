@@ -26,13 +26,13 @@ struct gdpr_register_assistant {
 
 struct gdpr_register_in {
     const char *tenant, *tenant_name;
-    int64_t tenant_retention_days;      /* 0: no default limit */
+    int64_t tenant_retention_days; /* 0: no default limit */
     const struct gdpr_register_assistant *assistants;
     size_t n;
-    unsigned purge_interval_s;          /* 0: purged at server start only */
-    const char *const *outbound;        /* destinations the configuration allows (none today) */
+    unsigned purge_interval_s;   /* 0: purged at server start only */
+    const char *const *outbound; /* destinations the configuration allows (none today) */
     size_t n_outbound;
-    const char *version;                /* LibreAIr's */
+    const char *version; /* LibreAIr's */
 };
 
 /* OWNED (json_decref); NULL when out of memory. */

@@ -40,8 +40,8 @@ unsigned gdpr_purge_interval(void)
         long s = strtol(v, &end, 10);
         if (!*end && s >= 0 && s <= 366L * GDPR_DAY)
             return (unsigned)s;
-        log_warn("gdpr", "LIBREAIR_PURGE_INTERVAL='%s' is not 0 to 31622400 seconds; using %d",
-                 v, GDPR_PURGE_INTERVAL_DEFAULT);
+        log_warn("gdpr", "LIBREAIR_PURGE_INTERVAL='%s' is not 0 to 31622400 seconds; using %d", v,
+                 GDPR_PURGE_INTERVAL_DEFAULT);
     }
     return GDPR_PURGE_INTERVAL_DEFAULT;
 }
@@ -118,8 +118,11 @@ static void audit_purge(struct tenant_db *db, const unsigned char key[AUDIT_KEY_
              (long long)c->conversations, (long long)c->messages, (long long)c->pseudonyms);
     struct audit_log l;
     audit_log_tenant(&l, db, key);
-    struct audit_event ev = {.actor = "retention", .action = "gdpr.purge", .target = target,
-                             .outcome = "ok", .detail = detail};
+    struct audit_event ev = {.actor = "retention",
+                             .action = "gdpr.purge",
+                             .target = target,
+                             .outcome = "ok",
+                             .detail = detail};
     audit_append(&l, &ev, NULL); /* failures are logged and counted by audit_append */
     audit_log_release(&l);
 }
@@ -159,8 +162,8 @@ enum lair_err gdpr_purge_tenant(struct tenant_db *db, int64_t tenant_days,
 /* ---- every tenant ---- */
 
 enum lair_err gdpr_purge_all(struct sysdb *sys, struct tenants *tenants, const char *data_dir,
-                             int64_t now,
-                             void (*fn)(void *ctx, const struct gdpr_purge_report *r), void *ctx)
+                             int64_t now, void (*fn)(void *ctx, const struct gdpr_purge_report *r),
+                             void *ctx)
 {
     unsigned char key[AUDIT_KEY_LEN];
     enum lair_err e = audit_key_load(data_dir, key);
@@ -257,8 +260,8 @@ enum lair_err gdpr_purge_start(struct sysdb *sys, struct tenants *tenants, const
     struct gdpr_purger *p = calloc(1, sizeof(*p));
     if (!p)
         return LAIR_ENOMEM;
-    *p = (struct gdpr_purger){.sys = sys, .tenants = tenants, .data_dir = data_dir,
-                              .interval_s = gdpr_purge_interval()};
+    *p = (struct gdpr_purger){
+        .sys = sys, .tenants = tenants, .data_dir = data_dir, .interval_s = gdpr_purge_interval()};
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

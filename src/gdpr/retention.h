@@ -54,8 +54,8 @@ enum lair_err gdpr_purge_tenant(struct tenant_db *db, int64_t tenant_days,
  * tenant's report, failures included (a failing tenant does not stop the
  * others). Returns the first error met. */
 enum lair_err gdpr_purge_all(struct sysdb *sys, struct tenants *tenants, const char *data_dir,
-                             int64_t now,
-                             void (*fn)(void *ctx, const struct gdpr_purge_report *r), void *ctx);
+                             int64_t now, void (*fn)(void *ctx, const struct gdpr_purge_report *r),
+                             void *ctx);
 
 /* ---- the server's background job ---- */
 

@@ -80,8 +80,9 @@ static enum lair_err with_read(struct tenant_db *db, enum lair_err (*fn)(sqlite3
     return e;
 }
 
-/* One statement with one text parameter and an integer one, run for its
- * changes. OUT: *changes (may be NULL). */
+/* A deletion with a text parameter ?1 (unbound when text is NULL) and an
+ * integer ?2 (when the statement has one), run for its changes. OUT:
+ * *changes += the rows it deleted (changes may be NULL). */
 static enum lair_err delete_count(sqlite3 *h, const char *sql, const char *text, int64_t num,
                                   int64_t *changes)
 {
@@ -91,7 +92,8 @@ static enum lair_err delete_count(sqlite3 *h, const char *sql, const char *text,
         return e;
     if (text)
         sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, num);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, num);
     if ((e = run(h, st)))
         return e;
     if (changes)
@@ -166,11 +168,12 @@ static enum lair_err visit_tx(sqlite3 *h, void *arg)
                      "SELECT conversation_id, type, n, value FROM pseudonyms "
                      "WHERE conversation_id = ?1 ORDER BY type, n",
                      &ps)) ||
-        (e = prepare(h,
-                     "SELECT conversation_id, type, n, value FROM pseudonyms p WHERE subject = ?1 "
-                     "AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = p.conversation_id) "
-                     "ORDER BY conversation_id, type, n",
-                     &orphans)))
+        (e = prepare(
+             h,
+             "SELECT conversation_id, type, n, value FROM pseudonyms p WHERE subject = ?1 "
+             "AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = p.conversation_id) "
+             "ORDER BY conversation_id, type, n",
+             &orphans)))
         goto out;
     sqlite3_bind_text(conv, 1, x->subject, -1, SQLITE_STATIC);
     int rc = SQLITE_DONE;
@@ -309,10 +312,9 @@ static enum lair_err erase_tx(sqlite3 *h, void *arg)
     struct gdpr_counts c = {0};
     if ((e = delete_count(h, "DELETE FROM messages WHERE conversation_id IN " OF_SUBJECT,
                           p->subject, 0, &c.messages)) ||
-        (e = delete_count(h,
-                          "DELETE FROM pseudonyms WHERE subject = ?1 OR conversation_id IN "
-                          OF_SUBJECT,
-                          p->subject, 0, &c.pseudonyms)) ||
+        (e = delete_count(
+             h, "DELETE FROM pseudonyms WHERE subject = ?1 OR conversation_id IN " OF_SUBJECT,
+             p->subject, 0, &c.pseudonyms)) ||
         (e = delete_count(h, "DELETE FROM conversations WHERE subject = ?1", p->subject, 0,
                           &c.conversations)))
         return e;
@@ -407,8 +409,7 @@ static enum lair_err purge_tx(sqlite3 *h, void *arg)
     enum lair_err e = LAIR_OK;
     for (size_t i = 0; i < p->n && !e; i++)
         if (p->rules[i].cutoff > 0)
-            e = purge_set(h, purge_rule_sql, p->rules[i].assistant, p->rules[i].cutoff,
-                          &p->counts);
+            e = purge_set(h, purge_rule_sql, p->rules[i].assistant, p->rules[i].cutoff, &p->counts);
     if (!e && p->default_cutoff > 0)
         e = purge_set(h, purge_default_sql, p->excluded, p->default_cutoff, &p->counts);
     if (!e && p->orphan_cutoff > 0)

@@ -182,7 +182,7 @@ test('knowledge base: create, drag and drop two files, the job finishes with per
   }, doc);
   await page.locator('.dropzone').dispatchEvent('dragover', { dataTransfer: dt });
   await page.locator('.dropzone').dispatchEvent('drop', { dataTransfer: dt });
-  await page.getByText(/^Terminé : 2 sur 2\./).waitFor();
+  await page.getByText(/^Terminé : 2 sur 2, dont 1 en échec/).waitFor();
   assert.equal(await page.locator('progress').evaluate((p) => p.value), 100);
   const md = page.locator('ul.files li', { hasText: 'etat-civil.md' });
   const pdf = page.locator('ul.files li', { hasText: 'casse.pdf' });

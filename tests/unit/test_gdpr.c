@@ -150,9 +150,12 @@ static void make_conv(struct env *v, const char *assistant, const char *subject,
         memset(text + n, 'q', pad);
         text[n + (int)pad] = 0;
         snprintf(answer, pad + 200, "answer %d about %s", i, tag);
-        struct conv_exchange x = {.id = row.id, .create = i == 0 ? &row : NULL,
-                                  .user_text = str_c(text), .answer_text = str_c(answer),
-                                  .prompt_tokens = 10, .completion_tokens = 5};
+        struct conv_exchange x = {.id = row.id,
+                                  .create = i == 0 ? &row : NULL,
+                                  .user_text = str_c(text),
+                                  .answer_text = str_c(answer),
+                                  .prompt_tokens = 10,
+                                  .completion_tokens = 5};
         assert_int_equal(conv_append(v->db, &x), LAIR_OK);
     }
     free(text);
@@ -196,7 +199,8 @@ static bool count_event(void *ctx, const struct audit_row *r)
     struct audit_count *c = ctx;
     if (str_eq_c(r->action, c->action))
         c->n++;
-    if (c->raw && (str_find(r->target, str_c(c->raw)) >= 0 || str_find(r->detail, str_c(c->raw)) >= 0))
+    if (c->raw &&
+        (str_find(r->target, str_c(c->raw)) >= 0 || str_find(r->detail, str_c(c->raw)) >= 0))
         c->names_raw = true;
     return true;
 }
@@ -294,12 +298,13 @@ static void test_secure_delete_alone(void **state)
     random_tag(canary, sizeof(canary), "CANARY-");
     size_t left = 0;
     for (int round = 0; round < 3; round++) {
-        char (*ids)[CONV_ID_LEN + 1] = calloc(150, sizeof(*ids));
-        char (*others)[CONV_ID_LEN + 1] = calloc(150, sizeof(*others));
+        char(*ids)[CONV_ID_LEN + 1] = calloc(150, sizeof(*ids));
+        char(*others)[CONV_ID_LEN + 1] = calloc(150, sizeof(*others));
         assert_non_null(ids);
         assert_non_null(others);
         for (int i = 0; i < 150; i++) {
-            make_conv(&v, "a", "victim", canary, 1 + i % 3, (size_t)(i * 37 + round) % 1500, ids[i]);
+            make_conv(&v, "a", "victim", canary, 1 + i % 3, (size_t)(i * 37 + round) % 1500,
+                      ids[i]);
             make_conv(&v, "a", "other", "kept", 1 + i % 2, (size_t)(i * 53) % 1500, others[i]);
         }
         /* other deletions first: underfull pages merge, moving live cells */
@@ -429,8 +434,9 @@ static void test_erase_crash(void **state)
         }
         outcomes[!started ? 0 : resumed ? 1 : 2]++;
     }
-    print_message("crash rounds: %d before the journal, %d resumed, %d finished (erasure %.0f ms)\n",
-                  outcomes[0], outcomes[1], outcomes[2], span);
+    print_message(
+        "crash rounds: %d before the journal, %d resumed, %d finished (erasure %.0f ms)\n",
+        outcomes[0], outcomes[1], outcomes[2], span);
     env_free(&v);
 }
 
@@ -452,8 +458,8 @@ static void test_purge(void **state)
     struct env v;
     env_init(&v);
     fast_writes(&v);
-    publish(&v, "court", 5);   /* its own retention: 5 days */
-    publish(&v, "defaut", 0);  /* the tenant's */
+    publish(&v, "court", 5);  /* its own retention: 5 days */
+    publish(&v, "defaut", 0); /* the tenant's */
     char canary[64];
     random_tag(canary, sizeof(canary), "CANARY-");
     make_conv(&v, "court", "s1", canary, 2, 100, NULL);
@@ -462,8 +468,8 @@ static void test_purge(void **state)
     /* a pseudonym whose conversation never came to exist */
     struct buf b;
     buf_init(&b, 0);
-    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, "conv_orphanorphanorphanorpha",
-                                       "s9", S("tel 06 12 34 56 78"), &b),
+    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, "conv_orphanorphanorphanorpha", "s9",
+                                       S("tel 06 12 34 56 78"), &b),
                      LAIR_OK);
     buf_release(&b);
 
@@ -546,8 +552,7 @@ static void test_policy(void **state)
     char id[CONV_ID_LEN + 1];
     conv_new_id(id);
     buf_reset(&b);
-    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b),
-                     LAIR_OK);
+    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b), LAIR_OK);
     assert_string_equal(b.ptr, "Appelez-moi au [PHONE_1] ou [EMAIL_1]");
     buf_reset(&b);
     assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, id, "subj",
@@ -556,7 +561,8 @@ static void test_policy(void **state)
     assert_string_equal(b.ptr, "Le [PHONE_1], ou le [PHONE_2] ?");
     struct ps_list l = {""};
     assert_int_equal(gdpr_store_pseudonyms_list(v.db, id, list_cb, &l), LAIR_OK);
-    assert_string_equal(l.text, "email1=jean.dupont@mairie.fr;phone1=0612345678;phone2=0700000001;");
+    assert_string_equal(l.text,
+                        "email1=jean.dupont@mairie.fr;phone1=0612345678;phone2=0700000001;");
 
     /* the exchange could not be stored: its conversation does not exist */
     assert_int_equal(gdpr_policy_discard(v.db, id), LAIR_OK);
@@ -571,10 +577,9 @@ static void test_policy(void **state)
     snprintf(row.subject, sizeof(row.subject), "subj");
     snprintf(row.key_id, sizeof(row.key_id), "0123456789ab");
     buf_reset(&b);
-    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b),
-                     LAIR_OK);
-    struct conv_exchange x = {.id = id, .create = &row, .user_text = buf_str(&b),
-                              .answer_text = S("ok")};
+    assert_int_equal(gdpr_apply_policy(v.db, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b), LAIR_OK);
+    struct conv_exchange x = {
+        .id = id, .create = &row, .user_text = buf_str(&b), .answer_text = S("ok")};
     assert_int_equal(conv_append(v.db, &x), LAIR_OK);
     assert_int_equal(gdpr_policy_discard(v.db, id), LAIR_OK);
     l.text[0] = 0;
@@ -587,8 +592,7 @@ static void test_policy(void **state)
 
     /* no table to keep them in: masked, never stored as typed */
     buf_reset(&b);
-    assert_int_equal(gdpr_apply_policy(NULL, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b),
-                     LAIR_OK);
+    assert_int_equal(gdpr_apply_policy(NULL, PII_PSEUDONYMISE, id, "subj", str_c(t1), &b), LAIR_OK);
     assert_string_equal(b.ptr, "Appelez-moi au [PHONE] ou [EMAIL]");
     buf_release(&b);
     env_free(&v);
@@ -596,7 +600,10 @@ static void test_policy(void **state)
 
 /* ---- export ---- */
 
-static enum lair_err to_buf(void *ctx, const char *p, size_t n) { return buf_append(ctx, p, n); }
+static enum lair_err to_buf(void *ctx, const char *p, size_t n)
+{
+    return buf_append(ctx, p, n);
+}
 
 static json_t *export_json(struct env *v, const char *subject)
 {
@@ -636,8 +643,8 @@ static void test_export(void **state)
     assert_string_equal(json_string_value(json_object_get(c0, "id")), id);
     json_t *msgs = json_object_get(c0, "messages");
     assert_int_equal(json_array_size(msgs), 4);
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
-                           "first"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")), "first"));
     json_t *ps = json_object_get(c0, "pseudonyms");
     assert_int_equal(json_array_size(ps), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "placeholder")),
@@ -725,8 +732,11 @@ static void test_register(void **state)
     assert_int_equal(assistant_parse(spec, NULL, &a, &err), LAIR_OK);
     a.version = 3;
     struct gdpr_register_assistant ra = {&a, true};
-    struct gdpr_register_in in = {.tenant = "ville-a", .tenant_name = "Ville <A>",
-                                  .assistants = &ra, .n = 1, .purge_interval_s = 3600};
+    struct gdpr_register_in in = {.tenant = "ville-a",
+                                  .tenant_name = "Ville <A>",
+                                  .assistants = &ra,
+                                  .n = 1,
+                                  .purge_interval_s = 3600};
     json_t *reg = gdpr_register_json(&in);
     assert_non_null(reg);
     json_t *p = json_array_get(json_object_get(reg, "processings"), 0);
@@ -764,14 +774,14 @@ static void test_register(void **state)
 static void put_doc(struct env *v, const char *name, const char *tag, int chunks)
 {
     struct kb_chunk_in *c = calloc((size_t)chunks, sizeof(*c));
-    char (*text)[700] = calloc((size_t)chunks, sizeof(*text));
+    char(*text)[700] = calloc((size_t)chunks, sizeof(*text));
     unsigned char(*hash)[KB_HASH_BYTES] = calloc((size_t)chunks, sizeof(*hash));
     assert_non_null(c);
     assert_non_null(text);
     assert_non_null(hash);
     for (int i = 0; i < chunks; i++) {
-        snprintf(text[i], sizeof(text[i]), "Paragraphe %d du document %s : %s. %.*s", i, name,
-                 tag, 300 + (i * 97) % 300,
+        snprintf(text[i], sizeof(text[i]), "Paragraphe %d du document %s : %s. %.*s", i, name, tag,
+                 300 + (i * 97) % 300,
                  "Les demandes d'acte de naissance se font en ligne ou au guichet de la mairie, "
                  "du lundi au vendredi, sur présentation d'une pièce d'identité et d'un "
                  "justificatif de domicile de moins de trois mois. Les délais de traitement "
@@ -780,12 +790,18 @@ static void put_doc(struct env *v, const char *name, const char *tag, int chunks
                  "la date choisie, avec les actes de naissance des deux futurs époux et la liste "
                  "des témoins. Les agents vous accompagnent dans chaque démarche.");
         crypto_hash_sha256(hash[i], (const unsigned char *)text[i], strlen(text[i]));
-        c[i] = (struct kb_chunk_in){.text = str_c(text[i]), .heading_path = "Démarches",
-                                    .page = 0, .tokens = 100, .hash = hash[i]};
+        c[i] = (struct kb_chunk_in){.text = str_c(text[i]),
+                                    .heading_path = "Démarches",
+                                    .page = 0,
+                                    .tokens = 100,
+                                    .hash = hash[i]};
     }
     struct kb_doc_in d = {.name = name,
-                          .sha256 = "0000000000000000000000000000000000000000000000000000000000000000",
-                          .size = 1000, .format = "txt", .pages = 0};
+                          .sha256 =
+                              "0000000000000000000000000000000000000000000000000000000000000000",
+                          .size = 1000,
+                          .format = "txt",
+                          .pages = 0};
     struct kb_put_result r;
     assert_int_equal(kb_document_put(v->db, "demarches", &d, c, (size_t)chunks, NULL, 0, 0, 0, &r),
                      LAIR_OK);

@@ -57,6 +57,7 @@ function drawSelect() {
 }
 
 async function render(me, main) {
+  const continued = view?.conversationId; // drawn again (language): keep the conversation
   clear(main);
   try {
     assistants = await listAssistants();
@@ -89,6 +90,13 @@ async function render(me, main) {
     h('section', { class: 'chat-main', 'aria-label': t('chat.title') },
       assistants.length ? view.root : h('p', { class: 'hint', text: t('chat.noassistant') }))));
   drawConversations(listEl);
+  if (continued) {
+    try {
+      view.load(await api('GET', `/api/v1/conversations/${encodeURIComponent(continued)}`));
+    } catch {
+      // gone meanwhile: a new conversation then
+    }
+  }
 }
 
 startShell({

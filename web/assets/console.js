@@ -624,8 +624,9 @@ function drawKb(slug, box, token, onChange) {
       showFiles(job.files || []);
       if (job.state === 'done' || job.state === 'failed') {
         progress.value = 100;
-        const failed = (job.files || []).some((x) => x.state === 'failed');
-        progressText.textContent = job.state === 'failed' ? t('kb.failed') : t('kb.finished', { done: job.done, total: job.total });
+        const failed = (job.files || []).filter((x) => x.state === 'failed').length;
+        progressText.textContent = job.state === 'failed' ? t('kb.failed')
+          : t(failed ? 'kb.finishedfail' : 'kb.finished', { done: job.done, total: job.total, failed });
         progressText.dataset.kind = failed || job.state === 'failed' ? 'error' : 'ok';
         drawDocs();
         onChange();
