@@ -10,6 +10,7 @@ PKGS=(
     libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libharfbuzz-dev
     libcmocka-dev
     wrk libxapian-dev
+    chromium fonts-dejavu-core
 )
 
 missing=()
@@ -29,9 +30,12 @@ else
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node packages for the end-to-end tests (the official openai client).
+# Node packages for the end-to-end tests (the official openai client;
+# playwright-core and axe-core for the browser tests).
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$here/tests/e2e/package.json" ] && [ ! -d "$here/tests/e2e/node_modules/openai" ]; then
+nm=$here/tests/e2e/node_modules
+if [ -f "$here/tests/e2e/package.json" ] &&
+    { [ ! -d "$nm/openai" ] || [ ! -d "$nm/playwright-core" ] || [ ! -d "$nm/axe-core" ]; }; then
     echo "deps.sh: installing the end-to-end tests' npm packages"
     (cd "$here/tests/e2e" && npm ci --silent --no-audit --no-fund)
 fi

@@ -1,6 +1,8 @@
 /* The one routing table: adding an endpoint is one row here and one
  * function. Auth, limits and metrics labels are applied from these rows. */
 #include "api/app.h"
+#include "api/public.h"
+#include "api/web.h"
 #include "api/kb_api.h"
 
 #define KiB (size_t)1024
@@ -57,6 +59,13 @@ const struct route api_routes[] = {
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, R_AUTH, 0, "audit"},
     {"GET", "/api/v1/audit/verify", api_audit_verify, R_AUTH, 0, "audit_verify"},
+    /* the console's view of its key (api/web.c) */
+    {"GET", "/api/v1/me", api_me, R_AUTH, 0, "me"},
+    /* public widget API (api/public.c): no key; origin-checked, rate-limited */
+    {"GET", "/public/v1/assistants/{}", api_public_assistant, 0, 0, "public_assistant"},
+    {"OPTIONS", "/public/v1/assistants/{}", api_public_preflight, 0, 0, "public_preflight"},
+    {"POST", "/public/v1/assistants/{}/chat", api_public_chat, R_STREAM, 64 * KiB, "public_chat"},
+    {"OPTIONS", "/public/v1/assistants/{}/chat", api_public_preflight, 0, 0, "public_preflight"},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

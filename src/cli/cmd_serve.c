@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/web.h"
 #include "api/kb_api.h"
 #include "cli/cli.h"
 #include "core/log.h"
@@ -353,7 +354,8 @@ int cmd_serve(int argc, char **argv)
     struct http_config hc = {.listen = o.listen, .routes = api_routes,
                              .n_routes = api_routes_count, .sys = sys, .app = &app,
                              .limits = o.limits, .metrics_extra = api_metrics_extra,
-                             .admit = api_admit, .on_done = api_on_done};
+                             .admit = api_admit, .on_done = api_on_done,
+                             .static_file = api_static_file};
     struct http_server *srv = NULL;
     struct ingest *ingest = NULL;
     struct ingest_config ic = {.sys = sys, .tenants = app.tenants, .models = app.models};

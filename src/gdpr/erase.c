@@ -87,10 +87,12 @@ enum lair_err gdpr_erase(struct tenant_db *db, const unsigned char key[AUDIT_KEY
 }
 
 enum lair_err gdpr_recover(struct tenant_db *db, const unsigned char key[AUDIT_KEY_LEN],
-                           int *resumed)
+                           int *resumed, bool *scrubbed)
 {
     if (resumed)
         *resumed = 0;
+    if (scrubbed)
+        *scrubbed = false;
     struct gdpr_pending rows[PENDING_BATCH];
     size_t n;
     enum lair_err e;
@@ -110,5 +112,7 @@ enum lair_err gdpr_recover(struct tenant_db *db, const unsigned char key[AUDIT_K
     if ((e = gdpr_store_scrub_needed(db, &needed)) || !needed)
         return e;
     e = gdpr_store_scrub(db);
+    if (!e && scrubbed)
+        *scrubbed = true;
     return e == LAIR_EBUSY ? LAIR_OK : e;
 }

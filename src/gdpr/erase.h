@@ -45,8 +45,10 @@ enum lair_err gdpr_erase(struct tenant_db *db, const unsigned char key[AUDIT_KEY
                          const char *subject, const char *actor, struct gdpr_erasure *out);
 
 /* Completes the erasures pending in the tenant's database and the scrub it
- * is marked for. OUT: *resumed (may be NULL), erasures completed. */
+ * is marked for (by an erasure, a purge, or any deletion of a conversation
+ * or a document). OUT (each may be NULL): *resumed, erasures completed;
+ * *scrubbed, whether the database was scrubbed. */
 enum lair_err gdpr_recover(struct tenant_db *db, const unsigned char key[AUDIT_KEY_LEN],
-                           int *resumed);
+                           int *resumed, bool *scrubbed);
 
 #endif

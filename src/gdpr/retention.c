@@ -133,7 +133,7 @@ enum lair_err gdpr_purge_tenant(struct tenant_db *db, int64_t tenant_days,
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant_db_slug(db));
-    enum lair_err e = gdpr_recover(db, key, &out->erasures_resumed);
+    enum lair_err e = gdpr_recover(db, key, &out->erasures_resumed, &out->scrubbed);
     struct gdpr_rule *rules = NULL;
     size_t n = 0;
     struct slugs names = {0};
@@ -151,7 +151,7 @@ enum lair_err gdpr_purge_tenant(struct tenant_db *db, int64_t tenant_days,
     bool needed = false;
     if (!e && !(e = gdpr_store_scrub_needed(db, &needed)) && needed) {
         e = gdpr_store_scrub(db);
-        out->scrubbed = e == LAIR_OK;
+        out->scrubbed |= e == LAIR_OK;
         if (e == LAIR_EBUSY) /* the mark stays: the next run tries again */
             e = LAIR_OK;
     }

@@ -9,9 +9,10 @@
  * its limit is deleted with its messages and pseudonym mappings; the
  * database is then scrubbed (gdpr_store_scrub) so no copy survives in free
  * space or in the write-ahead log. Each run also completes erasures a
- * crash left pending (gdpr_recover). Purges that deleted something are
- * audited as "gdpr.purge" (actor "retention", target "tenant:<slug>",
- * counts in the detail). */
+ * crash left pending and scrubs databases marked since the last run (a
+ * conversation or a document deleted on its own): gdpr_recover. Purges
+ * that deleted something are audited as "gdpr.purge" (actor "retention",
+ * target "tenant:<slug>", counts in the detail). */
 #ifndef LAIR_GDPR_RETENTION_H
 #define LAIR_GDPR_RETENTION_H
 

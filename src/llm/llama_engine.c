@@ -71,7 +71,7 @@ struct slot {
     int n_chunk; /* prompt tokens in the current batch */
     int i_out;   /* batch index of this slot's logits, -1 when none */
     bool in_batch;
-    bool chosen;    /* takes part in this step (plan_step) */
+    bool chosen;     /* takes part in this step (plan_step) */
     uint64_t served; /* the last step this slot was in a batch */
     int order;       /* plan_step's scratch: round * n + key */
     struct llama_sampler *smpl;
@@ -99,8 +99,8 @@ struct engine {
     llama_memory_t mem;
     struct llama_batch batch;
     int n_batch, n_slots, n_ctx_slot;
-    int n_seq; /* resident sequences: n_slots, plus room for tenants let in early */
-    bool can_reuse; /* false for recurrent memories: no partial sequence removal */
+    int n_seq;          /* resident sequences: n_slots, plus room for tenants let in early */
+    bool can_reuse;     /* false for recurrent memories: no partial sequence removal */
     struct slot *slots; /* n_seq of them */
     struct slot **cand; /* plan_step's scratch, n_seq */
     int n_active;
@@ -626,9 +626,10 @@ static int batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama_
     return i;
 }
 
-/* Sorts the n first candidates by ascending key(). Insertion sort: n is a
- * handful of sequences. */
-static void sort_cand(struct slot **c, int n, bool (*before)(const struct slot *, const struct slot *))
+/* Sorts n candidates in before()'s order. Insertion sort: n is a handful of
+ * sequences, and the order is usually almost right already. */
+static void sort_cand(struct slot **c, int n,
+                      bool (*before)(const struct slot *, const struct slot *))
 {
     for (int i = 1; i < n; i++) {
         struct slot *x = c[i];

@@ -8,7 +8,8 @@
  * subject, type, n, value, created_at), gdpr_pending(id, subject, token,
  * actor, requested_at, audit_after, erased, counts), and the settings key
  * "gdpr.scrub" ("1" while deleted rows may still have copies in free space
- * or in the log). Conversations and messages are the tables of
+ * or in the log; set here, and by the v4 triggers whenever a conversation or
+ * a document is deleted). Conversations and messages are the tables of
  * store/conversations.c; this file only reads and deletes them.
  *
  * Every function takes a borrowed tenant database. Changes run in one

@@ -204,6 +204,17 @@ static const struct db_migration migrations[] = {
      "  messages INTEGER NOT NULL DEFAULT 0,"
      "  pseudonyms INTEGER NOT NULL DEFAULT 0"
      ") STRICT;"},
+    /* v4: whoever deletes a conversation or a document (the conversations
+     * API, knowledge-base management), the settings key "gdpr.scrub" marks
+     * the database, so that the next retention run rewrites the file and
+     * truncates the write-ahead log: no copy of deleted text outlives the
+     * hour (src/store/gdpr_store.c, docs/gdpr.md). */
+    {"CREATE TRIGGER conversations_gdpr_scrub AFTER DELETE ON conversations BEGIN"
+     "  INSERT OR REPLACE INTO settings(key, value) VALUES ('gdpr.scrub', '1');"
+     "END;"
+     "CREATE TRIGGER documents_gdpr_scrub AFTER DELETE ON documents BEGIN"
+     "  INSERT OR REPLACE INTO settings(key, value) VALUES ('gdpr.scrub', '1');"
+     "END;"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -414,6 +414,30 @@ test('widget on an allowed site: keyboard, welcome, streamed answer with sources
   await w.close();
 });
 
+test("GDPR: export and erase the widget's pseudonymous subject; the processing register", async () => {
+  const convs = await api('GET', '/api/v1/conversations');
+  const subject = convs.body.data.find((x) => x.key_id === 'widget').subject;
+  await page.goto(srv.url + '/#gdpr');
+  const field = page.getByLabel(/Identifiant de la personne concernée/);
+  await page.getByRole('button', { name: 'Exporter ses données' }).click();
+  await page.locator('[data-param="subject"] .field-error', { hasText: 'Champ obligatoire.' }).waitFor();
+  await field.fill(subject);
+  await page.getByRole('button', { name: 'Exporter ses données' }).click();
+  await page.getByText('Export prêt.').waitFor();
+  assert.match(await page.locator('pre.json').textContent(), new RegExp(subject));
+  await page.getByRole('link', { name: 'Télécharger l’export (JSON)' }).waitFor();
+  await page.getByRole('button', { name: 'Effacer ses données' }).click();
+  await page.getByRole('button', { name: 'Confirmer' }).click();
+  await page.getByText('Données effacées.').waitFor();
+  const after = await api('GET', `/api/v1/conversations?subject=${encodeURIComponent(subject)}`);
+  assert.equal(after.body.data.length, 0, "the subject's conversations are gone");
+  await page.getByRole('button', { name: 'Afficher le registre' }).click();
+  await page.locator('pre.register', { hasText: 'ville-test' }).waitFor();
+  await page.getByRole('link', { name: 'Télécharger le registre (Markdown)' }).waitFor();
+  await shot(page, 'console-gdpr');
+  await axe(page, 'console, GDPR');
+});
+
 test('widget on a site not on the allow-list is refused', async () => {
   const w = watch(await ctx.newPage());
   const warned = w.waitForEvent('console', { predicate: (m) => /not available on this site/.test(m.text()) });
@@ -443,4 +467,10 @@ test('widget on a site not on the allow-list is refused', async () => {
 test('no page error and no CSP violation on the console, chat page and widget', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(cspErrors, []);
+});
+
+test('the server stops cleanly (no sanitizer report under make asan)', async () => {
+  await srv.stop();
+  assert.equal(srv.proc.exitCode, 0, srv.stderr().slice(-2000));
+  assert.doesNotMatch(srv.stderr(), /Sanitizer|runtime error/);
 });

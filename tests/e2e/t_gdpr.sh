@@ -204,6 +204,15 @@ expect 200 "$ADMIN" GET "/api/v1/conversations/$KEEP"
 no_trace "$C3" "retention purge"
 pass "gdpr purge deletes what is past its assistant's retention, nothing else"
 
+# ---- a conversation deleted through its own API is scrubbed by the next run ----
+C7=$(canary)
+chat "$USER" masque "s7" "Deleted $C7"
+expect 200 "$ADMIN" DELETE "/api/v1/conversations/$CID"
+"$BIN" gdpr purge --data "$WORK/data" >"$WORK/purge.out" || fail "purge failed"
+grep -q '^ville-a: .*database scrubbed' "$WORK/purge.out" || fail "no scrub: $(cat "$WORK/purge.out")"
+no_trace "$C7" "conversation deletion, after the next purge run"
+pass "a deleted conversation leaves no trace after the next purge run"
+
 # ---- retention: the server's background job ----
 C4=$(canary)
 chat "$USER" conte "s5" "Background $C4"
@@ -296,7 +305,7 @@ check '.ok == true' "audit chain"
 "$BIN" audit verify --data "$WORK/data" --tenant ville-a >/dev/null || fail "audit verify (CLI)"
 expect 200 "$ADMIN" GET "/api/v1/audit?limit=1000"
 grep -qaF -- "$SUBJECT" "$WORK/resp" && fail "a subject id in the audit log"
-for c in "$C1" "$C2" "$C3" "$C4" "$C6" "$SUBJECT" "$S2" "$PHONE" "$IBAN"; do
+for c in "$C1" "$C2" "$C3" "$C4" "$C6" "$C7" "$SUBJECT" "$S2" "$PHONE" "$IBAN"; do
     no_trace "$c" "at the end"
 done
 pass "audit chain intact; no canary anywhere at the end"

@@ -67,7 +67,7 @@ pass "control: an outbound connect is seen"
 
 init_data
 OP=$KEY
-start_traced --model "stories=$STORIES" --slots 1 --ctx 256 --threads 1
+start_traced --model "stories=$STORIES" --slots 1 --ctx 1024 --threads 1
 
 as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }
 expect() {
@@ -121,7 +121,7 @@ pass "chat, ingestion, search and GDPR requests served inside the namespace"
 
 stop_traced
 collect
-start_traced --model "stories=$STORIES" --slots 1 --ctx 256 --threads 1
+start_traced --model "stories=$STORIES" --slots 1 --ctx 1024 --threads 1
 expect 200 "$USER" GET /v1/models
 stop_traced
 collect

@@ -419,7 +419,7 @@ static void test_erase_crash(void **state)
         assert_true(left == 0 || left == CRASH_SUBJECT_CONVS);
         bool started = n_pend > 0 || left == 0;
         int resumed = 0;
-        assert_int_equal(gdpr_recover(w.db, w.key, &resumed), LAIR_OK);
+        assert_int_equal(gdpr_recover(w.db, w.key, &resumed, NULL), LAIR_OK);
         assert_int_equal(resumed, (int)n_pend);
         assert_int_equal(count_subject(&w, subject), started ? 0 : CRASH_SUBJECT_CONVS);
         assert_int_equal(count_subject(&w, "someone-else"), CRASH_SUBJECT_CONVS);
@@ -509,6 +509,23 @@ static void test_purge(void **state)
     assert_false(r.scrubbed);
     assert_int_equal(audit_events(&v, "gdpr.purge", NULL, NULL), 3);
     assert_chain_ok(&v);
+
+    /* a conversation deleted by anyone else marks the database: the next
+     * run scrubs it */
+    char cid[CONV_ID_LEN + 1];
+    random_tag(canary, sizeof(canary), "CANARY-");
+    make_conv(&v, "defaut", "s5", canary, 1, 10, cid);
+    assert_int_equal(conv_delete(v.db, cid, NULL), LAIR_OK);
+    bool needed = false;
+    assert_int_equal(gdpr_store_scrub_needed(v.db, &needed), LAIR_OK);
+    assert_true(needed);
+    assert_true(grep_dir(v.data, canary) > 0); /* in the log until the scrub */
+    assert_int_equal(gdpr_purge_tenant(v.db, 30, v.key, now + 41 * GDPR_DAY, &r), LAIR_OK);
+    assert_int_equal(r.counts.conversations, 0);
+    assert_true(r.scrubbed);
+    assert_int_equal(grep_dir(v.data, canary), 0);
+    assert_int_equal(gdpr_store_scrub_needed(v.db, &needed), LAIR_OK);
+    assert_false(needed);
 
     /* gdpr_purge_all reads the tenant's default from system.db */
     make_conv(&v, "defaut", "s4", "later", 1, 10, NULL);

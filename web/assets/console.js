@@ -827,7 +827,10 @@ async function viewGdpr(me, main) {
     clear(register);
     try {
       const r = await api('GET', '/api/v1/register');
-      register.append(h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2) }));
+      const md = await (await api('GET', '/api/v1/register?format=md', undefined, { raw: true })).text();
+      const a = h('a', { class: 'button secondary', download: `registre-${me.tenant}.md`, text: t('gdpr.registermd'),
+        href: URL.createObjectURL(new Blob([md], { type: 'text/markdown' })) });
+      register.append(a, h('pre', { class: 'json register', tabindex: 0, text: JSON.stringify(r, null, 2) }));
     } catch (e) {
       register.append(errorBox(e));
     }
