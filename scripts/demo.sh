@@ -20,6 +20,20 @@ if [ ! -f "$DATA/system.db" ]; then
 fi
 KEY=$(cat "$KEYFILE" 2>/dev/null || echo "<the operator key printed by 'libreair init'>")
 
+# The demo organisation: a fictional commune with a knowledge base of its own
+# documents (demo/documents, written for the project) and a published
+# assistant over it.
+DEMO_KEYFILE=$DATA/.demo-admin-key
+if [ ! -d "$DATA/tenants/demo" ]; then
+    "$BIN" tenant create demo --name "Belleville-sur-Loir (démo)" --data "$DATA" | tail -n1 >"$DEMO_KEYFILE.tmp"
+    mv "$DEMO_KEYFILE.tmp" "$DEMO_KEYFILE"
+    "$BIN" kb create --tenant demo --name "Démarches" --data "$DATA" demarches >/dev/null
+    "$BIN" kb ingest --tenant demo --kb demarches --data "$DATA" demo/documents >/dev/null
+    "$BIN" assistant apply --tenant demo --publish --data "$DATA" demo/accueil.json >/dev/null
+    echo "demo: created tenant 'demo' with the knowledge base 'demarches' and the assistant 'accueil'"
+fi
+DEMO_KEY=$(cat "$DEMO_KEYFILE" 2>/dev/null || echo "<the demo admin key>")
+
 model=${LIBREAIR_MODEL:-}
 if [ -z "$model" ]; then
     model=$(ls "$MODELS"/*.gguf 2>/dev/null | head -n1 || true)
@@ -50,15 +64,23 @@ for _ in $(seq 1 300); do
 done
 cat <<MSG
 
-  LibreAIr is running at $url  (model: ${model:-none})
-  Operator key: $KEY
+  LibreAIr is running at $url  (model: ${model:-none — degraded mode: cited excerpts})
 
-  Chat in this terminal:   $BIN chat --url $url --key $KEY default
-  Or with curl:            curl $url/v1/chat/completions -H "Authorization: Bearer $KEY" \\
+  Console and chat:        $url/            sign in with the demo admin key below
+  Demo admin key:          $DEMO_KEY
+  Operator key:            $KEY
+
+  Ask the demo assistant:  $BIN chat --url $url --key $DEMO_KEY accueil
+  Or with curl:            curl $url/v1/chat/completions -H "Authorization: Bearer $DEMO_KEY" \\
                              -H 'Content-Type: application/json' \\
-                             -d '{"model":"default","messages":[{"role":"user","content":"Once upon a time"}]}'
+                             -d '{"model":"accueil","messages":[{"role":"user","content":"Comment obtenir un acte de naissance ?"}]}'
+  Raw model (operator):    $BIN chat --url $url --key $KEY default
   Metrics:                 curl $url/metrics
   Stop:                    Ctrl-C
+
+  The demo model ($(basename "${model:-none}")) writes English children's stories: the
+  answers show the whole path (retrieval, cited sources), not real knowledge.
+  Add a real model: README.md, "Adding a real model".
 
 MSG
 rc=0
