@@ -15,6 +15,7 @@
 #include "api/app.h"
 #include "api/assistants_api.h"
 #include "api/conversations_api.h"
+#include "api/gdpr_api.h"
 #include "api/grounded.h"
 #include "core/json.h"
 #include "core/banned.h"
@@ -264,6 +265,7 @@ struct record {
     char *user_text;              /* OWNED */
     size_t user_len;
     bool keep;                    /* record the exchange */
+    enum pii_mode pii;            /* the assistant's policy for what is stored */
 };
 
 static void record_release(struct record *r)
@@ -279,9 +281,9 @@ static void record_finish(struct record *r, struct str answer, const struct llm_
     if (res->finish == LLM_FINISH_ERROR || res->finish == LLM_FINISH_CANCELLED)
         return;
     if (r->keep && r->conv.id[0])
-        api_conversation_record_as(r->app, &r->who, &r->conv,
-                                   (struct str){r->user_text ? r->user_text : "", r->user_len},
-                                   answer, res);
+        api_gdpr_record_exchange(r->app, &r->who, r->pii, &r->conv,
+                                 (struct str){r->user_text ? r->user_text : "", r->user_len},
+                                 answer, res);
     api_usage_add(r->app, &r->who, res->prompt_tokens + res->completion_tokens);
 }
 
@@ -702,6 +704,7 @@ enum lair_err api_chat_completions(struct http_req *rq)
     rec.conv.history = NULL;
     rec.conv.n_history = 0;
     rec.keep = conv.id[0] != 0;
+    rec.pii = is_assistant ? a.pii : PII_KEEP;
     struct str user = last_user_text(msgs, n);
     rec.user_text = strndup(user.ptr, user.len);
     rec.user_len = user.len;

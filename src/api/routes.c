@@ -1,6 +1,7 @@
 /* The one routing table: adding an endpoint is one row here and one
  * function. Auth, limits and metrics labels are applied from these rows. */
 #include "api/app.h"
+#include "api/gdpr_api.h"
 #include "api/public.h"
 #include "api/web.h"
 #include "api/kb_api.h"
@@ -59,6 +60,13 @@ const struct route api_routes[] = {
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, R_AUTH, 0, "audit"},
     {"GET", "/api/v1/audit/verify", api_audit_verify, R_AUTH, 0, "audit_verify"},
+    /* GDPR (api/gdpr.c, docs/gdpr.md) */
+    {"POST", "/api/v1/gdpr/export", api_gdpr_export, R_ADMIN, 64 * KiB, "gdpr_export"},
+    {"POST", "/api/v1/gdpr/erase", api_gdpr_erase, R_ADMIN, 64 * KiB, "gdpr_erase"},
+    {"GET", "/api/v1/conversations/{}/pseudonyms", api_gdpr_pseudonyms, R_ADMIN, 0,
+     "conversation_pseudonyms"},
+    {"GET", "/api/v1/register", api_register, R_ADMIN, 0, "register"},
+    {"GET", "/api/v1/sovereignty", api_sovereignty, R_AUTH, 0, "sovereignty"},
     /* the console's view of its key (api/web.c) */
     {"GET", "/api/v1/me", api_me, R_AUTH, 0, "me"},
     /* public widget API (api/public.c): no key; origin-checked, rate-limited */

@@ -14,6 +14,7 @@ int cmd_tenant(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_audit(int argc, char **argv); /* audit verify|list */
 int cmd_assistant(int argc, char **argv); /* assistant apply|export|list */
+int cmd_gdpr(int argc, char **argv);      /* gdpr export|erase|purge */
 int cmd_kb(int argc, char **argv);        /* kb create|list|ingest|documents|search|delete */
 
 /* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */

@@ -16,6 +16,7 @@
 #include "api/kb_api.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "gdpr/retention.h"
 #include "llm/llm.h"
 #include "core/banned.h"
 
@@ -381,10 +382,15 @@ int cmd_serve(int argc, char **argv)
     struct loader l = {&app, &o, 0, ingest};
     pthread_t loader;
     pthread_create(&loader, NULL, load_models, &l);
+    /* retention purges; the first run completes erasures a crash interrupted */
+    struct gdpr_purger *purger = NULL;
+    if (gdpr_purge_start(sys, app.tenants, data, &purger) != LAIR_OK)
+        log_error("serve", "cannot start the retention purge");
     int sig = 0;
     sigwait(&sigs, &sig);
     log_info("serve", "signal %d: shutting down", sig);
     pthread_join(loader, NULL);
+    gdpr_purge_stop(purger);
     http_stop(srv);
     api_kb_set_ingest(NULL);
     ingest_free(ingest); /* after the last request, before the models and databases it uses */

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "gdpr/policy.h"
 #include "core/banned.h"
 
 struct command {
@@ -23,6 +24,7 @@ static const struct command commands[] = {
     {"key", cmd_key, "create, list or revoke API keys"},
     {"audit", cmd_audit, "verify or list the tamper-evident audit log"},
     {"assistant", cmd_assistant, "create or update (apply), export and list assistants"},
+    {"gdpr", cmd_gdpr, "export or erase a data subject's data; purge expired conversations"},
     {"kb", cmd_kb, "knowledge bases: create, ingest files and folders, search, list"},
 };
 
@@ -50,6 +52,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     log_init();
+    log_set_filter(gdpr_log_filter); /* identifiers never reach a log line */
     umask(077); /* data, keys and logs are for this user only */
     if (argc < 2) {
         usage(stderr);

@@ -214,7 +214,9 @@ enum lair_err http_fail(struct http_req *rq, enum lair_err e, const char *param,
     va_start(ap, fmt);
     vsnprintf(rq->err_msg, sizeof(rq->err_msg), fmt, ap);
     va_end(ap);
-    rq->err_param = param;
+    /* handlers name fields of a body they free before the error is written
+     * (an unknown key of a jansson object): keep a copy */
+    rq->err_param = param ? arena_strndup(&rq->arena, param, strlen(param)) : NULL;
     rq->err_code = code;
     return e;
 }
