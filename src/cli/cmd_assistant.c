@@ -75,43 +75,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return -1;
 }
 
-/* The tenant's database, opened straight from the data directory. */
-struct tenant_handle {
-    const char *data;
-    struct sysdb *sys;
-    struct tenants *tenants;
-    struct tenant_db *db;
-};
-
-static int open_tenant(const char *cmd, const struct opts *o, struct tenant_handle *h)
+static int open_tenant(const char *cmd, const struct opts *o, struct cli_tenant *h)
 {
-    const char *data = cli_data_dir(o->data);
-    memset(h, 0, sizeof(*h));
-    h->data = data;
-    enum lair_err e = sysdb_open(data, &h->sys);
-    if (e == LAIR_ENOTFOUND) {
-        fprintf(stderr, "libreair assistant %s: %s is not a data directory (run libreair init)\n",
-                cmd, data);
-        return 1;
-    }
-    if (!e)
-        e = tenants_new(data, h->sys, &h->tenants);
-    if (!e) {
-        e = tenants_get(h->tenants, o->tenant, &h->db);
-        if (e == LAIR_ENOTFOUND) {
-            fprintf(stderr, "libreair assistant %s: no tenant '%s' in %s\n", cmd, o->tenant, data);
-            return 1;
-        }
-    }
-    if (e) {
-        fprintf(stderr, "libreair assistant %s: cannot open %s: %s\n", cmd, data, lair_err_msg(e));
-        return 1;
-    }
-    return 0;
+    char prog[64];
+    snprintf(prog, sizeof(prog), "libreair %s %s", "assistant", cmd);
+    return cli_tenant_open(prog, o->data, o->tenant, true, h);
 }
 
 /* Appends to the tenant's audit log, as the API does for the same action. */
-static void audit(struct tenant_handle *h, const char *action, const char *slug)
+static void audit(struct cli_tenant *h, const char *action, const char *slug)
 {
     char target[SLUG_MAX + 16];
     snprintf(target, sizeof(target), "assistant:%s", slug);
@@ -121,12 +93,7 @@ static void audit(struct tenant_handle *h, const char *action, const char *slug)
                 action);
 }
 
-static void close_tenant(struct tenant_handle *h)
-{
-    tenant_db_put(h->db);
-    tenants_free(h->tenants);
-    sysdb_free(h->sys);
-}
+static void close_tenant(struct cli_tenant *h) { cli_tenant_close(h); }
 
 /* What apply checks names against: --models, and the tenant's knowledge
  * bases. */
@@ -200,7 +167,7 @@ static int cmd_apply(int argc, char **argv)
     json_t *spec = read_file(path);
     if (!spec)
         return 1;
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("apply", &o, &h)) {
         json_decref(spec);
         return 1;
@@ -292,7 +259,7 @@ static int cmd_export(int argc, char **argv)
         return 2;
     }
     const char *slug = argv[optind];
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("export", &o, &h))
         return 1;
     char *text = NULL;
@@ -345,7 +312,7 @@ static int cmd_list(int argc, char **argv)
         fprintf(stderr, "libreair assistant list: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("list", &o, &h))
         return 1;
     printf("%-24s %-6s %-9s %s\n", "SLUG", "DRAFT", "PUBLISHED", "NAME");

@@ -85,27 +85,19 @@ static void close_handle(struct handle *h)
 
 static int open_handle(const char *cmd, const struct opts *o, struct handle *h)
 {
+    char prog[64];
+    struct cli_tenant t;
     memset(h, 0, sizeof(*h));
-    h->data = cli_data_dir(o->data);
-    enum lair_err e = sysdb_open(h->data, &h->sys);
-    if (e == LAIR_ENOTFOUND) {
-        fprintf(stderr, "libreair gdpr %s: %s is not a data directory\n", cmd, h->data);
+    snprintf(prog, sizeof(prog), "libreair gdpr %s", cmd);
+    if (cli_tenant_open(prog, o->data, o->tenant, false, &t))
         return 1;
-    }
-    if (!e)
-        e = tenants_new(h->data, h->sys, &h->tenants);
-    if (!e)
-        e = audit_key_load(h->data, h->key);
-    if (!e && o->tenant) {
-        e = tenants_get(h->tenants, o->tenant, &h->db);
-        if (e == LAIR_ENOTFOUND) {
-            fprintf(stderr, "libreair gdpr %s: no tenant '%s'\n", cmd, o->tenant);
-            close_handle(h);
-            return 1;
-        }
-    }
+    h->data = t.data;
+    h->sys = t.sys;
+    h->tenants = t.tenants;
+    h->db = t.db;
+    enum lair_err e = audit_key_load(h->data, h->key);
     if (e) {
-        fprintf(stderr, "libreair gdpr %s: cannot open %s: %s\n", cmd, h->data, lair_err_msg(e));
+        fprintf(stderr, "%s: cannot read the key of %s: %s\n", prog, h->data, lair_err_msg(e));
         close_handle(h);
         return 1;
     }

@@ -103,45 +103,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return -1;
 }
 
-struct tenant_handle {
-    const char *data;
-    struct sysdb *sys;
-    struct tenants *tenants;
-    struct tenant_db *db;
-};
-
-static int open_tenant(const char *cmd, const struct opts *o, struct tenant_handle *h)
+static int open_tenant(const char *cmd, const struct opts *o, struct cli_tenant *h)
 {
-    const char *data = cli_data_dir(o->data);
-    memset(h, 0, sizeof(*h));
-    h->data = data;
-    enum lair_err e = sysdb_open(data, &h->sys);
-    if (e == LAIR_ENOTFOUND) {
-        fprintf(stderr, "libreair kb %s: %s is not a data directory (run libreair init)\n", cmd,
-                data);
-        return 1;
-    }
-    if (!e)
-        e = tenants_new(data, h->sys, &h->tenants);
-    if (!e && (e = tenants_get(h->tenants, o->tenant, &h->db)) == LAIR_ENOTFOUND) {
-        fprintf(stderr, "libreair kb %s: no tenant '%s' in %s\n", cmd, o->tenant, data);
-        return 1;
-    }
-    if (e) {
-        fprintf(stderr, "libreair kb %s: cannot open %s: %s\n", cmd, data, lair_err_msg(e));
-        return 1;
-    }
-    return 0;
+    char prog[64];
+    snprintf(prog, sizeof(prog), "libreair %s %s", "kb", cmd);
+    return cli_tenant_open(prog, o->data, o->tenant, true, h);
 }
 
-static void close_tenant(struct tenant_handle *h)
-{
-    tenant_db_put(h->db);
-    tenants_free(h->tenants);
-    sysdb_free(h->sys);
-}
+static void close_tenant(struct cli_tenant *h) { cli_tenant_close(h); }
 
-static void audit(struct tenant_handle *h, const char *action, const char *kind, const char *kb,
+static void audit(struct cli_tenant *h, const char *action, const char *kind, const char *kb,
                   const char *name)
 {
     char target[AUDIT_TARGET_MAX];
@@ -155,7 +126,7 @@ static void audit(struct tenant_handle *h, const char *action, const char *kind,
 }
 
 /* The knowledge base of --kb, checked. */
-static int need_kb(const char *cmd, const struct opts *o, struct tenant_handle *h)
+static int need_kb(const char *cmd, const struct opts *o, struct cli_tenant *h)
 {
     if (!o->kb) {
         fprintf(stderr, "libreair kb %s: --kb KB is required\n", cmd);
@@ -184,7 +155,7 @@ static int cmd_create(int argc, char **argv)
         return 2;
     }
     const char *slug = argv[optind];
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("create", &o, &h))
         return 1;
     enum lair_err e = kb_create(h.db, slug, o.name);
@@ -218,7 +189,7 @@ static int cmd_list(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("list", &o, &h))
         return 1;
     printf("%-24s %9s %9s  %s\n", "KB", "DOCUMENTS", "CHUNKS", "NAME");
@@ -242,7 +213,7 @@ static int cmd_documents(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("documents", &o, &h))
         return 1;
     if ((rc = need_kb("documents", &o, &h))) {
@@ -268,7 +239,7 @@ static int cmd_delete(int argc, char **argv)
         return 2;
     }
     const char *slug = argv[optind];
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("delete", &o, &h))
         return 1;
     enum lair_err e = kb_delete(h.db, slug);
@@ -305,7 +276,7 @@ static int cmd_search(int argc, char **argv)
             buf_release(&q);
             return 2;
         }
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (open_tenant("search", &o, &h)) {
         buf_release(&q);
         return 1;
@@ -550,7 +521,7 @@ struct tally {
     long long indexed, unchanged, failed;
 };
 
-static int run_job(struct tenant_handle *h, const char *kb, int64_t job, struct llm_model *embed,
+static int run_job(struct cli_tenant *h, const char *kb, int64_t job, struct llm_model *embed,
                    struct tally *t)
 {
     bool tty = isatty(STDERR_FILENO);
@@ -618,7 +589,7 @@ static int cmd_ingest(int argc, char **argv)
     }
     struct llm_registry *reg = NULL;
     struct llm_model *embed = NULL;
-    struct tenant_handle h;
+    struct cli_tenant h;
     if (o.embed && (rc = load_embed(o.embed, &reg, &embed))) {
         llm_registry_free(reg);
         free_list(&l);
