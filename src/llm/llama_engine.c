@@ -420,9 +420,13 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
     j->stream = s;
     struct job *dropped = NULL;
     pthread_mutex_lock(&e->mu);
-    if (e->n_queue >= e->queue_max)
+    /* Jobs the scheduler has not yet moved into free slots wait in the same
+     * array: they do not count against queue_max, which bounds only what
+     * waits beyond the slots. */
+    int limit = e->queue_max + (e->n_slots > e->n_active ? e->n_slots - e->n_active : 0);
+    if (e->n_queue >= limit)
         queue_purge(e, &dropped);
-    if (e->stop || e->n_queue >= e->queue_max) {
+    if (e->stop || e->n_queue >= limit) {
         err = LAIR_EBUSY;
     } else {
         queue_push(e, j);
@@ -1200,7 +1204,7 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
 
     e->slots = calloc((size_t)e->n_seq, sizeof(*e->slots));
     e->cand = calloc((size_t)e->n_seq, sizeof(*e->cand));
-    e->queue = calloc((size_t)e->queue_max, sizeof(*e->queue));
+    e->queue = calloc((size_t)(e->queue_max + e->n_slots), sizeof(*e->queue));
     e->admit_buf = calloc((size_t)e->n_seq, sizeof(*e->admit_buf));
     int n_eog = 0;
     for (llama_token t = 0; t < e->n_vocab; t++)
