@@ -157,7 +157,16 @@ function streamChat(o, body, timeoutMs = 600000) {
                         if (payload === '[DONE]') continue;
                         let j;
                         try { j = JSON.parse(payload); } catch { continue; }
-                        if (j.error) { reject(new Error(`stream error: ${JSON.stringify(j.error)}`)); req.destroy(); return; }
+                        if (j.error) {
+                            // An error event after the generation started (llama-server
+                            // sends one when its final parse of the answer fails) ends
+                            // the answer: with `tolerate`, keep what was measured.
+                            const msg = `server error in the stream: ${JSON.stringify(j.error)}`;
+                            if (o.tolerate || res.tFirst !== null) { res.serverError = msg; res.tErr = now; continue; }
+                            reject(new Error(msg));
+                            req.destroy();
+                            return;
+                        }
                         res.chunks++;
                         if (j.usage) res.usage = j.usage;
                         if (j.timings) res.timings = j.timings;
@@ -234,9 +243,10 @@ async function decode(o) {
         const dt = (r.tLast - r.tFirst) / 1000;
         out.push({ tokens: n, content_chunks: r.contentChunks, prompt_tokens: promptOf(r),
             ttft_s: r.tFirst / 1000, decode_s: dt, tok_s: n > 1 && dt > 0 ? (n - 1) / dt : null,
-            finish: r.finish });
+            finish: r.finish, server_error: r.serverError });
     }
-    return { mode: 'decode', tokens, runs: out, median_tok_s: median(out.map((x) => x.tok_s)) };
+    return { mode: 'decode', tokens, runs: out, median_tok_s: median(out.map((x) => x.tok_s)),
+        errors: out.filter((x) => x.server_error).map((x) => x.server_error) };
 }
 
 async function concurrent(o) {
@@ -255,37 +265,58 @@ async function concurrent(o) {
         const span = (Math.max(...ends) - Math.min(...starts)) / 1000;
         out.push({ total_tokens: total, wall_s: wall, tok_s: total / wall,
             decode_span_tok_s: (total - streams) / span,
-            per_stream: rs.map((r) => ({ tokens: tokensOf(r), ttft_s: r.tFirst / 1000, end_s: r.tEnd / 1000 })) });
+            per_stream: rs.map((r) => ({ tokens: tokensOf(r), ttft_s: r.tFirst / 1000, end_s: r.tEnd / 1000,
+                server_error: r.serverError })) });
     }
-    return { mode: 'concurrent', tokens, streams, runs: out, median_tok_s: median(out.map((x) => x.tok_s)) };
+    return { mode: 'concurrent', tokens, streams, runs: out, median_tok_s: median(out.map((x) => x.tok_s)),
+        errors: out.flatMap((x) => x.per_stream.filter((p) => p.server_error).map((p) => p.server_error)) };
 }
 
 async function ttft(o) {
     const rounds = +o.rounds || 3, sysTokens = +o['system-tokens'] || 1500;
     const seed0 = +o.seed || 1;
     const fillers = +o.fillers || 0;
+    const errors = [];
+    const attempt = async (what, body, opts = {}) => {
+        try {
+            const r = await streamChat({ ...o, ...opts }, body);
+            if (r.serverError) errors.push(`${what}: ${r.serverError} (after the first token; timing kept)`);
+            return r;
+        } catch (e) {
+            errors.push(`${what}: ${e.message}`);
+            return null;
+        }
+    };
     // warm-up on an unrelated short prompt so that first-request costs (thread
     // start, allocations) are not charged to the cold measurement
     await streamChat(o, chatBody(o, [{ role: 'user', content: 'Bonjour.' }], 1));
     const out = [];
     for (let i = 0; i < rounds; i++) {
-        const S = frenchText(seed0 + i, sysTokens);
-        const a = await streamChat(o, chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], 1));
+        const seed = seed0 + i;
+        const S = frenchText(seed, sysTokens);
+        // A has a single token: when llama-server's final parse of it fails
+        // (an incomplete UTF-8 byte from random weights), its error event is
+        // the end of that token's generation, and S is in its cache all the same.
+        const a = await attempt(`round ${seed} A`, chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], 1),
+            { tolerate: true });
         // --fillers N: N other conversations between A and B, all at once, so
         // that with N slots every slot has since served someone else and S
         // must come from a cache that outlives the slot. Each has its own
         // text from the first word on (a server that picks slots by prompt
         // similarity must not put them all in one slot).
         if (fillers)
-            await Promise.all([...Array(fillers).keys()].map((k) => streamChat(o, chatBody(o,
-                [{ role: 'user', content: frenchText(1000 * (seed0 + i) + k, 60).split('\n').slice(1).join(' ') }], 8))));
-        const b = await streamChat(o, chatBody(o, [{ role: 'system', content: S },
+            await Promise.all([...Array(fillers).keys()].map((k) => attempt(`round ${seed} filler ${k + 1}`, chatBody(o,
+                [{ role: 'user', content: frenchText(1000 * seed + k, 60).split('\n').slice(1).join(' ') }], 8))));
+        const b = await attempt(`round ${seed} B`, chatBody(o, [{ role: 'system', content: S },
             { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4));
-        out.push({ seed: seed0 + i, system_chars: S.length,
-            cold_ttft_s: a.tFirst / 1000, cold_prompt_tokens: promptOf(a), cold_cached_tokens: cachedOf(a),
-            warm_ttft_s: b.tFirst / 1000, warm_prompt_tokens: promptOf(b), warm_cached_tokens: cachedOf(b) });
+        const aT = a ? (a.tFirst ?? a.tErr ?? null) : null;
+        out.push({ seed, system_chars: S.length,
+            cold_ttft_s: aT === null ? null : aT / 1000, cold_prompt_tokens: a && promptOf(a), cold_cached_tokens: a && cachedOf(a),
+            warm_ttft_s: b && b.tFirst !== null ? b.tFirst / 1000 : null, warm_prompt_tokens: b && promptOf(b),
+            warm_cached_tokens: b && cachedOf(b) });
     }
-    return { mode: 'ttft', fillers, rounds: out,
+    return { mode: 'ttft', fillers, rounds: out, errors,
+        failed_rounds: out.filter((x) => x.warm_ttft_s === null).length,
         median_cold_s: median(out.map((x) => x.cold_ttft_s)),
         median_warm_s: median(out.map((x) => x.warm_ttft_s)) };
 }

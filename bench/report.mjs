@@ -132,6 +132,10 @@ const wrkLine = (n, w) => w && p(`- ${n} wrk /v1/models: ${fmt(w.rps, 0)} req/s,
 wrkLine('LibreAIr', Lw);
 wrkLine('llama-server', Pw);
 if (Lw && Lw.non2xx) p(`- **warning**: ${Lw.non2xx} LibreAIr responses under wrk were not 2xx: req/s is not a success rate`);
+for (const [n, d] of [['LibreAIr single stream', Ld], ['llama-server single stream', Pd], ['LibreAIr streams', Lc],
+    ['llama-server streams', Pc], ['LibreAIr TTFT', Lt], ['llama-server TTFT', Pt], ['LibreAIr TTFT (in between)', Le],
+    ['llama-server TTFT (in between)', Pe]])
+    if (d?.errors?.length) p(`- ${n}: errors: ${d.errors.join('; ')}`);
 const noiseFiles = fs.readdirSync(raw).filter((f) => f.endsWith('-noise.json')).sort();
 if (noiseFiles.length)
     p('- CPU used by other processes during each measure (share of the machine): ' + noiseFiles.map((f) => {

@@ -146,6 +146,10 @@ client() { # name tag server_pid mode base key model [args...]
         return 1
     fi
     mv "$RAW/$name-$tag.json.part" "$RAW/$name-$tag.json"
+    local bad
+    bad=$(jq -r 'select((.failed_rounds // 0) > 0) | "\(.failed_rounds) round(s) failed: \(.errors | join("; "))"' \
+        "$RAW/$name-$tag.json")
+    [ -z "$bad" ] || { fail "$name $tag: $bad"; return 1; }
 }
 
 run_wrk() { # name url key
@@ -337,6 +341,26 @@ for tool in pii-bench rag-eval; do
         printf '\n## %s (failed)\n\n```\n%s\n```\n' "$tool" "$(tail -n 40 "$RAW/$tool.txt")" >>"$extras"
     fi
 done
+
+# Retrieval against Xapian (bench/rag) and fairness across tenants.
+if [ -x "$root/bench/rag/run.sh" ]; then
+    log "bench/rag/run.sh (retrieval vs Xapian)"
+    printf '%s\n' "LAIR_BUILD=$BUILD bench/rag/run.sh" >>"$cmds"
+    if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared timeout 3600 "$root/bench/rag/run.sh" >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
+        printf '\n## Retrieval (bench/rag)\n\n%s\n' "$(sed 1d "$root/bench/out/rag/results.md" 2>/dev/null || cat "$RAW/rag.txt")" >>"$extras"
+    else
+        fail "bench/rag/run.sh: $(tail -c 300 "$RAW/rag.log")"
+    fi
+fi
+if [ -f "$root/bench/fairness.mjs" ] && [ -n "${MODEL:-}" ]; then
+    log "bench/fairness.mjs (tenant B's first token while tenant A keeps 16 streams busy)"
+    printf '%s\n' "MODEL=$MODEL node bench/fairness.mjs" >>"$cmds"
+    if MODEL=$MODEL LAIR_BUILD=$BUILD timeout 1200 node "$root/bench/fairness.mjs" >"$RAW/fairness.txt" 2>&1; then
+        printf '\n## Fairness\n\n```\n%s\n```\n' "$(cat "$RAW/fairness.txt")" >>"$extras"
+    else
+        fail "bench/fairness.mjs: $(tail -c 300 "$RAW/fairness.txt")"
+    fi
+fi
 
 printf '%s\n' "${failures[@]:-}" | sed '/^$/d' >"$RAW/failures.txt"
 node "$root/bench/report.mjs" "$RAW" "$cmds" >"$OUT/results.md.part" || { echo "bench/run.sh: report failed" >&2; exit 1; }
