@@ -45,7 +45,10 @@ else
 fi
 SYS_TOKENS=1500
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Progress goes to the original stderr (fd 9), even from inside a command
+# whose stderr is redirected (a trap can run there).
+exec 9>&2
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&9; }
 failures=()
 fail() { log "FAILED: $*"; failures+=("$*"); }
 
@@ -65,7 +68,21 @@ stop_pid() {
 }
 cleanup() {
     local p
+    [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null
     for p in "${pids[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+}
+# Runs a command in the background and waits for it: a foreground child would
+# delay the INT/TERM trap until it ends (timeout(1) puts its command in its own
+# process group, out of reach of ^C).
+child=
+run_bg() {
+    local rc
+    "$@" &
+    child=$!
+    wait "$child"
+    rc=$?
+    child=
+    return $rc
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
@@ -137,7 +154,7 @@ client() { # name tag server_pid mode base key model [args...]
     [ -n "$key" ] && kargs=(--key "$key")
     printf 'node bench/client.mjs %s --base %s --model %s %s\n' "$mode" "$base" "$model" "$*" >>"$cmds"
     noise_start "$pid"
-    timeout 1800 node "$root/bench/client.mjs" "$mode" --base "$base" "${kargs[@]}" --model "$model" "$@" \
+    run_bg timeout 1800 node "$root/bench/client.mjs" "$mode" --base "$base" "${kargs[@]}" --model "$model" "$@" \
         >"$RAW/$name-$tag.json.part" 2>"$LOGS/$name-$tag.client.log"
     rc=$?
     noise_end "$name-$tag" "$pid"
@@ -156,7 +173,7 @@ run_wrk() { # name url key
     local auth=()
     [ -n "$3" ] && auth=(-H "Authorization: Bearer $3")
     printf 'wrk -t 2 -c 64 -d %s --latency -H "Authorization: Bearer $KEY" %s\n' "$WRK_DUR" "$2" >>"$cmds"
-    timeout 120 wrk -t 2 -c 64 -d "$WRK_DUR" --timeout 5s --latency "${auth[@]}" "$2" >"$RAW/$1-wrk.txt" 2>&1 ||
+    run_bg timeout 120 wrk -t 2 -c 64 -d "$WRK_DUR" --timeout 5s --latency "${auth[@]}" "$2" >"$RAW/$1-wrk.txt" 2>&1 ||
         fail "$1: wrk did not run: $(tail -c 300 "$RAW/$1-wrk.txt")"
 }
 
@@ -213,7 +230,7 @@ bench_llama_bench() {
     printf '%s\n' "llama-bench -m $MODEL -t $THREADS -p 0 -n $TOKENS -fa 0 -r $LB_REPS -o json" >>"$cmds"
     local rc
     noise_start 0
-    timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r "$LB_REPS" -o json \
+    run_bg timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r "$LB_REPS" -o json \
         >"$RAW/llama-bench.json" 2>"$LOGS/llama-bench.log"
     rc=$?
     noise_end llama-bench 0
@@ -334,7 +351,7 @@ for tool in pii-bench rag-eval; do
     [ -x "$BUILD/$tool" ] || { log "$tool: not built, skipped"; continue; }
     log "$tool"
     printf '%s\n' "LAIR_SHARED=$root/../shared $BUILD/$tool" >>"$cmds"
-    if LAIR_SHARED=$root/../shared timeout 1800 "$BUILD/$tool" >"$RAW/$tool.txt" 2>&1; then
+    if LAIR_SHARED=$root/../shared run_bg timeout 1800 "$BUILD/$tool" >"$RAW/$tool.txt" 2>&1; then
         printf '\n## %s\n\n```\n%s\n```\n' "$tool" "$(cat "$RAW/$tool.txt")" >>"$extras"
     else
         fail "$tool exited with an error: $(tail -c 300 "$RAW/$tool.txt")"
@@ -346,7 +363,7 @@ done
 if [ -x "$root/bench/rag/run.sh" ]; then
     log "bench/rag/run.sh (retrieval vs Xapian)"
     printf '%s\n' "LAIR_BUILD=$BUILD bench/rag/run.sh" >>"$cmds"
-    if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared timeout 3600 "$root/bench/rag/run.sh" >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
+    if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared run_bg timeout 3600 "$root/bench/rag/run.sh" >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
         printf '\n## Retrieval (bench/rag)\n\n%s\n' "$(sed 1d "$root/bench/out/rag/results.md" 2>/dev/null || cat "$RAW/rag.txt")" >>"$extras"
     else
         fail "bench/rag/run.sh: $(tail -c 300 "$RAW/rag.log")"
@@ -355,7 +372,7 @@ fi
 if [ -f "$root/bench/fairness.mjs" ] && [ -n "${MODEL:-}" ]; then
     log "bench/fairness.mjs (tenant B's first token while tenant A keeps 16 streams busy)"
     printf '%s\n' "MODEL=$MODEL node bench/fairness.mjs" >>"$cmds"
-    if MODEL=$MODEL LAIR_BUILD=$BUILD timeout 1200 node "$root/bench/fairness.mjs" >"$RAW/fairness.txt" 2>&1; then
+    if MODEL=$MODEL LAIR_BUILD=$BUILD run_bg timeout 1200 node "$root/bench/fairness.mjs" >"$RAW/fairness.txt" 2>&1; then
         printf '\n## Fairness\n\n```\n%s\n```\n' "$(cat "$RAW/fairness.txt")" >>"$extras"
     else
         fail "bench/fairness.mjs: $(tail -c 300 "$RAW/fairness.txt")"

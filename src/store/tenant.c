@@ -220,6 +220,12 @@ static const struct db_migration migrations[] = {
 
 int tenant_schema_version(void) { return N_MIGRATIONS; }
 
+const struct db_migration *tenant_schema(int *n)
+{
+    *n = N_MIGRATIONS;
+    return migrations;
+}
+
 struct tenant_db {
     struct tenant_db *next;
     struct tenants *owner;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "store/db.h"
 #include "store/system.h"
 
 struct tenants;
@@ -48,5 +49,7 @@ enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, 
 
 /* The tenant schema's version count (for migration tests). */
 int tenant_schema_version(void);
+/* The migration list (for tests that migrate from every earlier version). */
+const struct db_migration *tenant_schema(int *n);
 
 #endif

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "store/db.h"
+#include "rag/fts.h"
 #include "store/system.h"
+#include "store/tenant.h"
 
 static char dir[256];
 
@@ -166,6 +168,53 @@ static void test_system_from_every_version(void **state)
     }
 }
 
+/* A tenant database left at every earlier version migrates to the current
+ * one when the tenant is opened, keeping what it held. */
+static void test_tenant_from_every_version(void **state)
+{
+    (void)state;
+    int n;
+    const struct db_migration *m = tenant_schema(&n);
+    for (int v = 1; v < n; v++) {
+        char data[320], slug[32], path[400];
+        snprintf(data, sizeof(data), "%s/tv%d", dir, v);
+        snprintf(slug, sizeof(slug), "ville-%d", v);
+        assert_int_equal(sysdb_init_dir(data), LAIR_OK);
+        struct sysdb *s;
+        struct tenants *ts;
+        assert_int_equal(sysdb_open(data, &s), LAIR_OK);
+        assert_int_equal(tenants_new(data, s, &ts), LAIR_OK);
+        assert_int_equal(tenants_create(ts, slug, "V"), LAIR_OK);
+        tenants_free(ts);
+        /* rebuild its database at version v, with one conversation in it */
+        snprintf(path, sizeof(path), "%s/tenants/%s/tenant.db", data, slug);
+        unlink(path);
+        sqlite3 *db;
+        assert_int_equal(db_open_ex(path, m, v, fts_register, &db), LAIR_OK);
+        assert_int_equal(db_version(db), v);
+        assert_int_equal(sqlite3_exec(db,
+                                      "INSERT INTO conversations(id, assistant, subject, key_id, "
+                                      "created_at, updated_at) VALUES ('conv_x', 'a', 's', 'k', 1, 1)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        db_close(db);
+        assert_int_equal(tenants_new(data, s, &ts), LAIR_OK);
+        struct tenant_db *tdb;
+        assert_int_equal(tenants_get(ts, slug, &tdb), LAIR_OK); /* migrates */
+        sqlite3 *h = tenant_db_handle(tdb);
+        assert_int_equal(db_version(h), n);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM conversations", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1);
+        sqlite3_finalize(st);
+        tenant_db_put(tdb);
+        tenants_free(ts);
+        sysdb_free(s);
+    }
+}
+
 static void test_tenants_and_revocation(void **state)
 {
     (void)state;
@@ -211,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_migrations),
         cmocka_unit_test(test_system_from_every_version),
         cmocka_unit_test(test_tenants_and_revocation),
+        cmocka_unit_test(test_tenant_from_every_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
