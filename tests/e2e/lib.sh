@@ -28,6 +28,13 @@ init_data() {
 
 # start_server ARGS...: starts serve on 127.0.0.1:0, sets URL, waits for ready.
 start_server() {
+    # Removed here, in this shell: the background job truncates its output
+    # file only once it runs, so a restart could otherwise read the previous
+    # server's "ready" line.
+    # Earlier servers' output is kept in server-old.* for tests that grep logs.
+    cat "$WORK/server.out" >>"$WORK/server-old.out" 2>/dev/null || true
+    cat "$WORK/server.err" >>"$WORK/server-old.err" 2>/dev/null || true
+    rm -f "$WORK/server.out" "$WORK/server.err"
     "$BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     local i
@@ -37,7 +44,7 @@ start_server() {
         sleep 0.1
     done
     URL=$(sed -n 's/^libreair: listening on \(http:[^ ]*\)$/\1/p' "$WORK/server.out")
-    [ -n "$URL" ] || fail "no listening line"
+    [ -n "$URL" ] || { cat "$WORK/server.out" "$WORK/server.err" >&2; fail "no listening line"; }
 }
 
 # api METHOD PATH [BODY]: prints the body, sets STATUS.

@@ -35,7 +35,7 @@ canary() { echo "CANARY$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 # holds STRING
 no_trace() {
     local hits
-    hits=$(grep -rlaF -- "$1" "$WORK/data" "$WORK/server.out" "$WORK/server.err" 2>/dev/null || true)
+    hits=$(grep -rlaF -- "$1" "$WORK/data" "$WORK"/server*.out "$WORK"/server*.err 2>/dev/null || true)
     [ -z "$hits" ] || fail "$2: '$1' is still in: $hits"
 }
 # has_trace STRING WHAT: the planting worked (so that no_trace can fail)

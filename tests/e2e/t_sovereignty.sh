@@ -38,6 +38,7 @@ trap 'stop_traced; cleanup' EXIT
 # start_traced ARGS...: like start_server, under strace (its log appended to
 # $WORK/net.trace)
 start_traced() {
+    rm -f "$WORK/server.out" "$WORK/server.err" # see start_server in lib.sh
     strace -f -qq --seccomp-bpf -e trace=connect,sendto,sendmsg,sendmmsg -o "$WORK/net.part" \
         "$BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 "$@" \
         >"$WORK/server.out" 2>"$WORK/server.err" &
