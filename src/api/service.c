@@ -38,21 +38,26 @@ enum lair_err api_readyz(struct http_req *rq)
 void api_metrics_extra(void *p, struct buf *out)
 {
     struct app *app = p;
-    buf_printf(out, "# TYPE libreair_audit_append_failures_total counter\n"
-                    "libreair_audit_append_failures_total %llu\n",
+    buf_printf(out,
+               "# TYPE libreair_audit_append_failures_total counter\n"
+               "libreair_audit_append_failures_total %llu\n",
                (unsigned long long)audit_failures());
     if (!__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
         return;
-    static const char *const help =
-        "# TYPE libreair_prompt_tokens_total counter\n"
-        "# TYPE libreair_cached_prompt_tokens_total counter\n"
-        "# TYPE libreair_generated_tokens_total counter\n"
-        "# TYPE libreair_generation_requests_total counter\n"
-        "# TYPE libreair_generation_tokens_per_second gauge\n"
-        "# TYPE libreair_prompt_tokens_per_second gauge\n"
-        "# TYPE libreair_queue_depth gauge\n"
-        "# TYPE libreair_busy_slots gauge\n"
-        "# TYPE libreair_slots gauge\n";
+    static const char *const help = "# TYPE libreair_prompt_tokens_total counter\n"
+                                    "# TYPE libreair_cached_prompt_tokens_total counter\n"
+                                    "# TYPE libreair_generated_tokens_total counter\n"
+                                    "# TYPE libreair_generation_requests_total counter\n"
+                                    "# TYPE libreair_generation_tokens_per_second gauge\n"
+                                    "# TYPE libreair_prompt_tokens_per_second gauge\n"
+                                    "# TYPE libreair_queue_depth gauge\n"
+                                    "# TYPE libreair_busy_slots gauge\n"
+                                    "# TYPE libreair_slots gauge\n"
+                                    "# TYPE libreair_prompt_cache_bytes gauge\n"
+                                    "# TYPE libreair_prompt_cache_entries gauge\n"
+                                    "# TYPE libreair_prompt_cache_saves_total counter\n"
+                                    "# TYPE libreair_prompt_cache_restores_total counter\n"
+                                    "# TYPE libreair_prompt_cache_evictions_total counter\n";
     buf_puts(out, help);
     for (size_t i = 0; i < llm_registry_count(app->models); i++) {
         struct llm_model *m = llm_registry_at(app->models, i);
@@ -74,5 +79,16 @@ void api_metrics_extra(void *p, struct buf *out)
         buf_printf(out, "libreair_queue_depth{model=\"%s\"} %d\n", name, s.queue_depth);
         buf_printf(out, "libreair_busy_slots{model=\"%s\"} %d\n", name, s.busy_slots);
         buf_printf(out, "libreair_slots{model=\"%s\"} %d\n", name, s.n_slots);
+        const struct {
+            const char *metric;
+            uint64_t v;
+        } pc[] = {{"prompt_cache_bytes", s.pcache_bytes},
+                  {"prompt_cache_entries", s.pcache_entries},
+                  {"prompt_cache_saves_total", s.pcache_saves},
+                  {"prompt_cache_restores_total", s.pcache_restores},
+                  {"prompt_cache_evictions_total", s.pcache_evictions}};
+        for (size_t k = 0; k < sizeof(pc) / sizeof(pc[0]); k++)
+            buf_printf(out, "libreair_%s{model=\"%s\"} %llu\n", pc[k].metric, name,
+                       (unsigned long long)pc[k].v);
     }
 }

@@ -28,6 +28,7 @@ struct serve_opts {
     char *owned[MAX_MODELS * 2];
     int n_models, n_owned;
     int slots, ctx, threads, queue, batch;
+    int prompt_cache, prompt_cache_set; /* MiB, 0 = off */
     int tenant_raw_models;
     struct http_limits limits;
 };
@@ -37,7 +38,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: libreair serve [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
             "                      [--model NAME=PATH.gguf]... [--slots N] [--ctx N]\n"
-            "                      [--threads N] [--queue N] [--batch N]\n\n"
+            "                      [--threads N] [--queue N] [--batch N] [--prompt-cache MIB]\n\n"
             "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
             "  --threads N       CPU threads per model (default: all cores)\n"
             "  --queue N         requests waiting beyond the slots before 503 (default 64)\n"
             "  --batch N         prompt batch size (default 512)\n"
+            "  --prompt-cache MIB  host memory per model for computed prompt prefixes\n"
+            "                    evicted from the KV cache (default 1024, 0 = off)\n"
             "  --tenant-raw-models  let tenant keys call raw models by name (default:\n"
             "                    tenants use models only through their assistants)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
@@ -166,11 +169,18 @@ static int load_config(struct serve_opts *o, const char *file)
                           json_string_value(path)))
                 goto out;
             struct llm_model_opts *mo = &o->models[o->n_models - 1];
-            if (int_field(m, "slots", &mo->n_slots, file) || int_field(m, "ctx", &mo->n_ctx, file) ||
+            if (int_field(m, "slots", &mo->n_slots, file) ||
+                int_field(m, "ctx", &mo->n_ctx, file) ||
                 int_field(m, "threads", &mo->n_threads, file) ||
                 int_field(m, "queue", &mo->queue_max, file) ||
                 int_field(m, "batch", &mo->n_batch, file))
                 goto out;
+            if (json_object_get(m, "prompt_cache_mib")) {
+                int mib = 0;
+                if (int_field(m, "prompt_cache_mib", &mib, file))
+                    goto out;
+                mo->prompt_cache_mib = mib ? mib : -1;
+            }
             if (mo->n_ctx) /* per request in the file, total in the engine */
                 mo->n_ctx *= mo->n_slots ? mo->n_slots : 4;
         }
@@ -209,14 +219,19 @@ static int parse_int(const char *s, const char *flag, int *out)
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
-        {"config", required_argument, NULL, 'c'}, {"model", required_argument, NULL, 'm'},
-        {"slots", required_argument, NULL, 's'},  {"ctx", required_argument, NULL, 'x'},
-        {"threads", required_argument, NULL, 't'}, {"queue", required_argument, NULL, 'q'},
-        {"batch", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
-        {"tenant-raw-models", no_argument, NULL, 'R'},
-        {0}};
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"slots", required_argument, NULL, 's'},
+                                         {"ctx", required_argument, NULL, 'x'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"queue", required_argument, NULL, 'q'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"tenant-raw-models", no_argument, NULL, 'R'},
+                                         {"prompt-cache", required_argument, NULL, 'P'},
+                                         {0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:c:m:s:x:t:q:b:h", opts, NULL)) != -1) {
@@ -228,12 +243,32 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             if (parse_model_flag(o, optarg))
                 return 2;
             break;
-        case 's': if (parse_int(optarg, "--slots", &o->slots)) return 2; break;
-        case 'x': if (parse_int(optarg, "--ctx", &o->ctx)) return 2; break;
-        case 't': if (parse_int(optarg, "--threads", &o->threads)) return 2; break;
-        case 'q': if (parse_int(optarg, "--queue", &o->queue)) return 2; break;
-        case 'b': if (parse_int(optarg, "--batch", &o->batch)) return 2; break;
+        case 's':
+            if (parse_int(optarg, "--slots", &o->slots))
+                return 2;
+            break;
+        case 'x':
+            if (parse_int(optarg, "--ctx", &o->ctx))
+                return 2;
+            break;
+        case 't':
+            if (parse_int(optarg, "--threads", &o->threads))
+                return 2;
+            break;
+        case 'q':
+            if (parse_int(optarg, "--queue", &o->queue))
+                return 2;
+            break;
+        case 'b':
+            if (parse_int(optarg, "--batch", &o->batch))
+                return 2;
+            break;
         case 'R': o->tenant_raw_models = 1; break;
+        case 'P':
+            if (parse_int(optarg, "--prompt-cache", &o->prompt_cache))
+                return 2;
+            o->prompt_cache_set = 1;
+            break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -269,6 +304,8 @@ static void *load_models(void *p)
             m->queue_max = l->o->queue;
         if (l->o->batch)
             m->n_batch = l->o->batch;
+        if (l->o->prompt_cache_set)
+            m->prompt_cache_mib = l->o->prompt_cache ? l->o->prompt_cache : -1;
         double t0 = (double)clock();
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
@@ -324,8 +361,9 @@ int cmd_serve(int argc, char **argv)
     struct sysdb *sys = NULL;
     enum lair_err e = sysdb_open(data, &sys);
     if (e == LAIR_ENOTFOUND) {
-        fprintf(stderr, "libreair serve: %s is not a data directory; run 'libreair init --data %s'\n",
-                data, data);
+        fprintf(stderr,
+                "libreair serve: %s is not a data directory; run 'libreair init --data %s'\n", data,
+                data);
         release_opts(&o);
         return 1;
     }
@@ -345,17 +383,24 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     llm_global_init();
-    struct app app = {.sys = sys, .data_dir = data, .started = time(NULL),
+    struct app app = {.sys = sys,
+                      .data_dir = data,
+                      .started = time(NULL),
                       .n_models_configured = o.n_models,
                       .tenant_raw_models = o.tenant_raw_models != 0};
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
         app.tenants = NULL;
-    struct http_config hc = {.listen = o.listen, .routes = api_routes,
-                             .n_routes = api_routes_count, .sys = sys, .app = &app,
-                             .limits = o.limits, .metrics_extra = api_metrics_extra,
-                             .admit = api_admit, .on_done = api_on_done,
+    struct http_config hc = {.listen = o.listen,
+                             .routes = api_routes,
+                             .n_routes = api_routes_count,
+                             .sys = sys,
+                             .app = &app,
+                             .limits = o.limits,
+                             .metrics_extra = api_metrics_extra,
+                             .admit = api_admit,
+                             .on_done = api_on_done,
                              .static_file = api_static_file};
     struct http_server *srv = NULL;
     struct ingest *ingest = NULL;

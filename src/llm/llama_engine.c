@@ -30,6 +30,8 @@
 
 #include <llama.h>
 
+#include "llm/prompt_cache.h"
+
 #include "core/banned.h"
 
 enum {
@@ -41,6 +43,9 @@ enum {
     EMBED_SEQ_MAX = 8, /* texts per embedding batch; n_ubatch is a multiple of it */
     EMBED_CTX_MAX = 8192,
     PIECE_SMALL = 128,
+    DEFAULT_PCACHE_MIB = 1024,
+    PCACHE_MIN_TOKENS = 64, /* shorter tails are not worth a host-memory entry */
+    PCACHE_MIN_GAIN = 8,    /* restore only when it saves decoding this many tokens */
 };
 
 enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };
@@ -86,6 +91,11 @@ struct engine {
     struct llm_model_info info;
     int n_vocab, n_threads;
     char *tmpl; /* OWNED: the model's chat template, NULL when none */
+    /* texts of the control tokens that special parsing turns into tokens
+     * (defang_messages), and which bytes they start with */
+    struct str *ctl;
+    int n_ctl;
+    uint8_t ctl_first[32];
 
     /* embedding models */
     struct llama_context *ectx;
@@ -110,6 +120,7 @@ struct engine {
     char *piece;
     int piece_cap;
     struct job **admit_buf;
+    struct pcache *pc; /* host-memory prompt cache, NULL when off */
 
     pthread_t thread;
     bool thread_started;
@@ -138,6 +149,9 @@ static int imin(int a, int b)
 /* ---- logging ---- */
 
 static _Thread_local enum ggml_log_level last_level;
+/* Set around a call whose failure is expected and handled (a prompt-cache
+ * restore that finds no room): its error lines are not news. */
+static _Thread_local bool quiet_llama_errors;
 
 /* Keeps llama.cpp quiet except for errors; continuation lines follow the
  * level of the line they continue. */
@@ -145,7 +159,7 @@ static void log_filter(enum ggml_log_level level, const char *text, void *ud)
 {
     if (level != GGML_LOG_LEVEL_CONT)
         last_level = level;
-    if (last_level == GGML_LOG_LEVEL_ERROR)
+    if (last_level == GGML_LOG_LEVEL_ERROR && !quiet_llama_errors)
         fputs(text, stderr);
 }
 
@@ -204,10 +218,112 @@ static enum lair_err eng_count_tokens(struct llm_backend *b, struct str text, in
 
 /* ---- chat templates ---- */
 
+/* Remembers the text of every control (and unknown) token: a templated
+ * prompt is tokenized with special parsing, so such a text in a message
+ * would become the token itself. */
+static enum lair_err collect_control_tokens(struct engine *e)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        e->n_ctl = 0;
+        for (llama_token t = 0; t < e->n_vocab; t++) {
+            enum llama_token_attr a = llama_vocab_get_attr(e->vocab, t);
+            const char *text = llama_vocab_get_text(e->vocab, t);
+            if (!(a & (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_UNKNOWN)) || !text || !*text)
+                continue;
+            if (pass == 1) {
+                e->ctl[e->n_ctl] = str_c(text); /* lives as long as the model */
+                e->ctl_first[(uint8_t)text[0] >> 3] |= (uint8_t)(1u << ((uint8_t)text[0] & 7));
+            }
+            e->n_ctl++;
+        }
+        if (pass == 0 && e->n_ctl && !(e->ctl = calloc((size_t)e->n_ctl, sizeof(*e->ctl))))
+            return LAIR_ENOMEM;
+        if (e->n_ctl == 0)
+            break;
+    }
+    return LAIR_OK;
+}
+
+/* Length of the control-token text starting at p (of n bytes), 0 if none. */
+static size_t control_at(const struct engine *e, const char *p, size_t n)
+{
+    uint8_t c = (uint8_t)p[0];
+    if (!(e->ctl_first[c >> 3] & (1u << (c & 7))))
+        return 0;
+    for (int i = 0; i < e->n_ctl; i++)
+        if (e->ctl[i].len <= n && memcmp(p, e->ctl[i].ptr, e->ctl[i].len) == 0)
+            return e->ctl[i].len;
+    return 0;
+}
+
+/* Appends content to out with a zero-width space (U+200B) after the first
+ * character of every control-token text in it, so that a message cannot
+ * forge the template's turn markers ("<|im_start|>system ..."): the text
+ * stays readable, and is tokenized as the plain characters it is. Returns
+ * the number of texts broken up. */
+static int defang(const struct engine *e, struct str content, struct buf *out, enum lair_err *err)
+{
+    int hits = 0;
+    size_t from = 0;
+    for (size_t i = 0; i < content.len && !*err; i++) {
+        if (!control_at(e, content.ptr + i, content.len - i))
+            continue;
+        size_t cl = 1; /* the whole first UTF-8 character */
+        while (i + cl < content.len && ((uint8_t)content.ptr[i + cl] & 0xC0) == 0x80)
+            cl++;
+        *err = buf_append(out, content.ptr + from, i + cl - from);
+        if (!*err)
+            *err = buf_append(out, "\xE2\x80\x8B", 3);
+        from = i + cl;
+        i += cl - 1;
+        hits++;
+    }
+    if (!*err)
+        *err = buf_append(out, content.ptr + from, content.len - from);
+    return hits;
+}
+
+static enum lair_err format_messages(struct engine *e, const struct llm_message *msgs, size_t n,
+                                     bool add_assistant, struct buf *out);
+
+/* Renders a chat with every message's content defanged (defang). The
+ * rendered prompt is the same text as before for content without
+ * control-token texts. */
 static enum lair_err eng_chat_format(struct llm_backend *b, const struct llm_message *msgs,
                                      size_t n, bool add_assistant, struct buf *out)
 {
     struct engine *e = (struct engine *)b;
+    if (e->n_ctl == 0 || n == 0)
+        return format_messages(e, msgs, n, add_assistant, out);
+    struct buf safe;
+    buf_init(&safe, 0);
+    size_t *ends = calloc(n, sizeof(*ends));
+    struct llm_message *m = calloc(n, sizeof(*m));
+    enum lair_err err = ends && m ? LAIR_OK : LAIR_ENOMEM;
+    int hits = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        hits += defang(e, msgs[i].content, &safe, &err);
+        ends[i] = safe.len;
+    }
+    if (!err && hits == 0) {
+        err = format_messages(e, msgs, n, add_assistant, out);
+    } else if (!err) {
+        for (size_t i = 0; i < n; i++) {
+            size_t start = i ? ends[i - 1] : 0;
+            m[i].role = msgs[i].role;
+            m[i].content = (struct str){safe.ptr + start, ends[i] - start};
+        }
+        err = format_messages(e, m, n, add_assistant, out);
+    }
+    free(m);
+    free(ends);
+    buf_release(&safe);
+    return err;
+}
+
+static enum lair_err format_messages(struct engine *e, const struct llm_message *msgs, size_t n,
+                                     bool add_assistant, struct buf *out)
+{
     if (!e->tmpl || n == 0)
         return llm_chatml_format(msgs, n, add_assistant, out);
     /* llama.cpp wants NUL-terminated strings: copy them into one block. */
@@ -493,6 +609,24 @@ static int common_prefix(const llama_token *a, int na, const llama_token *b, int
     return i;
 }
 
+/* Scheduler thread, when the prompt cache changed: the prompt cache's figures for
+ * eng_stats (the cache itself is the scheduler's alone). */
+static void publish_pcache_stats(struct engine *e)
+{
+    if (!e->pc)
+        return;
+    struct pcache_stats ps;
+    pcache_get_stats(e->pc, &ps);
+    pthread_mutex_lock(&e->mu);
+    e->st.pcache_entries = ps.entries;
+    e->st.pcache_bytes = ps.bytes;
+    e->st.pcache_cap = ps.cap;
+    e->st.pcache_saves = ps.saves;
+    e->st.pcache_restores = ps.restores;
+    e->st.pcache_evictions = ps.evictions;
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void slot_clear_kv(struct engine *e, struct slot *s)
 {
     llama_memory_seq_rm(e->mem, s->id, -1, -1);
@@ -541,50 +675,176 @@ static void slot_fail(struct engine *e, struct slot *s, enum lair_err err)
     slot_clear_kv(e, s);
 }
 
+/* How many of s's history tokens no other sequence and no host-memory entry
+ * holds beyond the first keep: what giving s to another prompt loses. */
+static int slot_unique_tail(const struct engine *e, const struct slot *s, int keep)
+{
+    int covered = keep;
+    for (int i = 0; i < e->n_seq && covered < s->n_hist; i++) {
+        const struct slot *t = &e->slots[i];
+        if (t != s && t->n_hist > covered) {
+            int l = common_prefix(s->hist, s->n_hist, t->hist, t->n_hist);
+            covered = l > covered ? l : covered;
+        }
+    }
+    if (e->pc && covered < s->n_hist) {
+        int l = pcache_cover(e->pc, s->hist, s->n_hist);
+        covered = l > covered ? l : covered;
+    }
+    return s->n_hist - covered;
+}
+
+/* Before s's KV past keep is dropped: when that tail is held nowhere else and
+ * long enough to be worth it, saves the whole sequence to host memory. A
+ * failure only costs the cache entry. */
+static void slot_save(struct engine *e, struct slot *s, int keep)
+{
+    if (!e->pc || s->n_hist - keep < PCACHE_MIN_TOKENS ||
+        slot_unique_tail(e, s, keep) < PCACHE_MIN_TOKENS)
+        return;
+    size_t size = llama_state_seq_get_size(e->ctx, s->id);
+    void *state = size ? malloc(size) : NULL;
+    if (!state)
+        return;
+    if (llama_state_seq_get_data(e->ctx, state, size, s->id) != size) {
+        free(state);
+        return;
+    }
+    pcache_put(e->pc, s->hist, s->n_hist, state, size); /* takes state */
+    publish_pcache_stats(e);
+}
+
+static void slot_drop_tail(struct engine *e, struct slot *s, int keep)
+{
+    slot_save(e, s, keep);
+    if (keep > 0 && llama_memory_seq_rm(e->mem, s->id, keep, -1))
+        s->n_hist = keep;
+    else
+        slot_clear_kv(e, s);
+}
+
+/* Restores the host-memory entry pe sharing `common` tokens with the prompt
+ * into t's sequence, trimmed to that prefix. False when the cells for it
+ * cannot be found (t is left empty); llama.cpp's error line for that is
+ * expected here and kept out of the log. */
+static bool slot_restore(struct engine *e, struct slot *t, const struct pcache_entry *pe,
+                         int common)
+{
+    slot_clear_kv(e, t);
+    quiet_llama_errors = true;
+    size_t got = llama_state_seq_set_data(e->ctx, pe->state, pe->size, t->id);
+    quiet_llama_errors = false;
+    if (got != pe->size) {
+        llama_memory_seq_rm(e->mem, t->id, -1, -1);
+        return false;
+    }
+    if (common < pe->n_toks && !llama_memory_seq_rm(e->mem, t->id, common, -1)) {
+        slot_clear_kv(e, t);
+        return false;
+    }
+    memcpy(t->hist, pe->toks, (size_t)common * sizeof(*t->hist));
+    t->n_hist = common;
+    pcache_note_restore(e->pc);
+    publish_pcache_stats(e);
+    return true;
+}
+
+static bool evict_idle(struct engine *e, const struct slot *keep);
+
+/* Restores into t the host-memory entry sharing the longest prefix with the
+ * prompt (at most limit tokens) when it beats what the KV cache holds by
+ * PCACHE_MIN_GAIN tokens, evicting idle sequences (least recently used
+ * first) until it fits. The entry is looked up again after each eviction,
+ * since saving the evicted sequence may replace it. */
+static bool slot_reuse_saved(struct engine *e, struct slot *t, const struct job *j, int limit,
+                             int resident)
+{
+    if (!e->pc)
+        return false;
+    bool saved_t = false;
+    for (;;) {
+        int common;
+        const struct pcache_entry *pe = pcache_best(e->pc, j->prompt, limit, &common);
+        if (!pe || common < resident + PCACHE_MIN_GAIN)
+            return false;
+        if (!saved_t) {
+            slot_save(e, t, 0);
+            saved_t = true;
+            continue; /* the save may have replaced pe */
+        }
+        if (slot_restore(e, t, pe, common))
+            return true;
+        if (!evict_idle(e, t))
+            return false;
+    }
+}
+
+/* The longest prefix of the prompt (at most limit tokens) a resident
+ * sequence other than t holds; OUT: *src that sequence (NULL when none). */
+static int resident_prefix(struct engine *e, const struct slot *t, const struct job *j, int limit,
+                           struct slot **src)
+{
+    int best = 0;
+    *src = NULL;
+    for (int i = 0; i < e->n_seq; i++) {
+        struct slot *s = &e->slots[i];
+        if (s == t)
+            continue;
+        int l = imin(common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt), limit);
+        if (l > best)
+            *src = s, best = l;
+    }
+    return best;
+}
+
 /* Positions the chosen slot's sequence on the longest cached prefix of the
- * prompt: its own history, or another sequence's shared into it. At least
- * the last prompt token is always decoded again, for its logits. */
+ * prompt: its own history, another sequence's shared into it, or a
+ * host-memory entry restored into it. At least the last prompt token is
+ * always decoded again, for its logits. */
 static void slot_reuse_prefix(struct engine *e, struct slot *t, const struct job *j)
 {
-    int limit = j->n_prompt - 1, own = 0, other = 0;
-    struct slot *src = NULL;
+    int limit = j->n_prompt - 1;
+    struct slot *src;
     if (!e->can_reuse) {
         slot_clear_kv(e, t);
         return;
     }
-    for (int i = 0; i < e->n_seq; i++) {
-        struct slot *s = &e->slots[i];
-        int l = imin(common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt), limit);
-        if (s == t)
-            own = l;
-        else if (l > other)
-            src = s, other = l;
-    }
+    int own = imin(common_prefix(t->hist, t->n_hist, j->prompt, j->n_prompt), limit);
+    int other = resident_prefix(e, t, j, limit, &src);
+    if (slot_reuse_saved(e, t, j, limit, own > other ? own : other))
+        return;
+    /* a failed restore may have evicted sequences and emptied t: look again */
+    own = imin(common_prefix(t->hist, t->n_hist, j->prompt, j->n_prompt), limit);
+    other = resident_prefix(e, t, j, limit, &src);
     if (src && other > own) {
+        slot_save(e, t, 0);
         slot_clear_kv(e, t);
         llama_memory_seq_cp(e->mem, src->id, t->id, 0, other);
         memcpy(t->hist, j->prompt, (size_t)other * sizeof(*t->hist));
         t->n_hist = other;
-    } else if (llama_memory_seq_rm(e->mem, t->id, own, -1)) {
-        t->n_hist = own;
     } else {
-        slot_clear_kv(e, t);
+        slot_drop_tail(e, t, own);
     }
 }
 
-/* The idle slot whose history shares the longest prefix with the prompt;
- * least recently used among equals, so fresh caches survive longest. */
+/* The idle slot to give a new request: the one whose reuse loses the fewest
+ * cached tokens held nowhere else (an empty slot loses none); among equals
+ * the one sharing the longest prefix with the prompt, then the least recently
+ * used. So a new conversation does not cut the long system prompt another
+ * one left in its slot down to the one template token they share. */
 static struct slot *slot_pick(struct engine *e, const struct job *j)
 {
     struct slot *best = NULL;
-    int best_l = -1;
+    int best_loss = 0, best_l = 0;
     for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
         if (s->state != SLOT_IDLE)
             continue;
         int l = common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt);
-        if (l > best_l || (l == best_l && s->last_used < best->last_used))
-            best = s, best_l = l;
+        int loss = slot_unique_tail(e, s, l);
+        if (!best || loss < best_loss || (loss == best_loss && l > best_l) ||
+            (loss == best_loss && l == best_l && s->last_used < best->last_used))
+            best = s, best_loss = loss, best_l = l;
     }
     return best;
 }
@@ -727,17 +987,19 @@ static void build_batch(struct engine *e)
     }
 }
 
-/* Drops the KV of the least recently used idle slot that still has some. */
-static bool evict_idle(struct engine *e)
+/* Drops the KV of the least recently used idle slot that still has some
+ * (but keep), saving it to host memory first when worth it. */
+static bool evict_idle(struct engine *e, const struct slot *keep)
 {
     struct slot *v = NULL;
     for (int i = 0; i < e->n_seq; i++) {
         struct slot *s = &e->slots[i];
-        if (s->state == SLOT_IDLE && s->n_hist > 0 && (!v || s->last_used < v->last_used))
+        if (s != keep && s->state == SLOT_IDLE && s->n_hist > 0 &&
+            (!v || s->last_used < v->last_used))
             v = s;
     }
     if (v)
-        slot_clear_kv(e, v);
+        slot_drop_tail(e, v, 0);
     return v != NULL;
 }
 
@@ -777,7 +1039,7 @@ static bool decode_step(struct engine *e)
             return true;
         }
         if (r == 1) {
-            if (!evict_idle(e))
+            if (!evict_idle(e, NULL))
                 slot_fail(e, kv_victim(e), LAIR_EBUSY);
             continue;
         }
@@ -1093,6 +1355,8 @@ static void eng_free(struct llm_backend *b)
     free(e->eog_bias);
     free(e->piece);
     free(e->tmpl);
+    free(e->ctl);
+    pcache_free(e->pc);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     pthread_mutex_destroy(&e->emu);
@@ -1224,6 +1488,13 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
         if (llama_vocab_is_eog(e->vocab, t))
             e->eog_bias[e->n_eog++] = (llama_logit_bias){t, -INFINITY};
 
+    if (collect_control_tokens(e) != LAIR_OK)
+        return LAIR_ENOMEM;
+    if (e->can_reuse && o->prompt_cache_mib >= 0) {
+        long mib = o->prompt_cache_mib > 0 ? o->prompt_cache_mib : DEFAULT_PCACHE_MIB;
+        if (!(e->pc = pcache_new((size_t)mib << 20)))
+            return LAIR_ENOMEM;
+    }
     e->info.kind = LLM_CAN_CHAT;
     e->info.n_ctx_slot = e->n_ctx_slot;
     e->info.n_embd = llama_model_n_embd(e->model);

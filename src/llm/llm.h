@@ -24,15 +24,17 @@ struct llm_model;
 struct llm_stream;
 
 struct llm_model_opts {
-    const char *name;  /* BORROWED: name clients use, e.g. "default" */
-    const char *path;  /* BORROWED: GGUF file */
-    int n_ctx;         /* total KV cells shared by all slots; 0 = 4096 * n_slots capped at
-                          the model's training context * n_slots */
-    int n_slots;       /* sequences decoded together; 0 = 4 */
-    int n_threads;     /* 0 = number of online CPUs */
-    int n_batch;       /* logical batch for prompt processing; 0 = 512 */
-    int queue_max;     /* requests waiting beyond the slots; 0 = 64. Full queue: LAIR_EBUSY */
-    int n_gpu_layers;  /* 0 on CPU-only builds */
+    const char *name;      /* BORROWED: name clients use, e.g. "default" */
+    const char *path;      /* BORROWED: GGUF file */
+    int n_ctx;             /* total KV cells shared by all slots; 0 = 4096 * n_slots capped at
+                              the model's training context * n_slots */
+    int n_slots;           /* sequences decoded together; 0 = 4 */
+    int n_threads;         /* 0 = number of online CPUs */
+    int n_batch;           /* logical batch for prompt processing; 0 = 512 */
+    int queue_max;         /* requests waiting beyond the slots; 0 = 64. Full queue: LAIR_EBUSY */
+    int n_gpu_layers;      /* 0 on CPU-only builds */
+    long prompt_cache_mib; /* host memory for prompt prefixes evicted from the KV cache:
+                              0 = 1024 MiB, < 0 = off */
 };
 
 enum llm_kind_flags {
@@ -56,14 +58,14 @@ struct llm_sampling {
 void llm_sampling_defaults(struct llm_sampling *s);
 
 struct llm_request {
-    struct str prompt;        /* BORROWED until llm_submit returns: text, already templated */
-    int max_tokens;           /* <= 0: until the context is full or end of sequence */
+    struct str prompt; /* BORROWED until llm_submit returns: text, already templated */
+    int max_tokens;    /* <= 0: until the context is full or end of sequence */
     struct llm_sampling sampling;
-    const struct str *stop;   /* BORROWED until llm_submit returns */
+    const struct str *stop; /* BORROWED until llm_submit returns */
     size_t n_stop;
-    bool ignore_eos;          /* benchmarks: keep generating past end-of-sequence */
-    bool add_bos;             /* prepend BOS when the model wants one (raw completions) */
-    struct str fair_key;      /* who to be fair between (the tenant); BORROWED until return */
+    bool ignore_eos;     /* benchmarks: keep generating past end-of-sequence */
+    bool add_bos;        /* prepend BOS when the model wants one (raw completions) */
+    struct str fair_key; /* who to be fair between (the tenant); BORROWED until return */
 };
 
 enum llm_finish {
@@ -87,13 +89,16 @@ struct llm_stats {
     uint64_t prompt_tokens, cached_tokens, generated_tokens, requests;
     double prompt_seconds, gen_seconds;
     int queue_depth, busy_slots, n_slots;
+    /* host-memory prompt cache (all 0 when off) */
+    uint64_t pcache_entries, pcache_bytes, pcache_cap;
+    uint64_t pcache_saves, pcache_restores, pcache_evictions;
 };
 
 struct llm_model_info {
-    int kind;          /* enum llm_kind_flags */
+    int kind; /* enum llm_kind_flags */
     int n_ctx_train;
-    int n_ctx_slot;    /* the most tokens one request may use (prompt + output) */
-    int n_embd;        /* embedding size */
+    int n_ctx_slot; /* the most tokens one request may use (prompt + output) */
+    int n_embd;     /* embedding size */
     uint64_t n_params;
     char arch[32];
     char desc[128];
