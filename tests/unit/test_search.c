@@ -369,7 +369,8 @@ static void test_prepare_prompt(void **state)
     struct arena ar;
     arena_init(&ar, 4 << 20);
     struct llm_message msgs[] = {
-        {S("system"), str_c(a.instructions)},
+        /* its own copy: msgs outlives the assistants below */
+        {S("system"), S("Tu réponds sur l'état civil.")},
         {S("user"), S("Où demander un acte de naissance ?")},
         {S("assistant"), S("À la mairie.")},
         {S("user"), S("et la carte de stationnement ?")},
