@@ -21,6 +21,9 @@
 //             then conversation B = S + another question: TTFT with S already seen.
 //             TTFT = request sent -> first chunk carrying a generated token.
 //             --fillers N puts N other conversations (run together) between A and B.
+//             --while-running N: A generates N tokens and B is sent as soon as A's
+//             first token arrives, so A still holds its slot when B comes (the
+//             prefix must be shared across slots, not found in an idle one).
 //
 // No dependencies beyond Node.js 20.
 
@@ -178,7 +181,10 @@ function streamChat(o, body, timeoutMs = 600000) {
                         // or when it ends the answer (a token was produced even if
                         // its bytes are still an incomplete UTF-8 sequence).
                         if (c.length || ch.finish_reason) {
-                            if (res.tFirst === null) res.tFirst = now;
+                            if (res.tFirst === null) {
+                                res.tFirst = now;
+                                if (o.onFirst) o.onFirst();
+                            }
                         }
                         if (c.length) {
                             res.contentChunks++;
@@ -276,6 +282,7 @@ async function ttft(o) {
     const rounds = +o.rounds || 3, sysTokens = +o['system-tokens'] || 1500;
     const seed0 = +o.seed || 1;
     const fillers = +o.fillers || 0;
+    const whileRunning = +o['while-running'] || 0;
     const errors = [];
     const attempt = async (what, body, opts = {}) => {
         try {
@@ -297,8 +304,27 @@ async function ttft(o) {
         // A has a single token: when llama-server's final parse of it fails
         // (an incomplete UTF-8 byte from random weights), its error event is
         // the end of that token's generation, and S is in its cache all the same.
-        const a = await attempt(`round ${seed} A`, chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], 1),
-            { tolerate: true });
+        const bodyA = chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], whileRunning || 1);
+        const bodyB = chatBody(o, [{ role: 'system', content: S },
+            { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4);
+        if (whileRunning) {
+            // B goes out the moment A's first token arrives; A keeps generating.
+            let startB;
+            const aFirst = new Promise((r) => { startB = r; });
+            const aDone = attempt(`round ${seed} A`, bodyA, { tolerate: true, onFirst: () => startB() });
+            const first = await Promise.race([aFirst.then(() => true), aDone.then(() => false)]);
+            const b = first ? await attempt(`round ${seed} B`, bodyB) : null;
+            const a = await aDone;
+            const aRunning = a && b && a.tEnd !== null && (a.t0 + a.tEnd) > b.t0;
+            if (b && !aRunning) errors.push(`round ${seed}: A ended before B was sent; raise --while-running`);
+            out.push({ seed, system_chars: S.length, a_still_running: !!aRunning,
+                cold_ttft_s: a && a.tFirst !== null ? a.tFirst / 1000 : null, cold_prompt_tokens: a && promptOf(a),
+                cold_cached_tokens: a && cachedOf(a),
+                warm_ttft_s: b && b.tFirst !== null ? b.tFirst / 1000 : null, warm_prompt_tokens: b && promptOf(b),
+                warm_cached_tokens: b && cachedOf(b) });
+            continue;
+        }
+        const a = await attempt(`round ${seed} A`, bodyA, { tolerate: true });
         // --fillers N: N other conversations between A and B, all at once, so
         // that with N slots every slot has since served someone else and S
         // must come from a cache that outlives the slot. Each has its own
@@ -307,15 +333,14 @@ async function ttft(o) {
         if (fillers)
             await Promise.all([...Array(fillers).keys()].map((k) => attempt(`round ${seed} filler ${k + 1}`, chatBody(o,
                 [{ role: 'user', content: frenchText(1000 * seed + k, 60).split('\n').slice(1).join(' ') }], 8))));
-        const b = await attempt(`round ${seed} B`, chatBody(o, [{ role: 'system', content: S },
-            { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4));
+        const b = await attempt(`round ${seed} B`, bodyB);
         const aT = a ? (a.tFirst ?? a.tErr ?? null) : null;
         out.push({ seed, system_chars: S.length,
             cold_ttft_s: aT === null ? null : aT / 1000, cold_prompt_tokens: a && promptOf(a), cold_cached_tokens: a && cachedOf(a),
             warm_ttft_s: b && b.tFirst !== null ? b.tFirst / 1000 : null, warm_prompt_tokens: b && promptOf(b),
             warm_cached_tokens: b && cachedOf(b) });
     }
-    return { mode: 'ttft', fillers, rounds: out, errors,
+    return { mode: 'ttft', fillers, while_running: whileRunning, rounds: out, errors,
         failed_rounds: out.filter((x) => x.warm_ttft_s === null).length,
         median_cold_s: median(out.map((x) => x.cold_ttft_s)),
         median_warm_s: median(out.map((x) => x.warm_ttft_s)) };

@@ -50,6 +50,11 @@ const Ld = L('decode'), Pd = P('decode');
 const Lc = L('concurrent'), Pc = P('concurrent');
 const Lt = L('ttft'), Pt = P('ttft');
 const Le = L('ttft-evicted'), Pe = P('ttft-evicted');
+const Ls = L('ttft-shared'), Ps = P('ttft-shared');
+// The rounds of the throughput measures alternate between the servers
+// (bench/run.sh): the median over rounds, and each round's own ratio.
+const medRuns = (d) => (d ? d.median_tok_s ?? median(d.runs.map((r) => r.tok_s)) : null);
+const pairRatios = (a, b) => (a && b ? a.runs.map((r, i) => ratio(r.tok_s, b.runs[i]?.tok_s)).filter((x) => x != null) : []);
 function median(xs) {
     const v = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
     if (!v.length) return null;
@@ -67,17 +72,19 @@ const Lw = wrk('libreair'), Pw = wrk('llama-server');
 const rows = [];
 const row = (id, what, a, b, peer, r, op, t, unit = '', noisy = []) => rows.push({ id, what, a, b, peer, r, op, t, unit, noisy });
 
-const l1 = Ld?.median_tok_s, p1 = Pd?.median_tok_s;
+const l1 = medRuns(Ld), p1 = medRuns(Pd);
 row('1a', `single-stream decode, tok/s (HTTP stream) vs llama-bench ${tg}`, fmt(l1, 2), fmt(lbTs, 2), `llama-bench ${tg}`, ratio(l1, lbTs), '>=', 0.95, '', ['libreair-decode', 'llama-bench']);
 row('1b', 'single-stream decode, tok/s (HTTP stream) vs llama-server', fmt(l1, 2), fmt(p1, 2), 'llama-server', ratio(l1, p1), '>=', 1.0, '', ['libreair-decode', 'llama-server-decode']);
-const l2 = Lc?.median_tok_s, p2 = Pc?.median_tok_s;
+const l2 = medRuns(Lc), p2 = medRuns(Pc);
 row('2', `total tok/s, ${meta.slots ?? 4} concurrent streams`, fmt(l2, 2), fmt(p2, 2), `llama-server -np ${meta.slots ?? 4}`, ratio(l2, p2), '>=', 1.0, '', ['libreair-concurrent', 'llama-server-concurrent']);
 const l3 = Lt?.median_warm_s, p3 = Pt?.median_warm_s;
 row('3', `TTFT, new conversation, ~${meta.system_tokens ?? 1500}-token system prompt used just before by another, s`, fmt(l3, 3), fmt(p3, 3), 'llama-server', ratio(l3, p3), '<=', 0.3, '', ['libreair-ttft', 'llama-server-ttft']);
 const l3e = Le?.median_warm_s, p3e = Pe?.median_warm_s;
 row('3b', `the same, with ${meta.slots ?? 4} other conversations in between (every slot reused), s`, fmt(l3e, 3), fmt(p3e, 3), 'llama-server', ratio(l3e, p3e), '<=', 0.3, '', ['libreair-ttft-evicted', 'llama-server-ttft-evicted']);
+const l3s = Ls?.median_warm_s, p3s = Ps?.median_warm_s;
+row('3c', 'the same, while the first conversation is still generating (prefix shared across slots), s', fmt(l3s, 3), fmt(p3s, 3), 'llama-server', ratio(l3s, p3s), '<=', 0.3, '', ['libreair-ttft-shared', 'llama-server-ttft-shared']);
 const l3c = median([Lt?.median_cold_s, Le?.median_cold_s]), p3c = median([Pt?.median_cold_s, Pe?.median_cold_s]);
-row('3c', '(context) TTFT, same prompt cold, s', fmt(l3c, 3), fmt(p3c, 3), 'llama-server', ratio(l3c, p3c), null, null);
+row('3d', '(context) TTFT, same prompt cold, s', fmt(l3c, 3), fmt(p3c, 3), 'llama-server', ratio(l3c, p3c), null, null);
 const li = mib(Lidle?.VmRSS);
 row('4a', 'RSS idle, no model, MiB', fmt(li, 1), '—', '—', li, '<=', 20, ' MiB');
 const l4 = mib(Lrss?.VmRSS), p4 = mib(Prss?.VmRSS);
@@ -92,7 +99,7 @@ p();
 p(`- machine: ${meta.nproc} CPU(s), ${meta.cpu}, Linux ${meta.kernel}`);
 p(`- model: \`${meta.model}\` (${meta.model_bytes ? (meta.model_bytes / 2 ** 20).toFixed(0) : '?'} MiB)`);
 p(`- threads ${meta.threads} on both sides; ${meta.tokens} generated tokens per stream (ignore_eos, greedy); ` +
-  `median of ${meta.runs} run(s) after a warm-up; TTFT median of ${meta.ttft_rounds} round(s)`);
+  `median of ${meta.runs} round(s), each after a warm-up, alternating between the servers (ABBA); TTFT median of ${meta.ttft_rounds} round(s)`);
 p(`- libreair ${meta.git ?? ''}; peers from \`${meta.llama_bin}\``);
 p();
 p('| # | measure | LibreAIr | peer | peer value | ratio | target | result |');
@@ -118,14 +125,22 @@ if (lbRow) p(`- llama-bench ${tg}: median ${fmt(lbTs, 2)} tok/s, mean ${fmt(lbRo
 const runsLine = (n, d) => d && p(`- ${n} single stream: ` + d.runs.map((r) => `${fmt(r.tok_s, 2)} tok/s (${r.tokens} tokens, ${r.content_chunks} text chunks, TTFT ${fmt(r.ttft_s, 3)} s, prompt ${r.prompt_tokens ?? '?'} tokens, finish ${r.finish})`).join('; '));
 runsLine('LibreAIr', Ld);
 runsLine('llama-server', Pd);
+const pairLine = (what, a, b) => {
+    const r = pairRatios(a, b);
+    if (r.length) p(`- ${what}, LibreAIr ÷ llama-server round by round: ${r.map((x) => x.toFixed(3)).join(', ')} (median ${fmt(median(r), 3)}, min ${fmt(Math.min(...r), 3)}, max ${fmt(Math.max(...r), 3)})`);
+};
+pairLine('single stream', Ld, Pd);
 const concLine = (n, d) => d && p(`- ${n} ${d.streams} streams: ` + d.runs.map((r) => `${fmt(r.tok_s, 2)} tok/s total (${r.total_tokens} tokens in ${fmt(r.wall_s, 2)} s; decode-only ${fmt(r.decode_span_tok_s, 2)} tok/s; per stream tokens ${r.per_stream.map((s) => s.tokens).join('/')}, TTFT ${r.per_stream.map((s) => fmt(s.ttft_s, 2)).join('/')} s)`).join('; '));
 concLine('LibreAIr', Lc);
 concLine('llama-server', Pc);
+pairLine(`${Lc?.streams ?? 4} streams`, Lc, Pc);
 const ttftLine = (n, d) => d && p(`- ${n} TTFT: ` + d.rounds.map((r) => `round ${r.seed}: cold ${fmt(r.cold_ttft_s, 3)} s (prompt ${r.cold_prompt_tokens ?? '?'}, cached ${r.cold_cached_tokens ?? '?'}), seen before ${fmt(r.warm_ttft_s, 3)} s (prompt ${r.warm_prompt_tokens ?? '?'}, cached ${r.warm_cached_tokens ?? '?'})`).join('; '));
 ttftLine('LibreAIr', Lt);
 ttftLine('llama-server', Pt);
 ttftLine(`LibreAIr (${Le?.fillers ?? '?'} conversations in between)`, Le);
 ttftLine(`llama-server (${Pe?.fillers ?? '?'} conversations in between)`, Pe);
+ttftLine('LibreAIr (first conversation still generating)', Ls);
+ttftLine('llama-server (first conversation still generating)', Ps);
 const rssLine = (n, a, b) => (a || b) && p(`- ${n} memory (MiB): after one request VmRSS ${fmt(mib(a?.VmRSS))} (anon ${fmt(mib(a?.RssAnon))}, file ${fmt(mib(a?.RssFile))}); at the end VmRSS ${fmt(mib(b?.VmRSS))} (anon ${fmt(mib(b?.RssAnon))}, file ${fmt(mib(b?.RssFile))}), peak ${fmt(mib(b?.VmHWM))}`);
 if (Lidle) p(`- LibreAIr idle without a model: VmRSS ${fmt(mib(Lidle.VmRSS))} MiB (anon ${fmt(mib(Lidle.RssAnon))}, file ${fmt(mib(Lidle.RssFile))})`);
 rssLine('LibreAIr', Lrss, Lrss2);
@@ -136,7 +151,8 @@ wrkLine('llama-server', Pw);
 if (Lw && Lw.non2xx) p(`- **warning**: ${Lw.non2xx} LibreAIr responses under wrk were not 2xx: req/s is not a success rate`);
 for (const [n, d] of [['LibreAIr single stream', Ld], ['llama-server single stream', Pd], ['LibreAIr streams', Lc],
     ['llama-server streams', Pc], ['LibreAIr TTFT', Lt], ['llama-server TTFT', Pt], ['LibreAIr TTFT (in between)', Le],
-    ['llama-server TTFT (in between)', Pe]])
+    ['llama-server TTFT (in between)', Pe], ['LibreAIr TTFT (still generating)', Ls],
+    ['llama-server TTFT (still generating)', Ps]])
     if (d?.errors?.length) p(`- ${n}: errors: ${d.errors.join('; ')}`);
 const noiseFiles = fs.readdirSync(raw).filter((f) => f.endsWith('-noise.json')).sort();
 if (noiseFiles.length)

@@ -4,8 +4,10 @@
 # same threads, one server at a time, and prints a table of ratios against
 # targets. See bench/README.md.
 #
-#   bench/run.sh            full run (128 tokens, median of 3, wrk 10 s)
+#   bench/run.sh            full run (128 tokens, 5 interleaved rounds, wrk 10 s)
 #   bench/run.sh --quick    smoke check (32 tokens, 1 run each, wrk 3 s)
+#   bench/run.sh --engine-only   the model benchmarks without the RAG, PII and
+#                           fairness parts
 #
 # Output: the table on stdout and in bench/out/results.md; raw measurements in
 # bench/out/raw/, server logs in bench/out/logs/. A MISS never fails: the exit
@@ -20,11 +22,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 
 quick=0
+extras_on=1
 for a in "$@"; do
     case "$a" in
         --quick) quick=1 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench/run.sh: unknown option '$a' (--quick, --help)" >&2; exit 2 ;;
+        --engine-only) extras_on=0 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/run.sh: unknown option '$a' (--quick, --engine-only, --help)" >&2; exit 2 ;;
     esac
 done
 
@@ -41,7 +45,7 @@ CTX_TOTAL=$((SLOTS * CTX_SLOT))    # llama-server -c is the total
 if [ "$quick" = 1 ]; then
     TOKENS=32 RUNS=1 TTFT_ROUNDS=1 WRK_DUR=3s LB_REPS=1
 else
-    TOKENS=128 RUNS=3 TTFT_ROUNDS=3 WRK_DUR=10s LB_REPS=5
+    TOKENS=128 RUNS=5 TTFT_ROUNDS=3 WRK_DUR=10s LB_REPS=5
 fi
 SYS_TOKENS=1500
 
@@ -237,24 +241,79 @@ bench_llama_bench() {
     [ "$rc" = 0 ] || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; return 1; }
 }
 
-# ---- the same measurements for each server -------------------------------------
-measure_server() { # name pid base key model [client extra]
-    local name=$1 pid=$2 base=$3 key=$4 model=$5 extra=${6:-}
+# ---- the measurements -------------------------------------------------------------
+# Both servers are up at once (the idle one sleeps: neither uses CPU while it
+# waits), so that the throughput measures can alternate between them round by
+# round, ABBA: a slow drift of the machine then weighs on both sides alike.
+# The other measures run one server at a time.
+
+# Merges the per-round files NAME-TAG-R.json into NAME-TAG.json, and their
+# noise records (the noisiest round counts).
+merge_rounds() { # name tag
+    local f=() n=() x
+    for x in "$RAW/$1-$2"-[0-9]*.json; do
+        case "$x" in *-noise.json) n+=("$x") ;; *) [ -e "$x" ] && f+=("$x") ;; esac
+    done
+    [ "${#f[@]}" -gt 0 ] || return 1
+    jq -s '{mode: .[0].mode, tokens: .[0].tokens, streams: .[0].streams,
+            runs: (map(.runs) | add), errors: (map(.errors // []) | add)}' "${f[@]}" >"$RAW/$1-$2.json"
+    [ "${#n[@]}" -gt 0 ] && jq -s '{foreign: (map(.foreign) | max), server: (map(.server) | add / length),
+            children: (map(.children) | add / length)}' "${n[@]}" >"$RAW/$1-$2-noise.json"
+    rm -f "${f[@]}" "${n[@]}"
+}
+
+# name pid base key model extra, for each server (set by the start functions)
+servers=()
+srv_args() { # index -> sets S_NAME S_PID S_BASE S_KEY S_MODEL S_EXTRA
+    IFS='|' read -r S_NAME S_PID S_BASE S_KEY S_MODEL S_EXTRA <<<"${servers[$1]}"
+}
+srv_client() { # index tag mode [args...]
+    local i=$1 tag=$2 mode=$3
+    shift 3
+    srv_args "$i"
     local xargs=()
-    [ -n "$extra" ] && xargs=(--extra "$extra")
-    one_request "$base" "$key" "$model" "$name" || { fail "$name: first request failed"; return 1; }
-    rss_json "$pid" >"$RAW/$name-rss-one.json"
-    log "$name: single stream, $TOKENS tokens, $RUNS run(s)"
-    client "$name" decode "$pid" decode "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" "${xargs[@]}"
-    log "$name: $SLOTS concurrent streams"
-    client "$name" concurrent "$pid" concurrent "$base" "$key" "$model" --tokens "$TOKENS" --runs "$RUNS" \
-        --streams "$SLOTS" "${xargs[@]}"
+    [ -n "$S_EXTRA" ] && xargs=(--extra "$S_EXTRA")
+    client "$S_NAME" "$tag" "$S_PID" "$mode" "$S_BASE" "$S_KEY" "$S_MODEL" "$@" "${xargs[@]}"
+}
+
+measure_interleaved() {
+    local r i order
+    for i in "${!servers[@]}"; do
+        srv_args "$i"
+        one_request "$S_BASE" "$S_KEY" "$S_MODEL" "$S_NAME" || { fail "$S_NAME: first request failed"; return 1; }
+        rss_json "$S_PID" >"$RAW/$S_NAME-rss-one.json"
+    done
+    for r in $(seq 1 "$RUNS"); do
+        if [ $((r % 2)) = 1 ]; then order="0 1"; else order="1 0"; fi
+        for i in $order; do
+            srv_args "$i"
+            log "$S_NAME: single stream, $TOKENS tokens (round $r of $RUNS)"
+            srv_client "$i" "decode-$r" decode --tokens "$TOKENS" --runs 1
+        done
+        for i in $order; do
+            srv_args "$i"
+            log "$S_NAME: $SLOTS concurrent streams (round $r of $RUNS)"
+            srv_client "$i" "concurrent-$r" concurrent --tokens "$TOKENS" --runs 1 --streams "$SLOTS"
+        done
+    done
+    for i in "${!servers[@]}"; do
+        srv_args "$i"
+        merge_rounds "$S_NAME" decode
+        merge_rounds "$S_NAME" concurrent
+    done
+}
+
+measure_one() { # index
+    srv_args "$1"
+    local name=$S_NAME pid=$S_PID base=$S_BASE key=$S_KEY
     log "$name: time to first token with a ~$SYS_TOKENS-token system prompt seen just before"
-    client "$name" ttft "$pid" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" \
-        --seed 1 "${xargs[@]}"
+    srv_client "$1" ttft ttft --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" --seed 1
     log "$name: the same, with $SLOTS other conversations in between"
-    client "$name" ttft-evicted "$pid" ttft "$base" "$key" "$model" --rounds "$TTFT_ROUNDS" \
-        --system-tokens "$SYS_TOKENS" --seed 101 --fillers "$SLOTS" "${xargs[@]}"
+    srv_client "$1" ttft-evicted ttft --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" --seed 101 \
+        --fillers "$SLOTS"
+    log "$name: the same, while the first conversation is still generating"
+    srv_client "$1" ttft-shared ttft --rounds "$TTFT_ROUNDS" --system-tokens "$SYS_TOKENS" --seed 201 \
+        --while-running 48
     kill -0 "$pid" 2>/dev/null || { fail "$name: the server died (see bench/out/logs/$name.log)"; return 1; }
     rss_json "$pid" >"$RAW/$name-rss-end.json"
     log "$name: wrk GET /v1/models ($WRK_DUR, 64 connections)"
@@ -274,7 +333,7 @@ wait_http() { # url timeout_s pid
     return 1
 }
 
-bench_llama_server() {
+start_llama_server() {
     local port base pid
     port=$(free_port)
     base=http://127.0.0.1:$port
@@ -288,8 +347,7 @@ bench_llama_server() {
     pid=$!
     pids+=("$pid")
     wait_http "$base/health" 300 "$pid" || { fail "llama-server did not become ready (bench/out/logs/llama-server.log)"; stop_pid "$pid"; return 1; }
-    measure_server llama-server "$pid" "$base" "" bench '{"cache_prompt":true}'
-    stop_pid "$pid"
+    servers+=("llama-server|$pid|$base||bench|{\"cache_prompt\":true}")
 }
 
 # Starts libreair serve in the background; sets srv_pid and srv_base.
@@ -325,7 +383,7 @@ bench_libreair_idle() {
     stop_pid "$srv_pid"
 }
 
-bench_libreair() {
+start_libreair_model() {
     log "libreair --slots $SLOTS --ctx $CTX_SLOT --threads $THREADS"
     start_libreair libreair "$OUT/data" --model "bench=$MODEL" --slots "$SLOTS" --ctx "$CTX_SLOT" \
         --threads "$THREADS" || { stop_pid "${srv_pid:-0}"; return 1; }
@@ -334,20 +392,29 @@ bench_libreair() {
         stop_pid "$srv_pid"
         return 1
     fi
-    measure_server libreair "$srv_pid" "$srv_base" "$srv_key" bench
-    curl -s --max-time 10 "$srv_base/metrics" >"$RAW/libreair-metrics.txt"
-    stop_pid "$srv_pid"
+    servers+=("libreair|$srv_pid|$srv_base|$srv_key|bench|")
+}
+
+bench_servers() {
+    start_llama_server || return 1
+    start_libreair_model || return 1
+    measure_interleaved
+    local i
+    for i in "${!servers[@]}"; do measure_one "$i"; done
+    srv_args 1
+    curl -s --max-time 10 -H "Authorization: Bearer $S_KEY" "$S_BASE/metrics" >"$RAW/libreair-metrics.txt"
+    for i in "${!servers[@]}"; do srv_args "$i"; stop_pid "$S_PID"; done
 }
 
 bench_llama_bench
-bench_llama_server
 bench_libreair_idle
-bench_libreair
+bench_servers
 
 # ---- later benchmarks plug in here: any build/<name> that exists is run ----------
 extras=$RAW/extras.md
 : >"$extras"
-for tool in pii-bench rag-eval; do
+[ "$extras_on" = 1 ] || log "--engine-only: RAG, PII and fairness benchmarks skipped"
+for tool in $([ "$extras_on" = 1 ] && echo pii-bench rag-eval); do
     [ -x "$BUILD/$tool" ] || { log "$tool: not built, skipped"; continue; }
     log "$tool"
     printf '%s\n' "LAIR_SHARED=$root/../shared $BUILD/$tool" >>"$cmds"
@@ -360,7 +427,7 @@ for tool in pii-bench rag-eval; do
 done
 
 # Retrieval against Xapian (bench/rag) and fairness across tenants.
-if [ -x "$root/bench/rag/run.sh" ]; then
+if [ "$extras_on" = 1 ] && [ -x "$root/bench/rag/run.sh" ]; then
     log "bench/rag/run.sh (retrieval vs Xapian)"
     printf '%s\n' "LAIR_BUILD=$BUILD bench/rag/run.sh" >>"$cmds"
     if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared run_bg timeout 3600 "$root/bench/rag/run.sh" >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
@@ -369,7 +436,7 @@ if [ -x "$root/bench/rag/run.sh" ]; then
         fail "bench/rag/run.sh: $(tail -c 300 "$RAW/rag.log")"
     fi
 fi
-if [ -f "$root/bench/fairness.mjs" ] && [ -n "${MODEL:-}" ]; then
+if [ "$extras_on" = 1 ] && [ -f "$root/bench/fairness.mjs" ] && [ -n "${MODEL:-}" ]; then
     log "bench/fairness.mjs (tenant B's first token while tenant A keeps 16 streams busy)"
     printf '%s\n' "MODEL=$MODEL node bench/fairness.mjs" >>"$cmds"
     if MODEL=$MODEL LAIR_BUILD=$BUILD run_bg timeout 1200 node "$root/bench/fairness.mjs" >"$RAW/fairness.txt" 2>&1; then

@@ -849,6 +849,34 @@ static struct slot *slot_pick(struct engine *e, const struct job *j)
     return best;
 }
 
+/* Moves idle sequences out of the KV cache, to host memory when worth it.
+ * In a unified cache every decode step attends over all cells up to the
+ * highest one in use, so an idle sequence's cells slow down every request
+ * running (llama-bench on the Qwen2-0.5B-shaped Q8_0 model here: 45 tok/s
+ * with an empty cache, 33 with 1,024 cells in use, 25 with 4,096). A
+ * sequence whose every cell an active one also holds costs nothing and
+ * stays. Without a host cache, idle sequences stay resident as before. */
+static void spill_idle(struct engine *e)
+{
+    if (!e->pc)
+        return;
+    for (int i = 0; i < e->n_seq; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->state != SLOT_IDLE || s->n_hist == 0)
+            continue;
+        int shared = 0;
+        for (int k = 0; k < e->n_seq && shared < s->n_hist; k++) {
+            const struct slot *t = &e->slots[k];
+            if (t->job) {
+                int l = common_prefix(s->hist, s->n_hist, t->hist, t->n_hist);
+                shared = l > shared ? l : shared;
+            }
+        }
+        if (shared < s->n_hist)
+            slot_drop_tail(e, s, 0);
+    }
+}
+
 static void slot_start(struct engine *e, struct job *j, double now)
 {
     struct slot *s = slot_pick(e, j);
@@ -1226,6 +1254,8 @@ static void *scheduler(void *arg)
         double now = now_s();
         for (int i = 0; i < n_admit; i++)
             slot_start(e, e->admit_buf[i], now);
+        if (n_admit > 0)
+            spill_idle(e);
         reap_cancelled(e);
         if (e->n_active > 0 && decode_step(e))
             after_decode(e);

@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 
 "$BIN" --help | grep -q serve || fail "--help lists commands"
 for c in init serve chat model tenant key assistant; do "$BIN" $c --help >/dev/null || fail "$c --help"; done
+"$BIN" serve --data "$WORK/nodata" --prompt-cache lots 2>"$WORK/pc.err" && fail "--prompt-cache lots must be refused"
+grep -q -- '--prompt-cache wants a non-negative integer' "$WORK/pc.err" || fail "--prompt-cache error: $(cat "$WORK/pc.err")"
 "$BIN" nope 2>/dev/null && fail "unknown command must fail"
 pass "cli help"
 
@@ -135,7 +137,8 @@ pass "terminal chat streams two turns; a bad key is reported"
 curl -fsS "$URL/metrics" >"$WORK/metrics"
 for m in libreair_http_requests_total libreair_http_request_duration_seconds_bucket \
          libreair_prompt_tokens_total libreair_generated_tokens_total libreair_queue_depth \
-         libreair_busy_slots libreair_generation_tokens_per_second; do
+         libreair_busy_slots libreair_generation_tokens_per_second libreair_prompt_cache_bytes \
+         libreair_prompt_cache_restores_total; do
     grep -q "^$m" "$WORK/metrics" || fail "metric $m missing"
 done
 grep -q 'route="chat_completions",status="200"' "$WORK/metrics" || fail "per-route status"

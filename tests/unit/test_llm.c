@@ -590,16 +590,10 @@ static void test_prompt_cache_host(void **state)
     free(want);
 }
 
-/* A new conversation does not take the slot that holds another one's long
- * prompt when an empty one is free: after A, four unrelated requests, then B
- * (A + more) still finds all of A's prompt in the KV cache. Before, each new
- * request took the idle slot with the longest common prefix — one shared
- * BOS token was enough to pick A's slot and cut its cache down to it. */
-static void test_slot_pick_keeps_prefix(void **state)
+/* A then four unrelated requests at once, then B = A + more; returns B's
+ * result. */
+static struct llm_result fill_then_extend(struct llm_model *m)
 {
-    struct llm_model_opts o = {.name = "pick", .path = model_path, .n_slots = 4, .n_ctx = 4096};
-    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
-    struct llm_model *m = llm_registry_find(reg, S("pick"));
     struct llm_request ra = greedy(story, 4);
     struct llm_result res;
     free(run_text(m, &ra, &res));
@@ -621,12 +615,37 @@ static void test_slot_pick_keeps_prefix(void **state)
     snprintf(prompt_b, sizeof(prompt_b), "%s Then a big dog came and", story);
     struct llm_request rb = greedy(prompt_b, 4);
     free(run_text(m, &rb, &res));
+    return res;
+}
+
+/* A new conversation does not take the slot that holds another one's long
+ * prompt when an empty one is free. Before, each new request took the idle
+ * slot with the longest common prefix — one shared BOS token was enough to
+ * pick A's slot and cut its cache down to it. Without the host cache, so
+ * that A can only survive in the KV cache itself. With it, idle sequences
+ * leave the KV cache when others start (spill_idle) and A comes back from
+ * host memory. */
+static void test_slot_pick_keeps_prefix(void **state)
+{
     int n_a;
-    assert_int_equal(llm_count_tokens(m, str_c(story), &n_a), LAIR_OK);
+    assert_int_equal(llm_count_tokens(mdl, str_c(story), &n_a), LAIR_OK);
+    struct llm_model_opts o = {
+        .name = "pick", .path = model_path, .n_slots = 4, .n_ctx = 4096, .prompt_cache_mib = -1};
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    struct llm_model *m = llm_registry_find(reg, S("pick"));
+    struct llm_result res = fill_then_extend(m);
+    assert_true(res.cached_tokens >= n_a - 1);
+
+    o.name = "spill";
+    o.prompt_cache_mib = 0; /* default size */
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    m = llm_registry_find(reg, S("spill"));
+    res = fill_then_extend(m);
     assert_true(res.cached_tokens >= n_a - 1);
     struct llm_stats st;
     llm_model_get_stats(m, &st);
-    assert_int_equal(st.pcache_restores, 0); /* found in the KV cache itself */
+    assert_true(st.pcache_saves >= 1);
+    assert_int_equal(st.pcache_restores, 1);
 }
 
 static void test_concurrent_streams(void **state)
