@@ -130,6 +130,12 @@ const pairLine = (what, a, b) => {
     if (r.length) p(`- ${what}, LibreAIr ÷ llama-server round by round: ${r.map((x) => x.toFixed(3)).join(', ')} (median ${fmt(median(r), 3)}, min ${fmt(Math.min(...r), 3)}, max ${fmt(Math.max(...r), 3)})`);
 };
 pairLine('single stream', Ld, Pd);
+{
+    // llama-bench's repetitions are taken one per round, between the servers'
+    const ts = lbRow?.samples_ts || [];
+    const r = Ld ? Ld.runs.map((x, i) => ratio(x.tok_s, ts[i])).filter((x) => x != null) : [];
+    if (r.length) p(`- single stream, LibreAIr ÷ llama-bench round by round: ${r.map((x) => x.toFixed(3)).join(', ')} (median ${fmt(median(r), 3)}, min ${fmt(Math.min(...r), 3)}, max ${fmt(Math.max(...r), 3)})`);
+}
 const concLine = (n, d) => d && p(`- ${n} ${d.streams} streams: ` + d.runs.map((r) => `${fmt(r.tok_s, 2)} tok/s total (${r.total_tokens} tokens in ${fmt(r.wall_s, 2)} s; decode-only ${fmt(r.decode_span_tok_s, 2)} tok/s; per stream tokens ${r.per_stream.map((s) => s.tokens).join('/')}, TTFT ${r.per_stream.map((s) => fmt(s.ttft_s, 2)).join('/')} s)`).join('; '));
 concLine('LibreAIr', Lc);
 concLine('llama-server', Pc);

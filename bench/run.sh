@@ -43,9 +43,9 @@ SLOTS=4
 CTX_SLOT=2048                      # libreair --ctx is per slot
 CTX_TOTAL=$((SLOTS * CTX_SLOT))    # llama-server -c is the total
 if [ "$quick" = 1 ]; then
-    TOKENS=32 RUNS=1 TTFT_ROUNDS=1 WRK_DUR=3s LB_REPS=1
+    TOKENS=32 RUNS=1 TTFT_ROUNDS=1 WRK_DUR=3s
 else
-    TOKENS=128 RUNS=5 TTFT_ROUNDS=3 WRK_DUR=10s LB_REPS=5
+    TOKENS=128 RUNS=5 TTFT_ROUNDS=3 WRK_DUR=10s
 fi
 SYS_TOKENS=1500
 
@@ -229,16 +229,39 @@ cat >"$RAW/meta.json" <<EOF
 EOF
 
 # ---- 1. llama-bench tg ---------------------------------------------------------
-bench_llama_bench() {
-    log "llama-bench tg$TOKENS (-t $THREADS, -fa 0, $LB_REPS repetitions)"
-    printf '%s\n' "llama-bench -m $MODEL -t $THREADS -p 0 -n $TOKENS -fa 0 -r $LB_REPS -o json" >>"$cmds"
+# One repetition of llama-bench per round, taken in turn with the servers'
+# single streams (measure_interleaved), so that a slow spell of the machine
+# weighs on the in-process peer too; merge_llama_bench gathers them.
+bench_llama_bench() { # round
+    log "llama-bench tg$TOKENS (-t $THREADS, -fa 0, round $1 of $RUNS)"
+    [ "$1" = 1 ] && printf '%s\n' "llama-bench -m $MODEL -t $THREADS -p 0 -n $TOKENS -fa 0 -r 1 -o json   # once per round" >>"$cmds"
     local rc
     noise_start 0
-    run_bg timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r "$LB_REPS" -o json \
-        >"$RAW/llama-bench.json" 2>"$LOGS/llama-bench.log"
+    run_bg timeout 1200 "$LLAMA_BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 0 -n "$TOKENS" -fa 0 -r 1 -o json \
+        >"$RAW/llama-bench-$1.json" 2>>"$LOGS/llama-bench.log"
     rc=$?
-    noise_end llama-bench 0
-    [ "$rc" = 0 ] || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; return 1; }
+    noise_end "llama-bench-$1" 0
+    [ "$rc" = 0 ] || { fail "llama-bench: $(tail -c 300 "$LOGS/llama-bench.log")"; rm -f "$RAW/llama-bench-$1.json"; return 1; }
+}
+
+# llama-bench-R.json (one repetition each) -> llama-bench.json: one result
+# whose samples are the rounds', in round order, with their mean and spread.
+merge_llama_bench() {
+    local f=() n=() r
+    for r in $(seq 1 "$RUNS"); do
+        [ -s "$RAW/llama-bench-$r.json" ] && f+=("$RAW/llama-bench-$r.json")
+        [ -s "$RAW/llama-bench-$r-noise.json" ] && n+=("$RAW/llama-bench-$r-noise.json")
+    done
+    [ "${#f[@]}" -gt 0 ] || return 1
+    jq -s '(map(.[0].samples_ts) | add) as $ts | (map(.[0].samples_ns) | add) as $ns
+           | ($ts | add / length) as $m
+           | [.[0][0] + {samples_ts: $ts, samples_ns: $ns, avg_ts: $m,
+               avg_ns: ($ns | add / length),
+               stddev_ts: (if ($ts | length) > 1 then ($ts | map(. - $m | . * .) | add / (length - 1) | sqrt) else 0 end)}]' \
+        "${f[@]}" >"$RAW/llama-bench.json"
+    [ "${#n[@]}" -gt 0 ] && jq -s '{foreign: (map(.foreign) | max), server: 0,
+            children: (map(.children) | add / length)}' "${n[@]}" >"$RAW/llama-bench-noise.json"
+    rm -f "${f[@]}" "${n[@]}"
 }
 
 # ---- the measurements -------------------------------------------------------------
@@ -285,11 +308,13 @@ measure_interleaved() {
     done
     for r in $(seq 1 "$RUNS"); do
         if [ $((r % 2)) = 1 ]; then order="0 1"; else order="1 0"; fi
+        [ $((r % 2)) = 1 ] && bench_llama_bench "$r"
         for i in $order; do
             srv_args "$i"
             log "$S_NAME: single stream, $TOKENS tokens (round $r of $RUNS)"
             srv_client "$i" "decode-$r" decode --tokens "$TOKENS" --runs 1
         done
+        [ $((r % 2)) = 0 ] && bench_llama_bench "$r"
         for i in $order; do
             srv_args "$i"
             log "$S_NAME: $SLOTS concurrent streams (round $r of $RUNS)"
@@ -301,6 +326,7 @@ measure_interleaved() {
         merge_rounds "$S_NAME" decode
         merge_rounds "$S_NAME" concurrent
     done
+    merge_llama_bench || fail "llama-bench: no round ran"
 }
 
 measure_one() { # index
@@ -406,7 +432,6 @@ bench_servers() {
     for i in "${!servers[@]}"; do srv_args "$i"; stop_pid "$S_PID"; done
 }
 
-bench_llama_bench
 bench_libreair_idle
 bench_servers
 
