@@ -855,8 +855,15 @@ static struct slot *slot_pick(struct engine *e, const struct job *j)
  * running (llama-bench on the Qwen2-0.5B-shaped Q8_0 model here: 45 tok/s
  * with an empty cache, 33 with 1,024 cells in use, 25 with 4,096). A
  * sequence whose every cell an active one also holds costs nothing and
- * stays. Without a host cache, idle sequences stay resident as before. */
-static void spill_idle(struct engine *e)
+ * stays. Without a host cache, idle sequences stay resident as before.
+ *
+ * Called twice per admission. Before the admitted jobs start (jobs, n_jobs)
+ * it keeps the sequences one of them may reuse a prefix of: so the new
+ * prompts and any restored prefix take the low cells freed here, instead of
+ * landing above sequences about to leave (which would keep the highest cell
+ * in use, and every step's cost, up after they left). After they start
+ * (n_jobs 0) it moves the rest. */
+static void spill_idle(struct engine *e, struct job *const *jobs, int n_jobs)
 {
     if (!e->pc)
         return;
@@ -864,7 +871,7 @@ static void spill_idle(struct engine *e)
         struct slot *s = &e->slots[i];
         if (s->state != SLOT_IDLE || s->n_hist == 0)
             continue;
-        int shared = 0;
+        int shared = 0, useful = 0;
         for (int k = 0; k < e->n_seq && shared < s->n_hist; k++) {
             const struct slot *t = &e->slots[k];
             if (t->job) {
@@ -872,7 +879,11 @@ static void spill_idle(struct engine *e)
                 shared = l > shared ? l : shared;
             }
         }
-        if (shared < s->n_hist)
+        for (int k = 0; k < n_jobs; k++) {
+            int l = common_prefix(s->hist, s->n_hist, jobs[k]->prompt, jobs[k]->n_prompt);
+            useful = l > useful ? l : useful;
+        }
+        if (shared < s->n_hist && useful < PCACHE_MIN_GAIN)
             slot_drop_tail(e, s, 0);
     }
 }
@@ -1252,10 +1263,12 @@ static void *scheduler(void *arg)
 
         finish_list(dropped, LLM_FINISH_CANCELLED, LAIR_OK);
         double now = now_s();
+        if (n_admit > 0)
+            spill_idle(e, e->admit_buf, n_admit);
         for (int i = 0; i < n_admit; i++)
             slot_start(e, e->admit_buf[i], now);
         if (n_admit > 0)
-            spill_idle(e);
+            spill_idle(e, NULL, 0);
         reap_cancelled(e);
         if (e->n_active > 0 && decode_step(e))
             after_decode(e);
