@@ -287,6 +287,17 @@ static void record_finish(struct record *r, struct str answer, const struct llm_
     api_usage_add(r->app, &r->who, res->prompt_tokens + res->completion_tokens);
 }
 
+/* Counts what the model processed for a request whose client left before
+ * the end (or whose stream broke): without this a client could stop reading
+ * just before each answer ends and never use up its daily quota. Nothing is
+ * stored: the exchange was not delivered. */
+static void record_abandoned(struct record *r, const struct llm_stream *st)
+{
+    int used = llm_stream_tokens_used(st);
+    if (used > 0)
+        api_usage_add(r->app, &r->who, used);
+}
+
 struct sse_ctx {
     struct llm_stream *stream;
     enum gen_kind kind;
@@ -387,6 +398,8 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
 static void sse_release(void *p, bool client_gone)
 {
     struct sse_ctx *c = p;
+    if (!c->finished)
+        record_abandoned(&c->rec, c->stream);
     llm_stream_free(c->stream); /* cancels if still running: the slot is freed at once */
     buf_release(&c->text);
     buf_release(&c->answer);
@@ -474,6 +487,7 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
         if (llm_stream_take(st, &text, &res))
             break;
         if (!http_wait(rq, llm_stream_fd(st))) { /* client gone: free the slot now */
+            record_abandoned(rec, st);
             llm_stream_free(st);
             buf_release(&text);
             record_release(rec);

@@ -265,11 +265,14 @@ static void respond_error(struct http_req *rq, enum lair_err e)
     buf_init(&b, 0);
     http_error_json(e, rq->err_msg, rq->err_param, rq->err_code, &b);
     int status = lair_err_status(e);
-    if (status == 499) /* the client is gone; any status will do */
+    bool gone = status == 499; /* the client is gone: what is sent does not matter */
+    if (gone)
         status = 400;
     if ((status == 429 || status == 503) && rq->retry_after <= 0)
         rq->retry_after = 1;
     http_respond_json(rq, status, &b);
+    if (gone)
+        rq->status = 499; /* metrics and the audit log tell what happened */
     buf_release(&b);
 }
 

@@ -71,6 +71,11 @@ bool llm_stream_feed(struct llm_stream *s, const char *text, size_t len);
 /* Producer: true once the consumer cancelled or freed the stream. Lock-free. */
 bool llm_stream_cancelled(const struct llm_stream *s);
 
+/* Producer: what the model has processed for s so far, for
+ * llm_stream_tokens_used: the prompt once the request has left the queue, and
+ * the tokens generated. Lock-free. */
+void llm_stream_progress(struct llm_stream *s, int prompt_tokens, int completion_tokens);
+
 /* Producer: delivers held-back text (unless a stop string matched), records
  * the result, wakes the consumer and drops the producer's reference: s must
  * not be used afterwards. */

@@ -902,6 +902,7 @@ static void slot_start(struct engine *e, struct job *j, double now)
     e->n_active++;
     slot_reuse_prefix(e, s, j);
     s->n_cached = s->n_hist;
+    llm_stream_progress(j->stream, j->n_prompt, 0);
     s->smpl = sampler_new(e, j);
     if (!s->smpl) {
         slot_fail(e, s, LAIR_ENOMEM);
@@ -1114,6 +1115,7 @@ static void on_token(struct engine *e, struct slot *s, llama_token t)
 {
     struct job *j = s->job;
     s->n_gen++;
+    llm_stream_progress(j->stream, j->n_prompt, s->n_gen);
     if (!j->ignore_eos && llama_vocab_is_eog(e->vocab, t)) {
         slot_finish(e, s, LLM_FINISH_STOP, LAIR_OK);
         return;

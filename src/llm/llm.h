@@ -150,6 +150,10 @@ int llm_stream_fd(struct llm_stream *s);
  * Returns true once the stream has finished and all its text was taken; then
  * *res is filled. */
 bool llm_stream_take(struct llm_stream *s, struct buf *out, struct llm_result *res);
+/* Tokens the model has processed for s so far: its prompt once it left the
+ * queue, plus the tokens generated. For charging a request that is abandoned
+ * before it finishes (the step in flight may add one more token). Lock-free. */
+int llm_stream_tokens_used(const struct llm_stream *s);
 /* Stops generation; the slot is freed at the scheduler's next step. */
 void llm_stream_cancel(struct llm_stream *s);
 /* Cancels if still running and frees. NULL is fine. */

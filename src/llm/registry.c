@@ -31,6 +31,7 @@ struct llm_stream {
     int refs; /* under mu: consumer + producer */
     int efd;
     atomic_bool cancelled;
+    atomic_int used;       /* tokens processed so far (llm_stream_progress) */
     bool finished;         /* under mu: res is final */
     bool signalled;        /* under mu: efd counter is non-zero */
     bool producer;         /* under mu: producer attached, wake may be called */
@@ -77,6 +78,7 @@ enum lair_err llm_stream_new(const struct str *stop, size_t n_stop, llm_stream_w
     buf_init(&s->pending, 0);
     buf_init(&s->held, 0);
     atomic_init(&s->cancelled, false);
+    atomic_init(&s->used, 0);
     s->refs = 2;
     s->producer = true;
     s->wake = wake;
@@ -247,6 +249,16 @@ bool llm_stream_feed(struct llm_stream *s, const char *text, size_t len)
 bool llm_stream_cancelled(const struct llm_stream *s)
 {
     return atomic_load_explicit(&s->cancelled, memory_order_relaxed);
+}
+
+void llm_stream_progress(struct llm_stream *s, int prompt_tokens, int completion_tokens)
+{
+    atomic_store_explicit(&s->used, prompt_tokens + completion_tokens, memory_order_relaxed);
+}
+
+int llm_stream_tokens_used(const struct llm_stream *s)
+{
+    return atomic_load_explicit(&s->used, memory_order_relaxed);
 }
 
 void llm_stream_finish(struct llm_stream *s, const struct llm_result *res)

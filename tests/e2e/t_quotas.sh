@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 init_data
-start_server --model "stories=$STORIES" --slots 2 --ctx 256 --threads 1
+start_server --model "stories=$STORIES" --slots 2 --ctx 2048 --threads 1
 OP=$KEY
 
 # as KEYVAR METHOD PATH [BODY]: api with another key
@@ -117,6 +117,41 @@ for k in "$K3" "$KT"; do
 done
 grep -q 'Once' "$WORK/resp" && fail "message text in the audit log"
 pass "quota refusals are audited"
+
+# a client that leaves before the answer ends is charged for what the model
+# did: otherwise a key could read each answer but its last token and never
+# use up its daily quota. A key with a 1-token quota starts a long answer and
+# leaves after a few chunks (curl | head), streamed and not streamed; the
+# server sees the hang-up (status 499 in /metrics, counted once the stream is
+# released, after the charge) and the key's next request is refused. Tried up
+# to 5 times in case an answer is over before the client leaves.
+n499() {
+    curl -sS "$URL/metrics" | awk '/^libreair_http_requests_total\{route="chat_completions",status="499"\}/ { n = $2 } END { print n + 0 }'
+}
+LONG="{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Once\"}],\"max_tokens\":100000,\"ignore_eos\":true"
+for mode in stream whole; do
+    cut_short=0
+    for try in 1 2 3 4 5; do
+        KL=$(newkey "$A" '{"role":"user","limits":{"tokens_per_day":1}}')
+        before=$(n499)
+        if [ "$mode" = stream ]; then
+            curl -sSN -H "Authorization: Bearer $KL" -H 'Content-Type: application/json' \
+                --data-binary "$LONG,\"stream\":true}" "$URL/v1/chat/completions" 2>/dev/null | head -c 300 >/dev/null || true
+        else
+            curl -sS --max-time 0.05 -o /dev/null -H "Authorization: Bearer $KL" -H 'Content-Type: application/json' \
+                --data-binary "$LONG}" "$URL/v1/chat/completions" 2>/dev/null || true
+        fi
+        for i in $(seq 1 50); do [ "$(n499)" -gt "$before" ] && break; sleep 0.1; done
+        if [ "$(n499)" -gt "$before" ]; then cut_short=1; break; fi
+    done
+    [ "$cut_short" = 1 ] || fail "$mode: no answer was cut short by its client in 5 tries"
+    used=$(sqlite3 -cmd '.timeout 5000' "$WORK/data/tenants/ville-a/tenant.db" \
+        "SELECT coalesce(sum(tokens), 0) FROM usage_daily WHERE key_id = '$(key_id "$KL")'")
+    [ "$used" -ge 1 ] || fail "$mode: an answer left half-read charged $used tokens"
+    chat "$KL"
+    expect_429 "daily token quota of 1 tokens for this key used up" 86405
+    pass "$mode: an answer the client left half-read is charged ($used tokens), and the 1-token quota then refuses"
+done
 
 # the operator has no quota
 for i in 1 2 3 4 5; do

@@ -464,6 +464,15 @@ static void test_cancel_frees_slots(void **state)
         buf_reset(&out);
         wait_done(s[i], &out, &res);
         assert_int_equal(res.finish, LLM_FINISH_CANCELLED);
+        /* What the model did is counted (to charge a client that left): the
+         * whole of it for a stream that ran, nothing for one still queued. */
+        int used = llm_stream_tokens_used(s[i]);
+        if (i == 0)
+            assert_true(res.completion_tokens >= 1);
+        if (res.completion_tokens > 0)
+            assert_int_equal(used, res.prompt_tokens + res.completion_tokens);
+        else
+            assert_true(used == 0 || used == res.prompt_tokens);
         llm_stream_free(s[i]);
     }
     llm_model_get_stats(mdl, &st);
