@@ -2,7 +2,7 @@
 # Retrieval benchmark: LibreAIr's knowledge-base search against Xapian, on the
 # French evaluation sets of ../shared/data (README there), in one run.
 #
-#   bench/rag/run.sh [--set spf|piaf]...     (default: both sets)
+#   bench/rag/run.sh [--set spf|piaf]... [--vectors]   (default: both sets)
 #
 # LibreAIr side, through the product's real paths: `libreair serve` on a
 # fresh data folder, a tenant and a knowledge base per set; every passage
@@ -16,7 +16,15 @@
 #
 # Prints the table (R@1, R@5, R@10, MRR@10, search p50/p99, ingestion MB/s,
 # differences and ratios, targets) and writes it to bench/out/rag/results.md;
-# raw runs in bench/out/rag/. Exit status: 0 when everything ran (a MISS is
+# raw runs in bench/out/rag/. --vectors adds a hybrid pass on spf: a second
+# server with a generated random-weight BERT embedding model (384
+# dimensions, 2 layers; ~/.cache/libreair/bench/bert-384.gguf) embeds every
+# passage at ingestion and every question at search, and the search fuses
+# BM25 with vectors. Random weights make its recall meaningless; what it
+# measures is the latency of a hybrid search (question embedding, vector
+# scan, fusion) and the vector cache's hits (/metrics), then the same
+# searches on a server started with --vector-cache 0, for the ratio.
+# Exit status: 0 when everything ran (a MISS is
 # not a failure), 1 when something could not run, 2 on a bad option.
 # Environment: LAIR_BUILD (default build/), LAIR_SHARED (default ../shared).
 set -uo pipefail
@@ -27,12 +35,14 @@ SHARED=${LAIR_SHARED:-$root/../shared}
 LAIR=$BUILD/libreair
 OUT=$root/bench/out/rag
 sets=()
+vectors=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --set) [ $# -ge 2 ] && [[ $2 == spf || $2 == piaf ]] || { echo "bench/rag/run.sh: --set spf|piaf" >&2; exit 2; }
                sets+=("$2"); shift 2 ;;
-        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench/rag/run.sh: unknown option '$1' (--set, --help)" >&2; exit 2 ;;
+        --vectors) vectors=1; shift ;;
+        -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/rag/run.sh: unknown option '$1' (--set, --vectors, --help)" >&2; exit 2 ;;
     esac
 done
 [ ${#sets[@]} -gt 0 ] || sets=(spf piaf)
@@ -84,17 +94,20 @@ data=$OUT/data
 printf '%s\n' "$LAIR init --data $data" >>"$cmds"
 op_key=$("$LAIR" init --data "$data" 2>"$OUT/init.log" | tail -n1)
 [[ $op_key == lair_* ]] || die "libreair init printed no key: $(tail -c 300 "$OUT/init.log")"
-printf '%s\n' "$LAIR serve --data $data --listen 127.0.0.1:0" >>"$cmds"
-env -u LIBREAIR_MODEL "$LAIR" serve --data "$data" --listen 127.0.0.1:0 >"$OUT/server.out" 2>"$OUT/server.log" &
-pid=$!
-base=
-for _ in $(seq 1 300); do
-    kill -0 "$pid" 2>/dev/null || die "libreair serve exited: $(tail -c 300 "$OUT/server.log")"
-    [ -z "$base" ] && base=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.out")
-    grep -q '^libreair: ready' "$OUT/server.out" && break
-    sleep 0.1
-done
-[ -n "$base" ] || die "libreair serve printed no address"
+start_lair() { # extra serve arguments...
+    printf '%s\n' "$LAIR serve --data $data --listen 127.0.0.1:0 $*" >>"$cmds"
+    env -u LIBREAIR_MODEL "$LAIR" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$OUT/server.out" 2>>"$OUT/server.log" &
+    pid=$!
+    base=
+    for _ in $(seq 1 600); do
+        kill -0 "$pid" 2>/dev/null || die "libreair serve exited: $(tail -c 300 "$OUT/server.log")"
+        [ -z "$base" ] && base=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.out")
+        grep -q '^libreair: ready' "$OUT/server.out" && break
+        sleep 0.1
+    done
+    [ -n "$base" ] || die "libreair serve printed no address"
+}
+start_lair
 # CPU accounting, to tell a quiet measurement from a noisy one (as in
 # bench/run.sh): the share of the machine's CPU time used during the search
 # phase by processes other than the server and this script's children.
@@ -128,10 +141,14 @@ post() { # key path json
     curl -sS -o "$OUT/resp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
         -H 'Content-Type: application/json' --data-binary "$3" "$base$2"
 }
-for s in "${sets[@]}"; do
+# run_set SET TENANT DIR: a tenant and a knowledge base, the uploads, the
+# searches; results in DIR (ingest.json, libreair.run, noise.json)
+run_set() {
+    local s=$1 tenant=$2 dir=$3
+    mkdir -p "$dir"
     # one tenant per set: a tenant's full-text index (and so its BM25
     # statistics) holds all its knowledge bases
-    st=$(post "$op_key" /api/v1/tenants "{\"slug\":\"bench-$s\",\"name\":\"Benchmark $s\"}")
+    st=$(post "$op_key" /api/v1/tenants "{\"slug\":\"$tenant\",\"name\":\"Benchmark $s\"}")
     key=$(jq -r '.admin_key // empty' "$OUT/resp.json" 2>/dev/null)
     [[ $st == 20? && $key == lair_* ]] || die "tenant creation answered $st: $(cat "$OUT/resp.json")"
     st=$(post "$key" /api/v1/knowledge-bases "{\"slug\":\"$s\",\"name\":\"$s\"}")
@@ -139,16 +156,41 @@ for s in "${sets[@]}"; do
     log "$s: ingesting $(ls "$OUT/$s/docs" | wc -l) documents through the API"
     printf '%s\n' "node bench/rag/client.mjs upload --base $base --key \$KEY --kb $s --dir $OUT/$s/docs" >>"$cmds"
     node "$root/bench/rag/client.mjs" upload --base "$base" --key "$key" --kb "$s" --dir "$OUT/$s/docs" \
-        >"$OUT/$s/ingest.json" 2>"$OUT/$s/ingest.log" || die "$s: ingestion: $(tail -c 400 "$OUT/$s/ingest.log")"
-    log "$s: $(cat "$OUT/$s/ingest.json")"
+        >"$dir/ingest.json" 2>"$dir/ingest.log" || die "$s: ingestion: $(tail -c 400 "$dir/ingest.log")"
+    log "$s: $(cat "$dir/ingest.json")"
+    search_set "$s" "$key" "$dir"
+}
+search_set() { # SET KEY DIR
+    local s=$1 key=$2 dir=$3
+    mkdir -p "$dir"
     log "$s: searching the dev questions"
-    printf '%s\n' "node bench/rag/client.mjs search --base $base --key \$KEY --kb $s --questions $SHARED/data/$s/questions-dev.jsonl --out $OUT/$s/libreair.run" >>"$cmds"
+    printf '%s\n' "node bench/rag/client.mjs search --base $base --key \$KEY --kb $s --questions $SHARED/data/$s/questions-dev.jsonl --out $dir/libreair.run" >>"$cmds"
     noise_start
     node "$root/bench/rag/client.mjs" search --base "$base" --key "$key" --kb "$s" \
-        --questions "$SHARED/data/$s/questions-dev.jsonl" --out "$OUT/$s/libreair.run" 2>"$OUT/$s/search.log" ||
-        die "$s: search: $(tail -c 400 "$OUT/$s/search.log")"
-    noise_end "$OUT/$s/noise.json"
+        --questions "$SHARED/data/$s/questions-dev.jsonl" --out "$dir/libreair.run" 2>"$dir/search.log" ||
+        die "$s: search: $(tail -c 400 "$dir/search.log")"
+    noise_end "$dir/noise.json"
+}
+for s in "${sets[@]}"; do
+    run_set "$s" "bench-$s" "$OUT/$s"
 done
+if [ "$vectors" = 1 ] && [[ " ${sets[*]} " == *" spf "* ]]; then
+    cleanup
+    bert=$HOME/.cache/libreair/bench/bert-384.gguf
+    if [ ! -f "$bert" ]; then
+        log "generating $bert (random weights)"
+        printf '%s\n' "scripts/gen-model.sh tiny-bert $bert --n-embd 384 --n-head 6 --n-ff 1536 --n-layer 2" >>"$cmds"
+        LAIR_BUILD=$BUILD "$root/scripts/gen-model.sh" tiny-bert "$bert" --n-embd 384 --n-head 6 --n-ff 1536 \
+            --n-layer 2 -q 2>>"$OUT/server.log" || die "cannot generate $bert"
+    fi
+    start_lair --model "embed=$bert" --threads "$(nproc)"
+    run_set spf bench-spf-vectors "$OUT/spf-vectors"
+    curl -sS "$base/metrics" | grep '^libreair_vector_cache' >"$OUT/spf-vectors/metrics.txt"
+    # the same searches without the cache: every question reads the vectors
+    cleanup
+    start_lair --model "embed=$bert" --threads "$(nproc)" --vector-cache 0
+    search_set spf "$key" "$OUT/spf-vectors-nocache"
+fi
 cleanup
 pid=
 
@@ -167,6 +209,11 @@ for s in "${sets[@]}"; do
         node "$root/bench/rag/eval.mjs" "$SHARED/data/$s/questions-dev.jsonl" "$OUT/$s/$side.run" \
             >"$OUT/$s/$side.json" || die "$s: scoring $side"
     done
+done
+for v in spf-vectors spf-vectors-nocache; do
+    [ -f "$OUT/$v/libreair.run" ] || continue
+    node "$root/bench/rag/eval.mjs" "$SHARED/data/spf/questions-dev.jsonl" "$OUT/$v/libreair.run" \
+        >"$OUT/$v/libreair.json" || die "$v: scoring"
 done
 node - "$OUT" "${sets[@]}" >"$OUT/results.md" <<'JS' || die "report"
 const fs = require('fs');
@@ -196,6 +243,22 @@ for (const s of sets) {
     noise.push(`${s}: during LibreAIr's searches, other processes used ${(100 * nz.foreign).toFixed(0)} % of the machine's CPU ` +
         `(server ${(100 * nz.server).toFixed(0)} %, client ${(100 * nz.client).toFixed(0)} %, load average ${nz.load})` +
         (nz.foreign > 0.25 ? ' — a noisy run: latencies are not representative of this machine.' : '.'));
+}
+if (fs.existsSync(`${out}/spf-vectors/libreair.json`)) {
+    const V = J('spf-vectors/libreair.json'), ing = J('spf-vectors/ingest.json'), L = J('spf/libreair.json');
+    const m = Object.fromEntries(fs.readFileSync(`${out}/spf-vectors/metrics.txt`, 'utf8').trim().split('\n')
+        .map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+    rows.push(`| spf | LibreAIr hybrid (BM25 + random-weight BERT 384; latency only) | ${f3(V.r1)} | ${f3(V.r5)} | ${f3(V.r10)} | ${f3(V.mrr10)} | ${f2(V.p50_ms)} | ${f2(V.p99_ms)} | ${f2(ing.bytes / 1e6 / ing.seconds)} |`);
+    rows.push(`| spf | hybrid ÷ lexical | | | | | ×${f2(V.p50_ms / L.p50_ms)} | ×${f2(V.p99_ms / L.p99_ms)} | |`);
+    if (fs.existsSync(`${out}/spf-vectors-nocache/libreair.json`)) {
+        const N = J('spf-vectors-nocache/libreair.json');
+        rows.push(`| spf | LibreAIr hybrid, --vector-cache 0 (vectors read from SQLite per question) | ${f3(N.r1)} | ${f3(N.r5)} | ${f3(N.r10)} | ${f3(N.mrr10)} | ${f2(N.p50_ms)} | ${f2(N.p99_ms)} | |`);
+        rows.push(`| spf | hybrid: with ÷ without the vector cache | | | | | ×${f2(V.p50_ms / N.p50_ms)} | ×${f2(V.p99_ms / N.p99_ms)} | |`);
+    }
+    const nz = J('spf-vectors/noise.json');
+    noise.push(`spf hybrid: vector cache ${m.libreair_vector_cache_hits_total} hits, ${m.libreair_vector_cache_loads_total} loads, ` +
+        `${(m.libreair_vector_cache_bytes / 1048576).toFixed(1)} MiB held; other processes used ${(100 * nz.foreign).toFixed(0)} % of the CPU during its searches. ` +
+        'Its recall is that of random vectors fused with BM25, not a measure of retrieval quality.');
 }
 console.log(`# Retrieval benchmark (bench/rag/run.sh), ${new Date().toISOString()}\n`);
 console.log('| set | system | R@1 | R@5 | R@10 | MRR@10 | search p50 ms | search p99 ms | ingestion MB/s |');

@@ -3,6 +3,8 @@
 
 #include "api/app.h"
 #include "audit/audit.h"
+#include "store/tenant.h"
+#include "store/vcache.h"
 #include "core/banned.h"
 
 enum lair_err api_healthz(struct http_req *rq)
@@ -42,6 +44,25 @@ void api_metrics_extra(void *p, struct buf *out)
                "# TYPE libreair_audit_append_failures_total counter\n"
                "libreair_audit_append_failures_total %llu\n",
                (unsigned long long)audit_failures());
+    if (app->tenants) {
+        struct vcache_stats v;
+        vcache_get_stats(tenants_vectors(app->tenants), &v);
+        buf_printf(out,
+                   "# TYPE libreair_vector_cache_bytes gauge\n"
+                   "libreair_vector_cache_bytes %zu\n"
+                   "# TYPE libreair_vector_cache_budget_bytes gauge\n"
+                   "libreair_vector_cache_budget_bytes %zu\n"
+                   "# TYPE libreair_vector_cache_entries gauge\n"
+                   "libreair_vector_cache_entries %zu\n"
+                   "# TYPE libreair_vector_cache_hits_total counter\n"
+                   "libreair_vector_cache_hits_total %llu\n"
+                   "# TYPE libreair_vector_cache_loads_total counter\n"
+                   "libreair_vector_cache_loads_total %llu\n"
+                   "# TYPE libreair_vector_cache_evictions_total counter\n"
+                   "libreair_vector_cache_evictions_total %llu\n",
+                   v.bytes, v.budget, v.entries, (unsigned long long)v.hits,
+                   (unsigned long long)v.loads, (unsigned long long)v.evictions);
+    }
     if (!__atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
         return;
     static const char *const help = "# TYPE libreair_prompt_tokens_total counter\n"

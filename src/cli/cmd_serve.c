@@ -18,6 +18,8 @@
 #include "core/log.h"
 #include "gdpr/retention.h"
 #include "llm/llm.h"
+#include "store/tenant.h"
+#include "store/vcache.h"
 #include "core/banned.h"
 
 #define MAX_MODELS 16
@@ -29,6 +31,7 @@ struct serve_opts {
     int n_models, n_owned;
     int slots, ctx, threads, queue, batch;
     int prompt_cache, prompt_cache_set; /* MiB, 0 = off */
+    int vector_cache, vector_cache_set; /* MiB, 0 = off */
     int tenant_raw_models;
     struct http_limits limits;
 };
@@ -38,7 +41,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: libreair serve [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
             "                      [--model NAME=PATH.gguf]... [--slots N] [--ctx N]\n"
-            "                      [--threads N] [--queue N] [--batch N] [--prompt-cache MIB]\n\n"
+            "                      [--threads N] [--queue N] [--batch N] [--prompt-cache MIB]\n"
+            "                      [--vector-cache MIB]\n\n"
             "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
@@ -52,6 +56,8 @@ static void usage(FILE *f)
             "  --batch N         prompt batch size (default 512)\n"
             "  --prompt-cache MIB  host memory per model for computed prompt prefixes\n"
             "                    evicted from the KV cache (default 1024, 0 = off)\n"
+            "  --vector-cache MIB  memory for knowledge bases' vectors kept for searches,\n"
+            "                    all tenants together (default 512, 0 = off)\n"
             "  --tenant-raw-models  let tenant keys call raw models by name (default:\n"
             "                    tenants use models only through their assistants)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
@@ -127,7 +133,8 @@ static int load_config(struct serve_opts *o, const char *file)
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
-            strcmp(key, "data") && strcmp(key, "tenant_raw_models")) {
+            strcmp(key, "data") && strcmp(key, "tenant_raw_models") &&
+            strcmp(key, "vector_cache_mib")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -144,6 +151,11 @@ static int load_config(struct serve_opts *o, const char *file)
             goto bad_type;
         if (json_is_true(raw))
             o->tenant_raw_models = 1;
+    }
+    if (json_object_get(root, "vector_cache_mib") && !o->vector_cache_set) {
+        if (int_field(root, "vector_cache_mib", &o->vector_cache, file))
+            goto out;
+        o->vector_cache_set = 1;
     }
     json_t *data = json_object_get(root, "data");
     if (data && !o->data) {
@@ -231,6 +243,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"help", no_argument, NULL, 'h'},
                                          {"tenant-raw-models", no_argument, NULL, 'R'},
                                          {"prompt-cache", required_argument, NULL, 'P'},
+                                         {"vector-cache", required_argument, NULL, 'V'},
                                          {0}};
     int c;
     optind = 1;
@@ -268,6 +281,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             if (parse_int(optarg, "--prompt-cache", &o->prompt_cache))
                 return 2;
             o->prompt_cache_set = 1;
+            break;
+        case 'V':
+            if (parse_int(optarg, "--vector-cache", &o->vector_cache))
+                return 2;
+            o->vector_cache_set = 1;
             break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
@@ -392,6 +410,8 @@ int cmd_serve(int argc, char **argv)
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
         app.tenants = NULL;
+    if (app.tenants && o.vector_cache_set)
+        vcache_set_budget(tenants_vectors(app.tenants), (size_t)o.vector_cache << 20);
     struct http_config hc = {.listen = o.listen,
                              .routes = api_routes,
                              .n_routes = api_routes_count,

@@ -9,6 +9,8 @@
 #include "core/log.h"
 #include "llm/llm.h"
 #include "store/kb.h"
+#include "store/tenant.h"
+#include "store/vcache.h"
 
 #include "core/banned.h"
 
@@ -145,18 +147,18 @@ static enum lair_err vector_ranking(struct tenant_db *db, const struct search_qu
     if (!one)
         return LAIR_ENOMEM;
     enum lair_err e = LAIR_OK;
+    struct vcache *vc = tenant_db_vectors(db);
     for (size_t i = 0; i < q->n_kbs && !e; i++) {
-        int64_t *ids = NULL;
-        float *vecs = NULL;
-        size_t n = 0, d = 0, got = 0;
-        e = kb_vectors(db, q->kbs[i], llm_model_name(q->embed), &ids, &vecs, &n, &d);
-        if (!e && n && d == dim) {
-            search_vec_topk(qv, vecs, ids, n, dim, SEARCH_COSINE_MIN, k, one, &got);
+        const struct vec_set *vs;
+        size_t got = 0;
+        e = vcache_get(vc, db, q->kbs[i], llm_model_name(q->embed), &vs);
+        if (!e && vs->n && vs->dim == dim) {
+            search_vec_topk(qv, vs->vecs, vs->ids, vs->n, dim, SEARCH_COSINE_MIN, k, one, &got);
             for (size_t j = 0; j < got; j++)
                 keep_best(out, n_out, k, one[j].id, one[j].score);
         }
-        free(ids);
-        free(vecs);
+        if (!e)
+            vcache_put(vc, vs);
     }
     free(one);
     return e;

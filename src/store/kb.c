@@ -1,6 +1,7 @@
 /* Knowledge bases, documents, chunks, the full-text index and ingestion
  * jobs in the tenant database. See kb.h; schema v2 in tenant.c. */
 #include "store/kb.h"
+#include "store/vcache.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -86,6 +87,15 @@ static void checkpoint(sqlite3 *db)
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     if (rc != SQLITE_OK)
         log_warn("kb", "checkpoint after a deletion deferred: %s", sqlite3_errstr(rc));
+}
+
+/* After a deletion in this process: the vector snapshots of the tenant's
+ * searches leave memory at once rather than at the next search (deleted
+ * means gone, docs/gdpr.md). Another process's deletions are seen by the
+ * next search, which reads the base's vector generation first. */
+static void forget_vectors(struct tenant_db *db)
+{
+    vcache_forget(tenant_db_vectors(db), db);
 }
 
 /* ---- knowledge bases ---- */
@@ -225,6 +235,7 @@ enum lair_err kb_delete(struct tenant_db *db, const char *slug)
         return e;
     }
     checkpoint(tenant_db_handle(db));
+    forget_vectors(db);
     if (moved)
         kb_remove_tree(aside);
     return LAIR_OK;
@@ -741,6 +752,8 @@ enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct
     if (e) {
         struct kb_put_result none = {0};
         *out = none;
+    } else if (out->removed > 0) {
+        forget_vectors(db);
     }
     return e;
 }
@@ -793,8 +806,10 @@ enum lair_err kb_document_delete(struct tenant_db *db, const char *kb, int64_t i
 {
     struct delete_ctx c = {kb, id, name};
     enum lair_err e = tenant_db_tx(db, delete_doc_tx, &c);
-    if (!e)
+    if (!e) {
         checkpoint(tenant_db_handle(db));
+        forget_vectors(db);
+    }
     return e;
 }
 
@@ -1021,6 +1036,23 @@ enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model
             *dim = 0;
     }
     return e;
+}
+
+enum lair_err kb_vector_stamp(struct tenant_db *db, const char *kb, int64_t *kb_id, int64_t *gen)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT id, vec_gen FROM knowledge_bases WHERE slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *kb_id = sqlite3_column_int64(st, 0);
+        *gen = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
 enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,

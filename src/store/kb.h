@@ -177,6 +177,12 @@ enum lair_err kb_chunks_get(struct tenant_db *db, const int64_t *ids, size_t n, 
  * differs from the first one's are skipped. */
 enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model, int64_t **ids,
                          float **vecs, size_t *n, size_t *dim);
+/* What identifies the current state of kb's vectors: the base's id and its
+ * vector generation, which every change to a chunk's vector moves (schema
+ * v5 triggers, whichever connection writes). Read it before the vectors:
+ * vectors read after a stamp are at least as new as it. LAIR_ENOTFOUND when
+ * kb does not exist. */
+enum lair_err kb_vector_stamp(struct tenant_db *db, const char *kb, int64_t *kb_id, int64_t *gen);
 /* Names of the models that made kb's vectors, with counts, for tools:
  * fn(arg, model, count). */
 enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,

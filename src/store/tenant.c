@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "rag/fts.h"
 #include "store/db.h"
+#include "store/vcache.h"
 #include "core/banned.h"
 
 /* Append-only: never edit a released entry; add a new one. */
@@ -215,6 +216,22 @@ static const struct db_migration migrations[] = {
      "CREATE TRIGGER documents_gdpr_scrub AFTER DELETE ON documents BEGIN"
      "  INSERT OR REPLACE INTO settings(key, value) VALUES ('gdpr.scrub', '1');"
      "END;"},
+    /* v5: a knowledge base's vector generation, moved by every change to a
+     * chunk's vector, so that the in-memory vector snapshots of searches
+     * (src/store/vcache.c) know when they are stale, whichever process
+     * wrote. */
+    {"ALTER TABLE knowledge_bases ADD COLUMN vec_gen INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TRIGGER chunks_vec_insert AFTER INSERT ON chunks"
+     "  WHEN new.embedding IS NOT NULL BEGIN"
+     "  UPDATE knowledge_bases SET vec_gen = vec_gen + 1 WHERE slug = new.kb;"
+     "END;"
+     "CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks"
+     "  WHEN old.embedding IS NOT NULL BEGIN"
+     "  UPDATE knowledge_bases SET vec_gen = vec_gen + 1 WHERE slug = old.kb;"
+     "END;"
+     "CREATE TRIGGER chunks_vec_update AFTER UPDATE OF embedding, embed_model, kb ON chunks BEGIN"
+     "  UPDATE knowledge_bases SET vec_gen = vec_gen + 1 WHERE slug IN (old.kb, new.kb);"
+     "END;"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -242,6 +259,7 @@ struct tenants {
     pthread_mutex_t mu;
     pthread_cond_t released;
     struct tenant_db *open;
+    struct vcache *vectors; /* the searches' vector snapshots, for every tenant */
 };
 
 enum lair_err tenants_new(const char *data_dir, struct sysdb *sys, struct tenants **out)
@@ -251,6 +269,10 @@ enum lair_err tenants_new(const char *data_dir, struct sysdb *sys, struct tenant
         return LAIR_ENOMEM;
     snprintf(t->data_dir, sizeof(t->data_dir), "%s", data_dir);
     t->sys = sys;
+    if (vcache_new((size_t)VCACHE_DEFAULT_MIB << 20, &t->vectors)) {
+        free(t);
+        return LAIR_ENOMEM;
+    }
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->released, NULL);
     char dir[4200];
@@ -270,10 +292,12 @@ void tenants_free(struct tenants *t)
     struct tenant_db *d = t->open;
     while (d) {
         struct tenant_db *n = d->next;
+        vcache_forget(t->vectors, d);
         db_close(d->db);
         free(d);
         d = n;
     }
+    vcache_free(t->vectors);
     pthread_cond_destroy(&t->released);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -405,6 +429,7 @@ enum lair_err tenants_delete(struct tenants *t, const char *slug)
     }
     pthread_mutex_unlock(&t->mu);
     if (d) {
+        vcache_forget(t->vectors, d);
         db_close(d->db);
         free(d);
     }
@@ -415,6 +440,8 @@ enum lair_err tenants_delete(struct tenants *t, const char *slug)
 }
 
 sqlite3 *tenant_db_handle(struct tenant_db *db) { return db->db; }
+struct vcache *tenants_vectors(struct tenants *t) { return t->vectors; }
+struct vcache *tenant_db_vectors(struct tenant_db *db) { return db->owner->vectors; }
 const char *tenant_db_slug(const struct tenant_db *db) { return db->slug; }
 const char *tenant_db_dir(const struct tenant_db *db) { return db->dir; }
 

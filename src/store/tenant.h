@@ -20,6 +20,7 @@
 
 struct tenants;
 struct tenant_db;
+struct vcache;
 
 /* OWNED: tenants_free. */
 enum lair_err tenants_new(const char *data_dir, struct sysdb *sys, struct tenants **out);
@@ -43,6 +44,10 @@ void tenant_db_put(struct tenant_db *db);
 sqlite3 *tenant_db_handle(struct tenant_db *db);
 const char *tenant_db_slug(const struct tenant_db *db);
 const char *tenant_db_dir(const struct tenant_db *db);
+/* The vector snapshots of searches (store/vcache.h), shared by all tenants
+ * of t, with its byte budget (VCACHE_DEFAULT_MIB until set). BORROWED. */
+struct vcache *tenants_vectors(struct tenants *t);
+struct vcache *tenant_db_vectors(struct tenant_db *db);
 
 /* Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when fn fails). */
 enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, void *), void *arg);

@@ -282,3 +282,45 @@ expect 404 "$EDITOR" GET "/api/v1/jobs/$JOB4"
 expect 200 "$EDITOR" GET /api/v1/knowledge-bases
 check '[.data[].slug] | sort == ["demarches", "services"]' "list after delete"
 pass "knowledge base delete"
+
+# ---- hybrid search and its vector cache ----
+# A server with a generated tiny BERT embedding model stores vectors at
+# ingestion and fuses them with BM25 at search. The second search of a base
+# takes its vectors from memory (a cache hit in /metrics); a new document
+# moves the base's vector generation, so the next search loads the vectors
+# again and finds the new document; --vector-cache sets the budget.
+if [ -x "$BUILD/gguf-gen" ]; then
+    BERT=$WORK/bert.gguf
+    LAIR_BUILD=$BUILD "$SRC/scripts/gen-model.sh" tiny-bert "$BERT" -q
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    start_server --model "embed=$BERT" --threads 1 --vector-cache 3
+    vmetric() { curl -fsS "$URL/metrics" | awk -v m="libreair_vector_cache_$1" '$1 == m {print $2}'; }
+    [ "$(vmetric budget_bytes)" = $((3 << 20)) ] || fail "vector cache budget: $(vmetric budget_bytes)"
+    expect 201 "$EDITOR" POST /api/v1/knowledge-bases '{"slug":"hybride","name":"Hybride"}'
+    printf 'La déchèterie ouvre le samedi matin.\n' >"$WORK/dechets.txt"
+    upload "$EDITOR" hybride "file=@$WORK/dechets.txt"
+    [ "$STATUS" = 202 ] || fail "hybrid upload: $STATUS $(cat "$WORK/resp")"
+    wait_job "$EDITOR" "$(jq -r .job_id "$WORK/resp")"
+    check '.state == "done"' "hybrid job"
+    [ "$(sqlite3 "$WORK/data/tenants/ville-a/tenant.db" "SELECT count(*) FROM chunks WHERE kb = 'hybride' AND embed_model = 'embed'")" -ge 1 ] ||
+        fail "no vectors stored"
+    loads0=$(vmetric loads_total) hits0=$(vmetric hits_total)
+    for i in 1 2; do
+        expect 200 "$EDITOR" POST /api/v1/knowledge-bases/hybride/search '{"query":"horaires de la déchèterie"}'
+        check '.results[0].document == "dechets.txt"' "hybrid search $i"
+    done
+    [ "$(vmetric loads_total)" = $((loads0 + 1)) ] && [ "$(vmetric hits_total)" = $((hits0 + 1)) ] ||
+        fail "two searches: loads $loads0 -> $(vmetric loads_total), hits $hits0 -> $(vmetric hits_total)"
+    printf 'Le marché couvert est fermé le lundi.\n' >"$WORK/marche.txt"
+    upload "$EDITOR" hybride "file=@$WORK/marche.txt"
+    wait_job "$EDITOR" "$(jq -r .job_id "$WORK/resp")"
+    expect 200 "$EDITOR" POST /api/v1/knowledge-bases/hybride/search '{"query":"marché couvert lundi"}'
+    check '.results[0].document == "marche.txt"' "new document found"
+    [ "$(vmetric loads_total)" = $((loads0 + 2)) ] || fail "a changed base was not loaded again"
+    [ "$(vmetric entries)" = 1 ] || fail "entries: $(vmetric entries)"
+    pass "hybrid search: vectors from memory on the second search, loaded again after a new document; budget from --vector-cache"
+else
+    echo "FAIL: $BUILD/gguf-gen is not built" >&2
+    exit 1
+fi
