@@ -118,11 +118,29 @@ static enum lair_err read_pepper(const char *path, unsigned char out[PEPPER_LEN]
     return r == PEPPER_LEN ? LAIR_OK : LAIR_EIO;
 }
 
+/* Creates the folders above dir that are missing (0755, like mkdir -p). */
+static void make_parents(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(p))
+        return;
+    memcpy(p, dir, n + 1);
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        mkdir(p, 0755); /* an existing folder is fine; a real error shows below */
+        *q = '/';
+    }
+}
+
 enum lair_err sysdb_init_dir(const char *dir)
 {
     char path[4096];
     if (sodium_init() < 0)
         return LAIR_EINTERNAL;
+    make_parents(dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         log_error("store", "cannot create %s: %s", dir, strerror(errno));
         return LAIR_EIO;

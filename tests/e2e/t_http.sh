@@ -15,6 +15,10 @@ init_data
 "$BIN" init --data "$WORK/data" >/dev/null 2>&1 && fail "second init must refuse"
 grep -q "$KEY" "$WORK/data/system.db" && fail "the key is stored in clear"
 pass "init prints a key once and stores only its hash"
+k=$("$BIN" init --data "$WORK/srv/libreair/data" | tail -n1)
+[[ $k == lair_* ]] && [ -f "$WORK/srv/libreair/data/system.db" ] || fail "init under folders that do not exist yet"
+[ "$(stat -c %a "$WORK/srv/libreair/data")" = 700 ] || fail "the data directory is not private"
+pass "init creates the missing folders above the data directory; the data directory is 0700"
 
 start_server --model "stories=$STORIES" --slots 2 --ctx 2048 --queue 2 --threads 1
 
