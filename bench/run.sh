@@ -453,9 +453,9 @@ done
 
 # Retrieval against Xapian (bench/rag) and fairness across tenants.
 if [ "$extras_on" = 1 ] && [ -x "$root/bench/rag/run.sh" ]; then
-    log "bench/rag/run.sh (retrieval vs Xapian)"
-    printf '%s\n' "LAIR_BUILD=$BUILD bench/rag/run.sh" >>"$cmds"
-    if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared run_bg timeout 3600 "$root/bench/rag/run.sh" >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
+    log "bench/rag/run.sh --vectors (retrieval vs Xapian; hybrid search with and without the vector cache)"
+    printf '%s\n' "LAIR_BUILD=$BUILD bench/rag/run.sh --vectors" >>"$cmds"
+    if LAIR_BUILD=$BUILD LAIR_SHARED=$root/../shared run_bg timeout 3600 "$root/bench/rag/run.sh" --vectors >"$RAW/rag.txt" 2>"$RAW/rag.log"; then
         printf '\n## Retrieval (bench/rag)\n\n%s\n' "$(sed 1d "$root/bench/out/rag/results.md" 2>/dev/null || cat "$RAW/rag.txt")" >>"$extras"
     else
         fail "bench/rag/run.sh: $(tail -c 300 "$RAW/rag.log")"
