@@ -304,9 +304,14 @@ async function ttft(o) {
         // A has a single token: when llama-server's final parse of it fails
         // (an incomplete UTF-8 byte from random weights), its error event is
         // the end of that token's generation, and S is in its cache all the same.
-        const bodyA = chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], whileRunning || 1);
+        // A and B are two people (OpenAI's `user` field): LibreAIr shares
+        // the system prompt between them and nothing else (its prompt cache
+        // never lends one person's turns to another); llama-server ignores it.
+        const bodyA = chatBody(o, [{ role: 'system', content: S }, { role: 'user', content: 'a' }], whileRunning || 1,
+            { user: `bench-a-${seed}` });
         const bodyB = chatBody(o, [{ role: 'system', content: S },
-            { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4);
+            { role: 'user', content: 'Quels sont les horaires d\'ouverture de la mairie le samedi ?' }], 4,
+            { user: `bench-b-${seed}` });
         if (whileRunning) {
             // B goes out the moment A's first token arrives; A keeps generating.
             let startB;

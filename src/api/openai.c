@@ -94,6 +94,8 @@ enum lair_err api_models_get(struct http_req *rq)
 
 struct gen_params {
     struct llm_request req;
+    char cache_scope[SLUG_MAX + CONV_ASSISTANT_MAX + KEY_ID_LEN + 16];
+    char cache_owner[CONV_SUBJECT_MAX + CONV_ID_LEN + 8];
     struct str stop[MAX_STOP];
     bool stream, include_usage;
     bool has_temperature, has_top_p;
@@ -221,6 +223,8 @@ static enum lair_err submit_error(struct http_req *rq, enum lair_err e, struct l
                          "shorten the messages",
                          info.n_ctx_slot);
     }
+    if (e == LAIR_EINVAL)
+        return http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
     if (e == LAIR_EBUSY) {
         http_retry_after(rq, 2);
         return http_fail(rq, e, NULL, "server_busy",
@@ -249,6 +253,35 @@ static json_t *usage_object(const struct llm_result *r)
                      "completion_tokens", r->completion_tokens, "total_tokens",
                      r->prompt_tokens + r->completion_tokens, "prompt_tokens_details",
                      "cached_tokens", r->cached_tokens);
+}
+
+/* Sets the request's prompt-cache key (llm_cache_key): whose computed
+ * prefixes it may reuse. The scope is the tenant and the assistant, or, for a
+ * raw model, the key (its client wrote the whole prompt); the operator's own
+ * requests have a scope of their own. The owner is the conversation, else
+ * the subject named in "user". The leading system messages (an assistant's
+ * instructions and sources, a raw client's own system prompt) are shared
+ * across the scope's owners; nothing else is. */
+static void set_cache_key(struct http_req *rq, struct gen_params *g, const char *assistant,
+                          const struct api_conversation *c, const struct llm_message *msgs,
+                          size_t n)
+{
+    const struct principal *p = http_principal(rq);
+    if (!p->tenant[0])
+        snprintf(g->cache_scope, sizeof(g->cache_scope), "op");
+    else if (assistant)
+        snprintf(g->cache_scope, sizeof(g->cache_scope), "t/%s/a/%s", p->tenant, assistant);
+    else
+        snprintf(g->cache_scope, sizeof(g->cache_scope), "t/%s/k/%s", p->tenant, p->key_id);
+    if (c && c->id[0])
+        snprintf(g->cache_owner, sizeof(g->cache_owner), "c/%s", c->id);
+    else
+        snprintf(g->cache_owner, sizeof(g->cache_owner), "u/%.*s", (int)g->user.len, g->user.ptr);
+    size_t lead = 0;
+    while (lead < n && str_eq(msgs[lead].role, S("system")))
+        lead++;
+    g->req.cache = (struct llm_cache_key){
+        .scope = str_c(g->cache_scope), .owner = str_c(g->cache_owner), .n_shared = lead};
 }
 
 /* ---- streaming (SSE) ---- */
@@ -450,7 +483,7 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
 {
     struct llm_stream *st;
     enum lair_err e = llm_submit(m, &g->req, &st);
-    if (e && gr && gr->active && e != LAIR_ECTX)
+    if (e && gr && gr->active && e != LAIR_ECTX && e != LAIR_EINVAL)
         return answer_fixed(rq, gr, API_ANSWER_DEGRADED, g, rec, shown_model);
     if (e) {
         record_release(rec);
@@ -697,8 +730,6 @@ enum lair_err api_chat_completions(struct http_req *rq)
     struct api_conversation conv = {0};
     struct record rec = {0};
     struct grounding gr = {0};
-    struct buf prompt;
-    buf_init(&prompt, 0);
     if ((e = resolve_chat_target(rq, o, &m, &a, &is_assistant)) || (e = parse_gen(rq, o, &g)) ||
         (e = parse_messages(rq, o, &msgs, &n)))
         goto out;
@@ -731,19 +762,13 @@ enum lair_err api_chat_completions(struct http_req *rq)
         record_release(&rec);
         goto out;
     }
-    e = llm_chat_format(m, all, n_all, true, &prompt);
-    if (e) {
-        record_release(&rec);
-        e = http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
-        goto out;
-    }
-    g.req.prompt = buf_str(&prompt);
-    g.req.add_bos = false; /* templates carry their own BOS when they want one */
+    g.req.messages = all;
+    g.req.n_messages = n_all;
+    set_cache_key(rq, &g, is_assistant ? a.slug : NULL, &conv, all, n_all);
     e = run_generation(rq, m, &g, GEN_CHAT, &rec, target, &gr);
 out:
     grounding_release(&gr);
     assistant_release(&a);
-    buf_release(&prompt);
     json_decref(o);
     return e;
 }
@@ -767,6 +792,7 @@ enum lair_err api_completions(struct http_req *rq)
         } else {
             g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
             g.req.add_bos = true;
+            set_cache_key(rq, &g, NULL, NULL, NULL, 0);
             struct record rec = {.app = http_app(rq), .who = *http_principal(rq)};
             e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m), NULL);
         }

@@ -30,7 +30,8 @@
     X(LAIR_ENET, 20, 502, "server_error", "network error")                                         \
     X(LAIR_ECHECKSUM, 21, 500, "server_error", "checksum mismatch")                                \
     X(LAIR_EUNSUPPORTED, 22, 415, "invalid_request_error", "unsupported format")                   \
-    X(LAIR_ELIMIT, 23, 422, "invalid_request_error", "a safety limit was exceeded")
+    X(LAIR_ELIMIT, 23, 422, "invalid_request_error", "a safety limit was exceeded")               \
+    X(LAIR_ESTORAGE, 24, 507, "server_error", "storage full: the server has no room to write")
 
 enum lair_err {
 #define LAIR_X(name, val, status, type, msg) name = val,

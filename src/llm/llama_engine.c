@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <llama.h>
+#include <sodium.h>
 
 #include "llm/prompt_cache.h"
 
@@ -57,7 +58,8 @@ struct job {
     int max_tokens;
     bool ignore_eos;
     struct llm_sampling sampling;
-    char *key; /* OWNED: fairness key */
+    struct pcache_tag ctag; /* whose prefix this is: what it may reuse, who may reuse it */
+    char *key;              /* OWNED: fairness key */
     size_t key_len;
     uint64_t tag;     /* fair-queue round; lowest is served first */
     uint64_t arrival; /* breaks ties in arrival order */
@@ -71,6 +73,7 @@ struct slot {
     struct job *job;   /* NULL when idle */
     llama_token *hist; /* tokens whose KV this sequence holds, at positions 0.. */
     int n_hist;
+    struct pcache_tag ctag; /* of the request that computed hist (the last one to run here) */
     llama_token next; /* sampled, not yet decoded (SLOT_GEN) */
     int n_gen, n_cached;
     int n_chunk; /* prompt tokens in the current batch */
@@ -169,9 +172,29 @@ void llama_engine_global_init(void)
     bool verbose = v && strcmp(v, "1") == 0;
     llama_log_set(verbose ? NULL : log_filter, NULL);
     llama_backend_init();
+    if (sodium_init() < 0) /* cache tags are BLAKE2b digests */
+        abort();
 }
 
 /* ---- tokens ---- */
+
+static int common_prefix(const llama_token *a, int na, const llama_token *b, int nb)
+{
+    int n = imin(na, nb), i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* The prefix of b that a sequence holding a, computed under tag ta, may lend
+ * to one under tb (pcache_tag_limit): the one rule by which cached cells are
+ * reused, compared, spilled and kept. */
+static int shared_prefix(const llama_token *a, int na, const struct pcache_tag *ta,
+                         const llama_token *b, int nb, const struct pcache_tag *tb)
+{
+    int lim = pcache_tag_limit(ta, tb);
+    return lim > 0 ? common_prefix(a, imin(na, lim), b, nb) : 0;
+}
 
 /* OUT: *out OWNED (free), *n tokens. */
 static enum lair_err tokenize(const struct engine *e, struct str text, bool add_special,
@@ -479,12 +502,66 @@ static void eng_wake(void *arg)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* BLAKE2b-128 of a scope or owner name. */
+static void tag_digest(struct str name, uint8_t out[16])
+{
+    crypto_generichash(out, 16, (const unsigned char *)(name.ptr ? name.ptr : ""), name.len,
+                       NULL, 0);
+}
+
+/* The number of leading tokens of j's prompt (rendered from msgs) that render
+ * msgs[0..n_lead): the bytes the two renderings share, tokenized alone, as
+ * far as they tokenize like the prompt. */
+static enum lair_err shared_tokens(struct engine *e, const struct llm_message *msgs,
+                                   size_t n_lead, struct str prompt, struct job *j)
+{
+    struct buf lead;
+    buf_init(&lead, 0);
+    enum lair_err err = eng_chat_format(&e->base, msgs, n_lead, false, &lead);
+    size_t bytes = 0;
+    while (!err && bytes < lead.len && bytes < prompt.len && lead.ptr[bytes] == prompt.ptr[bytes])
+        bytes++;
+    llama_token *t = NULL;
+    int n = 0;
+    if (!err && bytes > 0)
+        err = tokenize(e, (struct str){prompt.ptr, bytes}, false, &t, &n);
+    if (!err)
+        j->ctag.n_shared = common_prefix(t, n, j->prompt, j->n_prompt);
+    free(t);
+    buf_release(&lead);
+    return err;
+}
+
+/* The job's prompt tokens: the chat rendered with the model's template, or
+ * the raw prompt; and its cache tag. */
+static enum lair_err job_prompt(struct engine *e, const struct llm_request *req, struct job *j)
+{
+    tag_digest(req->cache.scope, j->ctag.scope);
+    tag_digest(req->cache.owner, j->ctag.owner);
+    if (req->n_messages == 0)
+        return tokenize(e, req->prompt, req->add_bos, &j->prompt, &j->n_prompt);
+    struct buf text;
+    buf_init(&text, 0);
+    /* templates carry their own BOS when they want one */
+    enum lair_err err = eng_chat_format(&e->base, req->messages, req->n_messages, true, &text);
+    if (err && err != LAIR_ETOOBIG && err != LAIR_ENOMEM)
+        err = LAIR_EINVAL;
+    if (!err)
+        err = tokenize(e, buf_str(&text), false, &j->prompt, &j->n_prompt);
+    size_t n_lead = req->cache.n_shared;
+    if (!err && n_lead > 0)
+        err = shared_tokens(e, req->messages, n_lead < req->n_messages ? n_lead : req->n_messages,
+                            buf_str(&text), j);
+    buf_release(&text);
+    return err;
+}
+
 static enum lair_err job_new(struct engine *e, const struct llm_request *req, struct job **out)
 {
     struct job *j = calloc(1, sizeof(*j));
     if (!j)
         return LAIR_ENOMEM;
-    enum lair_err err = tokenize(e, req->prompt, req->add_bos, &j->prompt, &j->n_prompt);
+    enum lair_err err = job_prompt(e, req, j);
     if (!err && j->n_prompt == 0) {
         /* Decoding needs one token to sample from. */
         llama_token bos = llama_vocab_bos(e->vocab);
@@ -601,14 +678,6 @@ static struct llama_sampler *sampler_new(const struct engine *e, const struct jo
     return c;
 }
 
-static int common_prefix(const llama_token *a, int na, const llama_token *b, int nb)
-{
-    int n = imin(na, nb), i = 0;
-    while (i < n && a[i] == b[i])
-        i++;
-    return i;
-}
-
 /* Scheduler thread, when the prompt cache changed: the prompt cache's figures for
  * eng_stats (the cache itself is the scheduler's alone). */
 static void publish_pcache_stats(struct engine *e)
@@ -683,12 +752,12 @@ static int slot_unique_tail(const struct engine *e, const struct slot *s, int ke
     for (int i = 0; i < e->n_seq && covered < s->n_hist; i++) {
         const struct slot *t = &e->slots[i];
         if (t != s && t->n_hist > covered) {
-            int l = common_prefix(s->hist, s->n_hist, t->hist, t->n_hist);
+            int l = shared_prefix(s->hist, s->n_hist, &s->ctag, t->hist, t->n_hist, &t->ctag);
             covered = l > covered ? l : covered;
         }
     }
     if (e->pc && covered < s->n_hist) {
-        int l = pcache_cover(e->pc, s->hist, s->n_hist);
+        int l = pcache_cover(e->pc, &s->ctag, s->hist, s->n_hist);
         covered = l > covered ? l : covered;
     }
     return s->n_hist - covered;
@@ -710,7 +779,7 @@ static void slot_save(struct engine *e, struct slot *s, int keep)
         free(state);
         return;
     }
-    pcache_put(e->pc, s->hist, s->n_hist, state, size); /* takes state */
+    pcache_put(e->pc, &s->ctag, s->hist, s->n_hist, state, size); /* takes state */
     publish_pcache_stats(e);
 }
 
@@ -764,7 +833,7 @@ static bool slot_reuse_saved(struct engine *e, struct slot *t, const struct job 
     bool saved_t = false;
     for (;;) {
         int common;
-        const struct pcache_entry *pe = pcache_best(e->pc, j->prompt, limit, &common);
+        const struct pcache_entry *pe = pcache_best(e->pc, &j->ctag, j->prompt, limit, &common);
         if (!pe || common < resident + PCACHE_MIN_GAIN)
             return false;
         if (!saved_t) {
@@ -779,6 +848,12 @@ static bool slot_reuse_saved(struct engine *e, struct slot *t, const struct job 
     }
 }
 
+/* The prefix of j's prompt that slot s holds and may lend to j. */
+static int slot_shares(const struct slot *s, const struct job *j)
+{
+    return shared_prefix(s->hist, s->n_hist, &s->ctag, j->prompt, j->n_prompt, &j->ctag);
+}
+
 /* The longest prefix of the prompt (at most limit tokens) a resident
  * sequence other than t holds; OUT: *src that sequence (NULL when none). */
 static int resident_prefix(struct engine *e, const struct slot *t, const struct job *j, int limit,
@@ -790,7 +865,7 @@ static int resident_prefix(struct engine *e, const struct slot *t, const struct 
         struct slot *s = &e->slots[i];
         if (s == t)
             continue;
-        int l = imin(common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt), limit);
+        int l = imin(slot_shares(s, j), limit);
         if (l > best)
             *src = s, best = l;
     }
@@ -809,12 +884,12 @@ static void slot_reuse_prefix(struct engine *e, struct slot *t, const struct job
         slot_clear_kv(e, t);
         return;
     }
-    int own = imin(common_prefix(t->hist, t->n_hist, j->prompt, j->n_prompt), limit);
+    int own = imin(slot_shares(t, j), limit);
     int other = resident_prefix(e, t, j, limit, &src);
     if (slot_reuse_saved(e, t, j, limit, own > other ? own : other))
         return;
     /* a failed restore may have evicted sequences and emptied t: look again */
-    own = imin(common_prefix(t->hist, t->n_hist, j->prompt, j->n_prompt), limit);
+    own = imin(slot_shares(t, j), limit);
     other = resident_prefix(e, t, j, limit, &src);
     if (src && other > own) {
         slot_save(e, t, 0);
@@ -840,7 +915,7 @@ static struct slot *slot_pick(struct engine *e, const struct job *j)
         struct slot *s = &e->slots[i];
         if (s->state != SLOT_IDLE)
             continue;
-        int l = common_prefix(s->hist, s->n_hist, j->prompt, j->n_prompt);
+        int l = slot_shares(s, j);
         int loss = slot_unique_tail(e, s, l);
         if (!best || loss < best_loss || (loss == best_loss && l > best_l) ||
             (loss == best_loss && l == best_l && s->last_used < best->last_used))
@@ -875,12 +950,12 @@ static void spill_idle(struct engine *e, struct job *const *jobs, int n_jobs)
         for (int k = 0; k < e->n_seq && shared < s->n_hist; k++) {
             const struct slot *t = &e->slots[k];
             if (t->job) {
-                int l = common_prefix(s->hist, s->n_hist, t->hist, t->n_hist);
+                int l = shared_prefix(s->hist, s->n_hist, &s->ctag, t->hist, t->n_hist, &t->ctag);
                 shared = l > shared ? l : shared;
             }
         }
         for (int k = 0; k < n_jobs; k++) {
-            int l = common_prefix(s->hist, s->n_hist, jobs[k]->prompt, jobs[k]->n_prompt);
+            int l = slot_shares(s, jobs[k]);
             useful = l > useful ? l : useful;
         }
         if (shared < s->n_hist && useful < PCACHE_MIN_GAIN)
@@ -901,6 +976,7 @@ static void slot_start(struct engine *e, struct job *j, double now)
     s->last_used = ++e->clock;
     e->n_active++;
     slot_reuse_prefix(e, s, j);
+    s->ctag = j->ctag; /* what s holds beyond the reused prefix is j's */
     s->n_cached = s->n_hist;
     llm_stream_progress(j->stream, j->n_prompt, 0);
     s->smpl = sampler_new(e, j);

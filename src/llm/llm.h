@@ -57,14 +57,41 @@ struct llm_sampling {
  * repeat_penalty 1.0, random seed. */
 void llm_sampling_defaults(struct llm_sampling *s);
 
+struct llm_message {
+    struct str role; /* "system", "user", "assistant" */
+    struct str content;
+};
+
+/* Which requests may reuse each other's computed prompt prefixes (vLLM's
+ * cache_salt, refined): nothing computed for one scope is ever reused for
+ * another, and within a scope what follows the first n_shared messages is
+ * reused only by the same owner. The API sets the scope to the tenant and
+ * its assistant (or key), and the owner to the conversation, so that an
+ * assistant's instructions and sources are computed once for all its
+ * conversations while nobody's turns speed up anybody else's request (which
+ * would tell a guesser, through usage.cached_tokens or merely the time to the
+ * first token, that the guess was right). Requests that leave it empty share
+ * one scope and one owner. */
+struct llm_cache_key {
+    struct str scope; /* BORROWED until llm_submit returns */
+    struct str owner; /* BORROWED until llm_submit returns */
+    size_t n_shared;  /* leading messages the whole scope shares; 0 for a raw prompt */
+};
+
 struct llm_request {
-    struct str prompt; /* BORROWED until llm_submit returns: text, already templated */
-    int max_tokens;    /* <= 0: until the context is full or end of sequence */
+    /* A chat, rendered by the backend that serves the model (the model's
+     * template in process; an upstream receives the messages as they are),
+     * or, when n_messages is 0, a raw prompt taken as it is. */
+    const struct llm_message *messages; /* BORROWED until llm_submit returns */
+    size_t n_messages;
+    struct str prompt; /* BORROWED until llm_submit returns: raw text */
+    struct llm_cache_key cache;
+    int max_tokens; /* <= 0: until the context is full or end of sequence */
     struct llm_sampling sampling;
     const struct str *stop; /* BORROWED until llm_submit returns */
     size_t n_stop;
     bool ignore_eos;     /* benchmarks: keep generating past end-of-sequence */
-    bool add_bos;        /* prepend BOS when the model wants one (raw completions) */
+    bool add_bos;        /* raw prompt: prepend BOS when the model wants one */
     struct str fair_key; /* who to be fair between (the tenant); BORROWED until return */
 };
 
@@ -124,10 +151,6 @@ const char *llm_model_name(const struct llm_model *m); /* BORROWED */
 void llm_model_get_info(const struct llm_model *m, struct llm_model_info *out);
 void llm_model_get_stats(struct llm_model *m, struct llm_stats *out);
 
-struct llm_message {
-    struct str role; /* "system", "user", "assistant" */
-    struct str content;
-};
 /* Renders messages with the model's chat template (GGUF metadata) and appends
  * the assistant turn opener when add_assistant. Falls back to ChatML when the
  * model has no template or llama.cpp does not know it (docs/internals/llm.md). */
@@ -139,6 +162,7 @@ enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out);
 
 /* Queues a generation. OUT: *out is OWNED (free with llm_stream_free).
  * Errors: LAIR_ECTX when the prompt does not fit n_ctx_slot (prompt alone),
+ * LAIR_EINVAL when a chat cannot be rendered with the model's template,
  * LAIR_EBUSY when the queue is full, LAIR_EUNSUPPORTED for an embedding-only
  * model. */
 enum lair_err llm_submit(struct llm_model *m, const struct llm_request *req,

@@ -5,6 +5,7 @@
  * to the milliseconds a restore takes. */
 #include "llm/prompt_cache.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,32 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     while (i < n && a[i] == b[i])
         i++;
     return i;
+}
+
+int pcache_tag_limit(const struct pcache_tag *a, const struct pcache_tag *b)
+{
+    if (memcmp(a->scope, b->scope, sizeof(a->scope)) != 0)
+        return 0;
+    if (memcmp(a->owner, b->owner, sizeof(a->owner)) == 0)
+        return INT_MAX;
+    return a->n_shared < b->n_shared ? a->n_shared : b->n_shared;
+}
+
+static bool same_tag(const struct pcache_tag *a, const struct pcache_tag *b)
+{
+    return a->n_shared == b->n_shared && memcmp(a->scope, b->scope, sizeof(a->scope)) == 0 &&
+           memcmp(a->owner, b->owner, sizeof(a->owner)) == 0;
+}
+
+/* The prefix of toks that entry e holds and tag may reuse. The tag is
+ * checked first: an entry of another scope is not even compared with. */
+static int reusable(const struct pcache_entry *e, const struct pcache_tag *tag,
+                    const int32_t *toks, int n)
+{
+    int limit = pcache_tag_limit(tag, &e->tag);
+    if (limit <= 0)
+        return 0;
+    return common_prefix(e->toks, e->n_toks < limit ? e->n_toks : limit, toks, n);
 }
 
 /* What an entry counts against the cap: its state and its tokens. */
@@ -66,24 +93,25 @@ void pcache_free(struct pcache *c)
     free(c);
 }
 
-int pcache_cover(const struct pcache *c, const int32_t *toks, int n)
+int pcache_cover(const struct pcache *c, const struct pcache_tag *tag, const int32_t *toks, int n)
 {
     int best = 0;
     for (size_t i = 0; i < c->n; i++) {
-        int l = common_prefix(c->v[i]->toks, c->v[i]->n_toks, toks, n);
+        int l = reusable(c->v[i], tag, toks, n);
         if (l > best)
             best = l;
     }
     return best;
 }
 
-const struct pcache_entry *pcache_best(struct pcache *c, const int32_t *toks, int n, int *common)
+const struct pcache_entry *pcache_best(struct pcache *c, const struct pcache_tag *tag,
+                                       const int32_t *toks, int n, int *common)
 {
     struct pcache_entry *best = NULL;
     int best_l = 0;
     for (size_t i = 0; i < c->n; i++) {
         struct pcache_entry *e = c->v[i];
-        int l = common_prefix(e->toks, e->n_toks, toks, n);
+        int l = reusable(e, tag, toks, n);
         if (l > best_l || (l == best_l && l > 0 && e->used > best->used))
             best = e, best_l = l;
     }
@@ -102,7 +130,8 @@ static size_t lru(const struct pcache *c)
     return v;
 }
 
-enum lair_err pcache_put(struct pcache *c, const int32_t *toks, int n, void *state, size_t size)
+enum lair_err pcache_put(struct pcache *c, const struct pcache_tag *tag, const int32_t *toks,
+                         int n, void *state, size_t size)
 {
     if (n <= 0) {
         free(state);
@@ -115,7 +144,8 @@ enum lair_err pcache_put(struct pcache *c, const int32_t *toks, int n, void *sta
         return LAIR_ETOOBIG;
     }
     for (size_t i = 0; i < c->n; i++) {
-        if (c->v[i]->n_toks >= n && common_prefix(c->v[i]->toks, n, toks, n) == n) {
+        if (same_tag(&c->v[i]->tag, tag) && c->v[i]->n_toks >= n &&
+            common_prefix(c->v[i]->toks, n, toks, n) == n) {
             c->v[i]->used = ++c->clock; /* still wanted: keep it longer */
             free(state);
             return LAIR_ECONFLICT;
@@ -138,11 +168,13 @@ enum lair_err pcache_put(struct pcache *c, const int32_t *toks, int n, void *sta
         return LAIR_ENOMEM;
     }
     memcpy(t, toks, (size_t)n * sizeof(*t));
-    *e = (struct pcache_entry){.toks = t, .n_toks = n, .state = state, .size = size};
-    /* Entries that this one extends are redundant now. */
+    *e = (struct pcache_entry){
+        .tag = *tag, .toks = t, .n_toks = n, .state = state, .size = size};
+    /* Entries of the same tag that this one extends are redundant now. */
     for (size_t i = 0; i < c->n;) {
         const struct pcache_entry *o = c->v[i];
-        if (o->n_toks < n && common_prefix(o->toks, o->n_toks, toks, n) == o->n_toks)
+        if (same_tag(&o->tag, tag) && o->n_toks < n &&
+            common_prefix(o->toks, o->n_toks, toks, n) == o->n_toks)
             drop(c, i);
         else
             i++;

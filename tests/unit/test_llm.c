@@ -126,8 +126,9 @@ static int vocab_dir(char *out, size_t cap)
     return snprintf(out, cap, "%s/models", line) < (int)cap ? 0 : -1;
 }
 
-/* Runs $LAIR_BUILD/gguf-gen PRESET [--chat-template @TPL] -o OUT. */
-static int gen_model(const char *preset, const char *tpl_file, const char *out)
+/* Runs $LAIR_BUILD/gguf-gen PRESET [--chat-template @TPL] [EXTRA...] -o OUT. */
+static int gen_model_args(const char *preset, const char *tpl_file, const char *const *extra,
+                          const char *out)
 {
     const char *build = getenv("LAIR_BUILD");
     char gen[PATH_MAX], vocab[PATH_MAX], tpl_arg[PATH_MAX + 128];
@@ -136,13 +137,15 @@ static int gen_model(const char *preset, const char *tpl_file, const char *out)
         fprintf(stderr, "cannot find llama.cpp's vocabularies (LAIR_VOCAB_DIR)\n");
         return -1;
     }
-    const char *argv[12] = {gen, preset, "--vocab-dir", vocab, "-o", out};
+    const char *argv[24] = {gen, preset, "--vocab-dir", vocab, "-o", out};
     int n = 6;
     if (tpl_file) {
         snprintf(tpl_arg, sizeof(tpl_arg), "@%s", tpl_file);
         argv[n++] = "--chat-template";
         argv[n++] = tpl_arg;
     }
+    for (; extra && *extra && n < 22; extra++)
+        argv[n++] = *extra;
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid < 0)
@@ -159,6 +162,11 @@ static int gen_model(const char *preset, const char *tpl_file, const char *out)
         return -1;
     }
     return 0;
+}
+
+static int gen_model(const char *preset, const char *tpl_file, const char *out)
+{
+    return gen_model_args(preset, tpl_file, NULL, out);
 }
 
 static struct llm_model *load_generated(const char *name, const char *preset, const char *tpl)
@@ -896,6 +904,200 @@ static void test_fair_kv_full(void **state)
     buf_release(&out);
 }
 
+/* ---- prompt-cache isolation ---- */
+
+/* A greedy chat request under a cache key (llm_cache_key). */
+static struct llm_request chat(const struct llm_message *m, size_t n, const char *scope,
+                               const char *owner, int max_tokens)
+{
+    struct llm_request r = greedy("", max_tokens);
+    r.prompt = (struct str){0};
+    r.add_bos = false;
+    r.messages = m;
+    r.n_messages = n;
+    r.cache = (struct llm_cache_key){.scope = str_c(scope), .owner = str_c(owner), .n_shared = 1};
+    return r;
+}
+
+/* Tokens of the system message's rendering: what a scope shares. */
+static int system_tokens(struct llm_model *m, const struct llm_message *sys)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(llm_chat_format(m, sys, 1, false, &b), LAIR_OK);
+    int n;
+    assert_int_equal(llm_count_tokens(m, buf_str(&b), &n), LAIR_OK);
+    buf_release(&b);
+    return n;
+}
+
+/* Checks what a tenant A's conversation leaves for others, on model m: a
+ * request of another scope (tenant B) with A's very prompt reuses nothing;
+ * another conversation of A's scope that guesses A's message reuses the
+ * instructions only; A's own conversation reuses all of it. flush runs
+ * between A's request and the others (to move A's sequence to host memory). */
+static void check_isolation(struct llm_model *m, void (*flush)(struct llm_model *))
+{
+    const struct llm_message msgs[] = {{S("system"), str_c(story)},
+                                       {S("user"), S("Lily said the secret code is 4721.")}};
+    int n_sys = system_tokens(m, msgs);
+    struct llm_result res;
+    struct llm_request ra = chat(msgs, 2, "t/a/a/help", "c/alice", 8);
+    char *answer = run_text(m, &ra, &res);
+    int n_a = res.prompt_tokens;
+    assert_true(n_a > n_sys + 5);
+    if (flush)
+        flush(m);
+
+    struct llm_request rb = chat(msgs, 2, "t/b/a/help", "c/alice", 8);
+    free(run_text(m, &rb, &res));
+    assert_int_equal(res.cached_tokens, 0); /* nothing crosses tenants */
+    free(run_text(m, &rb, &res));
+    assert_int_equal(res.cached_tokens, n_a - 1); /* B's own prompt is B's to reuse */
+
+    struct llm_request rc = chat(msgs, 2, "t/a/a/help", "c/bob", 8);
+    free(run_text(m, &rc, &res));
+    assert_true(res.cached_tokens <= n_sys); /* the instructions, not Alice's turn */
+    assert_true(res.cached_tokens >= n_sys - 2);
+
+    const struct llm_message more[] = {msgs[0], msgs[1], {S("assistant"), str_c(answer)},
+                                       {S("user"), S("And then?")}};
+    struct llm_request ra2 = chat(more, 4, "t/a/a/help", "c/alice", 8);
+    free(run_text(m, &ra2, &res));
+    assert_true(res.cached_tokens >= n_a - 1); /* Alice's conversation goes on from its cache */
+    free(answer);
+}
+
+/* The isolation rule holds for sequences resident in the KV cache. */
+static void test_cache_isolation_resident(void **state)
+{
+    struct llm_model_opts o = {.name = "iso", .path = model_path, .n_slots = 2, .n_ctx = 4096};
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    check_isolation(llm_registry_find(reg, S("iso")), NULL);
+}
+
+/* A long generation of a third tenant that needs every KV cell: earlier
+ * sequences go to host memory. */
+static void evict_all(struct llm_model *m)
+{
+    struct llm_request rl = greedy("Tom had a big red hat.", 0);
+    rl.ignore_eos = true;
+    rl.cache = (struct llm_cache_key){.scope = S("t/z"), .owner = S("c/z")};
+    struct llm_result res;
+    free(run_text(m, &rl, &res));
+    assert_int_equal(res.finish, LLM_FINISH_LENGTH);
+}
+
+/* And for prefixes restored from the host-memory prompt cache. */
+static void test_cache_isolation_host(void **state)
+{
+    struct llm_model_opts o = {.name = "iso-pc", .path = model_path, .n_slots = 1, .n_ctx = 512};
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    struct llm_model *m = llm_registry_find(reg, S("iso-pc"));
+    check_isolation(m, evict_all);
+    struct llm_stats st;
+    llm_model_get_stats(m, &st);
+    assert_true(st.pcache_restores >= 1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return v[n / 2];
+}
+
+/* Prompt time per prompt token of one request (the engine's own clock, from
+ * the slot's start to the first token: what reuse saves). */
+static double ms_per_token(struct llm_model *m, const struct llm_request *r, int *cached)
+{
+    struct llm_result res;
+    free(run_text(m, r, &res));
+    *cached = res.cached_tokens;
+    return res.prompt_ms / res.prompt_tokens;
+}
+
+/* The timing side channel: with tenant A's long prompt in the cache (resident
+ * or in host memory), a guess of another tenant that matches it is not
+ * faster than one that does not; within A's scope the instructions are
+ * still computed once (the control that shows the measure can tell). A
+ * model of some size, so that prompt time is mostly computing. Each trial
+ * uses scopes of its own: a scope's own earlier guesses would be reused. */
+static void test_cache_timing(void **state)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/timing.gguf", tmp_dir);
+    static const char *const dims[] = {"--n-embd", "256", "--n-layer", "4", "--n-ff", "768", NULL};
+    assert_int_equal(gen_model_args("tiny-qwen2", NULL, dims, path), 0);
+    struct llm_model_opts o = {.name = "timing", .path = path, .n_slots = 2, .n_ctx = 8192};
+    assert_int_equal(llm_registry_load(reg, &o), LAIR_OK);
+    struct llm_model *m = llm_registry_find(reg, S("timing"));
+
+    /* ~1,500 tokens of instructions, and wrong guesses of the same length,
+     * new at each trial (so that even without isolation nothing of them is
+     * cached: the test then fails on the right guess being faster) */
+    struct buf secret, other;
+    buf_init(&secret, 0);
+    buf_init(&other, 0);
+    for (int i = 0; i < 12; i++)
+        buf_printf(&secret, "Rule %d of the town hall: %s ", i, story);
+    const struct llm_message victim[] = {{S("system"), buf_str(&secret)},
+                                         {S("user"), S("My access code is 4721.")}};
+    enum { TRIALS = 7 };
+    double hit[TRIALS], miss[TRIALS], peer[TRIALS];
+    for (int t = 0; t < TRIALS; t++) {
+        buf_reset(&other);
+        for (int i = 0; i < 12; i++)
+            buf_printf(&other, "Note %d of trial %d: %s ", 11 - i, t, story);
+        const struct llm_message wrong[] = {{S("system"), buf_str(&other)},
+                                            {S("user"), S("My access code is 4721.")}};
+        struct llm_request rv = chat(victim, 2, "t/a", "c/alice", 1);
+        struct llm_result res;
+        free(run_text(m, &rv, &res)); /* A's prompt is cached (again) */
+        if (t % 2)
+            evict_all(m); /* odd trials: from host memory */
+        char scope_hit[32], scope_miss[32], owner[32];
+        snprintf(scope_hit, sizeof(scope_hit), "t/guess-%d", t);
+        snprintf(scope_miss, sizeof(scope_miss), "t/wrong-%d", t);
+        snprintf(owner, sizeof(owner), "c/bob-%d", t);
+        int cached;
+        struct llm_request rh = chat(victim, 2, scope_hit, "c/mallory", 1);
+        struct llm_request rm = chat(wrong, 2, scope_miss, "c/mallory", 1);
+        struct llm_request rp = chat(victim, 2, "t/a", owner, 1);
+        if (t % 2) { /* alternate the order */
+            miss[t] = ms_per_token(m, &rm, &cached);
+            hit[t] = ms_per_token(m, &rh, &cached);
+        } else {
+            hit[t] = ms_per_token(m, &rh, &cached);
+            miss[t] = ms_per_token(m, &rm, &cached);
+        }
+        assert_int_equal(cached, 0);
+        peer[t] = ms_per_token(m, &rp, &cached);
+        assert_true(cached > 1000); /* A's instructions, computed once for the tenant */
+    }
+    /* ratios within a trial, where load on the machine disturbs both alike */
+    double ratio[TRIALS], control[TRIALS];
+    for (int t = 0; t < TRIALS; t++) {
+        ratio[t] = hit[t] / miss[t];
+        control[t] = peer[t] / miss[t];
+    }
+    double r = median(ratio, TRIALS), c = median(control, TRIALS);
+    fprintf(stderr,
+            "# prompt ms/token: right guess %.4f, wrong guess %.4f, same tenant %.4f; "
+            "median ratios right/wrong %.3f, same tenant/wrong %.3f\n",
+            median(hit, TRIALS), median(miss, TRIALS), median(peer, TRIALS), r, c);
+    assert_true(c < 0.5);  /* the measure sees reuse where there is some (~0.1) */
+    assert_true(r > 0.75); /* and a right guess is not faster than a wrong one */
+    buf_release(&secret);
+    buf_release(&other);
+    unlink(path);
+}
+
 static void test_repeat_penalty(void **state)
 {
     struct llm_request r = greedy("Once upon a time", 48);
@@ -1209,6 +1411,9 @@ int main(void)
         cmocka_unit_test(test_fair_steps),
         cmocka_unit_test(test_cancel_paused),
         cmocka_unit_test(test_fair_kv_full),
+        cmocka_unit_test(test_cache_isolation_resident),
+        cmocka_unit_test(test_cache_isolation_host),
+        cmocka_unit_test(test_cache_timing),
         cmocka_unit_test(test_repeat_penalty),
         cmocka_unit_test(test_chat_template_fallback),
         cmocka_unit_test(test_chat_template_model),
