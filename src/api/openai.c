@@ -108,6 +108,76 @@ static enum lair_err bad(struct http_req *rq, const char *param, const char *msg
     return http_fail(rq, LAIR_EINVAL, param, "invalid_value", "%s", msg);
 }
 
+static bool is_false(json_t *v) { return json_is_false(v); }
+static bool is_zero(json_t *v) { return json_is_integer(v) && json_integer_value(v) == 0; }
+static bool is_one(json_t *v) { return json_is_integer(v) && json_integer_value(v) == 1; }
+static bool is_empty(json_t *v)
+{
+    return (json_is_array(v) && json_array_size(v) == 0) ||
+           (json_is_object(v) && json_object_size(v) == 0) ||
+           (json_is_string(v) && json_string_length(v) == 0);
+}
+static bool is_text_format(json_t *v)
+{
+    json_t *t = json_object_get(v, "type");
+    return json_is_object(v) && json_is_string(t) && !strcmp(json_string_value(t), "text");
+}
+static bool is_no_tool(json_t *v)
+{
+    return json_is_string(v) &&
+           (!strcmp(json_string_value(v), "none") || !strcmp(json_string_value(v), "auto"));
+}
+static bool is_text_only(json_t *v)
+{
+    json_t *m = json_array_get(v, 0);
+    return json_is_array(v) && json_array_size(v) == 1 && json_is_string(m) &&
+           !strcmp(json_string_value(m), "text");
+}
+
+/* OpenAI fields this server does not implement. A client that sends one
+ * expects its effect (JSON output, a tool call, log probabilities…); silently
+ * ignoring it would hand back something else as if it were that. So each is
+ * refused with 400 naming it, unless its value asks for nothing (null, false,
+ * empty, the default). */
+static const struct unsupported_field {
+    const char *name;
+    bool (*harmless)(json_t *v); /* NULL: only null is */
+    const char *what;
+} unsupported_fields[] = {
+    {"response_format", is_text_format, "structured output (response_format other than text)"},
+    {"tools", is_empty, "tool calling"},
+    {"tool_choice", is_no_tool, "tool calling"},
+    {"functions", is_empty, "function calling"},
+    {"function_call", is_no_tool, "function calling"},
+    {"parallel_tool_calls", NULL, "tool calling"},
+    {"logprobs", is_false, "log probabilities"},
+    {"top_logprobs", is_zero, "log probabilities"},
+    {"logit_bias", is_empty, "logit_bias"},
+    {"audio", NULL, "audio output"},
+    {"modalities", is_text_only, "output modalities other than text"},
+    {"prediction", NULL, "predicted outputs"},
+    {"web_search_options", NULL, "web search"},
+    {"reasoning_effort", NULL, "reasoning_effort"},
+    {"best_of", is_one, "best_of"},
+    {"echo", is_false, "echo"},
+    {"suffix", is_empty, "suffix (insertion)"},
+};
+
+static enum lair_err refuse_unsupported(struct http_req *rq, json_t *o)
+{
+    for (size_t i = 0; i < sizeof(unsupported_fields) / sizeof(unsupported_fields[0]); i++) {
+        const struct unsupported_field *f = &unsupported_fields[i];
+        json_t *v = json_object_get(o, f->name);
+        if (!v || json_is_null(v) || (f->harmless && f->harmless(v)))
+            continue;
+        return http_fail(rq, LAIR_EINVAL, f->name, "unsupported_parameter",
+                         "'%s' is not supported by this server (%s); remove it rather than get "
+                         "an answer made without it",
+                         f->name, f->what);
+    }
+    return LAIR_OK;
+}
+
 /* Reads the sampling and length fields common to both completion endpoints. */
 static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params *g)
 {
@@ -119,6 +189,8 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
 
     memset(g, 0, sizeof(*g));
     llm_sampling_defaults(&g->req.sampling);
+    if ((e = refuse_unsupported(rq, o)))
+        return e;
 #define CHECK(call, field)                                                                         \
     if ((e = (call)) != LAIR_OK)                                                                   \
         return bad(rq, field, msg);
@@ -179,10 +251,9 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     s->top_p = (float)top_p;
     s->top_k = (int)top_k;
     s->min_p = (float)min_p;
-    /* OpenAI's penalties have no exact llama.cpp twin; a positive frequency
-     * penalty maps onto the repetition penalty so that clients that ask for
-     * less repetition get some. */
-    s->repeat_penalty = (float)(rep != 1.0 ? rep : (freq > 0 ? 1.0 + freq / 2 : 1.0));
+    s->repeat_penalty = (float)rep;
+    s->frequency_penalty = (float)freq;
+    s->presence_penalty = (float)pres;
     s->has_seed = has_seed;
     s->seed = (uint64_t)seed;
     g->req.fair_key = str_c(http_principal(rq)->tenant);

@@ -642,6 +642,12 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
 
 /* ---- slots (scheduler thread) ---- */
 
+static bool has_penalties(const struct llm_sampling *sp)
+{
+    return (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) || sp->frequency_penalty != 0 ||
+           sp->presence_penalty != 0;
+}
+
 static struct llama_sampler *sampler_new(const struct engine *e, const struct job *j)
 {
     const struct llm_sampling *sp = &j->sampling;
@@ -654,9 +660,11 @@ static struct llama_sampler *sampler_new(const struct engine *e, const struct jo
         llama_sampler_chain_add(c,
                                 llama_sampler_init_logit_bias(e->n_vocab, e->n_eog, e->eog_bias));
     int last_n = sp->repeat_last_n > 0 ? sp->repeat_last_n : 64;
-    if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f)
-        llama_sampler_chain_add(
-            c, llama_sampler_init_penalties(e->n_vocab, last_n, sp->repeat_penalty, 0, 0));
+    if (has_penalties(sp))
+        llama_sampler_chain_add(c, llama_sampler_init_penalties(
+                                       e->n_vocab, last_n,
+                                       sp->repeat_penalty > 0 ? sp->repeat_penalty : 1.0f,
+                                       sp->frequency_penalty, sp->presence_penalty));
     if (sp->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
         return c;
@@ -985,7 +993,7 @@ static void slot_start(struct engine *e, struct job *j, double now)
         return;
     }
     /* The repetition penalty also looks at the end of the prompt. */
-    if (j->sampling.repeat_penalty > 0 && j->sampling.repeat_penalty != 1.0f) {
+    if (has_penalties(&j->sampling)) {
         int last_n = j->sampling.repeat_last_n > 0 ? j->sampling.repeat_last_n : 64;
         for (int i = j->n_prompt > last_n ? j->n_prompt - last_n : 0; i < j->n_prompt; i++)
             llama_sampler_accept(s->smpl, j->prompt[i]);

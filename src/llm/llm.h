@@ -47,14 +47,16 @@ struct llm_sampling {
     float top_p;          /* 1 = off */
     int top_k;            /* 0 = off */
     float min_p;          /* 0 = off */
-    float repeat_penalty; /* 1 = off */
-    int repeat_last_n;    /* 0 = 64 */
+    float repeat_penalty;    /* 1 = off */
+    float frequency_penalty; /* OpenAI's: minus this times a token's count so far; 0 = off */
+    float presence_penalty;  /* OpenAI's: minus this once a token appeared; 0 = off */
+    int repeat_last_n;       /* the penalties look back this far; 0 = 64 */
     bool has_seed;
     uint64_t seed;
 };
 
 /* Sensible defaults: temperature 0.8, top_p 0.95, top_k 40, min_p 0.05,
- * repeat_penalty 1.0, random seed. */
+ * no penalties, random seed. */
 void llm_sampling_defaults(struct llm_sampling *s);
 
 struct llm_message {

@@ -113,6 +113,31 @@ test('unknown model is a 404 NotFoundError', async () => {
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found');
 });
 
+test('fields the server does not implement are refused by name, not ignored', async () => {
+  const base = { model: 'stories', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 4 };
+  const refused = [
+    ['response_format', { response_format: { type: 'json_object' } }],
+    ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }],
+    ['tool_choice', { tool_choice: 'required' }],
+    ['logprobs', { logprobs: true }],
+    ['top_logprobs', { top_logprobs: 3 }],
+    ['logit_bias', { logit_bias: { 50256: -100 } }],
+    ['n', { n: 2 }],
+    ['modalities', { modalities: ['text', 'audio'] }],
+  ];
+  for (const [field, extra] of refused) {
+    await assert.rejects(client.chat.completions.create({ ...base, ...extra }),
+      (e) => e instanceof OpenAI.BadRequestError && e.param === field, field);
+  }
+  await assert.rejects(client.completions.create({ model: 'stories', prompt: 'Once', echo: true, max_tokens: 2 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'echo');
+  // the values that ask for nothing are accepted: clients send them as defaults
+  const r = await client.chat.completions.create({ ...base, response_format: { type: 'text' }, tools: [],
+    tool_choice: 'none', logprobs: false, logit_bias: {}, n: 1, modalities: ['text'],
+    frequency_penalty: 0.5, presence_penalty: 0.5 });
+  assert.ok(r.choices[0].message.content.length > 0);
+});
+
 test('missing or wrong key is a 401', async () => {
   const bad = new OpenAI({ apiKey: 'lair_000000000000_nope', baseURL: `${srv.url}/v1`, maxRetries: 0 });
   await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
