@@ -404,8 +404,9 @@ static void record_abandoned(struct record *r, const struct llm_stream *st)
 
 struct sse_ctx {
     struct llm_stream *stream;
+    struct llm_model *model_ptr; /* for the queue position */
     enum gen_kind kind;
-    bool include_usage, sent_role, sent_first, finished;
+    bool include_usage, sent_role, sent_first, finished, told_queue;
     char id[48];
     char model[128];
     time_t created;
@@ -462,6 +463,24 @@ static json_t *delta_choice(struct sse_ctx *c, const char *text, size_t len, con
                      "finish_reason", finish);
 }
 
+/* An SSE comment (ignored by clients) saying where a waiting request
+ * stands, so that neither the client nor a proxy gives up on a stream that
+ * has said nothing yet; false when it is not waiting. */
+static bool sse_queue_comment(struct sse_ctx *c, struct buf *out)
+{
+    int pos = llm_queue_position(c->model_ptr, c->stream);
+    if (pos > 0)
+        buf_printf(out, ": queued, position %d\n\n", pos);
+    return pos > 0;
+}
+
+static void sse_idle(void *p, struct buf *out)
+{
+    struct sse_ctx *c = p;
+    if (!sse_queue_comment(c, out))
+        buf_puts(out, ": keep-alive\n\n");
+}
+
 static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
 {
     struct sse_ctx *c = p;
@@ -474,6 +493,10 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
     if (c->text.len || (!c->sent_role && c->kind == GEN_CHAT))
         e = sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr ? c->text.ptr : "",
                                                         c->text.len, NULL)));
+    if (!e && !fin && !c->told_queue) {
+        c->told_queue = true;
+        sse_queue_comment(c, out);
+    }
     if (e || !fin)
         return e;
     if (res.finish == LLM_FINISH_ERROR) {
@@ -499,6 +522,32 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
     return e;
 }
 
+/* The server is shutting down and the stream ran past the grace period:
+ * what was generated is sent, then an error event and [DONE], so that the
+ * client knows the answer was cut; the exchange is stored as it stands. */
+static void sse_abort(void *p, struct buf *out)
+{
+    struct sse_ctx *c = p;
+    struct llm_result res;
+    llm_stream_cancel(c->stream);
+    buf_reset(&c->text);
+    llm_stream_take(c->stream, &c->text, &res);
+    if (c->text.len) {
+        buf_append(&c->answer, c->text.ptr, c->text.len);
+        sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr, c->text.len, NULL)));
+    }
+    struct buf err;
+    buf_init(&err, 0);
+    http_error_json(LAIR_EBUSY, "the server is shutting down: this answer was cut short", NULL,
+                    "shutting_down", &err);
+    buf_printf(out, "data: %s\n\ndata: [DONE]\n\n", err.ptr);
+    buf_release(&err);
+    struct llm_result cut = {.finish = LLM_FINISH_LENGTH,
+                             .prompt_tokens = llm_stream_tokens_used(c->stream)};
+    c->finished = true;
+    record_finish(&c->rec, buf_str(&c->answer), &cut);
+}
+
 static void sse_release(void *p, bool client_gone)
 {
     struct sse_ctx *c = p;
@@ -512,7 +561,13 @@ static void sse_release(void *p, bool client_gone)
     free(c);
 }
 
-static const struct http_stream_ops sse_ops = {sse_fd, sse_produce, sse_release};
+static const struct http_stream_ops sse_ops = {
+    .fd = sse_fd,
+    .produce = sse_produce,
+    .release = sse_release,
+    .idle = sse_idle,
+    .abort = sse_abort,
+};
 
 /* ---- completion endpoints ---- */
 
@@ -572,6 +627,7 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
             return LAIR_ENOMEM;
         }
         c->stream = st;
+        c->model_ptr = m;
         c->kind = kind;
         c->include_usage = g->include_usage;
         c->created = created;
@@ -590,11 +646,17 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
     for (;;) {
         if (llm_stream_take(st, &text, &res))
             break;
-        if (!http_wait(rq, llm_stream_fd(st))) { /* client gone: free the slot now */
+        int w = http_wait(rq, llm_stream_fd(st));
+        if (w <= 0) { /* client gone, or the server going: free the slot now */
             record_abandoned(rec, st);
             llm_stream_free(st);
             buf_release(&text);
             record_release(rec);
+            if (w < 0) {
+                http_retry_after(rq, 5);
+                return http_fail(rq, LAIR_EBUSY, NULL, "shutting_down",
+                                 "the server is shutting down; retry shortly");
+            }
             return http_fail(rq, LAIR_ECANCEL, NULL, NULL, "client disconnected");
         }
     }

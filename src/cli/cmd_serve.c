@@ -34,6 +34,8 @@ struct serve_opts {
     int vector_cache, vector_cache_set; /* MiB, 0 = off */
     int tenant_raw_models;
     struct http_limits limits;
+    const char *metrics_token_file;
+    char metrics_token[256];
 };
 
 static void usage(FILE *f)
@@ -42,7 +44,9 @@ static void usage(FILE *f)
             "usage: libreair serve [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
             "                      [--model NAME=PATH.gguf]... [--slots N] [--ctx N]\n"
             "                      [--threads N] [--queue N] [--batch N] [--prompt-cache MIB]\n"
-            "                      [--vector-cache MIB]\n\n"
+            "                      [--vector-cache MIB] [--header-timeout S] [--drain-timeout S]\n"
+            "                      [--max-client-connections N] [--max-body-memory MIB]\n"
+            "                      [--metrics-token-file FILE]\n\n"
             "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
@@ -59,7 +63,17 @@ static void usage(FILE *f)
             "  --vector-cache MIB  memory for knowledge bases' vectors kept for searches,\n"
             "                    all tenants together (default 512, 0 = off)\n"
             "  --tenant-raw-models  let tenant keys call raw models by name (default:\n"
-            "                    tenants use models only through their assistants)\n\n"
+            "                    tenants use models only through their assistants)\n"
+            "  --header-timeout S  a request's headers must arrive within S seconds; also\n"
+            "                    how long a kept-alive connection may stay idle (default 15)\n"
+            "  --max-client-connections N  connections one client address may hold\n"
+            "                    (default 128; raise it behind a reverse proxy)\n"
+            "  --max-body-memory MIB  request bodies held in memory at once, all clients\n"
+            "                    together; beyond it 503 (default 256)\n"
+            "  --drain-timeout S  on SIGTERM, how long requests under way may take to\n"
+            "                    finish before streams are ended with an error (default 30)\n"
+            "  --metrics-token-file FILE  /metrics then requires 'Authorization: Bearer'\n"
+            "                    with the token in FILE (default: /metrics is open)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -134,7 +148,7 @@ static int load_config(struct serve_opts *o, const char *file)
     {
         if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
             strcmp(key, "data") && strcmp(key, "tenant_raw_models") &&
-            strcmp(key, "vector_cache_mib")) {
+            strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -156,6 +170,12 @@ static int load_config(struct serve_opts *o, const char *file)
         if (int_field(root, "vector_cache_mib", &o->vector_cache, file))
             goto out;
         o->vector_cache_set = 1;
+    }
+    json_t *mtf = json_object_get(root, "metrics_token_file");
+    if (mtf && !o->metrics_token_file) {
+        if (!json_is_string(mtf))
+            goto bad_type;
+        o->metrics_token_file = keep(o, json_string_value(mtf), json_string_length(mtf));
     }
     json_t *data = json_object_get(root, "data");
     if (data && !o->data) {
@@ -199,14 +219,27 @@ static int load_config(struct serve_opts *o, const char *file)
     }
     json_t *lim = json_object_get(root, "limits");
     if (lim) {
-        int hdr = 0, idle = 0, conns = 0;
+        int hdr = 0, idle = 0, conns = 0, htime = 0, per_client = 0, body_mib = 0, drain = 0;
         if (!json_is_object(lim) || int_field(lim, "max_header_bytes", &hdr, file) ||
             int_field(lim, "idle_timeout_s", &idle, file) ||
-            int_field(lim, "max_connections", &conns, file))
+            int_field(lim, "max_connections", &conns, file) ||
+            int_field(lim, "header_timeout_s", &htime, file) ||
+            int_field(lim, "max_client_connections", &per_client, file) ||
+            int_field(lim, "max_body_memory_mib", &body_mib, file) ||
+            int_field(lim, "drain_timeout_s", &drain, file))
             goto out;
-        o->limits.max_header_bytes = (size_t)hdr;
-        o->limits.idle_timeout_s = (unsigned)idle;
-        o->limits.max_connections = (unsigned)conns;
+        struct http_limits *l = &o->limits; /* flags given on the command line win */
+        l->max_header_bytes = (size_t)hdr;
+        l->idle_timeout_s = (unsigned)idle;
+        l->max_connections = (unsigned)conns;
+        if (!l->header_timeout_s)
+            l->header_timeout_s = (unsigned)htime;
+        if (!l->max_client_connections)
+            l->max_client_connections = (unsigned)per_client;
+        if (!l->max_body_memory)
+            l->max_body_memory = (size_t)body_mib << 20;
+        if (!l->drain_timeout_s)
+            l->drain_timeout_s = (unsigned)drain;
     }
     rc = 0;
     goto out;
@@ -244,7 +277,13 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"tenant-raw-models", no_argument, NULL, 'R'},
                                          {"prompt-cache", required_argument, NULL, 'P'},
                                          {"vector-cache", required_argument, NULL, 'V'},
+                                         {"header-timeout", required_argument, NULL, 'H'},
+                                         {"max-client-connections", required_argument, NULL, 'C'},
+                                         {"max-body-memory", required_argument, NULL, 'B'},
+                                         {"drain-timeout", required_argument, NULL, 'D'},
+                                         {"metrics-token-file", required_argument, NULL, 'M'},
                                          {0}};
+    int v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:c:m:s:x:t:q:b:h", opts, NULL)) != -1) {
@@ -287,6 +326,30 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 return 2;
             o->vector_cache_set = 1;
             break;
+        case 'H':
+        case 'C':
+        case 'B':
+        case 'D':
+            if (parse_int(optarg, c == 'H'   ? "--header-timeout"
+                                  : c == 'C' ? "--max-client-connections"
+                                  : c == 'B' ? "--max-body-memory"
+                                             : "--drain-timeout",
+                          &v))
+                return 2;
+            if (v == 0) {
+                fprintf(stderr, "libreair serve: these limits must be at least 1\n");
+                return 2;
+            }
+            if (c == 'H')
+                o->limits.header_timeout_s = (unsigned)v;
+            else if (c == 'C')
+                o->limits.max_client_connections = (unsigned)v;
+            else if (c == 'B')
+                o->limits.max_body_memory = (size_t)v << 20;
+            else
+                o->limits.drain_timeout_s = (unsigned)v;
+            break;
+        case 'M': o->metrics_token_file = optarg; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -349,6 +412,33 @@ static void *load_models(void *p)
     return NULL;
 }
 
+/* Reads the /metrics token: the file's first line, 16 to 255 printable
+ * characters. */
+static int read_metrics_token(struct serve_opts *o)
+{
+    FILE *f = fopen(o->metrics_token_file, "r");
+    if (!f) {
+        fprintf(stderr, "libreair serve: cannot read the metrics token file %s\n",
+                o->metrics_token_file);
+        return -1;
+    }
+    char *got = fgets(o->metrics_token, sizeof(o->metrics_token), f);
+    fclose(f);
+    size_t n = got ? strcspn(o->metrics_token, "\r\n") : 0;
+    o->metrics_token[n] = 0;
+    bool printable = true;
+    for (size_t i = 0; i < n; i++)
+        printable = printable && o->metrics_token[i] > ' ' && o->metrics_token[i] < 127;
+    if (n < 16 || n >= sizeof(o->metrics_token) - 1 || !printable) {
+        fprintf(stderr,
+                "libreair serve: %s: the metrics token must be one line of 16 to 254 printable "
+                "characters without spaces (for instance: head -c 24 /dev/urandom | base64)\n",
+                o->metrics_token_file);
+        return -1;
+    }
+    return 0;
+}
+
 static void release_opts(struct serve_opts *o)
 {
     for (int i = 0; i < o->n_owned; i++)
@@ -374,6 +464,10 @@ int cmd_serve(int argc, char **argv)
     }
     if (!o.listen)
         o.listen = getenv("LIBREAIR_LISTEN") ? getenv("LIBREAIR_LISTEN") : "127.0.0.1:8080";
+    if (o.metrics_token_file && read_metrics_token(&o)) {
+        release_opts(&o);
+        return 1;
+    }
     const char *data = cli_data_dir(o.data);
 
     struct sysdb *sys = NULL;
@@ -421,6 +515,7 @@ int cmd_serve(int argc, char **argv)
                              .metrics_extra = api_metrics_extra,
                              .admit = api_admit,
                              .on_done = api_on_done,
+                             .metrics_token = o.metrics_token_file ? o.metrics_token : NULL,
                              .static_file = api_static_file};
     struct http_server *srv = NULL;
     struct ingest *ingest = NULL;
@@ -453,7 +548,13 @@ int cmd_serve(int argc, char **argv)
         log_error("serve", "cannot start the retention purge");
     int sig = 0;
     sigwait(&sigs, &sig);
-    log_info("serve", "signal %d: shutting down", sig);
+    /* Drain: no new connection, requests under way finish (or, past the
+     * grace period, streams end with an error event and what was said is
+     * stored); then everything stops. */
+    log_info("serve", "signal %d: shutting down (finishing the requests under way)", sig);
+    int cut = http_drain(srv);
+    if (cut > 0)
+        log_info("serve", "%d request(s) cut short by the shutdown", cut);
     pthread_join(loader, NULL);
     gdpr_purge_stop(purger);
     http_stop(srv);

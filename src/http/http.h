@@ -46,8 +46,18 @@ struct route {
 
 struct http_limits {
     size_t max_header_bytes;  /* per connection memory for headers; default 32 KiB */
-    unsigned idle_timeout_s;  /* close idle connections; default 60 */
-    unsigned max_connections; /* default 1024 */
+    unsigned idle_timeout_s;  /* close a connection silent this long mid-request; default 60 */
+    unsigned max_connections; /* default 1024; the last eighth is kept for clients with a
+                                 request under way: connections still waiting for headers
+                                 are closed, oldest first, to keep it free */
+    unsigned header_timeout_s;        /* a request's headers must be in within this, and a kept-
+                                         alive connection is closed after this long idle
+                                         (after a stream too); default 15 */
+    unsigned max_client_connections;  /* per client address (MHD's per-IP limit): 0 = 128 */
+    size_t max_body_memory;           /* request bodies held in memory at once, all clients:
+                                         beyond it 503; 0 = 256 MiB */
+    unsigned drain_timeout_s;         /* http_drain: how long requests under way may take to
+                                         finish before streams are ended; 0 = 30 */
 };
 
 struct http_stream_ops {
@@ -57,7 +67,16 @@ struct http_stream_ops {
     enum lair_err (*produce)(void *ctx, struct buf *out, bool *done);
     /* Called once when the response ends; client_gone when the client left early. */
     void (*release)(void *ctx, bool client_gone);
+    /* Optional: after HTTP_STREAM_IDLE_MS without anything to send, appends
+     * something that keeps the client and the proxies in between from giving
+     * up (an SSE comment). */
+    void (*idle)(void *ctx, struct buf *out);
+    /* Optional: the server is shutting down and the drain's grace period is
+     * over: appends the stream's last words (an error event) and ends it. */
+    void (*abort)(void *ctx, struct buf *out);
 };
+
+#define HTTP_STREAM_IDLE_MS 5000
 
 struct http_config {
     const char *listen;               /* "HOST:PORT"; PORT 0 picks a free port */
@@ -75,6 +94,9 @@ struct http_config {
     /* Called once per request once its status is known (denials are audited
      * here). May be NULL. */
     void (*on_done)(void *app, struct http_req *rq, int status);
+    /* A bearer token that /metrics then requires (compared in constant time);
+     * NULL: /metrics is open. BORROWED for the server's life. */
+    const char *metrics_token;
     /* Static files: lookup by path; NULL when none. */
     bool (*static_file)(const char *path, const unsigned char **data, size_t *len,
                         const char **content_type);
@@ -84,6 +106,13 @@ struct http_config {
 enum lair_err http_start(const struct http_config *cfg, struct http_server **out);
 /* The bound port (useful with port 0). */
 int http_port(const struct http_server *s);
+/* Graceful shutdown, first step: stops accepting connections, answers new
+ * requests on open ones with 503, and waits until the requests under way
+ * (streams included) have finished or limits.drain_timeout_s has passed;
+ * then the remaining streams end with their abort() words and waiting
+ * handlers get http_wait() == -1. Returns the number of requests that had to
+ * be cut short. Call http_stop afterwards. */
+int http_drain(struct http_server *s);
 void http_stop(struct http_server *s);
 
 /* ---- for handlers ---- */
@@ -138,7 +167,8 @@ bool http_client_addr(struct http_req *rq, char *out, size_t n);
 enum lair_err http_forward(struct http_req *rq, const struct principal *p, struct str body,
                            http_handler fn);
 
-/* Blocks until fd is readable (1) or the client has disconnected (0). */
+/* Blocks until fd is readable (1), the client has disconnected (0) or the
+ * server's drain ran out of time (-1: answer with what there is, or 503). */
 int http_wait(struct http_req *rq, int fd);
 
 /* Writes the OpenAI error JSON for e into out. */

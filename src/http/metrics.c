@@ -1,8 +1,11 @@
-/* Fixed status slots and latency buckets keep every update O(1) and atomic. */
+/* Fixed status slots and latency buckets keep every update O(1) and atomic.
+ * Routes that share a method and a name (the same endpoint under two
+ * patterns) share one series: Prometheus rejects a series given twice. */
 #include "http/metrics.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/banned.h"
 
@@ -21,22 +24,53 @@ struct route_metrics {
 };
 
 struct metrics {
-    const char *const *names;
-    size_t n;
+    size_t n;       /* routes */
+    size_t n_slots; /* distinct (method, name), then "unmatched" */
+    size_t *slot_of;
+    const char **slot_name, **slot_method;
     struct route_metrics r[];
 };
 
-struct metrics *metrics_new(const char *const *names, size_t n)
+struct metrics *metrics_new(const char *const *names, const char *const *methods, size_t n)
 {
     struct metrics *m = calloc(1, sizeof(*m) + (n + 1) * sizeof(struct route_metrics));
-    if (m) {
-        m->names = names;
-        m->n = n;
+    if (!m)
+        return NULL;
+    m->n = n;
+    m->slot_of = calloc(n + 1, sizeof(*m->slot_of));
+    m->slot_name = calloc(n + 1, sizeof(*m->slot_name));
+    m->slot_method = calloc(n + 1, sizeof(*m->slot_method));
+    if (!m->slot_of || !m->slot_name || !m->slot_method) {
+        metrics_free(m);
+        return NULL;
     }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < m->n_slots &&
+               (strcmp(m->slot_name[k], names[i]) || strcmp(m->slot_method[k], methods[i])))
+            k++;
+        if (k == m->n_slots) {
+            m->slot_name[k] = names[i];
+            m->slot_method[k] = methods[i];
+            m->n_slots++;
+        }
+        m->slot_of[i] = k;
+    }
+    m->slot_name[m->n_slots] = "unmatched";
+    m->slot_method[m->n_slots] = "";
+    m->slot_of[n] = m->n_slots++;
     return m;
 }
 
-void metrics_free(struct metrics *m) { free(m); }
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    free(m->slot_of);
+    free(m->slot_name);
+    free(m->slot_method);
+    free(m);
+}
 
 static size_t status_slot(int status)
 {
@@ -52,7 +86,7 @@ void metrics_observe(struct metrics *m, size_t route, int status, double seconds
         return;
     if (route > m->n)
         route = m->n;
-    struct route_metrics *r = &m->r[route];
+    struct route_metrics *r = &m->r[m->slot_of[route]];
     __atomic_add_fetch(&r->by_status[status_slot(status)], 1, __ATOMIC_RELAXED);
     size_t b = 0;
     while (b < N_BUCKET && seconds > buckets[b])
@@ -62,31 +96,34 @@ void metrics_observe(struct metrics *m, size_t route, int status, double seconds
     __atomic_add_fetch(&r->sum_us, (uint64_t)(seconds * 1e6), __ATOMIC_RELAXED);
 }
 
-static const char *label(const struct metrics *m, size_t i)
+/* route="name",method="GET" (no method for unmatched requests) */
+static void labels(struct buf *out, const struct metrics *m, size_t i)
 {
-    return i < m->n ? m->names[i] : "unmatched";
+    if (*m->slot_method[i])
+        buf_printf(out, "route=\"%s\",method=\"%s\"", m->slot_name[i], m->slot_method[i]);
+    else
+        buf_printf(out, "route=\"%s\"", m->slot_name[i]);
 }
 
 void metrics_render(struct metrics *m, struct buf *out)
 {
     buf_puts(out, "# HELP libreair_http_requests_total HTTP requests by route and status.\n"
                   "# TYPE libreair_http_requests_total counter\n");
-    for (size_t i = 0; i <= m->n; i++)
+    for (size_t i = 0; i < m->n_slots; i++)
         for (size_t s = 0; s < N_STATUS; s++) {
             uint64_t v = __atomic_load_n(&m->r[i].by_status[s], __ATOMIC_RELAXED);
             if (!v)
                 continue;
+            buf_puts(out, "libreair_http_requests_total{");
+            labels(out, m, i);
             if (statuses[s])
-                buf_printf(out, "libreair_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                           label(m, i), statuses[s], (unsigned long long)v);
+                buf_printf(out, ",status=\"%d\"} %llu\n", statuses[s], (unsigned long long)v);
             else
-                buf_printf(out,
-                           "libreair_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                           label(m, i), (unsigned long long)v);
+                buf_printf(out, ",status=\"other\"} %llu\n", (unsigned long long)v);
         }
     buf_puts(out, "# HELP libreair_http_request_duration_seconds Time to answer, by route.\n"
                   "# TYPE libreair_http_request_duration_seconds histogram\n");
-    for (size_t i = 0; i <= m->n; i++) {
+    for (size_t i = 0; i < m->n_slots; i++) {
         struct route_metrics *r = &m->r[i];
         uint64_t count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
         if (!count)
@@ -94,20 +131,18 @@ void metrics_render(struct metrics *m, struct buf *out)
         uint64_t cum = 0;
         for (size_t b = 0; b <= N_BUCKET; b++) {
             cum += __atomic_load_n(&r->bucket[b], __ATOMIC_RELAXED);
+            buf_puts(out, "libreair_http_request_duration_seconds_bucket{");
+            labels(out, m, i);
             if (b < N_BUCKET)
-                buf_printf(out,
-                           "libreair_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-                           "%llu\n",
-                           label(m, i), buckets[b], (unsigned long long)cum);
+                buf_printf(out, ",le=\"%g\"} %llu\n", buckets[b], (unsigned long long)cum);
             else
-                buf_printf(out,
-                           "libreair_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
-                           " %llu\n",
-                           label(m, i), (unsigned long long)cum);
+                buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
-        buf_printf(out, "libreair_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-                   label(m, i), (double)__atomic_load_n(&r->sum_us, __ATOMIC_RELAXED) / 1e6);
-        buf_printf(out, "libreair_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                   label(m, i), (unsigned long long)count);
+        buf_puts(out, "libreair_http_request_duration_seconds_sum{");
+        labels(out, m, i);
+        buf_printf(out, "} %.6f\n", (double)__atomic_load_n(&r->sum_us, __ATOMIC_RELAXED) / 1e6);
+        buf_puts(out, "libreair_http_request_duration_seconds_count{");
+        labels(out, m, i);
+        buf_printf(out, "} %llu\n", (unsigned long long)count);
     }
 }

@@ -9,9 +9,11 @@
 
 struct metrics;
 
-/* n_routes labels (BORROWED for the object's life); one more slot counts
- * requests that matched no route. OWNED: metrics_free. */
-struct metrics *metrics_new(const char *const *route_names, size_t n_routes);
+/* n_routes names and methods (BORROWED for the object's life): one series
+ * per distinct (method, name); one more counts requests that matched no
+ * route. OWNED: metrics_free. NULL on ENOMEM. */
+struct metrics *metrics_new(const char *const *route_names, const char *const *route_methods,
+                            size_t n_routes);
 void metrics_free(struct metrics *m);
 /* route = n_routes for "unmatched". */
 void metrics_observe(struct metrics *m, size_t route, int status, double seconds);

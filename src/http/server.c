@@ -4,7 +4,15 @@
  * Thread-per-connection mode is chosen on purpose: a handler that waits for a
  * model blocks its own thread in poll() on two descriptors (the model's stream
  * and the client socket), which costs no CPU, notices a disconnect at once and
- * keeps the code straight-line. */
+ * keeps the code straight-line.
+ *
+ * What a client can hold without a key is bounded (docs/internals/http.md):
+ * the key is checked on the headers, before any body is read; bodies in
+ * memory have a global budget; connections have a per-address limit, and a
+ * watchdog closes connections whose headers are late (or idle kept-alive
+ * ones), and under pressure the oldest connections still waiting for
+ * headers, so that the last eighth of the connection limit stays free for
+ * clients with a request under way and for new ones. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -12,6 +20,9 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/eventfd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +38,46 @@
 #define MAX_PARAMS 4
 #define MAX_EXTRA_HEADERS 8
 #define DISCARD_MAX ((unsigned long long)64 << 20)
+#define DEFAULT_HEADER_TIMEOUT 15
+#define DEFAULT_CLIENT_CONNECTIONS 128
+#define DEFAULT_BODY_MEMORY ((size_t)256 << 20)
+#define DEFAULT_DRAIN_TIMEOUT 30
+#define SHED_GRACE_S 1.0  /* a connection this young is not shed: its headers are on the way */
+#define WATCH_PERIOD_MS 250
+
+/* One per TCP connection, from MHD's connection notifications: what the
+ * watchdog needs to close a connection whose headers are late. */
+struct conn_guard {
+    struct conn_guard *prev, *next;
+    int fd;
+    bool waiting; /* for a request's headers: a new or kept-alive connection */
+    bool closing; /* shut down by the watchdog; MHD closes it next */
+    double since; /* when it started waiting */
+};
 
 struct http_server {
     struct MHD_Daemon *d;
     struct http_config cfg;
     struct metrics *metrics;
-    const char **names;
+    const char **names, **methods;
     int port;
+    unsigned header_timeout_s, max_conns, reserve, idle_timeout_s;
+    size_t body_cap;
+    /* the connection guard: under gmu */
+    pthread_mutex_t gmu;
+    pthread_cond_t gcv;
+    pthread_t watchdog;
+    bool watchdog_started, stopping;
+    struct conn_guard *conns;
+    /* atomics */
+    size_t body_bytes;        /* request bodies held now */
+    int in_flight;            /* requests between their headers and their completion */
+    bool draining;            /* new requests get 503 */
+    uint64_t header_timeouts; /* connections closed for late headers or idleness */
+    uint64_t shed;            /* connections closed to keep the reserve free */
+    uint64_t body_refusals;   /* 503s for the body budget */
+    int drain_fd;             /* eventfd: readable once the drain's grace period is over */
+    int quiesced_fd;          /* the listening socket after http_drain */
 };
 
 struct http_req {
@@ -47,6 +91,7 @@ struct http_req {
     struct buf body;
     bool body_too_big;
     unsigned long long received;
+    size_t reserved; /* bytes of the body budget this request holds */
     struct arena arena;
     struct principal who;
     bool authed;
@@ -74,7 +119,7 @@ struct stream_state {
     struct buf pending;
     size_t sent;
     bool done, failed, released;
-    int client_fd;
+    int client_fd, drain_fd;
 };
 
 static double now_s(void)
@@ -285,24 +330,43 @@ static int client_fd(struct MHD_Connection *c)
     return ci ? ci->connect_fd : -1;
 }
 
-/* Waits for fd or a hangup on the client socket. */
-static int wait_fd_or_hangup(int fd, int cfd)
+enum wait_result { WAIT_READY, WAIT_GONE, WAIT_DRAIN, WAIT_IDLE };
+
+/* Waits for fd, a hangup on the client socket cfd (< 0: none), the end of
+ * the drain's grace period (dfd) or timeout_ms (< 0: none). */
+static enum wait_result wait_any(int fd, int cfd, int dfd, int timeout_ms)
 {
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = cfd, .events = POLLRDHUP}};
+    struct pollfd p[3] = {{.fd = fd, .events = POLLIN},
+                          {.fd = dfd, .events = POLLIN},
+                          {.fd = cfd, .events = POLLRDHUP}};
     for (;;) {
-        int n = poll(p, cfd >= 0 ? 2 : 1, -1);
+        int n = poll(p, cfd >= 0 ? 3 : 2, timeout_ms);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return 0;
-        if (cfd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
-            return 0;
+            return WAIT_GONE;
+        if (n == 0)
+            return WAIT_IDLE;
+        if (cfd >= 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+            return WAIT_GONE;
+        if (p[1].revents)
+            return WAIT_DRAIN;
         if (p[0].revents)
-            return 1;
+            return WAIT_READY;
     }
 }
 
-int http_wait(struct http_req *rq, int fd) { return wait_fd_or_hangup(fd, client_fd(rq->conn)); }
+int http_wait(struct http_req *rq, int fd)
+{
+    switch (wait_any(fd, client_fd(rq->conn), rq->srv->drain_fd, -1)) {
+    case WAIT_READY:
+        return 1;
+    case WAIT_DRAIN:
+        return -1;
+    default:
+        return 0;
+    }
+}
 
 /* ---- streaming ---- */
 
@@ -340,7 +404,22 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         }
         if (st->pending.len || st->done)
             continue;
-        if (!wait_fd_or_hangup(st->ops->fd(st->ctx), st->client_fd)) {
+        switch (wait_any(st->ops->fd(st->ctx), st->client_fd, st->drain_fd,
+                         st->ops->idle ? HTTP_STREAM_IDLE_MS : -1)) {
+        case WAIT_READY:
+            break;
+        case WAIT_IDLE:
+            st->ops->idle(st->ctx, &st->pending);
+            break;
+        case WAIT_DRAIN: /* the server is going: say so and end the stream properly */
+            if (!st->ops->abort) {
+                st->failed = true;
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            st->ops->abort(st->ctx, &st->pending);
+            st->done = true;
+            break;
+        case WAIT_GONE:
             st->failed = true;
             stream_release(st, true);
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -371,6 +450,7 @@ enum lair_err http_respond_stream(struct http_req *rq, const char *ct,
     st->ops = ops;
     st->ctx = ctx;
     st->client_fd = client_fd(rq->conn);
+    st->drain_fd = rq->srv->drain_fd;
     buf_init(&st->pending, 0);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, st, stream_free);
@@ -381,10 +461,155 @@ enum lair_err http_respond_stream(struct http_req *rq, const char *ct,
     add_common_headers(r, ct);
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     /* A stream may wait in the model's queue longer than the idle timeout;
-     * its client's departure is noticed by poll() on the socket instead. */
+     * its client's departure is noticed by poll() on the socket instead.
+     * on_completed puts the timeout back for the connection's next request. */
     MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     rq->streaming = true;
     return queue(rq, 200, r);
+}
+
+/* ---- the connection guard ---- */
+
+static struct conn_guard *guard_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection has its headers (waiting false), or waits for the next
+ * request's (true). */
+static void guard_mark(struct http_server *s, struct MHD_Connection *c, bool waiting)
+{
+    struct conn_guard *g = guard_of(c);
+    if (!g)
+        return;
+    pthread_mutex_lock(&s->gmu);
+    g->waiting = waiting;
+    g->since = now_s();
+    pthread_mutex_unlock(&s->gmu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_guard *g = calloc(1, sizeof(*g));
+        *socket_context = g;
+        if (!g)
+            return; /* unguarded: only the MHD timeouts apply */
+        g->fd = client_fd(c);
+        g->waiting = true;
+        g->since = now_s();
+        pthread_mutex_lock(&s->gmu);
+        g->next = s->conns;
+        if (s->conns)
+            s->conns->prev = g;
+        s->conns = g;
+        pthread_mutex_unlock(&s->gmu);
+        return;
+    }
+    /* closed: MHD closes the socket after this returns, so the watchdog
+     * never shuts down a descriptor that has been reused */
+    struct conn_guard *g = *socket_context;
+    if (!g)
+        return;
+    pthread_mutex_lock(&s->gmu);
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        s->conns = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    pthread_mutex_unlock(&s->gmu);
+    free(g);
+    *socket_context = NULL;
+}
+
+/* Under gmu. The connection's thread sees its socket end and MHD closes it. */
+static void guard_close(struct conn_guard *g)
+{
+    g->closing = true;
+    shutdown(g->fd, SHUT_RDWR);
+}
+
+/* Under gmu: closes the connections whose headers are late or that were
+ * kept alive idle too long; then, while the connections open eat into the
+ * reserve, the oldest of those still waiting for headers. */
+static void guard_sweep(struct http_server *s, double now)
+{
+    unsigned open = 0;
+    for (struct conn_guard *g = s->conns; g; g = g->next) {
+        if (g->closing)
+            continue;
+        if (g->waiting && now - g->since > s->header_timeout_s) {
+            guard_close(g);
+            __atomic_add_fetch(&s->header_timeouts, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        open++;
+    }
+    while (open > s->max_conns - s->reserve) {
+        struct conn_guard *oldest = NULL;
+        for (struct conn_guard *g = s->conns; g; g = g->next)
+            if (!g->closing && g->waiting && now - g->since >= SHED_GRACE_S &&
+                (!oldest || g->since < oldest->since))
+                oldest = g;
+        if (!oldest)
+            break;
+        guard_close(oldest);
+        __atomic_add_fetch(&s->shed, 1, __ATOMIC_RELAXED);
+        open--;
+    }
+}
+
+static void *watchdog(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->gmu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->gcv, &s->gmu, &ts);
+        if (!s->stopping)
+            guard_sweep(s, now_s());
+    }
+    pthread_mutex_unlock(&s->gmu);
+    return NULL;
+}
+
+/* ---- the body budget ---- */
+
+/* Takes n more bytes of the budget for rq; false (nothing taken) when the
+ * bodies held would then exceed it. */
+static bool body_reserve(struct http_req *rq, size_t n)
+{
+    struct http_server *s = rq->srv;
+    size_t now = __atomic_add_fetch(&s->body_bytes, n, __ATOMIC_RELAXED);
+    if (now > s->body_cap) {
+        __atomic_sub_fetch(&s->body_bytes, n, __ATOMIC_RELAXED);
+        return false;
+    }
+    rq->reserved += n;
+    return true;
+}
+
+static void body_release(struct http_req *rq)
+{
+    __atomic_sub_fetch(&rq->srv->body_bytes, rq->reserved, __ATOMIC_RELAXED);
+    rq->reserved = 0;
+}
+
+static enum lair_err body_busy(struct http_req *rq)
+{
+    __atomic_add_fetch(&rq->srv->body_refusals, 1, __ATOMIC_RELAXED);
+    http_retry_after(rq, 2);
+    return http_fail(rq, LAIR_EBUSY, NULL, "server_busy",
+                     "too many request bodies are being received at once; retry shortly");
 }
 
 /* ---- routing ---- */
@@ -462,15 +687,18 @@ static enum lair_err authenticate(struct http_req *rq)
     return LAIR_OK;
 }
 
+static bool needs_key(const struct route *r)
+{
+    return (r->flags & (R_AUTH | R_OPERATOR | R_TENANT | R_EDITOR | R_ADMIN)) != 0;
+}
+
+/* The whole request is in (authenticated on its headers already). */
 static void dispatch(struct http_req *rq)
 {
     enum lair_err e = LAIR_OK;
-    if (rq->body_too_big) {
+    if (rq->body_too_big)
         e = http_fail(rq, LAIR_ETOOBIG, NULL, "request_too_large",
                       "request body too large: at most %zu bytes here", rq->route->max_body);
-    } else if (rq->route->flags & (R_AUTH | R_OPERATOR | R_TENANT | R_EDITOR | R_ADMIN)) {
-        e = authenticate(rq);
-    }
     if (!e && rq->body.len && !utf8_valid(rq->body.ptr, rq->body.len)) {
         const char *ct = http_header(rq, "Content-Type");
         if (!ct || !strncmp(ct, "application/json", 16))
@@ -484,13 +712,77 @@ static void dispatch(struct http_req *rq)
         http_respond(rq, 204, NULL, "", 0);
 }
 
+/* True when /metrics is open or the request bears its token. */
+static bool metrics_allowed(struct http_req *rq)
+{
+    const char *want = rq->srv->cfg.metrics_token;
+    if (!want)
+        return true;
+    const char *h = http_header(rq, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    struct str got = str_trim(str_c(h + 7));
+    return got.len == strlen(want) && sodium_memcmp(got.ptr, want, got.len) == 0;
+}
+
+/* The connection guard's figures, for /metrics. */
+static void guard_metrics(struct http_server *s, struct buf *b)
+{
+    unsigned open = 0, waiting = 0;
+    pthread_mutex_lock(&s->gmu);
+    for (struct conn_guard *g = s->conns; g; g = g->next) {
+        open++;
+        waiting += g->waiting;
+    }
+    pthread_mutex_unlock(&s->gmu);
+    buf_printf(b,
+               "# HELP libreair_http_connections Open client connections.\n"
+               "# TYPE libreair_http_connections gauge\n"
+               "libreair_http_connections %u\n"
+               "# HELP libreair_http_connections_waiting Connections waiting for a request's "
+               "headers.\n"
+               "# TYPE libreair_http_connections_waiting gauge\n"
+               "libreair_http_connections_waiting %u\n"
+               "# HELP libreair_http_requests_in_flight Requests received and not yet answered "
+               "to the end.\n"
+               "# TYPE libreair_http_requests_in_flight gauge\n"
+               "libreair_http_requests_in_flight %d\n"
+               "# HELP libreair_http_body_bytes Request bodies held in memory.\n"
+               "# TYPE libreair_http_body_bytes gauge\n"
+               "libreair_http_body_bytes %zu\n"
+               "# HELP libreair_http_body_budget_bytes Most request-body bytes held at once.\n"
+               "# TYPE libreair_http_body_budget_bytes gauge\n"
+               "libreair_http_body_budget_bytes %zu\n"
+               "# HELP libreair_http_body_refusals_total Requests refused (503) for the body "
+               "budget.\n"
+               "# TYPE libreair_http_body_refusals_total counter\n"
+               "libreair_http_body_refusals_total %llu\n"
+               "# HELP libreair_http_connections_closed_total Connections the server closed: "
+               "headers late or idle too long, or shed to keep the reserve free.\n"
+               "# TYPE libreair_http_connections_closed_total counter\n"
+               "libreair_http_connections_closed_total{reason=\"header_timeout\"} %llu\n"
+               "libreair_http_connections_closed_total{reason=\"shed\"} %llu\n",
+               open, waiting, __atomic_load_n(&s->in_flight, __ATOMIC_RELAXED),
+               __atomic_load_n(&s->body_bytes, __ATOMIC_RELAXED), s->body_cap,
+               (unsigned long long)__atomic_load_n(&s->body_refusals, __ATOMIC_RELAXED),
+               (unsigned long long)__atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED),
+               (unsigned long long)__atomic_load_n(&s->shed, __ATOMIC_RELAXED));
+}
+
 static bool serve_builtin(struct http_req *rq)
 {
     struct http_server *s = rq->srv;
     if (!strcmp(rq->method, "GET") && !strcmp(rq->url, "/metrics")) {
+        if (!metrics_allowed(rq)) {
+            respond_error(rq, http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
+                                        "/metrics needs the metrics token: send "
+                                        "'Authorization: Bearer <token>'"));
+            return true;
+        }
         struct buf b;
         buf_init(&b, 0);
         metrics_render(s->metrics, &b);
+        guard_metrics(s, &b);
         if (s->cfg.metrics_extra)
             s->cfg.metrics_extra(s->cfg.app, &b);
         http_respond(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr ? b.ptr : "",
@@ -540,6 +832,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->t0 = now_s();
         rq->route_idx = s->cfg.n_routes;
         arena_init(&rq->arena, 0);
+        guard_mark(s, conn, false);
+        __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
+            http_retry_after(rq, 5);
+            http_set_header(rq, "Connection", "close");
+            respond_error(rq, http_fail(rq, LAIR_EBUSY, NULL, "shutting_down",
+                                        "the server is shutting down; retry shortly"));
+            return MHD_YES;
+        }
         bool path_ok;
         rq->route = route_find(s, rq, &path_ok);
         if (!rq->route) {
@@ -570,6 +871,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (n > rq->route->max_body)
                 rq->body_too_big = true;
         }
+        /* The key is checked on the headers: nobody without one gets a byte
+         * of body read or kept (MHD stops reading a request answered now). */
+        enum lair_err e = needs_key(rq->route) ? authenticate(rq) : LAIR_OK;
+        if (!e && cl && !rq->body_too_big) {
+            size_t n = (size_t)strtoull(cl, NULL, 10);
+            if (n && !body_reserve(rq, n))
+                e = body_busy(rq);
+        }
+        if (e)
+            respond_error(rq, e);
         return MHD_YES;
     }
     if (rq->responded) { /* early answer: discard any remaining upload */
@@ -578,6 +889,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_size) {
         rq->received += *upload_size;
+        /* a chunked body (no Content-Length) takes its budget as it comes */
+        if (!rq->body_too_big && rq->body.len + *upload_size > rq->reserved &&
+            !body_reserve(rq, rq->body.len + *upload_size - rq->reserved)) {
+            *upload_size = 0;
+            respond_error(rq, body_busy(rq));
+            return MHD_YES;
+        }
         if (!rq->body_too_big && buf_append(&rq->body, upload_data, *upload_size) != LAIR_OK)
             rq->body_too_big = true;
         *upload_size = 0;
@@ -604,10 +922,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         s->cfg.on_done(s->cfg.app, rq, status);
     if (!rq->streaming)
         metrics_observe(s->metrics, rq->route_idx, status, now_s() - rq->t0);
+    /* the connection may be kept alive: it waits for its next request's
+     * headers, under the header timeout (a stream had lifted the idle one) */
+    if (rq->streaming)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
+    guard_mark(s, conn, true);
+    body_release(rq);
     buf_release(&rq->body);
     arena_release(&rq->arena);
     free(rq);
     *con_cls = NULL;
+    __atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_RELEASE);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -647,6 +972,29 @@ static enum lair_err parse_listen(const char *listen, struct sockaddr_storage *s
     return LAIR_OK;
 }
 
+static enum lair_err guard_start(struct http_server *s)
+{
+    const struct http_limits *lim = &s->cfg.limits;
+    s->header_timeout_s = lim->header_timeout_s ? lim->header_timeout_s : DEFAULT_HEADER_TIMEOUT;
+    s->idle_timeout_s = lim->idle_timeout_s ? lim->idle_timeout_s : 60u;
+    s->max_conns = lim->max_connections ? lim->max_connections : 1024u;
+    s->reserve = s->max_conns / 8;
+    s->body_cap = lim->max_body_memory ? lim->max_body_memory : DEFAULT_BODY_MEMORY;
+    s->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->drain_fd < 0)
+        return LAIR_EIO;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->gcv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->gmu, NULL);
+    if (pthread_create(&s->watchdog, NULL, watchdog, s) != 0)
+        return LAIR_ENOMEM;
+    s->watchdog_started = true;
+    return LAIR_OK;
+}
+
 enum lair_err http_start(const struct http_config *cfg, struct http_server **out)
 {
     *out = NULL;
@@ -654,14 +1002,24 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
     if (!s)
         return LAIR_ENOMEM;
     s->cfg = *cfg;
-    s->names = calloc(cfg->n_routes + 1, sizeof(char *));
-    if (!s->names) {
-        free(s);
+    s->drain_fd = -1;
+    s->quiesced_fd = -1;
+    if (guard_start(s) != LAIR_OK) {
+        http_stop(s);
         return LAIR_ENOMEM;
     }
-    for (size_t i = 0; i < cfg->n_routes; i++)
+    s->names = calloc(cfg->n_routes + 1, sizeof(char *));
+    s->methods = calloc(cfg->n_routes + 1, sizeof(char *));
+    for (size_t i = 0; s->names && s->methods && i < cfg->n_routes; i++) {
         s->names[i] = cfg->routes[i].name ? cfg->routes[i].name : cfg->routes[i].pattern;
-    s->metrics = metrics_new(s->names, cfg->n_routes);
+        s->methods[i] = cfg->routes[i].method;
+    }
+    if (s->names && s->methods)
+        s->metrics = metrics_new(s->names, s->methods, cfg->n_routes);
+    if (!s->metrics) {
+        http_stop(s);
+        return LAIR_ENOMEM;
+    }
 
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -671,16 +1029,18 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
         return LAIR_EINVAL;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC; /* ITC: for quiesce */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct http_limits lim = cfg->limits;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        lim.idle_timeout_s ? lim.idle_timeout_s : 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         lim.max_header_bytes ? lim.max_header_bytes : (size_t)32 * 1024,
-        MHD_OPTION_CONNECTION_LIMIT, lim.max_connections ? lim.max_connections : 1024u,
+        MHD_OPTION_CONNECTION_LIMIT, s->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        lim.max_client_connections ? lim.max_client_connections : DEFAULT_CLIENT_CONNECTIONS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)2 << 20, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->d) {
@@ -696,13 +1056,57 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
 
 int http_port(const struct http_server *s) { return s->port; }
 
+/* Waits (polling: shutdown only) until no request is under way or the
+ * deadline; returns how many still are. */
+static int wait_idle(struct http_server *s, double deadline)
+{
+    int left;
+    while ((left = __atomic_load_n(&s->in_flight, __ATOMIC_ACQUIRE)) > 0 && now_s() < deadline) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return left;
+}
+
+int http_drain(struct http_server *s)
+{
+    __atomic_store_n(&s->draining, true, __ATOMIC_RELEASE);
+    s->quiesced_fd = MHD_quiesce_daemon(s->d); /* closed after MHD_stop_daemon */
+    unsigned grace = s->cfg.limits.drain_timeout_s ? s->cfg.limits.drain_timeout_s
+                                                    : DEFAULT_DRAIN_TIMEOUT;
+    int left = wait_idle(s, now_s() + grace);
+    if (left > 0) {
+        log_info("http", "drain: %d request(s) still under way after %u s; ending them", left,
+                 grace);
+        uint64_t one = 1;
+        if (write(s->drain_fd, &one, sizeof(one)) != sizeof(one))
+            log_error("http", "drain: cannot signal the requests under way");
+        wait_idle(s, now_s() + 5); /* their last words */
+    }
+    return left;
+}
+
 void http_stop(struct http_server *s)
 {
     if (!s)
         return;
     if (s->d)
         MHD_stop_daemon(s->d);
+    if (s->quiesced_fd >= 0)
+        close(s->quiesced_fd);
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->gmu);
+        s->stopping = true;
+        pthread_cond_signal(&s->gcv);
+        pthread_mutex_unlock(&s->gmu);
+        pthread_join(s->watchdog, NULL);
+        pthread_mutex_destroy(&s->gmu);
+        pthread_cond_destroy(&s->gcv);
+    }
+    if (s->drain_fd >= 0)
+        close(s->drain_fd);
     metrics_free(s->metrics);
     free(s->names);
+    free(s->methods);
     free(s);
 }

@@ -30,6 +30,8 @@ struct llm_backend_ops {
                                  bool add_assistant, struct buf *out);
     enum lair_err (*count_tokens)(struct llm_backend *b, struct str text, int *out);
     void (*info)(struct llm_backend *b, struct llm_model_info *out);
+    /* Where s waits (see llm_queue_position). NULL: 0. */
+    int (*queue_position)(struct llm_backend *b, const struct llm_stream *s);
     void (*stats)(struct llm_backend *b, struct llm_stats *out);
     /* Stops the backend's threads, finishes its pending streams (cancelled)
      * and frees it. */

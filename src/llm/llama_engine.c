@@ -1445,6 +1445,23 @@ static void eng_info(struct llm_backend *b, struct llm_model_info *out)
     *out = ((struct engine *)b)->info;
 }
 
+static int eng_queue_position(struct llm_backend *b, const struct llm_stream *s)
+{
+    struct engine *e = (struct engine *)b;
+    int pos = 0;
+    pthread_mutex_lock(&e->mu);
+    const struct job *mine = NULL;
+    for (int i = 0; i < e->n_queue && !mine; i++)
+        if (e->queue[i]->stream == s)
+            mine = e->queue[i];
+    for (int i = 0; mine && i < e->n_queue; i++) {
+        const struct job *q = e->queue[i];
+        pos += q->tag < mine->tag || (q->tag == mine->tag && q->arrival <= mine->arrival);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return pos;
+}
+
 static void eng_stats(struct llm_backend *b, struct llm_stats *out)
 {
     struct engine *e = (struct engine *)b;
@@ -1498,6 +1515,7 @@ static const struct llm_backend_ops engine_ops = {
     .chat_format = eng_chat_format,
     .count_tokens = eng_count_tokens,
     .info = eng_info,
+    .queue_position = eng_queue_position,
     .stats = eng_stats,
     .free = eng_free,
 };

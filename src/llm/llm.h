@@ -170,6 +170,11 @@ enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out);
 enum lair_err llm_submit(struct llm_model *m, const struct llm_request *req,
                          struct llm_stream **out);
 
+/* 1 + the number of requests that m will start before s when s is waiting
+ * in m's queue; 0 once it has started (or finished, or m keeps no queue).
+ * For telling a waiting client where it stands. */
+int llm_queue_position(struct llm_model *m, const struct llm_stream *s);
+
 /* Readable (POLLIN) whenever new text is pending or the stream has finished. */
 int llm_stream_fd(struct llm_stream *s);
 /* Moves pending text into out (appending) and clears the fd's readiness.

@@ -495,6 +495,11 @@ enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out)
     return m->b->ops->count_tokens(m->b, text, out);
 }
 
+int llm_queue_position(struct llm_model *m, const struct llm_stream *s)
+{
+    return m->b->ops->queue_position ? m->b->ops->queue_position(m->b, s) : 0;
+}
+
 enum lair_err llm_submit(struct llm_model *m, const struct llm_request *req,
                          struct llm_stream **out)
 {

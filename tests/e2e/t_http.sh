@@ -145,6 +145,6 @@ for m in libreair_http_requests_total libreair_http_request_duration_seconds_buc
          libreair_prompt_cache_restores_total; do
     grep -q "^$m" "$WORK/metrics" || fail "metric $m missing"
 done
-grep -q 'route="chat_completions",status="200"' "$WORK/metrics" || fail "per-route status"
+grep -q 'route="chat_completions",method="POST",status="200"' "$WORK/metrics" || fail "per-route status"
 pass "metrics"
 echo "t_http: all passed"

@@ -126,7 +126,7 @@ pass "quota refusals are audited"
 # released, after the charge) and the key's next request is refused. Tried up
 # to 5 times in case an answer is over before the client leaves.
 n499() {
-    curl -sS "$URL/metrics" | awk '/^libreair_http_requests_total\{route="chat_completions",status="499"\}/ { n = $2 } END { print n + 0 }'
+    curl -sS "$URL/metrics" | awk '/^libreair_http_requests_total\{route="chat_completions",method="POST",status="499"\}/ { n = $2 } END { print n + 0 }'
 }
 LONG="{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Once\"}],\"max_tokens\":100000,\"ignore_eos\":true"
 for mode in stream whole; do
