@@ -47,7 +47,7 @@ struct route {
 struct http_limits {
     size_t max_header_bytes;  /* per connection memory for headers; default 32 KiB */
     unsigned idle_timeout_s;  /* close a connection silent this long mid-request; default 60 */
-    unsigned max_connections; /* default 1024; the last eighth is kept for clients with a
+    unsigned max_connections; /* default 2048; the last eighth is kept for clients with a
                                  request under way: connections still waiting for headers
                                  are closed, oldest first, to keep it free */
     unsigned header_timeout_s;        /* a request's headers must be in within this, and a kept-

@@ -17,12 +17,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +40,14 @@
 #define MAX_PARAMS 4
 #define MAX_EXTRA_HEADERS 8
 #define DISCARD_MAX ((unsigned long long)64 << 20)
+#define DEFAULT_MAX_CONNECTIONS 2048u
 #define DEFAULT_HEADER_TIMEOUT 15
 #define DEFAULT_CLIENT_CONNECTIONS 128
 #define DEFAULT_BODY_MEMORY ((size_t)256 << 20)
 #define DEFAULT_DRAIN_TIMEOUT 30
 #define SHED_GRACE_S 1.0  /* a connection this young is not shed: its headers are on the way */
 #define WATCH_PERIOD_MS 250
+#define TRIM_PERIOD_S 5.0
 
 /* One per TCP connection, from MHD's connection notifications: what the
  * watchdog needs to close a connection whose headers are late. */
@@ -76,6 +80,9 @@ struct http_server {
     uint64_t header_timeouts; /* connections closed for late headers or idleness */
     uint64_t shed;            /* connections closed to keep the reserve free */
     uint64_t body_refusals;   /* 503s for the body budget */
+    uint64_t completed;       /* requests completed */
+    uint64_t trimmed_at;      /* watchdog: completed at the last malloc_trim */
+    double last_trim;         /* watchdog */
     int drain_fd;             /* eventfd: readable once the drain's grace period is over */
     int quiesced_fd;          /* the listening socket after http_drain */
 };
@@ -564,6 +571,23 @@ static void guard_sweep(struct http_server *s, double now)
     }
 }
 
+/* Under gmu: once the server has been idle (no request under way) for a
+ * moment after some work, gives the memory freed by the connections' threads
+ * back to the system. glibc keeps what a thread's arena freed mapped (only
+ * the top of a heap is trimmed on its own), so a burst of connections left
+ * tens of MB behind for good; malloc_trim releases the free pages of every
+ * arena. Costs a few milliseconds, at most once per TRIM_PERIOD_S. */
+static void maybe_trim(struct http_server *s, double now)
+{
+    uint64_t served = __atomic_load_n(&s->completed, __ATOMIC_RELAXED);
+    if (served == s->trimmed_at || now - s->last_trim < TRIM_PERIOD_S ||
+        __atomic_load_n(&s->in_flight, __ATOMIC_ACQUIRE) > 0)
+        return;
+    s->trimmed_at = served;
+    s->last_trim = now;
+    malloc_trim(0);
+}
+
 static void *watchdog(void *arg)
 {
     struct http_server *s = arg;
@@ -577,6 +601,8 @@ static void *watchdog(void *arg)
         pthread_cond_timedwait(&s->gcv, &s->gmu, &ts);
         if (!s->stopping)
             guard_sweep(s, now_s());
+        if (!s->stopping)
+            maybe_trim(s, now_s());
     }
     pthread_mutex_unlock(&s->gmu);
     return NULL;
@@ -725,6 +751,22 @@ static bool metrics_allowed(struct http_req *rq)
     return got.len == strlen(want) && sodium_memcmp(got.ptr, want, got.len) == 0;
 }
 
+/* The process's resident memory (bytes), 0 when unknown: /metrics shows it
+ * beside the bounded caches, so that what they hold can be told apart from
+ * the rest. */
+static unsigned long long resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, pages = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &pages) != 2)
+        pages = 0;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return pages * (unsigned long long)(page > 0 ? page : 4096);
+}
+
 /* The connection guard's figures, for /metrics. */
 static void guard_metrics(struct http_server *s, struct buf *b)
 {
@@ -761,12 +803,18 @@ static void guard_metrics(struct http_server *s, struct buf *b)
                "headers late or idle too long, or shed to keep the reserve free.\n"
                "# TYPE libreair_http_connections_closed_total counter\n"
                "libreair_http_connections_closed_total{reason=\"header_timeout\"} %llu\n"
-               "libreair_http_connections_closed_total{reason=\"shed\"} %llu\n",
+               "libreair_http_connections_closed_total{reason=\"shed\"} %llu\n"
+               "# HELP libreair_process_resident_memory_bytes Resident memory of the process "
+               "(the prompt and vector caches are part of it: libreair_prompt_cache_bytes, "
+               "libreair_vector_cache_bytes).\n"
+               "# TYPE libreair_process_resident_memory_bytes gauge\n"
+               "libreair_process_resident_memory_bytes %llu\n",
                open, waiting, __atomic_load_n(&s->in_flight, __ATOMIC_RELAXED),
                __atomic_load_n(&s->body_bytes, __ATOMIC_RELAXED), s->body_cap,
                (unsigned long long)__atomic_load_n(&s->body_refusals, __ATOMIC_RELAXED),
                (unsigned long long)__atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED),
-               (unsigned long long)__atomic_load_n(&s->shed, __ATOMIC_RELAXED));
+               (unsigned long long)__atomic_load_n(&s->shed, __ATOMIC_RELAXED),
+               resident_bytes());
 }
 
 static bool serve_builtin(struct http_req *rq)
@@ -932,6 +980,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     arena_release(&rq->arena);
     free(rq);
     *con_cls = NULL;
+    __atomic_add_fetch(&s->completed, 1, __ATOMIC_RELAXED);
     __atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_RELEASE);
 }
 
@@ -972,13 +1021,30 @@ static enum lair_err parse_listen(const char *listen, struct sockaddr_storage *s
     return LAIR_OK;
 }
 
+/* Each connection takes a descriptor (and the databases, models and
+ * eventfds some more): raises the soft open-files limit to fit, as far as
+ * the hard limit allows (systemd's default soft limit is 1024). */
+static void fit_fd_limit(unsigned max_conns)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_conns + 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("http", "the open-files limit (%llu) is below the %u connections allowed plus "
+                 "512: raise LimitNOFILE",
+                 (unsigned long long)rl.rlim_cur, max_conns);
+}
+
 static enum lair_err guard_start(struct http_server *s)
 {
     const struct http_limits *lim = &s->cfg.limits;
     s->header_timeout_s = lim->header_timeout_s ? lim->header_timeout_s : DEFAULT_HEADER_TIMEOUT;
     s->idle_timeout_s = lim->idle_timeout_s ? lim->idle_timeout_s : 60u;
-    s->max_conns = lim->max_connections ? lim->max_connections : 1024u;
+    s->max_conns = lim->max_connections ? lim->max_connections : DEFAULT_MAX_CONNECTIONS;
     s->reserve = s->max_conns / 8;
+    fit_fd_limit(s->max_conns);
     s->body_cap = lim->max_body_memory ? lim->max_body_memory : DEFAULT_BODY_MEMORY;
     s->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->drain_fd < 0)
