@@ -31,6 +31,7 @@
 #include <llama.h>
 #include <sodium.h>
 
+#include "llm/fairq.h"
 #include "llm/prompt_cache.h"
 
 #include "core/banned.h"
@@ -61,8 +62,6 @@ struct job {
     struct pcache_tag ctag; /* whose prefix this is: what it may reuse, who may reuse it */
     char *key;              /* OWNED: fairness key */
     size_t key_len;
-    uint64_t tag;     /* fair-queue round; lowest is served first */
-    uint64_t arrival; /* breaks ties in arrival order */
     double t_submit;
     struct job *next; /* on a list of jobs to finish outside the lock */
 };
@@ -131,9 +130,8 @@ struct engine {
     pthread_cond_t cv;
     /* under mu */
     bool stop, cancel_pending;
-    struct job **queue;
-    int n_queue, queue_max;
-    uint64_t round, arrivals;
+    struct fairq queue; /* jobs waiting for a slot */
+    int queue_max;
     struct llm_stats st;
 };
 
@@ -413,64 +411,36 @@ static void job_free(struct job *j)
     free(j);
 }
 
+static struct str job_key(const struct job *j)
+{
+    return (struct str){j->key, j->key_len};
+}
+
 static bool same_key(const struct job *a, const struct job *b)
 {
-    return a->key_len == b->key_len && (a->key_len == 0 || memcmp(a->key, b->key, a->key_len) == 0);
+    return fairq_same_key(job_key(a), job_key(b));
 }
 
-/* Fair queuing: a job's tag is one more than the latest tag of its key still
- * queued, and never below the round being served; the lowest tag goes first.
- * So a key with sixteen queued jobs takes one turn per round, and a key that
- * arrives later joins the current round instead of waiting behind them. */
-static void queue_push(struct engine *e, struct job *j)
+static struct job *queued(const struct engine *e, int i)
 {
-    uint64_t tag = e->round;
-    for (int i = 0; i < e->n_queue; i++) {
-        const struct job *q = e->queue[i];
-        if (q->tag > tag && same_key(q, j))
-            tag = q->tag;
-    }
-    j->tag = tag + 1;
-    j->arrival = e->arrivals++;
-    e->queue[e->n_queue++] = j;
-}
-
-static void queue_remove(struct engine *e, int i)
-{
-    memmove(e->queue + i, e->queue + i + 1, (size_t)(e->n_queue - i - 1) * sizeof(*e->queue));
-    e->n_queue--;
+    return e->queue.v[i].item;
 }
 
 /* Moves the queued jobs whose stream was cancelled onto *drop, so that a
  * client who went away does not hold a queue place. */
 static void queue_purge(struct engine *e, struct job **drop)
 {
-    for (int i = 0; i < e->n_queue;) {
-        struct job *j = e->queue[i];
+    for (int i = 0; i < e->queue.n;) {
+        struct job *j = queued(e, i);
         if (llm_stream_cancelled(j->stream)) {
-            queue_remove(e, i);
+            fairq_take(&e->queue, i);
             j->next = *drop;
             *drop = j;
         } else {
             i++;
         }
     }
-    e->st.queue_depth = e->n_queue;
-}
-
-static struct job *queue_pop(struct engine *e)
-{
-    int best = 0;
-    for (int i = 1; i < e->n_queue; i++) {
-        const struct job *a = e->queue[i], *b = e->queue[best];
-        if (a->tag < b->tag || (a->tag == b->tag && a->arrival < b->arrival))
-            best = i;
-    }
-    struct job *j = e->queue[best];
-    queue_remove(e, best);
-    if (j->tag > e->round)
-        e->round = j->tag;
-    return j;
+    e->st.queue_depth = e->queue.n;
 }
 
 /* ---- submission (caller's thread) ---- */
@@ -617,13 +587,12 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
      * array: they do not count against queue_max, which bounds only what
      * waits beyond the slots. */
     int limit = e->queue_max + (e->n_slots > e->n_active ? e->n_slots - e->n_active : 0);
-    if (e->n_queue >= limit)
+    if (e->queue.n >= limit)
         queue_purge(e, &dropped);
-    if (e->stop || e->n_queue >= limit) {
+    if (e->stop || e->queue.n >= limit || !fairq_push(&e->queue, j, s, job_key(j))) {
         err = LAIR_EBUSY;
     } else {
-        queue_push(e, j);
-        e->st.queue_depth = e->n_queue;
+        e->st.queue_depth = e->queue.n;
         e->st.requests++;
         pthread_cond_signal(&e->cv);
     }
@@ -1270,12 +1239,11 @@ static bool key_running(const struct engine *e, const struct job *j, int n_admit
 static int queue_find_idle_key(const struct engine *e, int n_admit)
 {
     int best = -1;
-    for (int i = 0; i < e->n_queue; i++) {
-        const struct job *a = e->queue[i];
-        if (best >= 0 && (a->tag > e->queue[best]->tag ||
-                          (a->tag == e->queue[best]->tag && a->arrival > e->queue[best]->arrival)))
+    for (int i = 0; i < e->queue.n; i++) {
+        const struct fairq_entry *a = &e->queue.v[i], *b = best >= 0 ? &e->queue.v[best] : NULL;
+        if (b && (a->tag > b->tag || (a->tag == b->tag && a->arrival > b->arrival)))
             continue;
-        if (!key_running(e, a, n_admit))
+        if (!key_running(e, a->item, n_admit))
             best = i;
     }
     return best;
@@ -1302,16 +1270,13 @@ static void take_jobs(struct engine *e, int *n_admit, struct job **drop)
         e->cancel_pending = false;
         queue_purge(e, drop);
     }
-    while (e->n_queue > 0 && e->n_active + *n_admit < e->n_slots)
-        admit(e, queue_pop(e), n_admit, drop);
+    while (e->queue.n > 0 && e->n_active + *n_admit < e->n_slots)
+        admit(e, fairq_pop(&e->queue), n_admit, drop);
     int i;
-    while (e->n_active + *n_admit < e->n_seq && (i = queue_find_idle_key(e, *n_admit)) >= 0) {
-        struct job *j = e->queue[i];
-        queue_remove(e, i);
-        admit(e, j, n_admit, drop);
-    }
+    while (e->n_active + *n_admit < e->n_seq && (i = queue_find_idle_key(e, *n_admit)) >= 0)
+        admit(e, fairq_take(&e->queue, i), n_admit, drop);
     e->st.busy_slots += *n_admit;
-    e->st.queue_depth = e->n_queue;
+    e->st.queue_depth = e->queue.n;
 }
 
 static void shutdown_all(struct engine *e)
@@ -1321,8 +1286,8 @@ static void shutdown_all(struct engine *e)
             slot_finish(e, &e->slots[i], LLM_FINISH_CANCELLED, LAIR_ECANCEL);
     struct job *all = NULL;
     pthread_mutex_lock(&e->mu);
-    while (e->n_queue > 0) {
-        struct job *j = e->queue[--e->n_queue];
+    while (e->queue.n > 0) {
+        struct job *j = fairq_take(&e->queue, e->queue.n - 1);
         j->next = all;
         all = j;
     }
@@ -1338,7 +1303,7 @@ static void *scheduler(void *arg)
         int n_admit;
         struct job *dropped = NULL;
         pthread_mutex_lock(&e->mu);
-        while (!e->stop && e->n_active == 0 && e->n_queue == 0)
+        while (!e->stop && e->n_active == 0 && e->queue.n == 0)
             pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop) {
             pthread_mutex_unlock(&e->mu);
@@ -1448,16 +1413,8 @@ static void eng_info(struct llm_backend *b, struct llm_model_info *out)
 static int eng_queue_position(struct llm_backend *b, const struct llm_stream *s)
 {
     struct engine *e = (struct engine *)b;
-    int pos = 0;
     pthread_mutex_lock(&e->mu);
-    const struct job *mine = NULL;
-    for (int i = 0; i < e->n_queue && !mine; i++)
-        if (e->queue[i]->stream == s)
-            mine = e->queue[i];
-    for (int i = 0; mine && i < e->n_queue; i++) {
-        const struct job *q = e->queue[i];
-        pos += q->tag < mine->tag || (q->tag == mine->tag && q->arrival <= mine->arrival);
-    }
+    int pos = fairq_position(&e->queue, s);
     pthread_mutex_unlock(&e->mu);
     return pos;
 }
@@ -1496,7 +1453,7 @@ static void eng_free(struct llm_backend *b)
         llama_free(e->ectx);
     if (e->model)
         llama_model_free(e->model);
-    free(e->queue);
+    fairq_release(&e->queue);
     free(e->admit_buf);
     free(e->eog_bias);
     free(e->piece);
@@ -1615,13 +1572,14 @@ static enum lair_err open_generation(struct engine *e, const struct llm_model_op
 
     e->slots = calloc((size_t)e->n_seq, sizeof(*e->slots));
     e->cand = calloc((size_t)e->n_seq, sizeof(*e->cand));
-    e->queue = calloc((size_t)(e->queue_max + e->n_slots), sizeof(*e->queue));
+    if (fairq_init(&e->queue, e->queue_max + e->n_slots) != LAIR_OK)
+        return LAIR_ENOMEM;
     e->admit_buf = calloc((size_t)e->n_seq, sizeof(*e->admit_buf));
     int n_eog = 0;
     for (llama_token t = 0; t < e->n_vocab; t++)
         n_eog += llama_vocab_is_eog(e->vocab, t);
     e->eog_bias = calloc((size_t)n_eog + 1, sizeof(*e->eog_bias));
-    if (!e->slots || !e->cand || !e->queue || !e->admit_buf || !e->eog_bias || !e->batch.token)
+    if (!e->slots || !e->cand || !e->admit_buf || !e->eog_bias || !e->batch.token)
         return LAIR_ENOMEM;
     for (int i = 0; i < e->n_seq; i++) {
         e->slots[i].id = i;
