@@ -43,12 +43,13 @@ static enum lair_err unprocessable(struct http_req *rq, const char *param, const
     return http_fail(rq, LAIR_EUNPROC, param, "invalid_value", "%s", msg);
 }
 
-/* Optional non-negative integer field. */
-static enum lair_err opt_count(struct http_req *rq, json_t *o, const char *key, int64_t *out)
+/* Optional integer field from 0 to max. */
+static enum lair_err opt_count(struct http_req *rq, json_t *o, const char *key, int64_t max,
+                               int64_t *out)
 {
     char msg[200];
     long long v = *out;
-    if (json_opt_int(o, key, 0, (long long)1 << 40, &v, msg, sizeof(msg)))
+    if (json_opt_int(o, key, 0, max, &v, msg, sizeof(msg)))
         return unprocessable(rq, key, msg);
     *out = v;
     return LAIR_OK;
@@ -82,9 +83,9 @@ enum lair_err api_tenants_create(struct http_req *rq)
     }
     int64_t rpm = 0, tpd = 0, ret = 0;
     json_t *lim = json_object_get(o, "limits");
-    if (lim && (!json_is_object(lim) || (e = opt_count(rq, lim, "rpm", &rpm)) ||
-                (e = opt_count(rq, lim, "tokens_per_day", &tpd)) ||
-                (e = opt_count(rq, lim, "retention_days", &ret)))) {
+    if (lim && (!json_is_object(lim) || (e = opt_count(rq, lim, "rpm", LIMIT_MAX, &rpm)) ||
+                (e = opt_count(rq, lim, "tokens_per_day", LIMIT_MAX, &tpd)) ||
+                (e = opt_count(rq, lim, "retention_days", RETENTION_DAYS_MAX, &ret)))) {
         if (!e)
             e = unprocessable(rq, "limits", "'limits' must be an object");
         goto out;
@@ -97,10 +98,11 @@ enum lair_err api_tenants_create(struct http_req *rq)
     }
     if (e)
         goto out;
-    sysdb_tenant_set_limits(app->sys, s, rpm, tpd, ret);
     char k[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
     struct key_spec spec = {.role = ROLE_ADMIN, .tenant = s, .name = "first admin key"};
-    e = sysdb_key_create_spec(app->sys, &spec, k, id);
+    e = sysdb_tenant_set_limits(app->sys, s, rpm, tpd, ret);
+    if (!e)
+        e = sysdb_key_create_spec(app->sys, &spec, k, id);
     if (e) {
         tenants_delete(app->tenants, s);
         goto out;
@@ -193,21 +195,18 @@ enum lair_err api_keys_list(struct http_req *rq)
     return e;
 }
 
-/* "30d", "12h", "15m", "90s" or a number of seconds; 0 on error. */
+/* expires_in: "30d", "12h", "15m", "90s" or seconds (a string or an
+ * integer), 1 s to KEY_EXPIRES_IN_MAX; 0 on error. */
 static int64_t parse_duration(json_t *v)
 {
-    if (json_is_integer(v))
-        return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
-    if (!json_is_string(v))
-        return 0;
-    const char *s = json_string_value(v);
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (n <= 0 || end == s || n > 100LL * 365 * 86400)
-        return 0;
-    int64_t mult = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
-                 : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : 0;
-    return n * mult;
+    int64_t secs = 0;
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        return n >= 1 && n <= KEY_EXPIRES_IN_MAX ? (int64_t)n : 0;
+    }
+    if (json_is_string(v) && key_duration_parse(json_string_value(v), &secs) == LAIR_OK)
+        return secs;
+    return 0;
 }
 
 enum lair_err api_keys_create(struct http_req *rq)
@@ -250,6 +249,15 @@ enum lair_err api_keys_create(struct http_req *rq)
         goto out;
     }
     json_t *as = json_object_get(o, "assistants");
+    if (as && !json_is_null(as) && json_is_array(as) && json_array_size(as) > 0 &&
+        !key_role_restrictable(spec.role)) {
+        e = unprocessable(rq, "assistants",
+                          "'assistants' restricts only 'user' keys: an editor or admin key "
+                          "manages every assistant, knowledge base and conversation of the "
+                          "tenant; give a 'user' key for chat with some assistants only "
+                          "(docs/roles.md)");
+        goto out;
+    }
     if (as && !json_is_null(as)) {
         if (!json_is_array(as) || json_array_size(as) > 32) {
             e = unprocessable(rq, "assistants", "'assistants' must be an array of assistant slugs");
@@ -273,7 +281,9 @@ enum lair_err api_keys_create(struct http_req *rq)
         int64_t secs = parse_duration(exp);
         if (!secs) {
             e = unprocessable(rq, "expires_in",
-                              "'expires_in' must be like \"30d\", \"12h\", \"15m\" or seconds");
+                              "'expires_in' must be like \"30d\", \"12h\", \"15m\", \"90s\" or a "
+                              "number of seconds, from 1 second to 36500 days (100 years); leave "
+                              "it out for a key that does not expire");
             goto out;
         }
         spec.expires_at = (int64_t)time(NULL) + secs;
@@ -284,8 +294,9 @@ enum lair_err api_keys_create(struct http_req *rq)
         goto out;
     }
     json_t *lim = json_object_get(o, "limits");
-    if (lim && (!json_is_object(lim) || (e = opt_count(rq, lim, "rpm", &spec.rpm_limit)) ||
-                (e = opt_count(rq, lim, "tokens_per_day", &spec.tokens_per_day)))) {
+    if (lim &&
+        (!json_is_object(lim) || (e = opt_count(rq, lim, "rpm", LIMIT_MAX, &spec.rpm_limit)) ||
+         (e = opt_count(rq, lim, "tokens_per_day", LIMIT_MAX, &spec.tokens_per_day)))) {
         if (!e)
             e = unprocessable(rq, "limits", "'limits' must be an object");
         goto out;
@@ -324,6 +335,17 @@ enum lair_err api_keys_delete(struct http_req *rq)
     e = sysdb_key_revoke(app->sys, tenant, id);
     if (e == LAIR_ENOTFOUND)
         return http_fail(rq, e, NULL, "not_found", "no such key");
+    if (e == LAIR_ECONFLICT && tenant)
+        return http_fail(rq, e, NULL, "last_admin_key",
+                         "key %s is the last usable admin key of tenant %s: revoking it would "
+                         "leave nobody able to manage the tenant's keys; create another admin "
+                         "key first, then revoke this one",
+                         id, tenant);
+    if (e == LAIR_ECONFLICT)
+        return http_fail(rq, e, NULL, "last_operator_key",
+                         "key %s is the last usable operator key: create another operator key "
+                         "first, then revoke this one",
+                         id);
     if (e)
         return e;
     char target[64];

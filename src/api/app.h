@@ -14,13 +14,18 @@
 #include "store/system.h"
 #include "store/tenant.h"
 
+struct audit_event;
 struct quota_state;
+struct refusal_flusher;
 
 struct app {
     struct sysdb *sys;           /* BORROWED */
     struct llm_registry *models; /* BORROWED */
     struct tenants *tenants;     /* BORROWED */
     struct quota_state *quotas;  /* OWNED by api/quota.c: quota_state_new/free */
+    /* OWNED by api/denials.c (api_refusals_start/stop); NULL: each refusal is
+     * written on its own */
+    struct refusal_flusher *refusals;
     const char *data_dir;
     time_t started;
     int ready;                   /* set (atomically) once every configured model is loaded */
@@ -54,8 +59,29 @@ enum lair_err api_parse_body(struct http_req *rq, json_t **out);
  * id, action like "assistant.publish", target like "assistant:etat-civil",
  * outcome "ok" / "denied" / "error". Never message text or secrets. */
 void api_audit(struct http_req *rq, const char *action, const char *target, const char *outcome);
-/* Audits a denied request (401, 403, 404 on another tenant's ids, 429). */
+/* Audits a denied request (401, 403, 404 on another tenant's ids, 429):
+ * the first of its kind in a period at once, the next ones counted into
+ * one event (api/denials.c). */
 void api_audit_denied(struct http_req *rq, int status);
+
+/* ---- refusals, aggregated (api/denials.c, docs/audit.md) ---- */
+
+/* Starts aggregating refusals for app (app->refusals) and the thread that
+ * writes each aggregate when its period ends. Period and table size from
+ * $LIBREAIR_AUDIT_REFUSAL_PERIOD_S (default 60) and
+ * $LIBREAIR_AUDIT_REFUSAL_KINDS (default 1024). */
+enum lair_err api_refusals_start(struct app *app);
+/* Stops the thread and writes every aggregate still open. Call after the
+ * last request (http_stop) and before the tenants are freed. */
+void api_refusals_stop(struct app *app);
+/* For api_audit_denied: counts the refusal ev of rq. True when it is the
+ * first of its kind in its period: the caller writes it, and detail (the
+ * buffer ev->detail points to, cap bytes) gets the client's token appended.
+ * False: counted, written later as part of an aggregate. True when
+ * aggregation is not started. */
+bool api_refusal_note(struct http_req *rq, const struct audit_event *ev, char *detail, size_t cap);
+/* Appends the aggregation's counters (Prometheus text) for /metrics. */
+void api_refusals_metrics(struct app *app, struct buf *out);
 
 /* ---- quotas (api/quota.c) ---- */
 

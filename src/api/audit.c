@@ -119,7 +119,7 @@ void api_audit_denied(struct http_req *rq, int status)
         break;
     default: return;
     }
-    char target[96], outcome[16], detail[96];
+    char target[96], outcome[16], detail[128];
     snprintf(target, sizeof(target), "route:%s", http_route_name(rq));
     snprintf(outcome, sizeof(outcome), "%d", status);
     /* no key material: only whether a credential came at all */
@@ -133,7 +133,8 @@ void api_audit_denied(struct http_req *rq, int status)
                              .target = target,
                              .outcome = outcome,
                              .detail = detail};
-    record(rq, &ev);
+    if (api_refusal_note(rq, &ev, detail, sizeof(detail))) /* else counted (api/denials.c) */
+        record(rq, &ev);
 }
 
 /* ---- reading ---- */

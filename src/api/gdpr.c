@@ -131,6 +131,10 @@ enum lair_err api_gdpr_erase(struct http_req *rq)
                   "tenant %s: erasure %s failed: %s (it completes at the next purge "
                   "run or server start)",
                   tenant_db_slug(db), r.token, lair_err_msg(e));
+        if (e == LAIR_ESTORAGE)
+            return http_fail(rq, e, NULL, "storage_full",
+                             "the server's disk is full: the erasure could not be completed; "
+                             "retry once space has been freed (erasing again is safe)");
         return e;
     }
     return api_respond_json(rq, 200,

@@ -10,6 +10,7 @@
  * editor or admin key, search included: a user key reaches a base's content
  * only through the assistants it may use. */
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "api/kb_api.h"
 #include "audit/audit.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "http/multipart.h"
 #include "rag/search.h"
 #include "store/kb.h"
@@ -82,17 +84,31 @@ static enum lair_err open_kb(struct http_req *rq, char slug[SLUG_MAX + 1], struc
     return e;
 }
 
-/* Audits an action on target "<kind>:<slug>[/<name>]": names only, cut to
- * the audit log's limit on a character boundary. */
+/* An audit target "<kind>:<slug>[/<name>]": names only, cut to the audit
+ * log's limit on a character boundary. */
+static void audit_target(char target[AUDIT_TARGET_MAX], const char *kind, const char *slug,
+                         const char *name)
+{
+    int n = name ? snprintf(target, AUDIT_TARGET_MAX, "%s:%s/%s", kind, slug, name)
+                 : snprintf(target, AUDIT_TARGET_MAX, "%s:%s", kind, slug);
+    if (n >= AUDIT_TARGET_MAX)
+        target[utf8_complete_prefix(target, strlen(target))] = 0;
+}
+
+/* Audits an action on target "<kind>:<slug>[/<name>]". */
 static void audit(struct http_req *rq, const char *action, const char *kind, const char *slug,
                   const char *name)
 {
     char target[AUDIT_TARGET_MAX];
-    int n = name ? snprintf(target, sizeof(target), "%s:%s/%s", kind, slug, name)
-                 : snprintf(target, sizeof(target), "%s:%s", kind, slug);
-    if (n >= (int)sizeof(target))
-        target[utf8_complete_prefix(target, strlen(target))] = 0;
+    audit_target(target, kind, slug, name);
     api_audit(rq, action, target, "ok");
+}
+
+/* 507 with what the client can do about it. */
+static enum lair_err storage_full(struct http_req *rq, const char *what)
+{
+    return http_fail(rq, LAIR_ESTORAGE, NULL, "storage_full",
+                     "the server's disk is full: %s; retry once space has been freed", what);
 }
 
 static enum lair_err unknown_fields(struct http_req *rq, json_t *o, const char *const *allowed)
@@ -172,6 +188,8 @@ enum lair_err api_kbs_create(struct http_req *rq)
     } else if (e == LAIR_EINVAL) {
         e = http_fail(rq, LAIR_EUNPROC, "name", "invalid_value",
                       "'name' must be text without control characters");
+    } else if (e == LAIR_ESTORAGE) {
+        e = storage_full(rq, "the knowledge base was not created");
     } else if (!e) {
         struct kb_info k;
         if (!(e = kb_find(db, s, &k))) {
@@ -204,13 +222,51 @@ enum lair_err api_kb_delete(struct http_req *rq)
     enum lair_err e = path_slug(rq, slug);
     if (e || (e = api_tenant_db(rq, &db)))
         return e;
-    if ((e = kb_delete(db, slug)))
+    if ((e = kb_delete(db, slug))) {
+        if (e == LAIR_ESTORAGE)
+            return storage_full(rq, "the knowledge base was not deleted");
         return e == LAIR_ENOTFOUND ? no_kb(rq, slug) : e;
+    }
     audit(rq, "kb.delete", "kb", slug, NULL);
     return api_respond_json(rq, 200, json_pack("{s:s, s:b}", "slug", slug, "deleted", 1));
 }
 
 /* ---- documents ---- */
+
+/* The upload's "document.upload" events, one per file, written in the
+ * job's transaction (kb_job_hook): an acknowledged upload always has its
+ * events, even after a crash right after the commit, and an upload whose
+ * events cannot be written is not recorded at all. */
+struct upload_audit {
+    struct http_req *rq;
+    struct tenant_db *db;
+    const char *slug;
+    const struct ingest_upload *files;
+    size_t n;
+    unsigned char key[AUDIT_KEY_LEN];
+};
+
+static enum lair_err audit_upload_tx(void *arg, sqlite3 *tx, int64_t job)
+{
+    struct upload_audit *u = arg;
+    struct audit_log l;
+    audit_log_tenant(&l, u->db, u->key);
+    l.db.tx = tx;
+    char detail[64], target[AUDIT_TARGET_MAX];
+    snprintf(detail, sizeof(detail), "method:%s job:%" PRId64, http_method(u->rq), job);
+    enum lair_err e = LAIR_OK;
+    for (size_t i = 0; i < u->n && !e; i++) {
+        audit_target(target, "document", u->slug, u->files[i].name);
+        struct audit_event ev = {.actor = http_principal(u->rq)->key_id,
+                                 .action = "document.upload",
+                                 .target = target,
+                                 .outcome = "ok",
+                                 .detail = detail};
+        e = audit_append(&l, &ev, NULL);
+    }
+    audit_log_release(&l);
+    return e;
+}
 
 /* Checks the parts of an upload: only parts named "file", each with a file
  * name, no name twice. OUT: files[0..n) (ARENA). */
@@ -262,21 +318,29 @@ enum lair_err api_kb_documents_upload(struct http_req *rq)
     struct ingest_upload *files = NULL;
     if ((e = upload_files(rq, parts, n, &files)))
         return e;
+    struct app *app = http_app(rq);
+    struct upload_audit ua = {.rq = rq, .db = db, .slug = slug, .files = files, .n = n};
+    if ((e = audit_key_load(app->data_dir, ua.key))) {
+        log_error("kb", "cannot read the audit key: %s; the upload is refused", lair_err_msg(e));
+        return e;
+    }
+    struct kb_job_hook hook = {audit_upload_tx, &ua};
     int64_t job;
-    e = ingest_job_upload(db, slug, files, n, &job);
+    e = ingest_job_upload(db, slug, files, n, &hook, &job);
+    sodium_memzero(ua.key, sizeof(ua.key));
     if (e == LAIR_ENOTFOUND)
         return no_kb(rq, slug);
+    if (e == LAIR_ESTORAGE)
+        return storage_full(rq, "the files were not stored and no job was created");
     if (e == LAIR_EIO)
         return http_fail(rq, e, NULL, "storage_error",
-                         "the files could not be stored (is the disk full?); nothing was kept");
+                         "the files could not be stored; nothing was kept");
     if (e)
         return e;
     ingest_notify(atomic_load(&worker), http_principal(rq)->tenant, job);
     json_t *names = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(names, json_string(files[i].name));
-        audit(rq, "document.upload", "document", slug, files[i].name);
-    }
     return api_respond_json(rq, 202,
                             json_pack("{s:I, s:s, s:s, s:I, s:o}", "job_id", (json_int_t)job,
                                       "knowledge_base", slug, "state", "queued", "total",
@@ -324,6 +388,8 @@ enum lair_err api_kb_document_delete(struct http_req *rq)
     if (e == LAIR_ENOTFOUND)
         return http_fail(rq, e, NULL, "document_not_found",
                          "no such document in the knowledge base '%s'", slug);
+    if (e == LAIR_ESTORAGE)
+        return storage_full(rq, "the document was not deleted");
     if (e)
         return e;
     audit(rq, "document.delete", "document", slug, name);

@@ -89,8 +89,13 @@ static enum lair_err public_find(struct http_req *rq, char tenant[SLUG_MAX + 1],
 /* ---- origins (CORS) ---- */
 
 /* Lets the browser show the answer to a page of an allowed origin; anything
- * else is refused without CORS headers, so the page cannot read it. */
-static enum lair_err check_origin(struct http_req *rq, const struct assistant *a)
+ * else is refused without CORS headers, so the page cannot read it. The
+ * origin is taken in its canonical form (assistant_origin_canonical), which
+ * is what the allow-list holds, what Access-Control-Allow-Origin repeats and
+ * what the rate limit counts: respelling it ("HTTPS://Ville.fr:0443") gives
+ * a client no other bucket. OUT: canon. */
+static enum lair_err check_origin(struct http_req *rq, const struct assistant *a,
+                                  char canon[ASSISTANT_ORIGIN_MAX + 1])
 {
     http_set_header(rq, "Vary", "Origin");
     const char *origin = http_header(rq, "Origin");
@@ -98,10 +103,11 @@ static enum lair_err check_origin(struct http_req *rq, const struct assistant *a
         return http_fail(rq, LAIR_EPERM, NULL, "origin_required",
                          "this API answers the widget on the sites its assistant allows; the "
                          "request has no Origin header");
-    if (!assistant_origin_allowed(a, str_c(origin)))
+    if (!assistant_origin_canonical(str_c(origin), canon) ||
+        !assistant_origin_allowed(a, str_c(canon)))
         return http_fail(rq, LAIR_EPERM, NULL, "origin_not_allowed",
                          "this site is not in the assistant's allowed_origins");
-    http_set_header(rq, "Access-Control-Allow-Origin", origin);
+    http_set_header(rq, "Access-Control-Allow-Origin", canon);
     http_set_header(rq, "Access-Control-Expose-Headers", "Retry-After");
     return LAIR_OK;
 }
@@ -191,11 +197,12 @@ static void client_addr(struct http_req *rq, char out[ADDR_MAX])
     }
 }
 
-static enum lair_err rate_limit(struct http_req *rq)
+/* One bucket per client address and canonical origin. */
+static enum lair_err rate_limit(struct http_req *rq, const char *origin)
 {
-    char addr[ADDR_MAX], client[ADDR_MAX + 300];
+    char addr[ADDR_MAX], client[ADDR_MAX + ASSISTANT_ORIGIN_MAX + 2];
     client_addr(rq, addr);
-    int n = snprintf(client, sizeof(client), "%s\n%s", addr, http_header(rq, "Origin"));
+    int n = snprintf(client, sizeof(client), "%s\n%s", addr, origin);
     int wait = 1;
     if (rl_take(client, n < (int)sizeof(client) ? (size_t)n : sizeof(client) - 1, &wait))
         return LAIR_OK;
@@ -213,7 +220,8 @@ enum lair_err api_public_assistant(struct http_req *rq)
     enum lair_err e = public_find(rq, tenant, &a);
     if (e)
         return e;
-    if (!(e = check_origin(rq, &a))) {
+    char origin[ASSISTANT_ORIGIN_MAX + 1];
+    if (!(e = check_origin(rq, &a, origin))) {
         json_t *starters = json_array();
         for (int i = 0; i < a.n_starters; i++)
             json_array_append_new(starters, json_string(a.starters[i]));
@@ -236,7 +244,8 @@ enum lair_err api_public_preflight(struct http_req *rq)
     enum lair_err e = public_find(rq, tenant, &a);
     if (e)
         return e;
-    e = check_origin(rq, &a);
+    char origin[ASSISTANT_ORIGIN_MAX + 1];
+    e = check_origin(rq, &a, origin);
     assistant_release(&a);
     if (e)
         return e;
@@ -337,9 +346,10 @@ enum lair_err api_public_chat(struct http_req *rq)
     if (e)
         return e;
     json_t *o = NULL;
-    char *body = NULL;
-    if ((e = check_origin(rq, &a)) || (e = rate_limit(rq)) || (e = api_parse_body(rq, &o)) ||
-        (e = check_body(rq, o)) || (e = forward_body(o, a.slug, &body)))
+    char *body = NULL, origin[ASSISTANT_ORIGIN_MAX + 1];
+    if ((e = check_origin(rq, &a, origin)) || (e = rate_limit(rq, origin)) ||
+        (e = api_parse_body(rq, &o)) || (e = check_body(rq, o)) ||
+        (e = forward_body(o, a.slug, &body)))
         goto out;
     struct principal p = {.role = ROLE_USER};
     snprintf(p.key_id, sizeof(p.key_id), "%s", PUBLIC_KEY_ID);

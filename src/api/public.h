@@ -12,8 +12,9 @@
  * assistant — answers the same 404. A request must come from a browser on
  * one of the assistant's allowed_origins (its Origin header): anything else
  * gets 403 without CORS headers, so the browser keeps the answer from the
- * page. Chat requests are rate-limited per client (address and origin), in
- * memory, in a table of bounded size; the tenant's own quotas apply on top.
+ * page. Chat requests are rate-limited per client (address and canonical
+ * origin, assistant_origin_canonical), in memory, in a table of bounded
+ * size; the tenant's own quotas apply on top.
  * No cookie is read or set. A chat is handed to the OpenAI chat handler
  * under a principal of the tenant (key id "widget", role user, restricted
  * to this assistant), so it is grounded, recorded as a conversation (with a

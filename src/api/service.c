@@ -44,6 +44,7 @@ void api_metrics_extra(void *p, struct buf *out)
                "# TYPE libreair_audit_append_failures_total counter\n"
                "libreair_audit_append_failures_total %llu\n",
                (unsigned long long)audit_failures());
+    api_refusals_metrics(app, out);
     if (app->tenants) {
         struct vcache_stats v;
         vcache_get_stats(tenants_vectors(app->tenants), &v);

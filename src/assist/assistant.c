@@ -4,9 +4,11 @@
  * the server applies. */
 #include "assist/assistant.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,6 @@
 #include "store/system.h"
 #include "core/banned.h"
 
-#define ORIGIN_MAX 300
 #define DEFAULT_TOP_K 5
 
 struct parser {
@@ -395,51 +396,169 @@ static enum lair_err parse_welcome(struct parser *p, json_t *spec, json_t *c)
     return e;
 }
 
-/* A host name (letters, digits, '-', dots between labels of 1..63), an IPv4
- * address, or a bracketed IPv6 address; lower-cased into out. */
-static bool host_valid(const char *h, size_t len, char *out)
+/* ---- origins ---- */
+
+/* A host name: labels of 1..63 letters, digits and '-' (not at either end)
+ * between dots, at most 255 bytes; no trailing dot (browsers keep it, so
+ * "ville.fr." is another origin). Lower-cased into out. IDNs arrive in
+ * punycode ("xn--…"); any byte outside ASCII is refused. */
+static bool hostname_canonical(const char *h, size_t len, char *out)
 {
     if (len == 0 || len > 255)
         return false;
-    if (h[0] == '[') {
-        if (len < 3 || h[len - 1] != ']')
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)h[i];
+        if (ch == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum(ch) || ch == '-') {
+            if ((label == 0 && ch == '-') || ++label > 63)
+                return false;
+        } else {
             return false;
-        for (size_t i = 1; i + 1 < len; i++)
-            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
-                return false;
-    } else {
-        size_t label = 0;
-        for (size_t i = 0; i < len; i++) {
-            unsigned char ch = (unsigned char)h[i];
-            if (ch == '.') {
-                if (label == 0 || h[i - 1] == '-')
-                    return false;
-                label = 0;
-            } else if (isalnum(ch) || ch == '-') {
-                if ((label == 0 && ch == '-') || ++label > 63)
-                    return false;
-            } else {
-                return false;
-            }
         }
-        if (label == 0 || h[len - 1] == '-')
-            return false;
     }
+    if (label == 0 || h[len - 1] == '-')
+        return false;
     for (size_t i = 0; i < len; i++)
         out[i] = (char)tolower((unsigned char)h[i]);
     out[len] = 0;
     return true;
 }
 
-/* "scheme://host[:port]" as a browser sends it in Origin: lower case, no
- * default port, no path. Writes the canonical form into out. */
-static bool origin_canonical(struct str o, char out[ORIGIN_MAX + 1])
+/* One part of an IPv4 address as the URL standard reads it: decimal, "0x"
+ * hexadecimal, or octal with a leading 0. False when it is none of these or
+ * exceeds 2^32. */
+static bool ipv4_number(const char *s, size_t len, uint64_t *out)
 {
-    if (o.len > ORIGIN_MAX)
+    int base = 10;
+    if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, s += 2, len -= 2;
+    else if (len >= 2 && s[0] == '0')
+        base = 8, s++, len--;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        int d = isdigit((unsigned char)s[i])    ? s[i] - '0'
+                : isxdigit((unsigned char)s[i]) ? tolower((unsigned char)s[i]) - 'a' + 10
+                                                : 99;
+        if (d >= base)
+            return false;
+        v = v * (uint64_t)base + (uint64_t)d;
+        if (v > UINT32_MAX)
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Whether the host's last label is a number, which makes the whole host an
+ * IPv4 address for a browser ("127.1", "0x7f.0.0.1", "2130706433"). */
+static bool ends_in_number(const char *h, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && h[i - 1] != '.')
+        i--;
+    const char *last = h + i;
+    size_t n = len - i;
+    if (n >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
+        for (size_t k = 2; k < n; k++)
+            if (!isxdigit((unsigned char)last[k]))
+                return false;
+        return true;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!isdigit((unsigned char)last[k]))
+            return false;
+    return n > 0;
+}
+
+/* An IPv4 address in any of the spellings a browser accepts, written back
+ * in dotted decimal. */
+static bool ipv4_canonical(const char *h, size_t len, char *out, size_t cap)
+{
+    uint64_t part[4];
+    int n = 0;
+    size_t from = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && h[i] != '.')
+            continue;
+        if (n == 4 || i == from || !ipv4_number(h + from, i - from, &part[n]))
+            return false;
+        n++;
+        from = i + 1;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n - 1; i++) {
+        if (part[i] > 255)
+            return false;
+        v = v << 8 | part[i];
+    }
+    if (part[n - 1] >= (uint64_t)1 << (8 * (5 - n)))
+        return false;
+    v = v << (8 * (5 - n)) | part[n - 1];
+    snprintf(out, cap, "%u.%u.%u.%u", (unsigned)(v >> 24), (unsigned)(v >> 16 & 255),
+             (unsigned)(v >> 8 & 255), (unsigned)(v & 255));
+    return true;
+}
+
+/* A bracketed IPv6 address, written back as the URL standard serialises
+ * it: lower-case hex without leading zeros, the first longest run of two or
+ * more zero pieces as "::", an embedded IPv4 address in hex. No zone id. */
+static bool ipv6_canonical(const char *h, size_t len, char *out, size_t cap)
+{
+    char text[INET6_ADDRSTRLEN];
+    unsigned char a[16];
+    if (len < 3 || h[0] != '[' || h[len - 1] != ']' || len - 2 >= sizeof(text))
+        return false;
+    memcpy(text, h + 1, len - 2);
+    text[len - 2] = 0;
+    if (inet_pton(AF_INET6, text, a) != 1)
+        return false;
+    unsigned piece[8];
+    int best = -1, best_len = 1;
+    for (int i = 0; i < 8; i++)
+        piece[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && piece[j] == 0)
+            j++;
+        if (j - i > best_len)
+            best = i, best_len = j - i;
+        i = j > i ? j : i + 1;
+    }
+    size_t w = 0;
+    out[w++] = '[';
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            w += (size_t)snprintf(out + w, cap - w, i == 0 ? "::" : ":");
+            i += best_len - 1;
+            continue;
+        }
+        w += (size_t)snprintf(out + w, cap - w, "%x%s", piece[i], i < 7 ? ":" : "");
+    }
+    snprintf(out + w, cap - w, "]");
+    return true;
+}
+
+/* The host of an origin in canonical form. */
+static bool host_canonical(const char *h, size_t len, char *out, size_t cap)
+{
+    if (len > 0 && h[0] == '[')
+        return ipv6_canonical(h, len, out, cap);
+    if (!hostname_canonical(h, len, out))
+        return false;
+    return !ends_in_number(out, len) || ipv4_canonical(out, len, out, cap);
+}
+
+bool assistant_origin_canonical(struct str o, char out[ASSISTANT_ORIGIN_MAX + 1])
+{
+    if (o.len > ASSISTANT_ORIGIN_MAX || memchr(o.ptr, 0, o.len))
         return false;
     size_t skip;
     const char *scheme;
-    int def_port;
+    long def_port;
     if (o.len >= 8 && !strncasecmp(o.ptr, "https://", 8))
         skip = 8, scheme = "https", def_port = 443;
     else if (o.len >= 7 && !strncasecmp(o.ptr, "http://", 7))
@@ -448,38 +567,34 @@ static bool origin_canonical(struct str o, char out[ORIGIN_MAX + 1])
         return false;
     const char *h = o.ptr + skip;
     size_t rest = o.len - skip, hlen = rest;
-    const char *colon = NULL;
     /* the port colon is the last one, after any IPv6 bracket */
-    for (size_t i = rest; i > 0; i--) {
-        if (h[i - 1] == ']')
-            break;
+    for (size_t i = rest; i > 0 && h[i - 1] != ']'; i--)
         if (h[i - 1] == ':') {
-            colon = h + i - 1;
             hlen = i - 1;
             break;
         }
-    }
     long port = def_port;
-    if (colon) {
+    if (hlen < rest) {
+        const char *digits = h + hlen + 1;
         size_t plen = rest - hlen - 1;
-        if (plen == 0 || plen > 5)
-            return false;
         port = 0;
         for (size_t i = 0; i < plen; i++) {
-            if (!isdigit((unsigned char)colon[1 + i]))
+            if (!isdigit((unsigned char)digits[i]))
                 return false;
-            port = port * 10 + (colon[1 + i] - '0');
+            port = port * 10 + (digits[i] - '0');
+            if (port > 65535)
+                return false;
         }
-        if (port < 1 || port > 65535)
+        if (plen == 0 || port == 0)
             return false;
     }
-    char host[256]; /* host_valid takes at most 255 bytes */
-    if (!host_valid(h, hlen, host))
+    char host[256];
+    if (!host_canonical(h, hlen, host, sizeof(host)))
         return false;
     if (port == def_port)
-        snprintf(out, ORIGIN_MAX + 1, "%s://%s", scheme, host);
+        snprintf(out, ASSISTANT_ORIGIN_MAX + 1, "%s://%s", scheme, host);
     else
-        snprintf(out, ORIGIN_MAX + 1, "%s://%s:%ld", scheme, host, port);
+        snprintf(out, ASSISTANT_ORIGIN_MAX + 1, "%s://%s:%ld", scheme, host, port);
     return true;
 }
 
@@ -501,11 +616,11 @@ static enum lair_err parse_visibility(struct parser *p, json_t *spec, json_t *c)
     if (!e && origins)
         json_array_foreach(origins, i, v)
         {
-            char path[40], canon[ORIGIN_MAX + 1];
+            char path[40], canon[ASSISTANT_ORIGIN_MAX + 1];
             snprintf(path, sizeof(path), "allowed_origins[%zu]", i);
             if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-                !origin_canonical((struct str){json_string_value(v), json_string_length(v)},
-                                  canon)) {
+                !assistant_origin_canonical(
+                    (struct str){json_string_value(v), json_string_length(v)}, canon)) {
                 e = fail(p, path,
                          "'%s' must be an origin like \"https://www.ville.fr\" (scheme, host "
                          "and optional port; no path)",
@@ -626,8 +741,9 @@ void assistant_release(struct assistant *a)
 
 bool assistant_origin_allowed(const struct assistant *a, struct str origin)
 {
-    char canon[ORIGIN_MAX + 1];
-    if (a->visibility != VIS_PUBLIC || !a->allowed_origins || !origin_canonical(origin, canon))
+    char canon[ASSISTANT_ORIGIN_MAX + 1];
+    if (a->visibility != VIS_PUBLIC || !a->allowed_origins ||
+        !assistant_origin_canonical(origin, canon))
         return false;
     return array_has(a->allowed_origins, canon);
 }

@@ -90,8 +90,26 @@ void assistant_release(struct assistant *a);
  * memory. */
 char *assistant_dump(const struct assistant *a);
 
-/* True when origin (the browser's Origin header) is one of a public
- * assistant's allowed origins. Always false for internal assistants. */
+/* Longest origin accepted, in bytes. */
+#define ASSISTANT_ORIGIN_MAX 300
+
+/* Writes into out the one spelling of a web origin that browsers send in an
+ * Origin header (the URL standard's serialisation): "scheme://host[:port]"
+ * with scheme http or https, host lower-cased (IDNs in punycode), IPv4 in
+ * dotted decimal whatever its spelling ("127.1", "0x7f.0.0.1"), IPv6 in
+ * brackets and compressed, the default port dropped and any other written
+ * without leading zeros (":0443" on https is no port). Every respelling of
+ * an origin gives the same text, and the text gives itself. False for
+ * anything that is not such an origin, which is then refused: another
+ * scheme, "null", userinfo, a path (even "/"), query or fragment, an empty
+ * or zero port, a trailing dot, bytes outside ASCII, a bad IP literal, more
+ * than ASSISTANT_ORIGIN_MAX bytes. The allow-list is stored in this form;
+ * the public API compares, answers CORS and rate-limits in it. */
+bool assistant_origin_canonical(struct str origin, char out[ASSISTANT_ORIGIN_MAX + 1]);
+
+/* True when origin (the browser's Origin header, canonicalised as above) is
+ * one of a public assistant's allowed origins. Always false for internal
+ * assistants and for an origin that has no canonical form. */
 bool assistant_origin_allowed(const struct assistant *a, struct str origin);
 
 #endif

@@ -385,7 +385,8 @@ size_t audit_clean(struct str in, char *out, size_t cap)
 
 struct seal_ctx {
     const struct audit_log *log;
-    const char *anomaly; /* set when the stored end of the log disagrees with its head */
+    const char *anomaly;         /* set when the stored end of the log disagrees with its head */
+    char sealed[AUDIT_HEAD_MAX]; /* the checkpoint written ("" when none was) */
 };
 
 static enum lair_err seal(void *ctx, const struct audit_tail *t, struct audit_row *row,
@@ -416,9 +417,53 @@ static enum lair_err seal(void *ctx, const struct audit_tail *t, struct audit_ro
         sc->anomaly = t->has_head ? "the sealed head is invalid" : "the sealed head is missing";
     }
     audit_hash(row, row->seq, row->hash);
-    if (write_head)
+    sc->sealed[0] = 0;
+    if (write_head) {
         head_format(sc->log, row->seq, row->hash, new_head);
+        memcpy(sc->sealed, new_head, AUDIT_HEAD_MAX);
+    }
     return LAIR_OK;
+}
+
+/* Moves the log's high-water mark in system.db to the head just sealed,
+ * unless the log no longer holds the event that the mark names: then the
+ * mark stays where it is, as evidence, and the anomaly is logged. */
+static void mark_advance(const struct audit_log *l, int64_t seq, const char *head)
+{
+    if (!audit_store_has_marks(l->db))
+        return;
+    struct audit_mark m;
+    enum lair_err e = audit_store_mark_get(l->db, l->scope, &m);
+    if (!e && m.has) {
+        int64_t mseq;
+        unsigned char mhash[AUDIT_HASH_LEN], h[AUDIT_HASH_LEN];
+        bool found = false;
+        if (!head_parse(l, m.head, &mseq, mhash)) {
+            log_error("audit",
+                      "%s log: its high-water mark in system.db is invalid; 'libreair "
+                      "audit verify' tells more",
+                      l->scope);
+            return;
+        }
+        e = audit_store_hash_at(l->db, mseq, &found, h);
+        if (!e && (!found || memcmp(h, mhash, AUDIT_HASH_LEN))) {
+            log_error("audit",
+                      "%s log: it does not hold event %" PRId64
+                      " as system.db recorded it: the database was restored from an older copy "
+                      "or rewritten; 'libreair audit verify' tells where",
+                      l->scope, mseq);
+            return;
+        }
+        if (!e && mseq >= seq) /* an append that finished first went further */
+            return;
+    }
+    if (!e)
+        e = audit_store_mark_advance(l->db, l->scope, seq, head);
+    if (e) {
+        __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+        log_error("audit", "cannot record the high-water mark of the %s log: %s", l->scope,
+                  lair_err_msg(e));
+    }
 }
 
 #define CLEAN(field, max)                                                                          \
@@ -448,6 +493,11 @@ enum lair_err audit_append(struct audit_log *l, const struct audit_event *ev, in
                   lair_err_msg(e));
         return e;
     }
+    /* an append that joined its caller's transaction (l->db.tx) is not
+     * committed yet: the mark must not run ahead of the log, so the next
+     * append after the commit moves it */
+    if (sc.sealed[0] && !l->db.tx)
+        mark_advance(l, row.seq, sc.sealed);
     if (seq)
         *seq = row.seq;
     return LAIR_OK;
@@ -488,6 +538,7 @@ const char *audit_reason_name(enum audit_reason r)
     case AUDIT_TRUNCATED: return "truncated";
     case AUDIT_REWRITTEN: return "rewritten";
     case AUDIT_CHECKPOINT: return "checkpoint";
+    case AUDIT_ROLLED_BACK: return "rolled_back";
     }
     return "?";
 }
@@ -502,6 +553,11 @@ struct verifier {
     int64_t last_seq;                        /* last verified event; 0 before the first */
     unsigned char last_hash[AUDIT_HASH_LEN]; /* its hash; zeros before the first */
     bool broken;
+    /* the high-water mark in system.db, read before the log */
+    bool mark_present, mark_valid, mark_reached;
+    int64_t mark_seq;
+    unsigned char mark_hash[AUDIT_HASH_LEN];
+    unsigned char mark_stored[AUDIT_HASH_LEN]; /* the log's hash of event mark_seq, once reached */
 };
 
 static bool mark_broken(struct verifier *v, enum audit_reason why, int64_t at, const char *fmt, ...)
@@ -630,6 +686,10 @@ static bool v_row(void *ctx, struct audit_scan *sc, const struct audit_row *r)
     if (self_ok && linked) {
         v->last_seq = r->seq;
         memcpy(v->last_hash, r->hash, AUDIT_HASH_LEN);
+        if (v->mark_valid && r->seq == v->mark_seq) {
+            v->mark_reached = true;
+            memcpy(v->mark_stored, r->hash, AUDIT_HASH_LEN);
+        }
         v->rep->checked++;
         return true;
     }
@@ -674,12 +734,53 @@ static void v_finish(struct verifier *v)
             n);
 }
 
+/* After a whole chain that ends in its sealed head: does it still hold the
+ * event that system.db recorded as written? A tenant's database restored
+ * from an older copy ends before it, or holds another event there. */
+static void v_mark(struct verifier *v)
+{
+    int64_t n = v->last_seq;
+    if (!v->mark_present)
+        return;
+    if (!v->mark_valid) {
+        mark_broken(v, AUDIT_CHECKPOINT, n > 0 ? n : 1,
+                    "the high-water mark recorded in system.db is forged or damaged (or the data "
+                    "directory's pepper changed)");
+        return;
+    }
+    if (v->mark_seq > n)
+        mark_broken(v, AUDIT_ROLLED_BACK, n + 1,
+                    "the log ends at event %" PRId64 " but system.db recorded event %" PRId64
+                    " as written: the database was restored from an older copy",
+                    n, v->mark_seq);
+    else if (!v->mark_reached || memcmp(v->mark_stored, v->mark_hash, AUDIT_HASH_LEN))
+        mark_broken(v, AUDIT_ROLLED_BACK, v->mark_seq,
+                    "event %" PRId64 " is not the one system.db recorded as written: the "
+                    "database was restored from an older copy and written to since",
+                    v->mark_seq);
+}
+
+/* Reads the log's high-water mark, before the log itself: a mark read after
+ * the log's snapshot could name an event appended since. */
+static enum lair_err v_read_mark(struct verifier *v)
+{
+    struct audit_mark m;
+    enum lair_err e = audit_store_mark_get(v->log->db, v->log->scope, &m);
+    if (e || !m.has)
+        return e;
+    v->mark_present = true;
+    v->mark_valid = head_parse(v->log, m.head, &v->mark_seq, v->mark_hash) && m.seq == v->mark_seq;
+    return LAIR_OK;
+}
+
 enum lair_err audit_verify(struct audit_log *l, struct audit_report *out)
 {
     memset(out, 0, sizeof(*out));
     out->ok = true;
     struct verifier v = {.log = l, .rep = out};
-    enum lair_err e = audit_store_scan(l->db, v_begin, v_row, &v);
+    enum lair_err e = v_read_mark(&v);
+    if (!e)
+        e = audit_store_scan(l->db, v_begin, v_row, &v);
     if (e) {
         log_error("audit", "cannot read the %s log: %s", l->scope, lair_err_msg(e));
         out->ok = false;
@@ -687,6 +788,8 @@ enum lair_err audit_verify(struct audit_log *l, struct audit_report *out)
     }
     if (!v.broken)
         v_finish(&v);
+    if (!v.broken)
+        v_mark(&v);
     if (!v.broken) {
         out->reason = AUDIT_INTACT;
         out->checked = v.rep->checked;

@@ -14,7 +14,15 @@
  * MACed with a key derived from DATA/pepper and bound to the log's scope
  * ("system" or "tenant:<slug>"). Someone who can write the database but does
  * not hold the pepper can neither truncate the log nor rebuild the chain
- * without verification saying so. See docs/audit.md for what this proves.
+ * without verification saying so.
+ *
+ * High-water mark. Restoring a tenant's database file from an older copy
+ * brings back an older head that is still valid. So each append to a
+ * tenant's log also records the new head in system.db (audit_store.h), and
+ * verification reports a log that ends before that mark, or holds another
+ * event at its seq (AUDIT_ROLLED_BACK). Restoring system.db along with it,
+ * or removing the mark, is not detected on the machine: see docs/audit.md
+ * for what this proves and what it does not.
  *
  * Content. Fields are identifiers (key ids, slugs, route names, statuses),
  * never message or document text or secrets. Appends clean every field:
@@ -99,13 +107,15 @@ void audit_format_time(int64_t t, char out[32]);
 
 enum audit_reason {
     AUDIT_INTACT,
-    AUDIT_MODIFIED,   /* an event's content no longer matches its hash */
-    AUDIT_DELETED,    /* events are missing before the break */
-    AUDIT_INSERTED,   /* events that are not part of the chain were added */
-    AUDIT_REORDERED,  /* genuine events were moved to other positions */
-    AUDIT_TRUNCATED,  /* the last events were removed */
-    AUDIT_REWRITTEN,  /* the chain is consistent but is not the sealed one */
-    AUDIT_CHECKPOINT, /* the sealed head is missing or forged */
+    AUDIT_MODIFIED,    /* an event's content no longer matches its hash */
+    AUDIT_DELETED,     /* events are missing before the break */
+    AUDIT_INSERTED,    /* events that are not part of the chain were added */
+    AUDIT_REORDERED,   /* genuine events were moved to other positions */
+    AUDIT_TRUNCATED,   /* the last events were removed */
+    AUDIT_REWRITTEN,   /* the chain is consistent but is not the sealed one */
+    AUDIT_CHECKPOINT,  /* the sealed head (or the high-water mark) is missing or forged */
+    AUDIT_ROLLED_BACK, /* the log ends before, or does not hold, the event its high-water
+                          mark in system.db names: restored from an older copy */
 };
 
 /* "modified", "deleted", ... ("ok" for AUDIT_INTACT). */

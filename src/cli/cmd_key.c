@@ -21,18 +21,26 @@ static void usage(FILE *f)
             "       libreair key list (--tenant SLUG | --operator) [--data DIR]\n"
             "       libreair key revoke (--tenant SLUG | --operator) ID [--data DIR]\n\n"
             "create prints the key alone on the last line: it is shown once, only its keyed\n"
-            "hash is stored. --assistant restricts the key to the named assistants.\n");
+            "hash is stored. --assistant restricts a user key to the named assistants (editor\n"
+            "and admin keys reach every assistant). --expires: 1 second to 36500d.\n"
+            "revoke refuses the last usable admin key of a tenant (or operator key).\n");
 }
 
-static int64_t parse_duration(const char *s)
+/* --rpm, --tokens-per-day: 0 to LIMIT_MAX, digits only (as the API). */
+static bool parse_limit(const char *s, int64_t *out)
 {
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (n <= 0 || end == s)
-        return 0;
-    int64_t mult = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
-                 : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : 0;
-    return n * mult;
+    int64_t n = 0;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        n = n * 10 + (*s - '0');
+        if (n > LIMIT_MAX)
+            return false;
+    }
+    *out = n;
+    return true;
 }
 
 struct key_opts {
@@ -61,8 +69,14 @@ static int parse(int argc, char **argv, struct key_opts *o)
         case 'r': o->role = optarg; break;
         case 'n': o->name = optarg; break;
         case 'o': o->operator_key = 1; break;
-        case 'p': o->rpm = strtoll(optarg, NULL, 10); break;
-        case 'k': o->tpd = strtoll(optarg, NULL, 10); break;
+        case 'p':
+        case 'k':
+            if (!parse_limit(optarg, c == 'p' ? &o->rpm : &o->tpd)) {
+                fprintf(stderr, "libreair key: --%s wants an integer from 0 to %lld\n",
+                        c == 'p' ? "rpm" : "tokens-per-day", (long long)LIMIT_MAX);
+                return 2;
+            }
+            break;
         case 'a':
             if (!slug_valid(str_c(optarg)) ||
                 o->alen + strlen(optarg) + 2 > sizeof(o->assistants)) {
@@ -73,9 +87,9 @@ static int parse(int argc, char **argv, struct key_opts *o)
                                         "%s%s", o->alen ? "," : "", optarg);
             break;
         case 'e':
-            o->expires = parse_duration(optarg);
-            if (!o->expires) {
-                fprintf(stderr, "libreair key: --expires wants 30d, 12h, 15m or seconds\n");
+            if (key_duration_parse(optarg, &o->expires) != LAIR_OK) {
+                fprintf(stderr, "libreair key: --expires wants 30d, 12h, 15m, 90s or a number of "
+                                "seconds, from 1 second to 36500d (100 years)\n");
                 return 2;
             }
             break;
@@ -85,10 +99,6 @@ static int parse(int argc, char **argv, struct key_opts *o)
     }
     if (!!o->tenant == !!o->operator_key) {
         fprintf(stderr, "libreair key: give --tenant SLUG or --operator\n");
-        return 2;
-    }
-    if (o->rpm < 0 || o->tpd < 0) {
-        fprintf(stderr, "libreair key: limits must be non-negative\n");
         return 2;
     }
     return 0;
@@ -127,7 +137,13 @@ static int do_create(struct sysdb *s, struct key_opts *o)
         fprintf(stderr, "libreair key: --role must be admin, editor or user\n");
         return 2;
     }
-    if (o->expires)
+    if (o->assistants[0] && !key_role_restrictable(spec.role)) {
+        fprintf(stderr, "libreair key: --assistant restricts only user keys; editor and admin "
+                        "keys manage every assistant, knowledge base and conversation of their "
+                        "tenant (docs/roles.md)\n");
+        return 2;
+    }
+    if (o->expires) /* at most KEY_EXPIRES_IN_MAX: no overflow */
         spec.expires_at = (int64_t)time(NULL) + o->expires;
     char key[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
     enum lair_err e = sysdb_key_create_spec(s, &spec, key, id);
@@ -198,7 +214,17 @@ int cmd_key(int argc, char **argv)
         rc = do_list(s, &o);
     } else {
         e = sysdb_key_revoke(s, o.tenant, argv[optind]);
-        if (e)
+        if (e == LAIR_ECONFLICT && o.tenant)
+            fprintf(stderr,
+                    "libreair key: %s is the last usable admin key of tenant %s: create another "
+                    "first (libreair key create --tenant %s --role admin), then revoke this one\n",
+                    argv[optind], o.tenant, o.tenant);
+        else if (e == LAIR_ECONFLICT)
+            fprintf(stderr,
+                    "libreair key: %s is the last usable operator key: create another first "
+                    "(libreair key create --operator), then revoke this one\n",
+                    argv[optind]);
+        else if (e)
             fprintf(stderr, "libreair key: %s\n",
                     e == LAIR_ENOTFOUND ? "no such active key" : lair_err_msg(e));
         else {

@@ -522,8 +522,12 @@ int cmd_serve(int argc, char **argv)
     struct ingest_config ic = {.sys = sys, .tenants = app.tenants, .models = app.models};
     if (app.tenants && app.models && ingest_new(&ic, &ingest) == LAIR_OK)
         api_kb_set_ingest(ingest);
+    /* repeated refusals are counted, not written one by one (docs/audit.md) */
+    if (api_refusals_start(&app) != LAIR_OK)
+        log_error("serve", "cannot aggregate refusals: each one is audited on its own");
     if (!app.models || !app.quotas || !app.tenants || !ingest || (e = http_start(&hc, &srv))) {
         fprintf(stderr, "libreair serve: cannot listen on %s\n", o.listen);
+        api_refusals_stop(&app);
         api_kb_set_ingest(NULL);
         ingest_free(ingest);
         llm_registry_free(app.models);
@@ -558,6 +562,7 @@ int cmd_serve(int argc, char **argv)
     pthread_join(loader, NULL);
     gdpr_purge_stop(purger);
     http_stop(srv);
+    api_refusals_stop(&app); /* after the last request, before the tenants */
     api_kb_set_ingest(NULL);
     ingest_free(ingest); /* after the last request, before the models and databases it uses */
     llm_registry_free(app.models);

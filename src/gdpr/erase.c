@@ -51,19 +51,42 @@ static enum lair_err audit_erasure(struct tenant_db *db, const unsigned char key
 }
 
 /* Steps 2 to 4 for one pending erasure, and step 5 when scrubbed is set
- * (recovery scrubs once after all of them). */
+ * (recovery scrubs once after all of them). Once step 2 has committed the
+ * subject's rows are gone: for a request (scrubbed set), what a full disk
+ * or a busy reader holds back afterwards is deferred to the next purge run
+ * (which resumes the journal) rather than reported as a failure that a
+ * retry could not change. */
 static enum lair_err complete(struct tenant_db *db, const unsigned char key[AUDIT_KEY_LEN],
                               struct gdpr_pending *p, bool resumed, bool *scrubbed)
 {
     enum lair_err e;
-    if ((e = gdpr_store_erase(db, p)) || (e = audit_erasure(db, key, p, resumed)) ||
-        (e = gdpr_store_pending_done(db, p->id)) || !scrubbed)
+    if ((e = gdpr_store_erase(db, p)))
         return e;
+    if ((e = audit_erasure(db, key, p, resumed)) || (e = gdpr_store_pending_done(db, p->id))) {
+        if (!scrubbed || e != LAIR_ESTORAGE)
+            return e;
+        log_warn("gdpr",
+                 "tenant %s: the disk is full; an erasure's rows are deleted, its audit event "
+                 "and its scrub are left to the next purge run",
+                 tenant_db_slug(db));
+        *scrubbed = false;
+        return LAIR_OK;
+    }
+    if (!scrubbed)
+        return LAIR_OK;
     e = gdpr_store_scrub(db);
     *scrubbed = e == LAIR_OK;
-    if (e == LAIR_EBUSY) {
-        log_warn("gdpr", "tenant %s: scrub after an erasure deferred to the next purge run",
-                 tenant_db_slug(db));
+    if (e) {
+        /* the mark stays: the next purge run scrubs */
+        if (e == LAIR_EBUSY || e == LAIR_ESTORAGE)
+            log_warn("gdpr",
+                     "tenant %s: scrub after an erasure deferred to the next purge run (%s)",
+                     tenant_db_slug(db), lair_err_msg(e));
+        else
+            log_error("gdpr",
+                      "tenant %s: scrub after an erasure failed (%s); the next purge run "
+                      "tries again",
+                      tenant_db_slug(db), lair_err_msg(e));
         e = LAIR_OK;
     }
     return e;
@@ -114,5 +137,8 @@ enum lair_err gdpr_recover(struct tenant_db *db, const unsigned char key[AUDIT_K
     e = gdpr_store_scrub(db);
     if (!e && scrubbed)
         *scrubbed = true;
-    return e == LAIR_EBUSY ? LAIR_OK : e;
+    if (e == LAIR_ESTORAGE)
+        log_warn("gdpr", "tenant %s: scrub deferred: the disk has no room for the copy it writes",
+                 tenant_db_slug(db));
+    return e == LAIR_EBUSY || e == LAIR_ESTORAGE ? LAIR_OK : e;
 }

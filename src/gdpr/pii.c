@@ -10,8 +10,10 @@
  * must end where a group ends. When nothing matches, the whole run is skipped:
  * a number is not searched for identifiers hidden in its middle.
  *
- * Context words only arbitrate what a checksum cannot: a bare 9- or 14-digit
- * Luhn-valid number is a SIREN/SIRET only when introduced as one, and a
+ * Context words only arbitrate what a checksum cannot: a bare 9-digit
+ * Luhn-valid number is a SIREN only when introduced as one (one random
+ * number in ten passes), a bare 14-digit one passing both SIRET checks (one
+ * in a hundred) is a SIRET unless introduced as something else, and a
  * Luhn-only identifier introduced as an order, invoice or reference number is
  * taken for what the text says it is. */
 #include "gdpr/pii.h"
@@ -436,14 +438,12 @@ enum ctx { CTX_NONE, CTX_POS, CTX_NEG };
 /* Words that say what a number is, folded to lower case; a trailing '*'
  * makes a prefix ("facture*" for "factures", not "ref" for "refus"). */
 static const char *const ctx_pos[] = {"siren", "siret", "rcs", "immatricul*", NULL};
-static const char *const ctx_neg[] = {"r\303\251f", "ref",       "r\303\251f\303\251rence*",
-                                      "reference*", "commande*", "cde",
-                                      "facture*",   "colis",     "suivi",
-                                      "ticket*",    "dossier*",  "devis",
-                                      "bordereau*", "contrat*",  "transaction*",
-                                      "ordre",      "sinistre*", "mod\303\250le*",
-                                      "modele*",    "produit*",  "article*",
-                                      NULL};
+static const char *const ctx_neg[] = {
+    "r\303\251f", "ref", "r\303\251f\303\251rence*", "reference*", "commande*", "cde", "facture*",
+    "colis", "suivi", "ticket*", "dossier*", "devis", "bordereau*", "contrat*", "transaction*",
+    "ordre", "sinistre*", "mod\303\250le*", "modele*", "produit*", "article*",
+    /* what else is written with 14 digits: meter points, barcodes */
+    "pdl", "prm", "pce", "compteur*", "ean", "gtin", NULL};
 
 /* Length of keyword w at p[k] (before end), or 0. */
 static size_t keyword_at(const unsigned char *p, size_t end, size_t k, const char *w)
@@ -617,9 +617,22 @@ static bool siret_valid(const char *d)
     return luhn(d, 9) && luhn(d, 14);
 }
 
-/* SIRET: Luhn over the 14 digits and over the SIREN they start with. Grouped
- * as 3-3-3-5 (or 3-3-3-3-2, 9-5) it stands alone; in one piece it must be
- * introduced as a SIREN/SIRET. */
+/* 14 digits that read as a date and time, YYYYMMDDhhmmss (1900-2099): a
+ * timestamp. Few SIRETs read so (one in 15,000), and those few start with
+ * 19 or 20, the SIRENs of public bodies. */
+static bool compact_datetime(const char *d)
+{
+    unsigned y = num(d, 4), mo = num(d + 4, 2), day = num(d + 6, 2);
+    return y >= 1900 && y <= 2099 && mo >= 1 && mo <= 12 && day >= 1 && day <= 31 &&
+           num(d + 8, 2) <= 23 && num(d + 10, 2) <= 59 && num(d + 12, 2) <= 59;
+}
+
+/* SIRET: Luhn over the 14 digits and over the SIREN they start with (La
+ * Poste aside). Grouped as 3-3-3-5 (or 3-3-3-3-2, 9-5) or in one piece:
+ * both checks pass for one random 14-digit number in a hundred, and a SIRET
+ * is often pasted in one piece from a form or a register, so masking wins
+ * unless the words before say it is something else (an order, a contract,
+ * a meter point…) or, not introduced as a SIRET, it reads as a timestamp. */
 static bool det_siret(struct cand *c, struct pii_match *m)
 {
     const struct run *r = c->r;
@@ -633,7 +646,7 @@ static bool det_siret(struct cand *c, struct pii_match *m)
     if (!grouped && !groups_are(g, ng, GROUPS(14)))
         return false;
     enum ctx x = cand_ctx(c);
-    if (x == CTX_NEG || (!grouped && x != CTX_POS))
+    if (x == CTX_NEG || (!grouped && x != CTX_POS && compact_datetime(r->c)))
         return false;
     return emit(m, PII_SIRET, c->start, r->end[13]);
 }

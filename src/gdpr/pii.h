@@ -3,11 +3,14 @@
  *
  * The scanner reads UTF-8 text once, left to right, without a regex library
  * and without allocating. Each identifier is accepted only when its checksum
- * or structure holds, so that a random number is not flagged: NIR key,
+ * or structure holds, so that a random number is seldom flagged: NIR key,
  * IBAN mod 97 and country length, French RIB key, SIREN/SIRET Luhn (with La
  * Poste's exception), VAT key, card Luhn and issuer prefix, phone prefixes,
- * plate letter rules, calendar dates. docs/internals/pii.md lists the rules
- * and the measured precision and recall.
+ * plate letter rules, calendar dates. Where a checksum is weak, masking wins
+ * when in doubt: a 14-digit number in one piece that passes both SIRET
+ * checks (one random number in a hundred) is a SIRET unless the words
+ * before it say otherwise. docs/internals/pii.md lists the rules and the
+ * measured precision and recall.
  *
  * Matches come out sorted by offset and never overlap. Offsets and lengths are
  * in bytes and always fall on UTF-8 character boundaries. */

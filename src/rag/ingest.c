@@ -28,14 +28,27 @@ _Static_assert(KB_HASH_BYTES == CHUNK_HASH_BYTES, "chunk hashes are stored as th
 
 /* ---- files ---- */
 
+/* File errors are LAIR_ESTORAGE when the disk is full (db_file_err), else
+ * LAIR_EIO; the errno is logged where it happens. */
+static enum lair_err file_err(const char *what)
+{
+    int err = errno;
+    log_error("ingest", "cannot %s: %s", what, strerror(err));
+    return db_file_err(err);
+}
+
 static enum lair_err fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
     if (fd < 0)
-        return LAIR_EIO;
-    int rc = fsync(fd);
+        return file_err("open a directory to sync it");
+    if (fsync(fd) != 0) {
+        enum lair_err e = file_err("sync a directory");
+        close(fd);
+        return e;
+    }
     close(fd);
-    return rc == 0 ? LAIR_OK : LAIR_EIO;
+    return LAIR_OK;
 }
 
 /* mkdir that makes the new entry durable (fsync of the parent). */
@@ -43,7 +56,7 @@ static enum lair_err mkdir_durable(const char *dir, const char *parent)
 {
     if (mkdir(dir, 0700) == 0)
         return fsync_path(parent);
-    return errno == EEXIST ? LAIR_OK : LAIR_EIO;
+    return errno == EEXIST ? LAIR_OK : file_err("create a directory");
 }
 
 /* <tenant>/kb/<kb>/uploads, created durably. */
@@ -65,22 +78,27 @@ static enum lair_err write_durable(const char *path, struct str data)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return LAIR_EIO;
+        return file_err("create an upload file");
     size_t off = 0;
     while (off < data.len) {
         ssize_t w = write(fd, data.ptr + off, data.len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC; /* a write that makes no progress: no room */
+            enum lair_err e = file_err("write an upload file");
             close(fd);
-            return LAIR_EIO;
+            return e;
         }
         off += (size_t)w;
     }
-    int rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
-    return rc == 0 ? LAIR_OK : LAIR_EIO;
+    if (fsync(fd) != 0) {
+        enum lair_err e = file_err("sync an upload file");
+        close(fd);
+        return e;
+    }
+    return close(fd) == 0 ? LAIR_OK : file_err("close an upload file");
 }
 
 /* A stored path: relative to the tenant directory, or absolute. */
@@ -93,7 +111,8 @@ static void resolve(struct tenant_db *db, const char *path, char *out, size_t n)
 }
 
 enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
-                                const struct ingest_upload *files, size_t n, int64_t *job_id)
+                                const struct ingest_upload *files, size_t n,
+                                const struct kb_job_hook *hook, int64_t *job_id)
 {
     *job_id = 0;
     if (n == 0)
@@ -104,10 +123,8 @@ enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
     if (sodium_init() < 0)
         return LAIR_EINTERNAL;
     char dir[4500];
-    if ((e = uploads_dir(db, kb, dir, sizeof(dir)))) {
-        log_error("ingest", "cannot create the uploads directory of a knowledge base");
+    if ((e = uploads_dir(db, kb, dir, sizeof(dir))))
         return e;
-    }
     struct kb_job_file_in *in = calloc(n, sizeof(*in));
     char(*rel)[128] = calloc(n, sizeof(*rel));
     if (!in || !rel) {
@@ -134,10 +151,8 @@ enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
     if (!e)
         e = fsync_path(dir);
     if (!e)
-        e = kb_job_create(db, kb, in, n, job_id);
+        e = kb_job_create(db, kb, in, n, hook, job_id);
     if (e) {
-        if (e == LAIR_EIO)
-            log_error("ingest", "cannot write an uploaded file durably: %s", strerror(errno));
         for (size_t i = 0; i < written; i++) {
             char path[4700];
             resolve(db, rel[i], path, sizeof(path));
@@ -167,7 +182,7 @@ enum lair_err ingest_job_paths(struct tenant_db *db, const char *kb, const char 
             .name = names[i], .path = abs[i], .owned = false, .size = (int64_t)st.st_size};
     }
     if (!e)
-        e = kb_job_create(db, kb, in, n, job_id);
+        e = kb_job_create(db, kb, in, n, NULL, job_id);
     for (size_t i = 0; abs && i < n; i++)
         free(abs[i]);
     free(abs);
@@ -303,7 +318,28 @@ struct file_ctx {
     const struct ingest_opts *o;
     struct ingest_step *out;
     struct arena *a;
+    /* the file's outcome could not be recorded: it stays pending, with its
+     * upload, and the step returns this error */
+    enum lair_err unrecorded;
 };
+
+/* A storage error that waiting cures: the file is tried again, not failed. */
+static bool transient(enum lair_err e)
+{
+    return e == LAIR_ESTORAGE || e == LAIR_EBUSY;
+}
+
+/* After a write of the file's outcome: on failure the file stays pending. */
+static void recorded(struct file_ctx *c, enum lair_err e)
+{
+    if (!e || e == LAIR_ECONFLICT)
+        return;
+    log_error("ingest", "cannot record the outcome of file %d of job %lld: %s%s", c->f->seq,
+              (long long)c->job->id, lair_err_msg(e),
+              transient(e) ? " (it stays pending and is tried again)" : "");
+    c->unrecorded = e;
+    snprintf(c->out->file_state, sizeof(c->out->file_state), "pending");
+}
 
 static void fail_file(struct file_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -315,10 +351,7 @@ static void fail_file(struct file_ctx *c, const char *fmt, ...)
     vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
     va_end(ap);
     snprintf(c->out->file_state, sizeof(c->out->file_state), "failed");
-    enum lair_err e = kb_job_file_set(c->db, c->job->id, c->f->seq, "failed", c->out->error, 0);
-    if (e && e != LAIR_ECONFLICT)
-        log_error("ingest", "cannot record the failure of file %d of job %lld: %s", c->f->seq,
-                  (long long)c->job->id, lair_err_msg(e));
+    recorded(c, kb_job_file_set(c->db, c->job->id, c->f->seq, "failed", c->out->error, 0));
 }
 
 /* Chunks, embeds and stores an extracted document. */
@@ -388,6 +421,10 @@ static void store_doc(struct file_ctx *c, const struct doc *doc, const char *sha
         /* the job or the knowledge base was deleted meanwhile, or another
          * process stored this file: nothing to record */
         snprintf(c->out->file_state, sizeof(c->out->file_state), "skipped");
+    } else if (transient(e)) {
+        /* a full disk is not the document's fault: it is tried again once
+         * there is room (never recorded as failed, never deleted) */
+        recorded(c, e);
     } else {
         log_error("ingest", "cannot store file %d of job %lld: %s", c->f->seq,
                   (long long)c->job->id, lair_err_msg(e));
@@ -434,10 +471,7 @@ static void process_file(struct file_ctx *c)
     if (kb_document_lookup(c->db, c->job->kb, f->name, &id, old) == LAIR_OK && !strcmp(sha, old)) {
         free(data);
         snprintf(c->out->file_state, sizeof(c->out->file_state), "unchanged");
-        e = kb_job_file_set(c->db, c->job->id, f->seq, "unchanged", NULL, id);
-        if (e && e != LAIR_ECONFLICT)
-            log_error("ingest", "cannot record file %d of job %lld: %s", f->seq,
-                      (long long)c->job->id, lair_err_msg(e));
+        recorded(c, kb_job_file_set(c->db, c->job->id, f->seq, "unchanged", NULL, id));
         return;
     }
     struct doc doc;
@@ -479,7 +513,7 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
     struct arena a;
     arena_init(&a, CHUNK_ARENA_BYTES);
     struct kb_job_file f;
-    e = kb_job_claim(db, job_id, &a, &f);
+    e = kb_job_claim(db, job_id, o->retry_seq, &a, &f);
     if (e == LAIR_ENOTFOUND) {
         e = kb_job_finish(db, job_id, out->state);
         if (e == LAIR_EBUSY) { /* another process holds the last file */
@@ -491,21 +525,31 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
     } else if (!e) {
         out->seq = f.seq;
         snprintf(out->name, sizeof(out->name), "%s", f.name);
-        struct file_ctx c = {db, &job, &f, o, out, &a};
+        struct file_ctx c = {db, &job, &f, o, out, &a, LAIR_OK};
         process_file(&c);
-        if (f.owned && strcmp(out->file_state, "skipped")) {
+        /* the upload goes only once the file's outcome is committed: a file
+         * still pending must be there when it is tried again */
+        if (c.unrecorded) {
+            e = c.unrecorded;
+            out->retry = transient(e);
+        } else if (f.owned && strcmp(out->file_state, "skipped")) {
             struct kb_job_file done = f;
             snprintf(done.state, sizeof(done.state), "%s", out->file_state);
             remove_owned(db, &done);
         }
     }
     arena_release(&a);
+    /* the progress the step reports; what it did is committed whatever
+     * happens here, and running the step again is harmless */
     struct kb_job now;
-    if (kb_job_get(db, job_id, &now) == LAIR_OK) {
+    enum lair_err g = kb_job_get(db, job_id, &now);
+    if (!g) {
         out->done = now.done;
         out->total = now.total;
         if (!out->state[0])
             snprintf(out->state, sizeof(out->state), "%s", now.state);
+    } else if (!e && g != LAIR_ENOTFOUND) {
+        e = g; /* not a made-up "0 of 0 files" */
     }
     return e;
 }
@@ -515,6 +559,8 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
 struct qitem {
     char tenant[SLUG_MAX + 1];
     int64_t job;
+    int retry_seq;              /* the file whose last step ended on a transient error */
+    struct timespec not_before; /* after an error: the job waits (CLOCK_REALTIME) */
 };
 
 struct ingest {
@@ -524,29 +570,68 @@ struct ingest {
     struct qitem *q;
     size_t head, len;
     bool rescan, stop, busy, started, cleaned;
-    time_t backoff_until; /* after a database error: no rescan before then */
+    uint64_t retries; /* steps that failed on an error, to be run again */
     pthread_t thread;
 };
 
-/* Seconds before the databases are scanned again after a job step failed
- * on a database error (disk full, a lock held too long). */
-#define RETRY_SECONDS 5
+/* Pause before a job whose step failed on a storage error (disk full, a
+ * lock held too long) runs again, unless the configuration gives one. */
+#define RETRY_MS 5000
 
-/* With w->mu held. */
-static void push_locked(struct ingest *w, const char *tenant, int64_t job)
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* With w->mu held. state (NULL: a new job) carries a retry's file and
+ * pause; a job already queued keeps its place and takes them. */
+static void push_locked(struct ingest *w, const char *tenant, int64_t job,
+                        const struct qitem *state)
 {
     for (size_t i = 0; i < w->len; i++) {
-        const struct qitem *it = &w->q[(w->head + i) % w->cfg.queue_max];
-        if (it->job == job && !strcmp(it->tenant, tenant))
+        struct qitem *it = &w->q[(w->head + i) % w->cfg.queue_max];
+        if (it->job == job && !strcmp(it->tenant, tenant)) {
+            if (state && state->retry_seq)
+                it->retry_seq = state->retry_seq;
+            if (state && before(&it->not_before, &state->not_before))
+                it->not_before = state->not_before;
             return;
+        }
     }
     if (w->len == w->cfg.queue_max) {
         w->rescan = true; /* found again in the database */
         return;
     }
     struct qitem *it = &w->q[(w->head + w->len++) % w->cfg.queue_max];
-    snprintf(it->tenant, sizeof(it->tenant), "%s", tenant);
-    it->job = job;
+    if (state) {
+        *it = *state;
+    } else {
+        *it = (struct qitem){.job = job};
+        snprintf(it->tenant, sizeof(it->tenant), "%s", tenant);
+    }
+}
+
+/* With w->mu held: takes the first job of the queue that is not pausing
+ * (those before it go to the back, so jobs keep taking turns). false when
+ * every queued job pauses; *until is then when the first pause ends. */
+static bool take_due_locked(struct ingest *w, struct qitem *out, struct timespec *until)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (size_t i = 0; i < w->len; i++) {
+        struct qitem *it = &w->q[w->head];
+        if (!before(&now, &it->not_before)) {
+            *out = *it;
+            w->head = (w->head + 1) % w->cfg.queue_max;
+            w->len--;
+            return true;
+        }
+        if (i == 0 || before(&it->not_before, until))
+            *until = it->not_before;
+        w->q[(w->head + w->len) % w->cfg.queue_max] = *it; /* to the back */
+        w->head = (w->head + 1) % w->cfg.queue_max;
+    }
+    return false;
 }
 
 void ingest_notify(struct ingest *w, const char *tenant, int64_t job_id)
@@ -554,7 +639,7 @@ void ingest_notify(struct ingest *w, const char *tenant, int64_t job_id)
     if (!w || !tenant)
         return;
     pthread_mutex_lock(&w->mu);
-    push_locked(w, tenant, job_id);
+    push_locked(w, tenant, job_id, NULL);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -624,7 +709,7 @@ static void queue_job(void *arg, int64_t id)
     void **p = arg;
     struct ingest *w = p[0];
     pthread_mutex_lock(&w->mu);
-    push_locked(w, p[1], id);
+    push_locked(w, p[1], id, NULL);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -660,29 +745,41 @@ static void scan_all(struct ingest *w)
     free(rows);
 }
 
-/* One step of a job; true when the job has more to do. A database error
- * leaves the job to the next scan, a few seconds later. */
-static bool run_item(struct ingest *w, const struct qitem *it)
+/* One step of a job; true when the job has more to do. A step that fails
+ * on an error leaves its job queued, pausing for the retry delay, with the
+ * file that waits for room (it->retry_seq): a full disk is waited out,
+ * never turned into failed files. */
+static bool run_item(struct ingest *w, struct qitem *it)
 {
     struct tenant_db *db;
     if (tenants_get(w->cfg.tenants, it->tenant, &db) != LAIR_OK)
         return false; /* the tenant was deleted */
-    struct ingest_opts o = {0};
+    struct ingest_opts o = {.retry_seq = it->retry_seq};
     pick_models(w->cfg.models, &o);
     struct ingest_step s;
     enum lair_err e = ingest_job_step(db, it->job, &o, &s);
     tenant_db_put(db);
-    if (e) {
-        if (e != LAIR_ENOTFOUND) {
-            log_error("ingest", "job %lld of tenant %s: %s (retried in %d s)", (long long)it->job,
-                      it->tenant, lair_err_msg(e), RETRY_SECONDS);
-            pthread_mutex_lock(&w->mu);
-            w->rescan = true;
-            w->backoff_until = time(NULL) + RETRY_SECONDS;
-            pthread_mutex_unlock(&w->mu);
-        }
+    if (e == LAIR_ENOTFOUND)
         return false;
+    if (e) {
+        unsigned ms = w->cfg.retry_ms ? w->cfg.retry_ms : RETRY_MS;
+        log_error("ingest", "job %lld of tenant %s: %s (tried again in %u ms)", (long long)it->job,
+                  it->tenant, lair_err_msg(e), ms);
+        if (s.retry)
+            it->retry_seq = s.seq;
+        clock_gettime(CLOCK_REALTIME, &it->not_before);
+        it->not_before.tv_sec += ms / 1000;
+        it->not_before.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (it->not_before.tv_nsec >= 1000000000L) {
+            it->not_before.tv_sec++;
+            it->not_before.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->retries++;
+        pthread_mutex_unlock(&w->mu);
+        return true;
     }
+    it->retry_seq = 0;
     if (s.finished)
         log_info("ingest", "job %lld of tenant %s %s: %lld of %lld files", (long long)it->job,
                  it->tenant, s.state, (long long)s.done, (long long)s.total);
@@ -703,11 +800,6 @@ static void *worker(void *arg)
         if (w->stop)
             break;
         w->busy = true;
-        if (w->len == 0 && time(NULL) < w->backoff_until) {
-            struct timespec until = {.tv_sec = w->backoff_until};
-            pthread_cond_timedwait(&w->wake, &w->mu, &until);
-            continue;
-        }
         if (w->len == 0) {
             w->rescan = false;
             pthread_mutex_unlock(&w->mu);
@@ -715,14 +807,17 @@ static void *worker(void *arg)
             pthread_mutex_lock(&w->mu);
             continue;
         }
-        struct qitem it = w->q[w->head];
-        w->head = (w->head + 1) % w->cfg.queue_max;
-        w->len--;
+        struct qitem it;
+        struct timespec until;
+        if (!take_due_locked(w, &it, &until)) { /* a notify or stop wakes it early */
+            pthread_cond_timedwait(&w->wake, &w->mu, &until);
+            continue;
+        }
         pthread_mutex_unlock(&w->mu);
         bool more = run_item(w, &it);
         pthread_mutex_lock(&w->mu);
         if (more) /* to the back of the queue: jobs take turns */
-            push_locked(w, it.tenant, it.job);
+            push_locked(w, it.tenant, it.job, &it);
     }
     w->busy = false;
     pthread_cond_broadcast(&w->idle);
@@ -775,6 +870,14 @@ void ingest_wait_idle(struct ingest *w)
     while (w->started && (w->busy || w->len > 0 || w->rescan))
         pthread_cond_wait(&w->idle, &w->mu);
     pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t ingest_retries(struct ingest *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->retries;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void ingest_free(struct ingest *w)

@@ -24,7 +24,10 @@
  * others. At start the worker finds the jobs that a stop or a crash left
  * queued or running in every tenant and resumes them; it also removes
  * uploaded files that no job refers to (a crash between the write and the
- * commit). The CLI runs the same steps in its own process. */
+ * commit). A step that cannot record its file's outcome (the disk is full)
+ * leaves the file pending with its upload; the job pauses a few seconds and
+ * tries again, without counting the retry as an interruption, until there
+ * is room. The CLI runs the same steps in its own process. */
 #ifndef LAIR_RAG_INGEST_H
 #define LAIR_RAG_INGEST_H
 
@@ -53,6 +56,8 @@ struct ingest_opts {
     struct llm_model *tokenizer;     /* sizes chunks in its tokens; NULL: embed's, else estimated */
     const struct doc_limits *limits; /* NULL: doc_limits_default() */
     int chunk_tokens;                /* 0: CHUNK_TARGET_TOKENS */
+    int retry_seq; /* the file whose last step ended with out->retry: its new attempt is not
+                      counted (kb_job_claim); 0 when none */
 };
 
 struct ingest_upload {
@@ -61,11 +66,15 @@ struct ingest_upload {
 };
 
 /* Writes files[0..n) durably under the knowledge base's uploads directory,
- * then records a job over them. On LAIR_OK the job and its files survive a
- * crash; on error nothing is left. LAIR_ENOTFOUND when kb does not exist,
- * LAIR_EIO when a file cannot be written (disk full). */
+ * then records a job over them, with hook (may be NULL: what must commit
+ * with the job, such as its audit events) in the job's transaction. On
+ * LAIR_OK the job, its files and the hook's writes survive a crash; on error
+ * nothing is left. LAIR_ENOTFOUND when kb does not exist, LAIR_ESTORAGE
+ * when the disk is full, LAIR_EIO when a file cannot be written otherwise,
+ * the hook's error when it fails. */
 enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
-                                const struct ingest_upload *files, size_t n, int64_t *job_id);
+                                const struct ingest_upload *files, size_t n,
+                                const struct kb_job_hook *hook, int64_t *job_id);
 
 /* Records a job over files read where they are: paths[i] (made absolute)
  * under the name names[i]. The files are not copied, nor removed. */
@@ -79,14 +88,20 @@ struct ingest_step {
     /* the file this step processed (seq 0 when none) */
     int seq;
     char name[KB_DOC_NAME_MAX + 1];
-    char file_state[KB_STATE_MAX]; /* indexed, unchanged, failed */
+    char file_state[KB_STATE_MAX]; /* indexed, unchanged, failed (pending: not recorded) */
     char error[256];               /* when failed: one line for the user */
     size_t chunks;                 /* the document's chunks, when indexed */
+    bool retry; /* the step failed on a transient error (a full disk) after taking file seq:
+                   pass seq as opts.retry_seq to the next step of the job */
 };
 
 /* Processes the job's next pending file, or ends the job when none is left
  * (out->finished). LAIR_ENOTFOUND when the job does not exist; a file's own
- * failure is not an error of the step (it is in out->file_state/error). */
+ * failure is not an error of the step (it is in out->file_state/error).
+ * When the file's outcome cannot be recorded (LAIR_ESTORAGE: the disk is
+ * full), the file stays pending with its upload, the step returns that
+ * error, and the job is to be run again later: nothing is lost, and a full
+ * disk never marks a file failed. */
 enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct ingest_opts *o,
                               struct ingest_step *out);
 
@@ -102,6 +117,8 @@ struct ingest_config {
                                     with the first chat model's */
     size_t queue_max;            /* jobs waiting; 0 = 1024 (beyond, they are found again by a
                                     rescan of the databases) */
+    unsigned retry_ms;           /* pause after a step failed on a storage error (a full disk,
+                                    a lock held too long) before jobs run again; 0 = 5000 */
 };
 
 /* A worker that does not run yet: jobs can be notified (they wait). OUT:
@@ -114,8 +131,12 @@ enum lair_err ingest_start(struct ingest *w);
 /* Tells the worker about a new job. Never blocks; a full queue makes the
  * worker rescan the databases. */
 void ingest_notify(struct ingest *w, const char *tenant, int64_t job_id);
-/* Blocks until nothing is queued and the worker is idle (tests, tools). */
+/* Blocks until nothing is queued and the worker is idle (tests, tools); a
+ * job waiting for room on a full disk keeps it waiting. */
 void ingest_wait_idle(struct ingest *w);
+/* Job steps that failed on an error (a full disk) and wait to run again,
+ * since the worker started. */
+uint64_t ingest_retries(struct ingest *w);
 /* Stops the thread after the file in progress (its transaction commits or
  * never starts) and frees the worker. NULL is fine. */
 void ingest_free(struct ingest *w);

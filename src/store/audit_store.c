@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "store/system.h"
 #include "core/banned.h"
 
 #define HEAD_KEY "audit.head"
@@ -41,10 +42,11 @@ static enum lair_err locked_tx(sqlite3 *db, const char *begin_sql, tx_fn fn, voi
         return LAIR_EDB;
     }
     enum lair_err e = fn(db, arg);
-    if (e || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    int rc = SQLITE_OK;
+    if (e || (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
         if (!e)
-            e = LAIR_EDB;
+            e = db_err(db, rc); /* a full disk: LAIR_ESTORAGE */
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
     sqlite3_mutex_leave(m);
     return e;
@@ -196,11 +198,12 @@ static enum lair_err append_tx(sqlite3 *db, void *arg)
     sqlite3_bind_blob(st, 8, r->prev, AUDIT_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 9, r->hash, AUDIT_HASH_LEN, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    enum lair_err ins = db_err(db, rc);
+    if (ins)
         log_error("audit", "insert: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return LAIR_EDB;
+    if (ins)
+        return ins;
     if (!head[0])
         return LAIR_OK;
     if (prepare(db,
@@ -210,16 +213,19 @@ static enum lair_err append_tx(sqlite3 *db, void *arg)
         return LAIR_EDB;
     sqlite3_bind_text(st, 1, head, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    ins = db_err(db, rc);
+    if (ins)
         log_error("audit", "checkpoint: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    return ins;
 }
 
 enum lair_err audit_store_append(struct audit_db db, struct audit_row *row, audit_seal_fn seal,
                                  void *ctx)
 {
     struct append_call a = {row, seal, ctx};
+    if (db.tx) /* the caller's transaction, whose mutex it holds */
+        return append_tx(db.tx, &a);
     if (db.tenant)
         return tenant_db_tx(db.tenant, append_tx, &a);
     return locked_tx(db.conn, "BEGIN IMMEDIATE", append_tx, &a);
@@ -369,4 +375,108 @@ bool audit_scan_find_hash(struct audit_scan *sc, const unsigned char h[AUDIT_HAS
         *seq = sqlite3_column_int64(sc->find, 0);
     sqlite3_reset(sc->find);
     return found;
+}
+
+/* ---- the high-water mark (system.db) ---- */
+
+static sqlite3 *marks_handle(struct audit_db db)
+{
+    struct sysdb *sys = db.tenant ? tenant_db_sysdb(db.tenant) : NULL;
+    return sys ? sysdb_handle(sys) : NULL;
+}
+
+bool audit_store_has_marks(struct audit_db db)
+{
+    return marks_handle(db) != NULL;
+}
+
+struct mark_call {
+    const char *scope;
+    struct audit_mark *m; /* get */
+    int64_t seq;          /* advance */
+    const char *head;     /* advance */
+};
+
+static enum lair_err mark_get_tx(sqlite3 *db, void *arg)
+{
+    struct mark_call *q = arg;
+    sqlite3_stmt *st;
+    if (prepare(db, "SELECT seq, head FROM audit_marks WHERE scope = ?1", &st))
+        return LAIR_EDB;
+    sqlite3_bind_text(st, 1, q->scope, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct str v = col_str(st, 1);
+        /* an over-long value is no checkpoint: kept cut, it fails to verify */
+        size_t n = v.len < AUDIT_HEAD_MAX - 1 ? v.len : AUDIT_HEAD_MAX - 1;
+        q->m->has = true;
+        q->m->seq = sqlite3_column_int64(st, 0);
+        memcpy(q->m->head, v.ptr, n);
+        q->m->head[n] = 0;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err audit_store_mark_get(struct audit_db db, const char *scope, struct audit_mark *m)
+{
+    memset(m, 0, sizeof(*m));
+    sqlite3 *sys = marks_handle(db);
+    struct mark_call q = {.scope = scope, .m = m};
+    return sys ? locked_tx(sys, "BEGIN", mark_get_tx, &q) : LAIR_OK;
+}
+
+static enum lair_err mark_advance_tx(sqlite3 *db, void *arg)
+{
+    struct mark_call *q = arg;
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "INSERT INTO audit_marks(scope, seq, head) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT(scope) DO UPDATE SET seq = excluded.seq, head = excluded.head "
+                "WHERE excluded.seq > audit_marks.seq",
+                &st))
+        return LAIR_EDB;
+    sqlite3_bind_text(st, 1, q->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, q->seq);
+    sqlite3_bind_text(st, 3, q->head, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        log_error("audit", "high-water mark: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err audit_store_mark_advance(struct audit_db db, const char *scope, int64_t seq,
+                                       const char *head)
+{
+    sqlite3 *sys = marks_handle(db);
+    struct mark_call q = {.scope = scope, .seq = seq, .head = head};
+    return sys ? locked_tx(sys, "BEGIN IMMEDIATE", mark_advance_tx, &q) : LAIR_OK;
+}
+
+struct hash_call {
+    int64_t seq;
+    bool *found;
+    unsigned char *hash;
+};
+
+static enum lair_err hash_at_tx(sqlite3 *db, void *arg)
+{
+    struct hash_call *q = arg;
+    sqlite3_stmt *st;
+    if (prepare(db, "SELECT hash FROM audit WHERE seq = ?1", &st))
+        return LAIR_EDB;
+    sqlite3_bind_int64(st, 1, q->seq);
+    int rc = sqlite3_step(st);
+    *q->found = rc == SQLITE_ROW && col_hash(st, 0, q->hash);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err audit_store_hash_at(struct audit_db db, int64_t seq, bool *found,
+                                  unsigned char hash[AUDIT_HASH_LEN])
+{
+    struct hash_call q = {seq, found, hash};
+    *found = false;
+    return locked_tx(shared_handle(db), "BEGIN", hash_at_tx, &q);
 }

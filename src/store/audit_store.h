@@ -29,6 +29,11 @@
 struct audit_db {
     struct tenant_db *tenant; /* BORROWED */
     sqlite3 *conn;            /* BORROWED */
+    /* BORROWED, NULL unless set: a connection to the log's database with a
+     * write transaction its caller holds open (a tenant_db_tx callback's).
+     * Appends then run inside that transaction, so that the events commit
+     * or roll back with the caller's writes; reads are unchanged. */
+    sqlite3 *tx;
 };
 
 /* One event. For reads, the strings are BORROWED from the statement and valid
@@ -56,9 +61,10 @@ typedef enum lair_err (*audit_seal_fn)(void *ctx, const struct audit_tail *tail,
                                        struct audit_row *row, char new_head[AUDIT_HEAD_MAX]);
 
 /* Appends row atomically: reads the tail, calls seal, inserts the row and
- * stores the new checkpoint, all in one BEGIN IMMEDIATE transaction, so that
- * concurrent appends (threads sharing the connection, or other processes)
- * keep the chain whole. LAIR_EDB on a database error. */
+ * stores the new checkpoint, all in one BEGIN IMMEDIATE transaction (or in
+ * db.tx's), so that concurrent appends (threads sharing the connection, or
+ * other processes) keep the chain whole. LAIR_EDB on a database error,
+ * LAIR_ESTORAGE when the disk is full. */
 enum lair_err audit_store_append(struct audit_db db, struct audit_row *row, audit_seal_fn seal,
                                  void *ctx);
 
@@ -97,5 +103,36 @@ enum lair_err audit_store_scan(
  * several); false when none. */
 bool audit_scan_find_hash(struct audit_scan *sc, const unsigned char h[AUDIT_HASH_LEN],
                           int64_t *seq);
+
+/* ---- the high-water mark ----
+ * A tenant's log lives in the tenant's own database file: restoring that
+ * file alone from an older copy leaves a shorter chain whose sealed head is
+ * valid. So every append to a tenant's log also records its new sealed head
+ * in system.db (table audit_marks, one row per log scope, deleted with the
+ * tenant's row), after the tenant's transaction has committed, and only
+ * forward: the mark never runs ahead of the log and never moves back. The
+ * operator's log, kept in system.db itself, has none. */
+
+struct audit_mark {
+    bool has;                  /* a mark is recorded */
+    int64_t seq;               /* the event it names, as stored beside the text */
+    char head[AUDIT_HEAD_MAX]; /* the checkpoint text, verbatim */
+};
+
+/* Whether db's log has a place for a mark: a tenant's log opened through
+ * tenants_new with a system database. */
+bool audit_store_has_marks(struct audit_db db);
+/* The mark of the log with this scope. OUT: *m (m->has false when none is
+ * recorded, or the log has no place for one). LAIR_EDB on a database error. */
+enum lair_err audit_store_mark_get(struct audit_db db, const char *scope, struct audit_mark *m);
+/* Records head, the checkpoint of event seq, as the mark of scope, unless
+ * the recorded one is already at seq or beyond (appends that finish out of
+ * order, in this process or another, never move it back). Does nothing for
+ * a log without a place for marks. LAIR_EDB on a database error. */
+enum lair_err audit_store_mark_advance(struct audit_db db, const char *scope, int64_t seq,
+                                       const char *head);
+/* The stored hash of event seq. OUT: *found, hash. */
+enum lair_err audit_store_hash_at(struct audit_db db, int64_t seq, bool *found,
+                                  unsigned char hash[AUDIT_HASH_LEN]);
 
 #endif

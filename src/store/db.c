@@ -1,6 +1,7 @@
 /* Shared database settings and the migration runner. */
 #include "store/db.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "core/log.h"
@@ -18,13 +19,40 @@ int db_version(sqlite3 *db)
     return v;
 }
 
+enum lair_err db_file_err(int errnum)
+{
+#ifdef EDQUOT
+    if (errnum == EDQUOT)
+        return LAIR_ESTORAGE;
+#endif
+    return errnum == ENOSPC ? LAIR_ESTORAGE : LAIR_EIO;
+}
+
+enum lair_err db_err(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE: return LAIR_OK;
+    case SQLITE_FULL: return LAIR_ESTORAGE;
+    case SQLITE_IOERR:
+        /* a short write is SQLITE_FULL already; an fsync or a truncate that
+         * runs out of room shows as an I/O error with the errno kept */
+        return db && db_file_err(sqlite3_system_errno(db)) == LAIR_ESTORAGE ? LAIR_ESTORAGE
+                                                                            : LAIR_EDB;
+    default: return LAIR_EDB;
+    }
+}
+
 static enum lair_err exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        enum lair_err e = db_err(db, rc);
         log_error("store", "%s", msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
-        return LAIR_EDB;
+        return e;
     }
     return LAIR_OK;
 }
@@ -41,14 +69,15 @@ static enum lair_err migrate(sqlite3 *db, const struct db_migration *migs, int n
     for (; v < n; v++) {
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
-        if (exec(db, "BEGIN IMMEDIATE"))
-            return LAIR_EDB;
-        if (exec(db, migs[v].sql) || exec(db, pragma)) {
+        enum lair_err e = exec(db, "BEGIN IMMEDIATE");
+        if (e)
+            return e;
+        if ((e = exec(db, migs[v].sql)) || (e = exec(db, pragma))) {
             exec(db, "ROLLBACK");
-            return LAIR_EDB;
+            return e;
         }
-        if (exec(db, "COMMIT"))
-            return LAIR_EDB;
+        if ((e = exec(db, "COMMIT")))
+            return e;
     }
     return LAIR_OK;
 }

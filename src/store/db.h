@@ -30,4 +30,17 @@ void db_close(sqlite3 *db);
 /* Current PRAGMA user_version. */
 int db_version(sqlite3 *db);
 
+/* The error that SQLite result code rc (primary or extended) stands for:
+ * LAIR_ESTORAGE when there is no room to write (SQLITE_FULL: the disk, a
+ * quota or the database's page limit is full; or an I/O error whose system
+ * errno on db is ENOSPC or EDQUOT), LAIR_OK for SQLITE_OK, SQLITE_ROW and
+ * SQLITE_DONE, else LAIR_EDB. db may be NULL. Every store module translates
+ * SQLite failures with it, so that a full disk reaches the client as 507
+ * (which it can act on) instead of a bare 500. Call it before any other use
+ * of db (a ROLLBACK resets the system errno). */
+enum lair_err db_err(sqlite3 *db, int rc);
+/* The same for a failed file write (write, fsync, mkdir, rename): errnum
+ * ENOSPC or EDQUOT gives LAIR_ESTORAGE, anything else LAIR_EIO. */
+enum lair_err db_file_err(int errnum);
+
 #endif

@@ -25,14 +25,16 @@ static enum lair_err prepare(sqlite3 *h, const char *sql, sqlite3_stmt **st)
     return LAIR_OK;
 }
 
-/* Steps a statement that returns no row, then finalizes it. */
+/* Steps a statement that returns no row, then finalizes it. A full disk
+ * is LAIR_ESTORAGE (db_err). */
 static enum lair_err run(sqlite3 *h, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    enum lair_err e = rc == SQLITE_ROW ? LAIR_EDB : db_err(h, rc);
+    if (e)
         log_error("gdpr", "step: %s", sqlite3_errmsg(h));
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    return e;
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -54,9 +56,11 @@ static void copy_col(sqlite3_stmt *st, int i, char *out, size_t n)
 
 static enum lair_err exec(sqlite3 *h, const char *sql)
 {
-    if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        enum lair_err e = db_err(h, rc);
         log_error("gdpr", "%s", sqlite3_errmsg(h));
-        return LAIR_EDB;
+        return e;
     }
     return LAIR_OK;
 }
@@ -491,13 +495,14 @@ static enum lair_err vacuum(sqlite3 *h)
             continue;
         }
         int rc = sqlite3_exec(h, "VACUUM", NULL, NULL, NULL);
+        enum lair_err e = db_err(h, rc);
         if (rc != SQLITE_OK)
             log_warn("gdpr", "scrub: VACUUM: %s", sqlite3_errmsg(h));
         sqlite3_mutex_leave(m);
         if (rc == SQLITE_OK)
             return LAIR_OK;
         if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-            return LAIR_EDB;
+            return e; /* LAIR_ESTORAGE: the copy VACUUM writes needs room */
         pause_ms(10);
     }
     return LAIR_EBUSY;
@@ -511,7 +516,7 @@ static enum lair_err truncate_log(sqlite3 *h)
     if (rc == SQLITE_OK)
         return LAIR_OK;
     log_warn("gdpr", "scrub: checkpoint deferred: %s", sqlite3_errstr(rc));
-    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? LAIR_EBUSY : LAIR_EDB;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? LAIR_EBUSY : db_err(h, rc);
 }
 
 enum lair_err gdpr_store_scrub(struct tenant_db *db)
@@ -567,9 +572,10 @@ static enum lair_err ps_update_tx(sqlite3 *h, void *arg)
         sqlite3_bind_int64(st, 4, add[i].n);
         sqlite3_bind_text(st, 5, add[i].value.ptr, (int)add[i].value.len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, now);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+            e = rc == SQLITE_ROW ? LAIR_EDB : db_err(h, rc);
             log_error("gdpr", "pseudonyms: %s", sqlite3_errmsg(h));
-            e = LAIR_EDB;
         }
         sqlite3_reset(st);
     }

@@ -13,7 +13,8 @@
  * store/conversations.c; this file only reads and deletes them.
  *
  * Every function takes a borrowed tenant database. Changes run in one
- * transaction each (tenant_db_tx). Errors: LAIR_EDB for SQLite failures,
+ * transaction each (tenant_db_tx). Errors: LAIR_ESTORAGE when the disk is
+ * full (nothing of the failed call is written), LAIR_EDB for other SQLite failures,
  * LAIR_EINVAL for arguments out of shape, errors of callbacks as returned. */
 #ifndef LAIR_STORE_GDPR_STORE_H
 #define LAIR_STORE_GDPR_STORE_H
@@ -133,7 +134,9 @@ enum lair_err gdpr_store_scrub_needed(struct tenant_db *db, bool *out);
  * and truncates it to zero bytes, then clears the scrub mark. Retries while
  * another thread's statement is running on the connection; LAIR_EBUSY (the
  * mark stays, for a later try) when a reader in another process keeps the
- * log from being truncated. Cost: a rewrite of the whole file. */
+ * log from being truncated, LAIR_ESTORAGE (the mark stays too) when the disk
+ * has no room for the copy VACUUM writes. Cost: a rewrite of the whole file,
+ * and as much free space. */
 enum lair_err gdpr_store_scrub(struct tenant_db *db);
 
 /* ---- pseudonyms of a conversation ---- */

@@ -27,14 +27,16 @@ static enum lair_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
     return LAIR_OK;
 }
 
-/* Steps a statement that returns no row and finalizes it. */
+/* Steps a statement that returns no row and finalizes it. A full disk is
+ * LAIR_ESTORAGE (db_err), which callers treat as transient. */
 static enum lair_err run(sqlite3 *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    enum lair_err e = db_err(db, rc);
+    if (e)
         log_error("kb", "step: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? LAIR_OK : LAIR_EDB;
+    return e;
 }
 
 static enum lair_err exec(sqlite3 *db, const char *sql)
@@ -123,10 +125,9 @@ enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now());
     int rc = sqlite3_step(st);
+    enum lair_err e2 = rc == SQLITE_CONSTRAINT ? LAIR_ECONFLICT : db_err(h, rc);
     sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT)
-        return LAIR_ECONFLICT;
-    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    return e2;
 }
 
 #define KB_SELECT                                                                                  \
@@ -340,12 +341,11 @@ static void dropper_release(struct dropper *d)
 static enum lair_err step_reset(sqlite3 *h, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    enum lair_err e = db_err(h, rc);
+    if (e)
         log_error("kb", "step: %s", sqlite3_errmsg(h));
-        return LAIR_EDB;
-    }
-    return LAIR_OK;
+    sqlite3_reset(st);
+    return e;
 }
 
 /* Chunk id leaves its owner: another document that holds the same chunk
@@ -1079,6 +1079,7 @@ struct job_create_ctx {
     const char *kb;
     const struct kb_job_file_in *files;
     size_t n;
+    const struct kb_job_hook *hook;
     int64_t id;
 };
 
@@ -1113,11 +1114,14 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
         e = step_reset(h, st);
     }
     sqlite3_finalize(st);
+    if (!e && c->hook && c->hook->fn)
+        e = c->hook->fn(c->hook->arg, h, c->id);
     return e;
 }
 
 enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
-                            const struct kb_job_file_in *files, size_t n, int64_t *job_id)
+                            const struct kb_job_file_in *files, size_t n,
+                            const struct kb_job_hook *hook, int64_t *job_id)
 {
     *job_id = 0;
     if (n == 0)
@@ -1126,7 +1130,7 @@ enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
         if (!files[i].name || !*files[i].name || strlen(files[i].name) > KB_DOC_NAME_MAX ||
             !files[i].path || !*files[i].path)
             return LAIR_EINVAL;
-    struct job_create_ctx c = {kb, files, n, 0};
+    struct job_create_ctx c = {kb, files, n, hook, 0};
     enum lair_err e = tenant_db_tx(db, job_create_tx, &c);
     if (!e)
         *job_id = c.id;
@@ -1195,6 +1199,7 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
 
 struct claim_ctx {
     int64_t id;
+    int retry_seq;
     struct arena *a;
     struct kb_job_file *out;
 };
@@ -1216,21 +1221,28 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
         c->out->name = arena_strndup(c->a, c->out->name, strlen(c->out->name));
         c->out->path = arena_strndup(c->a, c->out->path, strlen(c->out->path));
         c->out->error = NULL;
-        c->out->attempts++;
         if (!c->out->name || !c->out->path)
             e = LAIR_ENOMEM;
     } else {
         e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     }
     sqlite3_finalize(st);
-    if (e ||
-        (e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
+    if (e)
         return e;
-    sqlite3_bind_int64(st, 1, c->id);
-    sqlite3_bind_int(st, 2, c->out->seq);
-    sqlite3_bind_int(st, 3, c->out->attempts);
-    if ((e = run(h, st)) ||
-        (e = prep(h,
+    /* a retry after a transient error writes nothing here (the disk may
+     * still be full): its attempt was counted when it started */
+    bool retry = c->retry_seq > 0 && c->out->seq == c->retry_seq && c->out->attempts > 0;
+    if (!retry) {
+        c->out->attempts++;
+        if ((e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
+            return e;
+        sqlite3_bind_int64(st, 1, c->id);
+        sqlite3_bind_int(st, 2, c->out->seq);
+        sqlite3_bind_int(st, 3, c->out->attempts);
+        if ((e = run(h, st)))
+            return e;
+    }
+    if ((e = prep(h,
                   "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1"
                   " AND state = 'queued'",
                   &st)))
@@ -1240,10 +1252,10 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
     return run(h, st);
 }
 
-enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, struct arena *a,
+enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, int retry_seq, struct arena *a,
                            struct kb_job_file *out)
 {
-    struct claim_ctx c = {id, a, out};
+    struct claim_ctx c = {id, retry_seq, a, out};
     memset(out, 0, sizeof(*out));
     return tenant_db_tx(db, claim_tx, &c);
 }

@@ -197,10 +197,21 @@ struct kb_job_file_in {
     int64_t size;
 };
 
-/* Records a job over files[0..n) (queued, each file pending), in one
- * transaction. LAIR_ENOTFOUND when kb does not exist. */
+/* Writes that must commit or roll back with a job (its audit events): fn
+ * runs inside kb_job_create's transaction, after the job's rows, with the
+ * connection the transaction is open on and the new job's id. A non-OK
+ * return rolls the job back and is returned. */
+struct kb_job_hook {
+    enum lair_err (*fn)(void *arg, sqlite3 *tx, int64_t job_id);
+    void *arg;
+};
+
+/* Records a job over files[0..n) (queued, each file pending), and runs hook
+ * (may be NULL), in one transaction. LAIR_ENOTFOUND when kb does not exist,
+ * LAIR_ESTORAGE when the disk is full (nothing is recorded). */
 enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
-                            const struct kb_job_file_in *files, size_t n, int64_t *job_id);
+                            const struct kb_job_file_in *files, size_t n,
+                            const struct kb_job_hook *hook, int64_t *job_id);
 
 struct kb_job {
     int64_t id;
@@ -227,13 +238,17 @@ enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out);
 enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
                            void (*fn)(void *arg, const struct kb_job_file *f), void *arg);
 /* Takes the job's next pending file: counts an attempt on it and marks the
- * job running, in one transaction. OUT: *out, strings in a. LAIR_ENOTFOUND
- * when no file is pending (or the job is gone). */
-enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, struct arena *a,
+ * job running, in one transaction. retry_seq (0: none) is a file of the job
+ * whose last attempt ended on a transient error (a full disk), not on a
+ * crash: when it is the file taken, no attempt is counted again, so that
+ * waiting for room never marks a file as interrupted. OUT: *out, strings
+ * in a. LAIR_ENOTFOUND when no file is pending (or the job is gone). */
+enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, int retry_seq, struct arena *a,
                            struct kb_job_file *out);
 /* Records the outcome of a pending file that kb_document_put did not store:
  * state "unchanged" (with its document) or "failed" (with error, one line),
- * and counts it done. LAIR_ECONFLICT when the file is no longer pending. */
+ * and counts it done. LAIR_ECONFLICT when the file is no longer pending;
+ * LAIR_ESTORAGE when the disk is full (the file stays pending). */
 enum lair_err kb_job_file_set(struct tenant_db *db, int64_t id, int seq, const char *state,
                               const char *error, int64_t document_id);
 /* Ends a job whose files are all processed: done when at least one was

@@ -57,6 +57,16 @@ static const struct db_migration migrations[] = {
      ") STRICT;"},
     /* v3: settings (the audit chain's keyed head checkpoint lives here) */
     {"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"},
+    /* v4: the high-water mark of each tenant's audit log (src/store/audit_store.c), so that
+     * restoring a tenant's database from an older copy is detected; it goes with the tenant */
+    {"CREATE TABLE audit_marks ("
+     "  scope TEXT PRIMARY KEY,"
+     "  seq INTEGER NOT NULL,"
+     "  head TEXT NOT NULL"
+     ") STRICT;"
+     "CREATE TRIGGER tenants_delete_audit_mark AFTER DELETE ON tenants BEGIN"
+     "  DELETE FROM audit_marks WHERE scope = 'tenant:' || old.slug;"
+     "END;"},
 };
 
 struct sysdb {
@@ -79,6 +89,8 @@ const char *key_role_name(enum key_role r)
 
 static enum key_role role_parse(const char *s)
 {
+    if (!s)
+        return ROLE_USER;
     if (!strcmp(s, "operator"))
         return ROLE_OPERATOR;
     if (!strcmp(s, "admin"))
@@ -86,6 +98,50 @@ static enum key_role role_parse(const char *s)
     if (!strcmp(s, "editor"))
         return ROLE_EDITOR;
     return ROLE_USER;
+}
+
+bool key_role_restrictable(enum key_role role)
+{
+    return role == ROLE_USER;
+}
+
+/* The role a stored key acts with: an editor or admin key restricted to
+ * assistants acts as a user key (rows written before such restrictions were
+ * refused; docs/roles.md). The operator has no assistants: a restriction
+ * there never meant anything. */
+static enum key_role role_effective(const char *role, const char *assistants)
+{
+    enum key_role r = role_parse(role);
+    bool staff = r == ROLE_ADMIN || r == ROLE_EDITOR;
+    return staff && assistants && assistants[0] ? ROLE_USER : r;
+}
+
+enum lair_err key_duration_parse(const char *text, int64_t *seconds)
+{
+    static const struct {
+        const char *suffix;
+        int64_t mult;
+    } units[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    *seconds = 0;
+    if (!text || text[0] < '0' || text[0] > '9') /* no sign, no space */
+        return LAIR_EINVAL;
+    int64_t n = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+        if (n > KEY_EXPIRES_IN_MAX)
+            return LAIR_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(p, units[i].suffix))
+            continue;
+        /* n <= KEY_EXPIRES_IN_MAX: compare before multiplying */
+        if (n < 1 || n > KEY_EXPIRES_IN_MAX / units[i].mult)
+            return LAIR_EINVAL;
+        *seconds = n * units[i].mult;
+        return LAIR_OK;
+    }
+    return LAIR_EINVAL;
 }
 
 static int path_join(char *out, size_t n, const char *dir, const char *name)
@@ -164,6 +220,37 @@ enum lair_err sysdb_init_dir(const char *dir)
     return LAIR_OK;
 }
 
+/* Keys restricted to assistants on a role that cannot hold a restriction
+ * (created before such keys were refused) become user keys with the same
+ * restriction: they keep the chat their restriction promised and lose the
+ * management routes that ignored it. Each one is logged. */
+static enum lair_err downgrade_restricted_keys(sqlite3 *db)
+{
+#define RESTRICTED_STAFF "FROM api_keys WHERE role IN ('admin', 'editor') AND assistants <> ''"
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, role, IFNULL(tenant, ''), assistants " RESTRICTED_STAFF,
+                           -1, &st, NULL) != SQLITE_OK)
+        return LAIR_EDB;
+    int found = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        found++;
+        log_warn("store",
+                 "key %s of tenant %s (role %s, restricted to assistants %s) is now a user key "
+                 "with that restriction: editor and admin keys cannot be restricted "
+                 "(docs/roles.md)",
+                 (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 2),
+                 (const char *)sqlite3_column_text(st, 1),
+                 (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    if (!found) /* the usual case: no write at open */
+        return LAIR_OK;
+    static const char update[] =
+        "UPDATE api_keys SET role = 'user' WHERE rowid IN (SELECT rowid " RESTRICTED_STAFF ")";
+    return sqlite3_exec(db, update, NULL, NULL, NULL) == SQLITE_OK ? LAIR_OK : LAIR_EDB;
+#undef RESTRICTED_STAFF
+}
+
 enum lair_err sysdb_open(const char *dir, struct sysdb **out)
 {
     char path[4096], pepper[4096];
@@ -182,6 +269,8 @@ enum lair_err sysdb_open(const char *dir, struct sysdb **out)
     enum lair_err e = read_pepper(pepper, s->pepper);
     if (!e)
         e = db_open(path, migrations, (int)(sizeof(migrations) / sizeof(migrations[0])), &s->db);
+    if (!e)
+        e = downgrade_restricted_keys(s->db);
     if (!e && sqlite3_prepare_v3(s->db,
                                  "SELECT hash, role, tenant, expires_at, revoked_at, assistants, "
                                  "rpm_limit, tokens_per_day, last_used_at "
@@ -234,9 +323,24 @@ static bool tenant_exists(struct sysdb *s, const char *slug)
     return found;
 }
 
+/* What every caller (API, CLI) must have checked already, checked again
+ * where the row is written. */
+static bool spec_valid(const struct key_spec *spec)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (spec->assistants && spec->assistants[0] && !key_role_restrictable(spec->role))
+        return false;
+    if (spec->expires_at < 0 || spec->expires_at > now + KEY_EXPIRES_IN_MAX + 60)
+        return false;
+    return spec->rpm_limit >= 0 && spec->rpm_limit <= LIMIT_MAX && spec->tokens_per_day >= 0 &&
+           spec->tokens_per_day <= LIMIT_MAX;
+}
+
 enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec,
                                     char key_text[KEY_TEXT_MAX], char key_id[KEY_ID_LEN + 1])
 {
+    if (!spec_valid(spec))
+        return LAIR_EINVAL;
     unsigned char idb[KEY_ID_LEN / 2], secret[SECRET_LEN], h[32];
     char secret_b64[sodium_base64_ENCODED_LEN(SECRET_LEN, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
     randombytes_buf(idb, sizeof(idb));
@@ -272,8 +376,8 @@ enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec
         sqlite3_bind_text(st, 8, spec->assistants ? spec->assistants : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, spec->rpm_limit);
         sqlite3_bind_int64(st, 10, spec->tokens_per_day);
-        if (sqlite3_step(st) == SQLITE_DONE)
-            e = LAIR_OK;
+        int rc = sqlite3_step(st);
+        e = rc == SQLITE_DONE ? LAIR_OK : db_err(s->db, rc); /* a full disk: 507 */
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);
@@ -306,10 +410,12 @@ enum lair_err sysdb_key_list(struct sysdb *s, const char *tenant, struct key_row
     while (*n < max && sqlite3_step(st) == SQLITE_ROW) {
         struct key_row *r = &out[(*n)++];
         copy_col(st, 0, r->id, sizeof(r->id));
-        copy_col(st, 1, r->role, sizeof(r->role));
         copy_col(st, 2, r->tenant, sizeof(r->tenant));
         copy_col(st, 3, r->name, sizeof(r->name));
         copy_col(st, 4, r->assistants, sizeof(r->assistants));
+        const char *stored = (const char *)sqlite3_column_text(st, 1);
+        snprintf(r->role, sizeof(r->role), "%s",
+                 key_role_name(role_effective(stored, r->assistants)));
         r->created_at = sqlite3_column_int64(st, 5);
         r->expires_at = sqlite3_column_int64(st, 6);
         r->revoked_at = sqlite3_column_int64(st, 7);
@@ -322,22 +428,66 @@ enum lair_err sysdb_key_list(struct sysdb *s, const char *tenant, struct key_row
     return LAIR_OK;
 }
 
+/* A key that can manage its tenant (or the deployment): an admin (or
+ * operator) key, not revoked, not expired, not restricted. */
+#define USABLE_ADMIN                                                                               \
+    "revoked_at = 0 AND (expires_at = 0 OR expires_at > ?3) AND assistants = '' AND "              \
+    "role = (CASE WHEN ?2 IS NULL THEN 'operator' ELSE 'admin' END)"
+
+/* LAIR_ECONFLICT when key_id is a usable admin key and no other one exists.
+ * Inside the revocation's transaction. */
+static enum lair_err check_not_last_admin(sqlite3 *db, const char *tenant, const char *key_id,
+                                          int64_t now)
+{
+    sqlite3_stmt *st;
+    static const char sql[] =
+        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1 AND tenant IS ?2 AND " USABLE_ADMIN
+        "), (SELECT COUNT(*) FROM api_keys WHERE id <> ?1 AND tenant IS ?2 AND " USABLE_ADMIN ")";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return LAIR_EDB;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    if (tenant)
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    enum lair_err e = LAIR_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        e = sqlite3_column_int(st, 0) && sqlite3_column_int64(st, 1) == 0 ? LAIR_ECONFLICT
+                                                                          : LAIR_OK;
+    sqlite3_finalize(st);
+    return e;
+}
+
 enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *key_id)
 {
     sqlite3_stmt *st;
-    enum lair_err e = LAIR_EDB;
+    int64_t now = (int64_t)time(NULL);
     pthread_mutex_lock(&s->mu);
-    if (sqlite3_prepare_v2(s->db,
-                           "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND tenant IS ?2 "
-                           "AND revoked_at = 0",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-        if (tenant)
-            sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-        if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(s->db) == 1 ? LAIR_OK : LAIR_ENOTFOUND;
-        sqlite3_finalize(st);
+    /* IMMEDIATE: the write lock is taken before the check, so a revocation
+     * in another process waits for this one to commit and then sees it */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return LAIR_EDB;
+    }
+    enum lair_err e = check_not_last_admin(s->db, tenant, key_id, now);
+    if (!e) {
+        e = LAIR_EDB;
+        if (sqlite3_prepare_v2(s->db,
+                               "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND tenant IS ?2 "
+                               "AND revoked_at = 0",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+            if (tenant)
+                sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, now);
+            if (sqlite3_step(st) == SQLITE_DONE)
+                e = sqlite3_changes(s->db) == 1 ? LAIR_OK : LAIR_ENOTFOUND;
+            sqlite3_finalize(st);
+        }
+    }
+    int rc = SQLITE_OK;
+    if (e || (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+        e = e ? e : db_err(s->db, rc);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     pthread_mutex_unlock(&s->mu);
     return e;
@@ -390,7 +540,7 @@ enum lair_err sysdb_tenant_insert(struct sysdb *s, const char *slug, const char 
         int rc = sqlite3_step(st);
         e = rc == SQLITE_DONE ? LAIR_OK
             : (rc & 0xff) == SQLITE_CONSTRAINT ? LAIR_ECONFLICT
-                                                : LAIR_EDB;
+                                                : db_err(s->db, rc);
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);
@@ -453,8 +603,9 @@ static enum lair_err exec_bound(sqlite3 *db, const char *sql, const char *arg)
         return LAIR_EDB;
     sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
+    enum lair_err e = db_err(db, rc);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+    return e;
 }
 
 enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
@@ -471,7 +622,11 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
         e = exec_bound(s->db, "DELETE FROM api_keys WHERE tenant = ?1", slug);
     if (!e && !changed)
         e = LAIR_ENOTFOUND;
-    sqlite3_exec(s->db, e ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    int rc = sqlite3_exec(s->db, e ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    if (!e && rc != SQLITE_OK) { /* not deleted: say so (a full disk refuses the commit) */
+        e = db_err(s->db, rc);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     pthread_mutex_unlock(&s->mu);
     return e;
 }
@@ -479,6 +634,8 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
 enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
                                       int64_t tokens_per_day, int64_t retention_days)
 {
+    if (rpm > LIMIT_MAX || tokens_per_day > LIMIT_MAX || retention_days > RETENTION_DAYS_MAX)
+        return LAIR_EINVAL;
     sqlite3_stmt *st;
     enum lair_err e = LAIR_EDB;
     pthread_mutex_lock(&s->mu);
@@ -493,8 +650,10 @@ enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t
         sqlite3_bind_int64(st, 2, rpm);
         sqlite3_bind_int64(st, 3, tokens_per_day);
         sqlite3_bind_int64(st, 4, retention_days);
-        if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(s->db) ? LAIR_OK : LAIR_ENOTFOUND;
+        int rc = sqlite3_step(st);
+        e = rc != SQLITE_DONE ? db_err(s->db, rc)
+            : sqlite3_changes(s->db) ? LAIR_OK
+                                     : LAIR_ENOTFOUND;
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);
@@ -547,9 +706,9 @@ enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct princip
             (expires == 0 || expires > now)) {
             memcpy(out->key_id, id.ptr, KEY_ID_LEN);
             out->key_id[KEY_ID_LEN] = 0;
-            out->role = role_parse((const char *)sqlite3_column_text(st, 1));
             copy_col(st, 2, out->tenant, sizeof(out->tenant));
             copy_col(st, 5, out->assistants, sizeof(out->assistants));
+            out->role = role_effective((const char *)sqlite3_column_text(st, 1), out->assistants);
             out->rpm_limit = sqlite3_column_int64(st, 6);
             out->tokens_per_day = sqlite3_column_int64(st, 7);
             touch = sqlite3_column_int64(st, 8) < now - 60;

@@ -36,10 +36,26 @@ struct key_spec {
     enum key_role role;
     const char *tenant;     /* NULL for an operator key */
     const char *name;       /* label shown in listings; may be NULL */
-    const char *assistants; /* comma-separated slugs; NULL or "" = all */
+    const char *assistants; /* comma-separated slugs; NULL or "" = all; user keys only */
     int64_t expires_at;     /* unix time; 0 = never */
     int64_t rpm_limit, tokens_per_day;
 };
+
+/* Bounds on what a client may ask for, so that adding them to a time or
+ * multiplying them never overflows (docs/roles.md, docs/quotas.md). */
+#define KEY_EXPIRES_IN_MAX ((int64_t)36500 * 86400) /* 100 years, in seconds */
+#define LIMIT_MAX ((int64_t)1 << 40)                /* rpm, tokens per day */
+#define RETENTION_DAYS_MAX 3650                     /* a tenant's default retention */
+
+/* Parses a key lifetime: "30d", "12h", "15m", "90s" or a number of seconds,
+ * from 1 second to KEY_EXPIRES_IN_MAX. LAIR_EINVAL otherwise (bad shape,
+ * zero, negative, too long: nothing is ever added to a time unchecked). */
+enum lair_err key_duration_parse(const char *text, int64_t *seconds);
+/* True when a key of this role may be restricted to some assistants: only
+ * user keys. An editor or admin key reaches every assistant, knowledge base
+ * and conversation of its tenant through the management API (and an admin
+ * makes keys), so a restriction on it would promise what it cannot hold. */
+bool key_role_restrictable(enum key_role role);
 
 struct key_row {
     char id[KEY_ID_LEN + 1];
@@ -69,7 +85,10 @@ void sysdb_free(struct sysdb *s);
 enum lair_err sysdb_key_create(struct sysdb *s, enum key_role role, const char *tenant,
                                int64_t expires_at, char key_text[KEY_TEXT_MAX],
                                char key_id[KEY_ID_LEN + 1]);
-/* Same with every option. LAIR_ENOTFOUND when the tenant does not exist. */
+/* Same with every option. LAIR_ENOTFOUND when the tenant does not exist;
+ * LAIR_EINVAL when assistants is set on a role that cannot be restricted
+ * (key_role_restrictable), expires_at is negative or further than
+ * KEY_EXPIRES_IN_MAX from now, or a limit is outside 0..LIMIT_MAX. */
 enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec,
                                     char key_text[KEY_TEXT_MAX], char key_id[KEY_ID_LEN + 1]);
 /* Keys of one tenant (tenant NULL: operator keys), oldest first, at most max.
@@ -77,7 +96,12 @@ enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec
 enum lair_err sysdb_key_list(struct sysdb *s, const char *tenant, struct key_row *out, size_t max,
                              size_t *n);
 /* Revokes a key of that tenant (NULL: operator keys); LAIR_ENOTFOUND when
- * the id is unknown there or already revoked. Takes effect at once. */
+ * the id is unknown there or already revoked. Takes effect at once.
+ * LAIR_ECONFLICT, revoking nothing, when it is the last usable admin key of
+ * its tenant (or the last usable operator key): usable = not revoked, not
+ * expired, not restricted. The check and the revocation are one
+ * transaction (BEGIN IMMEDIATE), so two revocations racing, from this
+ * process or another, cannot both remove the last two. */
 enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *key_id);
 /* Records use, at most once a minute per key (no write per request). */
 void sysdb_key_touch(struct sysdb *s, const char *key_id);
@@ -92,7 +116,8 @@ enum lair_err sysdb_tenant_get(struct sysdb *s, const char *slug, struct tenant_
 enum lair_err sysdb_tenant_list(struct sysdb *s, struct tenant_row *out, size_t max, size_t *n);
 /* Deletes the row and every key of the tenant, in one transaction. */
 enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug);
-/* Sets quotas (negative = unchanged). */
+/* Sets quotas (negative = unchanged). LAIR_EINVAL when rpm or tokens per
+ * day exceed LIMIT_MAX or retention_days RETENTION_DAYS_MAX. */
 enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
                                       int64_t tokens_per_day, int64_t retention_days);
 
@@ -101,7 +126,10 @@ const struct db_migration *sysdb_schema(int *n);
 
 /* The system database handle, for src/store/ modules only (audit). */
 struct sqlite3 *sysdb_handle(struct sysdb *s);
-/* Checks a bearer secret. LAIR_EAUTH when unknown, revoked, expired or wrong. */
+/* Checks a bearer secret. LAIR_EAUTH when unknown, revoked, expired or wrong.
+ * An editor or admin key restricted to assistants (written before such
+ * restrictions were refused) authenticates as a user key with the same
+ * restriction; sysdb_open also rewrites such rows to role user, and logs it. */
 enum lair_err sysdb_key_check(struct sysdb *s, struct str bearer, struct principal *out);
 
 const char *key_role_name(enum key_role r);

@@ -347,7 +347,7 @@ enum lair_err tenants_create(struct tenants *t, const char *slug, const char *na
     remove_tree(dir); /* leftovers of a crash between rmdir and the row delete */
     struct tenant_db *d = NULL;
     if (mkdir(dir, 0700) != 0)
-        e = LAIR_EIO;
+        e = db_file_err(errno);
     else
         e = open_db(t, slug, &d);
     if (e) {
@@ -444,6 +444,7 @@ struct vcache *tenants_vectors(struct tenants *t) { return t->vectors; }
 struct vcache *tenant_db_vectors(struct tenant_db *db) { return db->owner->vectors; }
 const char *tenant_db_slug(const struct tenant_db *db) { return db->slug; }
 const char *tenant_db_dir(const struct tenant_db *db) { return db->dir; }
+struct sysdb *tenant_db_sysdb(struct tenant_db *db) { return db->owner->sys; }
 
 enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, void *), void *arg)
 {
@@ -451,15 +452,21 @@ enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, 
      * whole transaction so that no other thread's statement lands inside it. */
     sqlite3_mutex *m = sqlite3_db_mutex(db->db);
     sqlite3_mutex_enter(m);
-    if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    int rc = sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        enum lair_err e = db_err(db->db, rc);
         sqlite3_mutex_leave(m);
-        return LAIR_EDB;
+        return e;
     }
     enum lair_err e = fn(db->db, arg);
-    if (e || sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    /* a statement of fn that ran out of room reports a database error:
+     * the connection still holds its code (our mutex is held) */
+    if (e == LAIR_EDB && db_err(db->db, sqlite3_extended_errcode(db->db)) == LAIR_ESTORAGE)
+        e = LAIR_ESTORAGE;
+    if (e || (rc = sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
         if (!e)
-            e = LAIR_EDB;
+            e = db_err(db->db, rc); /* before the rollback resets the errno */
+        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     }
     sqlite3_mutex_leave(m);
     return e;

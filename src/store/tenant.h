@@ -44,6 +44,9 @@ void tenant_db_put(struct tenant_db *db);
 sqlite3 *tenant_db_handle(struct tenant_db *db);
 const char *tenant_db_slug(const struct tenant_db *db);
 const char *tenant_db_dir(const struct tenant_db *db);
+/* The system database the tenant was opened through (BORROWED; NULL when
+ * tenants_new was given none): it keeps the tenant's audit high-water mark. */
+struct sysdb *tenant_db_sysdb(struct tenant_db *db);
 /* The vector snapshots of searches (store/vcache.h), shared by all tenants
  * of t, with its byte budget (VCACHE_DEFAULT_MIB until set). BORROWED. */
 struct vcache *tenants_vectors(struct tenants *t);

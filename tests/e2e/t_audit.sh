@@ -3,7 +3,7 @@
 # actions and denied requests are recorded with the actor's key id and no
 # secret; `libreair audit verify` and GET /api/v1/audit/verify say the chain
 # is intact, then name the event where it breaks once the database file has
-# been tampered with (sqlite3).
+# been tampered with (sqlite3), or put back from an older copy.
 source "$(dirname "$0")/lib.sh"
 
 "$BIN" audit --help | grep -q 'audit verify' || fail "audit --help"
@@ -100,7 +100,9 @@ expect 200 "$ADMIN" GET /api/v1/audit/verify
 jq -e '.ok == true and .events >= 6 and (.head.hash | test("^[0-9a-f]{64}$"))' "$WORK/resp" >/dev/null ||
     fail "tenant verify: $(cat "$WORK/resp")"
 expect 200 "$OP" GET /api/v1/audit/verify
-jq -e '.ok == true and .events >= 4' "$WORK/resp" >/dev/null || fail "operator verify: $(cat "$WORK/resp")"
+# (tenant.create and two 401s: the revoked key's 401 is the same kind as
+# $BAD's, counted and written later as one aggregate, docs/audit.md)
+jq -e '.ok == true and .events >= 3' "$WORK/resp" >/dev/null || fail "operator verify: $(cat "$WORK/resp")"
 expect 403 "$USER" GET /api/v1/audit/verify
 out=$("$BIN" audit verify --data "$WORK/data") || fail "cli verify: $out"
 [[ $out == "ok: "*" events"* ]] || fail "cli verify says: $out"
@@ -134,8 +136,9 @@ set -e
 expect 200 "$OP" GET /api/v1/audit/verify
 jq -e ".ok == false and .broken_at == $last and .reason == \"truncated\"" "$WORK/resp" >/dev/null ||
     fail "api verify after truncation: $(cat "$WORK/resp")"
-# the next event does not paper over the gap
-expect 401 "$BAD" GET /api/v1/keys
+# the next event does not paper over the gap (a refusal of a new kind:
+# written at once, not counted into an aggregate)
+expect 401 "$BAD" GET /api/v1/audit/verify
 expect 200 "$OP" GET /api/v1/audit/verify
 jq -e ".ok == false and .broken_at == $last" "$WORK/resp" >/dev/null ||
     fail "the gap after a new event: $(cat "$WORK/resp")"
@@ -144,3 +147,39 @@ pass "removing the last event is found (truncated), and stays found after new ev
 curl -fsS "$URL/metrics" | grep -q '^libreair_audit_append_failures_total 0$' ||
     fail "metrics: no audit failure counter at 0"
 pass "append failures are exported in /metrics"
+
+# ---- an older copy of a tenant's database put back ----
+# The copy's log and sealed head verify on their own; the high-water mark
+# that system.db kept does not go back with them.
+expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"Ville B"}'
+ADMIN_B=$(jq -r .admin_key "$WORK/resp")
+DB_B=$WORK/data/tenants/ville-b/tenant.db
+expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'
+sql "$DB_B" ".backup '$WORK/ville-b-old.db'"
+expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'
+expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"editor"}'
+expect 200 "$ADMIN_B" GET /api/v1/audit/verify
+jq -e '.ok == true and .events == 3' "$WORK/resp" >/dev/null || fail "ville-b before: $(cat "$WORK/resp")"
+kill "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=
+cp "$WORK/ville-b-old.db" "$DB_B"
+rm -f "$DB_B-wal" "$DB_B-shm"
+set +e
+out=$("$BIN" audit verify --data "$WORK/data" --tenant ville-b)
+rc=$?
+set -e
+[ $rc = 1 ] || fail "a tenant database put back from an older copy verifies: exit $rc ($out)"
+[[ $out == *"breaks at event 2 (rolled_back)"* ]] || fail "cli does not say rolled back at 2: $out"
+start_server
+expect 200 "$ADMIN_B" GET /api/v1/audit/verify
+jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 2' "$WORK/resp" >/dev/null ||
+    fail "api verify after the restore: $(cat "$WORK/resp")"
+# new events chain from the restored head, and do not move the mark
+for i in 1 2 3; do expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'; done
+expect 200 "$ADMIN_B" GET /api/v1/audit/verify
+jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 3' "$WORK/resp" >/dev/null ||
+    fail "api verify after new events: $(cat "$WORK/resp")"
+grep -q "tenant:ville-b log: it does not hold event 3" "$WORK/server.err" ||
+    fail "the server does not say the log went back: $(cat "$WORK/server.err")"
+pass "a tenant's database put back from an older copy is found (rolled_back), also after new events"

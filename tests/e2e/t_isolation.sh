@@ -146,6 +146,63 @@ expect 200 "$ADMIN_A" DELETE "/api/v1/keys/$RID"
 expect 401 "$R" GET /v1/models
 pass "assistant restriction; revocation takes effect at once"
 
+# ---- a restriction binds user keys only (docs/roles.md) ----
+# Editor and admin keys reach every assistant, knowledge base and
+# conversation through the management routes (and an admin makes keys): a
+# restriction on them is refused, by the API and the CLI alike.
+nkeys() { sqlite3 -cmd '.timeout 5000' "$WORK/data/system.db" "SELECT COUNT(*) FROM api_keys"; }
+before=$(nkeys)
+for role in editor admin; do
+    expect 422 "$ADMIN_A" POST /api/v1/keys "{\"role\":\"$role\",\"assistants\":[\"accueil-a\"]}"
+    jq -e '.error.param == "assistants" and (.error.message | contains("only '"'"'user'"'"' keys"))' \
+        "$WORK/resp" >/dev/null || fail "restricted $role: $(cat "$WORK/resp")"
+    rc=0
+    "$BIN" key create --data "$WORK/data" --tenant ville-a --role "$role" --assistant accueil-a \
+        >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "restricts only user keys" "$WORK/err" ||
+        fail "cli restricted $role: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+done
+expect 422 "$OP" POST /api/v1/keys '{"role":"operator","assistants":["accueil-a"]}'
+[ "$(nkeys)" = "$before" ] || fail "a refused restriction created a key"
+expect 201 "$ADMIN_A" POST /api/v1/keys '{"role":"editor","assistants":[]}' # [] = every assistant
+pass "a restriction on an editor, admin or operator key: 422 naming assistants, CLI exit 2"
+
+# Keys an earlier version created that way act as user keys with their
+# restriction: chat with their assistants, nothing of the management API.
+call "$ADMIN_A" POST /api/v1/keys '{"role":"user","assistants":["accueil-a"]}'
+LEG_E=$(jq -r .key "$WORK/resp")
+call "$ADMIN_A" POST /api/v1/keys '{"role":"user","assistants":["accueil-a"]}'
+LEG_A=$(jq -r .key "$WORK/resp")
+sqlite3 -cmd '.timeout 5000' "$WORK/data/system.db" \
+    "UPDATE api_keys SET role = 'editor' WHERE id = '${LEG_E:5:12}';
+     UPDATE api_keys SET role = 'admin' WHERE id = '${LEG_A:5:12}'"
+for k in "$LEG_E" "$LEG_A"; do
+    expect 403 "$k" GET /api/v1/assistants
+    expect 403 "$k" GET /api/v1/assistants/urbanisme
+    expect 403 "$k" POST /api/v1/assistants/urbanisme/publish
+    expect 403 "$k" GET /api/v1/knowledge-bases
+    expect 403 "$k" POST /api/v1/knowledge-bases/any/search '{"query":"x"}'
+    expect 403 "$k" GET /api/v1/keys
+    expect 403 "$k" POST /api/v1/keys '{"role":"admin"}'
+    expect 403 "$k" GET /api/v1/audit
+    expect 403 "$k" POST /api/v1/gdpr/export '{"subject":"habitant-A"}'
+    expect 200 "$k" GET /api/v1/me
+    jq -e '.role == "user" and .assistants == ["accueil-a"]' "$WORK/resp" >/dev/null ||
+        fail "me: $(cat "$WORK/resp")"
+    expect 200 "$k" GET /api/v1/conversations
+    jq -e '.data | length == 0' "$WORK/resp" >/dev/null || fail "sees others' conversations"
+    expect 404 "$k" GET "/api/v1/conversations/$CONV_A"
+    expect 404 "$k" POST /v1/chat/completions '{"model":"urbanisme","messages":[{"role":"user","content":"hi"}]}'
+    expect 200 "$k" POST /v1/chat/completions '{"model":"accueil-a","messages":[{"role":"user","content":"hi"}]}'
+    call "$k" GET /v1/models
+    jq -e '[.data[].id] == ["accueil-a"]' "$WORK/resp" >/dev/null || fail "lists $(cat "$WORK/resp")"
+done
+call "$ADMIN_A" GET /api/v1/keys
+jq -e --arg e "${LEG_E:5:12}" --arg a "${LEG_A:5:12}" \
+    '[.data[] | select(.id == $e or .id == $a) | .role] == ["user", "user"]' "$WORK/resp" >/dev/null ||
+    fail "listed as $(jq -c '[.data[] | {id, role}]' "$WORK/resp")"
+pass "a restricted editor or admin key from an earlier version acts as a restricted user key"
+
 # ---- deleting a tenant removes its directory and revokes its keys ----
 [ -d "$WORK/data/tenants/ville-b" ] || fail "no tenant directory"
 expect 200 "$OP" DELETE /api/v1/tenants/ville-b

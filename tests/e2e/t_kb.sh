@@ -212,6 +212,34 @@ for ev in 'kb.create:kb:demarches' 'document.upload:document:demarches/ecoles.md
 done
 pass "audit: kb.create, document.upload, document.delete with names only"
 
+# ---- an upload whose audit events cannot be written is not acknowledged ----
+# The document.upload events are written in the job's transaction, so that
+# a job never exists without them (a kill -9 between the job's commit and
+# the events, written one by one after it, left indexed documents without
+# their events). A trigger, added beside the running server, makes the
+# tenant's log refuse the event of one file: the upload fails whole, and
+# neither a job nor a document appears.
+TDB=$WORK/data/tenants/ville-a/tenant.db
+sqlite3 -cmd ".timeout 5000" "$TDB" "CREATE TRIGGER test_refuse_event BEFORE INSERT ON audit
+    WHEN new.target = 'document:demarches/refus.md' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+printf '# Refus\n\nUn document dont le journal refuse la trace.\n' >"$DOCS/refus.md"
+printf '# Voirie\n\nLes travaux de voirie sont annoncés une semaine avant.\n' >"$DOCS/voirie.md"
+upload "$EDITOR" demarches "file=@$DOCS/voirie.md" "file=@$DOCS/refus.md"
+UP_STATUS=$STATUS
+sqlite3 -cmd ".timeout 5000" "$TDB" "DROP TRIGGER test_refuse_event;"
+[ "$UP_STATUS" = 500 ] || fail "an upload whose events cannot be written: got $UP_STATUS, want 500: $(head -c 300 "$WORK/resp")"
+[ "$(sqlite3 -cmd ".timeout 5000" "$TDB" "SELECT count(*) FROM job_files WHERE name IN ('voirie.md', 'refus.md')")" = 0 ] ||
+    fail "a job was recorded for an upload whose events failed"
+upload "$EDITOR" demarches "file=@$DOCS/voirie.md" "file=@$DOCS/refus.md"
+[ "$STATUS" = 202 ] || fail "the same upload once the log accepts it: $STATUS"
+JOB_R=$(jq -r .job_id "$WORK/resp")
+wait_job "$EDITOR" "$JOB_R"
+check '.state == "done" and .errors == []' "upload after the refusal"
+expect 200 "$ADMIN" GET "/api/v1/audit?limit=1000"
+check "[.data[] | select(.action == \"document.upload\" and (.detail | test(\"job:$JOB_R\\\\b\")))] | length == 2" \
+    "both events of the job, naming it"
+pass "an upload whose audit events fail is refused whole (500, no job); its events name the job"
+
 # ---- the CLI on a folder ----
 mkdir -p "$WORK/folder/sous-dossier" "$WORK/folder/.cache"
 printf '# Piscine\n\nLa piscine municipale ouvre ses bassins en juin.\n' >"$WORK/folder/piscine.md"

@@ -3,7 +3,8 @@
 # binary: public ids that only a published public assistant answers, the
 # origin allow-list (CORS headers only for allowed origins, preflight), strict
 # request bodies, the per-client rate limit (429 with Retry-After, readable
-# by the page; clients told apart behind a local proxy), widget chats
+# by the page; clients told apart behind a local proxy; one bucket however
+# the Origin is spelt, answered with the canonical origin), widget chats
 # recorded as conversations under a pseudonymous subject and continued by
 # id, no cookies; /api/v1/me for each role; static files, their headers and
 # HEAD.
@@ -171,6 +172,42 @@ hdr Access-Control-Expose-Headers | grep -q Retry-After || fail "Retry-After exp
 CLIENT=192.0.2.100
 pub POST $CHAT "$SITE" '{}'; need 422 "another client"
 pass "rate limit per client: 429 with Retry-After after 8, others unaffected"
+
+# ---- rate limit: respelling the Origin gives no other bucket ----
+# Each spelling below is the allowed origin to the allow-list (scheme case,
+# port with leading zeros, IPv4 written another way); the bucket and the
+# CORS answer use the canonical origin, so each client gets one bucket of 8.
+one_bucket() { # one_bucket CLIENT SPELLING...
+    local client=$1 o got codes= acao=
+    shift
+    for o in "$@"; do
+        CLIENT=$client
+        pub POST $CHAT "$o" '{}'
+        codes="$codes $STATUS"
+        got=$(hdr Access-Control-Allow-Origin || true)
+        [ "$got" = "$SITE" ] || acao="$acao $o->'$got'"
+        [ "$STATUS" = 429 ] && break
+        [ "$STATUS" = 422 ] || fail "origin $o: status $STATUS, not 422"
+    done
+    [ "$STATUS" = 429 ] || fail "respelled origins escaped the rate limit:$codes"
+    [ "$(echo "$codes" | wc -w)" -eq 9 ] || fail "respelled origins share one bucket of 8:$codes"
+    [ -z "$acao" ] || fail "Access-Control-Allow-Origin is not the canonical origin:$acao"
+}
+one_bucket 192.0.2.150 HTTP://127.0.0.1:8765 http://127.0.0.1:08765 Http://127.0.0.1:8765 \
+    hTTp://127.0.0.1:08765 HTTP://127.0.0.1:08765 hTtP://127.0.0.1:8765 HtTp://127.0.0.1:08765 \
+    httP://127.0.0.1:8765 HTtp://127.0.0.1:08765 htTP://127.0.0.1:8765 hTTP://127.0.0.1:8765
+one_bucket 192.0.2.152 http://127.1:8765 http://0x7f.0.0.1:08765 http://2130706433:8765 \
+    HTTP://127.000.000.001:8765 http://127.0.0.1:0008765 http://0177.0.0.1:8765 \
+    http://0x7f.1:8765 http://127.0.1:8765 http://0X7F000001:8765 http://127.0.0.0x1:8765
+for o in "http://127.0.0.1:8765/" "http://user@127.0.0.1:8765" "http://127.0.0.1.:8765" null \
+    "http://127.0.0.1:" "http://127.0.0.1:8765:8765" "http://[::ffff:127.0.0.1]:8765"; do
+    CLIENT=192.0.2.151
+    pub POST $CHAT "$o" '{}'
+    need 403 "origin '$o'"
+    check '.error.code == "origin_not_allowed"' "code for '$o'"
+    [ -z "$(hdr Access-Control-Allow-Origin)" ] || fail "ACAO for '$o'"
+done
+pass "respelled origins: one bucket, the canonical origin in CORS; no canonical form: 403"
 
 # ---- web files ----
 curl -sS -D "$WORK/hdr" -o "$WORK/resp" "$URL/" >/dev/null

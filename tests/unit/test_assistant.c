@@ -337,6 +337,116 @@ static void test_origins(void **state)
     assistant_release(&a);
 }
 
+/* Every spelling of one origin that passes the allow-list has one canonical
+ * form, the one the public API keys its rate limit on: respelling the
+ * Origin header must give no other bucket. */
+static void test_origin_canonical(void **state)
+{
+    (void)state;
+    static const char *const same[][2] = {
+        {"https://www.ville.fr", "https://www.ville.fr"},
+        {"HTTPS://WWW.VILLE.FR", "https://www.ville.fr"},
+        {"hTtPs://www.Ville.fr", "https://www.ville.fr"},
+        {"https://www.ville.fr:443", "https://www.ville.fr"},
+        {"https://www.ville.fr:0443", "https://www.ville.fr"},
+        {"https://www.ville.fr:00000443", "https://www.ville.fr"},
+        {"http://mairie.fr:80", "http://mairie.fr"},
+        {"http://mairie.fr:080", "http://mairie.fr"},
+        {"https://mairie.fr:80", "https://mairie.fr:80"},
+        {"http://mairie.fr:443", "http://mairie.fr:443"},
+        {"http://127.0.0.1:08765", "http://127.0.0.1:8765"},
+        {"http://127.1:8765", "http://127.0.0.1:8765"},
+        {"http://0x7f.0.0.1:8765", "http://127.0.0.1:8765"},
+        {"http://0177.0.0.1:8765", "http://127.0.0.1:8765"},
+        {"http://2130706433:8765", "http://127.0.0.1:8765"},
+        {"http://127.000.000.001:8765", "http://127.0.0.1:8765"},
+        {"http://[::1]:3000", "http://[::1]:3000"},
+        {"http://[0:0:0:0:0:0:0:1]:3000", "http://[::1]:3000"},
+        {"http://[0000::0001]:3000", "http://[::1]:3000"},
+        {"http://[2001:DB8:0:0:1:0:0:1]", "http://[2001:db8::1:0:0:1]"},
+        {"http://[::ffff:192.0.2.1]", "http://[::ffff:c000:201]"},
+        {"http://[1::]", "http://[1::]"},
+        {"http://[1:0:2:3:4:5:6:7]", "http://[1:0:2:3:4:5:6:7]"},
+        {"https://XN--VILL-BPA.FR", "https://xn--vill-bpa.fr"},
+    };
+    char out[ASSISTANT_ORIGIN_MAX + 1], again[ASSISTANT_ORIGIN_MAX + 1];
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        if (!assistant_origin_canonical(str_c(same[i][0]), out))
+            fail_msg("'%s' has no canonical form", same[i][0]);
+        if (strcmp(out, same[i][1]))
+            fail_msg("'%s' gives '%s', not '%s'", same[i][0], out, same[i][1]);
+        assert_true(assistant_origin_canonical(str_c(out), again));
+        assert_string_equal(again, out);
+    }
+    static const char *const refused[] = {
+        "null",
+        "",
+        "https://",
+        "https://www.ville.fr/",
+        "https://www.ville.fr/chemin",
+        "https://www.ville.fr?q",
+        "https://www.ville.fr#x",
+        "https://user@www.ville.fr",
+        "https://user:pw@www.ville.fr",
+        "https://www.ville.fr.",
+        "https://www.ville.fr..",
+        "https://.www.ville.fr",
+        "https://www.ville.fr:",
+        "https://www.ville.fr:0",
+        "https://www.ville.fr:65536",
+        "https://www.ville.fr:99999999999999999999",
+        "https://www.ville.fr:+443",
+        "https://www.ville.fr:44 3",
+        " https://www.ville.fr",
+        "https://www.ville.fr ",
+        "https://www.vill\xc3\xa9.fr",
+        "https://www.ville%2efr",
+        "https://www.ville.fr\\",
+        "ftp://www.ville.fr",
+        "https:/www.ville.fr",
+        "https:www.ville.fr",
+        "//www.ville.fr",
+        "*",
+        "http://256.0.0.1",
+        "http://1.2.3.4.5",
+        "http://0x100000000",
+        "http://1.2.3.08",
+        "http://1..2",
+        "http://[::1",
+        "http://::1",
+        "http://[::1]x",
+        "http://[fe80::1%25eth0]",
+        "http://[1:2:3:4:5:6:7:8:9]",
+        "http://[g::1]",
+        "http://[]",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (assistant_origin_canonical(str_c(refused[i]), out))
+            fail_msg("'%s' was taken as '%s'", refused[i], out);
+    char nul[] = "https://www.ville.fr\0.evil";
+    assert_false(assistant_origin_canonical((struct str){nul, sizeof(nul) - 1}, out));
+    char big[ASSISTANT_ORIGIN_MAX + 2];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "https://", 8);
+    assert_false(assistant_origin_canonical((struct str){big, sizeof(big)}, out));
+
+    /* the allow-list takes and answers the same forms */
+    json_t *spec = load("{\"slug\": \"pub\", \"model\": \"default\", \"visibility\": \"public\","
+                        " \"allowed_origins\": [\"http://127.1:8765\", \"https://[::0:1]\"]}");
+    struct assistant a;
+    struct assistant_error err;
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_string_equal(json_string_value(json_array_get(a.allowed_origins, 0)),
+                        "http://127.0.0.1:8765");
+    assert_string_equal(json_string_value(json_array_get(a.allowed_origins, 1)), "https://[::1]");
+    assert_true(assistant_origin_allowed(&a, S("HTTP://127.0.0.1:008765")));
+    assert_true(assistant_origin_allowed(&a, S("https://[0::1]:443")));
+    assert_false(assistant_origin_allowed(&a, S("http://127.0.0.1:8765/")));
+    assert_false(assistant_origin_allowed(&a, S("http://127.0.0.2:8765")));
+    assistant_release(&a);
+}
+
 /* ---- store ---- */
 
 static char dir[256], data[300];
@@ -666,11 +776,11 @@ static void test_base_version_race(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_design_example),    cmocka_unit_test(test_defaults_and_canonical),
-        cmocka_unit_test(test_bad_fields),        cmocka_unit_test(test_lengths),
-        cmocka_unit_test(test_ranges_at_bounds),  cmocka_unit_test(test_origins),
-        cmocka_unit_test(test_store_versions),    cmocka_unit_test(test_concurrent_updates),
-        cmocka_unit_test(test_base_version_race),
+        cmocka_unit_test(test_design_example),     cmocka_unit_test(test_defaults_and_canonical),
+        cmocka_unit_test(test_bad_fields),         cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_ranges_at_bounds),   cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_origin_canonical),   cmocka_unit_test(test_store_versions),
+        cmocka_unit_test(test_concurrent_updates), cmocka_unit_test(test_base_version_race),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

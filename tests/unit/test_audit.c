@@ -1,8 +1,10 @@
 /* Unit tests for the audit log (src/audit, src/store/audit_store.c): many
  * threads appending at once keep the chain whole; tampering with the
  * database file through SQL (modified, deleted, inserted, reordered,
- * truncated, rewritten events, a removed or foreign checkpoint) is detected
- * at the right event; stored fields are bounded and carry no secret. */
+ * truncated, rewritten events, a removed or foreign checkpoint, an older
+ * copy of the tenant's database put back, which system.db's high-water mark
+ * tells) is detected at the right event; stored fields are bounded and carry
+ * no secret. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -105,6 +107,13 @@ static void tamper(const char *path, const char *sql)
     if (rc != SQLITE_OK)
         fail_msg("%s: %s", sql, msg);
     sqlite3_close(db);
+}
+
+static const char *sys_path(void)
+{
+    static char path[400];
+    snprintf(path, sizeof(path), "%s/system.db", data);
+    return path;
 }
 
 static void expect_broken(struct audit_log *l, enum audit_reason why, int64_t at)
@@ -582,6 +591,117 @@ static void test_other_pepper(void **state)
     fixture_close(&f);
 }
 
+/* ---- the high-water mark in system.db ---- */
+
+/* Appends n events, each unlike any other (the same events written again
+ * in the same second after the same head would rebuild the same chain). */
+static void append_n(struct audit_log *l, int n)
+{
+    static int count;
+    for (int i = 0; i < n; i++) {
+        char target[32];
+        snprintf(target, sizeof(target), "key:%012d", ++count);
+        struct audit_event ev = {
+            .actor = "0123456789ab", .action = "key.create", .target = target, .outcome = "ok"};
+        assert_int_equal(audit_append(l, &ev, NULL), LAIR_OK);
+    }
+}
+
+static int64_t mark_seq(struct fixture *f)
+{
+    struct audit_mark m;
+    assert_int_equal(audit_store_mark_get(f->log.db, f->log.scope, &m), LAIR_OK);
+    return m.has ? m.seq : -1;
+}
+
+/* Puts back the log of an older copy of the tenant's database (its rows and
+ * its sealed head), as restoring the file would. */
+static void restore_copy(struct fixture *f, const char *copy)
+{
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "ATTACH '%s' AS o; DELETE FROM audit; INSERT INTO audit SELECT * FROM o.audit;"
+             "UPDATE settings SET value = (SELECT value FROM o.settings WHERE key = 'audit.head')"
+             " WHERE key = 'audit.head';",
+             copy);
+    tamper(f->path, sql);
+}
+
+/* An older copy of a tenant's database, head included, verifies on its own;
+ * the mark that system.db kept says that the log went back, and goes on
+ * saying it after the server appends again from the restored head. */
+static void test_rolled_back(void **state)
+{
+    (void)state;
+    struct fixture f;
+    char copy[400], sql[500];
+    snprintf(copy, sizeof(copy), "%s/rollback-old.db", dir);
+    fixture_open(&f, "rollback", 10);
+    assert_int_equal(mark_seq(&f), 10);
+    snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", copy);
+    tamper(f.path, sql);
+    append_n(&f.log, 5);
+    assert_int_equal(mark_seq(&f), 15);
+    expect_ok(&f.log, 15);
+
+    restore_copy(&f, copy);
+    expect_broken(&f.log, AUDIT_ROLLED_BACK, 11);
+    /* appends chain from the restored head; the mark stays as evidence */
+    append_n(&f.log, 3);
+    assert_int_equal(mark_seq(&f), 15);
+    expect_broken(&f.log, AUDIT_ROLLED_BACK, 14);
+    append_n(&f.log, 4);
+    assert_int_equal(mark_seq(&f), 15);
+    expect_broken(&f.log, AUDIT_ROLLED_BACK, 15);
+    /* emptied, head and all */
+    tamper(f.path, "DELETE FROM audit; DELETE FROM settings WHERE key = 'audit.head'");
+    expect_broken(&f.log, AUDIT_ROLLED_BACK, 1);
+    fixture_close(&f);
+}
+
+/* A mark that does not verify (forged, or of another log) is reported; one
+ * that was never recorded (a log written before marks existed, or whose
+ * mark was removed) is not, and the next append records it. */
+static void test_mark_forged_or_missing(void **state)
+{
+    (void)state;
+    struct fixture f, g;
+    char sql[600];
+    fixture_open(&f, "mark-a", 6);
+    fixture_open(&g, "mark-b", 9);
+    /* another tenant's mark, however genuine, is not this log's */
+    snprintf(sql, sizeof(sql),
+             "UPDATE audit_marks SET seq = 9, head = (SELECT head FROM audit_marks WHERE scope = "
+             "'tenant:mark-b') WHERE scope = 'tenant:mark-a'");
+    tamper(sys_path(), sql);
+    expect_broken(&f.log, AUDIT_CHECKPOINT, 6);
+    tamper(sys_path(), "UPDATE audit_marks SET seq = 1000000 WHERE scope = 'tenant:mark-b'");
+    expect_broken(&g.log, AUDIT_CHECKPOINT, 9);
+
+    tamper(sys_path(), "DELETE FROM audit_marks");
+    expect_ok(&f.log, 6);
+    assert_int_equal(mark_seq(&f), -1);
+    append_n(&f.log, 1);
+    assert_int_equal(mark_seq(&f), 7);
+    expect_ok(&f.log, 7);
+    fixture_close(&f);
+    fixture_close(&g);
+}
+
+/* The mark goes with the tenant: a tenant made again under the same slug
+ * starts a new log, which verifies. */
+static void test_mark_deleted_with_tenant(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, "again", 8);
+    fixture_close(&f);
+    fixture_open(&f, "again", 2);
+    assert_int_equal(mark_seq(&f), 2);
+    expect_ok(&f.log, 2);
+    fixture_close(&f);
+}
+
 /* ---- content ---- */
 
 static bool has(const char *s, size_t n, const char *needle)
@@ -790,6 +910,9 @@ int main(void)
         cmocka_unit_test(test_rewritten),
         cmocka_unit_test(test_foreign_log),
         cmocka_unit_test(test_other_pepper),
+        cmocka_unit_test(test_rolled_back),
+        cmocka_unit_test(test_mark_forged_or_missing),
+        cmocka_unit_test(test_mark_deleted_with_tenant),
         cmocka_unit_test(test_content_cleaned),
         cmocka_unit_test(test_bounds_everywhere),
         cmocka_unit_test(test_list_and_subject),

@@ -3,8 +3,9 @@
  * at a random point of an erasure (fork + SIGKILL, then recovery: complete,
  * never half done), retention purges per assistant and per tenant, the PII
  * policy of stored text with its pseudonym table, the export document, the
- * subject token, the log filter, the processing register, and document
- * deletion in a knowledge base against the same byte-level check. */
+ * subject token, the log filter, the processing register, document
+ * deletion in a knowledge base against the same byte-level check, and an
+ * erasure on a full disk (an SQLite VFS that refuses to grow files). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -36,6 +37,8 @@
 #include "store/conversations.h"
 #include "store/gdpr_store.h"
 #include "store/kb.h"
+
+#include "full_vfs.h"
 
 /* ---- a data directory with one tenant ---- */
 
@@ -874,8 +877,93 @@ static void test_kb_document_delete(void **state)
     env_free(&v);
 }
 
+/* ---- a full disk ---- */
+
+/* Moves the tenant's log into its file and cuts it to zero bytes, so that
+ * the next writes make the log grow (which a full disk refuses). */
+static void truncate_wal(struct env *v)
+{
+    assert_int_equal(sqlite3_wal_checkpoint_v2(tenant_db_handle(v->db), NULL,
+                                               SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+                     SQLITE_OK);
+}
+
+static void assert_integrity(struct env *v)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(tenant_db_handle(v->db), "PRAGMA integrity_check", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+}
+
+/* A full disk during an erasure: with no room, nothing is erased and the
+ * error is LAIR_ESTORAGE (507), not a database error; with room for the
+ * deletion but not for the scrub's copy of the file, the erasure succeeds
+ * with scrubbed false (the rows are gone; a 500 there would have the DPO
+ * retry what was done), and the next purge run scrubs once there is room. */
+static void test_erase_disk_full(void **state)
+{
+    (void)state;
+    struct env v;
+    env_init(&v);
+    fast_writes(&v);
+    char canary[64], subject[64];
+    random_tag(canary, sizeof(canary), "CANARY-");
+    random_tag(subject, sizeof(subject), "citizen-");
+    for (int i = 0; i < 200; i++)
+        make_conv(&v, "etat-civil", "someone-else", "kept", 2, 1500, NULL);
+    for (int i = 0; i < 3; i++)
+        make_conv(&v, "etat-civil", subject, canary, 2, 200, NULL);
+    struct gdpr_erasure r;
+    struct gdpr_pending pend[2];
+    size_t n_pend;
+    bool needed, scrubbed;
+
+    truncate_wal(&v);
+    full_vfs_budget(0);
+    assert_int_equal(gdpr_erase(v.db, v.key, subject, "0123456789ab", &r), LAIR_ESTORAGE);
+    assert_true(full_vfs_refused > 0);
+    full_vfs_budget(-1);
+    assert_int_equal(count_subject(&v, subject), 3);
+    assert_int_equal(gdpr_store_pending_list(v.db, pend, 2, &n_pend), LAIR_OK);
+    assert_int_equal(n_pend, 0);
+    assert_int_equal(audit_events(&v, "gdpr.erase", NULL, NULL), 0);
+
+    truncate_wal(&v);
+    full_vfs_budget(192 << 10);
+    assert_int_equal(gdpr_erase(v.db, v.key, subject, "0123456789ab", &r), LAIR_OK);
+    print_message("erasure on a full disk: %lld writes refused\n", full_vfs_refused);
+    assert_true(full_vfs_refused > 0);
+    assert_false(r.scrubbed);
+    assert_int_equal(r.counts.conversations, 3);
+    assert_int_equal(r.counts.messages, 12);
+    assert_int_equal(count_subject(&v, subject), 0);
+    assert_int_equal(audit_events(&v, "gdpr.erase", NULL, NULL), 1);
+    assert_int_equal(gdpr_store_scrub_needed(v.db, &needed), LAIR_OK);
+    assert_true(needed);
+    /* a purge run while the disk is still full defers the scrub again */
+    assert_int_equal(gdpr_recover(v.db, v.key, NULL, &scrubbed), LAIR_OK);
+    assert_false(scrubbed);
+    full_vfs_budget(-1);
+
+    assert_int_equal(gdpr_recover(v.db, v.key, NULL, &scrubbed), LAIR_OK);
+    assert_true(scrubbed);
+    assert_int_equal(gdpr_store_scrub_needed(v.db, &needed), LAIR_OK);
+    assert_false(needed);
+    assert_int_equal(grep_dir(v.data, canary), 0);
+    assert_int_equal(grep_dir(v.data, subject), 0);
+    assert_int_equal(count_subject(&v, "someone-else"), 200);
+    assert_integrity(&v);
+    assert_chain_ok(&v);
+    env_free(&v);
+}
+
 int main(void)
 {
+    full_vfs_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_erase_leaves_nothing),
         cmocka_unit_test(test_secure_delete_alone),
@@ -886,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_token_and_log),
         cmocka_unit_test(test_register),
         cmocka_unit_test(test_kb_document_delete),
+        cmocka_unit_test(test_erase_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

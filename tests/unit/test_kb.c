@@ -6,9 +6,12 @@
  * shadow tables nor the database file's bytes, identical chunks stored once
  * and handed over, per-file errors, the upload path and the background
  * worker (resuming jobs at start, removing orphan uploads), vectors from a
- * tiny generated embedding model, and a crash in the middle of a job: a
+ * tiny generated embedding model, a crash in the middle of a job: a
  * child process that ingests is killed with SIGKILL again and again, and
- * after each kill every document is fully indexed or absent. */
+ * after each kill every document is fully indexed or absent; a full disk
+ * while a job runs (files wait with their uploads, never fail, are never
+ * counted as interrupted); and audit events written in the upload's job
+ * transaction. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,7 +30,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
+#include "audit/audit.h"
 #include "rag/chunk.h"
 #include "rag/ingest.h"
 #include "store/kb.h"
@@ -759,11 +764,11 @@ static void test_attempts(void **state)
     struct arena a;
     arena_init(&a, 0);
     struct kb_job_file f;
-    assert_int_equal(kb_job_claim(db, job, &a, &f), LAIR_OK);
+    assert_int_equal(kb_job_claim(db, job, 0, &a, &f), LAIR_OK);
     assert_int_equal(f.attempts, 1);
     assert_int_equal(kb_job_get(db, job, &j), LAIR_OK);
     assert_string_equal(j.state, "running");
-    assert_int_equal(kb_job_claim(db, job, &a, &f), LAIR_OK);
+    assert_int_equal(kb_job_claim(db, job, 0, &a, &f), LAIR_OK);
     assert_int_equal(f.attempts, 2);
     arena_release(&a);
     struct ingest_step s;
@@ -801,8 +806,8 @@ static void test_upload_and_worker(void **state)
         {"b.txt", S("Le ramassage des encombrants a lieu le premier lundi du mois.\n")},
     };
     int64_t job;
-    assert_int_equal(ingest_job_upload(db, "nope", up, 2, &job), LAIR_ENOTFOUND);
-    assert_int_equal(ingest_job_upload(db, "uploads", up, 2, &job), LAIR_OK);
+    assert_int_equal(ingest_job_upload(db, "nope", up, 2, NULL, &job), LAIR_ENOTFOUND);
+    assert_int_equal(ingest_job_upload(db, "uploads", up, 2, NULL, &job), LAIR_OK);
     char updir[600];
     snprintf(updir, sizeof(updir), "%s/kb/uploads/uploads", tenant_db_dir(db));
     assert_int_equal(count_dir(updir), 2);
@@ -849,7 +854,7 @@ static void test_upload_and_worker(void **state)
 
     /* a job notified while the worker runs */
     struct ingest_upload up2[1] = {{"c.md", S("# Sport\n\nLe gymnase est réservé aux clubs.\n")}};
-    assert_int_equal(ingest_job_upload(db, "uploads", up2, 1, &job), LAIR_OK);
+    assert_int_equal(ingest_job_upload(db, "uploads", up2, 1, NULL, &job), LAIR_OK);
     ingest_notify(w, "ville", job);
     ingest_notify(w, "ville", job); /* twice: queued once */
     ingest_notify(w, "nobody", 1);  /* unknown tenant: dropped */
@@ -861,7 +866,7 @@ static void test_upload_and_worker(void **state)
     ingest_free(w);
 
     /* deleting the knowledge base takes everything with it */
-    assert_int_equal(ingest_job_upload(db, "uploads", up2, 1, &job), LAIR_OK);
+    assert_int_equal(ingest_job_upload(db, "uploads", up2, 1, NULL, &job), LAIR_OK);
     assert_int_equal(kb_delete(db, "uploads"), LAIR_OK);
     assert_int_equal(kb_job_get(db, job, &j), LAIR_ENOTFOUND);
     assert_int_equal(fts_count("gymnase"), 0);
@@ -1126,6 +1131,257 @@ static void test_vectors(void **state)
     llm_registry_free(reg);
 }
 
+/* ---- a full disk ---- */
+
+/* The tenant database can no longer grow, or can again: with
+ * max_page_count at its size, SQLite answers SQLITE_FULL to any write that
+ * needs a new page, as when the disk is full, while writes in place (a job
+ * file's counters) still succeed, as they may on a real full disk. */
+static void disk_full(bool full)
+{
+    char sql[80];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+             full ? (long long)sql_int("PRAGMA page_count", NULL) : 4294967294LL);
+    sql_exec(sql);
+}
+
+static int attempts(int64_t job, int seq)
+{
+    char sql[120];
+    snprintf(sql, sizeof(sql), "SELECT attempts FROM job_files WHERE job_id = %lld AND seq = %d",
+             (long long)job, seq);
+    return (int)sql_int(sql, NULL);
+}
+
+/* A long Markdown document about word: its chunks need new pages. */
+static void long_doc(struct buf *b, const char *word)
+{
+    buf_init(b, 0);
+    for (int i = 0; i < 12; i++) {
+        buf_printf(b, "# Section %d\n\n", i);
+        prose(b, word, 900);
+        buf_printf(b, "\n\n");
+    }
+}
+
+static const char exe[] = "MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+                          "This program cannot be run in DOS mode.";
+
+/* One step after another on a full disk: the document that cannot be
+ * stored and the failure that cannot be recorded leave their file pending
+ * with its upload (the step says LAIR_ESTORAGE and retry), a retry does not
+ * count an attempt, and once there is room the same files end as they
+ * should: indexed, or failed for their own reason. */
+static void test_disk_full_steps(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_create(db, "plein", NULL), LAIR_OK);
+    struct buf a;
+    long_doc(&a, "aqueduc ");
+    struct ingest_upload up[2] = {{"aqueduc.md", {a.ptr, a.len}},
+                                  {"setup.exe", {exe, sizeof(exe) - 1}}};
+    int64_t job;
+    assert_int_equal(ingest_job_upload(db, "plein", up, 2, NULL, &job), LAIR_OK);
+    char updir[600];
+    snprintf(updir, sizeof(updir), "%s/kb/plein/uploads", tenant_db_dir(db));
+    assert_int_equal(count_dir(updir), 2);
+
+    struct ingest_opts o = {0};
+    struct ingest_step s;
+    disk_full(true);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_ESTORAGE);
+        assert_true(s.retry);
+        assert_int_equal(s.seq, 1);
+        o.retry_seq = s.seq;
+        assert_string_equal(file_state(job, 1, NULL, 0), "pending");
+        assert_int_equal(attempts(job, 1), 1);
+        assert_int_equal(count_dir(updir), 2);
+    }
+    disk_full(false);
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
+    assert_string_equal(s.file_state, "indexed");
+    assert_int_equal(attempts(job, 1), 1);
+    assert_int_equal(count_dir(updir), 1);
+    assert_string_equal(best("plein", "aqueducs"), "aqueduc.md");
+
+    /* the executable fails, but its failure cannot be written: any change
+     * of a file's state needs a new page (a trigger on this connection) */
+    sql_exec(
+        "CREATE TEMP TRIGGER grow AFTER UPDATE OF state ON job_files BEGIN"
+        " INSERT OR REPLACE INTO settings(key, value) VALUES ('test.grow', hex(zeroblob(32768)));"
+        " END");
+    disk_full(true);
+    o.retry_seq = 0;
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_ESTORAGE);
+    assert_true(s.retry);
+    assert_int_equal(s.seq, 2);
+    assert_string_equal(file_state(job, 2, NULL, 0), "pending");
+    assert_int_equal(count_dir(updir), 1); /* kept: it is tried again */
+    o.retry_seq = s.seq;
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_ESTORAGE);
+    assert_int_equal(attempts(job, 2), 1);
+    sql_exec("DROP TRIGGER temp.grow");
+    disk_full(false);
+    char error[256];
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
+    assert_string_equal(s.file_state, "failed");
+    assert_string_equal(file_state(job, 2, error, sizeof(error)), "failed");
+    assert_non_null(strstr(error, "executable"));
+    assert_int_equal(count_dir(updir), 0);
+    o.retry_seq = 0;
+    run_job(job, &o, &s);
+    assert_string_equal(s.state, "done");
+    check_integrity();
+    buf_release(&a);
+}
+
+/* The server's worker on a full disk: the job waits (steps fail and are
+ * retried after the pause) as long as it takes, with no file failed and no
+ * attempt counted twice, then ends done once room is back. */
+static void test_disk_full_worker(void **state)
+{
+    (void)state;
+    disk_full(false); /* whatever a failed test before left */
+    sql_exec("DROP TRIGGER IF EXISTS temp.grow");
+    assert_int_equal(kb_create(db, "attente", NULL), LAIR_OK);
+    struct buf a, b;
+    long_doc(&a, "viaduc ");
+    long_doc(&b, "passerelle ");
+    struct ingest_upload up[2] = {{"viaduc.md", {a.ptr, a.len}},
+                                  {"passerelle.md", {b.ptr, b.len}}};
+    int64_t job;
+    assert_int_equal(ingest_job_upload(db, "attente", up, 2, NULL, &job), LAIR_OK);
+    disk_full(true);
+    struct ingest *w;
+    struct ingest_config cfg = {.sys = sys, .tenants = tenants, .retry_ms = 5};
+    assert_int_equal(ingest_new(&cfg, &w), LAIR_OK);
+    assert_int_equal(ingest_start(w), LAIR_OK);
+    ingest_notify(w, "ville", job);
+    /* polls, bounded: the worker tries again and again, and no file ends */
+    char error[256];
+    for (int i = 0; i < 2000 && ingest_retries(w) < 6; i++) {
+        if (strcmp(file_state(job, 1, error, sizeof(error)), "pending"))
+            fail_msg("file 1 left pending on a full disk: %s", error);
+        nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+    }
+    assert_true(ingest_retries(w) >= 6);
+    assert_string_equal(file_state(job, 1, NULL, 0), "pending");
+    assert_string_equal(file_state(job, 2, NULL, 0), "pending");
+    assert_true(attempts(job, 1) <= 1);
+    disk_full(false);
+    ingest_wait_idle(w);
+    ingest_free(w);
+    struct kb_job j;
+    assert_int_equal(kb_job_get(db, job, &j), LAIR_OK);
+    assert_string_equal(j.state, "done");
+    assert_string_equal(file_state(job, 1, NULL, 0), "indexed");
+    assert_string_equal(file_state(job, 2, NULL, 0), "indexed");
+    assert_int_equal(attempts(job, 1), 1);
+    assert_int_equal(attempts(job, 2), 1);
+    char updir[600];
+    snprintf(updir, sizeof(updir), "%s/kb/attente/uploads", tenant_db_dir(db));
+    assert_int_equal(count_dir(updir), 0);
+    assert_string_equal(best("attente", "passerelles"), "passerelle.md");
+    check_integrity();
+    buf_release(&a);
+    buf_release(&b);
+}
+
+/* ---- what commits with an upload's job ---- */
+
+struct hook_ctx {
+    unsigned char key[AUDIT_KEY_LEN];
+    int events; /* appended before failing; -1: never fails */
+};
+
+static enum lair_err audit_hook(void *arg, sqlite3 *tx, int64_t job)
+{
+    struct hook_ctx *h = arg;
+    struct audit_log l;
+    audit_log_tenant(&l, db, h->key);
+    l.db.tx = tx;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "job:%lld", (long long)job);
+    enum lair_err e = LAIR_OK;
+    for (int i = 0; i < 2 && !e; i++) {
+        if (i == h->events)
+            e = LAIR_EIO;
+        struct audit_event ev = {.actor = "test",
+                                 .action = "document.upload",
+                                 .target = i ? "document:hook/b.md" : "document:hook/a.md",
+                                 .outcome = "ok",
+                                 .detail = detail};
+        if (!e)
+            e = audit_append(&l, &ev, NULL);
+    }
+    audit_log_release(&l);
+    return e;
+}
+
+static int64_t upload_events(void)
+{
+    return sql_int("SELECT count(*) FROM audit WHERE action = 'document.upload'", NULL);
+}
+
+/* The events of an upload are written in its job's transaction: a job
+ * exists with all its events or not at all (the server's kill -9 between
+ * the two left indexed documents without their events), and on a full disk
+ * neither the job, nor its events, nor its files are left. */
+static void test_upload_hook(void **state)
+{
+    (void)state;
+    disk_full(false);
+    sql_exec("DROP TRIGGER IF EXISTS temp.grow");
+    assert_int_equal(kb_create(db, "hook", NULL), LAIR_OK);
+    struct hook_ctx h = {.events = -1};
+    assert_int_equal(audit_key_load(data, h.key), LAIR_OK);
+    struct kb_job_hook hook = {audit_hook, &h};
+    struct ingest_upload up[2] = {{"a.md", S("# Pont\n\nLe pont levant est ouvert.\n")},
+                                  {"b.md", S("# Quai\n\nLe quai est fermé.\n")}};
+    char updir[600];
+    snprintf(updir, sizeof(updir), "%s/kb/hook/uploads", tenant_db_dir(db));
+    int64_t before = upload_events(), job;
+    assert_int_equal(ingest_job_upload(db, "hook", up, 2, &hook, &job), LAIR_OK);
+    assert_int_equal(upload_events(), before + 2);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "job:%lld", (long long)job);
+    assert_int_equal(sql_int("SELECT count(*) FROM audit WHERE detail = ?1", detail), 2);
+    assert_int_equal(count_dir(updir), 2);
+
+    /* the second event fails: the job and the first event roll back */
+    h.events = 1;
+    int64_t jobs = sql_int("SELECT count(*) FROM jobs", NULL);
+    assert_int_equal(ingest_job_upload(db, "hook", up, 2, &hook, &job), LAIR_EIO);
+    assert_int_equal(upload_events(), before + 2);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs", NULL), jobs);
+    assert_int_equal(count_dir(updir), 2);
+
+    /* a full disk: 507, nothing left */
+    h.events = -1;
+    struct ingest_upload many[200];
+    char names[200][16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(names[i], sizeof(names[i]), "f%03d.md", i);
+        many[i] = (struct ingest_upload){names[i], S("# Fichier\n\nUn fichier parmi d'autres.\n")};
+    }
+    disk_full(true);
+    assert_int_equal(ingest_job_upload(db, "hook", many, 200, &hook, &job), LAIR_ESTORAGE);
+    disk_full(false);
+    assert_int_equal(upload_events(), before + 2);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs", NULL), jobs);
+    assert_int_equal(count_dir(updir), 2);
+
+    struct audit_log l;
+    struct audit_report rep;
+    audit_log_tenant(&l, db, h.key);
+    assert_int_equal(audit_verify(&l, &rep), LAIR_OK);
+    audit_log_release(&l);
+    assert_true(rep.ok);
+    check_integrity();
+    sodium_memzero(h.key, sizeof(h.key));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1140,6 +1396,9 @@ int main(void)
         cmocka_unit_test(test_upload_and_worker),
         cmocka_unit_test(test_crash_mid_job),
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_disk_full_steps),
+        cmocka_unit_test(test_disk_full_worker),
+        cmocka_unit_test(test_upload_hook),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -184,11 +184,31 @@ static void test_siren_siret_vat(void **state)
     expect_one("404 833 048 000 06", PII_SIRET, "404 833 048 000 06");
     expect_one("404833048 00006", PII_SIRET, "404833048 00006");
     expect_one("SIRET : 40483304800006", PII_SIRET, "40483304800006");
-    expect_none("40483304800006");
+    /* in one piece without the word: both Luhn checks pass for one random
+     * number in a hundred, so it is masked unless introduced as another
+     * kind of number or shaped like a timestamp */
+    expect_one("40483304800006", PII_SIRET, "40483304800006");
+    expect_one("Numéro 40483304800006.", PII_SIRET, "40483304800006");
+    expect_one("Fournisseur : (40483304800006)", PII_SIRET, "40483304800006");
+    expect_mask("Mon entreprise 40483304800006 est à Lyon.", "Mon entreprise [SIRET] est à Lyon.");
+    expect_none("40483304800007");
+    expect_none("404833048000061");
+    expect_none("Commande n° 40483304800006");
+    expect_none("Contrat 40483304800006 résilié.");
+    expect_none("PRM 40483304800006");
+    expect_none("Point de livraison (PDL) : 40483304800006.");
+    expect_none("N° PCE 40483304800006");
+    expect_none("EAN 40483304800006");
+    expect_none("Horodatage 20190103090002."); /* 2019-01-03 09:00:02 */
+    expect_none("20190103090002");
+    expect_one("SIRET 20190103090002", PII_SIRET, "20190103090002");
+    expect_none("3,40483304800006");
     expect_none("SIRET 404 833 048 00007");
     /* La Poste: digit sum a multiple of 5 instead of Luhn */
     expect_one("SIRET 356 000 000 00001", PII_SIRET, "356 000 000 00001");
     expect_one("SIRET : 35600000000001", PII_SIRET, "35600000000001");
+    expect_one("La Poste 35600000000001.", PII_SIRET, "35600000000001");
+    expect_none("35600000000014");
     expect_none("SIRET 356 000 000 00014"); /* Luhn-valid, sum 19 */
     expect_none("SIRET 356 000 000 00002");
 
