@@ -85,7 +85,8 @@ curl -sS -N -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' 
     -d "$(jq -c '.stream=true | .stream_options={include_usage:true}' <<<"$body")" \
     "$URL/v1/chat/completions" >"$WORK/sse"
 [ "$(tail -n 2 "$WORK/sse" | head -n1)" = "data: [DONE]" ] || fail "no [DONE] at the end"
-grep -v '^$' "$WORK/sse" | grep -vq '^data: ' && fail "non-data line in the stream"
+# comments (": queued, position N", ": keep-alive") are SSE too, and ignored by clients
+grep -v '^$' "$WORK/sse" | grep -v '^: ' | grep -vq '^data: ' && fail "non-data line in the stream"
 sed -n '1p' "$WORK/sse" | sed 's/^data: //' | jq -e '.choices[0].delta.role == "assistant"' >/dev/null || fail "role first"
 grep '^data: {' "$WORK/sse" | tail -n1 | sed 's/^data: //' | jq -e '.usage.completion_tokens > 0 and (.choices|length) == 0' >/dev/null || fail "usage chunk"
 streamed=$(grep '^data: {' "$WORK/sse" | sed 's/^data: //' | jq -j '.choices[0].delta.content // empty')
