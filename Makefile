@@ -5,6 +5,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+GPU        ?=
+ifeq ($(GPU),cuda)
+  BUILD := build-cuda
+  CMAKE_ARGS += -DLAIR_GPU=cuda
+endif
 
 .PHONY: all deps llama build run test asan bench clean format
 
@@ -14,7 +19,7 @@ deps:
 	@scripts/deps.sh
 
 llama: deps
-	@scripts/llama.sh lib >/dev/null
+	@scripts/llama.sh $(if $(GPU),lib-$(GPU),lib) >/dev/null
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)

@@ -2,11 +2,16 @@
 # Fetches llama.cpp from the pinned npm package node-llama-cpp, verifies it, and
 # builds it once per machine into a cache outside the checkout.
 #
-#   scripts/llama.sh lib     -> static libllama + ggml, prints the install prefix
-#   scripts/llama.sh tools   -> llama-server, llama-bench, llama-quantize, prints bin dir
-#   scripts/llama.sh src     -> prints the source directory (vocab files live there)
+#   scripts/llama.sh lib      -> static libllama + ggml, prints the install prefix
+#   scripts/llama.sh lib-cuda -> the same with ggml's CUDA backend (make GPU=cuda)
+#   scripts/llama.sh tools    -> llama-server, llama-bench, llama-quantize, prints bin dir
+#   scripts/llama.sh src      -> prints the source directory (vocab files live there)
 #
 # LIBREAIR_CACHE overrides the cache directory (default ~/.cache/libreair).
+# lib-cuda needs nvcc (CUDA toolkit: $CUDACXX, else nvcc on PATH, else
+# /usr/local/cuda/bin/nvcc) and builds for LIBREAIR_CUDA_ARCHS (default
+# "80;86;89;90": A100, RTX 30xx/A10, L4/RTX 40xx, H100), so that a machine
+# without a GPU can build it.
 set -euo pipefail
 
 NLC_VERSION=3.21.1
@@ -18,6 +23,7 @@ JOBS=${JOBS:-$(nproc)}
 TGZ=$CACHE/node-llama-cpp-$NLC_VERSION.tgz
 SRC=$CACHE/llama.cpp-$LLAMA_COMMIT
 LIB_PREFIX=$CACHE/llama-lib-$LLAMA_COMMIT
+CUDA_PREFIX=$CACHE/llama-lib-cuda-$LLAMA_COMMIT
 TOOLS_BUILD=$CACHE/llama-tools-$LLAMA_COMMIT
 
 log() { printf 'llama.sh: %s\n' "$*" >&2; }
@@ -70,6 +76,27 @@ build_lib() {
     rm -rf "$b"
 }
 
+build_lib_cuda() {
+    [ -f "$CUDA_PREFIX/.libreair-ok" ] && return 0
+    fetch_source
+    nvcc=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+    [ -x "$nvcc" ] || { log "no nvcc: install the CUDA toolkit (nvidia-cuda-toolkit) or set CUDACXX"; exit 1; }
+    archs=${LIBREAIR_CUDA_ARCHS:-80;86;89;90}
+    log "building static libllama with CUDA ($archs) into $CUDA_PREFIX — once per machine, long"
+    b=$CACHE/build-lib-cuda-$LLAMA_COMMIT
+    cmake -S "$SRC" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
+        -DCMAKE_CUDA_ARCHITECTURES="$archs" \
+        -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DGGML_CUDA=ON -DGGML_METAL=OFF \
+        -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
+        -DLLAMA_OPENSSL=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+        -DCMAKE_INSTALL_PREFIX="$CUDA_PREFIX" >"$b.log" 2>&1 || { tail -30 "$b.log" >&2; exit 1; }
+    cmake --build "$b" -j"$JOBS" >>"$b.log" 2>&1 || { tail -30 "$b.log" >&2; exit 1; }
+    cmake --install "$b" >>"$b.log" 2>&1
+    touch "$CUDA_PREFIX/.libreair-ok"
+    rm -rf "$b"
+}
+
 build_tools() {
     [ -f "$TOOLS_BUILD/.libreair-ok" ] && return 0
     fetch_source
@@ -88,6 +115,7 @@ build_tools() {
 case "${1:-lib}" in
     src) fetch_source; echo "$SRC" ;;
     lib) build_lib; echo "$LIB_PREFIX" ;;
+    lib-cuda) build_lib_cuda; echo "$CUDA_PREFIX" ;;
     tools) build_tools; echo "$TOOLS_BUILD/bin" ;;
-    *) echo "usage: $0 lib|tools|src" >&2; exit 2 ;;
+    *) echo "usage: $0 lib|lib-cuda|tools|src" >&2; exit 2 ;;
 esac

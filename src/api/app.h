@@ -98,6 +98,13 @@ enum lair_err api_healthz(struct http_req *rq);
 enum lair_err api_readyz(struct http_req *rq);
 enum lair_err api_models_list(struct http_req *rq);
 enum lair_err api_models_get(struct http_req *rq);
+enum lair_err api_upstreams_list(struct http_req *rq); /* api/upstreams.c */
+/* The places model's requests may go (its upstreams: URL, zone), in French
+ * for the processing register, appended to out[n..max) without repeats;
+ * returns the new count. None for an embedded model. */
+#define API_DESTINATION_MAX 400
+size_t api_destinations(struct app *app, const char *model, char (*out)[API_DESTINATION_MAX],
+                        size_t n, size_t max);
 enum lair_err api_chat_completions(struct http_req *rq);
 enum lair_err api_completions(struct http_req *rq);
 enum lair_err api_embeddings(struct http_req *rq);

@@ -255,8 +255,21 @@ static enum lair_err build_register(struct http_req *rq, struct tenant_db *db, j
         ra[n] = (struct gdpr_register_assistant){&as[n], published};
         n++;
     }
+    /* where the assistants' requests may go: their models' upstreams */
+    enum { MAX_DEST = 64 };
+    char(*dest)[API_DESTINATION_MAX] = calloc(MAX_DEST, sizeof(*dest));
+    const char *dest_v[MAX_DEST];
+    size_t n_dest = 0;
+    if (!dest)
+        e = LAIR_ENOMEM;
+    for (size_t i = 0; !e && i < n; i++)
+        n_dest = api_destinations(app, as[i].model, dest, n_dest, MAX_DEST);
+    for (size_t i = 0; i < n_dest; i++)
+        dest_v[i] = dest[i];
     if (!e) {
         struct gdpr_register_in in = {.tenant = t.slug,
+                                      .outbound = dest_v,
+                                      .n_outbound = n_dest,
                                       .tenant_name = t.name,
                                       .tenant_retention_days = t.retention_days,
                                       .assistants = ra,
@@ -269,6 +282,7 @@ static enum lair_err build_register(struct http_req *rq, struct tenant_db *db, j
     }
     for (size_t i = 0; as && i < n; i++)
         assistant_release(&as[i]);
+    free(dest);
     free(as);
     free(ra);
     free(names.slug);
@@ -305,22 +319,54 @@ enum lair_err api_register(struct http_req *rq)
 enum lair_err api_sovereignty(struct http_req *rq)
 {
     struct app *app = http_app(rq);
-    json_t *models = json_array();
-    /* every model this server runs is a GGUF file in its own process; a
-     * remote upstream, when supported, will be listed in "outbound" */
-    for (size_t i = 0; models && i < llm_registry_count(app->models); i++)
-        json_array_append_new(models, json_pack("{s:s, s:s}", "name",
-                                                llm_model_name(llm_registry_at(app->models, i)),
-                                                "runs", "local"));
+    json_t *models = json_array(), *outbound = json_array();
+    bool remote = false;
+    for (size_t i = 0; models && i < llm_registry_count(app->models); i++) {
+        struct llm_model *m = llm_registry_at(app->models, i);
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        json_array_append_new(models, json_pack("{s:s, s:s}", "name", llm_model_name(m), "runs",
+                                                info.upstream ? "upstream" : "local"));
+        remote |= info.remote;
+        struct buf b;
+        buf_init(&b, 0);
+        llm_model_upstreams_json(m, &b);
+        json_error_t je;
+        json_t *ups = json_loadb(b.ptr ? b.ptr : "[]", b.len, 0, &je);
+        buf_release(&b);
+        size_t k;
+        json_t *u;
+        json_array_foreach(ups, k, u)
+        {
+            const char *zone = json_string_value(json_object_get(u, "zone"));
+            bool far = zone && !strcmp(zone, "remote");
+            json_array_append_new(outbound,
+                                  json_pack("{s:s, s:O, s:s, s:s}", "model", llm_model_name(m),
+                                            "url", json_object_get(u, "url"), "zone",
+                                            far ? "remote" : "local", "personal_data",
+                                            far ? "masked" : "sent"));
+        }
+        json_decref(ups);
+    }
+    const char *statement =
+        json_array_size(outbound) == 0
+            ? "This server opens no outbound connection: no upstream is configured, models "
+              "run in this process, and nothing is reported anywhere. Model files are "
+              "downloaded only by 'libreair model pull URL', a command an operator runs, "
+              "from the URL they give; the server never downloads."
+        : remote ? "This server sends prompts only to the upstreams listed in 'outbound', all "
+                   "configured by its operator. Those of the remote zone receive prompts whose "
+                   "personal data the detector finds is replaced by placeholders (put back in "
+                   "the answer here); an assistant can forbid them altogether. Nothing else "
+                   "leaves, and nothing is reported anywhere."
+                 : "This server sends prompts only to the upstreams listed in 'outbound', all "
+                   "configured by its operator, in its local zone. Nothing else leaves, and "
+                   "nothing is reported anywhere.";
     return api_respond_json(
         rq, 200,
-        json_pack("{s:s, s:[], s:o, s:{s:s, s:b, s:[]}, s:b, s:s}", "object", "sovereignty",
-                  "outbound", "models", models, "model_downloads", "used_by", "cli", "server", 0,
-                  "sources", "telemetry", 0, "statement",
-                  "This server opens no outbound connection: no upstream is configured, models "
-                  "run in this process, and nothing is reported anywhere. Model files are "
-                  "downloaded only by 'libreair model pull URL', a command an operator runs, "
-                  "from the URL they give; the server never downloads."));
+        json_pack("{s:s, s:o, s:o, s:{s:s, s:b, s:[]}, s:b, s:s}", "object", "sovereignty",
+                  "outbound", outbound, "models", models, "model_downloads", "used_by", "cli",
+                  "server", 0, "sources", "telemetry", 0, "statement", statement));
 }
 
 /* ---- the policy step of the chat endpoint ---- */

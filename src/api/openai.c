@@ -17,6 +17,7 @@
 #include "api/conversations_api.h"
 #include "api/gdpr_api.h"
 #include "api/grounded.h"
+#include "assist/privacy.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -414,6 +415,7 @@ struct sse_ctx {
     struct buf answer; /* the whole answer, for the conversation */
     struct record rec;
     json_t *sources; /* OWNED reference: a grounded answer's sources, on the first chunk */
+    char *degraded;  /* OWNED: the excerpts answer, when the model fails before any text */
 };
 
 static int sse_fd(void *p) { return llm_stream_fd(((struct sse_ctx *)p)->stream); }
@@ -499,6 +501,14 @@ static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
     }
     if (e || !fin)
         return e;
+    if (res.finish == LLM_FINISH_ERROR && c->answer.len == 0 && c->degraded) {
+        /* the model failed before any text (every upstream and fallback):
+         * the assistant's cited excerpts answer, as in degraded mode */
+        buf_puts(&c->answer, c->degraded);
+        e = sse_event(out, chunk_object(c, delta_choice(c, c->degraded, strlen(c->degraded),
+                                                        NULL)));
+        res = (struct llm_result){.finish = LLM_FINISH_STOP};
+    }
     if (res.finish == LLM_FINISH_ERROR) {
         struct buf err;
         buf_init(&err, 0);
@@ -558,6 +568,7 @@ static void sse_release(void *p, bool client_gone)
     buf_release(&c->answer);
     record_release(&c->rec);
     json_decref(c->sources);
+    free(c->degraded);
     free(c);
 }
 
@@ -633,6 +644,9 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
         c->created = created;
         c->rec = *rec;
         c->sources = gr && gr->sources ? json_incref(gr->sources) : NULL;
+        struct str deg;
+        if (gr && gr->active && !api_ground_answer_text(rq, gr, API_ANSWER_DEGRADED, &deg))
+            c->degraded = strndup(deg.ptr, deg.len);
         snprintf(c->id, sizeof(c->id), "%s", id);
         snprintf(c->model, sizeof(c->model), "%s", shown_model);
         buf_init(&c->text, 0);
@@ -661,6 +675,11 @@ static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, st
         }
     }
     llm_stream_free(st);
+    if (res.finish == LLM_FINISH_ERROR && text.len == 0 && gr && gr->active &&
+        res.err != LAIR_ECTX && res.err != LAIR_EINVAL) {
+        buf_release(&text); /* nothing generated (every upstream failed): the excerpts answer */
+        return answer_fixed(rq, gr, API_ANSWER_DEGRADED, g, rec, shown_model);
+    }
     if (res.finish == LLM_FINISH_ERROR) {
         buf_release(&text);
         record_release(rec);
@@ -898,6 +917,11 @@ enum lair_err api_chat_completions(struct http_req *rq)
     g.req.messages = all;
     g.req.n_messages = n_all;
     set_cache_key(rq, &g, is_assistant ? a.slug : NULL, &conv, all, n_all);
+    /* the model layer owns the filter from llm_submit (run_generation) on */
+    if ((e = assist_privacy_new(is_assistant && a.forbid_remote, &g.req.privacy))) {
+        record_release(&rec);
+        goto out;
+    }
     e = run_generation(rq, m, &g, GEN_CHAT, &rec, target, &gr);
 out:
     grounding_release(&gr);
@@ -926,6 +950,9 @@ enum lair_err api_completions(struct http_req *rq)
             g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
             g.req.add_bos = true;
             set_cache_key(rq, &g, NULL, NULL, NULL, 0);
+            /* a raw prompt is not masked (its placeholders could not be told
+             * apart from the text): it never goes to the remote zone */
+            g.req.privacy = (struct llm_privacy){0};
             struct record rec = {.app = http_app(rq), .who = *http_principal(rq)};
             e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m), NULL);
         }

@@ -19,6 +19,8 @@ const struct route api_routes[] = {
     {"POST", "/v1/completions", api_completions, R_AUTH | R_STREAM | R_QUOTA, 4 * MiB, "completions"},
     {"POST", "/v1/embeddings", api_embeddings, R_AUTH | R_QUOTA, 8 * MiB, "embeddings"},
 
+    /* management: models served elsewhere (operator only) */
+    {"GET", "/api/v1/upstreams", api_upstreams_list, R_OPERATOR, 0, "upstreams"},
     /* management: tenants (operator only) */
     {"GET", "/api/v1/tenants", api_tenants_list, R_OPERATOR, 0, "tenants"},
     {"POST", "/api/v1/tenants", api_tenants_create, R_OPERATOR, 64 * KiB, "tenants"},

@@ -112,5 +112,6 @@ void api_metrics_extra(void *p, struct buf *out)
         for (size_t k = 0; k < sizeof(pc) / sizeof(pc[0]); k++)
             buf_printf(out, "libreair_%s{model=\"%s\"} %llu\n", pc[k].metric, name,
                        (unsigned long long)pc[k].v);
+        llm_model_metrics(m, out); /* an upstream pool's series */
     }
 }

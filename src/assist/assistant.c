@@ -357,8 +357,9 @@ static enum lair_err parse_knowledge(struct parser *p, json_t *spec, json_t *c)
 
 static enum lair_err parse_guardrails(struct parser *p, json_t *spec, json_t *c)
 {
-    static const char *const keys[] = {"refusal", "pii", NULL};
+    static const char *const keys[] = {"refusal", "pii", "remote", NULL};
     static const char *const pii[] = {"keep", "mask", "pseudonymise", NULL};
+    static const char *const remote[] = {"masked", "forbidden", NULL};
     json_t *g, *out = json_object();
     enum lair_err e = out ? opt_object(p, spec, "guardrails", &g) : LAIR_ENOMEM;
     if (!e && g)
@@ -367,6 +368,8 @@ static enum lair_err parse_guardrails(struct parser *p, json_t *spec, json_t *c)
         e = opt_string(p, g, "refusal", "guardrails", 0, ASSISTANT_TEXT_MAX, "", out);
     if (!e)
         e = opt_enum(p, g, "pii", "guardrails", pii, "keep", out);
+    if (!e)
+        e = opt_enum(p, g, "remote", "guardrails", remote, "masked", out);
     if (!e && json_object_set(c, "guardrails", out))
         e = LAIR_ENOMEM;
     json_decref(out);
@@ -682,6 +685,8 @@ static void fill(struct assistant *a, json_t *c)
     a->refusal = *get_s(g, "refusal") ? get_s(g, "refusal") : NULL;
     static const char *const pii[] = {"keep", "mask", "pseudonymise", NULL};
     a->pii = (enum pii_mode)choice(get_s(g, "pii"), pii);
+    const char *remote = get_s(g, "remote"); /* absent from versions stored before it */
+    a->forbid_remote = remote && !strcmp(remote, "forbidden");
     a->welcome = get_s(c, "welcome");
     json_array_foreach(json_object_get(c, "starters"), i, v)
     {

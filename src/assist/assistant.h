@@ -47,6 +47,8 @@ struct assistant {
     enum citation_policy citations; /* default optional */
     const char *refusal;            /* guardrails.refusal; NULL when none */
     enum pii_mode pii;              /* default keep */
+    bool forbid_remote;             /* guardrails.remote "forbidden": never sent to a remote
+                                       upstream, even masked (default "masked") */
     const char *welcome;            /* "" when none */
     const char *starters[ASSISTANT_MAX_STARTERS];
     int n_starters;

@@ -8,6 +8,10 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
+#include "llm/llm.h"
+
 #include "store/system.h"
 #include "store/tenant.h"
 
@@ -35,6 +39,41 @@ struct cli_tenant {
 int cli_tenant_open(const char *prog, const char *data_flag, const char *tenant, bool need_tenant,
                     struct cli_tenant *h);
 void cli_tenant_close(struct cli_tenant *h);
+
+/* ---- upstream pools (cli_upstream.c), for serve and upstream ---- */
+
+#define CLI_MAX_MODELS 16
+#define CLI_MAX_UPSTREAMS 16
+#define CLI_MAX_FALLBACK 8
+
+/* Storage for the pools of models[] (index for index): upstreams, fallback
+ * names, and the strings they point to (API keys wiped on release). */
+struct cli_pools {
+    struct llm_upstream_opts ups[CLI_MAX_MODELS][CLI_MAX_UPSTREAMS];
+    size_t n_ups[CLI_MAX_MODELS];
+    const char *fallback[CLI_MAX_MODELS][CLI_MAX_FALLBACK];
+    size_t n_fallback[CLI_MAX_MODELS];
+    char *owned[1024];
+    bool secret[1024];
+    int n_owned;
+};
+
+/* --upstream NAME=URL[,model=M][,zone=local|remote][,weight=W][,max=N]
+ * [,key_file=F][,key_env=V][,ca_file=F]: one more upstream for the pool
+ * NAME of models[] (added when absent). -1 (said on stderr) on error. */
+int cli_upstream_flag(struct cli_pools *cp, struct llm_model_opts *models, int *n_models,
+                      const char *arg);
+/* --fallback NAME=OTHER[,OTHER…] for a model of models[]. */
+int cli_fallback_flag(struct cli_pools *cp, struct llm_model_opts *models, int n_models,
+                      const char *arg);
+/* A model object of the configuration file with "upstreams" (and
+ * "fallback", "ctx", "queue", "health_interval_s", "embeddings",
+ * "dimensions"): added to models[]. */
+int cli_upstream_config(struct cli_pools *cp, struct llm_model_opts *models, int *n_models,
+                        json_t *m, const char *file);
+void cli_pools_release(struct cli_pools *cp);
+
+int cmd_upstream(int argc, char **argv); /* upstream list|check */
 
 /* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */
 const char *cli_data_dir(const char *flag);

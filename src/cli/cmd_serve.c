@@ -14,6 +14,7 @@
 #include "api/app.h"
 #include "api/web.h"
 #include "api/kb_api.h"
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "gdpr/retention.h"
@@ -22,20 +23,21 @@
 #include "store/vcache.h"
 #include "core/banned.h"
 
-#define MAX_MODELS 16
+#define MAX_MODELS CLI_MAX_MODELS
 
 struct serve_opts {
     const char *data, *listen, *config;
     struct llm_model_opts models[MAX_MODELS];
     char *owned[MAX_MODELS * 2];
     int n_models, n_owned;
-    int slots, ctx, threads, queue, batch;
+    int slots, ctx, threads, queue, batch, gpu_layers, gpu_layers_set;
     int prompt_cache, prompt_cache_set; /* MiB, 0 = off */
     int vector_cache, vector_cache_set; /* MiB, 0 = off */
     int tenant_raw_models;
     struct http_limits limits;
     const char *metrics_token_file;
     char metrics_token[256];
+    struct cli_pools *pools; /* upstreams and fallbacks of models[] */
 };
 
 static void usage(FILE *f)
@@ -46,7 +48,11 @@ static void usage(FILE *f)
             "                      [--threads N] [--queue N] [--batch N] [--prompt-cache MIB]\n"
             "                      [--vector-cache MIB] [--header-timeout S] [--drain-timeout S]\n"
             "                      [--max-client-connections N] [--max-body-memory MIB]\n"
-            "                      [--metrics-token-file FILE]\n\n"
+            "                      [--metrics-token-file FILE]\n"
+            "                      [--upstream NAME=URL[,model=M][,zone=local|remote][,weight=W]"
+            "[,max=N]\n"
+            "                                      [,key_file=F][,key_env=V][,ca_file=F]]...\n"
+            "                      [--fallback NAME=OTHER[,OTHER...]]...\n\n"
             "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
@@ -58,6 +64,8 @@ static void usage(FILE *f)
             "  --threads N       CPU threads per model (default: all cores)\n"
             "  --queue N         requests waiting beyond the slots before 503 (default 64)\n"
             "  --batch N         prompt batch size (default 512)\n"
+            "  --gpu-layers N    layers offloaded to the GPU (builds with make GPU=cuda;\n"
+            "                    default 0; 999 = all)\n"
             "  --prompt-cache MIB  host memory per model for computed prompt prefixes\n"
             "                    evicted from the KV cache (default 1024, 0 = off)\n"
             "  --vector-cache MIB  memory for knowledge bases' vectors kept for searches,\n"
@@ -73,7 +81,10 @@ static void usage(FILE *f)
             "  --drain-timeout S  on SIGTERM, how long requests under way may take to\n"
             "                    finish before streams are ended with an error (default 30)\n"
             "  --metrics-token-file FILE  /metrics then requires 'Authorization: Bearer'\n"
-            "                    with the token in FILE (default: /metrics is open)\n\n"
+            "                    with the token in FILE (default: /metrics is open)\n"
+            "  --upstream NAME=URL,...  serve NAME through an OpenAI-compatible server\n"
+            "                    (repeat NAME for a pool); docs/upstreams.md\n"
+            "  --fallback NAME=OTHER,...  models to try when NAME cannot answer\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -191,6 +202,11 @@ static int load_config(struct serve_opts *o, const char *file)
         json_t *m;
         json_array_foreach(models, i, m)
         {
+            if (json_object_get(m, "upstreams")) {
+                if (cli_upstream_config(o->pools, o->models, &o->n_models, m, file))
+                    goto out;
+                continue;
+            }
             json_t *name = json_object_get(m, "name"), *path = json_object_get(m, "path");
             if (!json_is_string(name) || !json_is_string(path)) {
                 fprintf(stderr, "libreair serve: %s: models[%zu] needs string 'name' and 'path'\n",
@@ -205,7 +221,8 @@ static int load_config(struct serve_opts *o, const char *file)
                 int_field(m, "ctx", &mo->n_ctx, file) ||
                 int_field(m, "threads", &mo->n_threads, file) ||
                 int_field(m, "queue", &mo->queue_max, file) ||
-                int_field(m, "batch", &mo->n_batch, file))
+                int_field(m, "batch", &mo->n_batch, file) ||
+                int_field(m, "gpu_layers", &mo->n_gpu_layers, file))
                 goto out;
             if (json_object_get(m, "prompt_cache_mib")) {
                 int mib = 0;
@@ -282,6 +299,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"max-body-memory", required_argument, NULL, 'B'},
                                          {"drain-timeout", required_argument, NULL, 'D'},
                                          {"metrics-token-file", required_argument, NULL, 'M'},
+                                         {"upstream", required_argument, NULL, 'U'},
+                                         {"gpu-layers", required_argument, NULL, 'G'},
+                                         {"fallback", required_argument, NULL, 'F'},
                                          {0}};
     int v;
     int c;
@@ -350,6 +370,19 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 o->limits.drain_timeout_s = (unsigned)v;
             break;
         case 'M': o->metrics_token_file = optarg; break;
+        case 'G':
+            if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
+                return 2;
+            o->gpu_layers_set = 1;
+            break;
+        case 'U':
+            if (cli_upstream_flag(o->pools, o->models, &o->n_models, optarg))
+                return 2;
+            break;
+        case 'F':
+            if (cli_fallback_flag(o->pools, o->models, o->n_models, optarg))
+                return 2;
+            break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -378,19 +411,25 @@ static void *load_models(void *p)
             m->n_slots = l->o->slots;
         int slots = m->n_slots ? m->n_slots : 4;
         if (l->o->ctx)
-            m->n_ctx = l->o->ctx * slots;
+            m->n_ctx = m->n_upstreams ? l->o->ctx : l->o->ctx * slots; /* pools: per request */
         if (l->o->threads)
             m->n_threads = l->o->threads;
         if (l->o->queue)
             m->queue_max = l->o->queue;
         if (l->o->batch)
             m->n_batch = l->o->batch;
+        if (l->o->gpu_layers_set)
+            m->n_gpu_layers = l->o->gpu_layers;
         if (l->o->prompt_cache_set)
             m->prompt_cache_mib = l->o->prompt_cache ? l->o->prompt_cache : -1;
         double t0 = (double)clock();
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        log_info("serve", "loading model '%s' from %s", m->name, m->path);
+        if (m->path)
+            log_info("serve", "loading model '%s' from %s", m->name, m->path);
+        else
+            log_info("serve", "model '%s': a pool of %zu upstream%s", m->name, m->n_upstreams,
+                     m->n_upstreams > 1 ? "s" : "");
         enum lair_err e = llm_registry_load(l->app->models, m);
         clock_gettime(CLOCK_MONOTONIC, &b);
         (void)t0;
@@ -439,15 +478,97 @@ static int read_metrics_token(struct serve_opts *o)
     return 0;
 }
 
+/* Writes to the operator's audit log where models' requests may go: every
+ * upstream with its zone (configuration changes are audited). */
+static void audit_upstreams(const char *data, struct sysdb *sys, const char *action,
+                            const char *source, const struct llm_model_opts *models, int n)
+{
+    char detail[AUDIT_DETAIL_MAX + 1] = "";
+    size_t len = 0, count = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < models[i].n_upstreams; k++) {
+            const struct llm_upstream_opts *u = &models[i].upstreams[k];
+            int w = snprintf(detail + len, sizeof(detail) - len, "%s%s:%s:%s", len ? " " : "",
+                             models[i].name, u->remote ? "remote" : "local", u->url);
+            if (w > 0 && (size_t)w < sizeof(detail) - len)
+                len += (size_t)w;
+            count++;
+        }
+    if (count == 0 && strcmp(action, "upstreams.reload"))
+        return;
+    char target[300];
+    snprintf(target, sizeof(target), "config:%s", source);
+    struct audit_event ev = {
+        .actor = "serve", .action = action, .target = target, .outcome = "ok", .detail = detail};
+    if (audit_record(data, sys, NULL, &ev) != LAIR_OK)
+        log_error("serve", "cannot audit the upstream configuration");
+}
+
+/* SIGHUP: reads the configuration file's pools again and replaces each
+ * pool's upstreams and fallbacks (requests in flight finish where they
+ * are); a pool that is new is added. Upstreams given by flags stay. */
+static void reload_upstreams(struct app *app, struct serve_opts *o, const char *data,
+                             struct sysdb *sys)
+{
+    if (!o->config) {
+        log_info("serve", "SIGHUP: no --config file to read upstreams from; nothing changed");
+        return;
+    }
+    struct cli_pools *cp = calloc(1, sizeof(*cp));
+    struct llm_model_opts *models = calloc(CLI_MAX_MODELS, sizeof(*models));
+    int n = 0, changed = 0, failed = 0;
+    json_error_t je;
+    json_t *root = cp && models ? json_load_file(o->config, JSON_REJECT_DUPLICATES, &je) : NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(root, "models"), i, m)
+    {
+        if (json_object_get(m, "upstreams") && cli_upstream_config(cp, models, &n, m, o->config))
+            failed = 1;
+    }
+    if (!root || failed) {
+        log_error("serve", "SIGHUP: %s cannot be read as it is; the upstreams are unchanged",
+                  o->config);
+        n = 0;
+    }
+    for (int k = 0; k < n; k++) {
+        enum lair_err e = llm_registry_reload(app->models, &models[k]);
+        if (e == LAIR_ENOTFOUND)
+            e = llm_registry_load(app->models, &models[k]);
+        if (e)
+            log_error("serve", "SIGHUP: model '%s': %s", models[k].name, lair_err_msg(e));
+        else
+            changed++;
+    }
+    if (n)
+        log_info("serve", "SIGHUP: upstreams of %d model%s reloaded from %s", changed,
+                 changed == 1 ? "" : "s", o->config);
+    if (changed)
+        audit_upstreams(data, sys, "upstreams.reload", o->config, models, n);
+    json_decref(root);
+    if (cp)
+        cli_pools_release(cp);
+    free(cp);
+    free(models);
+}
+
 static void release_opts(struct serve_opts *o)
 {
     for (int i = 0; i < o->n_owned; i++)
         free(o->owned[i]);
+    if (o->pools) {
+        cli_pools_release(o->pools);
+        free(o->pools);
+    }
 }
 
 int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
+    if (!(o.pools = calloc(1, sizeof(*o.pools)))) {
+        fprintf(stderr, "libreair serve: out of memory\n");
+        return 1;
+    }
     int rc = parse_args(argc, argv, &o);
     if (rc) {
         release_opts(&o);
@@ -491,6 +612,7 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -550,8 +672,11 @@ int cmd_serve(int argc, char **argv)
     struct gdpr_purger *purger = NULL;
     if (gdpr_purge_start(sys, app.tenants, data, &purger) != LAIR_OK)
         log_error("serve", "cannot start the retention purge");
+    audit_upstreams(data, sys, "upstreams.configure", o.config ? o.config : "flags", o.models,
+                    o.n_models);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        reload_upstreams(&app, &o, data, sys);
     /* Drain: no new connection, requests under way finish (or, past the
      * grace period, streams end with an error event and what was said is
      * stored); then everything stops. */

@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"assistant", cmd_assistant, "create or update (apply), export and list assistants"},
     {"gdpr", cmd_gdpr, "export or erase a data subject's data; purge expired conversations"},
     {"kb", cmd_kb, "knowledge bases: create, ingest files and folders, search, list"},
+    {"upstream", cmd_upstream, "list or check the upstream servers that serve models"},
 };
 
 int cli_is_help(const char *arg)

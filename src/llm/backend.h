@@ -30,6 +30,11 @@ struct llm_backend_ops {
                                  bool add_assistant, struct buf *out);
     enum lair_err (*count_tokens)(struct llm_backend *b, struct str text, int *out);
     void (*info)(struct llm_backend *b, struct llm_model_info *out);
+    /* llm_model_metrics and llm_model_upstreams_json; NULL: nothing. */
+    void (*metrics)(struct llm_backend *b, const char *name, struct buf *out);
+    void (*describe)(struct llm_backend *b, struct buf *out);
+    /* llm_registry_reload; NULL: LAIR_EUNSUPPORTED. */
+    enum lair_err (*reload)(struct llm_backend *b, const struct llm_model_opts *o);
     /* Where s waits (see llm_queue_position). NULL: 0. */
     int (*queue_position)(struct llm_backend *b, const struct llm_stream *s);
     void (*stats)(struct llm_backend *b, struct llm_stats *out);
@@ -41,6 +46,10 @@ struct llm_backend_ops {
 struct llm_backend {
     const struct llm_backend_ops *ops;
 };
+
+/* Runs a privacy filter's free (when there is one): for a backend that
+ * owns a request's filter and does not need it, or has finished with it. */
+void llm_privacy_release(struct llm_privacy *p);
 
 /* Adds a model served by b under name (unique: LAIR_ECONFLICT). On success
  * the registry owns b; on error the caller still does. */

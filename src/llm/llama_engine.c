@@ -91,7 +91,7 @@ struct engine {
     struct llama_model *model;
     const struct llama_vocab *vocab;
     struct llm_model_info info;
-    int n_vocab, n_threads;
+    int n_vocab, n_threads, n_gpu_layers;
     char *tmpl; /* OWNED: the model's chat template, NULL when none */
     /* texts of the control tokens that special parsing turns into tokens
      * (defang_messages), and which bytes they start with */
@@ -568,6 +568,9 @@ static enum lair_err eng_submit(struct llm_backend *b, const struct llm_request 
                                 struct llm_stream **out)
 {
     struct engine *e = (struct engine *)b;
+    /* nothing leaves the process: the privacy filter is not needed */
+    struct llm_privacy privacy = req->privacy;
+    llm_privacy_release(&privacy);
     if (!(e->info.kind & LLM_CAN_CHAT))
         return LAIR_EUNSUPPORTED;
     struct job *j;
@@ -1499,8 +1502,10 @@ static struct llama_context_params base_params(const struct engine *e)
     struct llama_context_params cp = llama_context_default_params();
     cp.n_threads = e->n_threads;
     cp.n_threads_batch = e->n_threads;
-    /* Measured slower than the plain attention path on our CPUs. */
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    /* Measured slower than the plain attention path on our CPUs; on a GPU
+     * llama.cpp decides (it is the faster path there). */
+    cp.flash_attn_type = e->n_gpu_layers > 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO
+                                             : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.no_perf = true;
     /* One cell pool for all sequences, so that seq_cp shares a prefix. */
     cp.kv_unified = true;
@@ -1645,9 +1650,14 @@ enum lair_err llama_engine_open(const struct llm_model_opts *o, struct llm_backe
     pthread_mutex_init(&e->emu, NULL);
     pthread_cond_init(&e->cv, NULL);
     e->n_threads = o->n_threads > 0 ? o->n_threads : online_cpus();
+    e->n_gpu_layers = o->n_gpu_layers;
 
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = o->n_gpu_layers;
+    if (o->n_gpu_layers > 0 && !llama_supports_gpu_offload())
+        fprintf(stderr, "libreair: model '%s': this build has no GPU backend (make GPU=cuda); "
+                        "its %d GPU layers run on the CPU\n",
+                o->name, o->n_gpu_layers);
     e->model = llama_model_load_from_file(o->path, mp);
     if (!e->model) {
         eng_free(&e->base);

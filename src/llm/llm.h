@@ -23,9 +23,42 @@ struct llm_registry;
 struct llm_model;
 struct llm_stream;
 
+/* One OpenAI-compatible server a pool sends requests to (vLLM,
+ * llama-server, TGI, Ollama, another LibreAIr). Strings BORROWED until
+ * llm_registry_load returns (the pool copies them). */
+struct llm_upstream_opts {
+    const char *url;     /* base URL, up to and including the API version: ".../v1" */
+    const char *model;   /* the model's name over there; NULL = the pool's name */
+    const char *api_key; /* the secret itself (read from its file or the environment by the
+                            caller); never logged, never in /metrics; NULL = none */
+    bool remote;         /* trust zone "remote": personal data is masked before a prompt goes
+                            there (llm_request.privacy), and a request that forbids remote
+                            inference never goes there */
+    int weight;          /* share of the traffic against the others; 0 = 1 */
+    int max_concurrent;  /* requests in flight at once; 0 = 16 */
+    int connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms; /* 0: 5 s, 120 s, 60 s */
+    const char *ca_file;       /* verify the server against this CA bundle; NULL = system's */
+    const char *pinned_pubkey; /* "sha256//BASE64…" (curl's CURLOPT_PINNEDPUBLICKEY); NULL = none */
+    const char *client_cert, *client_key; /* mTLS; NULL = none */
+};
+
 struct llm_model_opts {
-    const char *name;      /* BORROWED: name clients use, e.g. "default" */
-    const char *path;      /* BORROWED: GGUF file */
+    const char *name; /* BORROWED: name clients use, e.g. "default" */
+    /* What serves it (the registry's table of backends by kind): "gguf" (the
+     * embedded engine, path) or "upstream" (a pool of upstreams); NULL =
+     * "upstream" when n_upstreams > 0, else "gguf". */
+    const char *kind;
+    const char *path; /* BORROWED: GGUF file */
+    const struct llm_upstream_opts *upstreams; /* BORROWED until the load returns */
+    size_t n_upstreams;
+    /* Models to try, in order, when this one cannot take or serve a request
+     * before its first token (another pool, the embedded model); names
+     * BORROWED until the load returns. Past them, the API's degraded mode. */
+    const char *const *fallback;
+    size_t n_fallback;
+    int health_interval_s; /* upstream pools: active health checks; 0 = 10 */
+    bool embeddings;       /* upstream pools: the model over there embeds (and does not chat) */
+    int n_embd;            /* upstream embedding pools: the vectors' size (required) */
     int n_ctx;             /* total KV cells shared by all slots; 0 = 4096 * n_slots capped at
                               the model's training context * n_slots */
     int n_slots;           /* sequences decoded together; 0 = 4 */
@@ -64,6 +97,26 @@ struct llm_message {
     struct str content;
 };
 
+/* How a backend keeps personal data from a remote upstream (the caller's
+ * filter: llm knows nothing of personal data). The backend owns ctx from
+ * llm_submit on and calls free once, whatever happens. */
+struct llm_privacy_ops {
+    /* The messages to send instead of in[0..n): personal data replaced by
+     * placeholders. OUT: *out, valid until free. */
+    enum lair_err (*mask)(void *ctx, const struct llm_message *in, size_t n,
+                          const struct llm_message **out);
+    /* Appends to out the answer's text with placeholders restored; may hold
+     * back the start of one until more text or final. */
+    enum lair_err (*unmask)(void *ctx, const char *text, size_t len, bool final, struct buf *out);
+    void (*free)(void *ctx);
+};
+
+struct llm_privacy {
+    const struct llm_privacy_ops *ops; /* NULL: the request never goes to a remote upstream */
+    void *ctx;
+    bool forbid_remote; /* the tenant or assistant forbids remote inference */
+};
+
 /* Which requests may reuse each other's computed prompt prefixes (vLLM's
  * cache_salt, refined): nothing computed for one scope is ever reused for
  * another, and within a scope what follows the first n_shared messages is
@@ -88,6 +141,7 @@ struct llm_request {
     size_t n_messages;
     struct str prompt; /* BORROWED until llm_submit returns: raw text */
     struct llm_cache_key cache;
+    struct llm_privacy privacy; /* its ctx is the backend's from llm_submit on */
     int max_tokens; /* <= 0: until the context is full or end of sequence */
     struct llm_sampling sampling;
     const struct str *stop; /* BORROWED until llm_submit returns */
@@ -124,7 +178,9 @@ struct llm_stats {
 };
 
 struct llm_model_info {
-    int kind; /* enum llm_kind_flags */
+    int kind;    /* enum llm_kind_flags */
+    bool remote; /* some of its requests may be served in the remote zone */
+    bool upstream; /* served by a pool of upstreams (the counts below are estimates) */
     int n_ctx_train;
     int n_ctx_slot; /* the most tokens one request may use (prompt + output) */
     int n_embd;     /* embedding size */
@@ -141,6 +197,12 @@ void llm_registry_free(struct llm_registry *r);
 /* Loads a model and starts its scheduler. Names are unique (LAIR_ECONFLICT).
  * Errors: LAIR_EIO (cannot read), LAIR_EMODEL (not a usable GGUF). */
 enum lair_err llm_registry_load(struct llm_registry *r, const struct llm_model_opts *o);
+/* Replaces the upstreams and fallbacks of the pool o->name with o's (SIGHUP):
+ * requests in flight finish where they are; an upstream kept (same URL and
+ * model) keeps its health and figures. Errors: LAIR_ENOTFOUND (no such
+ * model), LAIR_EUNSUPPORTED (not a pool), LAIR_EINVAL, LAIR_ENOMEM (the
+ * pool is unchanged then). */
+enum lair_err llm_registry_reload(struct llm_registry *r, const struct llm_model_opts *o);
 /* BORROWED: lives as long as the registry. NULL when unknown. */
 struct llm_model *llm_registry_find(struct llm_registry *r, struct str name);
 size_t llm_registry_count(struct llm_registry *r);
@@ -161,6 +223,14 @@ enum lair_err llm_chat_format(struct llm_model *m, const struct llm_message *msg
 
 /* Number of tokens text makes with this model's tokenizer (no BOS). */
 enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out);
+
+/* Appends the Prometheus lines of m's backend that the registry's generic
+ * ones do not cover (an upstream pool's per-upstream series). */
+void llm_model_metrics(struct llm_model *m, struct buf *out);
+
+/* Appends a JSON array describing m's upstreams and their health ([] for
+ * other backends): for `libreair upstream list` and the console. */
+void llm_model_upstreams_json(struct llm_model *m, struct buf *out);
 
 /* Queues a generation. OUT: *out is OWNED (free with llm_stream_free).
  * Errors: LAIR_ECTX when the prompt does not fit n_ctx_slot (prompt alone),

@@ -21,6 +21,7 @@
 
 #include "llm/backend.h"
 #include "llm/llama_engine.h"
+#include "llm/upstream.h"
 
 #include "core/banned.h"
 
@@ -408,9 +409,38 @@ enum lair_err llm_registry_add(struct llm_registry *r, const char *name, struct 
     return err;
 }
 
+static enum lair_err open_gguf(struct llm_registry *r, const struct llm_model_opts *o,
+                               struct llm_backend **out)
+{
+    (void)r;
+    return o->path ? llama_engine_open(o, out) : LAIR_EINVAL;
+}
+
+static enum lair_err open_upstream(struct llm_registry *r, const struct llm_model_opts *o,
+                                   struct llm_backend **out)
+{
+    return o->n_upstreams ? upstream_pool_open(r, o, out) : LAIR_EINVAL;
+}
+
+/* The backends by kind: the only place that names one. */
+static const struct {
+    const char *kind;
+    enum lair_err (*open)(struct llm_registry *r, const struct llm_model_opts *o,
+                          struct llm_backend **out);
+} backends[] = {
+    {"gguf", open_gguf},
+    {"upstream", open_upstream},
+};
+
 enum lair_err llm_registry_load(struct llm_registry *r, const struct llm_model_opts *o)
 {
-    if (!o || !o->name || !o->name[0] || !o->path)
+    if (!o || !o->name || !o->name[0])
+        return LAIR_EINVAL;
+    const char *kind = o->kind ? o->kind : o->n_upstreams ? "upstream" : "gguf";
+    size_t k = 0;
+    while (k < sizeof(backends) / sizeof(backends[0]) && strcmp(backends[k].kind, kind))
+        k++;
+    if (k == sizeof(backends) / sizeof(backends[0]))
         return LAIR_EINVAL;
     pthread_mutex_lock(&r->mu);
     bool taken = find_locked(r, str_c(o->name)) != NULL;
@@ -418,13 +448,21 @@ enum lair_err llm_registry_load(struct llm_registry *r, const struct llm_model_o
     if (taken)
         return LAIR_ECONFLICT; /* before spending seconds loading weights */
     struct llm_backend *b;
-    enum lair_err err = llama_engine_open(o, &b);
+    enum lair_err err = backends[k].open(r, o, &b);
     if (err)
         return err;
     err = llm_registry_add(r, o->name, b);
     if (err)
         b->ops->free(b);
     return err;
+}
+
+enum lair_err llm_registry_reload(struct llm_registry *r, const struct llm_model_opts *o)
+{
+    struct llm_model *m = o && o->name ? llm_registry_find(r, str_c(o->name)) : NULL;
+    if (!m)
+        return LAIR_ENOTFOUND;
+    return m->b->ops->reload ? m->b->ops->reload(m->b, o) : LAIR_EUNSUPPORTED;
 }
 
 struct llm_model *llm_registry_find(struct llm_registry *r, struct str name)
@@ -493,6 +531,28 @@ enum lair_err llm_chat_format(struct llm_model *m, const struct llm_message *msg
 enum lair_err llm_count_tokens(struct llm_model *m, struct str text, int *out)
 {
     return m->b->ops->count_tokens(m->b, text, out);
+}
+
+void llm_privacy_release(struct llm_privacy *p)
+{
+    if (p->ops && p->ops->free)
+        p->ops->free(p->ctx);
+    p->ops = NULL;
+    p->ctx = NULL;
+}
+
+void llm_model_metrics(struct llm_model *m, struct buf *out)
+{
+    if (m->b->ops->metrics)
+        m->b->ops->metrics(m->b, m->name, out);
+}
+
+void llm_model_upstreams_json(struct llm_model *m, struct buf *out)
+{
+    if (m->b->ops->describe)
+        m->b->ops->describe(m->b, out);
+    else
+        buf_puts(out, "[]");
 }
 
 int llm_queue_position(struct llm_model *m, const struct llm_stream *s)
