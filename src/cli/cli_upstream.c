@@ -346,8 +346,14 @@ int cli_upstream_config(struct cli_pools *cp, struct llm_model_opts *models, int
     struct llm_model_opts *mo = &models[i];
     mo->fallback = cp->fallback[i];
     mo->n_fallback = cp->n_fallback[i];
-    json_t *emb = json_object_get(m, "embeddings");
+    json_t *emb = json_object_get(m, "embeddings"), *routing = json_object_get(m, "routing");
     mo->embeddings = json_is_true(emb);
+    if (routing && (!json_is_string(routing) || (strcmp(json_string_value(routing), "affinity") &&
+                                                 strcmp(json_string_value(routing), "least_busy")))) {
+        fprintf(stderr, "libreair: %s: 'routing' must be \"affinity\" or \"least_busy\"\n", where);
+        return -1;
+    }
+    mo->no_affinity = routing && !strcmp(json_string_value(routing), "least_busy");
     if (int_opt(m, "dimensions", 1, 65536, &mo->n_embd, where) ||
         int_opt(m, "ctx", 1, 1 << 22, &mo->n_ctx, where) ||
         int_opt(m, "queue", 1, 1 << 20, &mo->queue_max, where) ||

@@ -59,6 +59,7 @@ struct llm_model_opts {
     int health_interval_s; /* upstream pools: active health checks; 0 = 10 */
     bool embeddings;       /* upstream pools: the model over there embeds (and does not chat) */
     int n_embd;            /* upstream embedding pools: the vectors' size (required) */
+    bool no_affinity;      /* upstream pools: least busy only (no prefix affinity) */
     int n_ctx;             /* total KV cells shared by all slots; 0 = 4096 * n_slots capped at
                               the model's training context * n_slots */
     int n_slots;           /* sequences decoded together; 0 = 4 */

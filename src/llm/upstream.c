@@ -151,6 +151,7 @@ struct pool {
     char **fallback;
     int n_fallback;
     int health_s;
+    bool affinity_on;
     CURLM *multi;
     pthread_t thread;
     bool started;
@@ -277,8 +278,8 @@ static struct upstream *route(struct pool *p, struct pjob *j, double now)
         if (candidate(j, up, now) && (!least || load(up) < load(least)))
             least = up;
     }
-    if (!least)
-        return NULL;
+    if (!least || !p->affinity_on)
+        return least;
     uint64_t keys[2] = {j->aff_conv, j->aff_instr};
     for (int k = 0; k < 2; k++) {
         int a = affinity_get(p, keys[k], now);
@@ -1657,6 +1658,7 @@ enum lair_err upstream_pool_open(struct llm_registry *r, const struct llm_model_
     p->name = strdup(o->name);
     p->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
     p->health_s = o->health_interval_s > 0 ? o->health_interval_s : DEFAULT_HEALTH_S;
+    p->affinity_on = !o->no_affinity;
     p->multi = curl_multi_init();
     enum lair_err e = p->name && p->multi ? fairq_init(&p->queue, p->queue_max) : LAIR_ENOMEM;
     if (!e)
