@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "assist/chat.h"
 #include "http/http.h"
 #include "llm/llm.h"
 #include "store/system.h"
@@ -90,8 +91,34 @@ void quota_state_free(struct quota_state *q);
 /* The http_config.admit hook: requests per minute and tokens per day, per
  * tenant and per key. */
 enum lair_err api_admit(void *app, struct http_req *rq);
+/* api_admit for p, which need not be the principal rq authenticated (the
+ * widget's chats count against their tenant's quotas like a key's):
+ * refusals are recorded on rq with http_fail and http_retry_after. */
+enum lair_err api_admit_as(struct app *app, struct http_req *rq, const struct principal *p);
 /* Adds tokens used by the request to today's usage of its key and tenant. */
 void api_usage_record(struct http_req *rq, int tokens);
+
+/* ---- the chat pipeline over HTTP (openai.c) ---- */
+
+/* What the pipeline (assist/chat.h) needs from app: its tenants, models,
+ * readiness, raw-model setting, and api_usage_add as the usage hook. */
+void api_chat_ctx(struct app *app, struct chat_ctx *out);
+/* Records err (message, param, code, Retry-After) for rq's error response
+ * with http_fail; an empty message leaves the code's default. Returns e. */
+enum lair_err api_chat_fail(struct http_req *rq, enum lair_err e, const struct chat_error *err);
+
+/* How a chat's answer is written back. */
+struct api_answer_opts {
+    bool stream;        /* SSE (api/sse.c), else one JSON object */
+    bool include_usage; /* stream_options.include_usage: a last chunk with the usage */
+};
+
+/* Runs req (chat_start with the resolved target t, taken over; t NULL:
+ * chat_run) and answers rq: a chat.completion (text_completion for
+ * req->completion) object, an SSE stream, or the fixed answer of a refusal
+ * or of degraded mode. Errors are recorded with http_fail. */
+enum lair_err api_chat_answer(struct http_req *rq, const struct chat_request *req,
+                              struct chat_target *t, const struct api_answer_opts *o);
 
 /* Handlers, grouped by file. */
 enum lair_err api_healthz(struct http_req *rq);

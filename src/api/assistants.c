@@ -1,6 +1,8 @@
 /* Management of a tenant's assistants (docs/assistants.md): create, read,
  * edit (each edit a new draft version), publish, list versions, restore and
- * delete; and what the OpenAI surface needs (assistants_api.h).
+ * delete; and the list GET /v1/models shows (assistants_api.h). A chat
+ * request resolves its assistant in the chat pipeline (chat_resolve,
+ * assist/chat.h).
  *
  * Every handler reaches the assistants of the tenant whose key
  * authenticated the request, and nothing else: another tenant's assistant
@@ -13,6 +15,7 @@
 #include "api/app.h"
 #include "api/assistants_api.h"
 #include "assist/assistant.h"
+#include "assist/chat.h"
 #include "core/json.h"
 #include "store/assistants.h"
 #include "store/kb.h"
@@ -503,64 +506,6 @@ enum lair_err api_assistant_restore(struct http_req *rq)
 
 /* ---- for the OpenAI surface ---- */
 
-/* principal.assistants is "" (all) or a comma-separated list of slugs. */
-static bool key_allows(const struct principal *p, const char *slug)
-{
-    if (!p->assistants[0])
-        return true;
-    size_t n = strlen(slug);
-    for (const char *s = p->assistants;;) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        if (len == n && !memcmp(s, slug, n))
-            return true;
-        if (!comma)
-            return false;
-        s = comma + 1;
-    }
-}
-
-static enum lair_err model_not_found(struct http_req *rq, struct str name)
-{
-    return http_fail(rq, LAIR_ENOTFOUND, "model", "model_not_found",
-                     "The model '%.*s' does not exist or you do not have access to it.",
-                     (int)(name.len > 200 ? 200 : name.len), name.ptr);
-}
-
-enum lair_err api_assistant_resolve(struct http_req *rq, struct str slug, struct assistant *out)
-{
-    memset(out, 0, sizeof(*out));
-    const struct principal *p = http_principal(rq);
-    char s[SLUG_MAX + 1];
-    if (!http_authenticated(rq) || !p->tenant[0] || slug.len > SLUG_MAX || !slug_valid(slug))
-        return model_not_found(rq, slug);
-    memcpy(s, slug.ptr, slug.len);
-    s[slug.len] = 0;
-    if (!key_allows(p, s))
-        return model_not_found(rq, slug);
-    struct tenant_db *db;
-    enum lair_err e = api_tenant_db(rq, &db);
-    if (e)
-        return e;
-    char *text = NULL;
-    int version = 0;
-    e = assistants_get(db, s, ASSISTANT_PUBLISHED, &text, &version, NULL);
-    if (e)
-        return e == LAIR_ENOTFOUND ? model_not_found(rq, slug) : e;
-    json_t *spec;
-    e = load_spec(rq, text, &spec);
-    free(text);
-    if (e)
-        return e;
-    struct assistant_error err;
-    e = assistant_parse(spec, NULL, out, &err);
-    json_decref(spec);
-    if (e)
-        return http_fail(rq, LAIR_EINTERNAL, NULL, NULL, "a stored assistant is invalid");
-    out->version = version;
-    return LAIR_OK;
-}
-
 struct published_list {
     json_t *data;
     const struct principal *who;
@@ -569,7 +514,7 @@ struct published_list {
 static void published_one(void *arg, const struct assistant_info *a)
 {
     struct published_list *l = arg;
-    if (!key_allows(l->who, a->slug))
+    if (!chat_key_allows(l->who, a->slug))
         return;
     json_array_append_new(l->data, json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", a->slug, "object",
                                              "model", "created", (json_int_t)a->created_at,

@@ -1,6 +1,7 @@
-/* Conversations: the management endpoints (list, get with messages, delete)
- * and the two calls the completion endpoints make to continue a
- * conversation and to record an exchange (api/conversations_api.h).
+/* Conversations: the management endpoints (list, get with messages, delete),
+ * and the HTTP form of the chat pipeline's calls that continue a
+ * conversation and record an exchange (api/conversations_api.h; the
+ * pipeline's own are in assist/chat_conv.c).
  *
  * Every lookup goes through a filter built from the authenticating key, so a
  * conversation a key may not see answers exactly like one that does not
@@ -33,61 +34,26 @@ static enum lair_err not_found(struct http_req *rq, const char *param)
     return http_fail(rq, LAIR_ENOTFOUND, param, "conversation_not_found", "conversation not found");
 }
 
-/* ---- for the completion endpoints ---- */
+/* ---- the pipeline's calls, in their HTTP form ---- */
 
 enum lair_err api_conversation_begin(struct http_req *rq, struct str id, const char *assistant,
                                      struct str subject, struct api_conversation *out)
 {
-    const struct principal *p = http_principal(rq);
+    struct chat_ctx ctx;
+    api_chat_ctx(http_app(rq), &ctx);
+    struct chat_conversation c;
+    struct chat_error err = {0};
+    enum lair_err e = chat_conversation_begin(&ctx, http_principal(rq), id, assistant, subject,
+                                              http_arena(rq), &c, &err);
     memset(out, 0, sizeof(*out));
-    if (subject.len > CONV_SUBJECT_MAX || (subject.len && memchr(subject.ptr, 0, subject.len)))
-        return http_fail(rq, LAIR_EUNPROC, "user", "invalid_value",
-                         "'user' (the subject id) must be text of at most %d bytes",
-                         CONV_SUBJECT_MAX);
-    if (strlen(assistant) > CONV_ASSISTANT_MAX)
-        return http_fail(rq, LAIR_EUNPROC, "model", "invalid_value",
-                         "'model' must have at most %d bytes to keep a conversation",
-                         CONV_ASSISTANT_MAX);
-    if (!p->tenant[0]) /* the operator keeps no conversations */
-        return id.len ? not_found(rq, "conversation_id") : LAIR_OK;
-    snprintf(out->assistant, sizeof(out->assistant), "%s", assistant);
-    snprintf(out->subject, sizeof(out->subject), "%.*s", (int)subject.len, subject.ptr);
-    if (!id.len) {
-        conv_new_id(out->id);
-        out->is_new = true;
-        return LAIR_OK;
-    }
-    if (!conv_id_valid(id))
-        return not_found(rq, "conversation_id");
-    struct tenant_db *db;
-    enum lair_err e = api_tenant_db(rq, &db);
     if (e)
-        return e;
-    char cid[CONV_ID_LEN + 1];
-    snprintf(cid, sizeof(cid), "%.*s", (int)id.len, id.ptr);
-    struct conv_filter f = key_filter(p);
-    f.assistant = assistant;
-    if (subject.len)
-        f.subject = out->subject;
-    struct conv_row row;
-    e = conv_get(db, cid, &f, &row);
-    if (e == LAIR_ENOTFOUND)
-        return not_found(rq, "conversation_id");
-    if (e)
-        return e;
-    snprintf(out->id, sizeof(out->id), "%s", row.id);
-    snprintf(out->subject, sizeof(out->subject), "%s", row.subject);
-    struct conv_message *m;
-    size_t n;
-    if ((e = conv_messages(db, cid, API_CONV_HISTORY_MAX, http_arena(rq), &m, &n)))
-        return e;
-    struct llm_message *h = n ? arena_alloc(http_arena(rq), n * sizeof(*h)) : NULL;
-    if (n && !h)
-        return LAIR_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        h[i] = (struct llm_message){m[i].role, m[i].content};
-    out->history = h;
-    out->n_history = n;
+        return api_chat_fail(rq, e, &err);
+    memcpy(out->id, c.id, sizeof(out->id));
+    memcpy(out->assistant, c.assistant, sizeof(out->assistant));
+    memcpy(out->subject, c.subject, sizeof(out->subject));
+    out->is_new = c.is_new;
+    out->history = c.history;
+    out->n_history = c.n_history;
     return LAIR_OK;
 }
 
@@ -95,36 +61,13 @@ enum lair_err api_conversation_record_as(struct app *app, const struct principal
                                          const struct api_conversation *c, struct str user_text,
                                          struct str answer_text, const struct llm_result *res)
 {
-    if (!c->id[0] || !p->tenant[0])
-        return LAIR_OK;
-    /* The tenant is the authenticating key's, as api_tenant_db would give;
-     * borrowed here directly because a stream may end after its request. */
-    struct tenant_db *db;
-    enum lair_err e = tenants_get(app->tenants, p->tenant, &db);
-    if (e)
-        return e;
-    struct conv_row row = {0};
-    if (c->is_new) {
-        snprintf(row.id, sizeof(row.id), "%s", c->id);
-        snprintf(row.assistant, sizeof(row.assistant), "%s", c->assistant);
-        snprintf(row.subject, sizeof(row.subject), "%s", c->subject);
-        snprintf(row.key_id, sizeof(row.key_id), "%s", p->key_id);
-    }
-    struct conv_exchange x = {.id = c->id,
-                              .create = c->is_new ? &row : NULL,
-                              .user_text = user_text,
-                              .answer_text = answer_text};
-    if (res) {
-        x.prompt_tokens = res->prompt_tokens;
-        x.completion_tokens = res->completion_tokens;
-        x.cached_tokens = res->cached_tokens;
-        x.queue_ms = res->queue_ms;
-        x.prompt_ms = res->prompt_ms;
-        x.gen_ms = res->gen_ms;
-    }
-    e = conv_append(db, &x);
-    tenant_db_put(db);
-    return e;
+    struct chat_ctx ctx;
+    api_chat_ctx(app, &ctx);
+    struct chat_conversation cc = {.is_new = c->is_new};
+    memcpy(cc.id, c->id, sizeof(cc.id));
+    memcpy(cc.assistant, c->assistant, sizeof(cc.assistant));
+    memcpy(cc.subject, c->subject, sizeof(cc.subject));
+    return chat_conversation_record(&ctx, p, PII_KEEP, &cc, user_text, answer_text, res);
 }
 
 enum lair_err api_conversation_record(struct http_req *rq, const struct api_conversation *c,

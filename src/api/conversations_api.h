@@ -1,16 +1,7 @@
-/* What the completion endpoints call to continue and record conversations
- * (implemented in api/conversations.c), and to count usage at the end of a
- * stream (api/quota.c).
- *
- * The flow of one chat request:
- *   api_conversation_begin(rq, conversation_id, assistant, user, &c)
- *       -> c.id (new or continued) and c.history (earlier messages to put
- *          before the request's messages in the prompt);
- *   ...generation...
- *   api_conversation_record(rq, &c, user_text, answer_text, &result)
- *       -> the exchange is stored in one transaction; a new conversation is
- *          created by this first record, so a generation that fails leaves
- *          no empty conversation behind.
+/* The conversation calls of the chat pipeline (assist/chat.h:
+ * chat_conversation_begin and _record) for an HTTP request, and the usage
+ * count its end makes (api/quota.c). The pipeline itself calls the assist
+ * functions; these are their HTTP form, errors recorded with http_fail.
  *
  * Visibility (docs/roles.md): a key with role `user` continues and sees only
  * the conversations it created; `editor` and `admin` keys those of the whole
@@ -25,11 +16,12 @@
 #include <stddef.h>
 
 #include "api/app.h"
+#include "assist/chat.h"
 #include "store/conversations.h"
 
 /* The most earlier messages begin hands back (the newest ones); the caller
  * still has to fit them into the model's context. */
-#define API_CONV_HISTORY_MAX 200
+#define API_CONV_HISTORY_MAX CHAT_HISTORY_MAX
 
 struct api_conversation {
     char id[CONV_ID_LEN + 1]; /* "" for operator keys: no conversation is kept */
@@ -40,13 +32,14 @@ struct api_conversation {
     size_t n_history;
 };
 
-/* Starts or continues a conversation for the request's key. id: the
- * request's "conversation_id" (empty: a new conversation). assistant: the
- * assistant slug (or raw model name) the request addresses. subject: the
- * request's "user" field (empty when absent; at most CONV_SUBJECT_MAX bytes,
- * else 422 on param "user"). When continuing with an empty subject, the
+/* chat_conversation_begin for the request's key. id: the request's
+ * "conversation_id" (empty: a new conversation). assistant: the assistant
+ * slug (or raw model name) the request addresses. subject: the request's
+ * "user" field (empty when absent; at most CONV_SUBJECT_MAX bytes, else 422
+ * on param "user"). When continuing with an empty subject, the
  * conversation's subject is kept. Errors are recorded with http_fail (404
- * param "conversation_id", code "conversation_not_found"). OUT: *out. */
+ * param "conversation_id", code "conversation_not_found"). OUT: *out, its
+ * history in the request's arena. */
 enum lair_err api_conversation_begin(struct http_req *rq, struct str id, const char *assistant,
                                      struct str subject, struct api_conversation *out);
 
@@ -59,14 +52,15 @@ enum lair_err api_conversation_record(struct http_req *rq, const struct api_conv
                                       const struct llm_result *res);
 
 /* The same for the end of a stream, when the request may be gone: app and
- * the principal (copied at submit time) are enough. */
+ * the principal (copied at submit time) are enough. Stores as it is
+ * (chat_conversation_record with PII_KEEP). */
 enum lair_err api_conversation_record_as(struct app *app, const struct principal *p,
                                          const struct api_conversation *c, struct str user_text,
                                          struct str answer_text, const struct llm_result *res);
 
-/* api_usage_record for the end of a stream (api/quota.c): adds one request
- * and tokens to today's usage of p's key and tenant. Nothing for operator
- * keys. */
+/* api_usage_record for the end of a chat (api/quota.c; the pipeline's
+ * chat_ctx.usage): adds one request and tokens to today's usage of p's key
+ * and tenant. Nothing for operator keys. */
 void api_usage_add(struct app *app, const struct principal *p, int tokens);
 
 #endif

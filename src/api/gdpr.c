@@ -1,6 +1,7 @@
 /* GDPR endpoints: subject export and erasure, pseudonym reveal, the
- * processing register and the sovereignty statement; and the policy step
- * in front of every stored exchange.
+ * processing register and the sovereignty statement. (The policy step in
+ * front of every stored exchange is the chat pipeline's:
+ * assist/chat_conv.c.)
  *
  * Everything reaches the caller's tenant only through api_tenant_db. The
  * subject id comes from the body of a POST, never from a URL, so that it
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "api/gdpr_api.h"
+#include "assist/assistant.h"
 #include "core/log.h"
 #include "gdpr/erase.h"
 #include "gdpr/export.h"
@@ -21,6 +23,7 @@
 #include "gdpr/retention.h"
 #include "gdpr/subject.h"
 #include "store/assistants.h"
+#include "store/conversations.h"
 #include "core/banned.h"
 
 /* The largest export answered over HTTP; the CLI streams any size. */
@@ -367,38 +370,4 @@ enum lair_err api_sovereignty(struct http_req *rq)
         json_pack("{s:s, s:o, s:o, s:{s:s, s:b, s:[]}, s:b, s:s}", "object", "sovereignty",
                   "outbound", outbound, "models", models, "model_downloads", "used_by", "cli",
                   "server", 0, "sources", "telemetry", 0, "statement", statement));
-}
-
-/* ---- the policy step of the chat endpoint ---- */
-
-enum lair_err api_gdpr_record_exchange(struct app *app, const struct principal *p,
-                                       enum pii_mode pii, const struct api_conversation *c,
-                                       struct str user_text, struct str answer_text,
-                                       const struct llm_result *res)
-{
-    if (!c->id[0] || !p->tenant[0])
-        return LAIR_OK;
-    if (pii == PII_KEEP)
-        return api_conversation_record_as(app, p, c, user_text, answer_text, res);
-    struct tenant_db *db = NULL;
-    enum lair_err e = pii == PII_PSEUDONYMISE ? tenants_get(app->tenants, p->tenant, &db) : LAIR_OK;
-    struct buf u, a;
-    buf_init(&u, 0);
-    buf_init(&a, 0);
-    if (!e)
-        e = gdpr_apply_policy(db, pii, c->id, c->subject, user_text, &u);
-    if (!e)
-        e = gdpr_apply_policy(db, pii, c->id, c->subject, answer_text, &a);
-    if (!e)
-        e = api_conversation_record_as(app, p, c, buf_str(&u), buf_str(&a), res);
-    if (e) {
-        log_warn("gdpr", "tenant %s: exchange of conversation %s not stored: %s", p->tenant, c->id,
-                 lair_err_msg(e));
-        if (db)
-            gdpr_policy_discard(db, c->id);
-    }
-    buf_release(&u);
-    buf_release(&a);
-    tenant_db_put(db);
-    return e;
 }

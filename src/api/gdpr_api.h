@@ -1,13 +1,12 @@
 /* GDPR over HTTP (src/api/gdpr.c, docs/gdpr.md): subject access and erasure,
  * the pseudonyms of a conversation, the processing register and the
- * sovereignty statement; and the call the chat endpoint makes to store an
- * exchange as the assistant's PII policy says. */
+ * sovereignty statement. An exchange is stored as the assistant's PII
+ * policy says by the chat pipeline (chat_conversation_record,
+ * assist/chat.h). */
 #ifndef LAIR_API_GDPR_H
 #define LAIR_API_GDPR_H
 
 #include "api/app.h"
-#include "api/conversations_api.h"
-#include "assist/assistant.h"
 
 /* POST /api/v1/gdpr/export {"subject"} (admin): everything held about the
  * subject in the caller's tenant, as one JSON document (gdpr/export.h).
@@ -28,18 +27,5 @@ enum lair_err api_register(struct http_req *rq);
 /* GET /api/v1/sovereignty (any key): every outbound destination the
  * configuration allows (none by default). */
 enum lair_err api_sovereignty(struct http_req *rq);
-
-/* Stores one exchange of conversation c for the key p, with the user's text
- * and the answer passed through the assistant's PII policy first
- * (gdpr_apply_policy: keep, mask, or pseudonymise with the mapping kept for
- * the conversation), then api_conversation_record_as. When the exchange
- * cannot be stored, pseudonyms kept for a conversation that was not created
- * are removed again. Nothing is stored when the policy step fails (the text
- * is never stored unmasked against the policy). Failures are logged without
- * content and returned; the client already has its answer. */
-enum lair_err api_gdpr_record_exchange(struct app *app, const struct principal *p,
-                                       enum pii_mode pii, const struct api_conversation *c,
-                                       struct str user_text, struct str answer_text,
-                                       const struct llm_result *res);
 
 #endif

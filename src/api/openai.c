@@ -1,11 +1,15 @@
 /* The OpenAI-compatible surface: /v1/models, /v1/chat/completions,
  * /v1/completions and /v1/embeddings, with and without streaming.
  *
+ * The chat handlers are thin: JSON into a struct chat_request, the chat
+ * pipeline (assist/chat.h) runs it, and its chat comes back out as JSON
+ * here or as server-sent events (api/sse.c). docs/internals/assist.md
+ * walks through one request.
+ *
  * Requests are validated strictly on the fields we use (type and range, with
  * the field named in the error) and leniently on the others, because real
  * clients send many optional fields we have no use for. */
 #include <jansson.h>
-#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +19,8 @@
 #include "api/app.h"
 #include "api/assistants_api.h"
 #include "api/conversations_api.h"
-#include "api/gdpr_api.h"
-#include "api/grounded.h"
-#include "assist/privacy.h"
+#include "api/sse.h"
+#include "assist/chat.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -93,16 +96,35 @@ enum lair_err api_models_get(struct http_req *rq)
 
 /* ---- shared request parsing ---- */
 
+/* A request of either completion endpoint, as the pipeline takes it, and
+ * how its answer is written back. */
 struct gen_params {
-    struct llm_request req;
-    char cache_scope[SLUG_MAX + CONV_ASSISTANT_MAX + KEY_ID_LEN + 16];
-    char cache_owner[CONV_SUBJECT_MAX + CONV_ID_LEN + 8];
+    struct chat_request req;
     struct str stop[MAX_STOP];
     bool stream, include_usage;
-    bool has_temperature, has_top_p;
-    struct str user;
-    struct str conversation_id;
 };
+
+/* The request's "model" field; empty when it is not a string (the
+ * pipeline then refuses it with 400 on param "model"). */
+static struct str model_field(json_t *o)
+{
+    json_t *mv = json_object_get(o, "model");
+    if (!json_is_string(mv))
+        return (struct str){"", 0};
+    return (struct str){json_string_value(mv), json_string_length(mv)};
+}
+
+/* What the target's resolution needs: who asks for what. */
+static void gen_init(struct http_req *rq, json_t *o, bool completion, struct gen_params *g)
+{
+    memset(g, 0, sizeof(*g));
+    chat_request_init(&g->req);
+    g->req.who = http_principal(rq);
+    g->req.target = model_field(o);
+    g->req.completion = completion;
+    g->req.max_tokens = -1;
+    g->req.arena = http_arena(rq);
+}
 
 static enum lair_err bad(struct http_req *rq, const char *param, const char *msg)
 {
@@ -179,7 +201,8 @@ static enum lair_err refuse_unsupported(struct http_req *rq, json_t *o)
     return LAIR_OK;
 }
 
-/* Reads the sampling and length fields common to both completion endpoints. */
+/* Reads the sampling and length fields common to both completion endpoints
+ * into g (prepared by gen_init). */
 static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params *g)
 {
     char msg[256];
@@ -187,9 +210,8 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     double temperature = 1.0, top_p = 1.0, min_p = 0.0, rep = 1.0, freq = 0, pres = 0;
     long long top_k = 0, max_tokens = -1, seed = 0, n = 1;
     bool has_seed = json_object_get(o, "seed") && !json_is_null(json_object_get(o, "seed"));
+    struct chat_request *r = &g->req;
 
-    memset(g, 0, sizeof(*g));
-    llm_sampling_defaults(&g->req.sampling);
     if ((e = refuse_unsupported(rq, o)))
         return e;
 #define CHECK(call, field)                                                                         \
@@ -210,14 +232,14 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     CHECK(json_opt_int(o, "seed", -(1LL << 62), 1LL << 62, &seed, msg, sizeof(msg)), "seed");
     CHECK(json_opt_int(o, "n", 1, 1, &n, msg, sizeof(msg)), "n");
     CHECK(json_opt_bool(o, "stream", &g->stream, msg, sizeof(msg)), "stream");
-    CHECK(json_opt_bool(o, "ignore_eos", &g->req.ignore_eos, msg, sizeof(msg)), "ignore_eos");
-    CHECK(json_opt_string(o, "user", &g->user, msg, sizeof(msg)), "user");
-    CHECK(json_opt_string(o, "conversation_id", &g->conversation_id, msg, sizeof(msg)),
+    CHECK(json_opt_bool(o, "ignore_eos", &r->ignore_eos, msg, sizeof(msg)), "ignore_eos");
+    CHECK(json_opt_string(o, "user", &r->user, msg, sizeof(msg)), "user");
+    CHECK(json_opt_string(o, "conversation_id", &r->conversation_id, msg, sizeof(msg)),
           "conversation_id");
 #undef CHECK
     json_t *tv = json_object_get(o, "temperature"), *pv = json_object_get(o, "top_p");
-    g->has_temperature = tv && !json_is_null(tv);
-    g->has_top_p = pv && !json_is_null(pv);
+    r->has_temperature = tv && !json_is_null(tv);
+    r->has_top_p = pv && !json_is_null(pv);
     json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
@@ -227,7 +249,7 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     }
     json_t *stop = json_object_get(o, "stop");
     if (json_is_string(stop)) {
-        g->stop[g->req.n_stop++] = (struct str){json_string_value(stop), json_string_length(stop)};
+        g->stop[r->n_stop++] = (struct str){json_string_value(stop), json_string_length(stop)};
     } else if (json_is_array(stop)) {
         if (json_array_size(stop) > MAX_STOP)
             return bad(rq, "stop", "'stop' takes at most 4 strings");
@@ -237,17 +259,17 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
         {
             if (!json_is_string(s))
                 return bad(rq, "stop", "'stop' must be a string or an array of strings");
-            g->stop[g->req.n_stop++] = (struct str){json_string_value(s), json_string_length(s)};
+            g->stop[r->n_stop++] = (struct str){json_string_value(s), json_string_length(s)};
         }
     } else if (stop && !json_is_null(stop)) {
         return bad(rq, "stop", "'stop' must be a string or an array of strings");
     }
-    for (size_t i = 0; i < g->req.n_stop; i++)
+    for (size_t i = 0; i < r->n_stop; i++)
         if (g->stop[i].len == 0 || g->stop[i].len > 256)
             return bad(rq, "stop", "each stop string must have 1 to 256 bytes");
-    g->req.stop = g->stop;
-    g->req.max_tokens = (int)max_tokens;
-    struct llm_sampling *s = &g->req.sampling;
+    r->stop = g->stop;
+    r->max_tokens = (int)max_tokens;
+    struct llm_sampling *s = &r->sampling;
     s->temperature = (float)temperature;
     s->top_p = (float)top_p;
     s->top_k = (int)top_k;
@@ -257,18 +279,17 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     s->presence_penalty = (float)pres;
     s->has_seed = has_seed;
     s->seed = (uint64_t)seed;
-    g->req.fair_key = str_c(http_principal(rq)->tenant);
     return LAIR_OK;
 }
 
-static enum lair_err find_model(struct http_req *rq, json_t *o, int need, struct llm_model **m)
+/* The embedding model the request names (raw models only). */
+static enum lair_err find_embedder(struct http_req *rq, json_t *o, struct llm_model **m)
 {
     struct app *app = http_app(rq);
-    json_t *mv = json_object_get(o, "model");
-    if (!json_is_string(mv) || json_string_length(mv) == 0)
+    struct str name = model_field(o);
+    if (name.len == 0)
         return http_fail(rq, LAIR_EINVAL, "model", "invalid_value",
                          "'model' is required and must be a non-empty string");
-    struct str name = {json_string_value(mv), json_string_length(mv)};
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
     *m = may_use_raw(rq) ? llm_registry_find(app->models, name) : NULL;
@@ -276,435 +297,10 @@ static enum lair_err find_model(struct http_req *rq, json_t *o, int need, struct
         return model_not_found(rq, name);
     struct llm_model_info info;
     llm_model_get_info(*m, &info);
-    if (!(info.kind & need))
+    if (!(info.kind & LLM_CAN_EMBED))
         return http_fail(rq, LAIR_EINVAL, "model", "model_not_supported",
-                         need == LLM_CAN_EMBED
-                             ? "the model '%s' cannot produce embeddings"
-                             : "the model '%s' is an embedding model and cannot generate text",
-                         llm_model_name(*m));
+                         "the model '%s' cannot produce embeddings", llm_model_name(*m));
     return LAIR_OK;
-}
-
-static enum lair_err submit_error(struct http_req *rq, enum lair_err e, struct llm_model *m)
-{
-    if (e == LAIR_ECTX) {
-        struct llm_model_info info;
-        llm_model_get_info(m, &info);
-        return http_fail(rq, e, "messages", "context_length_exceeded",
-                         "the prompt does not fit the model's context of %d tokens per request; "
-                         "shorten the messages",
-                         info.n_ctx_slot);
-    }
-    if (e == LAIR_EINVAL)
-        return http_fail(rq, e, "messages", NULL, "cannot apply the model's chat template");
-    if (e == LAIR_EBUSY) {
-        http_retry_after(rq, 2);
-        return http_fail(rq, e, NULL, "server_busy",
-                         "every slot and queue place for this model is taken; retry shortly");
-    }
-    return http_fail(rq, e, NULL, NULL, "generation failed: %s", lair_err_msg(e));
-}
-
-static void make_id(char *out, size_t n, const char *prefix)
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    size_t p = (size_t)snprintf(out, n, "%s", prefix);
-    for (; p + 1 < n && p < strlen(prefix) + 24; p++)
-        out[p] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
-    out[p] = 0;
-}
-
-static const char *finish_name(enum llm_finish f)
-{
-    return f == LLM_FINISH_LENGTH ? "length" : "stop";
-}
-
-static json_t *usage_object(const struct llm_result *r)
-{
-    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", r->prompt_tokens,
-                     "completion_tokens", r->completion_tokens, "total_tokens",
-                     r->prompt_tokens + r->completion_tokens, "prompt_tokens_details",
-                     "cached_tokens", r->cached_tokens);
-}
-
-/* Sets the request's prompt-cache key (llm_cache_key): whose computed
- * prefixes it may reuse. The scope is the tenant and the assistant, or, for a
- * raw model, the key (its client wrote the whole prompt); the operator's own
- * requests have a scope of their own. The owner is the conversation, else
- * the subject named in "user". The leading system messages (an assistant's
- * instructions and sources, a raw client's own system prompt) are shared
- * across the scope's owners; nothing else is. */
-static void set_cache_key(struct http_req *rq, struct gen_params *g, const char *assistant,
-                          const struct api_conversation *c, const struct llm_message *msgs,
-                          size_t n)
-{
-    const struct principal *p = http_principal(rq);
-    if (!p->tenant[0])
-        snprintf(g->cache_scope, sizeof(g->cache_scope), "op");
-    else if (assistant)
-        snprintf(g->cache_scope, sizeof(g->cache_scope), "t/%s/a/%s", p->tenant, assistant);
-    else
-        snprintf(g->cache_scope, sizeof(g->cache_scope), "t/%s/k/%s", p->tenant, p->key_id);
-    if (c && c->id[0])
-        snprintf(g->cache_owner, sizeof(g->cache_owner), "c/%s", c->id);
-    else
-        snprintf(g->cache_owner, sizeof(g->cache_owner), "u/%.*s", (int)g->user.len, g->user.ptr);
-    size_t lead = 0;
-    while (lead < n && str_eq(msgs[lead].role, S("system")))
-        lead++;
-    g->req.cache = (struct llm_cache_key){
-        .scope = str_c(g->cache_scope), .owner = str_c(g->cache_owner), .n_shared = lead};
-}
-
-/* ---- streaming (SSE) ---- */
-
-enum gen_kind { GEN_CHAT, GEN_TEXT };
-
-/* What is recorded once a generation ends: the conversation, the user's
- * turn and the usage. Copied out of the request so that the end of a stream
- * can record it even though the handler returned long ago. */
-struct record {
-    struct app *app;
-    struct principal who;
-    struct api_conversation conv; /* history is not kept (it lives in the request's arena) */
-    char *user_text;              /* OWNED */
-    size_t user_len;
-    bool keep;                    /* record the exchange */
-    enum pii_mode pii;            /* the assistant's policy for what is stored */
-};
-
-static void record_release(struct record *r)
-{
-    free(r->user_text);
-    r->user_text = NULL;
-}
-
-/* Stores the exchange and counts the tokens; failures are logged, never
- * reported to a client who already has the answer. */
-static void record_finish(struct record *r, struct str answer, const struct llm_result *res)
-{
-    if (res->finish == LLM_FINISH_ERROR || res->finish == LLM_FINISH_CANCELLED)
-        return;
-    if (r->keep && r->conv.id[0])
-        api_gdpr_record_exchange(r->app, &r->who, r->pii, &r->conv,
-                                 (struct str){r->user_text ? r->user_text : "", r->user_len},
-                                 answer, res);
-    api_usage_add(r->app, &r->who, res->prompt_tokens + res->completion_tokens);
-}
-
-/* Counts what the model processed for a request whose client left before
- * the end (or whose stream broke): without this a client could stop reading
- * just before each answer ends and never use up its daily quota. Nothing is
- * stored: the exchange was not delivered. */
-static void record_abandoned(struct record *r, const struct llm_stream *st)
-{
-    int used = llm_stream_tokens_used(st);
-    if (used > 0)
-        api_usage_add(r->app, &r->who, used);
-}
-
-struct sse_ctx {
-    struct llm_stream *stream;
-    struct llm_model *model_ptr; /* for the queue position */
-    enum gen_kind kind;
-    bool include_usage, sent_role, sent_first, finished, told_queue;
-    char id[48];
-    char model[128];
-    time_t created;
-    struct buf text;
-    struct buf answer; /* the whole answer, for the conversation */
-    struct record rec;
-    json_t *sources; /* OWNED reference: a grounded answer's sources, on the first chunk */
-    char *degraded;  /* OWNED: the excerpts answer, when the model fails before any text */
-};
-
-static int sse_fd(void *p) { return llm_stream_fd(((struct sse_ctx *)p)->stream); }
-
-static json_t *chunk_object(struct sse_ctx *c, json_t *choice)
-{
-    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o]}", "id", c->id, "object",
-                          c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion",
-                          "created", (json_int_t)c->created, "model", c->model,
-                          "system_fingerprint", "libreair", "choices", choice);
-    /* the conversation id rides on the first chunk, like the sources */
-    if (v && !c->sent_first && c->rec.conv.id[0])
-        json_object_set_new(v, "conversation_id", json_string(c->rec.conv.id));
-    if (v && !c->sent_first && c->sources)
-        json_object_set(v, "sources", c->sources);
-    c->sent_first = true;
-    return v;
-}
-
-static enum lair_err sse_event(struct buf *out, json_t *v)
-{
-    if (!v)
-        return LAIR_ENOMEM;
-    buf_puts(out, "data: ");
-    enum lair_err e = json_dump_buf(v, out);
-    json_decref(v);
-    buf_puts(out, "\n\n");
-    return e;
-}
-
-static json_t *delta_choice(struct sse_ctx *c, const char *text, size_t len, const char *finish)
-{
-    json_t *content = json_stringn(text, len);
-    if (c->kind == GEN_TEXT)
-        return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "text", content, "logprobs",
-                         "finish_reason", finish);
-    json_t *delta = json_object();
-    if (!c->sent_role) {
-        json_object_set_new(delta, "role", json_string("assistant"));
-        c->sent_role = true;
-    }
-    if (len || !finish)
-        json_object_set_new(delta, "content", content);
-    else
-        json_decref(content);
-    return json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "delta", delta, "logprobs",
-                     "finish_reason", finish);
-}
-
-/* An SSE comment (ignored by clients) saying where a waiting request
- * stands, so that neither the client nor a proxy gives up on a stream that
- * has said nothing yet; false when it is not waiting. */
-static bool sse_queue_comment(struct sse_ctx *c, struct buf *out)
-{
-    int pos = llm_queue_position(c->model_ptr, c->stream);
-    if (pos > 0)
-        buf_printf(out, ": queued, position %d\n\n", pos);
-    return pos > 0;
-}
-
-static void sse_idle(void *p, struct buf *out)
-{
-    struct sse_ctx *c = p;
-    if (!sse_queue_comment(c, out))
-        buf_puts(out, ": keep-alive\n\n");
-}
-
-static enum lair_err sse_produce(void *p, struct buf *out, bool *done)
-{
-    struct sse_ctx *c = p;
-    struct llm_result res;
-    buf_reset(&c->text);
-    bool fin = llm_stream_take(c->stream, &c->text, &res);
-    enum lair_err e = LAIR_OK;
-    if (c->text.len)
-        buf_append(&c->answer, c->text.ptr, c->text.len);
-    if (c->text.len || (!c->sent_role && c->kind == GEN_CHAT))
-        e = sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr ? c->text.ptr : "",
-                                                        c->text.len, NULL)));
-    if (!e && !fin && !c->told_queue) {
-        c->told_queue = true;
-        sse_queue_comment(c, out);
-    }
-    if (e || !fin)
-        return e;
-    if (res.finish == LLM_FINISH_ERROR && c->answer.len == 0 && c->degraded) {
-        /* the model failed before any text (every upstream and fallback):
-         * the assistant's cited excerpts answer, as in degraded mode */
-        buf_puts(&c->answer, c->degraded);
-        e = sse_event(out, chunk_object(c, delta_choice(c, c->degraded, strlen(c->degraded),
-                                                        NULL)));
-        res = (struct llm_result){.finish = LLM_FINISH_STOP};
-    }
-    if (res.finish == LLM_FINISH_ERROR) {
-        struct buf err;
-        buf_init(&err, 0);
-        http_error_json(res.err, NULL, NULL, NULL, &err);
-        buf_printf(out, "data: %s\n\n", err.ptr);
-        buf_release(&err);
-    } else {
-        e = sse_event(out, chunk_object(c, delta_choice(c, "", 0, finish_name(res.finish))));
-        if (!e && c->include_usage) {
-            json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", c->id, "object",
-                                  c->kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion",
-                                  "created", (json_int_t)c->created, "model", c->model, "choices",
-                                  "usage", usage_object(&res));
-            e = sse_event(out, u);
-        }
-    }
-    buf_puts(out, "data: [DONE]\n\n");
-    *done = true;
-    c->finished = true;
-    record_finish(&c->rec, buf_str(&c->answer), &res);
-    return e;
-}
-
-/* The server is shutting down and the stream ran past the grace period:
- * what was generated is sent, then an error event and [DONE], so that the
- * client knows the answer was cut; the exchange is stored as it stands. */
-static void sse_abort(void *p, struct buf *out)
-{
-    struct sse_ctx *c = p;
-    struct llm_result res;
-    llm_stream_cancel(c->stream);
-    buf_reset(&c->text);
-    llm_stream_take(c->stream, &c->text, &res);
-    if (c->text.len) {
-        buf_append(&c->answer, c->text.ptr, c->text.len);
-        sse_event(out, chunk_object(c, delta_choice(c, c->text.ptr, c->text.len, NULL)));
-    }
-    struct buf err;
-    buf_init(&err, 0);
-    http_error_json(LAIR_EBUSY, "the server is shutting down: this answer was cut short", NULL,
-                    "shutting_down", &err);
-    buf_printf(out, "data: %s\n\ndata: [DONE]\n\n", err.ptr);
-    buf_release(&err);
-    struct llm_result cut = {.finish = LLM_FINISH_LENGTH,
-                             .prompt_tokens = llm_stream_tokens_used(c->stream)};
-    c->finished = true;
-    record_finish(&c->rec, buf_str(&c->answer), &cut);
-}
-
-static void sse_release(void *p, bool client_gone)
-{
-    struct sse_ctx *c = p;
-    if (!c->finished)
-        record_abandoned(&c->rec, c->stream);
-    llm_stream_free(c->stream); /* cancels if still running: the slot is freed at once */
-    buf_release(&c->text);
-    buf_release(&c->answer);
-    record_release(&c->rec);
-    json_decref(c->sources);
-    free(c->degraded);
-    free(c);
-}
-
-static const struct http_stream_ops sse_ops = {
-    .fd = sse_fd,
-    .produce = sse_produce,
-    .release = sse_release,
-    .idle = sse_idle,
-    .abort = sse_abort,
-};
-
-/* ---- completion endpoints ---- */
-
-/* Answers a grounded request without generating: the refusal, or the
- * degraded answer (the best cited excerpts), recorded like a generated
- * answer. Takes rec over. */
-static enum lair_err answer_fixed(struct http_req *rq, const struct grounding *gr,
-                                  enum api_answer_mode mode, const struct gen_params *g,
-                                  struct record *rec, const char *shown_model)
-{
-    struct str text;
-    enum lair_err e = api_ground_answer_text(rq, gr, mode, &text);
-    if (!e) {
-        char id[48];
-        make_id(id, sizeof(id), "chatcmpl-");
-        struct api_fixed_answer f = {.id = id,
-                                     .created = time(NULL),
-                                     .model = shown_model,
-                                     .conversation_id = rec->conv.id,
-                                     .stream = g->stream,
-                                     .include_usage = g->include_usage,
-                                     .mode = mode};
-        e = api_ground_respond(rq, gr, text, &f);
-        struct llm_result res = {.finish = LLM_FINISH_STOP};
-        if (!e)
-            record_finish(rec, text, &res);
-    }
-    record_release(rec);
-    return e;
-}
-
-/* Submits the request and answers it, streamed or whole. Takes rec over.
- * gr: the grounding of an assistant's answer (NULL otherwise): its sources
- * go into the response, and when the engine cannot take the request, its
- * excerpts answer instead (degraded mode). */
-static enum lair_err run_generation(struct http_req *rq, struct llm_model *m, struct gen_params *g,
-                                    enum gen_kind kind, struct record *rec, const char *shown_model,
-                                    const struct grounding *gr)
-{
-    struct llm_stream *st;
-    enum lair_err e = llm_submit(m, &g->req, &st);
-    if (e && gr && gr->active && e != LAIR_ECTX && e != LAIR_EINVAL)
-        return answer_fixed(rq, gr, API_ANSWER_DEGRADED, g, rec, shown_model);
-    if (e) {
-        record_release(rec);
-        return submit_error(rq, e, m);
-    }
-    char id[48];
-    make_id(id, sizeof(id), kind == GEN_CHAT ? "chatcmpl-" : "cmpl-");
-    time_t created = time(NULL);
-
-    if (g->stream) {
-        struct sse_ctx *c = calloc(1, sizeof(*c));
-        if (!c) {
-            llm_stream_free(st);
-            record_release(rec);
-            return LAIR_ENOMEM;
-        }
-        c->stream = st;
-        c->model_ptr = m;
-        c->kind = kind;
-        c->include_usage = g->include_usage;
-        c->created = created;
-        c->rec = *rec;
-        c->sources = gr && gr->sources ? json_incref(gr->sources) : NULL;
-        struct str deg;
-        if (gr && gr->active && !api_ground_answer_text(rq, gr, API_ANSWER_DEGRADED, &deg))
-            c->degraded = strndup(deg.ptr, deg.len);
-        snprintf(c->id, sizeof(c->id), "%s", id);
-        snprintf(c->model, sizeof(c->model), "%s", shown_model);
-        buf_init(&c->text, 0);
-        buf_init(&c->answer, 0);
-        return http_respond_stream(rq, "text/event-stream; charset=utf-8", &sse_ops, c);
-    }
-
-    struct buf text;
-    struct llm_result res;
-    buf_init(&text, 0);
-    for (;;) {
-        if (llm_stream_take(st, &text, &res))
-            break;
-        int w = http_wait(rq, llm_stream_fd(st));
-        if (w <= 0) { /* client gone, or the server going: free the slot now */
-            record_abandoned(rec, st);
-            llm_stream_free(st);
-            buf_release(&text);
-            record_release(rec);
-            if (w < 0) {
-                http_retry_after(rq, 5);
-                return http_fail(rq, LAIR_EBUSY, NULL, "shutting_down",
-                                 "the server is shutting down; retry shortly");
-            }
-            return http_fail(rq, LAIR_ECANCEL, NULL, NULL, "client disconnected");
-        }
-    }
-    llm_stream_free(st);
-    if (res.finish == LLM_FINISH_ERROR && text.len == 0 && gr && gr->active &&
-        res.err != LAIR_ECTX && res.err != LAIR_EINVAL) {
-        buf_release(&text); /* nothing generated (every upstream failed): the excerpts answer */
-        return answer_fixed(rq, gr, API_ANSWER_DEGRADED, g, rec, shown_model);
-    }
-    if (res.finish == LLM_FINISH_ERROR) {
-        buf_release(&text);
-        record_release(rec);
-        return submit_error(rq, res.err, m);
-    }
-    record_finish(rec, buf_str(&text), &res);
-    record_release(rec);
-    json_t *content = json_stringn(text.ptr ? text.ptr : "", text.len);
-    buf_release(&text);
-    json_t *choice =
-        kind == GEN_CHAT
-            ? json_pack("{s:i, s:{s:s, s:o, s:n}, s:n, s:s}", "index", 0, "message", "role",
-                        "assistant", "content", content, "refusal", "logprobs", "finish_reason",
-                        finish_name(res.finish))
-            : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", content, "logprobs",
-                        "finish_reason", finish_name(res.finish));
-    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
-                          kind == GEN_CHAT ? "chat.completion" : "text_completion", "created",
-                          (json_int_t)created, "model", shown_model, "system_fingerprint",
-                          "libreair", "choices", choice, "usage", usage_object(&res));
-    if (v && rec->conv.id[0])
-        json_object_set_new(v, "conversation_id", json_string(rec->conv.id));
-    if (v && gr && gr->sources)
-        json_object_set(v, "sources", gr->sources);
-    return respond_json_value(rq, 200, v);
 }
 
 /* Message content is a string or an array of {"type":"text","text":…} parts. */
@@ -783,151 +379,229 @@ static enum lair_err parse_messages(struct http_req *rq, json_t *o, struct llm_m
     return LAIR_OK;
 }
 
-/* An assistant's parameters are limits: a request may lower them, never
- * exceed them; absent from the request, the assistant's values apply. */
-static void apply_assistant_params(const struct assistant *a, struct gen_params *g)
+/* ---- the chat pipeline over HTTP ---- */
+
+static void count_usage(void *app, const struct principal *p, int tokens)
 {
-    struct llm_sampling *s = &g->req.sampling;
-    if (!isnan(a->temperature))
-        s->temperature = g->has_temperature && s->temperature < a->temperature
-                             ? s->temperature
-                             : (float)a->temperature;
-    if (!isnan(a->top_p))
-        s->top_p = g->has_top_p && s->top_p < a->top_p ? s->top_p : (float)a->top_p;
-    if (a->max_tokens > 0 && (g->req.max_tokens <= 0 || g->req.max_tokens > a->max_tokens))
-        g->req.max_tokens = (int)a->max_tokens;
+    api_usage_add(app, p, tokens);
 }
 
-/* The prompt's messages: the assistant's instructions first (the client's
- * own system messages are dropped: they must not override guardrails), then
- * the stored history of a continued conversation, then the request's turns. */
-static enum lair_err build_messages(struct http_req *rq, const struct assistant *a,
-                                    const struct api_conversation *c, struct llm_message *req,
-                                    size_t n_req, struct llm_message **out, size_t *n_out)
+void api_chat_ctx(struct app *app, struct chat_ctx *out)
 {
-    size_t cap = 1 + c->n_history + n_req, n = 0;
-    struct llm_message *m = arena_alloc(http_arena(rq), cap * sizeof(*m));
-    if (!m)
-        return LAIR_ENOMEM;
-    if (a && a->instructions && *a->instructions)
-        m[n++] = (struct llm_message){S("system"), str_c(a->instructions)};
-    for (size_t i = 0; i < c->n_history; i++)
-        m[n++] = c->history[i];
-    for (size_t i = 0; i < n_req; i++) {
-        if (a && str_eq(req[i].role, S("system")))
-            continue;
-        m[n++] = req[i];
+    *out = (struct chat_ctx){.tenants = app->tenants,
+                             .models = app->models,
+                             .ready = &app->ready,
+                             .tenant_raw_models = app->tenant_raw_models,
+                             .usage = count_usage,
+                             .usage_arg = app};
+}
+
+enum lair_err api_chat_fail(struct http_req *rq, enum lair_err e, const struct chat_error *err)
+{
+    if (err->retry_after > 0)
+        http_retry_after(rq, err->retry_after);
+    if (err->message[0])
+        return http_fail(rq, e, err->param, err->code, "%s", err->message);
+    return e;
+}
+
+static void make_id(char *out, size_t n, const char *prefix)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t p = (size_t)snprintf(out, n, "%s", prefix);
+    for (; p + 1 < n && p < strlen(prefix) + 24; p++)
+        out[p] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+    out[p] = 0;
+}
+
+/* The chat.completion object of a fixed answer (refusal, degraded): the
+ * text as the assistant's whole message, "answer_mode", zero usage. */
+static enum lair_err fixed_json(struct http_req *rq, const struct chat *c, struct str text,
+                                const struct api_sse_opts *so)
+{
+    struct buf body;
+    buf_init(&body, 0);
+    enum lair_err e;
+    json_t *v = api_fixed_head(c, so->id, so->created, "chat.completion", true);
+    json_t *choices = json_pack("[{s:i, s:{s:s, s:s%, s:n}, s:n, s:s}]", "index", 0, "message",
+                                "role", "assistant", "content", text.ptr, text.len, "refusal",
+                                "logprobs", "finish_reason", "stop");
+    if (!v || !choices || json_object_set_new(v, "choices", json_incref(choices)) ||
+        json_object_set_new(v, "usage", api_usage_object(&(struct llm_result){0})))
+        e = LAIR_ENOMEM;
+    else
+        e = json_dump_buf(v, &body);
+    json_decref(choices);
+    json_decref(v);
+    if (!e)
+        e = http_respond_json(rq, 200, &body);
+    buf_release(&body);
+    return e;
+}
+
+/* Answers a chat that did not generate: the refusal, or the degraded
+ * answer (the best cited excerpts), recorded like a generated answer.
+ * Frees c. */
+static enum lair_err respond_fixed(struct http_req *rq, struct chat *c, bool stream,
+                                   const struct api_sse_opts *so)
+{
+    struct buf text;
+    struct chat_result res;
+    buf_init(&text, 0);
+    chat_take(c, &text, &res);
+    enum lair_err e =
+        stream ? api_sse_fixed(rq, c, buf_str(&text), so) : fixed_json(rq, c, buf_str(&text), so);
+    buf_release(&text);
+    chat_free(c);
+    return e;
+}
+
+/* Waits for c's end as long as the client stays and the server's drain
+ * allows: 1 when it ended (*res), else what http_wait said (0: the client
+ * left, -1: the drain ran out of time). */
+static int wait_end(struct http_req *rq, struct chat *c, struct chat_result *res)
+{
+    struct buf piece;
+    buf_init(&piece, 0);
+    int w = 1;
+    for (;;) {
+        buf_reset(&piece);
+        if (chat_take(c, &piece, res) || (w = http_wait(rq, chat_fd(c))) <= 0)
+            break;
     }
-    *out = m;
-    *n_out = n;
-    return LAIR_OK;
+    buf_release(&piece);
+    return w;
 }
 
-/* The text of the last user turn, recorded with the answer. */
-static struct str last_user_text(const struct llm_message *m, size_t n)
+static const char *finish_name(enum llm_finish f)
 {
-    for (size_t i = n; i-- > 0;)
-        if (str_eq(m[i].role, S("user")))
-            return m[i].content;
-    return (struct str){"", 0};
+    return f == LLM_FINISH_LENGTH ? "length" : "stop";
 }
 
-/* model = an assistant of the caller's tenant, else (where allowed) a raw
- * model. Sets *a (owned; released by the caller) when an assistant. */
-static enum lair_err resolve_chat_target(struct http_req *rq, json_t *o, struct llm_model **m,
-                                         struct assistant *a, bool *is_assistant)
+/* The chat.completion (or text_completion) object of a generated answer. */
+static json_t *whole_object(const struct chat *c, const struct api_sse_opts *so,
+                            const struct llm_result *res)
 {
-    struct app *app = http_app(rq);
-    *is_assistant = false;
-    if (http_principal(rq)->role == ROLE_OPERATOR)
-        return find_model(rq, o, LLM_CAN_CHAT, m);
-    json_t *mv = json_object_get(o, "model");
-    if (!json_is_string(mv) || json_string_length(mv) == 0)
-        return http_fail(rq, LAIR_EINVAL, "model", "invalid_value",
-                         "'model' is required and must be a non-empty string");
-    struct str name = {json_string_value(mv), json_string_length(mv)};
-    enum lair_err e = api_assistant_resolve(rq, name, a);
-    if (e == LAIR_ENOTFOUND && app->tenant_raw_models)
-        return find_model(rq, o, LLM_CAN_CHAT, m);
-    if (e)
+    struct str text = chat_answer(c);
+    json_t *content = json_stringn(text.ptr, text.len);
+    json_t *choice = !so->text
+                         ? json_pack("{s:i, s:{s:s, s:o, s:n}, s:n, s:s}", "index", 0, "message",
+                                     "role", "assistant", "content", content, "refusal", "logprobs",
+                                     "finish_reason", finish_name(res->finish))
+                         : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", content,
+                                     "logprobs", "finish_reason", finish_name(res->finish));
+    json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", so->id, "object",
+                          so->text ? "text_completion" : "chat.completion", "created",
+                          (json_int_t)so->created, "model", chat_model(c), "system_fingerprint",
+                          "libreair", "choices", choice, "usage", api_usage_object(res));
+    if (v && chat_conversation_id(c)[0])
+        json_object_set_new(v, "conversation_id", json_string(chat_conversation_id(c)));
+    if (v && chat_sources(c))
+        json_object_set(v, "sources", chat_sources(c));
+    return v;
+}
+
+/* Answers a generated chat as one JSON object once it has ended. Frees c. */
+static enum lair_err respond_whole(struct http_req *rq, struct chat *c,
+                                   const struct api_sse_opts *so)
+{
+    struct chat_result res;
+    int w = wait_end(rq, c, &res);
+    if (w <= 0) { /* client gone, or the server going: the slot is freed now */
+        chat_free(c);
+        if (w < 0) {
+            http_retry_after(rq, 5);
+            return http_fail(rq, LAIR_EBUSY, NULL, "shutting_down",
+                             "the server is shutting down; retry shortly");
+        }
+        return http_fail(rq, LAIR_ECANCEL, NULL, NULL, "client disconnected");
+    }
+    if (res.fallback.len) { /* nothing generated (every upstream failed): the excerpts answer */
+        char id[48];
+        make_id(id, sizeof(id), "chatcmpl-");
+        struct api_sse_opts f = {.id = id, .created = time(NULL)};
+        enum lair_err e = fixed_json(rq, c, res.fallback, &f);
+        chat_free(c);
         return e;
-    *is_assistant = true;
-    *m = __atomic_load_n(&app->ready, __ATOMIC_ACQUIRE)
-             ? llm_registry_find(app->models, str_c(a->model))
-             : NULL;
-    if (!*m && a->n_knowledge_bases > 0)
-        return LAIR_OK; /* no model: its knowledge bases answer (degraded mode) */
-    if (!api_require_ready(rq))
-        return LAIR_EBUSY;
-    if (!*m) {
-        http_retry_after(rq, 30);
-        return http_fail(rq, LAIR_EBUSY, "model", "model_unavailable",
-                         "the model of this assistant is not loaded on this server");
     }
-    return LAIR_OK;
+    if (res.llm.finish == LLM_FINISH_ERROR) {
+        struct chat_error err;
+        chat_generation_error(c, res.llm.err, &err);
+        chat_free(c);
+        return api_chat_fail(rq, res.llm.err, &err);
+    }
+    json_t *v = whole_object(c, so, &res.llm);
+    chat_free(c);
+    return api_respond_json(rq, 200, v);
 }
 
+enum lair_err api_chat_answer(struct http_req *rq, const struct chat_request *req,
+                              struct chat_target *t, const struct api_answer_opts *o)
+{
+    struct chat_ctx ctx;
+    api_chat_ctx(http_app(rq), &ctx);
+    struct chat *c;
+    struct chat_error err;
+    enum lair_err e = t ? chat_start(&ctx, req, t, &c, &err) : chat_run(&ctx, req, &c, &err);
+    if (e)
+        return api_chat_fail(rq, e, &err);
+    char id[48];
+    make_id(id, sizeof(id), req->completion ? "cmpl-" : "chatcmpl-");
+    struct api_sse_opts so = {.id = id,
+                              .created = time(NULL),
+                              .text = req->completion,
+                              .include_usage = o->include_usage};
+    if (chat_mode(c) != CHAT_GENERATED)
+        return respond_fixed(rq, c, o->stream, &so);
+    if (o->stream)
+        return api_sse_stream(rq, c, &so);
+    return respond_whole(rq, c, &so);
+}
+
+/* ---- completion endpoints ---- */
+
+/* model = an assistant of the caller's tenant (published version), else,
+ * where allowed, a raw model; resolved before the rest of the body is
+ * read, so that an unknown model is what a request hears first. */
 enum lair_err api_chat_completions(struct http_req *rq)
 {
     json_t *o;
     enum lair_err e = api_parse_body(rq, &o);
     if (e)
         return e;
-    struct llm_model *m = NULL;
+    struct chat_ctx ctx;
+    api_chat_ctx(http_app(rq), &ctx);
     struct gen_params g;
-    struct llm_message *msgs = NULL, *all = NULL;
-    size_t n = 0, n_all = 0;
-    struct assistant a = {0};
-    bool is_assistant = false;
-    struct api_conversation conv = {0};
-    struct record rec = {0};
-    struct grounding gr = {0};
-    if ((e = resolve_chat_target(rq, o, &m, &a, &is_assistant)) || (e = parse_gen(rq, o, &g)) ||
-        (e = parse_messages(rq, o, &msgs, &n)))
-        goto out;
-    if (is_assistant)
-        apply_assistant_params(&a, &g);
-    const char *target = is_assistant ? a.slug : llm_model_name(m);
-    if (http_principal(rq)->role != ROLE_OPERATOR &&
-        (e = api_conversation_begin(rq, g.conversation_id, target, g.user, &conv)))
-        goto out;
-    if ((e = build_messages(rq, is_assistant ? &a : NULL, &conv, msgs, n, &all, &n_all)))
-        goto out;
-    if (is_assistant && (e = api_ground(rq, &a, all, n_all, m, g.req.max_tokens, &gr)))
-        goto out;
-    rec.app = http_app(rq);
-    rec.who = *http_principal(rq);
-    rec.conv = conv;
-    rec.conv.history = NULL;
-    rec.conv.n_history = 0;
-    rec.keep = conv.id[0] != 0;
-    rec.pii = is_assistant ? a.pii : PII_KEEP;
-    struct str user = last_user_text(msgs, n);
-    rec.user_text = strndup(user.ptr, user.len);
-    rec.user_len = user.len;
-    if (gr.refuse || !m) { /* nothing relevant with citations required, or no model */
-        e = answer_fixed(rq, &gr, gr.refuse ? API_ANSWER_REFUSAL : API_ANSWER_DEGRADED, &g, &rec,
-                         target);
-        goto out;
+    gen_init(rq, o, false, &g);
+    struct chat_target t;
+    struct chat_error err;
+    struct llm_message *msgs = NULL;
+    size_t n = 0;
+    if ((e = chat_resolve(&ctx, &g.req, &t, &err))) {
+        e = api_chat_fail(rq, e, &err);
+    } else if ((e = parse_gen(rq, o, &g)) || (e = parse_messages(rq, o, &msgs, &n))) {
+        chat_target_release(&t);
+    } else {
+        g.req.messages = msgs;
+        g.req.n_messages = n;
+        struct api_answer_opts ao = {.stream = g.stream, .include_usage = g.include_usage};
+        e = api_chat_answer(rq, &g.req, &t, &ao);
     }
-    if ((e = api_ground_messages(rq, &gr, all, n_all, &all, &n_all))) {
-        record_release(&rec);
-        goto out;
-    }
-    g.req.messages = all;
-    g.req.n_messages = n_all;
-    set_cache_key(rq, &g, is_assistant ? a.slug : NULL, &conv, all, n_all);
-    /* the model layer owns the filter from llm_submit (run_generation) on */
-    if ((e = assist_privacy_new(is_assistant && a.forbid_remote, &g.req.privacy))) {
-        record_release(&rec);
-        goto out;
-    }
-    e = run_generation(rq, m, &g, GEN_CHAT, &rec, target, &gr);
-out:
-    grounding_release(&gr);
-    assistant_release(&a);
     json_decref(o);
     return e;
+}
+
+/* The prompt: a string, or an array of one string. */
+static enum lair_err parse_prompt(struct http_req *rq, json_t *o, struct str *out)
+{
+    json_t *p = json_object_get(o, "prompt");
+    if (json_is_array(p) && json_array_size(p) == 1)
+        p = json_array_get(p, 0);
+    if (!json_is_string(p))
+        return http_fail(rq, LAIR_EINVAL, "prompt", "invalid_value",
+                         "'prompt' must be a string (or an array of one string)");
+    *out = (struct str){json_string_value(p), json_string_length(p)};
+    return LAIR_OK;
 }
 
 enum lair_err api_completions(struct http_req *rq)
@@ -937,25 +611,19 @@ enum lair_err api_completions(struct http_req *rq)
     enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
     if (e)
         return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
-    struct llm_model *m;
+    struct chat_ctx ctx;
+    api_chat_ctx(http_app(rq), &ctx);
     struct gen_params g;
-    if (!(e = find_model(rq, o, LLM_CAN_CHAT, &m)) && !(e = parse_gen(rq, o, &g))) {
-        json_t *p = json_object_get(o, "prompt");
-        if (json_is_array(p) && json_array_size(p) == 1)
-            p = json_array_get(p, 0);
-        if (!json_is_string(p)) {
-            e = http_fail(rq, LAIR_EINVAL, "prompt", "invalid_value",
-                          "'prompt' must be a string (or an array of one string)");
-        } else {
-            g.req.prompt = (struct str){json_string_value(p), json_string_length(p)};
-            g.req.add_bos = true;
-            set_cache_key(rq, &g, NULL, NULL, NULL, 0);
-            /* a raw prompt is not masked (its placeholders could not be told
-             * apart from the text): it never goes to the remote zone */
-            g.req.privacy = (struct llm_privacy){0};
-            struct record rec = {.app = http_app(rq), .who = *http_principal(rq)};
-            e = run_generation(rq, m, &g, GEN_TEXT, &rec, llm_model_name(m), NULL);
-        }
+    gen_init(rq, o, true, &g);
+    struct chat_target t;
+    struct chat_error err;
+    if ((e = chat_resolve(&ctx, &g.req, &t, &err))) {
+        e = api_chat_fail(rq, e, &err);
+    } else if ((e = parse_gen(rq, o, &g)) || (e = parse_prompt(rq, o, &g.req.prompt))) {
+        chat_target_release(&t);
+    } else {
+        struct api_answer_opts ao = {.stream = g.stream, .include_usage = g.include_usage};
+        e = api_chat_answer(rq, &g.req, &t, &ao);
     }
     json_decref(o);
     return e;
@@ -990,12 +658,12 @@ enum lair_err api_embeddings(struct http_req *rq)
     enum lair_err e = json_parse_object(http_body(rq), &o, msg, sizeof(msg));
     if (e)
         return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
-    struct llm_model *m;
+    struct llm_model *m = NULL;
     struct str *texts = NULL;
     float *vec = NULL;
     size_t n = 0;
     bool base64 = false;
-    if ((e = find_model(rq, o, LLM_CAN_EMBED, &m)))
+    if ((e = find_embedder(rq, o, &m)))
         goto out;
     json_t *fmt = json_object_get(o, "encoding_format");
     if (fmt && !json_is_null(fmt)) {

@@ -1,6 +1,7 @@
 /* The public widget API: public ids, the origin allow-list (CORS), the
- * per-client rate limit, and the hand-over of a checked chat to the OpenAI
- * chat handler. The contract is in public.h and docs/web.md. */
+ * per-client rate limit, and a checked chat run by the chat pipeline
+ * (assist/chat.h) and answered like the OpenAI surface's. The contract is
+ * in public.h and docs/web.md. */
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -306,36 +307,60 @@ static enum lair_err check_body(struct http_req *rq, json_t *o)
     return LAIR_OK;
 }
 
-/* What the chat handler receives: the assistant as model, the widget's
- * turns, and a new pseudonymous subject for a new conversation. OUT: *out
- * OWNED (free()). */
-static enum lair_err forward_body(json_t *o, const char *slug, char **out)
+/* The widget's turns, as the pipeline takes them (check_body vetted them:
+ * user and assistant turns of text). OUT: ARENA (the request's). */
+static enum lair_err widget_messages(struct http_req *rq, json_t *o, struct chat_request *req)
 {
-    json_t *s = json_object_get(o, "stream"), *c = json_object_get(o, "conversation_id");
-    json_t *req = json_pack("{s:s, s:O, s:b}", "model", slug, "messages",
-                            json_object_get(o, "messages"), "stream", s ? json_is_true(s) : 1);
-    if (!req)
+    json_t *msgs = json_object_get(o, "messages");
+    size_t n = json_array_size(msgs);
+    struct llm_message *m = arena_alloc(http_arena(rq), n * sizeof(*m));
+    if (!m)
         return LAIR_ENOMEM;
-    if (json_is_string(c) && json_string_length(c) > 0) {
-        json_object_set(req, "conversation_id", c);
-    } else {
-        unsigned char r[8];
-        char hex[2 * sizeof(r) + 1], subject[32];
-        randombytes_buf(r, sizeof(r));
-        sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
-        snprintf(subject, sizeof(subject), "widget-%s", hex);
-        json_object_set_new(req, "user", json_string(subject));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(msgs, i), *content = json_object_get(v, "content");
+        m[i] = (struct llm_message){
+            str_c(json_string_value(json_object_get(v, "role"))),
+            (struct str){json_string_value(content), json_string_length(content)}};
     }
-    *out = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    return *out ? LAIR_OK : LAIR_ENOMEM;
+    req->messages = m;
+    req->n_messages = n;
+    return LAIR_OK;
 }
 
-/* The forwarded request counts against the tenant's quotas like a key's. */
-static enum lair_err chat_as_widget(struct http_req *rq)
+/* The chat request of a checked widget body: the assistant, the widget's
+ * turns, the conversation to continue, or, for a new one, a new
+ * pseudonymous subject "widget-<16 hex>" (subject: its storage). No
+ * sampling parameters: the assistant's apply. */
+static enum lair_err widget_request(struct http_req *rq, json_t *o, const struct principal *p,
+                                    const char *slug, char subject[32], struct chat_request *req)
 {
-    enum lair_err e = api_admit(http_app(rq), rq);
-    return e ? e : api_chat_completions(rq);
+    chat_request_init(req);
+    req->who = p;
+    req->target = str_c(slug);
+    req->max_tokens = -1;
+    req->arena = http_arena(rq);
+    json_t *c = json_object_get(o, "conversation_id");
+    if (json_is_string(c) && json_string_length(c) > 0) {
+        req->conversation_id = (struct str){json_string_value(c), json_string_length(c)};
+    } else {
+        unsigned char r[8];
+        char hex[2 * sizeof(r) + 1];
+        randombytes_buf(r, sizeof(r));
+        sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
+        snprintf(subject, 32, "widget-%s", hex);
+        req->user = str_c(subject);
+    }
+    return widget_messages(rq, o, req);
+}
+
+/* The principal a widget's chat runs as: the tenant's, key id "widget",
+ * role user, restricted to this assistant. */
+static void widget_principal(const char *tenant, const char *slug, struct principal *p)
+{
+    *p = (struct principal){.role = ROLE_USER};
+    snprintf(p->key_id, sizeof(p->key_id), "%s", PUBLIC_KEY_ID);
+    snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+    snprintf(p->assistants, sizeof(p->assistants), "%s", slug);
 }
 
 enum lair_err api_public_chat(struct http_req *rq)
@@ -346,18 +371,20 @@ enum lair_err api_public_chat(struct http_req *rq)
     if (e)
         return e;
     json_t *o = NULL;
-    char *body = NULL, origin[ASSISTANT_ORIGIN_MAX + 1];
+    char origin[ASSISTANT_ORIGIN_MAX + 1], subject[32];
+    struct principal p;
+    struct chat_request req;
+    widget_principal(tenant, a.slug, &p);
+    /* the chat counts against the tenant's quotas like a key's */
     if ((e = check_origin(rq, &a, origin)) || (e = rate_limit(rq, origin)) ||
         (e = api_parse_body(rq, &o)) || (e = check_body(rq, o)) ||
-        (e = forward_body(o, a.slug, &body)))
+        (e = api_admit_as(http_app(rq), rq, &p)) ||
+        (e = widget_request(rq, o, &p, a.slug, subject, &req)))
         goto out;
-    struct principal p = {.role = ROLE_USER};
-    snprintf(p.key_id, sizeof(p.key_id), "%s", PUBLIC_KEY_ID);
-    snprintf(p.tenant, sizeof(p.tenant), "%s", tenant);
-    snprintf(p.assistants, sizeof(p.assistants), "%s", a.slug);
-    e = http_forward(rq, &p, str_c(body), chat_as_widget);
+    json_t *s = json_object_get(o, "stream");
+    struct api_answer_opts ao = {.stream = s ? json_is_true(s) : true};
+    e = api_chat_answer(rq, &req, NULL, &ao);
 out:
-    free(body);
     json_decref(o);
     assistant_release(&a);
     return e;

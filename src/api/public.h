@@ -15,11 +15,12 @@
  * page. Chat requests are rate-limited per client (address and canonical
  * origin, assistant_origin_canonical), in memory, in a table of bounded
  * size; the tenant's own quotas apply on top.
- * No cookie is read or set. A chat is handed to the OpenAI chat handler
- * under a principal of the tenant (key id "widget", role user, restricted
- * to this assistant), so it is grounded, recorded as a conversation (with a
- * pseudonymous subject "widget-<random>" per conversation) and counted like
- * any other. */
+ * No cookie is read or set. A chat runs through the chat pipeline
+ * (assist/chat.h) under a principal of the tenant (key id "widget", role
+ * user, restricted to this assistant), so it is grounded, recorded as a
+ * conversation (with a pseudonymous subject "widget-<random>" per
+ * conversation), admitted against the tenant's quotas and counted like any
+ * other, and answered like the OpenAI chat endpoint. */
 #ifndef LAIR_API_PUBLIC_H
 #define LAIR_API_PUBLIC_H
 

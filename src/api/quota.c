@@ -300,7 +300,14 @@ static int64_t utc_day(time_t t)
 
 /* Today's counter of prefix:name, loaded from usage_daily when needed.
  * Under usage_mu. */
-static enum lair_err day_tokens(struct quota_state *q, struct http_req *rq, char prefix,
+/* The tenant's database, opened when a counter must be loaded. */
+struct usage_db {
+    struct tenants *tenants;
+    const char *tenant;
+    struct tenant_db *db; /* NULL until needed; put back by the caller */
+};
+
+static enum lair_err day_tokens(struct quota_state *q, struct usage_db *u, char prefix,
                                 const char *name, const char *usage_key, int64_t day,
                                 const char *daystr, int64_t *out)
 {
@@ -308,11 +315,10 @@ static enum lair_err day_tokens(struct quota_state *q, struct http_req *rq, char
     if (!x)
         return LAIR_ENOMEM;
     if (x->day != day) {
-        struct tenant_db *db;
         int64_t requests, tokens;
-        enum lair_err e = api_tenant_db(rq, &db);
-        if (!e)
-            e = conv_usage_get(db, daystr, usage_key, &requests, &tokens);
+        if (!u->db && tenants_get(u->tenants, u->tenant, &u->db) != LAIR_OK)
+            return LAIR_EAUTH;
+        enum lair_err e = conv_usage_get(u->db, daystr, usage_key, &requests, &tokens);
         if (e)
             return e;
         x->day = day;
@@ -322,20 +328,26 @@ static enum lair_err day_tokens(struct quota_state *q, struct http_req *rq, char
     return LAIR_OK;
 }
 
-static enum lair_err check_tokens(struct quota_state *q, struct http_req *rq,
+static enum lair_err check_tokens(struct quota_state *q, struct app *app, struct http_req *rq,
                                   const struct principal *p, int64_t tenant_tpd)
 {
     time_t now = time(NULL);
     int64_t day = utc_day(now), used_k = 0, used_t = 0;
     char daystr[11];
     conv_usage_day(now, daystr);
+    /* p's tenant, as its key reaches it (p may be the widget's principal,
+     * which authenticated nothing on rq) */
+    struct usage_db u = {.tenants = app->tenants, .tenant = p->tenant};
     enum lair_err e = LAIR_OK;
     pthread_mutex_lock(&q->usage_mu);
     if (p->tokens_per_day > 0)
-        e = day_tokens(q, rq, 'k', p->key_id, p->key_id, day, daystr, &used_k);
+        e = day_tokens(q, &u, 'k', p->key_id, p->key_id, day, daystr, &used_k);
     if (!e && tenant_tpd > 0)
-        e = day_tokens(q, rq, 't', p->tenant, CONV_USAGE_TENANT, day, daystr, &used_t);
+        e = day_tokens(q, &u, 't', p->tenant, CONV_USAGE_TENANT, day, daystr, &used_t);
     pthread_mutex_unlock(&q->usage_mu);
+    tenant_db_put(u.db);
+    if (e == LAIR_EAUTH) /* the tenant is being deleted */
+        return http_fail(rq, e, NULL, "invalid_api_key", "invalid, revoked or expired API key");
     if (e)
         return e;
     bool key_out = p->tokens_per_day > 0 && used_k >= p->tokens_per_day;
@@ -354,10 +366,8 @@ static enum lair_err check_tokens(struct quota_state *q, struct http_req *rq,
 
 /* ---- the hooks ---- */
 
-enum lair_err api_admit(void *appv, struct http_req *rq)
+enum lair_err api_admit_as(struct app *app, struct http_req *rq, const struct principal *p)
 {
-    struct app *app = appv;
-    const struct principal *p = http_principal(rq);
     struct quota_state *q = app->quotas;
     if (!q || p->role == ROLE_OPERATOR || !p->tenant[0])
         return LAIR_OK;
@@ -366,10 +376,15 @@ enum lair_err api_admit(void *appv, struct http_req *rq)
     /* tokens first: a request refused for its daily quota takes no request
      * from the per-minute buckets */
     if (!e && (p->tokens_per_day > 0 || tpd > 0))
-        e = check_tokens(q, rq, p, tpd);
+        e = check_tokens(q, app, rq, p, tpd);
     if (!e && (p->rpm_limit > 0 || rpm > 0))
         e = check_rate(q, rq, p, rpm);
     return e;
+}
+
+enum lair_err api_admit(void *app, struct http_req *rq)
+{
+    return api_admit_as(app, rq, http_principal(rq));
 }
 
 void api_usage_add(struct app *app, const struct principal *p, int tokens)

@@ -577,6 +577,36 @@ void grounding_release(struct grounding *g)
     g->sources = NULL;
 }
 
+enum lair_err grounding_messages(const struct grounding *g, const struct llm_message *msgs,
+                                 size_t n, struct arena *a, struct llm_message **out, size_t *n_out)
+{
+    *out = (struct llm_message *)msgs;
+    *n_out = n;
+    if (g->block.len == 0)
+        return LAIR_OK;
+    size_t sys = n;
+    for (size_t i = 0; i < n && sys == n; i++)
+        if (str_eq(msgs[i].role, S("system")))
+            sys = i;
+    struct llm_message *m = arena_alloc(a, (n + 1) * sizeof(*m));
+    if (!m)
+        return LAIR_ENOMEM;
+    if (sys < n) {
+        memcpy(m, msgs, n * sizeof(*m));
+        struct str ins = msgs[sys].content;
+        char *p = arena_printf(a, STR_FMT "\n\n" STR_FMT, STR_ARG(ins), STR_ARG(g->block));
+        if (!p)
+            return LAIR_ENOMEM;
+        m[sys].content = (struct str){p, ins.len + 2 + g->block.len};
+    } else {
+        m[0] = (struct llm_message){S("system"), g->block};
+        memcpy(m + 1, msgs, n * sizeof(*m));
+        *n_out = n + 1;
+    }
+    *out = m;
+    return LAIR_OK;
+}
+
 enum lair_err grounding_degraded_answer(const struct grounding *g, struct buf *out)
 {
     enum lair_err e = buf_puts(out, GROUNDING_DEGRADED_LABEL "\n");

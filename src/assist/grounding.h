@@ -133,6 +133,16 @@ enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
                                 struct grounding *out);
 void grounding_release(struct grounding *g);
 
+/* The prompt's messages with g's sources block: appended (after a blank
+ * line) to the first system message (the assistant's instructions), or as
+ * a system message of its own in front when there is none. One system
+ * message, because several chat templates accept only one. msgs is not
+ * changed. OUT: *out (ARENA: a), *n_out; msgs itself when the block is
+ * empty. */
+enum lair_err grounding_messages(const struct grounding *g, const struct llm_message *msgs,
+                                 size_t n, struct arena *a, struct llm_message **out,
+                                 size_t *n_out);
+
 /* The degraded answer from g's sources: GROUNDING_DEGRADED_LABEL, then for
  * each of the first GROUNDING_DEGRADED_SOURCES sources "[i] document, page
  * p : « excerpt »", or the refusal when there is none. OUT: appended. */

@@ -7,9 +7,11 @@
 #define LAIR_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
+#include "assist/chat.h"
 #include "llm/llm.h"
 
 #include "store/system.h"
@@ -39,6 +41,31 @@ struct cli_tenant {
 int cli_tenant_open(const char *prog, const char *data_flag, const char *tenant, bool need_tenant,
                     struct cli_tenant *h);
 void cli_tenant_close(struct cli_tenant *h);
+
+/* ---- chat in process (cmd_chat.c): libreair chat --tenant, evaluation ---- */
+
+/* A tenant's assistants run in this process through the server's chat
+ * pipeline (assist/chat.h), as the tenant's admin (key id "cli"): drafts
+ * and earlier versions may be addressed, raw models by name, nothing is
+ * stored and no quota counted. */
+struct cli_chat {
+    struct cli_tenant t;
+    struct llm_registry *models; /* OWNED */
+    struct chat_ctx ctx;         /* over t and models */
+    struct principal who;
+};
+/* Opens the data directory and the tenant, and loads models[0..n)
+ * ("NAME=PATH.gguf", one slot each; none: assistants with knowledge bases
+ * answer in degraded mode). Prints errors prefixed with prog; 1 on failure
+ * (nothing to close), 0 on success. */
+int cli_chat_open(const char *prog, const char *data_flag, const char *tenant,
+                  const char *const *models, size_t n, struct cli_chat *s);
+void cli_chat_close(struct cli_chat *s);
+/* Runs req (its who and ephemeral set here) and writes the answer to out as
+ * it is generated, then, on lines of their own, the answer mode of a fixed
+ * answer and the sources. The answer is appended to answer. 0, or 1 with
+ * the error on stderr. */
+int cli_chat_ask(struct cli_chat *s, struct chat_request *req, FILE *out, struct buf *answer);
 
 /* ---- upstream pools (cli_upstream.c), for serve and upstream ---- */
 

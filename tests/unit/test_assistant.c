@@ -96,7 +96,8 @@ static void test_defaults_and_canonical(void **state)
     assert_string_equal(
         text, "{\"slug\":\"mini\",\"name\":\"mini\",\"instructions\":\"\",\"model\":\"stories\","
               "\"params\":{},\"knowledge_bases\":[],\"retrieval\":{\"top_k\":5,\"min_score\":0.0},"
-              "\"citations\":\"optional\",\"guardrails\":{\"refusal\":\"\",\"pii\":\"keep\"},"
+              "\"citations\":\"optional\","
+              "\"guardrails\":{\"refusal\":\"\",\"pii\":\"keep\",\"remote\":\"masked\"},"
               "\"welcome\":\"\",\"starters\":[],\"visibility\":\"internal\","
               "\"allowed_origins\":[],\"retention_days\":0}");
     assert_true(isnan(a.temperature) && isnan(a.top_p));
@@ -186,6 +187,7 @@ static void test_bad_fields(void **state)
         {"\"citations\": \"always\"", "citations", NULL},
         {"\"citations\": true", "citations", NULL},
         {"\"guardrails\": {\"pii\": \"hide\"}", "guardrails.pii", NULL},
+        {"\"guardrails\": {\"remote\": \"allowed\"}", "guardrails.remote", NULL},
         {"\"guardrails\": {\"scope\": \"x\"}", "guardrails.scope", "unknown_field"},
         {"\"guardrails\": []", "guardrails", NULL},
         {"\"welcome\": 1", "welcome", NULL},
