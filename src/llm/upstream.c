@@ -61,7 +61,7 @@ static const double ttfb_buckets[N_TTFB] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                             1,    2.5,   5,    10,  30,   60};
 #define COOLDOWN_MIN_S 5.0
 #define COOLDOWN_MAX_S 60.0
-#define AFFINITY_SLACK 2.0 /* requests per unit of weight above the least loaded */
+#define AFFINITY_SLACK 1.0 /* requests per unit of weight above the least loaded */
 
 /* ---- structures ---- */
 
@@ -256,6 +256,19 @@ static void affinity_set(struct pool *p, uint64_t h, int up, double now)
     p->affinity[i].hash = h;
     p->affinity[i].up = up;
     p->affinity[i].t = now;
+}
+
+/* Under mu: a prefix's home is where it went first; it moves only when
+ * its home cannot serve any more (ejected or gone), not when it was merely
+ * busy: a request that overflowed elsewhere must not move the prefix, or
+ * every upstream's cache would be thrashed by turns. */
+static void affinity_home(struct pool *p, uint64_t h, const struct upstream *up, double now)
+{
+    int home = affinity_get(p, h, now);
+    if (home < 0 || home >= p->n_ups || p->ups[home].ejected)
+        affinity_set(p, h, up->idx, now);
+    else if (home == up->idx)
+        affinity_set(p, h, up->idx, now); /* refreshes its age */
 }
 
 static double load(const struct upstream *up)
@@ -963,8 +976,8 @@ static void dispatch(struct pool *p, double now)
             give_up(p, j, LAIR_EBUSY);
             continue;
         }
-        affinity_set(p, j->aff_conv, up->idx, now);
-        affinity_set(p, j->aff_instr, up->idx, now);
+        affinity_home(p, j->aff_conv, up, now);
+        affinity_home(p, j->aff_instr, up, now);
         if (transfer_start(p, j, up) != LAIR_OK)
             job_finish(p, j, LLM_FINISH_ERROR, LAIR_ENOMEM);
     }

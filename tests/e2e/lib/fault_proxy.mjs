@@ -8,6 +8,7 @@
 //   p.fault({ cutAfter: 600, count: 1 });     // forward, then cut the answer after 600 bytes
 //   p.fault({ delayMs: 3000 });               // hold the answer back
 //   p.fault({ refuse: true });                // reset every connection
+//   (faults apply to POST requests; allMethods: true for the health checks too)
 //   p.fault(null);                            // back to plain forwarding
 //   p.recorded                                // [{method, path, body}] every request seen
 //   p.aborted                                 // requests whose client went away mid-answer
@@ -18,9 +19,11 @@ import http from 'node:http';
 export async function startProxy(target) {
   const t = new URL(target);
   const state = { fault: null, recorded: [], aborted: 0, served: 0 };
-  const take = () => {
+  // faults hit the model requests (POST), not the health checks (GET
+  // /models), which would otherwise use them up at random
+  const take = (method) => {
     const f = state.fault;
-    if (!f) return null;
+    if (!f || (method !== 'POST' && !f.allMethods)) return null;
     if (f.count !== undefined && --f.count <= 0) state.fault = null;
     return f;
   };
@@ -30,7 +33,7 @@ export async function startProxy(target) {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       state.recorded.push({ method: req.method, path: req.url, body: body.toString('utf8') });
-      const f = take();
+      const f = take(req.method);
       if (f?.refuse) { req.socket.destroy(); return; }
       if (f?.status) {
         const h = { 'Content-Type': 'application/json' };
