@@ -377,8 +377,12 @@ enum lair_err api_public_chat(struct http_req *rq)
     widget_principal(tenant, a.slug, &p);
     /* the chat counts against the tenant's quotas like a key's */
     if ((e = check_origin(rq, &a, origin)) || (e = rate_limit(rq, origin)) ||
-        (e = api_parse_body(rq, &o)) || (e = check_body(rq, o)) ||
-        (e = api_admit_as(http_app(rq), rq, &p)) ||
+        (e = api_parse_body(rq, &o)) || (e = check_body(rq, o)))
+        goto out;
+    /* from here the request is the tenant's: its quota refusals are
+     * audited in the tenant's log, under the widget's name */
+    http_set_principal(rq, &p);
+    if ((e = api_admit_as(http_app(rq), rq, &p)) ||
         (e = widget_request(rq, o, &p, a.slug, subject, &req)))
         goto out;
     json_t *s = json_object_get(o, "stream");

@@ -160,12 +160,11 @@ enum lair_err http_set_header(struct http_req *rq, const char *name, const char 
 /* The client's numeric address ("127.0.0.1", "::1") into out; false when
  * unknown. */
 bool http_client_addr(struct http_req *rq, char *out, size_t n);
-/* Runs fn on rq as if rq had been authenticated as p and had sent body (an
- * internal redirect: the public widget API hands a request it has checked to
- * the chat handler under a principal of the assistant's tenant). p and body
- * are copied. Returns what fn returns. */
-enum lair_err http_forward(struct http_req *rq, const struct principal *p, struct str body,
-                           http_handler fn);
+/* Makes rq count as authenticated by p (copied) from now on: the public
+ * widget API, once it has checked a request, runs it under a principal of
+ * the assistant's tenant, so that its quotas and the audit of its refusals
+ * are the tenant's. */
+void http_set_principal(struct http_req *rq, const struct principal *p);
 
 /* Blocks until fd is readable (1), the client has disconnected (0) or the
  * server's drain ran out of time (-1: answer with what there is, or 503). */

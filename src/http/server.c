@@ -300,15 +300,10 @@ bool http_client_addr(struct http_req *rq, char *out, size_t n)
     return getnameinfo(ci->client_addr, len, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST) == 0;
 }
 
-enum lair_err http_forward(struct http_req *rq, const struct principal *p, struct str body,
-                           http_handler fn)
+void http_set_principal(struct http_req *rq, const struct principal *p)
 {
     rq->who = *p;
     rq->authed = true;
-    buf_release(&rq->body);
-    buf_init(&rq->body, 0);
-    enum lair_err e = buf_append(&rq->body, body.ptr, body.len);
-    return e ? e : fn(rq);
 }
 
 static void respond_error(struct http_req *rq, enum lair_err e)
