@@ -126,6 +126,8 @@ enum lair_err api_readyz(struct http_req *rq);
 enum lair_err api_models_list(struct http_req *rq);
 enum lair_err api_models_get(struct http_req *rq);
 enum lair_err api_upstreams_list(struct http_req *rq); /* api/upstreams.c */
+enum lair_err api_settings_get(struct http_req *rq);   /* api/settings.c */
+enum lair_err api_settings_patch(struct http_req *rq);
 /* The places model's requests may go (its upstreams: URL, zone), in French
  * for the processing register, appended to out[n..max) without repeats;
  * returns the new count. None for an embedded model. */

@@ -19,6 +19,9 @@ const struct route api_routes[] = {
     {"POST", "/v1/completions", api_completions, R_AUTH | R_STREAM | R_QUOTA, 4 * MiB, "completions"},
     {"POST", "/v1/embeddings", api_embeddings, R_AUTH | R_QUOTA, 8 * MiB, "embeddings"},
 
+    /* the tenant's own settings */
+    {"GET", "/api/v1/settings", api_settings_get, R_EDITOR, 0, "settings"},
+    {"PATCH", "/api/v1/settings", api_settings_patch, R_ADMIN, 64 * KiB, "settings"},
     /* management: models served elsewhere (operator only) */
     {"GET", "/api/v1/upstreams", api_upstreams_list, R_OPERATOR, 0, "upstreams"},
     /* management: tenants (operator only) */

@@ -16,6 +16,7 @@
 #include "assist/privacy.h"
 #include "core/log.h"
 #include "store/assistants.h"
+#include "store/settings.h"
 
 #include "core/banned.h"
 
@@ -488,8 +489,15 @@ static enum lair_err generate(struct start *s)
     char scope[SLUG_MAX + CONV_ASSISTANT_MAX + KEY_ID_LEN + 16];
     char owner[CONV_SUBJECT_MAX + CONV_ID_LEN + 8];
     set_cache_key(s, scope, sizeof(scope), owner, sizeof(owner));
-    /* the model layer owns the filter from llm_submit on */
+    /* the model layer owns the filter from llm_submit on; the assistant or
+     * the tenant may forbid the remote zone altogether */
     bool forbid = s->t->is_assistant && s->t->assistant.forbid_remote;
+    struct tenant_db *db;
+    if (!forbid && s->c->who.tenant[0] &&
+        chat_tenant_db(s->ctx, &s->c->who, &db, s->err) == LAIR_OK) {
+        forbid = tenant_forbids_remote(db);
+        tenant_db_put(db);
+    }
     if ((e = assist_privacy_new(forbid, &s->lr.privacy)))
         return e;
     return submit(s);

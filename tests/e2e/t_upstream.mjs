@@ -239,3 +239,37 @@ test('personal data never reaches a remote upstream, and comes back in the answe
     assert.ok(!sent.includes(v), `'${v}' reached the remote upstream: ${sent.slice(0, 400)}`);
   assert.equal(text, `Noted: ${secret}`, 'the answer shows the values again, whole');
 });
+
+test('a tenant or an assistant forbids the remote zone: the request never leaves', async () => {
+  const api = async (key, method, path, body) => {
+    const r = await fetch(`${lair.url}${path}`, { method,
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  };
+  const t = await api(lair.key, 'POST', '/api/v1/tenants', { slug: 'mairie-far', name: 'Far' });
+  assert.equal(t.status, 201);
+  const admin = t.body.admin_key;
+  for (const [slug, remote] of [['libre', 'masked'], ['local-only', 'forbidden']]) {
+    assert.equal((await api(admin, 'POST', '/api/v1/assistants',
+      { slug, model: 'far', guardrails: { remote } })).status, 201);
+    assert.equal((await api(admin, 'POST', `/api/v1/assistants/${slug}/publish`, {})).status, 200);
+  }
+  const ask = (model) => api(admin, 'POST', '/v1/chat/completions',
+    { model, messages: [{ role: 'user', content: 'Mon numéro : 06 12 34 56 78' }] });
+  const sent = () => echo.recorded.filter((x) => x.method === 'POST').length;
+  let before = sent();
+  assert.equal((await ask('libre')).status, 200);
+  assert.equal(sent(), before + 1, 'masked by default: it goes');
+  before = sent();
+  assert.notEqual((await ask('local-only')).status, 200);
+  assert.equal(sent(), before, 'the assistant forbids it: nothing sent');
+  const s = await api(admin, 'PATCH', '/api/v1/settings', { remote_inference: 'forbidden' });
+  assert.equal(s.status, 200);
+  assert.equal(s.body.remote_inference, 'forbidden');
+  assert.notEqual((await ask('libre')).status, 200);
+  assert.equal(sent(), before, 'the tenant forbids it: nothing sent');
+  assert.equal((await api(admin, 'PATCH', '/api/v1/settings', { remote_inference: 'maybe' })).status, 422);
+  const audit = await api(admin, 'GET', '/api/v1/audit');
+  assert.ok(JSON.stringify(audit.body).includes('settings.update'));
+});
