@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages LibreAIr builds, tests and benchmarks with.
+# Installs the Debian packages LibreAIr builds, tests and benchmarks with
+# (and, given 'fuzz', what make fuzz needs).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
 PKGS=(
     build-essential cmake pkg-config git ca-certificates curl jq
-    libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
+    libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
     libcurl4-openssl-dev libstemmer-dev libutf8proc-dev libxml2-dev libzip-dev
     libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libharfbuzz-dev
     libcmocka-dev
     wrk libxapian-dev
     chromium fonts-dejavu-core
+    nginx-light openssl
 )
+# `deps.sh fuzz` (make fuzz) also wants clang and its libFuzzer and sanitizer
+# runtimes, which clang only recommends.
+if [ "${1:-}" = fuzz ]; then
+    PKGS+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -179,23 +179,12 @@ static bool rl_take(const char *client, size_t len, int *wait)
     return ok;
 }
 
-/* The client's address. Behind a reverse proxy on the same machine (the
- * peer is a loopback address), the address the proxy appended last to
- * X-Forwarded-For: the client cannot forge that one. */
+/* The client's address: the TCP peer's, or behind a trusted reverse proxy
+ * (--trusted-proxy) the one it names (http_client_addr). */
 static void client_addr(struct http_req *rq, char out[ADDR_MAX])
 {
     if (!http_client_addr(rq, out, ADDR_MAX))
         snprintf(out, ADDR_MAX, "?");
-    bool loopback = !strncmp(out, "127.", 4) || !strcmp(out, "::1");
-    const char *xff = http_header(rq, "X-Forwarded-For");
-    if (!loopback || !xff)
-        return;
-    const char *last = strrchr(xff, ',');
-    struct str a = str_trim(str_c(last ? last + 1 : xff));
-    if (a.len > 0 && a.len < ADDR_MAX) {
-        memcpy(out, a.ptr, a.len);
-        out[a.len] = 0;
-    }
 }
 
 /* One bucket per client address and canonical origin. */

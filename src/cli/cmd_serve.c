@@ -37,6 +37,8 @@ struct serve_opts {
     struct http_limits limits;
     const char *metrics_token_file;
     char metrics_token[256];
+    const char *tls_cert, *tls_key, *trusted_proxies;
+    int insecure_http;
     struct cli_pools *pools; /* upstreams and fallbacks of models[] */
 };
 
@@ -52,7 +54,9 @@ static void usage(FILE *f)
             "                      [--upstream NAME=URL[,model=M][,zone=local|remote][,weight=W]"
             "[,max=N]\n"
             "                                      [,key_file=F][,key_env=V][,ca_file=F]]...\n"
-            "                      [--fallback NAME=OTHER[,OTHER...]]...\n\n"
+            "                      [--fallback NAME=OTHER[,OTHER...]]...\n"
+            "                      [--tls-cert FILE --tls-key FILE | --insecure-http]\n"
+            "                      [--trusted-proxy ADDR[,ADDR...]]\n\n"
             "  --data DIR        data directory (default $LIBREAIR_DATA, then ./data)\n"
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
@@ -84,7 +88,11 @@ static void usage(FILE *f)
             "                    with the token in FILE (default: /metrics is open)\n"
             "  --upstream NAME=URL,...  serve NAME through an OpenAI-compatible server\n"
             "                    (repeat NAME for a pool); docs/upstreams.md\n"
-            "  --fallback NAME=OTHER,...  models to try when NAME cannot answer\n\n"
+            "  --fallback NAME=OTHER,...  models to try when NAME cannot answer\n"
+            "  --tls-cert FILE --tls-key FILE  HTTPS (PEM files; read again on SIGHUP)\n"
+            "  --insecure-http   listen in clear on an address other than loopback\n"
+            "                    (refused otherwise: keys would cross the network in clear)\n"
+            "  --trusted-proxy A  reverse proxies whose X-Forwarded-For names the client\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -159,7 +167,8 @@ static int load_config(struct serve_opts *o, const char *file)
     {
         if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
             strcmp(key, "data") && strcmp(key, "tenant_raw_models") &&
-            strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file")) {
+            strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file") &&
+            strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -181,6 +190,29 @@ static int load_config(struct serve_opts *o, const char *file)
         if (int_field(root, "vector_cache_mib", &o->vector_cache, file))
             goto out;
         o->vector_cache_set = 1;
+    }
+    json_t *tls = json_object_get(root, "tls"), *cert = json_object_get(tls, "cert"),
+           *tkey = json_object_get(tls, "key");
+    if (tls && (!json_is_object(tls) || !json_is_string(cert) || !json_is_string(tkey) ||
+                json_object_size(tls) != 2)) {
+        fprintf(stderr, "libreair serve: %s: 'tls' must be {\"cert\": FILE, \"key\": FILE}\n",
+                file);
+        goto out;
+    }
+    if (tls && !o->tls_cert) {
+        o->tls_cert = keep(o, json_string_value(cert), json_string_length(cert));
+        o->tls_key = keep(o, json_string_value(tkey), json_string_length(tkey));
+    }
+    json_t *insecure = json_object_get(root, "insecure_http");
+    if (insecure && !json_is_boolean(insecure))
+        goto bad_type;
+    if (json_is_true(insecure))
+        o->insecure_http = 1;
+    json_t *tp = json_object_get(root, "trusted_proxies");
+    if (tp && !o->trusted_proxies) {
+        if (!json_is_string(tp))
+            goto bad_type;
+        o->trusted_proxies = keep(o, json_string_value(tp), json_string_length(tp));
     }
     json_t *mtf = json_object_get(root, "metrics_token_file");
     if (mtf && !o->metrics_token_file) {
@@ -301,6 +333,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"metrics-token-file", required_argument, NULL, 'M'},
                                          {"upstream", required_argument, NULL, 'U'},
                                          {"gpu-layers", required_argument, NULL, 'G'},
+                                         {"tls-cert", required_argument, NULL, 'T'},
+                                         {"tls-key", required_argument, NULL, 'K'},
+                                         {"insecure-http", no_argument, NULL, 'I'},
+                                         {"trusted-proxy", required_argument, NULL, 'X'},
                                          {"fallback", required_argument, NULL, 'F'},
                                          {0}};
     int v;
@@ -370,6 +406,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 o->limits.drain_timeout_s = (unsigned)v;
             break;
         case 'M': o->metrics_token_file = optarg; break;
+        case 'T': o->tls_cert = optarg; break;
+        case 'K': o->tls_key = optarg; break;
+        case 'I': o->insecure_http = 1; break;
+        case 'X': o->trusted_proxies = optarg; break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
                 return 2;
@@ -449,6 +489,21 @@ static void *load_models(void *p)
            llm_registry_count(l->app->models) == 1 ? "" : "s");
     fflush(stdout);
     return NULL;
+}
+
+/* True when listen ("HOST:PORT") names a loopback address (or localhost):
+ * nothing but this machine can reach it. */
+static bool loopback_listen(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    char host[256];
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, listen, n);
+    host[n] = 0;
+    return !strncmp(host, "127.", 4) || !strcmp(host, "[::1]") || !strcmp(host, "::1") ||
+           !strcmp(host, "localhost");
 }
 
 /* Reads the /metrics token: the file's first line, 16 to 255 printable
@@ -585,6 +640,20 @@ int cmd_serve(int argc, char **argv)
     }
     if (!o.listen)
         o.listen = getenv("LIBREAIR_LISTEN") ? getenv("LIBREAIR_LISTEN") : "127.0.0.1:8080";
+    if (!o.tls_cert != !o.tls_key) {
+        fprintf(stderr, "libreair serve: --tls-cert and --tls-key go together\n");
+        release_opts(&o);
+        return 2;
+    }
+    if (!o.tls_cert && !o.insecure_http && !loopback_listen(o.listen)) {
+        fprintf(stderr,
+                "libreair serve: %s is not a loopback address: give --tls-cert and --tls-key "
+                "(keys must not cross the network in clear), put a TLS reverse proxy in front "
+                "and listen on 127.0.0.1, or say --insecure-http\n",
+                o.listen);
+        release_opts(&o);
+        return 2;
+    }
     if (o.metrics_token_file && read_metrics_token(&o)) {
         release_opts(&o);
         return 1;
@@ -638,6 +707,9 @@ int cmd_serve(int argc, char **argv)
                              .admit = api_admit,
                              .on_done = api_on_done,
                              .metrics_token = o.metrics_token_file ? o.metrics_token : NULL,
+                             .tls_cert = o.tls_cert,
+                             .tls_key = o.tls_key,
+                             .trusted_proxies = o.trusted_proxies,
                              .static_file = api_static_file};
     struct http_server *srv = NULL;
     struct ingest *ingest = NULL;
@@ -662,7 +734,8 @@ int cmd_serve(int argc, char **argv)
     char host[256];
     const char *colon = strrchr(o.listen, ':');
     snprintf(host, sizeof(host), "%.*s", (int)(colon - o.listen), o.listen);
-    printf("libreair: listening on http://%s:%d\n", *host ? host : "0.0.0.0", http_port(srv));
+    printf("libreair: listening on %s://%s:%d\n", http_tls(srv) ? "https" : "http",
+           *host ? host : "0.0.0.0", http_port(srv));
     fflush(stdout);
 
     struct loader l = {&app, &o, 0, ingest};
@@ -675,8 +748,11 @@ int cmd_serve(int argc, char **argv)
     audit_upstreams(data, sys, "upstreams.configure", o.config ? o.config : "flags", o.models,
                     o.n_models);
     int sig = 0;
-    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
         reload_upstreams(&app, &o, data, sys);
+        if (http_tls(srv) && http_reload_tls(srv) != LAIR_OK)
+            log_error("serve", "SIGHUP: the certificate or key cannot be used; the old ones stay");
+    }
     /* Drain: no new connection, requests under way finish (or, past the
      * grace period, streams end with an error event and what was said is
      * stored); then everything stops. */

@@ -94,6 +94,12 @@ struct http_config {
     /* Called once per request once its status is known (denials are audited
      * here). May be NULL. */
     void (*on_done)(void *app, struct http_req *rq, int status);
+    /* HTTPS: the certificate chain and its key (PEM files), read again by
+     * http_reload_tls; NULL: plain HTTP. */
+    const char *tls_cert, *tls_key;
+    /* Comma-separated addresses of reverse proxies whose X-Forwarded-For is
+     * believed (http_client_addr); NULL: none. */
+    const char *trusted_proxies;
     /* A bearer token that /metrics then requires (compared in constant time);
      * NULL: /metrics is open. BORROWED for the server's life. */
     const char *metrics_token;
@@ -106,6 +112,12 @@ struct http_config {
 enum lair_err http_start(const struct http_config *cfg, struct http_server **out);
 /* The bound port (useful with port 0). */
 int http_port(const struct http_server *s);
+/* True when the server speaks HTTPS. */
+bool http_tls(const struct http_server *s);
+/* Reads the certificate and key files again (SIGHUP): new connections get
+ * them, open ones keep theirs. On error the old ones stay (logged).
+ * LAIR_EINVAL when the server has no TLS. */
+enum lair_err http_reload_tls(struct http_server *s);
 /* Graceful shutdown, first step: stops accepting connections, answers new
  * requests on open ones with 503, and waits until the requests under way
  * (streams included) have finished or limits.drain_timeout_s has passed;
@@ -157,8 +169,10 @@ void http_retry_after(struct http_req *rq, int seconds);
 /* Adds a header to the response rq will get, error responses included (for
  * CORS). Copied; at most 8 per request (LAIR_ELIMIT after). */
 enum lair_err http_set_header(struct http_req *rq, const char *name, const char *value);
-/* The client's numeric address ("127.0.0.1", "::1") into out; false when
- * unknown. */
+/* The client's numeric address ("127.0.0.1", "::1") into out: the TCP
+ * peer's, or, when the peer is a trusted proxy (http_config.
+ * trusted_proxies), the last address it appended to X-Forwarded-For (the
+ * one the client cannot forge). False when unknown. */
 bool http_client_addr(struct http_req *rq, char *out, size_t n);
 /* Makes rq count as authenticated by p (copied) from now on: the public
  * widget API, once it has checked a request, runs it under a principal of

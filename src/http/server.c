@@ -35,6 +35,7 @@
 
 #include "core/log.h"
 #include "http/metrics.h"
+#include "http/tls.h"
 #include "core/banned.h"
 
 #define MAX_PARAMS 4
@@ -85,6 +86,9 @@ struct http_server {
     double last_trim;         /* watchdog */
     int drain_fd;             /* eventfd: readable once the drain's grace period is over */
     int quiesced_fd;          /* the listening socket after http_drain */
+    struct http_tls *tls;     /* NULL: plain HTTP */
+    char proxies[8][INET6_ADDRSTRLEN]; /* trusted proxies, numeric */
+    int n_proxies;
 };
 
 struct http_req {
@@ -190,6 +194,8 @@ static enum lair_err queue(struct http_req *rq, int status, struct MHD_Response 
     }
     for (int i = 0; i < rq->n_extra; i++)
         MHD_add_response_header(r, rq->extra[i][0], rq->extra[i][1]);
+    if (rq->srv->tls) /* browsers then never try this host in clear */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     rq->status = status;
@@ -289,7 +295,7 @@ enum lair_err http_set_header(struct http_req *rq, const char *name, const char 
     return LAIR_OK;
 }
 
-bool http_client_addr(struct http_req *rq, char *out, size_t n)
+static bool peer_addr(struct http_req *rq, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -298,6 +304,56 @@ bool http_client_addr(struct http_req *rq, char *out, size_t n)
     socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                            : sizeof(struct sockaddr_in);
     return getnameinfo(ci->client_addr, len, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST) == 0;
+}
+
+/* The numeric form of an address written in text, false when it is not one. */
+static bool numeric_addr(struct str a, char out[INET6_ADDRSTRLEN])
+{
+    char in[INET6_ADDRSTRLEN];
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (a.len == 0 || a.len >= sizeof(in))
+        return false;
+    memcpy(in, a.ptr, a.len);
+    in[a.len] = 0;
+    if (inet_pton(AF_INET, in, bin) == 1)
+        return inet_ntop(AF_INET, bin, out, INET6_ADDRSTRLEN) != NULL;
+    if (inet_pton(AF_INET6, in, bin) == 1)
+        return inet_ntop(AF_INET6, bin, out, INET6_ADDRSTRLEN) != NULL;
+    return false;
+}
+
+bool http_client_addr(struct http_req *rq, char *out, size_t n)
+{
+    if (!peer_addr(rq, out, n))
+        return false;
+    bool trusted = false;
+    for (int i = 0; i < rq->srv->n_proxies && !trusted; i++)
+        trusted = !strcmp(out, rq->srv->proxies[i]);
+    const char *xff = trusted ? http_header(rq, "X-Forwarded-For") : NULL;
+    if (!xff)
+        return true;
+    const char *last = strrchr(xff, ',');
+    char client[INET6_ADDRSTRLEN];
+    if (numeric_addr(str_trim(str_c(last ? last + 1 : xff)), client))
+        snprintf(out, n, "%s", client);
+    return true;
+}
+
+/* Parses the trusted proxies (comma-separated numeric addresses). */
+static enum lair_err parse_proxies(struct http_server *s, const char *list)
+{
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (s->n_proxies == 8 || !numeric_addr(str_trim((struct str){p, len}),
+                                                s->proxies[s->n_proxies])) {
+            log_error("http", "trusted proxies: '%.*s' is not an IP address (8 at most)", (int)len,
+                      p);
+            return LAIR_EINVAL;
+        }
+        s->n_proxies++;
+        p += len + (p[len] == ',');
+    }
+    return LAIR_OK;
 }
 
 void http_set_principal(struct http_req *rq, const struct principal *p)
@@ -1093,7 +1149,27 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC; /* ITC: for quiesce */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (parse_proxies(s, cfg->trusted_proxies) != LAIR_OK) {
+        http_stop(s);
+        return LAIR_EINVAL;
+    }
+    if (cfg->tls_cert || cfg->tls_key) {
+        enum lair_err te = cfg->tls_cert && cfg->tls_key
+                               ? http_tls_new(cfg->tls_cert, cfg->tls_key, &s->tls)
+                               : LAIR_EINVAL;
+        if (te) {
+            log_error("http", "cannot use the TLS certificate and key given");
+            http_stop(s);
+            return te;
+        }
+        flags |= MHD_USE_TLS;
+    }
     struct http_limits lim = cfg->limits;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, http_tls_callback()},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
@@ -1103,7 +1179,8 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
         MHD_OPTION_CONNECTION_LIMIT, s->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         lim.max_client_connections ? lim.max_client_connections : DEFAULT_CLIENT_CONNECTIONS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)2 << 20, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_ARRAY,
+        s->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (!s->d) {
         log_error("http", "cannot listen on %s: %s", cfg->listen, strerror(errno));
         http_stop(s);
@@ -1116,6 +1193,13 @@ enum lair_err http_start(const struct http_config *cfg, struct http_server **out
 }
 
 int http_port(const struct http_server *s) { return s->port; }
+
+bool http_tls(const struct http_server *s) { return s->tls != NULL; }
+
+enum lair_err http_reload_tls(struct http_server *s)
+{
+    return s->tls ? http_tls_reload(s->tls) : LAIR_EINVAL;
+}
 
 /* Waits (polling: shutdown only) until no request is under way or the
  * deadline; returns how many still are. */
@@ -1166,6 +1250,7 @@ void http_stop(struct http_server *s)
     }
     if (s->drain_fd >= 0)
         close(s->drain_fd);
+    http_tls_free(s->tls); /* after the daemon: no handshake can ask for it */
     metrics_free(s->metrics);
     free(s->names);
     free(s->methods);

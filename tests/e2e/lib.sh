@@ -43,7 +43,7 @@ start_server() {
         kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.err" >&2; fail "server exited"; }
         sleep 0.1
     done
-    URL=$(sed -n 's/^libreair: listening on \(http:[^ ]*\)$/\1/p' "$WORK/server.out")
+    URL=$(sed -n 's/^libreair: listening on \(https\{0,1\}:[^ ]*\)$/\1/p' "$WORK/server.out")
     [ -n "$URL" ] || { cat "$WORK/server.out" "$WORK/server.err" >&2; fail "no listening line"; }
 }
 

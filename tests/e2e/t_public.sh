@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 
 init_data
 OP=$KEY
-start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 1
+start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 1 --trusted-proxy 127.0.0.1
 
 as() {
     local who=$1

@@ -40,7 +40,7 @@ export async function startServer(args = [], { timeoutMs = 120000 } = {}) {
     const timer = setTimeout(() => reject(new Error(`server not ready:\n${err}`)), timeoutMs);
     proc.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/listening on (http:\S+)/);
+      const m = out.match(/listening on (https?:\S+)/);
       if (m) found = m[1];
       if (found && /^libreair: ready/m.test(out)) { clearTimeout(timer); resolve(found); }
     });
