@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
 #include "store/system.h"
 #include "core/banned.h"
 
@@ -288,13 +289,17 @@ static enum lair_err parse_params(struct parser *p, json_t *spec, json_t *c)
     double d;
     long long n;
     bool set;
-    if (!e && !(e = opt_number(p, params, "temperature", "params", 0, 2, &d, &set)) && set)
-        json_object_set_new(out, "temperature", json_real(d));
-    if (!e && !(e = opt_number(p, params, "top_p", "params", 0, 1, &d, &set)) && set)
-        json_object_set_new(out, "top_p", json_real(d));
+    /* a value that cannot be added (no memory) must not vanish from the spec */
+    if (!e && !(e = opt_number(p, params, "temperature", "params", 0, 2, &d, &set)) && set &&
+        json_object_set_new(out, "temperature", json_real(d)))
+        e = LAIR_ENOMEM;
+    if (!e && !(e = opt_number(p, params, "top_p", "params", 0, 1, &d, &set)) && set &&
+        json_object_set_new(out, "top_p", json_real(d)))
+        e = LAIR_ENOMEM;
     if (!e &&
-        !(e = opt_int(p, params, "max_tokens", "params", 1, ASSISTANT_MAX_TOKENS, &n, &set)) && set)
-        json_object_set_new(out, "max_tokens", json_integer(n));
+        !(e = opt_int(p, params, "max_tokens", "params", 1, ASSISTANT_MAX_TOKENS, &n, &set)) &&
+        set && json_object_set_new(out, "max_tokens", json_integer(n)))
+        e = LAIR_ENOMEM;
     if (!e && json_object_set(c, "params", out))
         e = LAIR_ENOMEM;
     json_decref(out);
@@ -328,7 +333,10 @@ static enum lair_err parse_knowledge(struct parser *p, json_t *spec, json_t *c)
                               "'%s': no knowledge base '%s' in this tenant", path, s);
                 break;
             }
-            json_array_append(out, v);
+            if (json_array_append(out, v)) {
+                e = LAIR_ENOMEM;
+                break;
+            }
         }
     if (!e && json_object_set(c, "knowledge_bases", out))
         e = LAIR_ENOMEM;
@@ -391,7 +399,10 @@ static enum lair_err parse_welcome(struct parser *p, json_t *spec, json_t *c)
             snprintf(path, sizeof(path), "starters[%zu]", i);
             if ((e = check_string(p, v, path, 1, ASSISTANT_STARTER_MAX)))
                 break;
-            json_array_append(out, v);
+            if (json_array_append(out, v)) {
+                e = LAIR_ENOMEM;
+                break;
+            }
         }
     if (!e && json_object_set(c, "starters", out))
         e = LAIR_ENOMEM;
@@ -630,8 +641,10 @@ static enum lair_err parse_visibility(struct parser *p, json_t *spec, json_t *c)
                          path);
                 break;
             }
-            if (!array_has(out, canon))
-                json_array_append_new(out, json_string(canon));
+            if (!array_has(out, canon) && json_array_append_new(out, json_string(canon))) {
+                e = LAIR_ENOMEM;
+                break;
+            }
         }
     if (!e && json_object_set(c, "allowed_origins", out))
         e = LAIR_ENOMEM;
@@ -757,5 +770,5 @@ char *assistant_dump(const struct assistant *a)
 {
     /* 9 significant digits: 0.2 stays "0.2", and dumping a parsed dump gives
      * the same text again */
-    return json_dumps(a->spec, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    return json_dumps_checked(a->spec, JSON_COMPACT | JSON_REAL_PRECISION(9));
 }

@@ -2,10 +2,38 @@
 #include "core/json.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/banned.h"
+
+/* jansson 2.14 cannot say that it ran out of memory while parsing: the
+ * failure comes out as a syntax error ("invalid token near ..."), or not at
+ * all, its lexer dropping the character it could not store so that the
+ * text parses to another value. So jansson allocates through here, and a
+ * failure is noted for the thread. Installed before main, when no other
+ * thread uses jansson; the blocks are malloc's either way. */
+static _Thread_local bool alloc_failed;
+
+static void *json_alloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        alloc_failed = true;
+    return p;
+}
+
+static void json_free(void *p)
+{
+    free(p);
+}
+
+__attribute__((constructor)) static void json_alloc_install(void)
+{
+    json_set_alloc_funcs(json_alloc, json_free);
+}
 
 enum lair_err json_parse_object(struct str body, json_t **out, char *msg, size_t msglen)
 {
@@ -15,7 +43,13 @@ enum lair_err json_parse_object(struct str body, json_t **out, char *msg, size_t
         snprintf(msg, msglen, "the request body is empty; send a JSON object");
         return LAIR_EJSON;
     }
+    alloc_failed = false;
     json_t *v = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, &je);
+    if (alloc_failed) { /* the server's failure (500), not a malformed body (400) */
+        json_decref(v);
+        snprintf(msg, msglen, "out of memory while reading the request body");
+        return LAIR_ENOMEM;
+    }
     if (!v) {
         snprintf(msg, msglen, "malformed JSON at line %d, column %d: %s", je.line, je.column,
                  je.text);
@@ -30,14 +64,37 @@ enum lair_err json_parse_object(struct str body, json_t **out, char *msg, size_t
     return LAIR_OK;
 }
 
+struct dump_ctx {
+    struct buf *out;
+    enum lair_err err;
+};
+
+/* A failed append is kept: jansson 2.14 ignores the callback's error when
+ * it writes an object's key, so the text would go on without that key. */
 static int dump_cb(const char *buffer, size_t size, void *data)
 {
-    return buf_append(data, buffer, size) == LAIR_OK ? 0 : -1;
+    struct dump_ctx *d = data;
+    if (!d->err)
+        d->err = buf_append(d->out, buffer, size);
+    return d->err ? -1 : 0;
+}
+
+char *json_dumps_checked(const json_t *v, size_t flags)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    struct dump_ctx d = {&b, LAIR_OK};
+    if (json_dump_callback(v, dump_cb, &d, flags) != 0 || d.err || !b.ptr) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
 }
 
 enum lair_err json_dump_buf(const json_t *v, struct buf *out)
 {
-    return json_dump_callback(v, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(9)) == 0
+    struct dump_ctx d = {out, LAIR_OK};
+    return json_dump_callback(v, dump_cb, &d, JSON_COMPACT | JSON_REAL_PRECISION(9)) == 0 && !d.err
                ? LAIR_OK
                : LAIR_ENOMEM;
 }

@@ -284,11 +284,14 @@ void sink_discard(struct doc_sink *s)
 /* ARENA: n + 1 zeroed bytes. */
 static char *arena_get(struct doc_sink *s, size_t n)
 {
-    char *c = arena_alloc(&s->doc->arena, n + 1);
-    if (!c) {
+    struct arena *ar = &s->doc->arena;
+    char *c = arena_alloc(ar, n + 1);
+    if (!c && ((n + 1 + 15) & ~(size_t)15) <= ar->cap - ar->used) {
+        sink_fail(s, LAIR_ENOMEM, "out of memory"); /* under the cap: malloc failed */
+    } else if (!c) {
         char a[32];
         sink_fail(s, LAIR_ELIMIT, "the extracted text and headings exceed %s (max_text_bytes)",
-                  doc_size_str(s->doc->arena.cap, a, sizeof a));
+                  doc_size_str(ar->cap, a, sizeof a));
     }
     return c;
 }
@@ -756,10 +759,59 @@ enum lair_err doc_zip_read(struct doc_sink *s, zip_t *za, const char *name, char
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
+/* libxml2 2.9 does not always report an allocation failure: a name it
+ * cannot store in its dictionary is dropped (an element, a title) and the
+ * parse goes on as if the document were so. Its allocations go through
+ * these, which note a failure for the thread, on top of the functions that
+ * were installed before (libc's). */
+static xmlFreeFunc xml_free;
+static xmlMallocFunc xml_malloc;
+static xmlReallocFunc xml_realloc;
+static xmlStrdupFunc xml_strdup;
+static _Thread_local bool xml_failed;
+
+static void *x_malloc(size_t n)
+{
+    void *p = xml_malloc(n);
+    xml_failed |= !p;
+    return p;
+}
+
+static void *x_realloc(void *q, size_t n)
+{
+    void *p = xml_realloc(q, n);
+    xml_failed |= !p && n;
+    return p;
+}
+
+static char *x_strdup(const char *str)
+{
+    char *p = xml_strdup(str);
+    xml_failed |= !p;
+    return p;
+}
+
+static void xml_setup(void)
+{
+    if (xmlMemGet(&xml_free, &xml_malloc, &xml_realloc, &xml_strdup) == 0)
+        xmlMemSetup(xml_free, x_malloc, x_realloc, x_strdup);
+    xmlInitParser();
+}
+
 /* libxml2 must be initialised once before threads use it. */
 void doc_xml_init(void)
 {
-    pthread_once(&xml_once, xmlInitParser);
+    pthread_once(&xml_once, xml_setup);
+}
+
+void doc_xml_alloc_reset(void)
+{
+    xml_failed = false;
+}
+
+bool doc_xml_alloc_failed(void)
+{
+    return xml_failed;
 }
 
 static void x_stop(struct doc_xml *x)
@@ -881,6 +933,7 @@ enum lair_err doc_xml_parse(struct doc_xml *x, const char *data, size_t len)
     x->depth = 0;
     x->dtd = false;
     x->xmlerr[0] = 0;
+    doc_xml_alloc_reset();
     x->ctxt = xmlCreatePushParserCtxt(&sax, x, NULL, 0, NULL);
     if (!x->ctxt)
         return sink_fail(s, LAIR_ENOMEM, "out of memory");
@@ -902,6 +955,11 @@ enum lair_err doc_xml_parse(struct doc_xml *x, const char *data, size_t len)
     }
     if (!s->err && !rc)
         rc = xmlParseChunk(x->ctxt, NULL, 0, 1);
+    /* libxml2 2.9 stops at an allocation failure without clearing
+     * wellFormed or returning an error, or drops what it could not store
+     * and goes on: the text would miss parts */
+    if (!s->err && (x->ctxt->errNo == XML_ERR_NO_MEMORY || doc_xml_alloc_failed()))
+        sink_fail(s, LAIR_ENOMEM, "out of memory while reading %s", x->part);
     if (!s->err && (rc || !x->ctxt->wellFormed))
         sink_fail(s, LAIR_EINVAL, "broken %s: %s is not well-formed XML (%s)", s->what, x->part,
                   x->xmlerr[0] ? x->xmlerr : "parse error");

@@ -124,6 +124,11 @@ enum lair_err doc_xml_parse(struct doc_xml *x, const char *data, size_t len);
 struct str doc_xml_attr(int nattr, const xmlChar **attrs, const char *local, const char *uri);
 /* One-time libxml2 initialisation (safe from any thread). */
 void doc_xml_init(void);
+/* Whether one of libxml2's allocations failed on this thread since the
+ * last reset: libxml2 2.9 does not always say so itself (doc_xml_init
+ * installs the allocators that note it). */
+void doc_xml_alloc_reset(void);
+bool doc_xml_alloc_failed(void);
 /* Sets the title from the dc:title of a metadata part (DOCX docProps/core.xml,
  * ODT meta.xml), unless a title is set or the part is absent. */
 void doc_dc_title(struct doc_sink *s, zip_t *za, const char *part);

@@ -205,6 +205,7 @@ static void h_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
             flush(h);
             h->heading = (unsigned)(name[1] - '0');
             h->heading_at = h->depth;
+            s->pre = false; /* a heading is one line, even inside <pre> */
         }
         break;
     case H_LIST:
@@ -253,7 +254,7 @@ static void h_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     case H_PRE:
         boundary(h);
         h->pres++;
-        s->pre = true;
+        s->pre = !h->heading;
         break;
     case H_SKIP:
     case H_HEAD: break;
@@ -296,6 +297,7 @@ static void h_end(void *ctx, const xmlChar *xname)
         if (d == h->heading_at) {
             sink_emit(s, DOC_HEADING, h->heading);
             h->heading = h->heading_at = 0;
+            s->pre = h->pres > 0;
         } else {
             sink_space(s);
         }
@@ -334,7 +336,7 @@ static void h_end(void *ctx, const xmlChar *xname)
     case H_PRE:
         if (h->pres)
             h->pres--;
-        s->pre = h->pres > 0;
+        s->pre = h->pres > 0 && !h->heading;
         boundary(h);
         break;
     }
@@ -416,6 +418,7 @@ enum lair_err doc_html_extract(struct doc_sink *s, const char *data, size_t len)
     sax.characters = h_text;
     sax.ignorableWhitespace = h_text;
     sax.cdataBlock = NULL; /* script and style bodies: never wanted */
+    doc_xml_alloc_reset();
     h.ctxt = htmlCreatePushParserCtxt(&sax, &h, NULL, 0, NULL, XML_CHAR_ENCODING_UTF8);
     if (!h.ctxt) {
         free(owned);
@@ -432,6 +435,9 @@ enum lair_err doc_html_extract(struct doc_sink *s, const char *data, size_t len)
     }
     if (!s->err)
         htmlParseChunk(h.ctxt, NULL, 0, 1);
+    /* libxml2 goes on after an allocation failure: the text may miss parts */
+    if (!s->err && (h.ctxt->errNo == XML_ERR_NO_MEMORY || doc_xml_alloc_failed()))
+        sink_fail(s, LAIR_ENOMEM, "out of memory");
     /* What an unclosed last element left. */
     if (h.heading)
         sink_emit(s, DOC_HEADING, h.heading);

@@ -33,17 +33,49 @@
 
 #include "core/banned.h"
 
-#define HDR 16            /* allocation header; keeps malloc's 16-byte alignment */
 #define SIZE_BUCKETS 2001 /* font sizes by half points, 0 .. 1000 pt */
 /* MuPDF's context alone takes about 300 KiB; below this, refusing at once
  * spares a failed start (whose message MuPDF would print before our
  * callbacks are in place). */
 #define MEMORY_MIN (384u << 10)
 
+/* Every block MuPDF holds is on a list, so that what it forgets to free
+ * (MuPDF 1.21 leaks fonts on some broken content streams) is freed when
+ * the extraction ends: a hostile PDF cannot make a server grow. 32 bytes
+ * keep malloc's 16-byte alignment. */
+struct mblock {
+    struct mblock *prev, *next;
+    size_t n;
+    size_t pad;
+};
+
 struct pdf_mem {
     size_t used, cap;
     bool hit; /* an allocation was refused for the cap */
+    /* malloc or realloc failed: MuPDF swallows some of those (an object
+     * that cannot be loaded is skipped), so the text may miss parts */
+    bool failed;
+    struct mblock *live;
 };
+
+static void m_link(struct pdf_mem *m, struct mblock *b)
+{
+    b->prev = NULL;
+    b->next = m->live;
+    if (m->live)
+        m->live->prev = b;
+    m->live = b;
+}
+
+static void m_unlink(struct pdf_mem *m, struct mblock *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        m->live = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
 
 static void *m_malloc(void *u, size_t n)
 {
@@ -52,12 +84,15 @@ static void *m_malloc(void *u, size_t n)
         m->hit = true;
         return NULL;
     }
-    unsigned char *p = malloc(n + HDR);
-    if (!p)
+    struct mblock *b = malloc(sizeof(*b) + n);
+    if (!b) {
+        m->failed = true;
         return NULL;
-    memcpy(p, &n, sizeof n);
+    }
+    b->n = n;
+    m_link(m, b);
     m->used += n;
-    return p + HDR;
+    return b + 1;
 }
 
 static void m_free(void *u, void *ptr)
@@ -65,11 +100,10 @@ static void m_free(void *u, void *ptr)
     struct pdf_mem *m = u;
     if (!ptr)
         return;
-    unsigned char *p = (unsigned char *)ptr - HDR;
-    size_t n;
-    memcpy(&n, p, sizeof n);
-    m->used -= n;
-    free(p);
+    struct mblock *b = (struct mblock *)ptr - 1;
+    m_unlink(m, b);
+    m->used -= b->n;
+    free(b);
 }
 
 static void *m_realloc(void *u, void *ptr, size_t n)
@@ -81,19 +115,30 @@ static void *m_realloc(void *u, void *ptr, size_t n)
         m_free(u, ptr);
         return NULL;
     }
-    unsigned char *p = (unsigned char *)ptr - HDR;
-    size_t was;
-    memcpy(&was, p, sizeof was);
+    struct mblock *b = (struct mblock *)ptr - 1;
+    size_t was = b->n;
     if (n > was && n - was > m->cap - m->used) {
         m->hit = true;
         return NULL;
     }
-    unsigned char *q = realloc(p, n + HDR);
-    if (!q)
+    m_unlink(m, b);
+    struct mblock *q = realloc(b, sizeof(*q) + n);
+    if (!q) {
+        m_link(m, b); /* still valid, still MuPDF's */
+        m->failed = true;
         return NULL;
-    memcpy(q, &n, sizeof n);
+    }
+    q->n = n;
+    m_link(m, q);
     m->used = m->used - was + n;
-    return q + HDR;
+    return q + 1;
+}
+
+/* Frees what MuPDF left once its context is gone. */
+static void m_free_all(struct pdf_mem *m)
+{
+    while (m->live)
+        m_free(m, m->live + 1);
 }
 
 struct pblock {
@@ -139,7 +184,10 @@ static void put_rune(struct pdfx *x, int c)
     char u[4];
     uint32_t cp = c < 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : (uint32_t)c;
     size_t k = doc_utf8_encode(cp, u);
-    if (buf_append(&x->text, u, k) && !x->s->err) {
+    enum lair_err e = buf_append(&x->text, u, k);
+    if (e == LAIR_ENOMEM && !x->s->err) {
+        sink_fail(x->s, LAIR_ENOMEM, "out of memory");
+    } else if (e && !x->s->err) {
         char a[32];
         sink_fail(x->s, LAIR_ELIMIT, "the extracted text exceeds %s (max_text_bytes)",
                   doc_size_str(x->s->lim.max_text_bytes, a, sizeof a));
@@ -419,6 +467,7 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
     size_t store = s->lim.max_pdf_memory / 4;
     fz_context *ctx = fz_new_context(&alloc, NULL, store < (64u << 20) ? store : (64u << 20));
     if (!ctx) {
+        m_free_all(&mem);
         if (mem.hit)
             return sink_fail(s, LAIR_ELIMIT, "max_pdf_memory (%s) is too small to read a PDF",
                              doc_size_str(mem.cap, a, sizeof a));
@@ -469,7 +518,9 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
     }
     fz_catch(ctx)
     {
-        if (mem.hit)
+        if (mem.failed) /* whatever MuPDF made of it */
+            sink_fail(s, LAIR_ENOMEM, "out of memory");
+        else if (mem.hit)
             sink_fail(s, LAIR_ELIMIT,
                       "reading this PDF needs more than %s of memory "
                       "(max_pdf_memory)",
@@ -480,6 +531,9 @@ enum lair_err doc_pdf_extract(struct doc_sink *s, const char *data, size_t len)
             sink_fail(s, LAIR_EINVAL, "broken PDF: %s", fz_caught_message(ctx));
     }
     fz_drop_context(ctx);
+    m_free_all(&mem);
+    if (!s->err && mem.failed) /* swallowed by MuPDF: the text may miss parts */
+        sink_fail(s, LAIR_ENOMEM, "out of memory");
 
     if (!s->err && locked)
         sink_fail(s, LAIR_EUNSUPPORTED, "the PDF is protected by a password");

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "store/system.h"
+#include "store/tx.h"
 #include "core/banned.h"
 
 #define HEAD_KEY "audit.head"
@@ -36,18 +37,13 @@ static enum lair_err locked_tx(sqlite3 *db, const char *begin_sql, tx_fn fn, voi
         }
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     }
-    if (sqlite3_exec(db, begin_sql, NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_stmt *rb; /* a rollback that cannot fail for want of memory (store/tx.h) */
+    if (tx_begin(db, begin_sql, &rb)) {
         log_error("audit", "%s: %s", begin_sql, sqlite3_errmsg(db));
         sqlite3_mutex_leave(m);
         return LAIR_EDB;
     }
-    enum lair_err e = fn(db, arg);
-    int rc = SQLITE_OK;
-    if (e || (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-        if (!e)
-            e = db_err(db, rc); /* a full disk: LAIR_ESTORAGE */
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    enum lair_err e = tx_end(db, fn(db, arg), rb); /* a full disk: LAIR_ESTORAGE */
     sqlite3_mutex_leave(m);
     return e;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "store/tx.h"
 #include "core/banned.h"
 
 #define SCRUB_KEY "gdpr.scrub"
@@ -74,12 +75,10 @@ static enum lair_err with_read(struct tenant_db *db, enum lair_err (*fn)(sqlite3
     sqlite3 *h = tenant_db_handle(db);
     sqlite3_mutex *m = sqlite3_db_mutex(h);
     sqlite3_mutex_enter(m);
-    enum lair_err e = exec(h, "BEGIN");
-    if (!e) {
-        e = fn(h, arg);
-        if (exec(h, e ? "ROLLBACK" : "COMMIT") && !e)
-            e = LAIR_EDB;
-    }
+    sqlite3_stmt *rb; /* a rollback that cannot fail for want of memory (store/tx.h) */
+    enum lair_err e = tx_begin(h, "BEGIN", &rb);
+    if (!e)
+        e = tx_end(h, fn(h, arg), rb);
     sqlite3_mutex_leave(m);
     return e;
 }

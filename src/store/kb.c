@@ -872,10 +872,13 @@ static enum lair_err search_one(sqlite3 *h, sqlite3_stmt *st, int64_t kb_id, str
     return LAIR_OK;
 }
 
+/* The base's id; 0 when there is none, -1 when it cannot be read (which
+ * must not pass for "no such base": the search would find nothing). */
 static int64_t kb_id_of(sqlite3 *h, sqlite3_stmt *st, const char *slug)
 {
     sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
-    int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -1;
     sqlite3_reset(st);
     (void)h;
     return id;
@@ -919,7 +922,9 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
     size_t got = 0;
     for (size_t i = 0; i < n_kbs && !e; i++) {
         int64_t id = kb_id_of(h, ids, kbs[i]);
-        if (id > 0)
+        if (id < 0)
+            e = LAIR_EDB;
+        else if (id > 0)
             e = search_one(h, st, id, buf_str(&expr), k, all, &got);
     }
     if (!e && n_kbs > 1) {

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "store/db.h"
+#include "store/tx.h"
 #include "core/banned.h"
 
 #define PEPPER_LEN 32
@@ -464,7 +465,8 @@ enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *
     pthread_mutex_lock(&s->mu);
     /* IMMEDIATE: the write lock is taken before the check, so a revocation
      * in another process waits for this one to commit and then sees it */
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_stmt *rb; /* a rollback that cannot fail for want of memory (store/tx.h) */
+    if (tx_begin(s->db, "BEGIN IMMEDIATE", &rb) != LAIR_OK) {
         pthread_mutex_unlock(&s->mu);
         return LAIR_EDB;
     }
@@ -484,11 +486,7 @@ enum lair_err sysdb_key_revoke(struct sysdb *s, const char *tenant, const char *
             sqlite3_finalize(st);
         }
     }
-    int rc = SQLITE_OK;
-    if (e || (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-        e = e ? e : db_err(s->db, rc);
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    e = tx_end(s->db, e, rb);
     pthread_mutex_unlock(&s->mu);
     return e;
 }
@@ -612,7 +610,8 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
 {
     enum lair_err e;
     pthread_mutex_lock(&s->mu);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_stmt *rb; /* a rollback that cannot fail for want of memory (store/tx.h) */
+    if (tx_begin(s->db, "BEGIN IMMEDIATE", &rb) != LAIR_OK) {
         pthread_mutex_unlock(&s->mu);
         return LAIR_EDB;
     }
@@ -622,11 +621,8 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
         e = exec_bound(s->db, "DELETE FROM api_keys WHERE tenant = ?1", slug);
     if (!e && !changed)
         e = LAIR_ENOTFOUND;
-    int rc = sqlite3_exec(s->db, e ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
-    if (!e && rc != SQLITE_OK) { /* not deleted: say so (a full disk refuses the commit) */
-        e = db_err(s->db, rc);
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    /* not deleted when the commit fails: say so (a full disk refuses it) */
+    e = tx_end(s->db, e, rb);
     pthread_mutex_unlock(&s->mu);
     return e;
 }

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "rag/fts.h"
 #include "store/db.h"
+#include "store/tx.h"
 #include "store/vcache.h"
 #include "core/banned.h"
 
@@ -318,6 +319,13 @@ static enum lair_err open_db(struct tenants *t, const char *slug, struct tenant_
     tenant_dir(t, slug, d->dir, sizeof(d->dir));
     char path[4300];
     snprintf(path, sizeof(path), "%s/tenant.db", d->dir);
+    /* a tenant whose creation stopped between its row and its directory (a
+     * crash, or a clean-up that failed in turn) opens empty, as it was */
+    if (mkdir(d->dir, 0700) != 0 && errno != EEXIST) {
+        enum lair_err e = db_file_err(errno);
+        free(d);
+        return e;
+    }
     /* the v2 schema's full-text index needs the lair_fr tokenizer on every
      * connection, before the migrations run */
     enum lair_err e = db_open_ex(path, migrations, N_MIGRATIONS, fts_register, &d->db);
@@ -452,22 +460,18 @@ enum lair_err tenant_db_tx(struct tenant_db *db, enum lair_err (*fn)(sqlite3 *, 
      * whole transaction so that no other thread's statement lands inside it. */
     sqlite3_mutex *m = sqlite3_db_mutex(db->db);
     sqlite3_mutex_enter(m);
-    int rc = sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        enum lair_err e = db_err(db->db, rc);
+    sqlite3_stmt *rb; /* a rollback that cannot fail for want of memory (store/tx.h) */
+    enum lair_err e = tx_begin(db->db, "BEGIN IMMEDIATE", &rb);
+    if (e) {
         sqlite3_mutex_leave(m);
         return e;
     }
-    enum lair_err e = fn(db->db, arg);
+    e = fn(db->db, arg);
     /* a statement of fn that ran out of room reports a database error:
      * the connection still holds its code (our mutex is held) */
     if (e == LAIR_EDB && db_err(db->db, sqlite3_extended_errcode(db->db)) == LAIR_ESTORAGE)
         e = LAIR_ESTORAGE;
-    if (e || (rc = sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-        if (!e)
-            e = db_err(db->db, rc); /* before the rollback resets the errno */
-        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    e = tx_end(db->db, e, rb);
     sqlite3_mutex_leave(m);
     return e;
 }
