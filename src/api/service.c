@@ -3,6 +3,7 @@
 
 #include "api/app.h"
 #include "audit/audit.h"
+#include "audit/headexport.h"
 #include "store/tenant.h"
 #include "store/vcache.h"
 #include "core/banned.h"
@@ -42,8 +43,10 @@ void api_metrics_extra(void *p, struct buf *out)
     struct app *app = p;
     buf_printf(out,
                "# TYPE libreair_audit_append_failures_total counter\n"
-               "libreair_audit_append_failures_total %llu\n",
-               (unsigned long long)audit_failures());
+               "libreair_audit_append_failures_total %llu\n"
+               "# TYPE libreair_audit_head_export_failures_total counter\n"
+               "libreair_audit_head_export_failures_total %llu\n",
+               (unsigned long long)audit_failures(), (unsigned long long)audit_head_failures());
     api_refusals_metrics(app, out);
     if (app->tenants) {
         struct vcache_stats v;

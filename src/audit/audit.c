@@ -2,6 +2,7 @@
  * (checkpoint), appends, and the verification walk that says where and how a
  * log was tampered with. Storage is src/store/audit_store.c. */
 #include "audit/audit.h"
+#include "audit/headexport.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -267,6 +268,12 @@ static void head_format(const struct audit_log *l, int64_t seq,
     snprintf(out, AUDIT_HEAD_MAX, "v1 %" PRId64 " %s %s", seq, hh, mh);
 }
 
+void audit_head_text(const struct audit_log *l, int64_t seq,
+                     const unsigned char hash[AUDIT_HASH_LEN], char out[AUDIT_HEAD_MAX])
+{
+    head_format(l, seq, hash, out);
+}
+
 static bool hex32(const char *s, unsigned char out[AUDIT_HASH_LEN])
 {
     size_t bin_len = 0;
@@ -496,11 +503,40 @@ enum lair_err audit_append(struct audit_log *l, const struct audit_event *ev, in
     /* an append that joined its caller's transaction (l->db.tx) is not
      * committed yet: the mark must not run ahead of the log, so the next
      * append after the commit moves it */
-    if (sc.sealed[0] && !l->db.tx)
+    if (sc.sealed[0] && !l->db.tx) {
         mark_advance(l, row.seq, sc.sealed);
+        audit_head_note(l->scope, row.seq, row.hash); /* written outside, by its thread */
+    }
     if (seq)
         *seq = row.seq;
     return LAIR_OK;
+}
+
+struct head_peek {
+    const struct audit_log *log;
+    bool ok;
+    int64_t seq;
+    unsigned char hash[AUDIT_HASH_LEN];
+};
+
+static void peek_begin(void *ctx, struct audit_scan *sc, const struct audit_scan_info *info)
+{
+    (void)sc;
+    struct head_peek *h = ctx;
+    h->ok = info->has_head && head_parse(h->log, info->head, &h->seq, h->hash);
+}
+
+static bool peek_row(void *ctx, struct audit_scan *sc, const struct audit_row *r)
+{
+    (void)ctx, (void)sc, (void)r;
+    return false; /* the checkpoint is all we want */
+}
+
+void audit_head_export_current(struct audit_log *l)
+{
+    struct head_peek h = {.log = l};
+    if (audit_store_scan(l->db, peek_begin, peek_row, &h) == LAIR_OK && h.ok)
+        audit_head_note(l->scope, h.seq, h.hash);
 }
 
 enum lair_err audit_record(const char *data_dir, struct sysdb *sys, struct tenant_db *tdb,

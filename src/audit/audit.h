@@ -91,6 +91,10 @@ enum lair_err audit_append(struct audit_log *l, const struct audit_event *ev, in
 enum lair_err audit_record(const char *data_dir, struct sysdb *sys, struct tenant_db *tdb,
                            const struct audit_event *ev);
 
+/* Hands l's current sealed head (when valid) to the head writer
+ * (headexport.h): the server writes every chain's head once at start. */
+void audit_head_export_current(struct audit_log *l);
+
 /* Appends that failed since the process started (for /metrics). */
 uint64_t audit_failures(void);
 /* Counts a failure that happened before an append could be tried (no key,
@@ -146,6 +150,13 @@ json_t *audit_report_json(const struct audit_report *r);
 
 /* hash(r) as if r were stored at seq (its fields and prev as they are). */
 void audit_hash(const struct audit_row *r, int64_t seq, unsigned char out[AUDIT_HASH_LEN]);
+/* The checkpoint text that an append seals for event seq with hash, under
+ * l's scope and key ("v1 <seq> <hash> <mac>"). For a tenant import
+ * (src/ops/move.c), which seals a moved log's head again under its new
+ * data directory's key and slug once the chain is checked against the
+ * head the export carried. */
+void audit_head_text(const struct audit_log *l, int64_t seq,
+                     const unsigned char hash[AUDIT_HASH_LEN], char out[AUDIT_HEAD_MAX]);
 /* Cleans in into out (cap bytes, NUL included): valid UTF-8, control
  * characters as '?', API-key secrets as "***", cut on a character boundary.
  * Returns the length written. */

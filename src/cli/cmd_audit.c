@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/headexport.h"
 #include "cli/cli.h"
 #include "store/system.h"
 #include "store/tenant.h"
@@ -17,14 +18,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: libreair audit verify [--data DIR] [--tenant SLUG] [--json]\n"
+    fprintf(f, "usage: libreair audit verify [--data DIR] [--tenant SLUG] [--against FILE] [--json]\n"
                "       libreair audit list   [--data DIR] [--tenant SLUG] [--since TIME]\n"
                "                             [--after SEQ] [--limit N] [--json]\n\n"
                "verify  checks the hash chain of the operator's audit log (or of the tenant's\n"
                "        with --tenant) and its sealed head. Prints 'ok: N events' and exits 0\n"
                "        when intact; otherwise says at which event the log breaks and how\n"
                "        (modified, deleted, inserted, reordered, truncated, rewritten or\n"
-               "        checkpoint) and exits 1.\n"
+               "        checkpoint) and exits 1. --against FILE also checks the chain against\n"
+               "        the heads the server wrote outside the data directory (a head file,\n"
+               "        or `journalctl -t libreair-audit -o cat`): a chain rewritten and sealed\n"
+               "        again by someone holding the data directory and its pepper fails there.\n"
                "list    prints events, oldest first, one per line (tab-separated: seq, time,\n"
                "        actor, action, target, outcome, detail), or JSON lines with --json.\n"
                "        --since takes a unix time or an ISO 8601 date (2024-05-31,\n"
@@ -33,7 +37,7 @@ static void usage(FILE *f)
 }
 
 struct opts {
-    const char *data, *tenant, *since;
+    const char *data, *tenant, *since, *against;
     int64_t after, limit;
     bool json;
 };
@@ -44,7 +48,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"data", required_argument, NULL, 'd'},  {"tenant", required_argument, NULL, 't'},
         {"since", required_argument, NULL, 's'}, {"after", required_argument, NULL, 'a'},
         {"limit", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {0}};
+        {"against", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:t:s:a:n:jh", long_opts, NULL)) != -1) {
@@ -53,6 +58,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'd': o->data = optarg; break;
         case 't': o->tenant = optarg; break;
         case 's': o->since = optarg; break;
+        case 'A': o->against = optarg; break;
         case 'j': o->json = true; break;
         case 'a':
         case 'n':
@@ -150,6 +156,19 @@ static int do_verify(struct audit_log *l, const struct opts *o, const char *what
         fprintf(stderr, "libreair audit: cannot read the log: %s\n", lair_err_msg(e));
         return 1;
     }
+    size_t n_heads = 0;
+    if (rep.ok && o->against) {
+        struct audit_head *heads = NULL;
+        e = audit_heads_read(o->against, l->scope, &heads, &n_heads);
+        if (!e)
+            e = audit_verify_heads(l, heads, n_heads, &rep);
+        free(heads);
+        if (e) {
+            fprintf(stderr, "libreair audit: cannot check against %s: %s\n", o->against,
+                    lair_err_msg(e));
+            return 1;
+        }
+    }
     if (o->json) {
         json_t *v = audit_report_json(&rep);
         char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -163,6 +182,8 @@ static int do_verify(struct audit_log *l, const struct opts *o, const char *what
         printf("ok: %lld events in %s", (long long)rep.events, what);
         if (rep.head_seq)
             printf(" (head: event %lld, hash %s)", (long long)rep.head_seq, hash);
+        if (o->against)
+            printf("; %zu head%s written outside match", n_heads, n_heads == 1 ? "" : "s");
         putchar('\n');
     } else {
         printf("BROKEN: %s breaks at event %lld (%s): %s. %lld event%s verified before it.\n", what,

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "api/web.h"
 #include "api/kb_api.h"
 #include "audit/audit.h"
+#include "audit/headexport.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "gdpr/retention.h"
@@ -39,6 +41,8 @@ struct serve_opts {
     char metrics_token[256];
     const char *tls_cert, *tls_key, *trusted_proxies;
     int insecure_http;
+    const char *audit_heads_file; /* where the audit chains' heads are also written */
+    int audit_heads_syslog;       /* 1 on (default), 0 off, -1 unset */
     struct cli_pools *pools; /* upstreams and fallbacks of models[] */
 };
 
@@ -92,7 +96,10 @@ static void usage(FILE *f)
             "  --tls-cert FILE --tls-key FILE  HTTPS (PEM files; read again on SIGHUP)\n"
             "  --insecure-http   listen in clear on an address other than loopback\n"
             "                    (refused otherwise: keys would cross the network in clear)\n"
-            "  --trusted-proxy A  reverse proxies whose X-Forwarded-For names the client\n\n"
+            "  --trusted-proxy A  reverse proxies whose X-Forwarded-For names the client\n"
+            "  --audit-heads-file FILE  also append the audit chains' heads to FILE (another\n"
+            "                    volume); they always go to the system log unless\n"
+            "                    --no-audit-heads-syslog (docs/audit.md)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -168,7 +175,8 @@ static int load_config(struct serve_opts *o, const char *file)
         if (strcmp(key, "listen") && strcmp(key, "models") && strcmp(key, "limits") &&
             strcmp(key, "data") && strcmp(key, "tenant_raw_models") &&
             strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file") &&
-            strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies")) {
+            strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies") &&
+            strcmp(key, "audit_heads")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -213,6 +221,16 @@ static int load_config(struct serve_opts *o, const char *file)
         if (!json_is_string(tp))
             goto bad_type;
         o->trusted_proxies = keep(o, json_string_value(tp), json_string_length(tp));
+    }
+    json_t *ah = json_object_get(root, "audit_heads");
+    if (ah) {
+        json_t *ahf = json_object_get(ah, "file"), *ahs = json_object_get(ah, "syslog");
+        if (!json_is_object(ah) || (ahf && !json_is_string(ahf)) || (ahs && !json_is_boolean(ahs)))
+            goto bad_type;
+        if (ahf && !o->audit_heads_file)
+            o->audit_heads_file = keep(o, json_string_value(ahf), json_string_length(ahf));
+        if (ahs && o->audit_heads_syslog < 0)
+            o->audit_heads_syslog = json_is_true(ahs);
     }
     json_t *mtf = json_object_get(root, "metrics_token_file");
     if (mtf && !o->metrics_token_file) {
@@ -337,6 +355,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"tls-key", required_argument, NULL, 'K'},
                                          {"insecure-http", no_argument, NULL, 'I'},
                                          {"trusted-proxy", required_argument, NULL, 'X'},
+                                         {"audit-heads-file", required_argument, NULL, 'A'},
+                                         {"no-audit-heads-syslog", no_argument, NULL, 'N'},
                                          {"fallback", required_argument, NULL, 'F'},
                                          {0}};
     int v;
@@ -410,6 +430,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         case 'K': o->tls_key = optarg; break;
         case 'I': o->insecure_http = 1; break;
         case 'X': o->trusted_proxies = optarg; break;
+        case 'A': o->audit_heads_file = optarg; break;
+        case 'N': o->audit_heads_syslog = 0; break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
                 return 2;
@@ -533,6 +555,35 @@ static int read_metrics_token(struct serve_opts *o)
     return 0;
 }
 
+/* Hands every chain's current head to the head writer, so that the place
+ * outside the data directory holds one from the start, changes or not. */
+static void export_heads(const char *data, struct sysdb *sys, struct tenants *tenants)
+{
+    unsigned char key[AUDIT_KEY_LEN];
+    if (audit_key_load(data, key) != LAIR_OK)
+        return;
+    struct audit_log l;
+    audit_log_system(&l, sys, key);
+    audit_head_export_current(&l);
+    audit_log_release(&l);
+    enum { MAX_T = 4096 };
+    struct tenant_row *rows = calloc(MAX_T, sizeof(*rows));
+    size_t n = 0;
+    if (rows && sysdb_tenant_list(sys, rows, MAX_T, &n) != LAIR_OK)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct tenant_db *db;
+        if (tenants_get(tenants, rows[i].slug, &db) != LAIR_OK)
+            continue;
+        audit_log_tenant(&l, db, key);
+        audit_head_export_current(&l);
+        audit_log_release(&l);
+        tenant_db_put(db);
+    }
+    free(rows);
+    sodium_memzero(key, sizeof(key));
+}
+
 /* Writes to the operator's audit log where models' requests may go: every
  * upstream with its zone (configuration changes are audited). */
 static void audit_upstreams(const char *data, struct sysdb *sys, const char *action,
@@ -619,7 +670,7 @@ static void release_opts(struct serve_opts *o)
 
 int cmd_serve(int argc, char **argv)
 {
-    struct serve_opts o = {0};
+    struct serve_opts o = {.audit_heads_syslog = -1};
     if (!(o.pools = calloc(1, sizeof(*o.pools)))) {
         fprintf(stderr, "libreair serve: out of memory\n");
         return 1;
@@ -653,6 +704,16 @@ int cmd_serve(int argc, char **argv)
                 o.listen);
         release_opts(&o);
         return 2;
+    }
+    if (o.audit_heads_file) { /* a destination that cannot be written is an error now */
+        FILE *f = fopen(o.audit_heads_file, "a");
+        if (!f) {
+            fprintf(stderr, "libreair serve: cannot append to %s (--audit-heads-file)\n",
+                    o.audit_heads_file);
+            release_opts(&o);
+            return 1;
+        }
+        fclose(f);
     }
     if (o.metrics_token_file && read_metrics_token(&o)) {
         release_opts(&o);
@@ -745,6 +806,11 @@ int cmd_serve(int argc, char **argv)
     struct gdpr_purger *purger = NULL;
     if (gdpr_purge_start(sys, app.tenants, data, &purger) != LAIR_OK)
         log_error("serve", "cannot start the retention purge");
+    struct audit_head_opts aho = {.syslog = o.audit_heads_syslog != 0, .file = o.audit_heads_file};
+    if (audit_head_start(&aho) != LAIR_OK)
+        log_error("serve", "the audit heads are not written outside the data directory");
+    else
+        export_heads(data, sys, app.tenants);
     audit_upstreams(data, sys, "upstreams.configure", o.config ? o.config : "flags", o.models,
                     o.n_models);
     int sig = 0;
@@ -764,6 +830,7 @@ int cmd_serve(int argc, char **argv)
     gdpr_purge_stop(purger);
     http_stop(srv);
     api_refusals_stop(&app); /* after the last request, before the tenants */
+    audit_head_stop();        /* after the last append */
     api_kb_set_ingest(NULL);
     ingest_free(ingest); /* after the last request, before the models and databases it uses */
     llm_registry_free(app.models);
