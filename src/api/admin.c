@@ -12,14 +12,6 @@
 
 #define MAX_LIST 1000
 
-static json_t *tenant_json(const struct tenant_row *t)
-{
-    return json_pack("{s:s, s:s, s:I, s:{s:I, s:I, s:I}}", "slug", t->slug, "name", t->name,
-                     "created_at", (json_int_t)t->created_at, "limits", "rpm",
-                     (json_int_t)t->rpm_limit, "tokens_per_day", (json_int_t)t->tokens_per_day,
-                     "retention_days", (json_int_t)t->retention_days);
-}
-
 enum lair_err api_tenants_list(struct http_req *rq)
 {
     struct app *app = http_app(rq);
@@ -31,7 +23,7 @@ enum lair_err api_tenants_list(struct http_req *rq)
     if (!e) {
         json_t *data = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(data, tenant_json(&rows[i]));
+            json_array_append_new(data, api_tenant_json(&rows[i]));
         e = api_respond_json(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
     }
     free(rows);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "assist/chat.h"
+#include "audit/audit.h"
 #include "http/http.h"
 #include "llm/llm.h"
 #include "store/system.h"
@@ -60,6 +61,17 @@ enum lair_err api_parse_body(struct http_req *rq, json_t **out);
  * id, action like "assistant.publish", target like "assistant:etat-civil",
  * outcome "ok" / "denied" / "error". Never message text or secrets. */
 void api_audit(struct http_req *rq, const char *action, const char *target, const char *outcome);
+/* api_audit with outcome "ok" and detail (no content, no secret) after the
+ * method. */
+void api_audit_detail(struct http_req *rq, const char *action, const char *target,
+                      const char *detail);
+/* Appends the same event to the log of tenant slug, which the request's
+ * operator key acted on (actor "operator:<key id>"): a tenant's admin sees
+ * in its own log what the operator changed of its settings. */
+void api_audit_for_tenant(struct http_req *rq, const char *slug, const char *action,
+                          const char *target, const char *detail);
+/* The audit chains' checkpoint key of app's data directory (cached). */
+enum lair_err api_audit_key(struct app *app, unsigned char key[AUDIT_KEY_LEN]);
 /* Audits a denied request (401, 403, 404 on another tenant's ids, 429):
  * the first of its kind in a period at once, the next ones counted into
  * one event (api/denials.c). */
@@ -141,6 +153,11 @@ enum lair_err api_embeddings(struct http_req *rq);
 enum lair_err api_tenants_list(struct http_req *rq);
 enum lair_err api_tenants_create(struct http_req *rq);
 enum lair_err api_tenants_delete(struct http_req *rq);
+/* api/limits.c: a tenant's settings, changed by the operator and read by
+ * the tenant */
+enum lair_err api_tenants_update(struct http_req *rq);
+enum lair_err api_usage_get(struct http_req *rq);
+json_t *api_tenant_json(const struct tenant_row *t);
 enum lair_err api_keys_list(struct http_req *rq);
 enum lair_err api_keys_create(struct http_req *rq);
 enum lair_err api_keys_delete(struct http_req *rq);

@@ -51,11 +51,18 @@ static void audit(struct http_req *rq, const char *action, const char *slug)
     api_audit(rq, action, target, "ok");
 }
 
+/* A chat model of this server that the operator allows the caller's
+ * tenant (allowed_models). */
 static bool model_exists(void *arg, const char *name)
 {
     struct app *app = http_app(arg);
+    const struct principal *p = http_principal(arg);
     struct llm_model *m = llm_registry_find(app->models, str_c(name));
     if (!m)
+        return false;
+    struct tenant_row row;
+    if (p->tenant[0] && (sysdb_tenant_get(app->sys, p->tenant, &row) ||
+                         !tenant_model_allowed(row.allowed_models, str_c(name))))
         return false;
     struct llm_model_info info;
     llm_model_get_info(m, &info);

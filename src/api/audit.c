@@ -101,6 +101,55 @@ void api_audit(struct http_req *rq, const char *action, const char *target, cons
     record(rq, &ev);
 }
 
+void api_audit_detail(struct http_req *rq, const char *action, const char *target,
+                      const char *detail)
+{
+    const struct principal *p = http_authenticated(rq) ? http_principal(rq) : NULL;
+    char d[AUDIT_DETAIL_MAX + 1];
+    snprintf(d, sizeof(d), "method:%s %s", http_method(rq), detail);
+    struct audit_event ev = {.actor = p ? p->key_id : "anonymous",
+                             .action = action,
+                             .target = target,
+                             .outcome = "ok",
+                             .detail = d};
+    record(rq, &ev);
+}
+
+void api_audit_for_tenant(struct http_req *rq, const char *slug, const char *action,
+                          const char *target, const char *detail)
+{
+    struct app *app = http_app(rq);
+    const struct principal *p = http_principal(rq);
+    unsigned char key[AUDIT_KEY_LEN];
+    struct tenant_db *tdb = NULL;
+    enum lair_err e = app_key(app, key);
+    if (!e)
+        e = tenants_get(app->tenants, slug, &tdb);
+    if (e) {
+        sodium_memzero(key, sizeof(key));
+        audit_failure_count();
+        log_error("audit", "cannot record %s in tenant %s's log: %s", action, slug,
+                  lair_err_msg(e));
+        return;
+    }
+    struct audit_log l;
+    audit_log_tenant(&l, tdb, key);
+    sodium_memzero(key, sizeof(key));
+    char actor[KEY_ID_LEN + 16], d[AUDIT_DETAIL_MAX + 1];
+    snprintf(actor, sizeof(actor), "operator:%s", p->key_id);
+    snprintf(d, sizeof(d), "method:%s %s", http_method(rq), detail);
+    struct audit_event ev = {
+        .actor = actor, .action = action, .target = target, .outcome = "ok", .detail = d};
+    audit_append(&l, &ev, NULL);
+    audit_log_release(&l);
+    tenant_db_put(tdb);
+}
+
+enum lair_err api_audit_key(struct app *app, unsigned char key[AUDIT_KEY_LEN])
+{
+    return app_key(app, key);
+}
+
 void api_audit_denied(struct http_req *rq, int status)
 {
     const struct principal *p = http_authenticated(rq) ? http_principal(rq) : NULL;

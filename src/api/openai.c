@@ -58,6 +58,24 @@ static bool may_use_raw(struct http_req *rq)
     return p->role == ROLE_OPERATOR || ((struct app *)http_app(rq))->tenant_raw_models;
 }
 
+/* The raw model called name, where the caller may use it: the operator
+ * any, a tenant's key those the server lets tenants call (--tenant-raw-models)
+ * among those the operator allows its tenant (allowed_models). */
+static struct llm_model *raw_model(struct http_req *rq, struct str name)
+{
+    struct app *app = http_app(rq);
+    const struct principal *p = http_principal(rq);
+    if (!may_use_raw(rq))
+        return NULL;
+    if (p->role != ROLE_OPERATOR && p->tenant[0]) {
+        struct tenant_row row;
+        if (sysdb_tenant_get(app->sys, p->tenant, &row) ||
+            !tenant_model_allowed(row.allowed_models, name))
+            return NULL;
+    }
+    return llm_registry_find(app->models, name);
+}
+
 enum lair_err api_models_list(struct http_req *rq)
 {
     struct app *app = http_app(rq);
@@ -70,8 +88,11 @@ enum lair_err api_models_list(struct http_req *rq)
         }
     }
     if (may_use_raw(rq) && __atomic_load_n(&app->ready, __ATOMIC_ACQUIRE))
-        for (size_t i = 0; i < llm_registry_count(app->models); i++)
-            json_array_append_new(data, model_object(app, llm_registry_at(app->models, i)));
+        for (size_t i = 0; i < llm_registry_count(app->models); i++) {
+            struct llm_model *m = llm_registry_at(app->models, i);
+            if (raw_model(rq, str_c(llm_model_name(m))) == m)
+                json_array_append_new(data, model_object(app, m));
+        }
     return respond_json_value(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
@@ -88,7 +109,7 @@ enum lair_err api_models_get(struct http_req *rq)
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
     struct str name = http_param(rq, 0);
-    struct llm_model *m = may_use_raw(rq) ? llm_registry_find(app->models, name) : NULL;
+    struct llm_model *m = raw_model(rq, name);
     if (!m)
         return model_not_found(rq, name);
     return respond_json_value(rq, 200, model_object(app, m));
@@ -285,14 +306,13 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
 /* The embedding model the request names (raw models only). */
 static enum lair_err find_embedder(struct http_req *rq, json_t *o, struct llm_model **m)
 {
-    struct app *app = http_app(rq);
     struct str name = model_field(o);
     if (name.len == 0)
         return http_fail(rq, LAIR_EINVAL, "model", "invalid_value",
                          "'model' is required and must be a non-empty string");
     if (!api_require_ready(rq))
         return LAIR_EBUSY;
-    *m = may_use_raw(rq) ? llm_registry_find(app->models, name) : NULL;
+    *m = raw_model(rq, name);
     if (!*m)
         return model_not_found(rq, name);
     struct llm_model_info info;
@@ -392,6 +412,7 @@ void api_chat_ctx(struct app *app, struct chat_ctx *out)
                              .models = app->models,
                              .ready = &app->ready,
                              .tenant_raw_models = app->tenant_raw_models,
+                             .sys = app->sys,
                              .usage = count_usage,
                              .usage_arg = app};
 }

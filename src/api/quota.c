@@ -1,6 +1,8 @@
 /* Quotas for the generation routes (R_QUOTA): requests per minute and tokens
  * per day, per key (from the key's row, read at authentication) and per
- * tenant (from the tenant's row in system.db, cached LIMITS_TTL_S seconds).
+ * tenant (from the tenant's row in system.db, cached while
+ * sysdb_tenants_version says no tenant row changed, so a change made
+ * through the API or the CLI rules the very next request).
  * docs/quotas.md is the user's view.
  *
  * Requests per minute are token buckets kept in memory: a bucket holds up to
@@ -33,7 +35,7 @@
 #include "core/banned.h"
 
 #define N_BUCKETS 256
-#define LIMITS_TTL_S 5.0    /* tenant limits are re-read from system.db this often */
+#define LIMITS_TTL_S 60.0   /* unused tenant limits are dropped (re-read on demand) */
 #define TOKENS_IDLE_S 600.0 /* unused daily counters are dropped (reloaded on demand) */
 #define SWEEP_EVERY_S 10.0
 #define DEFAULT_WINDOW_S 60.0
@@ -45,6 +47,7 @@ struct qentry {
     double level, at;            /* rates: requests in the bucket, at time `at` (0 = new) */
     int64_t rpm, tpd;            /* limits: the tenant's row, */
     double fetched;              /* read at `fetched` */
+    uint64_t version;            /* sysdb_tenants_version when read */
     int64_t day, tokens;         /* tokens: used on UTC day `day` (-1 = not loaded) */
 };
 
@@ -190,9 +193,10 @@ static enum lair_err tenant_limits(struct quota_state *q, struct app *app, struc
                                    const char *slug, int64_t *rpm, int64_t *tpd)
 {
     double now = mono_s();
+    uint64_t version = sysdb_tenants_version(app->sys);
     pthread_mutex_lock(&q->mu);
     struct qentry *x = table_find(&q->limits, 't', slug);
-    bool fresh = x && now - x->fetched < LIMITS_TTL_S;
+    bool fresh = x && x->version == version && now - x->fetched < LIMITS_TTL_S;
     if (fresh) {
         *rpm = x->rpm;
         *tpd = x->tpd;
@@ -215,6 +219,7 @@ static enum lair_err tenant_limits(struct quota_state *q, struct app *app, struc
         x->rpm = row.rpm_limit;
         x->tpd = row.tokens_per_day;
         x->fetched = now;
+        x->version = version;
     }
     pthread_mutex_unlock(&q->mu);
     return LAIR_OK;

@@ -27,6 +27,7 @@ const struct route api_routes[] = {
     /* management: tenants (operator only) */
     {"GET", "/api/v1/tenants", api_tenants_list, R_OPERATOR, 0, "tenants"},
     {"POST", "/api/v1/tenants", api_tenants_create, R_OPERATOR, 64 * KiB, "tenants"},
+    {"PATCH", "/api/v1/tenants/{}", api_tenants_update, R_OPERATOR, 64 * KiB, "tenant"},
     {"DELETE", "/api/v1/tenants/{}", api_tenants_delete, R_OPERATOR, 0, "tenant"},
     /* keys: a tenant admin manages its tenant's keys; the operator its own */
     {"GET", "/api/v1/keys", api_keys_list, R_AUTH, 0, "keys"},
@@ -74,6 +75,7 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/sovereignty", api_sovereignty, R_AUTH, 0, "sovereignty"},
     /* the console's view of its key (api/web.c) */
     {"GET", "/api/v1/me", api_me, R_AUTH, 0, "me"},
+    {"GET", "/api/v1/usage", api_usage_get, R_AUTH, 0, "usage"},
     /* public widget API (api/public.c): no key; origin-checked, rate-limited */
     {"GET", "/public/v1/assistants/{}", api_public_assistant, 0, 0, "public_assistant"},
     {"OPTIONS", "/public/v1/assistants/{}", api_public_preflight, 0, 0, "public_preflight"},

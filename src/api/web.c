@@ -85,8 +85,12 @@ enum lair_err api_me(struct http_req *rq)
             json_array_append_new(as, json_stringn(s, n));
         s += n + (end ? 1 : 0);
     }
+    struct tenant_row t = {0};
+    if (p->tenant[0])
+        sysdb_tenant_get(((struct app *)http_app(rq))->sys, p->tenant, &t);
     return api_respond_json(rq, 200,
-                            json_pack("{s:s, s:s, s:s, s:s?, s:o}", "object", "key", "id",
+                            json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:o}", "object", "key", "id",
                                       p->key_id, "role", key_role_name(p->role), "tenant",
-                                      p->tenant[0] ? p->tenant : NULL, "assistants", as));
+                                      p->tenant[0] ? p->tenant : NULL, "tenant_name",
+                                      t.name[0] ? t.name : NULL, "assistants", as));
 }

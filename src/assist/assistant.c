@@ -273,7 +273,7 @@ static enum lair_err parse_identity(struct parser *p, json_t *spec, json_t *c)
         printable(name, sizeof(name), json_string_value(model));
         return fail_code(p, "unknown_model", "model",
                          "unknown model '%s': 'model' must name a chat model this server serves "
-                         "(GET /v1/models with an operator key lists them)",
+                         "and the operator allows this tenant (GET /api/v1/usage lists them)",
                          name);
     }
     return json_object_set(c, "model", model) ? LAIR_ENOMEM : LAIR_OK;

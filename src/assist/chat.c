@@ -198,6 +198,33 @@ static enum lair_err assistant_model(const struct chat_ctx *ctx, struct chat_tar
     return LAIR_OK;
 }
 
+/* The operator's restriction of the tenant's models (PATCH
+ * /api/v1/tenants/{slug} "allowed_models"): a raw model the tenant may not
+ * use does not exist for it (404); an assistant whose model it may no
+ * longer use is refused with 403 model_not_allowed. */
+static enum lair_err tenant_model_check(const struct chat_ctx *ctx, const struct principal *p,
+                                        const struct chat_target *t, struct str name,
+                                        struct chat_error *err)
+{
+    if (!ctx->sys || p->role == ROLE_OPERATOR || !p->tenant[0])
+        return LAIR_OK;
+    struct tenant_row row;
+    enum lair_err e = sysdb_tenant_get(ctx->sys, p->tenant, &row);
+    if (e == LAIR_ENOTFOUND) /* deleted since the key was checked */
+        return chat_fail(err, LAIR_EAUTH, NULL, "invalid_api_key",
+                         "invalid, revoked or expired API key");
+    if (e)
+        return e;
+    if (tenant_model_allowed(row.allowed_models, name))
+        return LAIR_OK;
+    if (!t->is_assistant)
+        return model_not_found(err, name);
+    return chat_fail(err, LAIR_EPERM, "model", "model_not_allowed",
+                     "the model '%.*s' of this assistant is not among the models the operator "
+                     "allows tenant %s",
+                     (int)(name.len > 200 ? 200 : name.len), name.ptr, p->tenant);
+}
+
 enum lair_err chat_resolve(const struct chat_ctx *ctx, const struct chat_request *req,
                            struct chat_target *out, struct chat_error *err)
 {
@@ -206,17 +233,27 @@ enum lair_err chat_resolve(const struct chat_ctx *ctx, const struct chat_request
     if (req->target.len == 0)
         return chat_fail(err, LAIR_EINVAL, "model", "invalid_value",
                          "'model' is required and must be a non-empty string");
-    if (req->completion || req->who->role == ROLE_OPERATOR)
-        return resolve_model(ctx, req, out, err);
+    if (req->completion || req->who->role == ROLE_OPERATOR) {
+        enum lair_err e = resolve_model(ctx, req, out, err);
+        if (!e)
+            e = tenant_model_check(ctx, req->who, out, req->target, err);
+        return e;
+    }
     enum lair_err e = resolve_assistant(ctx, req, &out->assistant, err);
     if (e == LAIR_ENOTFOUND && ctx->tenant_raw_models && req->version == CHAT_PUBLISHED) {
         *err = (struct chat_error){0};
-        return resolve_model(ctx, req, out, err);
+        e = resolve_model(ctx, req, out, err);
+        if (!e)
+            e = tenant_model_check(ctx, req->who, out, req->target, err);
+        return e;
     }
     if (e)
         return e;
     out->is_assistant = true;
-    if ((e = assistant_model(ctx, out, err)))
+    e = tenant_model_check(ctx, req->who, out, str_c(out->assistant.model), err);
+    if (!e)
+        e = assistant_model(ctx, out, err);
+    if (e)
         chat_target_release(out);
     return e;
 }

@@ -48,6 +48,7 @@ struct chat_ctx {
     const int *ready;            /* non-zero (read atomically) once every configured model is
                                     loaded; NULL: ready */
     bool tenant_raw_models;      /* tenant keys may call raw models by name */
+    struct sysdb *sys; /* the tenants' settings (allowed models); NULL: no restriction */
     /* Counts one request and tokens against p's quotas (the API's
      * api_usage_add); NULL: nothing is counted. Called from the thread that
      * ends the chat. */

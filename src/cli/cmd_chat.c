@@ -268,7 +268,8 @@ int cli_chat_open(const char *prog, const char *data_flag, const char *tenant,
         return 1;
     }
     s->ctx =
-        (struct chat_ctx){.tenants = s->t.tenants, .models = s->models, .tenant_raw_models = true};
+        (struct chat_ctx){.tenants = s->t.tenants, .models = s->models, .tenant_raw_models = true,
+                          .sys = s->t.sys};
     s->who = (struct principal){.role = ROLE_ADMIN};
     snprintf(s->who.key_id, sizeof(s->who.key_id), "cli");
     snprintf(s->who.tenant, sizeof(s->who.tenant), "%s", tenant);

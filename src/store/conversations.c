@@ -419,3 +419,29 @@ enum lair_err conv_usage_get(struct tenant_db *db, const char *day, const char *
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
+
+enum lair_err conv_usage_since(struct tenant_db *db, const char *since, const char *key_id,
+                               struct conv_usage_day *out, size_t max, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(tenant_db_handle(db),
+                              "SELECT day, requests, tokens FROM usage_daily WHERE key_id = ?1 "
+                              "AND day >= ?2 ORDER BY day LIMIT ?3",
+                              &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *d = sqlite3_column_text(st, 0);
+        snprintf(out[*n].day, sizeof(out[*n].day), "%s", d ? (const char *)d : "");
+        out[*n].requests = sqlite3_column_int64(st, 1);
+        out[*n].tokens = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}

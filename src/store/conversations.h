@@ -120,4 +120,14 @@ enum lair_err conv_usage_add(struct tenant_db *db, const char *day, const char *
 enum lair_err conv_usage_get(struct tenant_db *db, const char *day, const char *key_id,
                              int64_t *requests, int64_t *tokens);
 
+struct conv_usage_day {
+    char day[11];
+    int64_t requests, tokens;
+};
+/* key_id's usage (CONV_USAGE_TENANT: the tenant's) on each day from `since`
+ * ("YYYY-MM-DD") on, oldest first, at most max days; days without use are
+ * absent. */
+enum lair_err conv_usage_since(struct tenant_db *db, const char *since, const char *key_id,
+                               struct conv_usage_day *out, size_t max, size_t *n);
+
 #endif

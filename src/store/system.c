@@ -68,11 +68,14 @@ static const struct db_migration migrations[] = {
      "CREATE TRIGGER tenants_delete_audit_mark AFTER DELETE ON tenants BEGIN"
      "  DELETE FROM audit_marks WHERE scope = 'tenant:' || old.slug;"
      "END;"},
+    /* v5: the models a tenant may use ('*': every model the server serves) */
+    {"ALTER TABLE tenants ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '*';"},
 };
 
 struct sysdb {
     sqlite3 *db;
     pthread_mutex_t mu;
+    uint64_t tenants_changed; /* writes to tenants through this handle (under mu) */
     sqlite3_stmt *find_key;
     unsigned char pepper[PEPPER_LEN];
 };
@@ -536,6 +539,7 @@ enum lair_err sysdb_tenant_insert(struct sysdb *s, const char *slug, const char 
         sqlite3_bind_text(st, 2, name && *name ? name : slug, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
         int rc = sqlite3_step(st);
+        s->tenants_changed++;
         e = rc == SQLITE_DONE ? LAIR_OK
             : (rc & 0xff) == SQLITE_CONSTRAINT ? LAIR_ECONFLICT
                                                 : db_err(s->db, rc);
@@ -553,9 +557,11 @@ static void tenant_from_row(sqlite3_stmt *st, struct tenant_row *t)
     t->rpm_limit = sqlite3_column_int64(st, 3);
     t->tokens_per_day = sqlite3_column_int64(st, 4);
     t->retention_days = sqlite3_column_int64(st, 5);
+    copy_col(st, 6, t->allowed_models, sizeof(t->allowed_models));
 }
 
-#define TENANT_COLS "slug, name, created_at, rpm_limit, tokens_per_day, retention_days"
+#define TENANT_COLS                                                                                \
+    "slug, name, created_at, rpm_limit, tokens_per_day, retention_days, allowed_models"
 
 enum lair_err sysdb_tenant_get(struct sysdb *s, const char *slug, struct tenant_row *out)
 {
@@ -617,6 +623,7 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug)
     }
     e = exec_bound(s->db, "DELETE FROM tenants WHERE slug = ?1", slug);
     int changed = sqlite3_changes(s->db);
+    s->tenants_changed++;
     if (!e)
         e = exec_bound(s->db, "DELETE FROM api_keys WHERE tenant = ?1", slug);
     if (!e && !changed)
@@ -647,6 +654,7 @@ enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t
         sqlite3_bind_int64(st, 3, tokens_per_day);
         sqlite3_bind_int64(st, 4, retention_days);
         int rc = sqlite3_step(st);
+        s->tenants_changed++;
         e = rc != SQLITE_DONE ? db_err(s->db, rc)
             : sqlite3_changes(s->db) ? LAIR_OK
                                      : LAIR_ENOTFOUND;
@@ -654,6 +662,111 @@ enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t
     }
     pthread_mutex_unlock(&s->mu);
     return e;
+}
+
+bool tenant_models_valid(const char *models)
+{
+    if (!models || strlen(models) >= TENANT_MODELS_MAX)
+        return false;
+    if (!strcmp(models, TENANT_MODELS_ALL) || !models[0])
+        return true;
+    size_t len = 0;
+    for (const char *p = models;; p++) {
+        if (*p == ',' || !*p) {
+            if (len == 0 || len > 127) /* an empty name: ",," or a trailing comma */
+                return false;
+            if (!*p)
+                return true;
+            len = 0;
+        } else if (*p <= ' ' || *p > '~' || *p == '*') { /* "*" means all, alone */
+            return false;
+        } else {
+            len++;
+        }
+    }
+}
+
+bool tenant_model_allowed(const char *models, struct str name)
+{
+    if (!strcmp(models, TENANT_MODELS_ALL))
+        return true;
+    for (const char *p = models; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == name.len && !memcmp(p, name.ptr, n))
+            return true;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+enum lair_err sysdb_tenant_update(struct sysdb *s, const char *slug, const struct tenant_update *u,
+                                  struct tenant_row *after)
+{
+    if (u->rpm > LIMIT_MAX || u->tokens_per_day > LIMIT_MAX ||
+        u->retention_days > RETENTION_DAYS_MAX ||
+        (u->allowed_models && !tenant_models_valid(u->allowed_models)) ||
+        (u->name && (!u->name[0] || strlen(u->name) > 200)))
+        return LAIR_EINVAL;
+    sqlite3_stmt *st;
+    enum lair_err e = LAIR_EDB;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE tenants SET "
+                           "rpm_limit = CASE WHEN ?2 < 0 THEN rpm_limit ELSE ?2 END, "
+                           "tokens_per_day = CASE WHEN ?3 < 0 THEN tokens_per_day ELSE ?3 END, "
+                           "retention_days = CASE WHEN ?4 < 0 THEN retention_days ELSE ?4 END, "
+                           "name = coalesce(?5, name), "
+                           "allowed_models = coalesce(?6, allowed_models) "
+                           "WHERE slug = ?1 RETURNING " TENANT_COLS,
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, u->rpm);
+        sqlite3_bind_int64(st, 3, u->tokens_per_day);
+        sqlite3_bind_int64(st, 4, u->retention_days);
+        if (u->name)
+            sqlite3_bind_text(st, 5, u->name, -1, SQLITE_STATIC);
+        if (u->allowed_models)
+            sqlite3_bind_text(st, 6, u->allowed_models, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        bool found = rc == SQLITE_ROW;
+        if (found) {
+            if (after)
+                tenant_from_row(st, after);
+            rc = sqlite3_step(st); /* the statement commits when it is done */
+        }
+        e = rc != SQLITE_DONE ? db_err(s->db, rc) : found ? LAIR_OK : LAIR_ENOTFOUND;
+        sqlite3_finalize(st);
+        if (e == LAIR_OK)
+            s->tenants_changed++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+uint64_t sysdb_tenants_version(struct sysdb *s)
+{
+    uint64_t v = 0;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->mu);
+    /* data_version moves when another connection (the CLI, another
+     * process) committed to system.db; this handle's own writes are
+     * counted in tenants_changed. Without the pragma (no memory), every
+     * call differs from the last: caches re-read, never serve stale rows. */
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = (uint64_t)sqlite3_column_int64(st, 0) << 32;
+        else
+            s->tenants_changed++;
+        sqlite3_finalize(st);
+    } else {
+        s->tenants_changed++;
+    }
+    v ^= s->tenants_changed;
+    pthread_mutex_unlock(&s->mu);
+    return v;
 }
 
 struct sqlite3 *sysdb_handle(struct sysdb *s) { return s->db; }

@@ -66,10 +66,16 @@ struct key_row {
     int64_t created_at, expires_at, revoked_at, last_used_at, rpm_limit, tokens_per_day;
 };
 
+#define TENANT_MODELS_MAX 512 /* the allowed models, comma-separated, with the NUL */
+#define TENANT_MODELS_ALL "*"  /* allowed_models of a tenant the operator never restricted */
+
 struct tenant_row {
     char slug[SLUG_MAX + 1];
     char name[256];
     int64_t created_at, rpm_limit, tokens_per_day, retention_days;
+    /* the models the tenant's assistants and keys may use: TENANT_MODELS_ALL,
+     * or names separated by commas ("" = none) */
+    char allowed_models[TENANT_MODELS_MAX];
 };
 
 /* Creates DATA (mode 0700), system.db and the pepper. Fails with LAIR_ECONFLICT
@@ -120,6 +126,32 @@ enum lair_err sysdb_tenant_delete(struct sysdb *s, const char *slug);
  * day exceed LIMIT_MAX or retention_days RETENTION_DAYS_MAX. */
 enum lair_err sysdb_tenant_set_limits(struct sysdb *s, const char *slug, int64_t rpm,
                                       int64_t tokens_per_day, int64_t retention_days);
+
+/* A change of a tenant's settings: negative numbers and NULL strings are
+ * left as they are. */
+struct tenant_update {
+    int64_t rpm, tokens_per_day, retention_days;
+    const char *name;           /* 1 to 200 bytes */
+    const char *allowed_models; /* TENANT_MODELS_ALL, or names separated by commas ("" = none) */
+};
+#define TENANT_UPDATE_NONE {.rpm = -1, .tokens_per_day = -1, .retention_days = -1}
+/* Applies u in one statement (all or nothing). LAIR_EINVAL when a value is
+ * out of range or the model list is malformed (tenant_models_valid),
+ * LAIR_ENOTFOUND when the tenant does not exist. OUT: *after (may be NULL),
+ * the row as it now stands. */
+enum lair_err sysdb_tenant_update(struct sysdb *s, const char *slug, const struct tenant_update *u,
+                                  struct tenant_row *after);
+/* True when models is TENANT_MODELS_ALL, "" or names of 1 to 127 printable
+ * ASCII characters other than ',', '*' and space, separated by single commas,
+ * shorter than TENANT_MODELS_MAX in all. */
+bool tenant_models_valid(const char *models);
+/* True when the list (a tenant_row's allowed_models) lets the tenant use the
+ * model called name. */
+bool tenant_model_allowed(const char *models, struct str name);
+/* A number that changes whenever a tenant's row may have changed, by this
+ * handle or by another process (PRAGMA data_version): caches of a tenant's
+ * settings compare it to stay exact without re-reading the row. */
+uint64_t sysdb_tenants_version(struct sysdb *s);
 
 /* The migration list (for tests that migrate from every earlier version). */
 const struct db_migration *sysdb_schema(int *n);

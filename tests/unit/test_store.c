@@ -252,6 +252,90 @@ static void test_tenants_and_revocation(void **state)
     sysdb_free(s);
 }
 
+/* Live settings (PATCH /api/v1/tenants/{slug}, tenant set): one statement,
+ * all or nothing, and a version number that moves with every change. */
+static void test_tenant_update(void **state)
+{
+    (void)state;
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    struct sysdb *s;
+    assert_int_equal(sysdb_open(data, &s), LAIR_OK);
+    assert_int_equal(sysdb_tenant_insert(s, "ville-u", "U"), LAIR_OK);
+    struct tenant_row r;
+    assert_int_equal(sysdb_tenant_get(s, "ville-u", &r), LAIR_OK);
+    assert_string_equal(r.allowed_models, TENANT_MODELS_ALL);
+
+    /* the model lists the column accepts */
+    assert_true(tenant_models_valid("*"));
+    assert_true(tenant_models_valid(""));
+    assert_true(tenant_models_valid("qwen2,mistral-7b.Q4"));
+    assert_false(tenant_models_valid("a,,b"));
+    assert_false(tenant_models_valid(",a"));
+    assert_false(tenant_models_valid("a,"));
+    assert_false(tenant_models_valid("a b"));
+    assert_false(tenant_models_valid("a,*"));
+    assert_false(tenant_models_valid("caf\xc3\xa9"));
+    char longname[200];
+    memset(longname, 'm', 128);
+    longname[128] = 0;
+    assert_false(tenant_models_valid(longname));
+    longname[127] = 0;
+    assert_true(tenant_models_valid(longname));
+    assert_true(tenant_model_allowed("*", str_c("any")));
+    assert_false(tenant_model_allowed("", str_c("any")));
+    assert_true(tenant_model_allowed("a,bb,c", str_c("bb")));
+    assert_false(tenant_model_allowed("a,bb,c", str_c("b")));
+    assert_false(tenant_model_allowed("a,bb,c", str_c("bb,c")));
+
+    uint64_t v0 = sysdb_tenants_version(s);
+    struct tenant_update u = TENANT_UPDATE_NONE;
+    u.rpm = 30;
+    u.allowed_models = "qwen2";
+    u.name = "Ville U";
+    struct tenant_row after;
+    assert_int_equal(sysdb_tenant_update(s, "ville-u", &u, &after), LAIR_OK);
+    assert_int_equal(after.rpm_limit, 30);
+    assert_int_equal(after.tokens_per_day, r.tokens_per_day);
+    assert_int_equal(after.retention_days, r.retention_days);
+    assert_string_equal(after.allowed_models, "qwen2");
+    assert_string_equal(after.name, "Ville U");
+    assert_true(sysdb_tenants_version(s) != v0);
+
+    /* a bad value changes nothing, not even the fields that were right */
+    uint64_t v1 = sysdb_tenants_version(s);
+    struct tenant_update bad = TENANT_UPDATE_NONE;
+    bad.rpm = 5;
+    bad.allowed_models = "a,,b";
+    assert_int_equal(sysdb_tenant_update(s, "ville-u", &bad, NULL), LAIR_EINVAL);
+    bad.allowed_models = NULL;
+    bad.retention_days = RETENTION_DAYS_MAX + 1;
+    assert_int_equal(sysdb_tenant_update(s, "ville-u", &bad, NULL), LAIR_EINVAL);
+    bad.retention_days = -1;
+    bad.name = "";
+    assert_int_equal(sysdb_tenant_update(s, "ville-u", &bad, NULL), LAIR_EINVAL);
+    assert_int_equal(sysdb_tenant_update(s, "nope", &u, NULL), LAIR_ENOTFOUND);
+    assert_int_equal(sysdb_tenant_get(s, "ville-u", &r), LAIR_OK);
+    assert_int_equal(r.rpm_limit, 30);
+    assert_string_equal(r.allowed_models, "qwen2");
+    assert_string_equal(r.name, "Ville U");
+    assert_true(sysdb_tenants_version(s) == v1);
+
+    /* another handle (another process: the CLI) sees the change, and the
+     * version moves for it too */
+    struct sysdb *s2;
+    assert_int_equal(sysdb_open(data, &s2), LAIR_OK);
+    uint64_t w0 = sysdb_tenants_version(s2);
+    struct tenant_update back = TENANT_UPDATE_NONE;
+    back.allowed_models = TENANT_MODELS_ALL;
+    assert_int_equal(sysdb_tenant_update(s, "ville-u", &back, NULL), LAIR_OK);
+    assert_true(sysdb_tenants_version(s2) != w0);
+    assert_int_equal(sysdb_tenant_get(s2, "ville-u", &r), LAIR_OK);
+    assert_string_equal(r.allowed_models, TENANT_MODELS_ALL);
+    sysdb_free(s2);
+    sysdb_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_system_from_every_version),
         cmocka_unit_test(test_tenants_and_revocation),
         cmocka_unit_test(test_tenant_from_every_version),
+        cmocka_unit_test(test_tenant_update),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
