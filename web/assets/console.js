@@ -1,49 +1,51 @@
 // The console (/) for admin and editor keys: assistants (form, versions,
 // test chat, widget snippet), knowledge bases (upload with progress), keys,
-// audit log and GDPR. Each section is a hash route: #assistants, #kb, #keys,
-// #audit, #gdpr.
-import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError } from './lib.js';
+// audit log, GDPR and the tenant's settings. Each section is a hash route:
+// #assistants, #kb, #keys, #audit, #gdpr, #settings. The operator key gets
+// one page of its own, #models (models.js), and none of the tenants' pages.
+import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError, statusLine,
+  errorBox } from './lib.js';
 import { startShell } from './shell.js';
 import { Fields } from './forms.js';
 import { ChatView } from './chatview.js';
+import { viewModels } from './models.js';
+import { viewSettings } from './settings.js';
 
 const isAdmin = (me) => me.role === 'admin';
+const isOperator = (me) => me.role === 'operator';
 
 function sections(me) {
+  if (isOperator(me)) return [['models', t('nav.models')]];
   const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')]];
   if (isAdmin(me)) s.push(['keys', t('nav.keys')], ['audit', t('nav.audit')], ['gdpr', t('nav.gdpr')]);
+  s.push(['settings', t('nav.settings')]);
   return s;
 }
 
 function current(me) {
   const want = location.hash.slice(1);
-  return sections(me).some(([k]) => k === want) ? want : 'assistants';
+  return sections(me).some(([k]) => k === want) ? want : sections(me)[0][0];
 }
 
 function nav(me) {
   const cur = current(me);
-  return [...sections(me).map(([k, label]) => ({ href: `#${k}`, label, current: k === cur })),
-    { href: '/chat', label: t('nav.chat') }];
+  const links = sections(me).map(([k, label]) => ({ href: `#${k}`, label, current: k === cur }));
+  return isOperator(me) ? links : [...links, { href: '/chat', label: t('nav.chat') }];
 }
 
 // A run token: a view drawn again (another section, the language) stops the
-// background work (job polling) of the one before.
+// background work (job polling, the models page's refresh) of the one
+// before; so does signing out, which takes the view out of the page.
 let run = 0;
 
 function render(me, main) {
   run += 1;
   clear(main);
-  const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr };
-  views[current(me)](me, main, run);
-}
-
-const statusLine = () => h('p', { class: 'status', role: 'status' });
-
-function errorBox(e) {
-  if (e instanceof ApiError && (e.status === 404 || e.status === 405) && !e.code?.endsWith('_not_found')) {
-    return h('p', { class: 'hint', text: t('app.unavailable') });
-  }
-  return h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) });
+  const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr,
+    settings: viewSettings, models: viewModels };
+  const token = run;
+  // alive(el): this view is still the one shown, and el still in the page
+  views[current(me)](me, main, token, (el) => token === run && el.isConnected);
 }
 
 function table(headers, rows, caption) {
@@ -155,6 +157,8 @@ function assistantForm(spec, { kbs, models }) {
     refusal: h('textarea', { rows: 2, value: s.guardrails?.refusal || '' }),
     pii: select([['keep', t('as.f.pii.keep')], ['mask', t('as.f.pii.mask')],
       ['pseudonymise', t('as.f.pii.pseudonymise')]], s.guardrails?.pii || 'keep'),
+    remote: select([['masked', t('as.f.remote.masked')], ['forbidden', t('as.f.remote.forbidden')]],
+      s.guardrails?.remote || 'masked'),
     welcome: h('textarea', { rows: 2, value: s.welcome || '' }),
     starters: h('textarea', { rows: 3, value: (s.starters || []).join('\n') }),
     visibility: select([['internal', t('as.f.visibility.internal')], ['public', t('as.f.visibility.public')]],
@@ -190,7 +194,8 @@ function assistantForm(spec, { kbs, models }) {
       f.field('citations', t('as.f.citations'), inp.citations))),
     h('fieldset', {}, h('legend', { text: t('as.f.guardrails') }),
       f.field('guardrails.refusal', t('as.f.refusal'), inp.refusal),
-      f.field('guardrails.pii', t('as.f.pii'), inp.pii)),
+      f.field('guardrails.pii', t('as.f.pii'), inp.pii),
+      f.field('guardrails.remote', t('as.f.remote'), inp.remote, t('as.f.remote.help'))),
     f.field('welcome', t('as.f.welcome'), inp.welcome),
     f.field('starters', t('as.f.starters'), inp.starters),
     h('div', { class: 'grid2' },
@@ -239,7 +244,7 @@ function assistantForm(spec, { kbs, models }) {
     if (minS !== undefined) out.retrieval.min_score = minS;
     out.citations = inp.citations.value;
     if (bytes(inp.refusal.value) > 2000) errs['guardrails.refusal'] = t('v.bytes', { max: 2000 });
-    out.guardrails = { refusal: inp.refusal.value, pii: inp.pii.value };
+    out.guardrails = { refusal: inp.refusal.value, pii: inp.pii.value, remote: inp.remote.value };
     if (bytes(inp.welcome.value) > 2000) errs.welcome = t('v.bytes', { max: 2000 });
     out.welcome = inp.welcome.value;
     const starters = lines(inp.starters.value);
@@ -852,7 +857,6 @@ startShell({
   nav,
   render,
   accept: (me) => {
-    if (me.role === 'operator') return t('signin.operator');
     if (me.role === 'user') {
       const p = document.createDocumentFragment();
       p.append(t('signin.user'), ' ', h('a', { href: '/chat', text: t('nav.chat') }));

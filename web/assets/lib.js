@@ -82,6 +82,18 @@ export function status(el, text, kind = 'info') {
   el.dataset.kind = kind;
 }
 
+// A status line for a form or a page: read out politely when it changes.
+export const statusLine = () => h('p', { class: 'status', role: 'status' });
+
+// An API error as a paragraph: "not available" for a route this server
+// lacks, else the server's message (an alert).
+export function errorBox(e) {
+  if (e instanceof ApiError && (e.status === 404 || e.status === 405) && !e.code?.endsWith('_not_found')) {
+    return h('p', { class: 'hint', text: t('app.unavailable') });
+  }
+  return h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) });
+}
+
 // ---- the key ----
 
 export function getKey() {

@@ -28,7 +28,8 @@ export function startShell({ page, nav, render, accept }) {
         h('ul', {}, links.map((l) => h('li', {}, h('a', { href: l.href, 'aria-current': l.current ? 'page' : null,
           text: l.label }))))) : null,
       h('div', { class: 'top-right' },
-        me ? h('span', { class: 'who', text: t('signin.as', { tenant: me.tenant, role: me.role }) }) : null,
+        me ? h('span', { class: 'who', text: me.role === 'operator' ? t('signin.asoperator')
+          : t('signin.as', { tenant: me.tenant, role: me.role }) }) : null,
         langButton(redraw),
         me ? h('button', { type: 'button', class: 'secondary', text: t('app.signout'), onclick: () => {
           setKey(null);
@@ -76,7 +77,7 @@ export function startShell({ page, nav, render, accept }) {
       }
     } },
     h('h1', { text: t('signin.title') }),
-    h('p', { text: t('signin.intro') }),
+    h('p', { text: t(page === 'console' ? 'signin.intro.console' : 'signin.intro') }),
     h('label', { for: inputId, text: t('signin.key') }),
     input, err,
     h('button', { type: 'submit', class: 'primary', text: t('signin.submit') }));
