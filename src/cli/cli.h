@@ -27,6 +27,10 @@ int cmd_audit(int argc, char **argv); /* audit verify|list */
 int cmd_assistant(int argc, char **argv); /* assistant apply|export|list */
 int cmd_gdpr(int argc, char **argv);      /* gdpr export|erase|purge */
 int cmd_kb(int argc, char **argv);        /* kb create|list|ingest|documents|search|delete */
+int cmd_tenant_settings(int argc, char **argv); /* tenant set|show (cmd_tenant_set.c) */
+void cli_usage_tenant(FILE *f);                 /* libreair tenant's usage text */
+int cmd_backup(int argc, char **argv);    /* backup --to DIR | backup verify DIR */
+int cmd_restore(int argc, char **argv);   /* restore --from DIR */
 
 /* A tenant opened from the data directory by a command. */
 struct cli_tenant {

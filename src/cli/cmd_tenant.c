@@ -1,13 +1,17 @@
-/* libreair tenant create|list|delete: the operator's view of tenants, working
- * directly on the data directory (the server may be running: SQLite's WAL
- * lets both work at once). */
+/* libreair tenant create|list|delete|export|import: the operator's view of
+ * tenants, working directly on the data directory (the server may be
+ * running: SQLite's WAL lets both work at once). export and import move a
+ * tenant between data directories (src/ops/move.h). */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "ops/move.h"
 #include "store/system.h"
 #include "store/tenant.h"
 #include "core/banned.h"
@@ -16,10 +20,30 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: libreair tenant create SLUG [--name \"...\"] [--data DIR]\n"
                "       libreair tenant list [--data DIR]\n"
-               "       libreair tenant delete SLUG [--data DIR]\n\n"
+               "       libreair tenant delete SLUG [--data DIR]\n"
+               "       libreair tenant set SLUG [--rpm N] [--tokens-per-day N] [--retention-days N]\n"
+               "                               [--allowed-models '*'|''|M1,M2 [--force]] [--name \"...\"]\n"
+               "       libreair tenant show SLUG [--data DIR]\n"
+               "       libreair tenant export --tenant SLUG --to FILE [--data DIR]\n"
+               "       libreair tenant import FILE [--as SLUG] [--sha256 HEX] [--data DIR]\n\n"
                "create prints the tenant's first admin key alone on the last line (shown once).\n"
                "delete removes the tenant's directory and every key of the tenant.\n"
-               "SLUG: 1 to 63 characters among a-z, 0-9 and '-' (not first).\n");
+               "set    changes limits (0: none), retention and the models the tenant may use;\n"
+               "       a running server applies it to its next request (docs/quotas.md).\n"
+               "       Withdrawing a model that published assistants use needs --force.\n"
+               "show   prints the tenant's settings and its usage of the last 31 days.\n"
+               "export writes the tenant (assistants, knowledge bases, conversations, keys,\n"
+               "       audit log) to FILE, one archive, and FILE.sha256; the server may run.\n"
+               "import takes such a file into DIR (as SLUG when given), checking it first.\n"
+               "       Keys work here only if DIR shares the source's pepper; otherwise a new\n"
+               "       admin key is printed alone on the last line (shown once).\n"
+               "SLUG: 1 to 63 characters among a-z, 0-9 and '-' (not first).\n"
+               "See docs/operations.md.\n");
+}
+
+void cli_usage_tenant(FILE *f)
+{
+    usage(f);
 }
 
 struct handles {
@@ -116,6 +140,90 @@ static int do_delete(struct handles *h, const char *slug)
     return 0;
 }
 
+static int do_export(const char *data, const char *slug, const char *to)
+{
+    struct ops_error err = {{0}};
+    struct move_report r;
+    if (move_export(data, slug, to, &r, &err)) {
+        fprintf(stderr, "libreair tenant export: %s\n", err.text);
+        return 1;
+    }
+    printf("Tenant '%s' exported to %s: %lld audit events (verified; head %lld %s), %d keys.\n"
+           "Check it on arrival: libreair tenant import %s --sha256 %s\n%s  %s\n",
+           slug, to, (long long)r.events, (long long)r.head_seq,
+           r.head_seq ? r.head_hash : "-", r.keys, to, r.sha256, r.sha256, to);
+    return 0;
+}
+
+static int do_import(const char *data, const char *file, const char *as, const char *sha)
+{
+    struct ops_error err = {{0}};
+    struct move_report r;
+    char sums[4200];
+    int n = snprintf(sums, sizeof(sums), "%s.sha256", file);
+    if (!sha && n > 0 && (size_t)n < sizeof(sums) && access(file, F_OK) == 0 &&
+        access(sums, F_OK) != 0)
+        fprintf(stderr,
+                "libreair tenant import: warning: no --sha256 given and no %s: the archive is "
+                "checked against its own manifest only; give the SHA-256 the export printed to "
+                "detect a rewritten archive\n",
+                sums);
+    if (move_import(data, file, as, sha, &r, &err)) {
+        fprintf(stderr, "libreair tenant import: %s\n", err.text);
+        return 1;
+    }
+    printf("Tenant '%s' imported from %s (sha256 %s): %lld audit events, verified up to event "
+           "%lld and sealed under this data directory's key.\n",
+           r.slug, file, r.sha256, (long long)r.events, (long long)r.head_seq);
+    if (r.erasures_completed)
+        printf("Erasures pending in the archive, completed: %d.\n", r.erasures_completed);
+    if (r.keys_carried) {
+        printf("Its %d keys were carried: this data directory shares the source's pepper, they "
+               "work here as they did there (revoke them on the source).\n",
+               r.keys);
+        return 0;
+    }
+    printf("Its %d keys were not carried: their hashes are keyed with the source's pepper and "
+           "cannot match here. A new admin key (shown once); the tenant's admins make their "
+           "keys again with it:\n%s\n",
+           r.keys, r.new_key);
+    sodium_memzero(r.new_key, sizeof(r.new_key));
+    return 0;
+}
+
+/* export and import take options of their own. */
+static int cmd_move(int argc, char **argv)
+{
+    const char *data = NULL, *tenant = NULL, *to = NULL, *as = NULL, *sha = NULL;
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'}, {"tenant", required_argument, NULL, 't'},
+        {"to", required_argument, NULL, 'o'},   {"as", required_argument, NULL, 'a'},
+        {"sha256", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {0}};
+    bool export = !strcmp(argv[1], "export");
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "d:t:o:a:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 't': tenant = optarg; break;
+        case 'o': to = optarg; break;
+        case 'a': as = optarg; break;
+        case 's': sha = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    int rest = argc - optind;
+    bool ok = export ? tenant && to && !as && !sha && rest == 0 : !tenant && !to && rest == 1;
+    if (!ok) {
+        usage(stderr);
+        return 2;
+    }
+    data = cli_data_dir(data);
+    return export ? do_export(data, tenant, to) : do_import(data, argv[optind], as, sha);
+}
+
 int cmd_tenant(int argc, char **argv)
 {
     const char *data = NULL, *name = NULL;
@@ -128,6 +236,10 @@ int cmd_tenant(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *verb = argv[1];
+    if (!strcmp(verb, "export") || !strcmp(verb, "import"))
+        return cmd_move(argc, argv);
+    if (!strcmp(verb, "set") || !strcmp(verb, "show"))
+        return cmd_tenant_settings(argc, argv);
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "d:n:h", opts, NULL)) != -1) {

@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"gdpr", cmd_gdpr, "export or erase a data subject's data; purge expired conversations"},
     {"kb", cmd_kb, "knowledge bases: create, ingest files and folders, search, list"},
     {"upstream", cmd_upstream, "list or check the upstream servers that serve models"},
+    {"backup", cmd_backup, "back up the data directory while it serves, or verify a backup"},
+    {"restore", cmd_restore, "restore a backup into a new data directory, replaying erasures"},
 };
 
 int cli_is_help(const char *arg)

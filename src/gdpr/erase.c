@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "gdpr/journal.h"
 #include "gdpr/subject.h"
 #include "core/banned.h"
 
@@ -92,6 +93,21 @@ static enum lair_err complete(struct tenant_db *db, const unsigned char key[AUDI
     return e;
 }
 
+/* The erasure journal's line (gdpr/journal.h), for backups: after the
+ * pending row has committed, before anything is deleted; written again by
+ * recovery, since a crash may have come between the two. Without it the
+ * erasure waits (its row stays pending) rather than go unrecorded. */
+static enum lair_err journal(struct tenant_db *db, const struct gdpr_pending *p)
+{
+    enum lair_err e = gdpr_journal_append(tenant_db_dir(db), p->token, p->requested_at);
+    if (e)
+        log_error("gdpr",
+                  "tenant %s: cannot append to the erasure journal (%s); the erasure stays "
+                  "pending until the next purge run",
+                  tenant_db_slug(db), lair_err_msg(e));
+    return e;
+}
+
 enum lair_err gdpr_erase(struct tenant_db *db, const unsigned char key[AUDIT_KEY_LEN],
                          const char *subject, const char *actor, struct gdpr_erasure *out)
 {
@@ -103,7 +119,8 @@ enum lair_err gdpr_erase(struct tenant_db *db, const unsigned char key[AUDIT_KEY
     enum lair_err e = gdpr_store_pending_add(db, subject, out->token, actor ? actor : "", &p);
     if (e)
         return e;
-    e = complete(db, key, &p, false, &out->scrubbed);
+    if (!(e = journal(db, &p)))
+        e = complete(db, key, &p, false, &out->scrubbed);
     out->counts = p.counts;
     memset(&p, 0, sizeof(p));
     return e;
@@ -123,7 +140,9 @@ enum lair_err gdpr_recover(struct tenant_db *db, const unsigned char key[AUDIT_K
         if ((e = gdpr_store_pending_list(db, rows, PENDING_BATCH, &n)))
             break;
         for (size_t i = 0; i < n && !e; i++) {
-            e = complete(db, key, &rows[i], true, NULL);
+            e = journal(db, &rows[i]);
+            if (!e)
+                e = complete(db, key, &rows[i], true, NULL);
             if (!e && resumed)
                 (*resumed)++;
         }

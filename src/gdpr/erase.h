@@ -6,7 +6,8 @@
  * mappings. An erasure is journalled so that, once requested, it ends
  * complete even across a crash:
  *   1. a gdpr_pending row records the request (durable before anything is
- *      deleted);
+ *      deleted), then a line of the erasure journal (gdpr/journal.h) its
+ *      token, for the restores of earlier backups;
  *   2. one transaction deletes the subject's conversations, messages and
  *      pseudonyms and marks the row erased (all or nothing);
  *   3. the erasure is appended to the audit log as "gdpr.erase" with target

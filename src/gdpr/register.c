@@ -120,6 +120,27 @@ static json_t *retention(const struct assistant *a, int64_t tenant_days)
                      "compléter : fixer retention_days)");
 }
 
+/* Backups hold the conversations too, for as long as the operator keeps
+ * them; an erasure made after a backup is replayed when it is restored
+ * (docs/operations.md). */
+static json_t *backups(const struct gdpr_register_in *in)
+{
+    static const char replay[] = " ; une personne effacée après une sauvegarde le reste à sa "
+                                 "restauration (les effacements sont rejoués)";
+    char b[400];
+    if (in->backup_retention_days > 0) {
+        snprintf(b, sizeof(b), "sauvegardes (libreair backup) conservées %lld jours au plus%s",
+                 (long long)in->backup_retention_days, replay);
+        return json_pack("{s:I, s:s}", "retention_days", (json_int_t)in->backup_retention_days,
+                         "text", b);
+    }
+    snprintf(b, sizeof(b),
+             "sauvegardes (libreair backup) : durée de conservation à compléter par l'exploitant "
+             "(la plus courte possible)%s",
+             replay);
+    return json_pack("{s:n, s:s}", "retention_days", "text", b);
+}
+
 static json_t *security(const struct assistant *a, const struct gdpr_register_in *in)
 {
     json_t *v = json_array();
@@ -182,7 +203,7 @@ static json_t *processing(const struct gdpr_register_assistant *ra,
              a->model);
     return json_pack(
         "{s:s, s:s, s:b, s:i, s:{s:s, s:s}, s:s, s:o, s:o, s:s, s:o, s:o, s:s, "
-        "s:s, s:o}",
+        "s:s, s:o, s:o}",
         "assistant", a->slug, "name", a->name ? a->name : a->slug, "published", ra->published,
         "version", a->version, "purpose", "text", purpose, "source", source, "legal_basis",
         "à compléter par le responsable de traitement (le plus souvent : mission "
@@ -194,7 +215,7 @@ static json_t *processing(const struct gdpr_register_assistant *ra,
         "retention", retention(a, in->tenant_retention_days), "recipients", recipients(a, in),
         "recipients_text", model, "transfers_outside_eu",
         in->n_outbound ? "à vérifier pour chaque destination" : "aucun", "security_measures",
-        security(a, in));
+        security(a, in), "backups", backups(in));
 }
 
 json_t *gdpr_register_json(const struct gdpr_register_in *in)
@@ -296,6 +317,7 @@ enum lair_err gdpr_register_markdown(const json_t *reg, struct buf *out)
         md_list(out, json_object_get(p, "data_subjects"), "");
         buf_puts(out, " |\n");
         md_row(out, "Durée de conservation", jstr(ret, "text"));
+        md_row(out, "Sauvegardes", jstr(json_object_get(p, "backups"), "text"));
         buf_puts(out, "| Destinataires | ");
         md_list(out, json_object_get(p, "recipients"), jstr(p, "recipients_text"));
         buf_puts(out, " |\n");
@@ -391,6 +413,7 @@ enum lair_err gdpr_register_html(const json_t *reg, struct buf *out)
         html_list_row(out, "Catégories de données", json_object_get(p, "data_categories"), "");
         html_list_row(out, "Personnes concernées", json_object_get(p, "data_subjects"), "");
         html_row(out, "Durée de conservation", jstr(json_object_get(p, "retention"), "text"));
+        html_row(out, "Sauvegardes", jstr(json_object_get(p, "backups"), "text"));
         html_list_row(out, "Destinataires", json_object_get(p, "recipients"),
                       jstr(p, "recipients_text"));
         html_row(out, "Transferts hors UE", jstr(p, "transfers_outside_eu"));

@@ -1,7 +1,8 @@
 /* The processing register (registre des traitements, GDPR art. 30) of one
  * tenant, generated from the live configuration: one processing per
  * assistant, with its purpose, the categories of data and of people, the
- * retention, the recipients and the security measures in force. Nothing in
+ * retention (and that of backups), the recipients and the security
+ * measures in force. Nothing in
  * it is typed by hand; what the program cannot know (legal basis, the
  * DPO's contact) is marked "à compléter". docs/gdpr.md shows an example.
  *
@@ -33,6 +34,9 @@ struct gdpr_register_in {
     const char *const *outbound; /* destinations the configuration allows (none today) */
     size_t n_outbound;
     const char *version; /* LibreAIr's */
+    /* how long the operator keeps backups (libreair backup,
+     * docs/operations.md); 0: not declared, the register says "à compléter" */
+    int64_t backup_retention_days;
 };
 
 /* OWNED (json_decref); NULL when out of memory. */

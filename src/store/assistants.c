@@ -408,6 +408,45 @@ enum lair_err assistants_list(struct tenant_db *db, bool published_only,
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
+enum lair_err assistants_using(struct tenant_db *db, const char *kb, const char *allowed,
+                               void (*fn)(void *arg, const struct assistant_info *a), void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prep(tenant_db_handle(db),
+             "SELECT a.slug, json_extract(v.spec, '$.name'), a.draft_version,"
+             " a.published_version, a.created_at, a.updated_at,"
+             " json_extract(v.spec, '$.model'),"
+             " ?1 IS NOT NULL AND EXISTS (SELECT 1 FROM"
+             "   json_each(v.spec, '$.knowledge_bases') k WHERE k.value = ?1)"
+             " FROM assistants a JOIN assistant_versions v ON v.slug = a.slug"
+             " AND v.version = a.published_version ORDER BY a.slug",
+             &st);
+    if (e)
+        return e;
+    if (kb)
+        sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *model = sqlite3_column_text(st, 6);
+        bool uses_kb = sqlite3_column_int(st, 7) != 0;
+        bool outside = allowed && model &&
+                       !tenant_model_allowed(allowed, str_c((const char *)model));
+        if (!uses_kb && !outside)
+            continue;
+        struct assistant_info a = {0};
+        text(a.slug, sizeof(a.slug), st, 0);
+        text(a.name, sizeof(a.name), st, 1);
+        a.version = sqlite3_column_int(st, 2);
+        a.published_version = sqlite3_column_int(st, 3);
+        a.created_at = sqlite3_column_int64(st, 4);
+        a.updated_at = sqlite3_column_int64(st, 5);
+        fn(arg, &a);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
 enum lair_err assistants_versions(struct tenant_db *db, const char *slug,
                                   void (*fn)(void *arg, const struct assistant_version_info *v),
                                   void *arg)

@@ -92,6 +92,14 @@ enum lair_err assistants_versions(struct tenant_db *db, const char *slug,
                                   void (*fn)(void *arg, const struct assistant_version_info *v),
                                   void *arg);
 
+/* Calls fn for each assistant whose published version uses the knowledge
+ * base kb (kb != NULL), or names a model that the list allowed (a tenant's
+ * allowed_models) does not allow (allowed != NULL), by slug: what deleting
+ * the base or withdrawing models would break for the people using them.
+ * fn must not use db. */
+enum lair_err assistants_using(struct tenant_db *db, const char *kb, const char *allowed,
+                               void (*fn)(void *arg, const struct assistant_info *a), void *arg);
+
 /* Removes the assistant and all its versions. LAIR_ENOTFOUND when absent. */
 enum lair_err assistants_delete(struct tenant_db *db, const char *slug);
 
