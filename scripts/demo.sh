@@ -13,6 +13,15 @@ KEYFILE=$DATA/.demo-operator-key
 DEFAULT_URL=https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf
 DEFAULT_SHA256=270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d
 
+# quiet COMMAND...: its output only if it fails
+quiet() {
+    local out
+    if ! out=$("$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        return 1
+    fi
+}
+
 if [ ! -f "$DATA/system.db" ]; then
     out=$("$BIN" init --data "$DATA")
     (umask 077 && printf '%s\n' "$(printf '%s\n' "$out" | tail -n1)" >"$KEYFILE")
@@ -25,11 +34,11 @@ KEY=$(cat "$KEYFILE" 2>/dev/null || echo "<the operator key printed by 'libreair
 # assistant over it.
 DEMO_KEYFILE=$DATA/.demo-admin-key
 if [ ! -d "$DATA/tenants/demo" ]; then
-    "$BIN" tenant create demo --name "Belleville-sur-Loir (démo)" --data "$DATA" | tail -n1 >"$DEMO_KEYFILE.tmp"
+    (umask 077 && "$BIN" tenant create demo --name "Belleville-sur-Loir (démo)" --data "$DATA" | tail -n1 >"$DEMO_KEYFILE.tmp")
     mv "$DEMO_KEYFILE.tmp" "$DEMO_KEYFILE"
-    "$BIN" kb create --tenant demo --name "Démarches" --data "$DATA" demarches >/dev/null
-    "$BIN" kb ingest --tenant demo --kb demarches --data "$DATA" demo/documents >/dev/null
-    "$BIN" assistant apply --tenant demo --publish --data "$DATA" demo/accueil.json >/dev/null
+    quiet "$BIN" kb create --tenant demo --name "Démarches" --data "$DATA" demarches
+    quiet "$BIN" kb ingest --tenant demo --kb demarches --data "$DATA" demo/documents
+    quiet "$BIN" assistant apply --tenant demo --publish --data "$DATA" demo/accueil.json
     echo "demo: created tenant 'demo' with the knowledge base 'demarches' and the assistant 'accueil'"
 fi
 DEMO_KEY=$(cat "$DEMO_KEYFILE" 2>/dev/null || echo "<the demo admin key>")

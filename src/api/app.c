@@ -2,9 +2,11 @@
  * out, and the end-of-request hook. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/app.h"
 #include "core/json.h"
+#include "store/assistants.h"
 #include "core/banned.h"
 
 struct req_state {
@@ -64,6 +66,52 @@ enum lair_err api_respond_json(struct http_req *rq, int status, json_t *v)
         e = http_respond_json(rq, status, &b);
     buf_release(&b);
     return e;
+}
+
+static void add_slug(void *arg, const struct assistant_info *a)
+{
+    json_array_append_new(arg, json_string(a->slug));
+}
+
+enum lair_err api_refuse_in_use(struct http_req *rq, struct tenant_db *db, const char *kb,
+                                const char *allowed, const char *action, const char *target,
+                                bool *answered)
+{
+    *answered = false;
+    const char *force = http_query(rq, "force");
+    if (force && !strcmp(force, "true"))
+        return LAIR_OK;
+    json_t *users = json_array();
+    if (!users)
+        return LAIR_ENOMEM;
+    enum lair_err e = assistants_using(db, kb, allowed, add_slug, users);
+    if (e || json_array_size(users) == 0) {
+        json_decref(users);
+        return e;
+    }
+    struct buf list;
+    buf_init(&list, 0);
+    size_t i;
+    json_t *v;
+    json_array_foreach(users, i, v) buf_printf(&list, "%s%s", i ? ", " : "", json_string_value(v));
+    char msg[700];
+    if (kb)
+        snprintf(msg, sizeof(msg),
+                 "published assistants answer from the knowledge base '%s': %.*s; change them "
+                 "first, or delete with ?force=true",
+                 kb, list.len > 400 ? 400 : (int)list.len, list.ptr ? list.ptr : "");
+    else
+        snprintf(msg, sizeof(msg),
+                 "published assistants answer with a model this change withdraws: %.*s; change "
+                 "them first, or repeat with ?force=true",
+                 list.len > 400 ? 400 : (int)list.len, list.ptr ? list.ptr : "");
+    buf_release(&list);
+    *answered = true;
+    api_audit(rq, action, target, "denied");
+    return api_respond_json(rq, 409,
+                            json_pack("{s:{s:s, s:s, s:n, s:s, s:o}}", "error", "message", msg,
+                                      "type", lair_err_type(LAIR_ECONFLICT), "param", "code",
+                                      "in_use", "assistants", users));
 }
 
 enum lair_err api_parse_body(struct http_req *rq, json_t **out)

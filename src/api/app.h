@@ -33,6 +33,7 @@ struct app {
     int ready;                   /* set (atomically) once every configured model is loaded */
     bool tenant_raw_models;      /* tenant keys may call raw models by name */
     int n_models_configured;
+    int64_t backup_retention_days; /* the operator's statement (serve --backup-retention-days) */
 };
 
 /* The routing table and its size. */
@@ -53,6 +54,14 @@ void api_on_done(void *app, struct http_req *rq, int status);
 enum lair_err api_respond_json(struct http_req *rq, int status, json_t *v);
 /* Parses the body as a JSON object; on error records a 400 and returns it. */
 enum lair_err api_parse_body(struct http_req *rq, json_t **out);
+/* Guards a change that would break published assistants of db: deleting the
+ * knowledge base kb, or restricting the tenant's models to allowed (see
+ * assistants_using). Unless the request's query says force=true, when some
+ * published assistant would break, answers 409 "in_use" with their slugs in
+ * error.assistants, audits action on target as denied, and sets *answered. */
+enum lair_err api_refuse_in_use(struct http_req *rq, struct tenant_db *db, const char *kb,
+                                const char *allowed, const char *action, const char *target,
+                                bool *answered);
 
 /* ---- audit (api/audit.c) ---- */
 

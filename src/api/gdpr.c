@@ -278,6 +278,7 @@ static enum lair_err build_register(struct http_req *rq, struct tenant_db *db, j
                                       .assistants = ra,
                                       .n = n,
                                       .purge_interval_s = gdpr_purge_interval(),
+                                      .backup_retention_days = app->backup_retention_days,
                                       .version = "LibreAIr " LAIR_VERSION};
         *out = gdpr_register_json(&in);
         if (!*out)

@@ -222,6 +222,11 @@ enum lair_err api_kb_delete(struct http_req *rq)
     enum lair_err e = path_slug(rq, slug);
     if (e || (e = api_tenant_db(rq, &db)))
         return e;
+    bool answered;
+    char target[80];
+    snprintf(target, sizeof(target), "kb:%s", slug);
+    if ((e = api_refuse_in_use(rq, db, slug, NULL, "kb.delete", target, &answered)) || answered)
+        return e;
     if ((e = kb_delete(db, slug))) {
         if (e == LAIR_ESTORAGE)
             return storage_full(rq, "the knowledge base was not deleted");

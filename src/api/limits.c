@@ -221,6 +221,20 @@ enum lair_err api_tenants_update(struct http_req *rq)
     char models[TENANT_MODELS_MAX];
     if ((e = parse_update(rq, o, &u, models)))
         goto out;
+    if (u.allowed_models && strcmp(u.allowed_models, TENANT_MODELS_ALL)) {
+        /* withdrawing a model that a published assistant answers with */
+        struct tenant_db *db;
+        bool answered = false;
+        if ((e = tenants_get(app->tenants, slug, &db)))
+            goto out;
+        char target[100];
+        snprintf(target, sizeof(target), "tenant:%s", slug);
+        e = api_refuse_in_use(rq, db, NULL, u.allowed_models, "tenant.update", target,
+                              &answered);
+        tenant_db_put(db);
+        if (e || answered)
+            goto out;
+    }
     e = sysdb_tenant_update(app->sys, slug, &u, &after);
     if (e == LAIR_ENOTFOUND) { /* deleted meanwhile */
         e = http_fail(rq, e, NULL, "not_found", "no such tenant");

@@ -18,6 +18,7 @@
 
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "store/assistants.h"
 #include "llm/llm.h"
 #include "rag/ingest.h"
 #include "store/kb.h"
@@ -39,7 +40,7 @@ static void usage(FILE *f)
             "                             [--embed-model NAME=PATH.gguf] PATH...\n"
             "       libreair kb documents --tenant SLUG --kb KB [--data DIR]\n"
             "       libreair kb search    --tenant SLUG --kb KB [--data DIR] [--top-k N] QUERY...\n"
-            "       libreair kb delete    --tenant SLUG [--data DIR] KB\n\n"
+            "       libreair kb delete    --tenant SLUG [--data DIR] [--force] KB\n\n"
             "create     creates a knowledge base (KB: a-z, 0-9, '-').\n"
             "list       prints the tenant's knowledge bases with their documents and chunks.\n"
             "ingest     indexes files and folders (recursively; hidden entries skipped) as one\n"
@@ -52,7 +53,8 @@ static void usage(FILE *f)
             "           start.\n"
             "documents  prints the documents of a knowledge base.\n"
             "search     prints the best passages for QUERY (default 5).\n"
-            "delete     deletes a knowledge base with its documents and files.\n\n"
+            "delete     deletes a knowledge base with its documents and files; refused while a\n"
+            "           published assistant uses it, unless --force.\n\n"
             "DIR defaults to $LIBREAIR_DATA, then ./data. Exit status: 0 done, 1 failed (for\n"
             "ingest: a file could not be indexed), 2 usage error.\n");
 }
@@ -60,6 +62,7 @@ static void usage(FILE *f)
 struct opts {
     const char *data, *tenant, *kb, *name, *embed;
     int top_k;
+    bool force;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -70,18 +73,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                                              {"name", required_argument, NULL, 'n'},
                                              {"embed-model", required_argument, NULL, 'e'},
                                              {"top-k", required_argument, NULL, 'K'},
+                                             {"force", no_argument, NULL, 'f'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
     int c;
     o->top_k = 5;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "d:t:k:n:e:K:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:t:k:n:e:K:fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->data = optarg; break;
         case 't': o->tenant = optarg; break;
         case 'k': o->kb = optarg; break;
         case 'n': o->name = optarg; break;
         case 'e': o->embed = optarg; break;
+        case 'f': o->force = true; break;
         case 'K': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -228,6 +233,12 @@ static int cmd_documents(int argc, char **argv)
     return e ? 1 : 0;
 }
 
+static void add_user(void *arg, const struct assistant_info *a)
+{
+    struct buf *b = arg;
+    buf_printf(b, "%s%s", b->len ? ", " : "", a->slug);
+}
+
 static int cmd_delete(int argc, char **argv)
 {
     struct opts o = {0};
@@ -242,7 +253,21 @@ static int cmd_delete(int argc, char **argv)
     struct cli_tenant h;
     if (open_tenant("delete", &o, &h))
         return 1;
-    enum lair_err e = kb_delete(h.db, slug);
+    struct buf users;
+    buf_init(&users, 0);
+    enum lair_err e = o.force ? LAIR_OK : assistants_using(h.db, slug, NULL, add_user, &users);
+    if (!e && users.len) {
+        fprintf(stderr,
+                "libreair kb delete: published assistants use '%s': %s; change them first, "
+                "or delete with --force\n",
+                slug, users.ptr);
+        buf_release(&users);
+        close_tenant(&h);
+        return 1;
+    }
+    buf_release(&users);
+    if (!e)
+        e = kb_delete(h.db, slug);
     if (e == LAIR_ENOTFOUND)
         fprintf(stderr, "libreair kb delete: no knowledge base '%s' in tenant '%s'\n", slug,
                 o.tenant);

@@ -41,6 +41,9 @@ struct serve_opts {
     char metrics_token[256];
     const char *tls_cert, *tls_key, *trusted_proxies;
     int insecure_http;
+    int allow_missing_models; /* serve without the models that cannot be loaded */
+    int backup_retention_days, backup_retention_set; /* declared in the register */
+    bool skip[MAX_MODELS];    /* models[i] dropped by check_model_files */
     const char *audit_heads_file; /* where the audit chains' heads are also written */
     int audit_heads_syslog;       /* 1 on (default), 0 off, -1 unset */
     struct cli_pools *pools; /* upstreams and fallbacks of models[] */
@@ -99,7 +102,12 @@ static void usage(FILE *f)
             "  --trusted-proxy A  reverse proxies whose X-Forwarded-For names the client\n"
             "  --audit-heads-file FILE  also append the audit chains' heads to FILE (another\n"
             "                    volume); they always go to the system log unless\n"
-            "                    --no-audit-heads-syslog (docs/audit.md)\n\n"
+            "                    --no-audit-heads-syslog (docs/audit.md)\n"
+            "  --allow-missing-models  serve without a model file that is missing or not a\n"
+            "                    GGUF model (refused otherwise: the server would answer\n"
+            "                    404 for it), or that fails to load\n"
+            "  --backup-retention-days N  how long backups are kept (libreair backup): the\n"
+            "                    processing register states it (docs/operations.md)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -176,7 +184,8 @@ static int load_config(struct serve_opts *o, const char *file)
             strcmp(key, "data") && strcmp(key, "tenant_raw_models") &&
             strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file") &&
             strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies") &&
-            strcmp(key, "audit_heads")) {
+            strcmp(key, "audit_heads") && strcmp(key, "allow_missing_models") &&
+            strcmp(key, "backup_retention_days")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -186,6 +195,16 @@ static int load_config(struct serve_opts *o, const char *file)
         if (!json_is_string(listen))
             goto bad_type;
         o->listen = keep(o, json_string_value(listen), json_string_length(listen));
+    }
+    json_t *missing = json_object_get(root, "allow_missing_models");
+    if (missing && !json_is_boolean(missing))
+        goto bad_type;
+    if (json_is_true(missing))
+        o->allow_missing_models = 1;
+    if (!o->backup_retention_set && json_object_get(root, "backup_retention_days")) {
+        if (int_field(root, "backup_retention_days", &o->backup_retention_days, file))
+            goto out;
+        o->backup_retention_set = 1;
     }
     json_t *raw = json_object_get(root, "tenant_raw_models");
     if (raw) {
@@ -358,6 +377,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"audit-heads-file", required_argument, NULL, 'A'},
                                          {"no-audit-heads-syslog", no_argument, NULL, 'N'},
                                          {"fallback", required_argument, NULL, 'F'},
+                                         {"allow-missing-models", no_argument, NULL, 'O'},
+                                         {"backup-retention-days", required_argument, NULL, 'Y'},
                                          {0}};
     int v;
     int c;
@@ -432,6 +453,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         case 'X': o->trusted_proxies = optarg; break;
         case 'A': o->audit_heads_file = optarg; break;
         case 'N': o->audit_heads_syslog = 0; break;
+        case 'O': o->allow_missing_models = 1; break;
+        case 'Y':
+            if (parse_int(optarg, "--backup-retention-days", &o->backup_retention_days))
+                return 2;
+            o->backup_retention_set = 1;
+            break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
                 return 2;
@@ -469,6 +496,8 @@ static void *load_models(void *p)
     struct loader *l = p;
     for (int i = 0; i < l->o->n_models; i++) {
         struct llm_model_opts *m = &l->o->models[i];
+        if (l->o->skip[i])
+            continue;
         if (l->o->slots)
             m->n_slots = l->o->slots;
         int slots = m->n_slots ? m->n_slots : 4;
@@ -504,6 +533,14 @@ static void *load_models(void *p)
         log_info("serve", "model '%s' loaded in %.2f s", m->name,
                  (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
     }
+    if (l->failed && !l->o->allow_missing_models) {
+        /* a model passed the file check but could not be loaded (memory,
+         * a tensor llama.cpp refuses): stop rather than serve without it */
+        fprintf(stderr, "libreair serve: a model could not be loaded (above); stopping. "
+                        "--allow-missing-models serves without it\n");
+        kill(getpid(), SIGTERM);
+        return NULL;
+    }
     __atomic_store_n(&l->app->ready, 1, __ATOMIC_RELEASE);
     if (l->ingest && ingest_start(l->ingest) != LAIR_OK)
         log_error("serve", "cannot start the ingestion worker");
@@ -511,6 +548,41 @@ static void *load_models(void *p)
            llm_registry_count(l->app->models) == 1 ? "" : "s");
     fflush(stdout);
     return NULL;
+}
+
+/* Every local model file must exist and be a GGUF model before the server
+ * binds: a typo in a path would otherwise leave a server "ready" that
+ * answers 404 for the model everyone expects. Its metadata is read, not its
+ * weights (cheap). With --allow-missing-models the models that fail are
+ * dropped with a warning. Returns nonzero (message printed) to stop. */
+static int check_model_files(struct serve_opts *o)
+{
+    int bad = 0;
+    for (int i = 0; i < o->n_models; i++) {
+        struct llm_model_opts *m = &o->models[i];
+        if (!m->path)
+            continue; /* a pool of upstreams */
+        struct buf info;
+        buf_init(&info, 0);
+        enum lair_err e = llm_gguf_info_json(m->path, &info);
+        buf_release(&info);
+        if (!e)
+            continue;
+        const char *why = e == LAIR_EIO ? "cannot be read (missing, or no permission)"
+                                        : "is not a GGUF model llama.cpp can read";
+        if (o->allow_missing_models) {
+            log_warn("serve", "model '%s': %s %s: served without it (--allow-missing-models)",
+                     m->name, m->path, why);
+            o->skip[i] = true;
+            continue;
+        }
+        fprintf(stderr, "libreair serve: model '%s': %s %s\n", m->name, m->path, why);
+        bad++;
+    }
+    if (bad)
+        fprintf(stderr, "libreair serve: not started. Fix the path (libreair model info PATH "
+                        "checks a file), or give --allow-missing-models to serve without it\n");
+    return bad;
 }
 
 /* True when listen ("HOST:PORT") names a loopback address (or localhost):
@@ -705,6 +777,10 @@ int cmd_serve(int argc, char **argv)
         release_opts(&o);
         return 2;
     }
+    if (check_model_files(&o)) {
+        release_opts(&o);
+        return 1;
+    }
     if (o.audit_heads_file) { /* a destination that cannot be written is an error now */
         FILE *f = fopen(o.audit_heads_file, "a");
         if (!f) {
@@ -751,7 +827,8 @@ int cmd_serve(int argc, char **argv)
                       .data_dir = data,
                       .started = time(NULL),
                       .n_models_configured = o.n_models,
-                      .tenant_raw_models = o.tenant_raw_models != 0};
+                      .tenant_raw_models = o.tenant_raw_models != 0,
+                      .backup_retention_days = o.backup_retention_days};
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
@@ -837,6 +914,7 @@ int cmd_serve(int argc, char **argv)
     quota_state_free(app.quotas);
     tenants_free(app.tenants);
     sysdb_free(sys);
+    bool failed = l.failed && !o.allow_missing_models;
     release_opts(&o);
-    return 0;
+    return failed ? 1 : 0;
 }

@@ -496,8 +496,16 @@ async function viewKb(me, main, token) {
           h('button', { type: 'button', class: 'danger', text: t('app.delete'), 'aria-label': `${t('app.delete')} ${k.slug}`,
             onclick: async () => {
               if (!(await confirmDialog(t('kb.confirmdelete', { slug: k.slug })))) return;
+              const path = `/api/v1/knowledge-bases/${encodeURIComponent(k.slug)}`;
               try {
-                await api('DELETE', `/api/v1/knowledge-bases/${encodeURIComponent(k.slug)}`);
+                try {
+                  await api('DELETE', path);
+                } catch (e) {
+                  // published assistants answer from it: say which, delete only if asked again
+                  if (!(e instanceof ApiError && e.code === 'in_use' && e.assistants)) throw e;
+                  if (!(await confirmDialog(t('kb.inuse', { slug: k.slug, list: e.assistants.join(', ') })))) return;
+                  await api('DELETE', `${path}?force=true`);
+                }
                 clear(docsBox);
                 drawList();
               } catch (e) {

@@ -114,6 +114,7 @@ export class ApiError extends Error {
     this.status = status;
     this.param = e.param || null;
     this.code = e.code || null;
+    this.assistants = Array.isArray(e.assistants) ? e.assistants : null; // code in_use
     this.retryAfter = retryAfter;
   }
 }
