@@ -255,6 +255,8 @@ void http_error_json(enum lair_err e, const char *msg, const char *param, const 
         buf_puts(out, "null");
     }
     buf_puts(out, ",\"code\":");
+    if (!code || !*code)
+        code = e != LAIR_OK ? lair_err_code(e) : NULL; /* every error has a code */
     if (code) {
         buf_puts(out, "\"");
         json_escape(out, code);

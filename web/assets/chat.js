@@ -1,6 +1,6 @@
 // The chat page (/chat), for every role: pick an assistant, see one's
 // conversations, continue one or start a new one.
-import { h, t, clear, id, api, fmtTime } from './lib.js';
+import { h, t, clear, id, api, fmtTime, errText } from './lib.js';
 import { startShell } from './shell.js';
 import { ChatView, listAssistants } from './chatview.js';
 
@@ -20,7 +20,7 @@ async function drawConversations(listEl) {
   try {
     r = await api('GET', '/api/v1/conversations?limit=50');
   } catch (e) {
-    listEl.append(h('li', { class: 'error', text: t('app.error', { msg: e.message }) }));
+    listEl.append(h('li', { class: 'error', text: errText(e) }));
     return;
   }
   if (!r.data.length) listEl.append(h('li', { class: 'hint', text: t('app.none') }));
@@ -40,7 +40,7 @@ async function drawConversations(listEl) {
           });
           view.input.focus();
         } catch (e) {
-          view.list.append(h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) }));
+          view.list.append(h('p', { class: 'error', role: 'alert', text: errText(e) }));
         }
       }, 'data-id': c.id },
     h('span', { class: 'conv-title', text: name }),
@@ -62,7 +62,7 @@ async function render(me, main) {
   try {
     assistants = await listAssistants();
   } catch (e) {
-    main.append(h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) }));
+    main.append(h('p', { class: 'error', role: 'alert', text: errText(e) }));
     return;
   }
   if (!selected || !assistants.some((a) => a.id === selected)) selected = assistants[0]?.id || null;

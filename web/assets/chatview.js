@@ -2,7 +2,7 @@
 // numbered sources that open their cited excerpt, and an error with a retry
 // button when the connection is lost. Used by the chat page and by the
 // console's test chat beside the assistant form.
-import { h, t, clear, id, api, getKey, readSSE, ApiError } from './lib.js';
+import { h, t, clear, id, api, getKey, readSSE, ApiError, errText } from './lib.js';
 import { renderMarkdown } from './md.js';
 
 export class ChatView {
@@ -252,9 +252,9 @@ export class ChatView {
         bot.setNote(t('chat.busy'), 'error', retry);
       } else if (e instanceof ApiError && e.code === 'conversation_not_found') {
         this.conversationId = null; // gone (deleted, expired): start afresh
-        bot.setNote(t('app.error', { msg: e.message }), 'error', retry);
+        bot.setNote(errText(e), 'error', retry);
       } else if (e instanceof ApiError && e.status) {
-        bot.setNote(t('app.error', { msg: e.message }), 'error', e.status >= 500 ? retry : null);
+        bot.setNote(errText(e), 'error', e.status >= 500 ? retry : null);
       } else {
         bot.setNote(t('chat.lost'), 'error', retry);
       }

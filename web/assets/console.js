@@ -4,7 +4,7 @@
 // #assistants, #kb, #keys, #audit, #gdpr, #settings. The operator key gets
 // one page of its own, #models (models.js), and none of the tenants' pages.
 import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError, statusLine,
-  errorBox } from './lib.js';
+  errorBox, errText } from './lib.js';
 import { startShell } from './shell.js';
 import { Fields } from './forms.js';
 import { ChatView } from './chatview.js';
@@ -611,7 +611,7 @@ function drawKb(slug, box, token, onChange) {
       try { body = JSON.parse(xhr.responseText); } catch { body = null; }
       if (xhr.status !== 202) {
         const e = new ApiError(xhr.status, body);
-        progressText.textContent = t('app.error', { msg: e.message });
+        progressText.textContent = errText(e);
         progressText.dataset.kind = 'error';
         return;
       }
@@ -628,7 +628,7 @@ function drawKb(slug, box, token, onChange) {
       try {
         job = await api('GET', `/api/v1/jobs/${jobId}`);
       } catch (e) {
-        progressText.textContent = t('app.error', { msg: e.message });
+        progressText.textContent = errText(e);
         progressText.dataset.kind = 'error';
         return;
       }
@@ -763,7 +763,7 @@ async function viewAudit(me, main) {
         : t('audit.broken', { seq: v.broken_at, reason: v.reason, msg: v.message || '' }));
     } catch (e) {
       verifyBox.dataset.kind = 'error';
-      verifyBox.append(t('app.error', { msg: e.message }));
+      verifyBox.append(errText(e));
     }
   };
   const page = async () => {

@@ -1,7 +1,7 @@
 // Form fields with their error message next to them, filled from the
 // browser-side checks before sending and from the server's 422/409 answers
 // (whose "param" names the field: "params.temperature", "starters[2]").
-import { h, t, id } from './lib.js';
+import { h, t, id, errText } from './lib.js';
 
 export class Fields {
   constructor(generalEl) {
@@ -75,8 +75,8 @@ export class Fields {
 
   // A server error: next to its field when it names one, else in general.
   showApiError(e) {
-    if (e.param && this.find(e.param)) this.show({ [e.param]: e.message });
-    else this.say(t('app.error', { msg: e.message }), 'error');
+    if (e.param && this.find(e.param)) this.show({ [e.param]: errText(e) });
+    else this.say(errText(e), 'error');
   }
 
   say(text, kind = 'info') {

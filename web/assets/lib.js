@@ -87,11 +87,22 @@ export const statusLine = () => h('p', { class: 'status', role: 'status' });
 
 // An API error as a paragraph: "not available" for a route this server
 // lacks, else the server's message (an alert).
+// What a person reads for an API error: the sentence for its error.code
+// (i18n.js, 'err.<code>'), with the server's own detail after it; the bare
+// detail for an error without a code (a network failure).
+export function errText(e) {
+  const key = e?.code ? `err.${e.code}` : null;
+  const own = key ? (dict[lang()][key] ?? dict.fr[key]) : undefined;
+  const detail = e?.message || '';
+  if (!own) return t('app.error', { msg: detail });
+  return detail && detail !== own ? t('app.errdetail', { sentence: own, detail }) : own;
+}
+
 export function errorBox(e) {
   if (e instanceof ApiError && (e.status === 404 || e.status === 405) && !e.code?.endsWith('_not_found')) {
     return h('p', { class: 'hint', text: t('app.unavailable') });
   }
-  return h('p', { class: 'error', role: 'alert', text: t('app.error', { msg: e.message }) });
+  return h('p', { class: 'error', role: 'alert', text: errText(e) });
 }
 
 // ---- the key ----

@@ -5,7 +5,7 @@
 // Admin keys change it, after a confirmation; editor keys read it. The remote
 // servers the operator declared come from GET /api/v1/sovereignty, so that
 // the choice is about something concrete.
-import { h, t, clear, id, api, confirmDialog, statusLine, errorBox } from './lib.js';
+import { h, t, clear, id, api, confirmDialog, statusLine, errorBox, errText } from './lib.js';
 
 const VALUES = ['masked', 'forbidden'];
 
@@ -94,7 +94,7 @@ export async function viewSettings(me, main, token, alive) {
       general.textContent = t(`st.saved.${value}`);
       general.dataset.kind = 'ok';
     } catch (ex) {
-      general.textContent = t('app.error', { msg: ex.message });
+      general.textContent = errText(ex);
       general.dataset.kind = 'error';
     }
   } },

@@ -1,7 +1,7 @@
 // The frame both pages share: the top bar (name, navigation, language,
 // sign-out) and the sign-in form. The key is kept in sessionStorage: it
 // lives as long as the tab and is sent only to this server.
-import { h, t, clear, id, getKey, setKey, whoami, langButton, applyI18n, ApiError } from './lib.js';
+import { h, t, clear, id, getKey, setKey, whoami, langButton, applyI18n, ApiError, errText } from './lib.js';
 
 // page: 'console' or 'chat'. nav(me): [{href, label, current}] for the bar.
 // render(me, main): draws the page once signed in.
@@ -73,7 +73,7 @@ export function startShell({ page, nav, render, accept }) {
         main.focus();
       } catch (ex) {
         setKey(null);
-        err.textContent = ex instanceof ApiError ? ex.message : String(ex);
+        err.textContent = ex instanceof ApiError ? errText(ex) : String(ex);
       }
     } },
     h('h1', { text: t('signin.title') }),
