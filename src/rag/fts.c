@@ -2,9 +2,12 @@
 #include "rag/fts.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rag/spell.h"
 
 #include "core/banned.h"
 
@@ -49,6 +52,10 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
         af |= ANALYZER_PREFIX;
     struct str s = {text ? text : "", text && len > 0 ? (size_t)len : 0};
     struct analyzer_term term;
+    /* a correction (fts_query_build): already a term of the index */
+    if ((flags & FTS5_TOKENIZE_QUERY) && s.len > 1 && s.ptr[0] == FTS_VERBATIM[0])
+        return s.len - 1 <= ANALYZER_TERM_MAX ? emit(ctx, 0, s.ptr + 1, (int)s.len - 1, 0, len)
+                                              : SQLITE_OK;
     analyzer_start(t->an, s, af);
     while (analyzer_next(t->an, &term)) {
         int rc = emit(ctx, term.colocated ? FTS5_TOKEN_COLOCATED : 0, term.ptr, (int)term.len,
@@ -70,7 +77,9 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
 struct rank_state {
     int nphrase, k, nheap;
     double k1, b, pair, avgdl;
-    double *idf;  /* [nphrase] */
+    double *idf;  /* [nphrase], times the phrase's weight */
+    double *w;    /* [nphrase]: weight (1 for the question's own words) */
+    int *slot;    /* [nphrase]: the question word it stands for, nondecreasing */
     double *heap; /* [k] */
     int *tf;      /* [nphrase] */
     int *npos;    /* [nphrase] */
@@ -83,11 +92,30 @@ static int count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *user)
     return SQLITE_OK;
 }
 
+/* Reads the weights argument (fts.h: FTS_RANK) into rs->w and rs->slot:
+ * each phrase's weight and slot, or 1 and its own index when the argument is
+ * missing or does not fit the query. */
+static void read_weights(struct rank_state *rs, sqlite3_value *arg)
+{
+    const unsigned char *blob = arg ? sqlite3_value_blob(arg) : NULL;
+    int n = arg ? sqlite3_value_bytes(arg) : 0;
+    bool ok = blob && n == rs->nphrase * (int)(2 * sizeof(double));
+    for (int i = 0; i < rs->nphrase; i++) {
+        double v[2] = {1, (double)i};
+        if (ok)
+            memcpy(v, blob + (size_t)i * sizeof(v), sizeof(v));
+        rs->w[i] = v[0] > 0 && v[0] <= 1 ? v[0] : 1;
+        rs->slot[i] = (int)v[1];
+        if (i > 0 && rs->slot[i] < rs->slot[i - 1])
+            ok = false, rs->slot[i] = rs->slot[i - 1] + 1;
+    }
+}
+
 static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Context *fts, int k,
-                                         double k1, double b, double pair)
+                                         double k1, double b, double pair, sqlite3_value *weights)
 {
     int np = api->xPhraseCount(fts);
-    size_t size = sizeof(struct rank_state) + (size_t)np * (sizeof(double) + 2 * sizeof(int)) +
+    size_t size = sizeof(struct rank_state) + (size_t)np * (2 * sizeof(double) + 3 * sizeof(int)) +
                   (size_t)k * sizeof(double) + (size_t)np * POS_MAX * sizeof(int64_t);
     struct rank_state *rs = sqlite3_malloc64(size);
     if (!rs)
@@ -95,9 +123,12 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
     *rs = (struct rank_state){.nphrase = np, .k = k, .k1 = k1, .b = b, .pair = pair};
     rs->pos = (int64_t *)(rs + 1);
     rs->idf = (double *)(rs->pos + (size_t)np * POS_MAX);
-    rs->heap = rs->idf + np;
+    rs->w = rs->idf + np;
+    rs->heap = rs->w + np;
     rs->tf = (int *)(rs->heap + k);
     rs->npos = rs->tf + np;
+    rs->slot = rs->npos + np;
+    read_weights(rs, weights);
     sqlite3_int64 nrow = 0, ntok = 0;
     if (api->xRowCount(fts, &nrow) != SQLITE_OK ||
         api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
@@ -110,7 +141,7 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
             return NULL;
         }
         double idf = log(((double)nrow - (double)df + 0.5) / ((double)df + 0.5));
-        rs->idf[i] = idf > 1e-6 ? idf : 1e-6;
+        rs->idf[i] = (idf > 1e-6 ? idf : 1e-6) * rs->w[i];
     }
     return rs;
 }
@@ -148,11 +179,11 @@ static double saturate(double tf, double k1, double norm)
     return tf * (k1 + 1) / (tf + norm);
 }
 
-/* How often phrase i + 1 starts right after phrase i in the row. */
-static int pair_count(const struct rank_state *rs, int i)
+/* How often phrase j starts right after phrase i in the row. */
+static int pair_count(const struct rank_state *rs, int i, int j)
 {
-    const int64_t *a = rs->pos + (size_t)i * POS_MAX, *b = a + POS_MAX;
-    int na = rs->npos[i], nb = rs->npos[i + 1], x = 0, y = 0, n = 0;
+    const int64_t *a = rs->pos + (size_t)i * POS_MAX, *b = rs->pos + (size_t)j * POS_MAX;
+    int na = rs->npos[i], nb = rs->npos[j], x = 0, y = 0, n = 0;
     while (x < na && y < nb) {
         int64_t want = a[x] + 1;
         if (b[y] < want)
@@ -182,11 +213,14 @@ static double read_row(struct rank_state *rs, const Fts5ExtensionApi *api, Fts5C
             }
         rs->tf[i] = tf;
         rs->npos[i] = tf < POS_MAX ? tf : POS_MAX;
-        if (tf)
-            bound += rs->idf[i] * saturate(tf, k1, low);
-        if (i > 0 && tf && rs->tf[i - 1] && rs->pair > 0) {
-            int most = tf < rs->tf[i - 1] ? tf : rs->tf[i - 1];
-            double w = rs->idf[i] < rs->idf[i - 1] ? rs->idf[i] : rs->idf[i - 1];
+        if (!tf)
+            continue;
+        bound += rs->idf[i] * saturate(tf, k1, low);
+        for (int p = i - 1; rs->pair > 0 && p >= 0 && rs->slot[p] >= rs->slot[i] - 1; p--) {
+            if (rs->slot[p] != rs->slot[i] - 1 || !rs->tf[p])
+                continue;
+            int most = tf < rs->tf[p] ? tf : rs->tf[p];
+            double w = rs->idf[i] < rs->idf[p] ? rs->idf[i] : rs->idf[p];
             bound += rs->pair * w * saturate(most, k1, low);
         }
     }
@@ -200,9 +234,11 @@ static double row_score(const struct rank_state *rs, int dl)
         if (!rs->tf[i])
             continue;
         score += rs->idf[i] * saturate(rs->tf[i], k1, norm);
-        if (i > 0 && rs->tf[i - 1] && rs->pair > 0) {
-            int n = pair_count(rs, i - 1);
-            double w = rs->idf[i] < rs->idf[i - 1] ? rs->idf[i] : rs->idf[i - 1];
+        for (int p = i - 1; rs->pair > 0 && p >= 0 && rs->slot[p] >= rs->slot[i] - 1; p--) {
+            if (rs->slot[p] != rs->slot[i] - 1 || !rs->tf[p])
+                continue;
+            int n = pair_count(rs, p, i);
+            double w = rs->idf[i] < rs->idf[p] ? rs->idf[i] : rs->idf[p];
             if (n)
                 score += rs->pair * w * saturate(n, k1, norm);
         }
@@ -210,9 +246,10 @@ static double row_score(const struct rank_state *rs, int dl)
     return score;
 }
 
-/* lair_bm25(table [, k [, k1, b [, pair]]]): BM25 of the row for the MATCH
- * query, higher is better, plus a bonus when the words of consecutive phrases
- * stand next to each other in the row ("titre de séjour"). With k, rows that
+/* lair_bm25(table [, k [, k1, b [, pair [, weights]]]]): BM25 of the row
+ * for the MATCH query, higher is better, plus a bonus when the words of
+ * consecutive question words stand next to each other in the row ("titre de
+ * séjour"); each phrase's part is scaled by its weight (fts.h). With k, rows that
  * cannot be among the k best get SCORE_PRUNED without reading their length:
  * their score, bounded by the shortest possible document, is below the k-th
  * best seen so far. That skips most %_docsize lookups, which dominate the
@@ -226,7 +263,8 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         double k1 = argc >= 3 ? sqlite3_value_double(argv[1]) : FTS_BM25_K1;
         double b = argc >= 3 ? sqlite3_value_double(argv[2]) : FTS_BM25_B;
         double pair = argc >= 4 ? sqlite3_value_double(argv[3]) : FTS_BM25_PAIR;
-        rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b, pair);
+        rs = rank_state_new(api, fts, k > 0 && k <= 10000 ? k : 0, k1, b, pair,
+                            argc >= 5 ? argv[4] : NULL);
         if (!rs || api->xSetAuxdata(fts, rs, sqlite3_free) != SQLITE_OK) {
             sqlite3_result_error_nomem(ctx);
             return;
@@ -258,15 +296,69 @@ static fts5_api *fts5_api_of(sqlite3 *db)
     return api;
 }
 
+/* Per connection: its spelling snapshot, behind a mutex (a tenant's
+ * connection is shared by threads). Found from the sqlite3 handle through a
+ * short list; the entry leaves the list when SQLite closes the connection
+ * (the destructor of lair_bm25's user data). */
+struct fts_conn {
+    struct fts_conn *next;
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    struct spell *spell;
+};
+
+static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fts_conn *conns;
+
+static void conn_free(void *p)
+{
+    struct fts_conn *c = p;
+    pthread_mutex_lock(&conns_mu);
+    for (struct fts_conn **at = &conns; *at; at = &(*at)->next)
+        if (*at == c) {
+            *at = c->next;
+            break;
+        }
+    pthread_mutex_unlock(&conns_mu);
+    pthread_mutex_destroy(&c->mu);
+    spell_free(c->spell);
+    free(c);
+}
+
+static struct fts_conn *conn_of(sqlite3 *db)
+{
+    struct fts_conn *c;
+    pthread_mutex_lock(&conns_mu);
+    for (c = conns; c && c->db != db; c = c->next)
+        ;
+    pthread_mutex_unlock(&conns_mu);
+    return c;
+}
+
 enum lair_err fts_register(sqlite3 *db)
 {
     fts5_api *api = fts5_api_of(db);
     if (!api || api->iVersion < 2)
         return LAIR_EDB;
+    struct fts_conn *c = calloc(1, sizeof(*c));
+    if (!c || spell_new(&c->spell) != LAIR_OK) {
+        free(c);
+        return LAIR_ENOMEM;
+    }
+    c->db = db;
+    pthread_mutex_init(&c->mu, NULL);
     fts5_tokenizer tok = {tok_create, tok_delete, tok_tokenize};
+    /* once lair_bm25 is registered, SQLite owns c and frees it on close
+     * (FTS5 calls no destructor when a registration fails) */
     if (api->xCreateTokenizer(api, FTS_TOKENIZER, NULL, &tok, NULL) != SQLITE_OK ||
-        api->xCreateFunction(api, FTS_RANK, NULL, rank_bm25, NULL) != SQLITE_OK)
+        api->xCreateFunction(api, FTS_RANK, c, rank_bm25, conn_free) != SQLITE_OK) {
+        conn_free(c);
         return LAIR_EDB;
+    }
+    pthread_mutex_lock(&conns_mu);
+    c->next = conns;
+    conns = c;
+    pthread_mutex_unlock(&conns_mu);
     return LAIR_OK;
 }
 
@@ -281,26 +373,150 @@ static enum lair_err put_quoted(struct buf *out, const char *w, size_t n)
     return e ? e : buf_append(out, "\"", 1);
 }
 
-enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf *out)
+void fts_query_init(struct fts_query *q)
 {
-    char seen[FTS_QUERY_TERMS_MAX][ANALYZER_TERM_MAX + 1];
-    size_t nseen = 0;
+    *q = (struct fts_query){0};
+    buf_init(&q->expr, 1 << 16);
+    buf_init(&q->weights, 1 << 16);
+}
+
+void fts_query_release(struct fts_query *q)
+{
+    buf_release(&q->expr);
+    buf_release(&q->weights);
+}
+
+/* One distinct word of the question: its term, its alternative (or ""),
+ * where the user wrote it, and its corrections. */
+struct word {
+    char term[ANALYZER_TERM_MAX + 1], alt[ANALYZER_TERM_MAX + 1];
+    size_t len, alt_len, start, end;
+    struct spell_cand fix[FTS_SPELL_CANDS];
+    size_t n_fix;
+};
+
+static enum lair_err put_phrase(struct fts_query *q, const char *w, size_t n, bool verbatim,
+                                double weight, size_t slot)
+{
+    double v[2] = {weight, (double)slot};
+    enum lair_err e = q->expr.len ? buf_append(&q->expr, " OR ", 4) : LAIR_OK;
+    if (!e && verbatim)
+        e = buf_append(&q->expr, "\"" FTS_VERBATIM, 1 + strlen(FTS_VERBATIM));
+    if (!e)
+        e = verbatim ? buf_append(&q->expr, w, n) : put_quoted(&q->expr, w, n);
+    if (!e && verbatim)
+        e = buf_append(&q->expr, "\"", 1);
+    if (!e)
+        e = buf_append(&q->weights, (const char *)v, sizeof(v));
+    if (!e)
+        q->n_phrases++;
+    return e;
+}
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+static bool spelling_off(void)
+{
+    const char *v = getenv("LIBREAIR_SPELL");
+    return v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0);
+}
+
+/* Looks up the corrections of the words that the index of table does not
+ * hold (neither their term nor its alternative). */
+static enum lair_err correct(sqlite3 *db, const char *table, struct str question,
+                             struct word *words, size_t n)
+{
+    size_t wanted = 0;
+    for (size_t i = 0; i < n; i++)
+        wanted += spell_max_dist(
+                      utf8_chars(question.ptr + words[i].start, words[i].end - words[i].start)) > 0;
+    struct fts_conn *c = wanted ? conn_of(db) : NULL;
+    if (!c)
+        return LAIR_OK;
+    pthread_mutex_lock(&c->mu);
+    enum lair_err e = spell_sync(c->spell, db, table);
+    for (size_t i = 0, fixed = 0; !e && i < n && fixed < FTS_SPELL_WORDS_MAX; i++) {
+        struct word *w = &words[i];
+        unsigned d = spell_max_dist(utf8_chars(question.ptr + w->start, w->end - w->start));
+        bool digit = false;
+        for (size_t j = 0; j < w->len; j++)
+            digit |= w->term[j] >= '0' && w->term[j] <= '9';
+        if (!d || digit || spell_df(c->spell, w->term, w->len) ||
+            (w->alt_len && spell_df(c->spell, w->alt, w->alt_len)))
+            continue;
+        w->n_fix = spell_suggest(c->spell, w->term, w->len, d, w->fix, FTS_SPELL_CANDS);
+        fixed += w->n_fix > 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table,
+                              struct str question, struct fts_query *q)
+{
+    struct word *words = malloc(FTS_QUERY_TERMS_MAX * sizeof(*words));
+    if (!words)
+        return LAIR_ENOMEM;
+    size_t n = 0;
     struct analyzer_term t;
     enum lair_err e = LAIR_OK;
-    buf_reset(out);
-    analyzer_start(a, question, ANALYZER_QUESTION);
-    while (nseen < FTS_QUERY_TERMS_MAX && e == LAIR_OK && analyzer_next(a, &t)) {
-        bool dup = t.colocated;
-        for (size_t i = 0; i < nseen && !dup; i++)
-            dup = strcmp(seen[i], t.ptr) == 0;
-        if (dup)
+    buf_reset(&q->expr);
+    buf_reset(&q->weights);
+    q->n_phrases = q->n_corrected = 0;
+    analyzer_start(a, question, ANALYZER_QUESTION | ANALYZER_ALTERNATIVES);
+    bool last_new = false;
+    while (analyzer_next(a, &t)) {
+        if (t.colocated) {
+            if (last_new) {
+                memcpy(words[n - 1].alt, t.ptr, t.len + 1);
+                words[n - 1].alt_len = t.len;
+            }
             continue;
-        memcpy(seen[nseen++], t.ptr, t.len + 1);
-        if (out->len)
-            e = buf_append(out, " OR ", 4);
-        if (e == LAIR_OK)
-            e = put_quoted(out, question.ptr + t.start, t.end - t.start);
+        }
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = words[i].len == t.len && memcmp(words[i].term, t.ptr, t.len) == 0;
+        last_new = !dup && n < FTS_QUERY_TERMS_MAX;
+        if (!last_new) {
+            if (n == FTS_QUERY_TERMS_MAX)
+                break;
+            continue;
+        }
+        struct word *w = &words[n++];
+        memcpy(w->term, t.ptr, t.len + 1);
+        w->len = t.len;
+        w->alt_len = w->n_fix = 0;
+        w->start = t.start;
+        w->end = t.end;
     }
+    if (db && table && n && !spelling_off())
+        e = correct(db, table, question, words, n);
+    for (size_t i = 0; i < n && !e; i++) {
+        e = put_phrase(q, question.ptr + words[i].start, words[i].end - words[i].start, false, 1,
+                       i);
+        for (size_t j = 0; j < words[i].n_fix && !e; j++)
+            e = put_phrase(q, words[i].fix[j].term, words[i].fix[j].len, true, FTS_SPELL_WEIGHT, i);
+        q->n_corrected += words[i].n_fix > 0;
+    }
+    free(words);
+    return e;
+}
+
+enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf *out)
+{
+    struct fts_query q;
+    fts_query_init(&q);
+    enum lair_err e = fts_query_build(a, NULL, NULL, question, &q);
+    buf_reset(out);
+    if (!e)
+        e = buf_append(out, q.expr.ptr ? q.expr.ptr : "", q.expr.len);
+    fts_query_release(&q);
     return e;
 }
 
@@ -308,7 +524,8 @@ struct fts_search {
     sqlite3 *db;
     sqlite3_stmt *st;
     struct analyzer *an;
-    struct buf expr;
+    struct fts_query q;
+    char table[65];
 };
 
 static bool valid_table_name(const char *name)
@@ -333,15 +550,17 @@ enum lair_err fts_search_new(sqlite3 *db, const char *table, struct fts_search *
     if (!s)
         return LAIR_ENOMEM;
     s->db = db;
-    buf_init(&s->expr, 1 << 16);
+    fts_query_init(&s->q);
+    memcpy(s->table, table, strlen(table) + 1);
     struct buf sql;
     buf_init(&sql, 0);
     /* The table name cannot be bound; it was checked to be a plain
      * identifier above and is quoted here. The question is bound. */
     enum lair_err e = buf_printf(&sql,
-                                 "SELECT rowid, " FTS_RANK "(\"%s\", ?2) AS score FROM \"%s\" "
+                                 "SELECT rowid, " FTS_RANK "(\"%s\", ?2, %.17g, %.17g, %.17g, ?3)"
+                                 " AS score FROM \"%s\" "
                                  "WHERE \"%s\" MATCH ?1 ORDER BY score DESC LIMIT ?2",
-                                 table, table, table);
+                                 table, FTS_BM25_K1, FTS_BM25_B, FTS_BM25_PAIR, table, table);
     if (e == LAIR_OK)
         e = analyzer_new(&s->an);
     if (e == LAIR_OK &&
@@ -362,7 +581,7 @@ void fts_search_free(struct fts_search *s)
         return;
     sqlite3_finalize(s->st);
     analyzer_free(s->an);
-    buf_release(&s->expr);
+    fts_query_release(&s->q);
     free(s);
 }
 
@@ -370,12 +589,13 @@ enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k
                              struct fts_hit *hits, size_t *n)
 {
     *n = 0;
-    enum lair_err e = fts_match_expr(s->an, question, &s->expr);
-    if (e != LAIR_OK || s->expr.len == 0 || k == 0)
+    enum lair_err e = fts_query_build(s->an, s->db, s->table, question, &s->q);
+    if (e != LAIR_OK || s->q.expr.len == 0 || k == 0)
         return e;
     sqlite3_stmt *st = s->st;
-    sqlite3_bind_text(st, 1, s->expr.ptr, (int)s->expr.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, s->q.expr.ptr, (int)s->q.expr.len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, k > INT64_MAX ? INT64_MAX : (sqlite3_int64)k);
+    sqlite3_bind_blob(st, 3, s->q.weights.ptr, (int)s->q.weights.len, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < k) {
         double score = sqlite3_column_double(st, 1);

@@ -845,13 +845,17 @@ static int cmp_hit(const void *a, const void *b)
 
 /* The k best of one knowledge base (chunk ids in its rowid range), appended
  * to hits[*n..]. */
-static enum lair_err search_one(sqlite3 *h, sqlite3_stmt *st, int64_t kb_id, struct str expr,
-                                size_t k, struct kb_hit *hits, size_t *n)
+static enum lair_err search_one(sqlite3 *h, sqlite3_stmt *st, int64_t kb_id,
+                                const struct fts_query *q, size_t k, struct kb_hit *hits, size_t *n)
 {
-    sqlite3_bind_text(st, 1, expr.ptr, (int)expr.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, q->expr.ptr, (int)q->expr.len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)k);
     sqlite3_bind_int64(st, 3, kb_id << KB_CHUNK_SHIFT);
     sqlite3_bind_int64(st, 4, ((kb_id + 1) << KB_CHUNK_SHIFT) - 1);
+    sqlite3_bind_double(st, 5, FTS_BM25_K1);
+    sqlite3_bind_double(st, 6, FTS_BM25_B);
+    sqlite3_bind_double(st, 7, FTS_BM25_PAIR);
+    sqlite3_bind_blob(st, 8, q->weights.ptr, (int)q->weights.len, SQLITE_STATIC);
     int rc;
     size_t got = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < k) {
@@ -890,25 +894,27 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
     *n = 0;
     if (k == 0 || n_kbs == 0)
         return LAIR_OK;
+    sqlite3 *h = tenant_db_handle(db);
     struct analyzer *an;
     enum lair_err e = analyzer_new(&an);
     if (e)
         return e;
-    struct buf expr;
-    buf_init(&expr, 1 << 16);
-    e = fts_match_expr(an, question, &expr);
+    /* the question's words, and corrections of those the index lacks
+     * (src/rag/spell.h), weighted below them */
+    struct fts_query q;
+    fts_query_init(&q);
+    e = fts_query_build(an, h, "chunks_fts", question, &q);
     analyzer_free(an);
-    if (e || expr.len == 0) {
-        buf_release(&expr);
+    if (e || q.expr.len == 0) {
+        fts_query_release(&q);
         return e;
     }
-    sqlite3 *h = tenant_db_handle(db);
     sqlite3_stmt *ids = NULL, *st = NULL;
     struct kb_hit *all = NULL;
     if ((e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids)) ||
         (e = prep(h,
-                  "SELECT rowid, " FTS_RANK "(chunks_fts, ?2) AS score FROM chunks_fts"
-                  " WHERE chunks_fts MATCH ?1 AND rowid BETWEEN ?3 AND ?4"
+                  "SELECT rowid, " FTS_RANK "(chunks_fts, ?2, ?5, ?6, ?7, ?8) AS score"
+                  " FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rowid BETWEEN ?3 AND ?4"
                   " ORDER BY score DESC LIMIT ?2",
                   &st)))
         goto out;
@@ -925,7 +931,7 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
         if (id < 0)
             e = LAIR_EDB;
         else if (id > 0)
-            e = search_one(h, st, id, buf_str(&expr), k, all, &got);
+            e = search_one(h, st, id, &q, k, all, &got);
     }
     if (!e && n_kbs > 1) {
         qsort(all, got, sizeof(*all), cmp_hit);
@@ -940,7 +946,7 @@ out:
         free(all);
     sqlite3_finalize(ids);
     sqlite3_finalize(st);
-    buf_release(&expr);
+    fts_query_release(&q);
     return e;
 }
 
