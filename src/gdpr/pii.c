@@ -779,6 +779,16 @@ static bool phone_groups_ok(unsigned gaps, int off)
     return (gaps & ~EVEN_GAPS) == 0 || gaps == (BIT(4) | BIT(7));
 }
 
+/* The 9 national digits of a French number, given the n digits that follow
+ * its country code 33 (a 0 typed before them is tolerated); NULL when they
+ * are not a French number. */
+static const char *phone_fr_national(const char *d, size_t n)
+{
+    if (n == 10 && d[0] == '0')
+        return d + 1;
+    return n == 9 ? d : NULL;
+}
+
 /* After "+33" or "0033": an optional "(0)", then the 9 national digits
  * (a 0 typed before them is tolerated). */
 static bool phone_fr_intl(const unsigned char *p, size_t len, size_t start, size_t i,
@@ -823,7 +833,7 @@ static bool det_phone_fr(struct cand *c, struct pii_match *m)
 }
 
 /* "+CC …": French numbers as above, others by E.164 length (8-15 digits),
- * "(0)" allowed after the first group ("+44 (0)20 …"). */
+ * "(0)" allowed once between groups ("+44 (0)20 …"). */
 static bool det_phone_plus(const unsigned char *p, size_t len, size_t i, struct pii_match *m)
 {
     size_t j = i + 1;
@@ -831,12 +841,14 @@ static bool det_phone_plus(const unsigned char *p, size_t len, size_t i, struct 
         return phone_fr_intl(p, len, i, j + 2, m);
     if (j >= len || !is_digit(p[j]) || p[j] == '0')
         return false;
+    char d[16];
     int digits = 0;
     bool trunk = false;
     size_t end = j;
     for (;;) {
-        while (j < len && is_digit(p[j]))
-            j++, digits++;
+        for (; j < len && is_digit(p[j]); j++, digits++)
+            if (digits < (int)sizeof d)
+                d[digits] = (char)p[j];
         end = j;
         unsigned char kind;
         size_t k = j + sep_at(p, len, j, &kind);
@@ -849,6 +861,11 @@ static bool det_phone_plus(const unsigned char *p, size_t len, size_t i, struct 
         j = k;
     }
     if (digits < 8 || digits > 15 || !right_ok(p, len, end) || unit_after(p, len, end))
+        return false;
+    /* The country code is in the digits, not in the spacing: "+3 3 6 12 34 56
+     * 78" is French (and pii_canonical reads it so), "+3 31 51 82 221 4141"
+     * no number at all. */
+    if (d[0] == '3' && d[1] == '3' && !phone_fr_national(d + 2, (size_t)digits - 2))
         return false;
     return emit(m, PII_PHONE, i, end);
 }
@@ -1540,7 +1557,8 @@ static enum lair_err canonical_phone(struct str v, struct buf *out)
     const unsigned char *p = (const unsigned char *)v.ptr;
     char d[20];
     size_t n = 0;
-    bool plus = v.len && p[0] == '+';
+    /* "(+33) 6 …": the parenthesis opened before the "+" is in the match */
+    bool plus = v.len && (p[0] == '+' || (p[0] == '(' && v.len > 1 && p[1] == '+'));
     for (size_t i = 0; i < v.len; i++) {
         if (p[i] == '(' && i + 2 < v.len && p[i + 1] == '0' && p[i + 2] == ')') {
             i += 2;
@@ -1555,12 +1573,11 @@ static enum lair_err canonical_phone(struct str v, struct buf *out)
     else if (!plus && n >= 4 && memcmp(d, "0033", 4) == 0)
         skip = 4;
     if (skip) {
-        if (n - skip == 10 && d[skip] == '0')
-            skip++;
-        if (n - skip != 9)
+        const char *national = phone_fr_national(d + skip, n - skip);
+        if (!national)
             return LAIR_EINVAL;
         enum lair_err e = buf_append(out, "0", 1);
-        return e ? e : buf_append(out, d + skip, 9);
+        return e ? e : buf_append(out, national, 9);
     }
     if (plus) {
         enum lair_err e = buf_append(out, "+", 1);

@@ -226,16 +226,27 @@ enum lair_err http_respond_json(struct http_req *rq, int status, struct buf *jso
     return queue(rq, status, r);
 }
 
+/* Writes s inside a JSON string. A message may quote what a client sent (a
+ * path, a method, a field), and http_fail cuts it wherever its buffer ends:
+ * each byte that does not start a well-formed UTF-8 sequence is written as
+ * U+FFFD, so that the body stays JSON for strict clients. */
 static void json_escape(struct buf *out, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
         if (c == '"' || c == '\\')
             buf_printf(out, "\\%c", c);
         else if (c < 0x20)
             buf_printf(out, "\\u%04x", c);
-        else
-            buf_append(out, s, 1);
+        else if (n && i + n <= len && utf8_valid(s + i, n))
+            buf_append(out, s + i, n);
+        else {
+            buf_puts(out, "\\ufffd");
+            n = 1;
+        }
+        i += n;
     }
 }
 

@@ -1,0 +1,17 @@
+/* Fuzz target: HTML (src/doc/html.c over libxml2's HTML parser): structure,
+ * dropped elements, tables, character sets, entities, nesting depth.
+ *
+ * The input is a whole file handed to doc_extract as "page.html", as an upload
+ * would be. The format is still found by content, so an input may wander
+ * into another extractor, which is fine. fuzz_doc.h checks the result. */
+#include "fuzz_doc.h"
+
+#include "core/banned.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct doc d;
+    if (fuzz_extract(data, size, "page.html", &d) == LAIR_OK)
+        doc_release(&d);
+    return 0;
+}
