@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-    build-essential cmake pkg-config git ca-certificates curl jq
+    build-essential cmake pkg-config git ca-certificates curl jq python3
     libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
     libcurl4-openssl-dev libstemmer-dev libutf8proc-dev libxml2-dev libzip-dev
     libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libharfbuzz-dev
