@@ -191,9 +191,10 @@ static enum lair_err load(struct spell *sp, sqlite3 *db, const char *table)
     bool ok = true;
     while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         sqlite3_int64 df = sqlite3_column_int64(st, 1);
-        ok = add_term(sp, (const char *)sqlite3_column_text(st, 0),
-                      (size_t)sqlite3_column_bytes(st, 0),
-                      df > UINT32_MAX ? UINT32_MAX : (uint32_t)df);
+        const char *term = (const char *)sqlite3_column_text(st, 0);
+        /* NULL: SQLite had no memory to give the text (a term is never empty) */
+        ok = term && add_term(sp, term, (size_t)sqlite3_column_bytes(st, 0),
+                              df > UINT32_MAX ? UINT32_MAX : (uint32_t)df);
     }
     sqlite3_finalize(st);
     if (!ok)
