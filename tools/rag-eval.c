@@ -30,6 +30,7 @@
 #include "core/str.h"
 #include "rag/analyzer.h"
 #include "rag/fts.h"
+#include "rag/synonyms.h"
 
 #include "core/banned.h"
 
@@ -65,8 +66,13 @@ static int searcher_init(struct searcher *s, sqlite3 *db, const struct opts *o)
 {
     *s = (struct searcher){.o = o};
     buf_init(&s->expr, 0);
-    if (!o->custom)
-        return fts_search_new(db, "passages", &s->search) == LAIR_OK ? 0 : -1;
+    if (!o->custom) {
+        /* the product's default vocabulary (LIBREAIR_SYNONYMS=off: none) */
+        if (fts_search_new(db, "passages", &s->search) != LAIR_OK)
+            return -1;
+        fts_search_set_synonyms(s->search, syn_default());
+        return 0;
+    }
     if (analyzer_new(&s->an) != LAIR_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT rowid, lair_bm25(passages, ?2, ?3, ?4, ?5) AS score "

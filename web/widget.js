@@ -2,7 +2,12 @@
  *
  *   <script src="https://HOST/widget.js" data-assistant="TENANT.ASSISTANT" async></script>
  *
- * Optional: data-lang="en" (default: the page's language, else French).
+ * Optional: data-lang="en" (default: the page's language, else French);
+ * the theme, which the assistant sets (its "widget" field) and the tag may
+ * override: data-color="#0b5394" (refused, with a console warning, when
+ * white text on it falls below the WCAG AA contrast of 4.5:1),
+ * data-position="bottom-left" (or "bottom-right"), data-title="…" (the
+ * panel's title), data-launcher-label="…" (text beside the button's icon).
  *
  * It adds a floating button and a chat panel inside a Shadow DOM, so that
  * the site's styles and the widget's do not mix. It talks only to the
@@ -40,6 +45,7 @@
       sources: 'Sources',
       page: 'page {p}',
       source: 'Source {n}',
+      passages: '{n} extraits',
       messages: 'Conversation',
       stopped: 'Réponse interrompue.',
       lost: 'La connexion a été perdue. Vérifiez votre connexion puis réessayez.',
@@ -50,6 +56,12 @@
       privacy: 'Ne communiquez pas d’informations personnelles (nom, adresse, numéro de dossier…).',
       powered: 'Assistant propulsé par LibreAIr',
       degraded: 'Réponse en mode dégradé : extraits des documents.',
+      up: 'Réponse utile',
+      down: 'Réponse pas utile',
+      comment: 'Un commentaire ? (facultatif)',
+      fbsend: 'Envoyer',
+      thanks: 'Merci pour votre avis.',
+      reference: 'Référence de cette conversation : {ref}. Notez-la pour demander l’accès à vos échanges ou leur effacement.',
     },
     en: {
       open: 'Open the assistant {name}',
@@ -63,6 +75,7 @@
       sources: 'Sources',
       page: 'page {p}',
       source: 'Source {n}',
+      passages: '{n} excerpts',
       messages: 'Conversation',
       stopped: 'Answer stopped.',
       lost: 'The connection was lost. Check your connection, then retry.',
@@ -73,27 +86,107 @@
       privacy: 'Do not share personal information (name, address, case number…).',
       powered: 'Assistant powered by LibreAIr',
       degraded: 'Degraded answer: excerpts from the documents.',
+      up: 'Helpful answer',
+      down: 'Unhelpful answer',
+      comment: 'A comment? (optional)',
+      fbsend: 'Send',
+      thanks: 'Thank you for your feedback.',
+      reference: 'Reference of this conversation: {ref}. Note it down to ask for a copy of your exchanges or their erasure.',
     },
   };
   const t = (k, v = {}) => WORDS[lang][k].replace(/\{(\w+)\}/g, (m, x) => (x in v ? String(v[x]) : m));
 
+  // ---- theme: the assistant's, then the tag's data- attributes ----
+  // WCAG 2 relative luminance and contrast ratio, as the server computes
+  // them (src/assist/assistant.c): a colour under white text needs 4.5:1.
+  const MIN_CONTRAST = 4.5;
+  const rgbOf = (hex) => {
+    const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(String(hex || '').trim());
+    if (!m) return null;
+    const x = m[1].length === 3 ? m[1].replace(/./g, '$&$&') : m[1];
+    return [0, 2, 4].map((i) => parseInt(x.slice(i, i + 2), 16));
+  };
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { const c = v / 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const contrast = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const hexOf = (rgb) => `#${rgb.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
+  const darker = (rgb, f) => rgb.map((v) => v * f);
+  // The theme: defaults, the server's (already checked there), then each
+  // data- attribute that passes the same checks; one that does not is
+  // ignored with a warning that says why.
+  const theme = (info) => {
+    const w = info.widget || {};
+    const th = { color: '#1d3f8f', position: 'bottom-right', title: info.name, label: '' };
+    const warn = (attr, why) => console.warn(`LibreAIr widget: ${attr} ignored: ${why}`);
+    const color = (v, attr) => {
+      const rgb = rgbOf(v);
+      if (!rgb) return warn(attr, `"${v}" is not a colour written #rrggbb or #rgb`);
+      const r = contrast(rgb, [255, 255, 255]);
+      if (r < MIN_CONTRAST) {
+        return warn(attr, `"${v}" has a contrast ratio of ${(Math.floor(r * 100) / 100).toFixed(2)}:1 with the widget's `
+          + `white text; WCAG AA asks for at least ${MIN_CONTRAST}:1 (insufficient_contrast)`);
+      }
+      th.color = hexOf(rgb);
+    };
+    const position = (v, attr) => {
+      if (v === 'bottom-right' || v === 'bottom-left') th.position = v;
+      else warn(attr, `"${v}" is not "bottom-right" or "bottom-left"`);
+    };
+    if (w.color) color(w.color, 'widget.color');
+    if (w.position) position(w.position, 'widget.position');
+    if (w.title) th.title = String(w.title);
+    if (w.launcher_label) th.label = String(w.launcher_label);
+    const attr = (name) => {
+      const v = script.getAttribute(name);
+      return v === null || !v.trim() ? null : v.trim();
+    };
+    const dc = attr('data-color');
+    if (dc !== null) color(dc, 'data-color');
+    const dp = attr('data-position');
+    if (dp !== null) position(dp, 'data-position');
+    const dt = attr('data-title');
+    if (dt !== null) {
+      if (dt.length > 200) warn('data-title', 'it is longer than 200 characters');
+      else th.title = dt;
+    }
+    const dl = attr('data-launcher-label');
+    if (dl !== null) {
+      if (dl.length > 60) warn('data-launcher-label', 'it is longer than 60 characters');
+      else th.label = dl;
+    }
+    // text in the colour on the light backgrounds of the panel (#f3f5f9 the
+    // darkest) keeps 4.5:1 too: darkened until it does
+    let ink = rgbOf(th.color);
+    for (let i = 0; i < 20 && contrast(ink, [243, 245, 249]) < MIN_CONTRAST; i++) ink = darker(ink, 0.9);
+    th.ink = hexOf(ink);
+    th.hover = hexOf(darker(rgbOf(th.color), 0.75));
+    return th;
+  };
+
   const CSS = `
-:host { all: initial; }
+:host { all: initial; --accent: #1d3f8f; --accent-hover: #142d66; --ink: #1d3f8f; }
 * { box-sizing: border-box; }
 .root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; font-size: 16px;
   line-height: 1.45; color: #1b1b1b; }
 button { font: inherit; cursor: pointer; }
 :focus-visible { outline: 3px solid #f2a900; outline-offset: 2px; }
 .launcher { position: fixed; right: 1.25rem; bottom: 1.25rem; width: 3.75rem; height: 3.75rem; border-radius: 50%;
-  border: 2px solid #fff; background: #1d3f8f; color: #fff; box-shadow: 0 4px 14px #0005; display: flex;
+  border: 2px solid #fff; background: var(--accent); color: #fff; box-shadow: 0 4px 14px #0005; display: flex;
   align-items: center; justify-content: center; z-index: 2147483000; }
-.launcher:hover { background: #142d66; }
+.launcher:hover { background: var(--accent-hover); }
+.launcher.labelled { width: auto; border-radius: 1.875rem; padding: 0 1.1rem 0 0.9rem; gap: 0.5rem; font-weight: 700; }
+.left .launcher, .left .panel { right: auto; left: 1.25rem; }
 .launcher svg { width: 1.9rem; height: 1.9rem; }
 .panel { position: fixed; right: 1.25rem; bottom: 5.75rem; width: min(25rem, calc(100vw - 2rem));
   height: min(38rem, calc(100vh - 7.5rem)); background: #fff; border: 1px solid #9aa3b2; border-radius: 12px;
   box-shadow: 0 8px 30px #0004; display: flex; flex-direction: column; overflow: hidden; z-index: 2147483000; }
 .panel[hidden] { display: none; }
-.head { display: flex; align-items: center; gap: 0.5rem; background: #1d3f8f; color: #fff; padding: 0.6rem 0.75rem 0.6rem 1rem; }
+.head { display: flex; align-items: center; gap: 0.5rem; background: var(--accent); color: #fff; padding: 0.6rem 0.75rem 0.6rem 1rem; }
 .head h2 { font-size: 1.05rem; margin: 0; flex: 1; font-weight: 700; }
 .close { background: transparent; color: #fff; border: 2px solid transparent; border-radius: 6px; width: 2.25rem;
   height: 2.25rem; font-size: 1.4rem; line-height: 1; }
@@ -102,8 +195,8 @@ button { font: inherit; cursor: pointer; }
 .welcome { margin: 0; white-space: pre-wrap; }
 .starters { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.4rem; }
 .starters-label { font-size: 0.85rem; font-weight: 700; color: #4d4d4d; margin: 0.25rem 0 0; }
-.starter { text-align: left; background: #fff; color: #1d3f8f; border: 1px solid #1d3f8f; border-radius: 16px; padding: 0.35rem 0.8rem; }
-.starter:hover { background: #e6ecf8; }
+.starter { text-align: left; background: #fff; color: var(--ink); border: 1px solid var(--ink); border-radius: 16px; padding: 0.35rem 0.8rem; }
+.starter:hover { text-decoration: underline; }
 .msg { border-radius: 10px; padding: 0.45rem 0.75rem; max-width: 92%; }
 .msg > p { margin: 0; white-space: pre-wrap; }
 .msg .who { font-size: 0.75rem; font-weight: 700; color: #4d4d4d; margin: 0 0 0.15rem; }
@@ -112,23 +205,33 @@ button { font: inherit; cursor: pointer; }
 .body p { margin: 0 0 0.45rem; } .body p:last-child { margin: 0; }
 .body ul, .body ol { margin: 0 0 0.45rem; padding-left: 1.3rem; }
 .body pre { white-space: pre-wrap; background: #fff; padding: 0.4rem; border-radius: 6px; }
-.body a { color: #1d3f8f; }
-.cite { font-size: 0.72rem; padding: 0 0.3rem; border: 1px solid #1d3f8f; color: #1d3f8f; background: #fff;
+.body a { color: var(--ink); }
+.cite { font-size: 0.72rem; padding: 0 0.3rem; border: 1px solid var(--ink); color: var(--ink); background: #fff;
   border-radius: 4px; vertical-align: super; line-height: 1.2; margin: 0 0.1rem; }
 .sources { margin-top: 0.4rem; font-size: 0.88rem; }
 .sources p { font-weight: 700; margin: 0 0 0.15rem; font-size: 0.8rem; }
-.sources summary { cursor: pointer; color: #1d3f8f; text-decoration: underline; }
-.sources blockquote { margin: 0.25rem 0 0.4rem; padding: 0.3rem 0.6rem; border-left: 3px solid #1d3f8f; background: #fff; }
+.sources summary { cursor: pointer; color: var(--ink); text-decoration: underline; }
+.sources blockquote { margin: 0.25rem 0 0.4rem; padding: 0.3rem 0.6rem; border-left: 3px solid var(--ink); background: #fff; }
+.sources .section { display: block; font-size: 0.78rem; font-weight: 700; color: #4d4d4d; }
 .note { font-weight: 600; margin-top: 0.35rem; }
 .note.error { color: #a3112b; }
 .note:empty { display: none; }
+.feedback { display: flex; flex-wrap: wrap; gap: 0.3rem; align-items: center; margin-top: 0.3rem; }
+.feedback > button { background: #fff; border: 1px solid #555; border-radius: 6px; padding: 0.1rem 0.5rem; }
+.feedback > button[aria-pressed="true"] { border: 2px solid #000; font-weight: 700; }
+.feedback form { display: flex; flex-wrap: wrap; gap: 0.3rem; width: 100%; border: 0; padding: 0; }
+.feedback form[hidden] { display: none; }
+.fb-send { border-radius: 6px; padding: 0.2rem 0.7rem; border: 2px solid var(--accent); background: var(--accent); color: #fff; }
+.feedback textarea { flex: 1; min-width: 10rem; font: inherit; }
 .retry { margin-left: 0.4rem; background: #fff; color: #a3112b; border: 2px solid #a3112b; border-radius: 6px; padding: 0.1rem 0.6rem; }
 form { display: flex; gap: 0.4rem; padding: 0.6rem; border-top: 1px solid #c9cfda; align-items: flex-end; }
 textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border: 1px solid #6b7280; border-radius: 6px; color: #1b1b1b; background: #fff; }
-.send, .stop { border-radius: 6px; padding: 0.45rem 0.8rem; border: 2px solid #1d3f8f; background: #1d3f8f; color: #fff; }
+.send, .stop { border-radius: 6px; padding: 0.45rem 0.8rem; border: 2px solid var(--accent); background: var(--accent); color: #fff; }
 .stop { background: #fff; color: #a3112b; border-color: #a3112b; }
 .send[hidden], .stop[hidden] { display: none; }
 .foot { font-size: 0.75rem; color: #4d4d4d; padding: 0 0.75rem 0.5rem; margin: 0; }
+.reference { font-size: 0.8rem; color: #1b1b1b; padding: 0 0.75rem 0.25rem; margin: 0; user-select: all; }
+.reference[hidden] { display: none; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; margin: -1px; }
 @media (prefers-reduced-motion: no-preference) { .panel { animation: up 0.15s ease-out; } }
 @keyframes up { from { transform: translateY(0.5rem); opacity: 0; } to { transform: none; opacity: 1; } }
@@ -266,6 +369,7 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
   };
 
   function build(info) {
+    const th = theme(info);
     uid += 1;
     const ids = { panel: `lair-panel-${uid}`, title: `lair-title-${uid}`, input: `lair-input-${uid}` };
     const host = document.createElement('div');
@@ -278,9 +382,16 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
     } catch {
       shadow.append(h('style', { text: CSS })); // older browsers
     }
-    const root = h('div', { class: 'root', lang });
-    const launcher = h('button', { type: 'button', class: 'launcher', 'aria-expanded': 'false',
-      'aria-controls': ids.panel, 'aria-label': t('open', { name: info.name }) }, icon());
+    const root = h('div', { class: th.position === 'bottom-left' ? 'root left' : 'root', lang });
+    root.style.setProperty('--accent', th.color);
+    root.style.setProperty('--accent-hover', th.hover);
+    root.style.setProperty('--ink', th.ink);
+    // with a label, the button's name is the text it shows (WCAG 2.5.3)
+    const launcher = th.label
+      ? h('button', { type: 'button', class: 'launcher labelled', 'aria-expanded': 'false',
+        'aria-controls': ids.panel, title: t('open', { name: th.title }) }, icon(), h('span', { text: th.label }))
+      : h('button', { type: 'button', class: 'launcher', 'aria-expanded': 'false',
+        'aria-controls': ids.panel, 'aria-label': t('open', { name: th.title }) }, icon());
     const messages = h('div', { class: 'messages', role: 'region', tabindex: '0', 'aria-label': t('messages') });
     const live = h('div', { class: 'sr-only', 'aria-live': 'polite' });
     const input = h('textarea', { id: ids.input, rows: '2', maxlength: '4000' });
@@ -288,10 +399,13 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
     const stop = h('button', { type: 'button', class: 'stop', text: t('stop'), hidden: true });
     const form = h('form', {}, h('label', { for: ids.input, class: 'sr-only', text: t('input') }), input, send, stop);
     const close = h('button', { type: 'button', class: 'close', 'aria-label': t('close') }, '×');
+    // the conversation's reference, for the person's requests (access,
+    // erasure): the organisation's DPO finds them with it
+    const refNote = h('p', { class: 'reference', hidden: true });
     const panel = h('div', { id: ids.panel, class: 'panel', role: 'dialog', 'aria-modal': 'false',
       'aria-labelledby': ids.title, hidden: true },
-    h('div', { class: 'head' }, h('h2', { id: ids.title, text: info.name }), close),
-    messages, form, h('p', { class: 'foot', text: `${t('privacy')} ${t('powered')}.` }), live);
+    h('div', { class: 'head' }, h('h2', { id: ids.title, text: th.title }), close),
+    messages, form, refNote, h('p', { class: 'foot', text: `${t('privacy')} ${t('powered')}.` }), live);
 
     if (info.welcome) messages.append(h('p', { class: 'welcome', text: info.welcome }));
     let startersBox = null;
@@ -387,13 +501,56 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
       bot.details.clear();
       if (!bot.sources.length) return;
       bot.srcBox.append(h('p', { text: t('sources') }));
+      // one entry per document page, its passages inside (docs/grounding.md §5)
       for (const s of bot.sources) {
-        const d = h('details', {}, h('summary', { text: `[${s.index}] ${s.document}${s.page ? `, ${t('page', { p: s.page })}` : ''}` }),
-          h('blockquote', { text: s.excerpt || '' }));
+        const ps = Array.isArray(s.passages) && s.passages.length ? s.passages : [{ excerpt: s.excerpt, section: s.section }];
+        const many = ps.length > 1;
+        const d = h('details', {}, h('summary', { text: `[${s.index}] ${s.document}${s.page ? `, ${t('page', { p: s.page })}` : ''}`
+          + `${many ? ` (${t('passages', { n: ps.length })})` : ''}` }),
+        ps.map((p) => h('blockquote', {}, many && p.section ? h('span', { class: 'section', text: p.section }) : null,
+          p.excerpt || '')));
         bot.details.set(s.index, d);
         bot.srcBox.append(d);
       }
     };
+
+    // Thumbs up or down on the last answer, then an optional comment
+    // (POST …/feedback: the server accepts it for a conversation this
+    // widget created only; a later rating replaces the first).
+    let fbBox = null;
+    function addFeedback(bot) {
+      if (fbBox) fbBox.remove();
+      if (!conversation) return;
+      const status = h('span', { role: 'status' });
+      const cid = `${ids.input}-fb`;
+      const comment = h('textarea', { id: cid, rows: '2', maxlength: '2000' });
+      let rating = null;
+      const post = (withComment) => {
+        const b = { conversation_id: conversation, rating };
+        if (withComment) b.comment = comment.value.trim();
+        return fetch(`${endpoint}/feedback`, { method: 'POST', mode: 'cors', credentials: 'omit',
+          headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) })
+          .then((r) => {
+            status.textContent = r.ok ? t('thanks') : t('error');
+            if (r.ok && withComment) form.hidden = true;
+          })
+          .catch(() => { status.textContent = t('error'); });
+      };
+      const thumb = (v, icon) => h('button', { type: 'button', 'aria-pressed': 'false', 'aria-label': t(v),
+        title: t(v), text: icon, onclick: () => {
+          rating = v;
+          for (const x of [upB, downB]) x.setAttribute('aria-pressed', String(x === (v === 'up' ? upB : downB)));
+          form.hidden = false;
+          post(false);
+        } });
+      const upB = thumb('up', '👍');
+      const downB = thumb('down', '👎');
+      const form = h('form', { hidden: true }, h('label', { for: cid, text: t('comment') }), comment,
+        h('button', { type: 'submit', class: 'fb-send', text: t('fbsend') }));
+      form.addEventListener('submit', (e) => { e.preventDefault(); if (rating) post(true); });
+      fbBox = h('div', { class: 'feedback' }, upB, downB, status, form);
+      bot.el.append(fbBox);
+    }
 
     async function run(q, bot) {
       busy = true;
@@ -428,6 +585,11 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
           e.retryAfter = Number(res.headers.get('Retry-After')) || 30;
           throw e;
         }
+        const ref = res.headers.get('X-Conversation-Reference');
+        if (ref && /^[0-9A-F]{4}(-[0-9A-F]{4}){3}$/.test(ref)) {
+          refNote.textContent = t('reference', { ref });
+          refNote.hidden = false;
+        }
         const complete = await readSSE(res, (ev) => {
           if (ev.error) {
             const e = new Error(ev.error.message);
@@ -447,7 +609,7 @@ textarea { flex: 1; font: inherit; resize: none; padding: 0.4rem 0.5rem; border:
         });
         if (frame) cancelAnimationFrame(frame);
         draw();
-        if (complete) say(text.slice(said).trim());
+        if (complete) { say(text.slice(said).trim()); addFeedback(bot); }
         else setNote(bot, t('lost'), true, retry);
       } catch (e) {
         if (frame) cancelAnimationFrame(frame);

@@ -34,6 +34,7 @@ struct app {
     bool tenant_raw_models;      /* tenant keys may call raw models by name */
     int n_models_configured;
     int64_t backup_retention_days; /* the operator's statement (serve --backup-retention-days) */
+    json_t *publish_gate; /* BORROWED: the operator's gate for every tenant (eval/gate.h); NULL */
 };
 
 /* The routing table and its size. */
@@ -183,6 +184,8 @@ enum lair_err api_assistant_restore(struct http_req *rq);
 enum lair_err api_conversations_list(struct http_req *rq);
 enum lair_err api_conversation_get(struct http_req *rq);
 enum lair_err api_conversation_delete(struct http_req *rq);
+enum lair_err api_conversation_patch(struct http_req *rq);
+enum lair_err api_conversation_delete_last(struct http_req *rq);
 /* audit.c */
 enum lair_err api_audit_list(struct http_req *rq);
 enum lair_err api_audit_verify(struct http_req *rq);

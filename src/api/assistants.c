@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "store/assistants.h"
 #include "store/kb.h"
+#include "eval/gate.h"
 #include "core/banned.h"
 
 /* ---- helpers ---- */
@@ -379,7 +380,7 @@ enum lair_err api_assistant_delete(struct http_req *rq)
  * today (its model still served). OUT: *got the version number, *info. */
 static enum lair_err checked_version(struct http_req *rq, struct tenant_db *db, const char *slug,
                                      int version, int *got, struct assistant_info *info,
-                                     const char *what)
+                                     const char *what, json_t **gate)
 {
     char *text = NULL;
     enum lair_err e = assistants_get(db, slug, version, &text, got, info);
@@ -394,8 +395,64 @@ static enum lair_err checked_version(struct http_req *rq, struct tenant_db *db, 
     snprintf(prefix, sizeof(prefix), "version %d cannot be %s: ", *got, what);
     struct assistant a;
     e = validate(rq, spec, &a, prefix);
+    if (!e && gate && a.publish_gate)
+        *gate = json_incref(a.publish_gate);
     json_decref(spec);
     assistant_release(&a);
+    return e;
+}
+
+/* The publish gate (eval/gate.h): the assistant's own and the operator's.
+ * Refuses with 409 (evaluation_required when a run is missing,
+ * evaluation_failed otherwise) and the failing cases; OUT: *answered, and
+ * runs "1,4" (the runs that allowed the publication) for the audit. */
+static enum lair_err gate_check(struct http_req *rq, struct tenant_db *db, const char *slug,
+                                int version, json_t *gate, bool *answered, char *runs, size_t n)
+{
+    struct app *app = http_app(rq);
+    *answered = false;
+    runs[0] = 0;
+    if (json_array_size(gate) == 0 && json_array_size(app->publish_gate) == 0)
+        return LAIR_OK;
+    bool passed;
+    json_t *report;
+    enum lair_err e =
+        eval_gate_check(db, slug, version, gate, app->publish_gate, &passed, &report);
+    if (e)
+        return e;
+    size_t i, len = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(report, "runs"), i, v)
+    {
+        int w = snprintf(runs + len, n - len, "%s%lld", len ? "," : "",
+                         (long long)json_integer_value(v));
+        if (w > 0 && (size_t)w < n - len)
+            len += (size_t)w;
+    }
+    if (passed) {
+        json_decref(report);
+        return LAIR_OK;
+    }
+    json_t *failures = json_object_get(report, "failures"), *first = json_array_get(failures, 0);
+    bool missing = false;
+    json_array_foreach(failures, i, v) missing |= json_is_null(json_object_get(v, "run"));
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "version %d cannot be published: %zu requirement(s) of the publish gate not met; "
+             "first: %s: %s",
+             version, json_array_size(failures),
+             json_string_value(json_object_get(first, "requirement")),
+             json_string_value(json_object_get(first, "reason")));
+    char target[SLUG_MAX + 16];
+    snprintf(target, sizeof(target), "assistant:%s", slug);
+    api_audit(rq, "assistant.publish", target, "denied");
+    *answered = true;
+    const char *code = missing ? "evaluation_required" : "evaluation_failed";
+    e = api_respond_json(rq, 409,
+                         json_pack("{s:{s:s, s:s, s:n, s:s, s:O}}", "error", "message", msg,
+                                   "type", lair_err_type(LAIR_ECONFLICT), "param", "code", code,
+                                   "gate", failures));
+    json_decref(report);
     return e;
 }
 
@@ -435,12 +492,26 @@ enum lair_err api_assistant_publish(struct http_req *rq)
     }
     int got = 0, published = 0;
     struct assistant_info info;
-    if ((e = checked_version(rq, db, slug, (int)version, &got, &info, "published")))
+    json_t *gate = NULL;
+    bool answered;
+    char runs[200];
+    if ((e = checked_version(rq, db, slug, (int)version, &got, &info, "published", &gate)))
+        return e;
+    e = gate_check(rq, db, slug, got, gate, &answered, runs, sizeof(runs));
+    json_decref(gate);
+    if (e || answered)
         return e;
     e = assistants_publish(db, slug, got, &published);
     if (e)
         return e == LAIR_ENOTFOUND ? no_assistant(rq, slug) : e;
-    audit(rq, "assistant.publish", slug);
+    if (runs[0]) { /* which runs allowed it */
+        char target[SLUG_MAX + 16], detail[260];
+        snprintf(target, sizeof(target), "assistant:%s", slug);
+        snprintf(detail, sizeof(detail), "version:%d eval_runs:%s", got, runs);
+        api_audit_detail(rq, "assistant.publish", target, detail);
+    } else {
+        audit(rq, "assistant.publish", slug);
+    }
     return api_respond_json(rq, 200,
                             json_pack("{s:s, s:i, s:i}", "slug", slug, "version", info.version,
                                       "published_version", published));
@@ -492,7 +563,7 @@ enum lair_err api_assistant_restore(struct http_req *rq)
         return e;
     int got = 0, version = 0;
     struct assistant_info info;
-    if ((e = checked_version(rq, db, slug, (int)from, &got, &info, "restored")))
+    if ((e = checked_version(rq, db, slug, (int)from, &got, &info, "restored", NULL)))
         return e;
     e = assistants_restore(db, slug, got, http_principal(rq)->key_id, &version);
     if (e)
@@ -538,5 +609,24 @@ enum lair_err api_assistant_list_published(struct http_req *rq, json_t *data_arr
     if (e)
         return e;
     struct published_list l = {.data = data_array, .who = p};
-    return assistants_list(db, true, published_one, &l);
+    size_t from = json_array_size(data_array);
+    if ((e = assistants_list(db, true, published_one, &l)))
+        return e;
+    /* what a chat page shows on a new conversation: the published welcome
+     * text and starter questions (extra fields OpenAI clients ignore) */
+    for (size_t i = from; i < json_array_size(data_array); i++) {
+        json_t *m = json_array_get(data_array, i);
+        char *text = NULL;
+        if (assistants_get(db, json_string_value(json_object_get(m, "id")), ASSISTANT_PUBLISHED,
+                           &text, NULL, NULL))
+            continue;
+        json_t *spec = json_loads(text, 0, NULL);
+        free(text);
+        json_t *w = json_object_get(spec, "welcome"), *st = json_object_get(spec, "starters");
+        json_object_set_new(m, "welcome",
+                            json_string(json_is_string(w) ? json_string_value(w) : ""));
+        json_object_set_new(m, "starters", json_is_array(st) ? json_incref(st) : json_array());
+        json_decref(spec);
+    }
+    return LAIR_OK;
 }

@@ -1,4 +1,5 @@
-/* Conversations: the management endpoints (list, get with messages, delete),
+/* Conversations: the management endpoints (list and search, get with
+ * messages, rename, take back the last exchange, delete),
  * and the HTTP form of the chat pipeline's calls that continue a
  * conversation and record an exchange (api/conversations_api.h; the
  * pipeline's own are in assist/chat_conv.c).
@@ -82,10 +83,11 @@ enum lair_err api_conversation_record(struct http_req *rq, const struct api_conv
 
 static json_t *conv_json(const struct conv_row *c)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", c->id, "object",
-                     "conversation", "assistant", c->assistant, "subject", c->subject, "key_id",
-                     c->key_id, "created_at", (json_int_t)c->created_at, "updated_at",
-                     (json_int_t)c->updated_at, "message_count", (json_int_t)c->n_messages);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", c->id, "object",
+                     "conversation", "title", c->title, "assistant", c->assistant, "subject",
+                     c->subject, "key_id", c->key_id, "created_at", (json_int_t)c->created_at,
+                     "updated_at", (json_int_t)c->updated_at, "message_count",
+                     (json_int_t)c->n_messages);
 }
 
 static json_t *message_json(const struct conv_message *m)
@@ -143,6 +145,23 @@ enum lair_err api_conversations_list(struct http_req *rq)
                                  "'subject' must be UTF-8 text of at most 256 bytes");
         f.subject = subject;
     }
+    /* ?mine=true: the caller's own only, whatever its role (the chat page's
+     * list). ?q=: a search in titles and messages, always of the caller's
+     * own conversations only: reading others' messages by searching them is
+     * not what a chat page is for (an admin answering a person's request
+     * has ?subject= and the GDPR export). */
+    const char *mine = http_query(rq, "mine");
+    if (mine && strcmp(mine, "true") && strcmp(mine, "false"))
+        return invalid_query(rq, "mine", "'mine' must be true or false");
+    const char *q = http_query(rq, "q");
+    if (q && *q) {
+        size_t len = strlen(q);
+        if (len > CONV_QUERY_MAX || !utf8_valid(q, len))
+            return invalid_query(rq, "q", "'q' must be UTF-8 text of at most 200 bytes");
+        f.q = q;
+    }
+    if (f.q || (mine && !strcmp(mine, "true")))
+        f.key_id = http_principal(rq)->key_id;
     const char *after = http_query(rq, "after");
     if (after && !conv_id_valid(str_c(after)))
         return invalid_query(rq, "after", "'after' must be the id of a listed conversation");
@@ -230,4 +249,107 @@ enum lair_err api_conversation_delete(struct http_req *rq)
     return api_respond_json(
         rq, 200,
         json_pack("{s:s, s:s, s:b}", "id", row.id, "object", "conversation.deleted", "deleted", 1));
+}
+
+/* A title as PATCH takes it: trimmed of white space at both ends, then 1 to
+ * CONV_TITLE_MAX bytes of UTF-8 (jansson checked it) on one line. OUT: out. */
+static bool title_valid(const char *s, size_t len, char out[CONV_TITLE_MAX + 1])
+{
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (!len || len > CONV_TITLE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    memcpy(out, s, len);
+    out[len] = 0;
+    return true;
+}
+
+/* PATCH /api/v1/conversations/{id} {"title"}: renames a conversation the key
+ * may see (its own for a user key). */
+enum lair_err api_conversation_patch(struct http_req *rq)
+{
+    json_t *o;
+    enum lair_err e = api_parse_body(rq, &o);
+    if (e)
+        return e;
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        if (strcmp(key, "title")) {
+            e = http_fail(rq, LAIR_EUNPROC, key, "unknown_field",
+                          "unknown field '%.64s' (a conversation's only changeable field is "
+                          "'title')",
+                          key);
+            goto out;
+        }
+    }
+    json_t *tv = json_object_get(o, "title");
+    char title[CONV_TITLE_MAX + 1];
+    if (!tv) {
+        e = http_fail(rq, LAIR_EUNPROC, "title", "missing_field", "'title' is required");
+        goto out;
+    }
+    if (!json_is_string(tv) || !title_valid(json_string_value(tv), json_string_length(tv), title)) {
+        e = http_fail(rq, LAIR_EUNPROC, "title", "invalid_title",
+                      "'title' must be text of 1 to %d bytes on one line", CONV_TITLE_MAX);
+        goto out;
+    }
+    struct tenant_db *db;
+    struct conv_row row;
+    if ((e = find(rq, &db, &row)))
+        goto out;
+    struct conv_filter f = key_filter(http_principal(rq));
+    char target[64];
+    snprintf(target, sizeof(target), "conversation:%s", row.id);
+    e = conv_rename(db, row.id, &f, title);
+    if (e == LAIR_ENOTFOUND) { /* deleted meanwhile */
+        e = not_found(rq, NULL);
+        goto out;
+    }
+    if (e) {
+        api_audit(rq, "conversation.rename", target, "error");
+        goto out;
+    }
+    /* the title itself stays out of the audit log: it may quote a person */
+    api_audit(rq, "conversation.rename", target, "ok");
+    snprintf(row.title, sizeof(row.title), "%s", title);
+    e = api_respond_json(rq, 200, conv_json(&row));
+out:
+    json_decref(o);
+    return e;
+}
+
+/* DELETE /api/v1/conversations/{id}/last-exchange: takes back the last
+ * question and its answer, so that the question can be asked again in its
+ * place (the chat page's "regenerate"); answers the question's text. */
+enum lair_err api_conversation_delete_last(struct http_req *rq)
+{
+    struct tenant_db *db;
+    struct conv_row row;
+    enum lair_err e = find(rq, &db, &row);
+    if (e)
+        return e;
+    struct conv_filter f = key_filter(http_principal(rq));
+    struct str question;
+    e = conv_delete_last(db, row.id, &f, http_arena(rq), &question);
+    if (e == LAIR_ENOTFOUND)
+        return not_found(rq, NULL);
+    if (e == LAIR_ECONFLICT)
+        return http_fail(rq, LAIR_ECONFLICT, NULL, "conversation_empty",
+                         "this conversation has no question and answer to take back");
+    char target[64];
+    snprintf(target, sizeof(target), "conversation:%s", row.id);
+    api_audit(rq, "conversation.exchange.delete", target, e ? "error" : "ok");
+    if (e)
+        return e;
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:s, s:b, s:s%}", "id", row.id, "object",
+                                      "conversation.exchange.deleted", "deleted", 1, "question",
+                                      question.ptr, question.len));
 }

@@ -22,6 +22,7 @@
 #include "gdpr/register.h"
 #include "gdpr/retention.h"
 #include "gdpr/subject.h"
+#include "store/gdpr_store.h"
 #include "store/assistants.h"
 #include "store/conversations.h"
 #include "core/banned.h"
@@ -108,6 +109,138 @@ enum lair_err api_gdpr_export(struct http_req *rq)
     if (!e)
         e = http_respond_json(rq, 200, &out);
     buf_release(&out);
+    return e;
+}
+
+/* ---- finding a subject ---- */
+
+#define WIDGET_SUBJECT "widget-" /* api/public.c's subjects: "widget-" and 16 hex digits */
+#define REFERENCE_DIGITS 16
+
+bool api_gdpr_reference(const char *subject, char out[20])
+{
+    size_t n = strlen(WIDGET_SUBJECT);
+    if (strncmp(subject, WIDGET_SUBJECT, n) || strlen(subject) != n + REFERENCE_DIGITS)
+        return false;
+    size_t j = 0;
+    for (size_t i = 0; i < REFERENCE_DIGITS; i++) {
+        char c = subject[n + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        if (i && i % 4 == 0)
+            out[j++] = '-';
+        out[j++] = c >= 'a' ? (char)(c - 'a' + 'A') : c;
+    }
+    out[j] = 0;
+    return true;
+}
+
+/* The widget subject of a quoted reference: 16 hex digits, in any case,
+ * grouped by dashes or spaces as the person wrote them. */
+static bool reference_subject(const char *q, char out[32])
+{
+    char hex[REFERENCE_DIGITS + 1];
+    size_t n = 0;
+    for (const char *p = q; *p; p++) {
+        char c = *p;
+        if (c == '-' || c == ' ')
+            continue;
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || n == REFERENCE_DIGITS)
+            return false;
+        hex[n++] = c;
+    }
+    hex[n] = 0;
+    if (n != REFERENCE_DIGITS)
+        return false;
+    snprintf(out, 32, WIDGET_SUBJECT "%s", hex);
+    return true;
+}
+
+enum lair_err api_gdpr_find(struct http_req *rq)
+{
+    json_t *body = NULL;
+    struct tenant_db *db;
+    enum lair_err e = api_parse_body(rq, &body);
+    if (e)
+        return e;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "q") != 0) {
+            const char *name = arena_strndup(http_arena(rq), key, strlen(key));
+            e = http_fail(rq, LAIR_EUNPROC, name ? name : "body", "unknown_field",
+                          "unknown field '%s': the body is {\"q\": \"...\"}", key);
+            goto out;
+        }
+    }
+    json_t *q = json_object_get(body, "q");
+    /* what the person quoted, without the spaces around it */
+    char text[GDPR_SUBJECT_MAX + 1];
+    const char *s = json_string_value(q);
+    size_t len = s ? json_string_length(q) : 0;
+    while (len && (*s == ' ' || *s == '\t' || *s == '\n'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n'))
+        len--;
+    if (!s || len == 0 || len > GDPR_SUBJECT_MAX ||
+        !gdpr_subject_valid((struct str){s, len})) {
+        e = http_fail(rq, LAIR_EUNPROC, "q", "invalid_value",
+                      "'q' is required: a conversation reference, a conversation id or a user "
+                      "id (1 to %d bytes)",
+                      GDPR_SUBJECT_MAX);
+        goto out;
+    }
+    memcpy(text, s, len);
+    text[len] = 0;
+    if ((e = api_tenant_db(rq, &db)))
+        goto out;
+    char subject[GDPR_SUBJECT_MAX + 1];
+    const char *found_by = "user";
+    if (!strncmp(text, CONV_ID_PREFIX, strlen(CONV_ID_PREFIX)) && len == CONV_ID_LEN) {
+        found_by = "conversation";
+        e = gdpr_store_subject_of(db, text, subject, sizeof(subject));
+        if (e == LAIR_ENOTFOUND) {
+            e = http_fail(rq, e, "q", "conversation_not_found",
+                          "this organisation has no conversation %s", text);
+            goto out;
+        }
+        if (!e && !subject[0]) {
+            e = http_fail(rq, LAIR_ENOTFOUND, "q", "subject_not_found",
+                          "the conversation %s names no person (no 'user' field): delete it "
+                          "with DELETE /api/v1/conversations/%s",
+                          text, text);
+            goto out;
+        }
+    } else if (reference_subject(text, subject)) {
+        found_by = "reference";
+    } else {
+        snprintf(subject, sizeof(subject), "%s", text);
+    }
+    struct gdpr_subject_summary sum;
+    if (e || (e = gdpr_store_subject_summary(db, subject, &sum)))
+        goto out;
+    unsigned char akey[AUDIT_KEY_LEN];
+    if ((e = load_key(rq, akey)))
+        goto out;
+    char token[GDPR_TOKEN_MAX], target[GDPR_TOKEN_MAX + 16];
+    gdpr_subject_token(akey, tenant_db_slug(db), str_c(subject), token);
+    sodium_memzero(akey, sizeof(akey));
+    snprintf(target, sizeof(target), "subject:%s", token);
+    api_audit(rq, "gdpr.find", target, "ok");
+    char ref[20];
+    json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "object", "gdpr.subject",
+                          "subject", subject, "found_by", found_by, "conversations",
+                          (json_int_t)sum.conversations, "messages", (json_int_t)sum.messages,
+                          "first_at", (json_int_t)sum.first_at, "last_at",
+                          (json_int_t)sum.last_at);
+    if (r && api_gdpr_reference(subject, ref))
+        json_object_set_new(r, "reference", json_string(ref));
+    e = api_respond_json(rq, 200, r);
+out:
+    json_decref(body);
     return e;
 }
 

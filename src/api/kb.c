@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "http/multipart.h"
 #include "rag/search.h"
+#include "rag/synonyms.h"
 #include "store/kb.h"
 #include "core/banned.h"
 
@@ -475,6 +476,99 @@ enum lair_err api_kb_search(struct http_req *rq)
     }
     json_decref(o);
     return e;
+}
+
+/* ---- synonyms ---- */
+
+/* {"object": "kb.synonyms", "kb", "default": whether the project's
+ * vocabulary applies, "updated_at", "synonyms": the groups}. */
+static enum lair_err synonyms_respond(struct http_req *rq, struct tenant_db *db, const char *slug)
+{
+    char *json = NULL;
+    int64_t at = 0;
+    enum lair_err e = kb_synonyms_get(db, slug, &json, &at);
+    if (e)
+        return e == LAIR_ENOTFOUND ? no_kb(rq, slug) : e;
+    json_t *groups = json ? json_loads(json, 0, NULL) : syn_default_json();
+    free(json);
+    if (!groups)
+        return LAIR_ENOMEM;
+    return api_respond_json(rq, 200,
+                            json_pack("{s:s, s:s, s:b, s:o, s:o}", "object", "kb.synonyms", "kb",
+                                      slug, "default", json == NULL, "updated_at",
+                                      at ? json_integer(at) : json_null(), "synonyms", groups));
+}
+
+enum lair_err api_kb_synonyms_get(struct http_req *rq)
+{
+    char slug[SLUG_MAX + 1];
+    struct tenant_db *db;
+    enum lair_err e = open_kb(rq, slug, &db);
+    return e ? e : synonyms_respond(rq, db, slug);
+}
+
+/* Replaces the vocabulary: validated whole (syn_set_from_json) before
+ * anything is written, so that a refused request changes nothing. */
+enum lair_err api_kb_synonyms_put(struct http_req *rq)
+{
+    static const char *const allowed[] = {"synonyms", NULL};
+    char slug[SLUG_MAX + 1];
+    struct tenant_db *db;
+    json_t *o = NULL;
+    enum lair_err e = open_kb(rq, slug, &db);
+    if (e || (e = api_parse_body(rq, &o)))
+        return e;
+    struct analyzer *an = NULL;
+    struct syn_set *set = NULL;
+    char *text = NULL, where[64], why[200];
+    if ((e = unknown_fields(rq, o, allowed)))
+        goto out;
+    if ((e = analyzer_new(&an)))
+        goto out;
+    e = syn_set_from_json(json_object_get(o, "synonyms"), an, &set, where, sizeof(where), why,
+                          sizeof(why));
+    if (e == LAIR_EINVAL) {
+        e = http_fail(rq, LAIR_EUNPROC, arena_strndup(http_arena(rq), where, strlen(where)),
+                      "invalid_synonyms", "%s: %s", where, why);
+        goto out;
+    }
+    if (e)
+        goto out;
+    if (!(text = json_dumps(json_object_get(o, "synonyms"), JSON_COMPACT))) {
+        e = LAIR_ENOMEM;
+        goto out;
+    }
+    if ((e = kb_synonyms_set(db, slug, text))) {
+        e = e == LAIR_ESTORAGE    ? storage_full(rq, "the synonyms were not changed")
+            : e == LAIR_ENOTFOUND ? no_kb(rq, slug)
+                                  : e;
+        goto out;
+    }
+    char detail[32];
+    snprintf(detail, sizeof(detail), "groups=%zu", set->n_groups);
+    char target[AUDIT_TARGET_MAX];
+    audit_target(target, "kb", slug, NULL);
+    api_audit_detail(rq, "kb.synonyms.update", target, detail);
+    e = synonyms_respond(rq, db, slug);
+out:
+    free(text);
+    syn_set_free(set);
+    analyzer_free(an);
+    json_decref(o);
+    return e;
+}
+
+enum lair_err api_kb_synonyms_delete(struct http_req *rq)
+{
+    char slug[SLUG_MAX + 1];
+    struct tenant_db *db;
+    enum lair_err e = open_kb(rq, slug, &db);
+    if (e)
+        return e;
+    if ((e = kb_synonyms_set(db, slug, NULL)))
+        return e == LAIR_ESTORAGE ? storage_full(rq, "the synonyms were not changed") : e;
+    audit(rq, "kb.synonyms.reset", "kb", slug, NULL);
+    return synonyms_respond(rq, db, slug);
 }
 
 /* ---- jobs ---- */

@@ -21,6 +21,11 @@ enum lair_err api_kb_documents_upload(struct http_req *rq);
 enum lair_err api_kb_documents_list(struct http_req *rq);
 enum lair_err api_kb_document_delete(struct http_req *rq);
 enum lair_err api_kb_search(struct http_req *rq);
+/* The base's vocabulary of equivalences (src/rag/synonyms.h): read,
+ * replace ({"synonyms": [[...], ...]}), back to the default. */
+enum lair_err api_kb_synonyms_get(struct http_req *rq);
+enum lair_err api_kb_synonyms_put(struct http_req *rq);
+enum lair_err api_kb_synonyms_delete(struct http_req *rq);
 enum lair_err api_job_get(struct http_req *rq);
 
 #endif

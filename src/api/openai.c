@@ -584,6 +584,25 @@ enum lair_err api_chat_answer(struct http_req *rq, const struct chat_request *re
 /* model = an assistant of the caller's tenant (published version), else,
  * where allowed, a raw model; resolved before the rest of the body is
  * read, so that an unknown model is what a request hears first. */
+/* LibreAIr's extension: "assistant_version": "draft" or N lets an editor
+ * try the draft, or an earlier version, of an assistant before citizens see
+ * it (chat_resolve checks the role). Read before the target is resolved. */
+static enum lair_err parse_version(struct http_req *rq, json_t *o, struct chat_request *r)
+{
+    json_t *av = json_object_get(o, "assistant_version");
+    if (!av || json_is_null(av))
+        return LAIR_OK;
+    if (json_is_string(av) && !strcmp(json_string_value(av), "draft"))
+        r->version = CHAT_DRAFT;
+    else if (json_is_integer(av) && json_integer_value(av) >= 1 &&
+             json_integer_value(av) <= 1 << 30)
+        r->version = (int)json_integer_value(av);
+    else
+        return bad(rq, "assistant_version",
+                   "'assistant_version' is \"draft\" or a version number (1 or more)");
+    return LAIR_OK;
+}
+
 enum lair_err api_chat_completions(struct http_req *rq)
 {
     json_t *o;
@@ -598,7 +617,9 @@ enum lair_err api_chat_completions(struct http_req *rq)
     struct chat_error err;
     struct llm_message *msgs = NULL;
     size_t n = 0;
-    if ((e = chat_resolve(&ctx, &g.req, &t, &err))) {
+    if ((e = parse_version(rq, o, &g.req))) {
+        /* answered */
+    } else if ((e = chat_resolve(&ctx, &g.req, &t, &err))) {
         e = api_chat_fail(rq, e, &err);
     } else if ((e = parse_gen(rq, o, &g)) || (e = parse_messages(rq, o, &msgs, &n))) {
         chat_target_release(&t);

@@ -12,10 +12,13 @@
 #include <time.h>
 
 #include "api/app.h"
+#include "api/feedback_api.h"
+#include "api/gdpr_api.h"
 #include "api/public.h"
 #include "assist/assistant.h"
 #include "core/json.h"
 #include "store/assistants.h"
+#include "store/conversations.h"
 #include "core/banned.h"
 
 #define PUBLIC_MAX_MESSAGES 16
@@ -109,7 +112,7 @@ static enum lair_err check_origin(struct http_req *rq, const struct assistant *a
         return http_fail(rq, LAIR_EPERM, NULL, "origin_not_allowed",
                          "this site is not in the assistant's allowed_origins");
     http_set_header(rq, "Access-Control-Allow-Origin", canon);
-    http_set_header(rq, "Access-Control-Expose-Headers", "Retry-After");
+    http_set_header(rq, "Access-Control-Expose-Headers", "Retry-After, X-Conversation-Reference");
     return LAIR_OK;
 }
 
@@ -217,11 +220,15 @@ enum lair_err api_public_assistant(struct http_req *rq)
             json_array_append_new(starters, json_string(a.starters[i]));
         char id[2 * SLUG_MAX + 2];
         snprintf(id, sizeof(id), "%s.%s", tenant, a.slug);
-        e = api_respond_json(rq, 200,
-                             json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "object",
-                                       "public_assistant", "id", id, "name", a.name, "welcome",
-                                       a.welcome ? a.welcome : "", "starters", starters,
-                                       "citations", a.citations != CITATIONS_OFF));
+        /* the theme, with the title resolved: "" stands for the name */
+        json_t *widget = json_pack(
+            "{s:s, s:s, s:s, s:s}", "color", a.widget_color, "position", a.widget_position, "title",
+            *a.widget_title ? a.widget_title : a.name, "launcher_label", a.widget_launcher_label);
+        e = api_respond_json(
+            rq, 200,
+            json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "object", "public_assistant", "id", id,
+                      "name", a.name, "welcome", a.welcome ? a.welcome : "", "starters", starters,
+                      "citations", a.citations != CITATIONS_OFF, "widget", widget));
     }
     assistant_release(&a);
     return e;
@@ -338,6 +345,11 @@ static enum lair_err widget_request(struct http_req *rq, json_t *o, const struct
         sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
         snprintf(subject, 32, "widget-%s", hex);
         req->user = str_c(subject);
+        /* the reference the widget shows the person, for their requests
+         * (access, erasure): the DPO finds them with it (POST /api/v1/gdpr/find) */
+        char ref[20];
+        if (api_gdpr_reference(subject, ref))
+            http_set_header(rq, "X-Conversation-Reference", ref);
     }
     return widget_messages(rq, o, req);
 }
@@ -378,6 +390,50 @@ enum lair_err api_public_chat(struct http_req *rq)
     struct api_answer_opts ao = {.stream = s ? json_is_true(s) : true};
     e = api_chat_answer(rq, &req, NULL, &ao);
 out:
+    json_decref(o);
+    assistant_release(&a);
+    return e;
+}
+
+/* POST /public/v1/assistants/{id}/feedback {"conversation_id", "message_id"?,
+ * "rating", "comment"?}: a citizen's thumbs up or down on an answer of a
+ * conversation that the widget itself created for this assistant (the
+ * check its chat makes for conversation_id); any other conversation
+ * answers 404 conversation_not_found. */
+enum lair_err api_public_feedback(struct http_req *rq)
+{
+    char tenant[SLUG_MAX + 1];
+    struct assistant a;
+    enum lair_err e = public_find(rq, tenant, &a);
+    if (e)
+        return e;
+    json_t *o = NULL;
+    char origin[ASSISTANT_ORIGIN_MAX + 1];
+    struct principal p;
+    struct tenant_db *db = NULL;
+    widget_principal(tenant, a.slug, &p);
+    if ((e = check_origin(rq, &a, origin)) || (e = rate_limit(rq, origin)) ||
+        (e = api_parse_body(rq, &o)) || (e = api_feedback_check(rq, o, true)))
+        goto out;
+    http_set_principal(rq, &p); /* audited in the tenant's log, as the widget */
+    json_t *c = json_object_get(o, "conversation_id");
+    struct str id = {json_string_value(c), json_string_length(c)};
+    struct conv_filter f = {.key_id = PUBLIC_KEY_ID, .assistant = a.slug};
+    struct conv_row row;
+    char cid[CONV_ID_LEN + 1];
+    snprintf(cid, sizeof(cid), "%.*s", (int)(id.len < CONV_ID_LEN ? id.len : CONV_ID_LEN), id.ptr);
+    if (conv_id_valid(id) && !(e = tenants_get(((struct app *)http_app(rq))->tenants, tenant, &db)))
+        e = conv_get(db, cid, &f, &row);
+    if (e && e != LAIR_ENOTFOUND)
+        goto out;
+    if (e || !conv_id_valid(id))
+        e = http_fail(rq, LAIR_ENOTFOUND, "conversation_id", "conversation_not_found",
+                      "conversation not found");
+    else
+        e = api_feedback_give(rq, db, cid, o, PUBLIC_KEY_ID, true);
+out:
+    if (db)
+        tenant_db_put(db);
     json_decref(o);
     assistant_release(&a);
     return e;

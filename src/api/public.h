@@ -37,5 +37,7 @@
 enum lair_err api_public_assistant(struct http_req *rq);
 enum lair_err api_public_chat(struct http_req *rq);
 enum lair_err api_public_preflight(struct http_req *rq);
+/* POST /public/v1/assistants/{id}/feedback: see api/feedback_api.h. */
+enum lair_err api_public_feedback(struct http_req *rq);
 
 #endif

@@ -5,6 +5,8 @@
 #include "api/public.h"
 #include "api/web.h"
 #include "api/kb_api.h"
+#include "api/evals_api.h"
+#include "api/feedback_api.h"
 
 #define KiB (size_t)1024
 #define MiB (KiB * 1024)
@@ -45,11 +47,31 @@ const struct route api_routes[] = {
      "assistant_versions"},
     {"POST", "/api/v1/assistants/{}/versions/{}/restore", api_assistant_restore, R_EDITOR,
      64 * KiB, "assistant_restore"},
+    /* evaluation (api/evals.c, docs/evaluation.md) */
+    {"GET", "/api/v1/assistants/{}/eval-suites", api_eval_suites_list, R_EDITOR, 0, "eval_suites"},
+    {"GET", "/api/v1/assistants/{}/eval-suites/{}", api_eval_suite_get, R_EDITOR, 0, "eval_suite"},
+    {"PUT", "/api/v1/assistants/{}/eval-suites/{}", api_eval_suite_put, R_EDITOR, 4 * MiB,
+     "eval_suite"},
+    {"POST", "/api/v1/assistants/{}/eval-runs", api_eval_runs_create, R_EDITOR, 64 * KiB,
+     "eval_runs"},
+    {"GET", "/api/v1/assistants/{}/eval-runs", api_eval_runs_list, R_EDITOR, 0, "eval_runs"},
+    {"GET", "/api/v1/assistants/{}/eval-runs/{}", api_eval_run_get, R_EDITOR, 0, "eval_run"},
+    {"GET", "/api/v1/assistants/{}/eval-runs/{}/compare/{}", api_eval_compare, R_EDITOR, 0,
+     "eval_compare"},
     /* conversations */
     {"GET", "/api/v1/conversations", api_conversations_list, R_TENANT, 0, "conversations"},
     {"GET", "/api/v1/conversations/{}", api_conversation_get, R_TENANT, 0, "conversation"},
     {"DELETE", "/api/v1/conversations/{}", api_conversation_delete, R_TENANT, 0,
      "conversation"},
+    {"PATCH", "/api/v1/conversations/{}", api_conversation_patch, R_TENANT, 4 * KiB,
+     "conversation"},
+    {"POST", "/api/v1/conversations/{}/feedback", api_conversation_feedback, R_TENANT, 8 * KiB,
+     "conversation_feedback"},
+    /* feedback and the dashboard (api/feedback.c) */
+    {"GET", "/api/v1/feedback", api_feedback_list, R_EDITOR, 0, "feedback"},
+    {"GET", "/api/v1/dashboard", api_dashboard, R_EDITOR, 0, "dashboard"},
+    {"DELETE", "/api/v1/conversations/{}/last-exchange", api_conversation_delete_last, R_TENANT,
+     0, "conversation_last_exchange"},
     /* knowledge bases (api/kb.c): editor or admin keys, search included */
     {"GET", "/api/v1/knowledge-bases", api_kbs_list, R_EDITOR, 0, "knowledge_bases"},
     {"POST", "/api/v1/knowledge-bases", api_kbs_create, R_EDITOR, 64 * KiB, "knowledge_bases"},
@@ -62,6 +84,11 @@ const struct route api_routes[] = {
     {"DELETE", "/api/v1/knowledge-bases/{}/documents/{}", api_kb_document_delete, R_EDITOR, 0,
      "kb_document"},
     {"POST", "/api/v1/knowledge-bases/{}/search", api_kb_search, R_EDITOR, 64 * KiB, "kb_search"},
+    {"GET", "/api/v1/knowledge-bases/{}/synonyms", api_kb_synonyms_get, R_EDITOR, 0, "kb_synonyms"},
+    {"PUT", "/api/v1/knowledge-bases/{}/synonyms", api_kb_synonyms_put, R_EDITOR, 256 * KiB,
+     "kb_synonyms"},
+    {"DELETE", "/api/v1/knowledge-bases/{}/synonyms", api_kb_synonyms_delete, R_EDITOR, 0,
+     "kb_synonyms"},
     {"GET", "/api/v1/jobs/{}", api_job_get, R_EDITOR, 0, "job"},
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, R_AUTH, 0, "audit"},
@@ -69,6 +96,7 @@ const struct route api_routes[] = {
     /* GDPR (api/gdpr.c, docs/gdpr.md) */
     {"POST", "/api/v1/gdpr/export", api_gdpr_export, R_ADMIN, 64 * KiB, "gdpr_export"},
     {"POST", "/api/v1/gdpr/erase", api_gdpr_erase, R_ADMIN, 64 * KiB, "gdpr_erase"},
+    {"POST", "/api/v1/gdpr/find", api_gdpr_find, R_ADMIN, 64 * KiB, "gdpr_find"},
     {"GET", "/api/v1/conversations/{}/pseudonyms", api_gdpr_pseudonyms, R_ADMIN, 0,
      "conversation_pseudonyms"},
     {"GET", "/api/v1/register", api_register, R_ADMIN, 0, "register"},
@@ -81,6 +109,10 @@ const struct route api_routes[] = {
     {"OPTIONS", "/public/v1/assistants/{}", api_public_preflight, 0, 0, "public_preflight"},
     {"POST", "/public/v1/assistants/{}/chat", api_public_chat, R_STREAM, 64 * KiB, "public_chat"},
     {"OPTIONS", "/public/v1/assistants/{}/chat", api_public_preflight, 0, 0, "public_preflight"},
+    {"POST", "/public/v1/assistants/{}/feedback", api_public_feedback, 0, 8 * KiB,
+     "public_feedback"},
+    {"OPTIONS", "/public/v1/assistants/{}/feedback", api_public_preflight, 0, 0,
+     "public_preflight"},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -410,6 +410,231 @@ static enum lair_err parse_welcome(struct parser *p, json_t *spec, json_t *c)
     return e;
 }
 
+/* ---- widget theme ---- */
+
+/* One sRGB channel (0..255) as linear light. */
+static double linear(unsigned v)
+{
+    double c = v / 255.0;
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double luminance(unsigned rgb)
+{
+    return 0.2126 * linear(rgb >> 16 & 255) + 0.7152 * linear(rgb >> 8 & 255) +
+           0.0722 * linear(rgb & 255);
+}
+
+double assistant_contrast_ratio(unsigned rgb1, unsigned rgb2)
+{
+    double a = luminance(rgb1), b = luminance(rgb2);
+    return a > b ? (a + 0.05) / (b + 0.05) : (b + 0.05) / (a + 0.05);
+}
+
+/* "#rgb" or "#rrggbb" (either case) as 0xRRGGBB; false for anything else. */
+static bool hex_color(const char *s, size_t len, unsigned *out)
+{
+    if ((len != 4 && len != 7) || s[0] != '#')
+        return false;
+    unsigned v = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+        unsigned d = isdigit((unsigned char)s[i])
+                         ? (unsigned)(s[i] - '0')
+                         : (unsigned)(tolower((unsigned char)s[i]) - 'a' + 10);
+        v = len == 4 ? v << 8 | d << 4 | d : v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* widget.color: a hex colour under which white text is readable (WCAG AA),
+ * stored as "#rrggbb". */
+static enum lair_err widget_color(struct parser *p, json_t *w, json_t *out)
+{
+    json_t *v = field(w, "color");
+    unsigned rgb;
+    if (!v)
+        return json_object_set_new(out, "color", json_string(ASSISTANT_WIDGET_COLOR)) ? LAIR_ENOMEM
+                                                                                      : LAIR_OK;
+    if (!json_is_string(v) || !hex_color(json_string_value(v), json_string_length(v), &rgb))
+        return fail(p, "widget.color",
+                    "'widget.color' must be a colour written \"#rrggbb\" or \"#rgb\" "
+                    "(hexadecimal), like \"%s\"",
+                    ASSISTANT_WIDGET_COLOR);
+    double ratio = assistant_contrast_ratio(rgb, 0xffffff);
+    if (ratio < ASSISTANT_MIN_CONTRAST)
+        /* floored, so that 4.499 is not written 4.50 */
+        return fail_code(p, "insufficient_contrast", "widget.color",
+                         "'widget.color' #%06x has a contrast ratio of %.2f:1 with the widget's "
+                         "white text; WCAG AA asks for at least %.1f:1: choose a darker colour",
+                         rgb, floor(ratio * 100) / 100, ASSISTANT_MIN_CONTRAST);
+    char canon[8];
+    snprintf(canon, sizeof(canon), "#%06x", rgb);
+    return json_object_set_new(out, "color", json_string(canon)) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+static enum lair_err parse_widget(struct parser *p, json_t *spec, json_t *c)
+{
+    static const char *const keys[] = {"color", "position", "title", "launcher_label", NULL};
+    static const char *const pos[] = {"bottom-right", "bottom-left", NULL};
+    json_t *w, *out = json_object();
+    enum lair_err e = out ? opt_object(p, spec, "widget", &w) : LAIR_ENOMEM;
+    if (!e && w)
+        e = known_keys(p, w, "widget", keys);
+    if (!e)
+        e = widget_color(p, w, out);
+    if (!e)
+        e = opt_enum(p, w, "position", "widget", pos, "bottom-right", out);
+    if (!e)
+        e = opt_string(p, w, "title", "widget", 0, ASSISTANT_NAME_MAX, "", out);
+    if (!e)
+        e = opt_string(p, w, "launcher_label", "widget", 0, ASSISTANT_LAUNCHER_MAX, "", out);
+    if (!e && json_object_set(c, "widget", out))
+        e = LAIR_ENOMEM;
+    json_decref(out);
+    return e;
+}
+
+/* ---- the publish gate ---- */
+
+/* A suite, pack or category name: 1 to ASSISTANT_GATE_NAME_MAX characters
+ * among a-z 0-9 - _, not starting with - or _ (src/eval's names). */
+static bool gate_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > ASSISTANT_GATE_NAME_MAX || s[0] == '-' || s[0] == '_')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+              s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* A pass rate in [0, 1]; path names it. */
+static enum lair_err gate_rate(struct parser *p, json_t *v, const char *path, double *out)
+{
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0 ||
+        json_number_value(v) > 1)
+        return fail(p, path, "'%s' must be a pass rate between 0 and 1", path);
+    *out = json_number_value(v);
+    return LAIR_OK;
+}
+
+/* One requirement of a gate: {"suite"|"pack": NAME, "min_pass_rate"?: 0..1
+ * (default 1), "categories"?: {CATEGORY: 0..1}}. OUT: *out its canonical
+ * form (OWNED). */
+static enum lair_err gate_item(struct parser *p, json_t *item, const char *at, json_t **out)
+{
+    static const char *const keys[] = {"suite", "pack", "min_pass_rate", "categories", NULL};
+    char path[128];
+    *out = NULL;
+    if (!json_is_object(item))
+        return fail(p, at, "'%s' must be an object: {\"suite\" or \"pack\": name, "
+                           "\"min_pass_rate\": 0..1, \"categories\": {…}}",
+                    at);
+    enum lair_err e = known_keys(p, item, at, keys);
+    if (e)
+        return e;
+    json_t *suite = field(item, "suite"), *pack = field(item, "pack");
+    if (!suite == !pack)
+        return fail(p, at, "'%s' names exactly one of \"suite\" (the assistant's own) or "
+                           "\"pack\" (a red-team pack)",
+                    at);
+    const char *kind = suite ? "suite" : "pack";
+    json_t *name = suite ? suite : pack;
+    join(path, sizeof(path), at, kind);
+    if (!json_is_string(name) || !gate_name_valid(json_string_value(name)))
+        return fail(p, path, "'%s' must be 1 to %d characters among a-z, 0-9, '-' and '_'", path,
+                    ASSISTANT_GATE_NAME_MAX);
+    double min = 1.0;
+    json_t *m = field(item, "min_pass_rate");
+    join(path, sizeof(path), at, "min_pass_rate");
+    if (m && (e = gate_rate(p, m, path, &min)))
+        return e;
+    json_t *cats = json_object(), *cv;
+    json_t *cin = field(item, "categories");
+    const char *cname;
+    join(path, sizeof(path), at, "categories");
+    if (cin && !json_is_object(cin)) {
+        json_decref(cats);
+        return fail(p, path, "'%s' must be an object: {\"category\": minimum pass rate}", path);
+    }
+    json_object_foreach(cin, cname, cv)
+    {
+        char cpath[192];
+        snprintf(cpath, sizeof(cpath), "%s.%.60s", path, cname);
+        double r = 1.0;
+        if (!gate_name_valid(cname)) {
+            json_decref(cats);
+            return fail(p, cpath, "'%s': a category is 1 to %d characters among a-z, 0-9, '-' "
+                                  "and '_'",
+                        cpath, ASSISTANT_GATE_NAME_MAX);
+        }
+        if ((e = gate_rate(p, cv, cpath, &r))) {
+            json_decref(cats);
+            return e;
+        }
+        json_object_set_new(cats, cname, json_real(r));
+    }
+    *out = json_pack("{s:s, s:f, s:o}", kind, json_string_value(name), "min_pass_rate", min,
+                     "categories", cats);
+    return *out ? LAIR_OK : LAIR_ENOMEM;
+}
+
+/* A gate: an array of at most ASSISTANT_GATE_MAX requirements. OUT: *out
+ * the canonical array (OWNED). */
+static enum lair_err gate_array(struct parser *p, json_t *g, const char *key, json_t **out)
+{
+    *out = NULL;
+    if (!json_is_array(g))
+        return fail(p, key, "'%s' must be an array of requirements", key);
+    if (json_array_size(g) > ASSISTANT_GATE_MAX)
+        return fail(p, key, "'%s' takes at most %d requirements", key, ASSISTANT_GATE_MAX);
+    json_t *arr = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(g, i, item)
+    {
+        char at[64];
+        snprintf(at, sizeof(at), "%s[%zu]", key, i);
+        json_t *one;
+        enum lair_err e = gate_item(p, item, at, &one);
+        if (e || !arr || json_array_append_new(arr, one)) {
+            json_decref(arr);
+            return e ? e : LAIR_ENOMEM;
+        }
+    }
+    *out = arr;
+    return LAIR_OK;
+}
+
+/* "publish_gate": kept in the canonical form only when it is not empty, so
+ * that files without one keep their form. */
+static enum lair_err parse_gate(struct parser *p, json_t *spec, json_t *c)
+{
+    json_t *g = field(spec, "publish_gate"), *canon;
+    if (!g)
+        return LAIR_OK;
+    enum lair_err e = gate_array(p, g, "publish_gate", &canon);
+    if (e)
+        return e;
+    if (json_array_size(canon) == 0) {
+        json_decref(canon);
+        return LAIR_OK;
+    }
+    return json_object_set_new(c, "publish_gate", canon) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+enum lair_err assistant_gate_parse(json_t *gate, json_t **out, struct assistant_error *err)
+{
+    struct parser p = {.err = err};
+    memset(err, 0, sizeof(*err));
+    return gate_array(&p, gate, "publish_gate", out);
+}
+
 /* ---- origins ---- */
 
 /* A host name: labels of 1..63 letters, digits and '-' (not at either end)
@@ -678,6 +903,7 @@ static void fill(struct assistant *a, json_t *c)
     a->spec = c;
     a->slug = get_s(c, "slug");
     a->name = get_s(c, "name");
+    a->publish_gate = json_object_get(c, "publish_gate");
     a->instructions = get_s(c, "instructions");
     a->model = get_s(c, "model");
     json_t *params = json_object_get(c, "params"), *v;
@@ -708,6 +934,11 @@ static void fill(struct assistant *a, json_t *c)
     a->visibility = !strcmp(get_s(c, "visibility"), "public") ? VIS_PUBLIC : VIS_INTERNAL;
     a->allowed_origins = json_object_get(c, "allowed_origins");
     a->retention_days = (int)json_integer_value(json_object_get(c, "retention_days"));
+    json_t *w = json_object_get(c, "widget");
+    a->widget_color = get_s(w, "color");
+    a->widget_position = get_s(w, "position");
+    a->widget_title = get_s(w, "title");
+    a->widget_launcher_label = get_s(w, "launcher_label");
 }
 
 enum lair_err assistant_parse(json_t *spec, const struct assistant_ctx *ctx, struct assistant *out,
@@ -727,6 +958,8 @@ enum lair_err assistant_parse(json_t *spec, const struct assistant_ctx *ctx, str
                                        "visibility",
                                        "allowed_origins",
                                        "retention_days",
+                                       "widget",
+                                       "publish_gate",
                                        NULL};
     struct parser p = {.ctx = ctx, .err = err};
     memset(out, 0, sizeof(*out));
@@ -741,7 +974,8 @@ enum lair_err assistant_parse(json_t *spec, const struct assistant_ctx *ctx, str
         return LAIR_ENOMEM;
     if ((e = parse_identity(&p, spec, c)) || (e = parse_params(&p, spec, c)) ||
         (e = parse_knowledge(&p, spec, c)) || (e = parse_guardrails(&p, spec, c)) ||
-        (e = parse_welcome(&p, spec, c)) || (e = parse_visibility(&p, spec, c))) {
+        (e = parse_welcome(&p, spec, c)) || (e = parse_visibility(&p, spec, c)) ||
+        (e = parse_widget(&p, spec, c)) || (e = parse_gate(&p, spec, c))) {
         json_decref(c);
         return e;
     }

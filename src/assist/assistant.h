@@ -25,6 +25,11 @@
 #define ASSISTANT_MAX_TOKENS 32768
 #define ASSISTANT_TOP_K_MAX 50
 #define ASSISTANT_RETENTION_MAX 3650 /* days */
+#define ASSISTANT_LAUNCHER_MAX 60    /* widget.launcher_label (bytes) */
+/* widget.color: the default, and the least contrast it must have with white
+ * text (WCAG 2 AA for normal text). */
+#define ASSISTANT_WIDGET_COLOR "#1d3f8f"
+#define ASSISTANT_MIN_CONTRAST 4.5
 
 enum citation_policy { CITATIONS_OFF, CITATIONS_OPTIONAL, CITATIONS_REQUIRED };
 enum pii_mode { PII_KEEP, PII_MASK, PII_PSEUDONYMISE };
@@ -56,8 +61,20 @@ struct assistant {
     json_t *allowed_origins;    /* BORROWED array of canonical origins ("https://www.ville.fr");
                                    empty unless public */
     int retention_days;         /* 0 = tenant default */
-    int version;                /* the stored version this came from (0 if none; set by callers) */
+    /* widget: the public widget's theme. color "#rrggbb" (lower case, at
+     * least ASSISTANT_MIN_CONTRAST with white), position "bottom-right" or
+     * "bottom-left", title ("" = the name), launcher_label ("" = an icon
+     * only). BORROWED from spec. */
+    const char *widget_color, *widget_position, *widget_title, *widget_launcher_label;
+    /* publish_gate: what publishing this version requires (src/eval/gate.h),
+     * the canonical array of {"suite"|"pack", "min_pass_rate",
+     * "categories"}; NULL when none. BORROWED from spec. */
+    json_t *publish_gate;
+    int version; /* the stored version this came from (0 if none; set by callers) */
 };
+
+#define ASSISTANT_GATE_MAX 8       /* requirements of a publish gate */
+#define ASSISTANT_GATE_NAME_MAX 63 /* suite, pack and category names */
 
 /* What validation may consult: does a model / knowledge base exist. Either
  * callback may be NULL (not checked). */
@@ -70,13 +87,20 @@ struct assistant_ctx {
 /* Why a spec was refused: field is the JSON path of the offending field
  * ("params.temperature", "starters[2]"; printable ASCII; "" for the whole
  * file), code a machine-readable reason ("unknown_field", "missing_field",
- * "invalid_value", "unknown_model", "unknown_knowledge_base"; static) and msg
- * a sentence saying what is allowed. */
+ * "invalid_value", "unknown_model", "unknown_knowledge_base",
+ * "insufficient_contrast"; static) and msg a sentence saying what is
+ * allowed. */
 struct assistant_error {
     char field[128];
     const char *code;
     char msg[320];
 };
+
+/* Validates a publish gate given on its own (the operator's, for every
+ * tenant: serve --publish-gate, "publish_gate" in the configuration), with
+ * the rules of the assistant file's field. OUT: *out the canonical array
+ * (OWNED); err on LAIR_EUNPROC. */
+enum lair_err assistant_gate_parse(json_t *gate, json_t **out, struct assistant_error *err);
 
 /* Parses and validates a spec (not modified; may be NULL). Unknown fields,
  * wrong types, bad slug, unknown model or knowledge base, out-of-range values
@@ -91,6 +115,11 @@ void assistant_release(struct assistant *a);
  * files produce byte for byte. OWNED (free with free()); NULL when out of
  * memory. */
 char *assistant_dump(const struct assistant *a);
+
+/* The WCAG 2 contrast ratio of two sRGB colours 0xRRGGBB: (L1 + 0.05) /
+ * (L2 + 0.05) with L the relative luminance of the lighter (L1) and the
+ * darker; 1 (same) to 21 (black on white). */
+double assistant_contrast_ratio(unsigned rgb1, unsigned rgb2);
 
 /* Longest origin accepted, in bytes. */
 #define ASSISTANT_ORIGIN_MAX 300

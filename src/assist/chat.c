@@ -626,6 +626,10 @@ enum lair_err chat_start(const struct chat_ctx *ctx, const struct chat_request *
     }
     if (!e && s.gr.sources)
         s.c->sources = json_incref(s.gr.sources);
+    if (!e) { /* what the dashboard reads of the answer (its gaps) */
+        s.c->conv.grounded = s.gr.active;
+        s.c->conv.sources = (int)s.gr.n_src;
+    }
     grounding_release(&s.gr);
     arena_release(&own);
     chat_target_release(t);

@@ -207,6 +207,11 @@ struct chat_conversation {
     bool is_new;                       /* created by its first chat_conversation_record */
     const struct llm_message *history; /* ARENA: oldest first */
     size_t n_history;
+    /* The answer, as recorded for the dashboard (conv_exchange's fields of
+     * the same names): set by the pipeline before recording. */
+    const char *answer_mode; /* static; NULL: "" */
+    bool grounded;           /* retrieval ran */
+    int sources;             /* sources of the answer when grounded */
 };
 
 /* Starts or continues a conversation for p (docs/roles.md: a `user` key

@@ -123,7 +123,10 @@ static enum lair_err store(struct tenant_db *db, const struct principal *p,
     struct conv_exchange x = {.id = c->id,
                               .create = c->is_new ? &row : NULL,
                               .user_text = user_text,
-                              .answer_text = answer_text};
+                              .answer_text = answer_text,
+                              .answer_mode = c->answer_mode,
+                              .grounded = c->grounded,
+                              .sources = c->sources};
     if (res) {
         x.prompt_tokens = res->prompt_tokens;
         x.completion_tokens = res->completion_tokens;

@@ -28,6 +28,11 @@ static void record_finish(struct chat *c, const struct llm_result *res)
 {
     if (res->finish == LLM_FINISH_ERROR || res->finish == LLM_FINISH_CANCELLED)
         return;
+    static const char *const modes[] = {[CHAT_GENERATED] = "generated",
+                                        [CHAT_REFUSAL] = "refused",
+                                        [CHAT_DEGRADED] = "degraded"};
+    c->conv.answer_mode = (unsigned)c->mode < sizeof(modes) / sizeof(modes[0]) ? modes[c->mode]
+                                                                                 : NULL;
     if (c->keep && c->conv.id[0])
         chat_conversation_record(&c->ctx, &c->who, c->pii, &c->conv,
                                  (struct str){c->question ? c->question : "", c->question_len},

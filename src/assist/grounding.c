@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -75,6 +76,58 @@ enum lair_err grounding_query(const struct llm_message *msgs, size_t n, struct a
             *out = (struct str){p, prev.len + 1 + cur.len};
             break;
         }
+    return LAIR_OK;
+}
+
+bool grounding_has_terms(struct str text)
+{
+    struct analyzer *an = NULL;
+    if (analyzer_new(&an) != LAIR_OK)
+        return true; /* cannot tell: searched as it is */
+    struct analyzer_term t;
+    analyzer_start(an, text, ANALYZER_QUESTION);
+    bool any = analyzer_next(an, &t);
+    analyzer_free(an);
+    return any;
+}
+
+/* ---- grouping by document page ---- */
+
+static bool same_page(const struct search_hit *a, const struct search_hit *b)
+{
+    return a->document_id == b->document_id && a->page == b->page;
+}
+
+enum lair_err grounding_group(const struct search_hit *hits, size_t n, struct arena *a,
+                              struct search_hit **out, struct grounding_source **src, size_t *n_src)
+{
+    *out = NULL;
+    *src = NULL;
+    *n_src = 0;
+    if (n == 0)
+        return LAIR_OK;
+    struct search_hit *o = arena_alloc(a, n * sizeof(*o));
+    struct grounding_source *g = arena_alloc(a, n * sizeof(*g));
+    bool *taken = arena_alloc(a, n * sizeof(*taken));
+    if (!o || !g || !taken)
+        return LAIR_ENOMEM;
+    memset(taken, 0, n * sizeof(*taken));
+    size_t k = 0, ns = 0;
+    for (size_t i = 0; i < n; i++) { /* O(n²) on top_k <= 50 hits */
+        if (taken[i])
+            continue;
+        g[ns] = (struct grounding_source){.first = k, .n = 0};
+        for (size_t j = i; j < n; j++)
+            if (!taken[j] && same_page(&hits[i], &hits[j])) {
+                taken[j] = true;
+                o[k++] = hits[j];
+                g[ns].n++;
+            }
+        ns++;
+    }
+    *out = o;
+    *src = g;
+    *n_src = ns;
     return LAIR_OK;
 }
 
@@ -206,9 +259,20 @@ static int count_tokens(struct llm_model *m, struct str s)
     return (int)(s.len / 2) + 1;
 }
 
+/* The heading that all of hits[0..k) share, or NULL. */
+static const char *common_heading(const struct search_hit *hits, size_t k)
+{
+    const char *h0 = hits[0].heading ? hits[0].heading : "";
+    for (size_t j = 1; j < k; j++)
+        if (strcmp(h0, hits[j].heading ? hits[j].heading : ""))
+            return NULL;
+    return h0;
+}
+
 /* The header line of source i: <<<SOURCE i | document : « x » | page p |
- * section : h>>> */
-static enum lair_err source_header(struct buf *b, size_t i, const struct search_hit *h)
+ * section : h>>> (the section when its passages share one). */
+static enum lair_err source_header(struct buf *b, size_t i, const struct search_hit *h,
+                                   const char *heading)
 {
     enum lair_err e = buf_printf(b, "\n" GROUNDING_SOURCE_OPEN " | document : « ", i);
     if (!e)
@@ -217,60 +281,105 @@ static enum lair_err source_header(struct buf *b, size_t i, const struct search_
         e = buf_puts(b, " »");
     if (!e && h->page > 0)
         e = buf_printf(b, " | page %d", h->page);
-    if (!e && h->heading && *h->heading) {
+    if (!e && heading && *heading) {
         e = buf_puts(b, " | section : ");
         if (!e)
-            e = append_label(b, h->heading, 300);
+            e = append_label(b, heading, 300);
     }
     if (!e)
         e = buf_puts(b, ">>>\n");
     return e;
 }
 
-/* One source: header, text (neutralised, at most text_max bytes of the
- * neutralised text, "…" when cut) and closing marker. */
-static enum lair_err format_source(struct buf *b, size_t i, const struct search_hit *h,
-                                   struct str clean, size_t text_max)
+/* Appends clean, cut to at most max bytes on a word boundary with " […]"
+ * when longer. */
+static enum lair_err append_cut(struct buf *b, struct str clean, size_t max)
 {
-    enum lair_err e = source_header(b, i, h);
-    if (e)
-        return e;
-    if (clean.len > text_max) {
-        size_t cut = utf8_complete_prefix(clean.ptr, text_max);
-        while (cut > 0 && cut > text_max / 2 && !isspace((unsigned char)clean.ptr[cut - 1]))
-            cut--;
-        e = buf_append(b, clean.ptr, cut);
+    if (clean.len <= max)
+        return buf_append(b, clean.ptr, clean.len);
+    size_t cut = utf8_complete_prefix(clean.ptr, max);
+    while (cut > 0 && cut > max / 2 && !isspace((unsigned char)clean.ptr[cut - 1]))
+        cut--;
+    enum lair_err e = buf_append(b, clean.ptr, cut);
+    return e ? e : buf_puts(b, " […]");
+}
+
+/* One source: header, the texts of its first k passages (neutralised in
+ * clean[], separated by "[…]", each under its section when they have
+ * different ones; the last one at most last_max bytes) and the closing
+ * marker. */
+static enum lair_err format_source(struct buf *b, size_t i, const struct search_hit *hits, size_t k,
+                                   const struct buf *clean, size_t last_max)
+{
+    const char *common = common_heading(hits, k);
+    enum lair_err e = source_header(b, i, &hits[0], common);
+    for (size_t j = 0; !e && j < k; j++) {
+        if (j > 0)
+            e = buf_puts(b, "\n[…]\n");
+        if (!e && !common && hits[j].heading && *hits[j].heading) {
+            e = buf_puts(b, "(section : ");
+            if (!e)
+                e = append_label(b, hits[j].heading, 300);
+            if (!e)
+                e = buf_puts(b, ")\n");
+        }
         if (!e)
-            e = buf_puts(b, " […]");
-    } else {
-        e = buf_append(b, clean.ptr, clean.len);
+            e = append_cut(b, buf_str(&clean[j]), j + 1 == k ? last_max : clean[j].len);
     }
     if (!e)
         e = buf_printf(b, "\n" GROUNDING_SOURCE_CLOSE "\n", i);
     return e;
 }
 
-/* Adds source i to out if it fits in *left tokens, cut if needed. Returns
- * true when added. */
-static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit *h,
-                              struct llm_model *m, int *left, bool *added)
+/* Adds source i (hits[0..n), its passages) to out within *left tokens: as
+ * many whole passages as fit, or the first one cut. OUT: *k the passages
+ * added (0: none), *whole when all n were added uncut. */
+static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit *hits, size_t n,
+                              struct llm_model *m, int *left, size_t *k, bool *whole)
 {
-    struct buf clean, one;
-    buf_init(&clean, 0);
+    *whole = false;
+    struct buf *clean = calloc(n, sizeof(*clean));
+    struct buf one, best;
     buf_init(&one, 0);
-    *added = false;
-    enum lair_err e = grounding_neutralise((struct str){h->text, h->text_len}, &clean);
-    size_t max = clean.len;
-    /* whole first; then shorter, in proportion to the overshoot, a few times */
-    for (int attempt = 0; !e && attempt < 5; attempt++) {
+    buf_init(&best, 0);
+    *k = 0;
+    if (!clean)
+        return LAIR_ENOMEM;
+    enum lair_err e = LAIR_OK;
+    for (size_t j = 0; j < n; j++) {
+        buf_init(&clean[j], 0);
+        if (!e)
+            e = grounding_neutralise((struct str){hits[j].text, hits[j].text_len}, &clean[j]);
+    }
+    /* whole passages, one more at a time while they fit */
+    int best_t = 0;
+    for (size_t j = 1; !e && j <= n; j++) {
         buf_reset(&one);
-        if ((e = format_source(&one, i, h, buf_str(&clean), max)))
+        if ((e = format_source(&one, i, hits, j, clean, clean[j - 1].len)))
+            break;
+        int t = count_tokens(m, buf_str(&one));
+        if (t > *left)
+            break;
+        struct buf tmp = best;
+        best = one;
+        one = tmp;
+        best_t = t;
+        *k = j;
+    }
+    /* not even the first whole: shorter, in proportion to the overshoot, a
+     * few times */
+    size_t max = clean[0].len;
+    for (int attempt = 0; !e && *k == 0 && attempt < 5; attempt++) {
+        buf_reset(&one);
+        if ((e = format_source(&one, i, hits, 1, clean, max)))
             break;
         int t = count_tokens(m, buf_str(&one));
         if (t <= *left) {
-            e = buf_append(out, one.ptr, one.len);
-            *left -= t;
-            *added = !e;
+            struct buf tmp = best;
+            best = one;
+            one = tmp;
+            best_t = t;
+            *k = 1;
             break;
         }
         if (*left < GROUNDING_MIN_SOURCE_TOKENS || max < 64)
@@ -278,13 +387,25 @@ static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit
         double keep = (double)*left / (double)t * 0.9;
         max = (size_t)((double)max * keep);
     }
-    buf_release(&clean);
+    if (!e && *k) {
+        *whole = *k == n && max == clean[0].len;
+        e = buf_append(out, best.ptr, best.len);
+        *left -= best_t;
+        if (e)
+            *k = 0;
+    }
+    for (size_t j = 0; j < n; j++)
+        buf_release(&clean[j]);
+    free(clean);
     buf_release(&one);
+    buf_release(&best);
     return e;
 }
 
-enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm_model *m,
-                             int budget, bool cite, struct buf *out, size_t *n_packed, int *tokens)
+enum lair_err grounding_pack(const struct search_hit *hits, const struct grounding_source *src,
+                             size_t n_src, struct llm_model *m, int budget, bool cite,
+                             struct buf *out, struct grounding_source *packed, size_t *n_packed,
+                             int *tokens)
 {
     buf_reset(out);
     *n_packed = 0;
@@ -296,13 +417,16 @@ enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm
         return e;
     static const char closing[] = "\n" GROUNDING_BLOCK_CLOSE;
     int left = budget - count_tokens(m, buf_str(out)) - count_tokens(m, S(closing));
-    for (size_t i = 0; i < n && left > 0; i++) {
-        bool added;
-        if ((e = pack_one(out, *n_packed + 1, &hits[i], m, &left, &added)))
+    for (size_t i = 0; i < n_src && left > 0; i++) {
+        size_t k;
+        bool whole;
+        if ((e = pack_one(out, *n_packed + 1, hits + src[i].first, src[i].n, m, &left, &k, &whole)))
             return e;
-        if (!added)
+        if (k == 0)
             break;
-        (*n_packed)++;
+        packed[(*n_packed)++] = (struct grounding_source){.first = src[i].first, .n = k};
+        if (!whole)
+            break; /* cut: packing stops there */
     }
     if (*n_packed == 0) {
         buf_reset(out);
@@ -444,34 +568,66 @@ enum lair_err grounding_excerpt(struct str text, struct str query, size_t max_by
 
 /* ---- the response's sources ---- */
 
-json_t *grounding_sources_json(const struct search_hit *hits, size_t n, struct str query)
+/* The excerpt of h for query, at most max bytes. OWNED json string, or NULL. */
+static json_t *excerpt_json(const struct search_hit *h, struct str query, size_t max)
 {
-    json_t *arr = json_array();
     struct buf ex;
     buf_init(&ex, 0);
-    for (size_t i = 0; arr && i < n; i++) {
-        const struct search_hit *h = &hits[i];
-        buf_reset(&ex);
-        if (grounding_excerpt((struct str){h->text, h->text_len}, query, GROUNDING_EXCERPT_BYTES,
-                              &ex) != LAIR_OK) {
-            json_decref(arr);
-            arr = NULL;
-            break;
+    json_t *v = NULL;
+    if (grounding_excerpt((struct str){h->text, h->text_len}, query, max, &ex) == LAIR_OK)
+        v = json_string(ex.ptr ? ex.ptr : "");
+    buf_release(&ex);
+    return v;
+}
+
+static json_t *heading_json(const struct search_hit *h)
+{
+    return h->heading && *h->heading ? json_string(h->heading) : json_null();
+}
+
+static double score_json(const struct search_hit *h)
+{
+    return round(h->score * 1e4) / 1e4;
+}
+
+/* One source: the document page, its best passage's fields, all passages. */
+static json_t *source_json(size_t index, const struct search_hit *hits, size_t n, struct str query)
+{
+    const struct search_hit *h = &hits[0];
+    json_t *passages = json_array();
+    for (size_t j = 0; passages && j < n; j++) {
+        json_t *ex = excerpt_json(&hits[j], query, GROUNDING_EXCERPT_BYTES);
+        json_t *p = ex ? json_pack("{s:I, s:f, s:o, s:o}", "chunk_id", (json_int_t)hits[j].chunk_id,
+                                   "score", score_json(&hits[j]), "excerpt", ex, "section",
+                                   heading_json(&hits[j]))
+                       : NULL;
+        if (!p || json_array_append_new(passages, p)) {
+            json_decref(passages);
+            passages = NULL;
         }
-        json_t *o =
-            json_pack("{s:I, s:I, s:s, s:I, s:o, s:f, s:s, s:o, s:s}", "index", (json_int_t)(i + 1),
-                      "document_id", (json_int_t)h->document_id, "document",
-                      h->document ? h->document : "", "chunk_id", (json_int_t)h->chunk_id, "page",
-                      h->page > 0 ? json_integer(h->page) : json_null(), "score",
-                      round(h->score * 1e4) / 1e4, "excerpt", ex.ptr ? ex.ptr : "", "section",
-                      h->heading && *h->heading ? json_string(h->heading) : json_null(),
-                      "knowledge_base", h->kb ? h->kb : "");
+    }
+    json_t *first = json_array_get(passages, 0);
+    if (!first)
+        return NULL;
+    return json_pack("{s:I, s:I, s:s, s:I, s:o, s:f, s:O, s:o, s:s, s:o}", "index",
+                     (json_int_t)index, "document_id", (json_int_t)h->document_id, "document",
+                     h->document ? h->document : "", "chunk_id", (json_int_t)h->chunk_id, "page",
+                     h->page > 0 ? json_integer(h->page) : json_null(), "score", score_json(h),
+                     "excerpt", json_object_get(first, "excerpt"), "section", heading_json(h),
+                     "knowledge_base", h->kb ? h->kb : "", "passages", passages);
+}
+
+json_t *grounding_sources_json(const struct search_hit *hits, const struct grounding_source *src,
+                               size_t n_src, struct str query)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n_src; i++) {
+        json_t *o = source_json(i + 1, hits + src[i].first, src[i].n, query);
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;
         }
     }
-    buf_release(&ex);
     return arr;
 }
 
@@ -508,6 +664,61 @@ static int budget_for(struct llm_model *m, int conv_tokens, int max_tokens)
     return left - answer;
 }
 
+/* The search of text with a's retrieval settings. OUT: *hits (ARENA), *nh. */
+static enum lair_err search_for(struct tenant_db *db, const struct assistant *a, struct str text,
+                                struct llm_model *embed, struct arena *ar, struct search_hit **hits,
+                                size_t *nh)
+{
+    *hits = NULL;
+    *nh = 0;
+    if (!text.len)
+        return LAIR_OK;
+    struct search_query q = {
+        .text = text,
+        .kbs = a->knowledge_bases,
+        .n_kbs = (size_t)a->n_knowledge_bases,
+        .top_k = a->top_k > 0 ? (size_t)a->top_k : 5,
+        .min_score = a->min_score,
+        .embed = embed,
+    };
+    return search_run(db, &q, ar, hits, nh);
+}
+
+/* The last user turn of msgs[0..n), or "". */
+static struct str last_user_turn(const struct llm_message *msgs, size_t n)
+{
+    for (size_t i = n; i-- > 0;)
+        if (str_eq(msgs[i].role, S("user")))
+            return msgs[i].content;
+    return (struct str){"", 0};
+}
+
+/* Retrieval for the conversation (step 1 and 2). A follow-up searched with
+ * the turn before it must first find something by its own words: the new
+ * question decides whether the documents answer, the previous turn only
+ * helps to rank. A follow-up with no searchable word of its own ("et
+ * combien ?") leans on the previous turn entirely. OUT: g->query, *hits, *nh. */
+static enum lair_err retrieve(struct tenant_db *db, const struct assistant *a,
+                              const struct llm_message *msgs, size_t n, struct llm_model *embed,
+                              struct arena *ar, struct grounding *g, struct search_hit **hits,
+                              size_t *nh)
+{
+    enum lair_err e = grounding_query(msgs, n, ar, &g->query);
+    if (e)
+        return e;
+    struct str own = last_user_turn(msgs, n);
+    bool joined = g->query.len != own.len;
+    if (joined && grounding_has_terms(own)) {
+        if ((e = search_for(db, a, own, embed, ar, hits, nh)))
+            return e;
+        if (*nh == 0) { /* off-topic, whatever came before */
+            g->query = own;
+            return LAIR_OK;
+        }
+    }
+    return search_for(db, a, g->query, embed, ar, hits, nh);
+}
+
 enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
                                 const struct llm_message *msgs, size_t n, struct llm_model *m,
                                 struct llm_model *embed, int max_tokens, struct arena *ar,
@@ -518,34 +729,28 @@ enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
     if (a->n_knowledge_bases <= 0)
         return LAIR_OK;
     out->active = true;
-    enum lair_err e = grounding_query(msgs, n, ar, &out->query);
+    struct search_hit *found = NULL, *hits = NULL;
+    size_t nh = 0, n_src = 0;
+    struct grounding_source *src = NULL;
+    enum lair_err e = retrieve(db, a, msgs, n, embed, ar, out, &found, &nh);
+    if (!e)
+        e = grounding_group(found, nh, ar, &hits, &src, &n_src);
     if (e)
         return e;
-    struct search_hit *hits = NULL;
-    size_t nh = 0;
-    if (out->query.len) {
-        struct search_query q = {
-            .text = out->query,
-            .kbs = a->knowledge_bases,
-            .n_kbs = (size_t)a->n_knowledge_bases,
-            .top_k = a->top_k > 0 ? (size_t)a->top_k : 5,
-            .min_score = a->min_score,
-            .embed = embed,
-        };
-        if ((e = search_run(db, &q, ar, &hits, &nh)))
-            return e;
-    }
     out->n_found = nh;
     bool cite = a->citations != CITATIONS_OFF;
-    size_t packed = nh;
+    size_t packed = n_src;
     if (m && nh) {
         int conv = 0;
         if ((e = conversation_tokens(m, msgs, n, &conv)))
             return e;
+        struct grounding_source *kept = arena_alloc(ar, n_src * sizeof(*kept));
+        if (!kept)
+            return LAIR_ENOMEM;
         struct buf block;
         buf_init(&block, 0);
-        e = grounding_pack(hits, nh, m, budget_for(m, conv, max_tokens), cite, &block, &packed,
-                           &out->block_tokens);
+        e = grounding_pack(hits, src, n_src, m, budget_for(m, conv, max_tokens), cite, &block, kept,
+                           &packed, &out->block_tokens);
         if (!e && block.len) {
             char *p = arena_strndup(ar, block.ptr, block.len);
             if (!p)
@@ -557,14 +762,17 @@ enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
             return e;
         if (packed == 0)
             return LAIR_ECTX; /* sources were found, the conversation leaves no room */
-        if (packed < nh)
-            log_info("grounding", "%zu of %zu sources fit the context", packed, nh);
+        if (packed < n_src || kept[packed - 1].n < src[packed - 1].n)
+            log_info("grounding", "%zu of %zu sources fit the context", packed, n_src);
+        src = kept;
     }
     out->hits = hits;
-    out->n_hits = packed;
+    out->src = src;
+    out->n_src = packed;
+    out->n_hits = packed ? src[packed - 1].first + src[packed - 1].n : 0;
     out->refuse = a->citations == CITATIONS_REQUIRED && packed == 0;
     if (cite) {
-        out->sources = grounding_sources_json(hits, packed, out->query);
+        out->sources = grounding_sources_json(hits, src, packed, out->query);
         if (!out->sources)
             return LAIR_ENOMEM;
     }
@@ -612,18 +820,19 @@ enum lair_err grounding_degraded_answer(const struct grounding *g, struct buf *o
     enum lair_err e = buf_puts(out, GROUNDING_DEGRADED_LABEL "\n");
     if (e)
         return e;
-    if (g->n_hits == 0)
+    if (g->n_src == 0)
         return buf_printf(out, "\n" STR_FMT, STR_ARG(g->refusal));
     struct buf ex;
     buf_init(&ex, 0);
-    size_t n = g->n_hits < GROUNDING_DEGRADED_SOURCES ? g->n_hits : GROUNDING_DEGRADED_SOURCES;
+    size_t n = g->n_src < GROUNDING_DEGRADED_SOURCES ? g->n_src : GROUNDING_DEGRADED_SOURCES;
     for (size_t i = 0; !e && i < n; i++) {
-        const struct search_hit *h = &g->hits[i];
-        buf_reset(&ex);
-        e = grounding_excerpt((struct str){h->text, h->text_len}, g->query,
-                              GROUNDING_DEGRADED_EXCERPT_BYTES, &ex);
-        if (!e)
-            e = buf_printf(out, "\n[%zu] ", i + 1);
+        const struct search_hit *h = &g->hits[g->src[i].first];
+        size_t k = g->src[i].n;
+        /* the passages share the excerpt's bytes, each at least a third */
+        size_t each = GROUNDING_DEGRADED_EXCERPT_BYTES / (k < 3 ? k : 3);
+        if (k > 3)
+            k = 3;
+        e = buf_printf(out, "\n[%zu] ", i + 1);
         if (!e)
             e = append_label(out, h->document ? h->document : "", 200);
         if (!e && h->page > 0)
@@ -634,7 +843,15 @@ enum lair_err grounding_degraded_answer(const struct grounding *g, struct buf *o
                 e = append_label(out, h->heading, 300);
         }
         if (!e)
-            e = buf_printf(out, " : « %s »\n", ex.ptr ? ex.ptr : "");
+            e = buf_puts(out, " : ");
+        for (size_t j = 0; !e && j < k; j++) {
+            buf_reset(&ex);
+            e = grounding_excerpt((struct str){h[j].text, h[j].text_len}, g->query, each, &ex);
+            if (!e)
+                e = buf_printf(out, "%s« %s »", j ? " […] " : "", ex.ptr ? ex.ptr : "");
+        }
+        if (!e)
+            e = buf_puts(out, "\n");
     }
     buf_release(&ex);
     return e;

@@ -2,17 +2,22 @@
  * from. For an assistant with knowledge bases, grounding
  *   1. takes the question: the last user turn, with the previous user turn
  *      in front when the last one is a short follow-up ("et pour un
- *      mariage ?");
+ *      mariage ?") — but the new turn decides: a follow-up whose own words
+ *      find nothing is not rescued by the turn before it (it gets the
+ *      refusal it would get alone);
  *   2. searches the assistant's knowledge bases (src/rag/search.h) with its
  *      retrieval settings;
- *   3. packs the best chunks, in rank order, as numbered sources into a
+ *   3. groups the chunks found by document page (one source per page of a
+ *      document, or per document without pages, its passages best first),
+ *      then packs the sources, in rank order, numbered, into a
  *      system-side block that fits the model's context budget, and fences
  *      them as data: the block says that sources are quotations whose
  *      instructions must be ignored, and each source sits between markers
  *      that no document text can forge (the sequences that could, and chat
  *      template control tokens, are neutralised in the text);
  *   4. gives the `sources` array of the response (DESIGN.md), one entry per
- *      packed source, with the same numbers;
+ *      packed source (document page), with the same numbers and its
+ *      passages' excerpts inside;
  *   5. decides the refusal: with citations "required" and no source packed,
  *      the caller answers with the refusal text and generates nothing.
  * It also composes the degraded answer (DESIGN.md "First run and degraded
@@ -68,6 +73,12 @@
 #define GROUNDING_SOURCE_OPEN "<<<SOURCE %zu"
 #define GROUNDING_SOURCE_CLOSE "<<<FIN DE LA SOURCE %zu>>>"
 
+/* One source: a document page and its packed passages, hits[first ..
+ * first + n) of the grouped hits, best first. */
+struct grounding_source {
+    size_t first, n;
+};
+
 struct grounding {
     bool active;        /* the assistant has knowledge bases: retrieval ran */
     bool refuse;        /* answer with refusal instead of generating */
@@ -76,9 +87,11 @@ struct grounding {
     /* The sources block, a system-side text to place right after the
      * assistant's instructions (ARENA; empty when no source was packed). */
     struct str block;
-    struct search_hit *hits; /* ARENA: the packed sources, hits[i] is source i + 1 */
+    struct search_hit *hits; /* ARENA: the packed passages, grouped by source */
     size_t n_hits;
-    size_t n_found;   /* what the search returned, before packing */
+    struct grounding_source *src; /* ARENA: src[i] is source i + 1 (its passages in hits) */
+    size_t n_src;
+    size_t n_found;   /* passages the search returned, before packing */
     int block_tokens; /* tokens of block (estimated without a model) */
     json_t *sources;  /* OWNED: the response's array; NULL with citations "off" */
 };
@@ -89,6 +102,19 @@ struct grounding {
 enum lair_err grounding_query(const struct llm_message *msgs, size_t n, struct arena *a,
                               struct str *out);
 
+/* True when text has a searchable word for a question (not only stop words
+ * and question words: "et combien ?", "pourquoi ?"). A follow-up without one
+ * can only mean the previous turn's subject. */
+bool grounding_has_terms(struct str text);
+
+/* Groups hits[0..n) (best first) by document page: the hits of one
+ * document_id and page become one source, placed where its best hit ranks,
+ * its hits in rank order. OUT: *out (ARENA: a) the n hits reordered so
+ * that each source's hits are contiguous, *src (ARENA) and *n_src. */
+enum lair_err grounding_group(const struct search_hit *hits, size_t n, struct arena *a,
+                              struct search_hit **out, struct grounding_source **src,
+                              size_t *n_src);
+
 /* Appends text to out with everything that could pass for a marker or a
  * control token neutralised: runs of two or more '<' or '>' become '«' or
  * '»', a tag-like "<…>" without spaces (chat template tokens such as
@@ -97,13 +123,20 @@ enum lair_err grounding_query(const struct llm_message *msgs, size_t n, struct a
  * but newline and tab become spaces, and invalid UTF-8 becomes U+FFFD. */
 enum lair_err grounding_neutralise(struct str text, struct buf *out);
 
-/* Packs hits[0..n) in order into the sources block within budget tokens of
- * model m (NULL: estimated at one token per 2 bytes), cutting the last one
- * that does not fit whole when at least GROUNDING_MIN_SOURCE_TOKENS remain.
- * cite: ask the model to cite sources by number. OUT: out (reset first) holds
- * the block, or nothing when no source fits; *n_packed, *tokens. */
-enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm_model *m,
-                             int budget, bool cite, struct buf *out, size_t *n_packed, int *tokens);
+/* Packs the sources src[0..n_src) (passages in hits, as grounding_group
+ * gives them) in order into the sources block within budget tokens of model
+ * m (NULL: estimated at one token per 2 bytes). A source's passages are
+ * separated by "[…]"; the first source that does not fit whole keeps the
+ * passages that fit (its first one cut when at least
+ * GROUNDING_MIN_SOURCE_TOKENS remain), and packing stops there. cite: ask
+ * the model to cite sources by number. OUT: out (reset first) holds the
+ * block, or nothing when no source fits; packed[0..*n_packed) (capacity
+ * n_src) the sources as packed (the last one may have fewer passages);
+ * *tokens. */
+enum lair_err grounding_pack(const struct search_hit *hits, const struct grounding_source *src,
+                             size_t n_src, struct llm_model *m, int budget, bool cite,
+                             struct buf *out, struct grounding_source *packed, size_t *n_packed,
+                             int *tokens);
 
 /* The best excerpt of text for query (at most max_bytes, around the
  * question's words, on word boundaries, with "…" where cut), neutralised.
@@ -111,10 +144,15 @@ enum lair_err grounding_pack(const struct search_hit *hits, size_t n, struct llm
 enum lair_err grounding_excerpt(struct str text, struct str query, size_t max_bytes,
                                 struct buf *out);
 
-/* The response's `sources` array for the packed hits: [{"index","document_id",
- * "document","chunk_id","page","score","excerpt","section","knowledge_base"}],
- * page null when unknown. OWNED (json_decref); NULL when out of memory. */
-json_t *grounding_sources_json(const struct search_hit *hits, size_t n, struct str query);
+/* The response's `sources` array, one entry per source src[0..n_src):
+ * {"index","document_id","document","chunk_id","page","score","excerpt",
+ *  "section","knowledge_base","passages":[{"chunk_id","score","excerpt",
+ *  "section"}]}: the top-level chunk_id, score, excerpt and section are the
+ * best passage's (what a client written for one chunk per source shows),
+ * passages all of them, best first; page and section null when unknown.
+ * OWNED (json_decref); NULL when out of memory. */
+json_t *grounding_sources_json(const struct search_hit *hits, const struct grounding_source *src,
+                               size_t n_src, struct str query);
 
 /* Runs steps 1 to 5 for assistant a over the tenant's database. msgs[0..n)
  * is the prompt's conversation without the block (instructions, history,
@@ -145,7 +183,8 @@ enum lair_err grounding_messages(const struct grounding *g, const struct llm_mes
 
 /* The degraded answer from g's sources: GROUNDING_DEGRADED_LABEL, then for
  * each of the first GROUNDING_DEGRADED_SOURCES sources "[i] document, page
- * p : « excerpt »", or the refusal when there is none. OUT: appended. */
+ * p : « excerpt »" (several passages: "« a » […] « b »", sharing the
+ * excerpt's bytes), or the refusal when there is none. OUT: appended. */
 enum lair_err grounding_degraded_answer(const struct grounding *g, struct buf *out);
 
 #endif

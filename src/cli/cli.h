@@ -31,6 +31,7 @@ int cmd_tenant_settings(int argc, char **argv); /* tenant set|show (cmd_tenant_s
 void cli_usage_tenant(FILE *f);                 /* libreair tenant's usage text */
 int cmd_backup(int argc, char **argv);    /* backup --to DIR | backup verify DIR */
 int cmd_restore(int argc, char **argv);   /* restore --from DIR */
+int cmd_eval(int argc, char **argv); /* eval apply|export|suites|run|list|show|compare */
 
 /* A tenant opened from the data directory by a command. */
 struct cli_tenant {
@@ -64,6 +65,10 @@ struct cli_chat {
  * (nothing to close), 0 on success. */
 int cli_chat_open(const char *prog, const char *data_flag, const char *tenant,
                   const char *const *models, size_t n, struct cli_chat *s);
+/* The same with n_slots slots per model (requests it generates at once, in
+ * one batch): the evaluation runner's parallel cases. */
+int cli_chat_open_slots(const char *prog, const char *data_flag, const char *tenant,
+                        const char *const *models, size_t n, int n_slots, struct cli_chat *s);
 void cli_chat_close(struct cli_chat *s);
 /* Runs req (its who and ephemeral set here) and writes the answer to out as
  * it is generated, then, on lines of their own, the answer mode of a fixed

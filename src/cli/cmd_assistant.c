@@ -16,6 +16,7 @@
 #include "store/kb.h"
 #include "store/system.h"
 #include "store/tenant.h"
+#include "eval/gate.h"
 #include "core/banned.h"
 
 #define MAX_FILE (1024 * 1024)
@@ -208,12 +209,27 @@ static int cmd_apply(int argc, char **argv)
                : outcome == ASSISTANT_UPDATED ? "updated"
                                               : "unchanged",
                version);
-        if (o.publish && !(e = assistants_publish(h.db, a.slug, version, &published))) {
+        bool passed = true;
+        json_t *gate = NULL;
+        /* the assistant's own publish gate holds on the CLI too (the
+         * operator's is the server's: serve --publish-gate) */
+        if (o.publish && a.publish_gate &&
+            !(e = eval_gate_check(h.db, a.slug, version, a.publish_gate, NULL, &passed, &gate)) &&
+            !passed) {
+            json_t *f = json_array_get(json_object_get(gate, "failures"), 0);
+            fprintf(stderr, "libreair assistant apply: %s: version %d not published: %s: %s\n",
+                    a.slug, version, json_string_value(json_object_get(f, "requirement")),
+                    json_string_value(json_object_get(f, "reason")));
+            e = LAIR_ECONFLICT;
+        }
+        json_decref(gate);
+        if (o.publish && passed && !e &&
+            !(e = assistants_publish(h.db, a.slug, version, &published))) {
             audit(&h, "assistant.publish", a.slug);
             printf("%s: published version %d\n", a.slug, published);
         }
     }
-    if (e)
+    if (e && e != LAIR_ECONFLICT)
         fprintf(stderr, "libreair assistant apply: %s: %s\n", a.slug, lair_err_msg(e));
     else if (!o.models)
         fprintf(stderr,

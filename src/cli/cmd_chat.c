@@ -244,6 +244,12 @@ static int chat_remote(const struct chat_opts *o)
 int cli_chat_open(const char *prog, const char *data_flag, const char *tenant,
                   const char *const *models, size_t n, struct cli_chat *s)
 {
+    return cli_chat_open_slots(prog, data_flag, tenant, models, n, 1, s);
+}
+
+int cli_chat_open_slots(const char *prog, const char *data_flag, const char *tenant,
+                        const char *const *models, size_t n, int n_slots, struct cli_chat *s)
+{
     memset(s, 0, sizeof(*s));
     if (cli_tenant_open(prog, data_flag, tenant, true, &s->t))
         return 1;
@@ -259,7 +265,8 @@ int cli_chat_open(const char *prog, const char *data_flag, const char *tenant,
             return 1;
         }
         snprintf(name, sizeof(name), "%.*s", (int)(eq - models[i]), models[i]);
-        struct llm_model_opts mo = {.name = name, .path = eq + 1, .n_slots = 1};
+        struct llm_model_opts mo = {.name = name, .path = eq + 1,
+                                    .n_slots = n_slots > 0 ? n_slots : 1};
         if ((e = llm_registry_load(s->models, &mo)))
             fprintf(stderr, "%s: cannot load %s: %s\n", prog, eq + 1, lair_err_msg(e));
     }

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "assist/assistant.h"
 #include "api/web.h"
 #include "api/kb_api.h"
+#include "api/evals_api.h"
 #include "audit/audit.h"
 #include "audit/headexport.h"
 #include "cli/cli.h"
@@ -43,6 +45,9 @@ struct serve_opts {
     int insecure_http;
     int allow_missing_models; /* serve without the models that cannot be loaded */
     int backup_retention_days, backup_retention_set; /* declared in the register */
+    json_t *gate_flags;  /* OWNED: --publish-gate, as requirement objects */
+    json_t *gate_file;   /* BORROWED from the configuration: "publish_gate" */
+    json_t *publish_gate; /* OWNED: the canonical operator gate (NULL: none) */
     bool skip[MAX_MODELS];    /* models[i] dropped by check_model_files */
     const char *audit_heads_file; /* where the audit chains' heads are also written */
     int audit_heads_syslog;       /* 1 on (default), 0 off, -1 unset */
@@ -107,7 +112,9 @@ static void usage(FILE *f)
             "                    GGUF model (refused otherwise: the server would answer\n"
             "                    404 for it), or that fails to load\n"
             "  --backup-retention-days N  how long backups are kept (libreair backup): the\n"
-            "                    processing register states it (docs/operations.md)\n\n"
+            "                    processing register states it (docs/operations.md)\n"
+            "  --publish-gate pack=NAME|suite=NAME[,min=RATE]  publishing any assistant of\n"
+            "                    any tenant needs a passing run of it (docs/evaluation.md)\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -185,7 +192,7 @@ static int load_config(struct serve_opts *o, const char *file)
             strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file") &&
             strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies") &&
             strcmp(key, "audit_heads") && strcmp(key, "allow_missing_models") &&
-            strcmp(key, "backup_retention_days")) {
+            strcmp(key, "backup_retention_days") && strcmp(key, "publish_gate")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -201,6 +208,11 @@ static int load_config(struct serve_opts *o, const char *file)
         goto bad_type;
     if (json_is_true(missing))
         o->allow_missing_models = 1;
+    json_t *gate = json_object_get(root, "publish_gate");
+    if (gate && !o->gate_flags) { /* flags win; checked with them in check_gate */
+        json_decref(o->gate_file);
+        o->gate_file = json_incref(gate);
+    }
     if (!o->backup_retention_set && json_object_get(root, "backup_retention_days")) {
         if (int_field(root, "backup_retention_days", &o->backup_retention_days, file))
             goto out;
@@ -348,6 +360,60 @@ static int parse_int(const char *s, const char *flag, int *out)
     return 0;
 }
 
+/* --publish-gate pack=NAME|suite=NAME[,min=RATE]: one requirement of the
+ * operator's gate (validated with the configuration's in check_gate). */
+static int gate_flag(struct serve_opts *o, const char *arg)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", arg);
+    json_t *req = json_object();
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); req && tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            break;
+        *eq = 0;
+        if (!strcmp(tok, "min")) {
+            char *end;
+            double d = strtod(eq + 1, &end);
+            if (*end || end == eq + 1)
+                break;
+            json_object_set_new(req, "min_pass_rate", json_real(d));
+        } else if (!strcmp(tok, "pack") || !strcmp(tok, "suite")) {
+            json_object_set_new(req, tok, json_string(eq + 1));
+        } else {
+            break;
+        }
+        *eq = '=';
+    }
+    if (!req || json_object_size(req) == 0 ||
+        (!json_object_get(req, "pack") && !json_object_get(req, "suite"))) {
+        fprintf(stderr, "libreair serve: --publish-gate wants pack=NAME or suite=NAME, then "
+                        "optionally ,min=RATE (0 to 1); got '%s'\n",
+                arg);
+        json_decref(req);
+        return -1;
+    }
+    if (!o->gate_flags)
+        o->gate_flags = json_array();
+    json_array_append_new(o->gate_flags, req);
+    return 0;
+}
+
+/* The operator's gate, flags or configuration, in canonical form. */
+static int check_gate(struct serve_opts *o)
+{
+    json_t *g = o->gate_flags ? o->gate_flags : o->gate_file;
+    if (!g)
+        return 0;
+    struct assistant_error err;
+    if (assistant_gate_parse(g, &o->publish_gate, &err)) {
+        fprintf(stderr, "libreair serve: publish gate: %s (%s)\n", err.msg, err.field);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
@@ -379,6 +445,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"fallback", required_argument, NULL, 'F'},
                                          {"allow-missing-models", no_argument, NULL, 'O'},
                                          {"backup-retention-days", required_argument, NULL, 'Y'},
+                                         {"publish-gate", required_argument, NULL, 'W'},
                                          {0}};
     int v;
     int c;
@@ -458,6 +525,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             if (parse_int(optarg, "--backup-retention-days", &o->backup_retention_days))
                 return 2;
             o->backup_retention_set = 1;
+            break;
+        case 'W':
+            if (gate_flag(o, optarg))
+                return 2;
             break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
@@ -732,6 +803,9 @@ static void reload_upstreams(struct app *app, struct serve_opts *o, const char *
 
 static void release_opts(struct serve_opts *o)
 {
+    json_decref(o->gate_flags);
+    json_decref(o->gate_file);
+    json_decref(o->publish_gate);
     for (int i = 0; i < o->n_owned; i++)
         free(o->owned[i]);
     if (o->pools) {
@@ -774,6 +848,10 @@ int cmd_serve(int argc, char **argv)
                 "(keys must not cross the network in clear), put a TLS reverse proxy in front "
                 "and listen on 127.0.0.1, or say --insecure-http\n",
                 o.listen);
+        release_opts(&o);
+        return 2;
+    }
+    if (check_gate(&o)) {
         release_opts(&o);
         return 2;
     }
@@ -828,7 +906,8 @@ int cmd_serve(int argc, char **argv)
                       .started = time(NULL),
                       .n_models_configured = o.n_models,
                       .tenant_raw_models = o.tenant_raw_models != 0,
-                      .backup_retention_days = o.backup_retention_days};
+                      .backup_retention_days = o.backup_retention_days,
+                      .publish_gate = o.publish_gate};
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
@@ -906,6 +985,7 @@ int cmd_serve(int argc, char **argv)
     pthread_join(loader, NULL);
     gdpr_purge_stop(purger);
     http_stop(srv);
+    api_evals_stop();        /* evaluation runs: before the models and the tenants */
     api_refusals_stop(&app); /* after the last request, before the tenants */
     audit_head_stop();        /* after the last append */
     api_kb_set_ingest(NULL);

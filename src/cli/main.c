@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"upstream", cmd_upstream, "list or check the upstream servers that serve models"},
     {"backup", cmd_backup, "back up the data directory while it serves, or verify a backup"},
     {"restore", cmd_restore, "restore a backup into a new data directory, replaying erasures"},
+    {"eval", cmd_eval, "evaluation suites and red-team packs: apply, run, list, show, compare"},
 };
 
 int cli_is_help(const char *arg)

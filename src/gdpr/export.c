@@ -18,6 +18,7 @@ struct exporter {
     json_t *conv;     /* the conversation being gathered; written when the next begins */
     json_t *messages; /* BORROWED from conv */
     json_t *pseudonyms;
+    json_t *feedback; /* BORROWED from conv */
     json_t *orphans; /* pseudonyms without a conversation */
     int64_t n_conv, n_msg, prompt, completion, cached;
     int64_t c_prompt, c_completion, c_cached;
@@ -80,10 +81,12 @@ static enum lair_err on_conv(void *ctx, const struct gdpr_conv *c)
     x->c_prompt = x->c_completion = x->c_cached = 0;
     x->messages = json_array();
     x->pseudonyms = json_array();
-    x->conv =
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", c->id, "assistant", c->assistant,
-                  "key_id", c->key_id, "created_at", (json_int_t)c->created_at, "updated_at",
-                  (json_int_t)c->updated_at, "messages", x->messages, "pseudonyms", x->pseudonyms);
+    x->feedback = json_array();
+    x->conv = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", c->id, "title",
+                        c->title ? c->title : "", "assistant", c->assistant, "key_id", c->key_id,
+                        "created_at", (json_int_t)c->created_at, "updated_at",
+                        (json_int_t)c->updated_at, "messages", x->messages, "pseudonyms",
+                        x->pseudonyms, "feedback", x->feedback);
     return x->conv ? LAIR_OK : LAIR_ENOMEM;
 }
 
@@ -107,6 +110,18 @@ static enum lair_err on_message(void *ctx, const struct gdpr_message *m)
     x->c_completion += m->completion_tokens;
     x->c_cached += m->cached_tokens;
     return json_array_append_new(x->messages, v) ? LAIR_ENOMEM : LAIR_OK;
+}
+
+/* The subject's thumbs up or down on an answer, with their comment. */
+static enum lair_err on_feedback(void *ctx, const struct gdpr_feedback *f)
+{
+    struct exporter *x = ctx;
+    json_t *v = json_pack("{s:I, s:s, s:s%, s:I}", "message_id", (json_int_t)f->message_id,
+                          "rating", f->rating, "comment", f->comment.ptr, f->comment.len,
+                          "created_at", (json_int_t)f->created_at);
+    if (!v || !x->feedback)
+        return json_decref(v), LAIR_ENOMEM;
+    return json_array_append_new(x->feedback, v) ? LAIR_ENOMEM : LAIR_OK;
 }
 
 static enum lair_err on_pseudonym(void *ctx, const struct gdpr_pseudonym *p)
@@ -250,7 +265,7 @@ enum lair_err gdpr_export(struct tenant_db *db, const unsigned char key[AUDIT_KE
     struct exporter x = {.sink = sink, .ctx = ctx, .orphans = json_array()};
     if (!x.orphans)
         return LAIR_ENOMEM;
-    struct gdpr_visitor v = {on_conv, on_message, on_pseudonym, &x};
+    struct gdpr_visitor v = {on_conv, on_message, on_pseudonym, &x, on_feedback};
     enum lair_err e = write_head(&x, db, subject, token);
     if (!e)
         e = gdpr_store_subject_visit(db, subject, &v);

@@ -8,8 +8,21 @@
 #include <string.h>
 
 #include "rag/spell.h"
+#include "rag/synonyms.h"
 
 #include "core/banned.h"
+
+double fts_knob(const char *name, double def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    if (!strcmp(v, "off"))
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    return *end ? def : d;
+}
 
 struct tokenizer {
     struct analyzer *an;
@@ -75,13 +88,14 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
  * document length, the k best scores so far (a min-heap) and, per row, the
  * phrases' frequencies and first positions. */
 struct rank_state {
-    int nphrase, k, nheap;
-    double k1, b, pair, avgdl;
+    int nphrase, k, nheap, window;
+    double k1, b, pair, avgdl, head, reverse;
     double *idf;  /* [nphrase], times the phrase's weight */
     double *w;    /* [nphrase]: weight (1 for the question's own words) */
     int *slot;    /* [nphrase]: the question word it stands for, nondecreasing */
     double *heap; /* [k] */
-    int *tf;      /* [nphrase] */
+    int *tf;      /* [nphrase]: positions in the row */
+    double *tfw;  /* [nphrase]: frequency with heading positions weighing head */
     int *npos;    /* [nphrase] */
     int64_t *pos; /* [nphrase][POS_MAX]: column << 32 | offset */
 };
@@ -115,16 +129,30 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
                                          double k1, double b, double pair, sqlite3_value *weights)
 {
     int np = api->xPhraseCount(fts);
-    size_t size = sizeof(struct rank_state) + (size_t)np * (2 * sizeof(double) + 3 * sizeof(int)) +
+    size_t size = sizeof(struct rank_state) + (size_t)np * (3 * sizeof(double) + 3 * sizeof(int)) +
                   (size_t)k * sizeof(double) + (size_t)np * POS_MAX * sizeof(int64_t);
     struct rank_state *rs = sqlite3_malloc64(size);
     if (!rs)
         return NULL;
-    *rs = (struct rank_state){.nphrase = np, .k = k, .k1 = k1, .b = b, .pair = pair};
+    *rs = (struct rank_state){.nphrase = np,
+                              .k = k,
+                              .k1 = k1,
+                              .b = b,
+                              .pair = pair,
+                              .head = fts_knob("LIBREAIR_HEAD_WEIGHT", FTS_HEAD_WEIGHT),
+                              .window = (int)fts_knob("LIBREAIR_PROX_WINDOW", FTS_PROX_WINDOW)};
+    if (rs->head < 0 || rs->head > 10)
+        rs->head = FTS_HEAD_WEIGHT;
+    if (rs->window < 1 || rs->window > 16)
+        rs->window = FTS_PROX_WINDOW;
+    rs->reverse = fts_knob("LIBREAIR_PROX_REVERSE", 0);
+    if (rs->reverse < 0 || rs->reverse > 1)
+        rs->reverse = 0;
     rs->pos = (int64_t *)(rs + 1);
     rs->idf = (double *)(rs->pos + (size_t)np * POS_MAX);
     rs->w = rs->idf + np;
-    rs->heap = rs->w + np;
+    rs->tfw = rs->w + np;
+    rs->heap = rs->tfw + np;
     rs->tf = (int *)(rs->heap + k);
     rs->npos = rs->tf + np;
     rs->slot = rs->npos + np;
@@ -179,21 +207,33 @@ static double saturate(double tf, double k1, double norm)
     return tf * (k1 + 1) / (tf + norm);
 }
 
-/* How often phrase j starts right after phrase i in the row. */
-static int pair_count(const struct rank_state *rs, int i, int j)
+/* How closely phrase j follows phrase i in the row: each position of i
+ * counts 1 when j starts right after it and, with a window over 1, 1 / (1 +
+ * d) when the nearest position of j in the same column is d words away
+ * (either side, d at most the window); the sum is capped at the smaller
+ * frequency, so that read_row's bound holds. Window 1 is the plain count of
+ * "i j" side by side, plus reverse for each "j i". */
+static double pair_count(const struct rank_state *rs, int i, int j)
 {
     const int64_t *a = rs->pos + (size_t)i * POS_MAX, *b = rs->pos + (size_t)j * POS_MAX;
-    int na = rs->npos[i], nb = rs->npos[j], x = 0, y = 0, n = 0;
-    while (x < na && y < nb) {
-        int64_t want = a[x] + 1;
-        if (b[y] < want)
+    int na = rs->npos[i], nb = rs->npos[j], y = 0;
+    double n = 0;
+    for (int x = 0; x < na; x++) {
+        while (y < nb && b[y] < a[x] - rs->window)
             y++;
-        else if (b[y] > want)
-            x++;
-        else
-            n++, x++, y++;
+        double best = 0;
+        for (int z = y; z < nb && b[z] <= a[x] + rs->window; z++) {
+            int64_t d = b[z] - a[x];
+            double v = d == 1                       ? 1
+                       : d == -1 && rs->window == 1 ? rs->reverse
+                       : d == 0 || rs->window == 1  ? 0
+                                                    : 1.0 / (1.0 + (double)(d < 0 ? -d : d));
+            best = v > best ? v : best;
+        }
+        n += best;
     }
-    return n;
+    double most = na < nb ? na : nb;
+    return n < most ? n : most;
 }
 
 /* Reads the frequency and first positions of each phrase in the row; returns
@@ -215,7 +255,12 @@ static double read_row(struct rank_state *rs, const Fts5ExtensionApi *api, Fts5C
         rs->npos[i] = tf < POS_MAX ? tf : POS_MAX;
         if (!tf)
             continue;
-        bound += rs->idf[i] * saturate(tf, k1, low);
+        /* BM25F: a heading word (column 1) counts head times */
+        double tfw = tf;
+        for (int x = 0; x < rs->npos[i] && rs->head != 1; x++)
+            tfw += (pos[x] >> 32) == 1 ? rs->head - 1 : 0;
+        rs->tfw[i] = tfw;
+        bound += rs->idf[i] * saturate(tfw, k1, low);
         for (int p = i - 1; rs->pair > 0 && p >= 0 && rs->slot[p] >= rs->slot[i] - 1; p--) {
             if (rs->slot[p] != rs->slot[i] - 1 || !rs->tf[p])
                 continue;
@@ -233,11 +278,11 @@ static double row_score(const struct rank_state *rs, int dl)
     for (int i = 0; i < rs->nphrase; i++) {
         if (!rs->tf[i])
             continue;
-        score += rs->idf[i] * saturate(rs->tf[i], k1, norm);
+        score += rs->idf[i] * saturate(rs->tfw[i], k1, norm);
         for (int p = i - 1; rs->pair > 0 && p >= 0 && rs->slot[p] >= rs->slot[i] - 1; p--) {
             if (rs->slot[p] != rs->slot[i] - 1 || !rs->tf[p])
                 continue;
-            int n = pair_count(rs, p, i);
+            double n = pair_count(rs, p, i);
             double w = rs->idf[i] < rs->idf[p] ? rs->idf[i] : rs->idf[p];
             if (n)
                 score += rs->pair * w * saturate(n, k1, norm);
@@ -378,12 +423,33 @@ void fts_query_init(struct fts_query *q)
     *q = (struct fts_query){0};
     buf_init(&q->expr, 1 << 16);
     buf_init(&q->weights, 1 << 16);
+    buf_init(&q->terms, 1 << 16);
+    q->rowid_hi = INT64_MAX;
 }
 
 void fts_query_release(struct fts_query *q)
 {
     buf_release(&q->expr);
     buf_release(&q->weights);
+    buf_release(&q->terms);
+}
+
+/* Records an index term that q searches. */
+static enum lair_err add_term(struct fts_query *q, const char *t, size_t n)
+{
+    enum lair_err e = buf_append(&q->terms, t, n);
+    return e ? e : buf_append(&q->terms, "", 1);
+}
+
+static bool has_term(const struct fts_query *q, const char *t, size_t n)
+{
+    for (size_t i = 0; i < q->terms.len;) {
+        size_t m = strlen(q->terms.ptr + i);
+        if (m == n && !memcmp(q->terms.ptr + i, t, n))
+            return true;
+        i += m + 1;
+    }
+    return false;
 }
 
 /* One distinct word of the question: its term, its alternative (or ""),
@@ -457,19 +523,126 @@ static enum lair_err correct(sqlite3 *db, const char *table, struct str question
     return e;
 }
 
+static bool env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0);
+}
+
+/* Whether expression x's words stand in a row in seq[0..n) (the question's
+ * words, as indexes into words). */
+static bool expr_in(const struct syn_expr *x, const struct word *words, const size_t *seq, size_t n,
+                    size_t *last)
+{
+    for (size_t i = 0; i + x->n_terms <= n; i++) {
+        size_t j = 0;
+        while (j < x->n_terms && !strcmp(words[seq[i + j]].term, x->terms[j]))
+            j++;
+        if (j == x->n_terms) {
+            *last = seq[i + j - 1];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The synonym phrases of the question: per slot (question word), the
+ * expressions to add after it. */
+struct syn_add {
+    const struct syn_expr *x, *matched;
+    size_t slot;
+};
+
+static size_t find_synonyms(const struct syn_set *syn, const struct word *words, const size_t *seq,
+                            size_t n_seq, struct syn_add *add)
+{
+    size_t n = 0;
+    for (size_t g = 0; syn && g < syn->n_groups && n < SYN_QUERY_PHRASES_MAX; g++) {
+        size_t lo = syn->first[g], hi = syn->first[g + 1], slot = 0, hit = hi;
+        for (size_t m = lo; m < hi && hit == hi; m++)
+            if (expr_in(&syn->exprs[m], words, seq, n_seq, &slot))
+                hit = m;
+        for (size_t m = lo; hit < hi && m < hi && n < SYN_QUERY_PHRASES_MAX; m++) {
+            size_t ignored;
+            if (m != hit && !expr_in(&syn->exprs[m], words, seq, n_seq, &ignored))
+                add[n++] = (struct syn_add){&syn->exprs[m], &syn->exprs[hit], slot};
+        }
+    }
+    return n;
+}
+
+/* Keeps the synonyms whose matched expression is in no passage of the
+ * searched rows (q->rowid_lo..hi: one knowledge base): equivalences bridge
+ * the citizen's words to a base that does not use them. When the base
+ * speaks the question's words already, adding their equivalents only
+ * brings passages that share one word with the question (measured,
+ * bench/rag/README.md). */
+static enum lair_err keep_gaps(sqlite3 *db, const char *table, const struct fts_query *q,
+                               struct syn_add *add, size_t *n)
+{
+    struct buf sql, expr;
+    buf_init(&sql, 0);
+    buf_init(&expr, 0);
+    sqlite3_stmt *st = NULL;
+    enum lair_err e = buf_printf(&sql,
+                                 "SELECT 1 FROM \"%s\" WHERE \"%s\" MATCH ?1"
+                                 " AND rowid BETWEEN ?2 AND ?3 LIMIT 1",
+                                 table, table);
+    if (!e && sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL) != SQLITE_OK)
+        e = LAIR_EDB;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n && !e; i++) {
+        const struct syn_expr *m = add[i].matched;
+        bool gap = i > 0 && add[i - 1].matched == m ? !!kept && add[kept - 1].matched == m : true;
+        if (i == 0 || add[i - 1].matched != m) {
+            buf_reset(&expr);
+            if ((e = put_quoted(&expr, m->text, strlen(m->text))))
+                break;
+            sqlite3_bind_text(st, 1, expr.ptr, (int)expr.len, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, q->rowid_lo);
+            sqlite3_bind_int64(st, 3, q->rowid_hi);
+            int rc = sqlite3_step(st);
+            gap = rc == SQLITE_DONE;
+            if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                e = LAIR_EDB;
+            sqlite3_reset(st);
+        }
+        if (gap)
+            add[kept++] = add[i];
+    }
+    sqlite3_finalize(st);
+    buf_release(&sql);
+    buf_release(&expr);
+    *n = e ? 0 : kept;
+    return e;
+}
+
 enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table,
                               struct str question, struct fts_query *q)
+{
+    return fts_query_build_syn(a, db, table, question, NULL, q);
+}
+
+#define SEQ_MAX 64
+
+enum lair_err fts_query_build_syn(struct analyzer *a, sqlite3 *db, const char *table,
+                                  struct str question, const struct syn_set *syn,
+                                  struct fts_query *q)
 {
     struct word *words = malloc(FTS_QUERY_TERMS_MAX * sizeof(*words));
     if (!words)
         return LAIR_ENOMEM;
-    size_t n = 0;
+    size_t n = 0, seq[SEQ_MAX], n_seq = 0;
     struct analyzer_term t;
     enum lair_err e = LAIR_OK;
     buf_reset(&q->expr);
     buf_reset(&q->weights);
-    q->n_phrases = q->n_corrected = 0;
-    analyzer_start(a, question, ANALYZER_QUESTION | ANALYZER_ALTERNATIVES);
+    buf_reset(&q->terms);
+    q->n_phrases = q->n_corrected = q->n_slots = q->n_synonyms = q->n_expanded = 0;
+    /* question words ("comment", "peut-on"…) are neutral: dropped
+     * (LIBREAIR_QWORDS=off keeps them, to measure what that brings) */
+    analyzer_start(a, question,
+                   (env_off("LIBREAIR_QWORDS") ? 0 : ANALYZER_QUESTION) | ANALYZER_ALTERNATIVES);
     bool last_new = false;
     while (analyzer_next(a, &t)) {
         if (t.colocated) {
@@ -480,8 +653,12 @@ enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table
             continue;
         }
         bool dup = false;
+        size_t at = n;
         for (size_t i = 0; i < n && !dup; i++)
-            dup = words[i].len == t.len && memcmp(words[i].term, t.ptr, t.len) == 0;
+            if ((dup = words[i].len == t.len && memcmp(words[i].term, t.ptr, t.len) == 0))
+                at = i;
+        if (n_seq < SEQ_MAX && at < FTS_QUERY_TERMS_MAX)
+            seq[n_seq++] = at;
         last_new = !dup && n < FTS_QUERY_TERMS_MAX;
         if (!last_new) {
             if (n == FTS_QUERY_TERMS_MAX)
@@ -497,14 +674,130 @@ enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table
     }
     if (db && table && n && !spelling_off())
         e = correct(db, table, question, words, n);
+    struct syn_add add[SYN_QUERY_PHRASES_MAX];
+    size_t n_add =
+        syn && !env_off("LIBREAIR_SYNONYMS") ? find_synonyms(syn, words, seq, n_seq, add) : 0;
+    if (n_add && db && table && !env_off("LIBREAIR_SYN_GAPS"))
+        e = keep_gaps(db, table, q, add, &n_add);
+    double syn_w = fts_knob("LIBREAIR_SYN_WEIGHT", SYN_WEIGHT);
     for (size_t i = 0; i < n && !e; i++) {
         e = put_phrase(q, question.ptr + words[i].start, words[i].end - words[i].start, false, 1,
                        i);
-        for (size_t j = 0; j < words[i].n_fix && !e; j++)
+        if (!e)
+            e = add_term(q, words[i].term, words[i].len);
+        if (!e && words[i].alt_len)
+            e = add_term(q, words[i].alt, words[i].alt_len);
+        for (size_t j = 0; j < words[i].n_fix && !e; j++) {
             e = put_phrase(q, words[i].fix[j].term, words[i].fix[j].len, true, FTS_SPELL_WEIGHT, i);
+            if (!e)
+                e = add_term(q, words[i].fix[j].term, words[i].fix[j].len);
+        }
         q->n_corrected += words[i].n_fix > 0;
+        for (size_t j = 0; j < n_add && !e; j++) {
+            if (add[j].slot != i)
+                continue;
+            e = put_phrase(q, add[j].x->text, strlen(add[j].x->text), false, syn_w, i);
+            for (size_t w = 0; w < add[j].x->n_terms && !e; w++)
+                e = add_term(q, add[j].x->terms[w], strlen(add[j].x->terms[w]));
+            q->n_synonyms++;
+        }
     }
+    q->n_slots = n;
     free(words);
+    return e;
+}
+
+/* One candidate term of the feedback passages and its weight. */
+struct prf_term {
+    char term[ANALYZER_TERM_MAX + 1];
+    size_t len, ndocs;
+    double w;
+};
+
+static int cmp_prf(const void *a, const void *b)
+{
+    const struct prf_term *x = a, *y = b;
+    return x->w > y->w ? -1 : x->w < y->w ? 1 : strcmp(x->term, y->term);
+}
+
+#define PRF_CAND_MAX 4096
+
+/* RM3 (Lavrenko and Croft's relevance model, with the original query kept):
+ * P(t|R) = sum over the passages D of P(D|Q) P(t|D), P(D|Q) taken as the
+ * passage's share of the scores and P(t|D) = tf / |D|; the terms that are
+ * in at least two passages only (a term of one passage is its topic, not
+ * the question's), stop words left out by the question analysis. */
+enum lair_err fts_query_expand(struct fts_query *q, struct analyzer *a, const struct str *texts,
+                               const double *scores, size_t n, double weight)
+{
+    if (n < 2 || weight <= 0 || !q->n_phrases)
+        return LAIR_OK;
+    struct prf_term *c = malloc(PRF_CAND_MAX * sizeof(*c));
+    int *seen = malloc(PRF_CAND_MAX * sizeof(*seen));
+    if (!c || !seen) {
+        free(c);
+        free(seen);
+        return LAIR_ENOMEM;
+    }
+    size_t nc = 0;
+    double total = 0;
+    for (size_t d = 0; d < n; d++)
+        total += scores[d] > 0 ? scores[d] : 0;
+    for (size_t d = 0; d < n && total > 0; d++) {
+        struct analyzer_term t;
+        size_t dl = 0;
+        analyzer_start(a, texts[d], ANALYZER_QUESTION);
+        while (analyzer_next(a, &t))
+            dl += !t.colocated;
+        if (!dl || scores[d] <= 0)
+            continue;
+        double share = scores[d] / total / (double)dl;
+        analyzer_start(a, texts[d], ANALYZER_QUESTION);
+        while (analyzer_next(a, &t)) {
+            if (t.colocated || t.len < 3)
+                continue;
+            size_t i = 0;
+            while (i < nc && !(c[i].len == t.len && !memcmp(c[i].term, t.ptr, t.len)))
+                i++;
+            if (i == nc) {
+                if (nc == PRF_CAND_MAX)
+                    continue;
+                memcpy(c[nc].term, t.ptr, t.len);
+                c[nc].term[t.len] = 0;
+                c[nc].len = t.len;
+                c[nc].w = 0;
+                c[nc].ndocs = 0;
+                seen[nc++] = 0;
+            }
+            c[i].w += share;
+            if (seen[i] >= 0 && (size_t)seen[i] != d + 1)
+                c[i].ndocs++, seen[i] = (int)d + 1;
+        }
+    }
+    free(seen);
+    for (size_t i = 0; i < nc; i++)
+        if (c[i].ndocs < 2)
+            c[i].w = 0;
+    qsort(c, nc, sizeof(*c), cmp_prf);
+    double top = 0;
+    enum lair_err e = LAIR_OK;
+    size_t slot = q->n_slots + 1;
+    for (size_t i = 0; i < nc && q->n_expanded < FTS_PRF_TERMS && !e; i++) {
+        if (c[i].w <= 0)
+            break;
+        if (has_term(q, c[i].term, c[i].len))
+            continue;
+        if (top == 0)
+            top = c[i].w;
+        /* slots two apart: no pair bonus between expansion terms */
+        e = put_phrase(q, c[i].term, c[i].len, true, weight * c[i].w / top, slot);
+        slot += 2;
+        if (!e)
+            e = add_term(q, c[i].term, c[i].len);
+        q->n_expanded++;
+    }
+    q->n_slots = slot;
+    free(c);
     return e;
 }
 
@@ -522,9 +815,10 @@ enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf
 
 struct fts_search {
     sqlite3 *db;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st, *text_st;
     struct analyzer *an;
     struct fts_query q;
+    const struct syn_set *syn;
     char table[65];
 };
 
@@ -566,6 +860,13 @@ enum lair_err fts_search_new(sqlite3 *db, const char *table, struct fts_search *
     if (e == LAIR_OK &&
         sqlite3_prepare_v3(db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK)
         e = LAIR_EDB;
+    if (e == LAIR_OK) {
+        buf_reset(&sql);
+        e = buf_printf(&sql, "SELECT text FROM \"%s\" WHERE rowid = ?1", table);
+    }
+    if (e == LAIR_OK && sqlite3_prepare_v3(db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT, &s->text_st,
+                                           NULL) != SQLITE_OK)
+        e = LAIR_EDB;
     buf_release(&sql);
     if (e != LAIR_OK) {
         fts_search_free(s);
@@ -580,19 +881,16 @@ void fts_search_free(struct fts_search *s)
     if (!s)
         return;
     sqlite3_finalize(s->st);
+    sqlite3_finalize(s->text_st);
     analyzer_free(s->an);
     fts_query_release(&s->q);
     free(s);
 }
 
-enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k,
-                             struct fts_hit *hits, size_t *n)
+static enum lair_err run_query(struct fts_search *s, size_t k, struct fts_hit *hits, size_t *n)
 {
-    *n = 0;
-    enum lair_err e = fts_query_build(s->an, s->db, s->table, question, &s->q);
-    if (e != LAIR_OK || s->q.expr.len == 0 || k == 0)
-        return e;
     sqlite3_stmt *st = s->st;
+    *n = 0;
     sqlite3_bind_text(st, 1, s->q.expr.ptr, (int)s->q.expr.len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, k > INT64_MAX ? INT64_MAX : (sqlite3_int64)k);
     sqlite3_bind_blob(st, 3, s->q.weights.ptr, (int)s->q.weights.len, SQLITE_STATIC);
@@ -608,4 +906,58 @@ enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? LAIR_OK : LAIR_EDB;
+}
+
+double fts_prf_weight(void)
+{
+    double w = fts_knob("LIBREAIR_PRF", FTS_PRF_WEIGHT);
+    return w > 0 && w <= 1 ? w : 0;
+}
+
+/* The second search of pseudo-relevance feedback, on the passages of the
+ * first. */
+static enum lair_err expand(struct fts_search *s, size_t k, struct fts_hit *hits, size_t *n)
+{
+    struct fts_hit fb[FTS_PRF_DOCS];
+    size_t nfb = 0;
+    enum lair_err e = run_query(s, FTS_PRF_DOCS, fb, &nfb);
+    struct str texts[FTS_PRF_DOCS];
+    double scores[FTS_PRF_DOCS];
+    char *owned[FTS_PRF_DOCS] = {0};
+    size_t nt = 0;
+    for (size_t i = 0; i < nfb && !e; i++) {
+        sqlite3_bind_int64(s->text_st, 1, fb[i].rowid);
+        if (sqlite3_step(s->text_st) == SQLITE_ROW) {
+            const char *t = (const char *)sqlite3_column_text(s->text_st, 0);
+            size_t len = (size_t)sqlite3_column_bytes(s->text_st, 0);
+            if (t && (owned[nt] = malloc(len + 1))) {
+                memcpy(owned[nt], t, len + 1);
+                texts[nt] = (struct str){owned[nt], len};
+                scores[nt++] = fb[i].score;
+            }
+        }
+        sqlite3_reset(s->text_st);
+    }
+    if (!e)
+        e = fts_query_expand(&s->q, s->an, texts, scores, nt, fts_prf_weight());
+    for (size_t i = 0; i < nt; i++)
+        free(owned[i]);
+    return e ? e : run_query(s, k, hits, n);
+}
+
+enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k,
+                             struct fts_hit *hits, size_t *n)
+{
+    *n = 0;
+    enum lair_err e = fts_query_build_syn(s->an, s->db, s->table, question, s->syn, &s->q);
+    if (e != LAIR_OK || s->q.expr.len == 0 || k == 0)
+        return e;
+    if (fts_prf_weight() > 0)
+        return expand(s, k, hits, n);
+    return run_query(s, k, hits, n);
+}
+
+void fts_search_set_synonyms(struct fts_search *s, const struct syn_set *syn)
+{
+    s->syn = syn;
 }

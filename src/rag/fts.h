@@ -51,6 +51,32 @@
 #define FTS_SPELL_CANDS 3
 #define FTS_SPELL_WEIGHT 0.7
 #define FTS_SPELL_WORDS_MAX 8
+/* Ranking techniques measured for issue 18 (bench/rag/README.md, the
+ * ablation table) and left at their neutral values, since none helped both
+ * dev sets: BM25F weight of a heading-path word (column 1 of chunks_fts)
+ * against a body word (the dev passages have no headings: no effect
+ * measurable there); the proximity window of the pair bonus (1: only "a b"
+ * side by side counts; more: a and b up to that many words apart count
+ * 1 / (1 + distance); 2 to 8 cost spf 0.3 point of R@5; LIBREAIR_PROX_REVERSE
+ * also counts "b a" with that weight: 0.5 gives spf +0.3, piaf nothing);
+ * and RM3-style
+ * pseudo-relevance feedback: the FTS_PRF_TERMS terms most probable in the
+ * FTS_PRF_DOCS best passages (P(t|D) weighted by each passage's share of
+ * the scores, terms of two passages or more), added with at most
+ * FTS_PRF_WEIGHT of a question word's weight, and a second search (0.05 to
+ * 0.2 cost spf 1.2 to 3.3 points and several milliseconds). The environment
+ * variables LIBREAIR_HEAD_WEIGHT, LIBREAIR_PROX_WINDOW and LIBREAIR_PRF
+ * (the weight; "off" or 0 disables) set them for measurements. */
+#define FTS_HEAD_WEIGHT 1.0
+#define FTS_PROX_WINDOW 1
+#define FTS_PRF_DOCS 10
+#define FTS_PRF_TERMS 10
+#define FTS_PRF_WEIGHT 0.0
+
+/* The value of environment variable name as a number; def when it is unset
+ * or not a number, 0 when it is "off". */
+double fts_knob(const char *name, double def);
+
 /* A query phrase starting with this byte is a term of the index, given to
  * the tokenizer as it is (a correction); a user's words never start with it. */
 #define FTS_VERBATIM "\x01"
@@ -76,6 +102,13 @@ struct fts_query {
     struct buf weights; /* lair_bm25's weights argument, bind as a blob */
     size_t n_phrases;   /* phrases in expr */
     size_t n_corrected; /* question words searched with corrections */
+    size_t n_slots;     /* slots used (question words, synonyms, expansions) */
+    size_t n_synonyms;  /* phrases added from the synonyms */
+    size_t n_expanded;  /* terms added by fts_query_expand */
+    struct buf terms;   /* the index terms searched, each NUL-terminated */
+    /* rows that the search covers (one knowledge base's), for the synonyms'
+     * test; set by the caller, kept by fts_query_build (init: all) */
+    int64_t rowid_lo, rowid_hi;
 };
 
 void fts_query_init(struct fts_query *q);
@@ -90,6 +123,28 @@ void fts_query_release(struct fts_query *q);
  * table's vocabulary cannot be read. */
 enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table,
                               struct str question, struct fts_query *q);
+
+struct syn_set;
+
+/* fts_query_build, and then for each group of syn (src/rag/synonyms.h, may
+ * be NULL) one of whose expressions the question holds (its words in a
+ * row, stop words aside) and no row of q->rowid_lo..rowid_hi holds (when db
+ * and table are given), the group's other expressions as phrases of
+ * weight SYN_WEIGHT, in the slot of the matched expression's last word.
+ * At most SYN_QUERY_PHRASES_MAX such phrases. For measurements:
+ * LIBREAIR_SYNONYMS=off turns them off, LIBREAIR_SYN_GAPS=off applies them
+ * even when the rows hold the matched expression, LIBREAIR_SYN_WEIGHT sets
+ * their weight. */
+enum lair_err fts_query_build_syn(struct analyzer *a, sqlite3 *db, const char *table,
+                                  struct str question, const struct syn_set *syn,
+                                  struct fts_query *q);
+
+/* Pseudo-relevance feedback: adds to q up to FTS_PRF_TERMS index terms
+ * from texts[0..n) (the best passages of a first search, with their scores,
+ * best first), each of weight at most `weight`, that q does not search yet.
+ * a is the caller's analyzer. LAIR_ENOMEM. */
+enum lair_err fts_query_expand(struct fts_query *q, struct analyzer *a, const struct str *texts,
+                               const double *scores, size_t n, double weight);
 
 struct fts_hit {
     int64_t rowid;
@@ -108,10 +163,19 @@ enum lair_err fts_search_new(sqlite3 *db, const char *table, struct fts_search *
 void fts_search_free(struct fts_search *s);
 
 /* Runs question against the table, with spelling corrections
- * (fts_query_build). OUT: hits[0..*n) best first, *n <= k.
- * A question without a searchable word gives *n == 0 and LAIR_OK.
- * LAIR_EDB on an SQLite error (the table has no "lair_fr" tokenizer, I/O). */
+ * (fts_query_build), the synonyms given to fts_search_set_synonyms and, when
+ * fts_prf_weight() > 0, pseudo-relevance feedback (a second search). OUT: hits[0..*n) best first,
+ * *n <= k. A question without a searchable word gives *n == 0 and LAIR_OK. LAIR_EDB on an SQLite
+ * error (the table has no "lair_fr" tokenizer, I/O). */
 enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k,
                              struct fts_hit *hits, size_t *n);
+
+/* The vocabulary that fts_search_run applies (BORROWED: must outlive the
+ * search); NULL, the default, applies none. */
+void fts_search_set_synonyms(struct fts_search *s, const struct syn_set *syn);
+
+/* The weight of pseudo-relevance feedback: FTS_PRF_WEIGHT, or
+ * LIBREAIR_PRF's; 0 when off. */
+double fts_prf_weight(void);
 
 #endif

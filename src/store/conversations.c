@@ -71,7 +71,7 @@ static enum lair_err insert_conv(sqlite3 *db, const struct conv_row *c, int64_t 
     sqlite3_stmt *st;
     enum lair_err e = prepare(db,
                               "INSERT INTO conversations(id, assistant, subject, key_id, "
-                              "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                              "created_at, updated_at, title) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
                               &st);
     if (e)
         return e;
@@ -80,6 +80,7 @@ static enum lair_err insert_conv(sqlite3 *db, const struct conv_row *c, int64_t 
     sqlite3_bind_text(st, 3, c->subject, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, c->key_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_text(st, 6, c->title, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc == SQLITE_CONSTRAINT)
@@ -94,10 +95,15 @@ enum lair_err conv_create(struct tenant_db *db, const struct conv_row *c)
 
 #define CONV_COLS                                                                                  \
     "c.id, c.assistant, c.subject, c.key_id, c.created_at, c.updated_at, "                         \
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id), c.title"
+/* ?6: a LIKE pattern (see like_pattern) matched against the title and every
+ * message of the conversation; the scan is bounded by the other filters
+ * (a user key's own conversations) and by the listing's LIMIT. */
 #define CONV_FILTER                                                                                \
     "(?2 IS NULL OR c.key_id = ?2) AND (?3 IS NULL OR c.subject = ?3) AND "                        \
-    "(?4 IS NULL OR c.assistant = ?4)"
+    "(?4 IS NULL OR c.assistant = ?4) AND (?6 IS NULL OR c.title LIKE ?6 ESCAPE '\\' OR "          \
+    "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND "                         \
+    "m.content LIKE ?6 ESCAPE '\\'))"
 
 static void conv_from_row(sqlite3_stmt *st, struct conv_row *c)
 {
@@ -108,6 +114,22 @@ static void conv_from_row(sqlite3_stmt *st, struct conv_row *c)
     c->created_at = sqlite3_column_int64(st, 4);
     c->updated_at = sqlite3_column_int64(st, 5);
     c->n_messages = sqlite3_column_int64(st, 6);
+    copy_text(st, 7, c->title, sizeof(c->title));
+}
+
+/* "%text%" with LIKE's wildcards and the escape character itself escaped,
+ * so that the text is matched literally. */
+static void like_pattern(const char *q, char out[2 * CONV_QUERY_MAX + 3])
+{
+    size_t o = 0;
+    out[o++] = '%';
+    for (size_t i = 0; q[i] && i < CONV_QUERY_MAX; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = q[i];
+    }
+    out[o++] = '%';
+    out[o] = 0;
 }
 
 static void bind_filter(sqlite3_stmt *st, const struct conv_filter *f)
@@ -115,6 +137,78 @@ static void bind_filter(sqlite3_stmt *st, const struct conv_filter *f)
     bind_opt(st, 2, f ? f->key_id : NULL);
     bind_opt(st, 3, f ? f->subject : NULL);
     bind_opt(st, 4, f ? f->assistant : NULL);
+    if (f && f->q) {
+        char pat[2 * CONV_QUERY_MAX + 3];
+        like_pattern(f->q, pat);
+        sqlite3_bind_text(st, 6, pat, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, 6);
+    }
+}
+
+/* ---- titles ---- */
+
+static bool is_blank(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Bytes of the UTF-8 sequence that starts with c; 0 for a stray byte. */
+static size_t seq_len(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if ((c >> 5) == 6)
+        return 2;
+    if ((c >> 4) == 14)
+        return 3;
+    if ((c >> 3) == 30)
+        return 4;
+    return 0;
+}
+
+void conv_title_from(struct str text, char out[CONV_TITLE_MAX + 1])
+{
+    static const char ellipsis[] = "\xe2\x80\xa6"; /* "…" */
+    size_t o = 0, chars = 0, space_at = 0, space_chars = 0;
+    bool space = false, cut = false;
+    for (size_t i = 0; i < text.len;) {
+        unsigned char c = (unsigned char)text.ptr[i];
+        size_t n = seq_len(c);
+        if (is_blank(c)) {
+            space = o > 0;
+            i++;
+            continue;
+        }
+        if (!n || c < 0x20 || c == 0x7f || i + n > text.len || !utf8_valid(text.ptr + i, n)) {
+            i++; /* a control character or a broken sequence: dropped */
+            continue;
+        }
+        size_t need = n + (space ? 1 : 0);
+        if (chars + (space ? 1 : 0) + 1 > CONV_TITLE_AUTO ||
+            o + need + sizeof(ellipsis) - 1 > CONV_TITLE_MAX) {
+            cut = true;
+            break;
+        }
+        if (space) {
+            space_at = o;
+            space_chars = chars;
+            out[o++] = ' ';
+            chars++;
+            space = false;
+        }
+        memcpy(out + o, text.ptr + i, n);
+        o += n;
+        i += n;
+        chars++;
+    }
+    if (cut) {
+        if (space_at && chars - space_chars <= 20) /* the last word whole, not half */
+            o = space_at;
+        memcpy(out + o, ellipsis, sizeof(ellipsis) - 1);
+        o += sizeof(ellipsis) - 1;
+    }
+    out[o] = 0;
 }
 
 enum lair_err conv_get(struct tenant_db *db, const char *id, const struct conv_filter *f,
@@ -214,7 +308,8 @@ static enum lair_err insert_message(sqlite3 *db, const char *id, const char *rol
     enum lair_err e = prepare(db,
                               "INSERT INTO messages(conversation_id, role, content, created_at, "
                               "prompt_tokens, completion_tokens, cached_tokens, queue_ms, "
-                              "prompt_ms, gen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              "prompt_ms, gen_ms, answer_mode, sources) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                               &st);
     if (e)
         return e;
@@ -228,6 +323,11 @@ static enum lair_err insert_message(sqlite3 *db, const char *id, const char *rol
     sqlite3_bind_double(st, 8, x ? x->queue_ms : 0);
     sqlite3_bind_double(st, 9, x ? x->prompt_ms : 0);
     sqlite3_bind_double(st, 10, x ? x->gen_ms : 0);
+    sqlite3_bind_text(st, 11, x && x->answer_mode ? x->answer_mode : "", -1, SQLITE_STATIC);
+    if (x && x->grounded)
+        sqlite3_bind_int(st, 12, x->sources);
+    else
+        sqlite3_bind_null(st, 12);
     e = sqlite3_step(st) == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
     sqlite3_finalize(st);
     return e;
@@ -238,8 +338,13 @@ static enum lair_err append_tx(sqlite3 *db, void *arg)
     const struct conv_exchange *x = arg;
     int64_t now = now_s();
     enum lair_err e;
-    if (x->create && (e = insert_conv(db, x->create, now)))
-        return e;
+    if (x->create) {
+        struct conv_row c = *x->create;
+        if (!c.title[0]) /* titled from its first question, as stored */
+            conv_title_from(x->user_text, c.title);
+        if ((e = insert_conv(db, &c, now)))
+            return e;
+    }
     sqlite3_stmt *st;
     if ((e = prepare(db, "UPDATE conversations SET updated_at = ?2 WHERE id = ?1", &st)))
         return e;
@@ -345,6 +450,102 @@ enum lair_err conv_delete(struct tenant_db *db, const char *id, const struct con
     if (rc != SQLITE_DONE)
         return LAIR_EDB;
     return changed ? LAIR_OK : LAIR_ENOTFOUND;
+}
+
+enum lair_err conv_rename(struct tenant_db *db, const char *id, const struct conv_filter *f,
+                          const char *title)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prepare(h,
+                "UPDATE conversations SET title = ?5 WHERE rowid IN (SELECT c.rowid FROM "
+                "conversations c WHERE c.id = ?1 AND " CONV_FILTER ")",
+                &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    bind_filter(st, f);
+    sqlite3_bind_text(st, 5, title, -1, SQLITE_STATIC);
+    sqlite3_mutex *m = sqlite3_db_mutex(h); /* as in conv_delete */
+    sqlite3_mutex_enter(m);
+    int rc = sqlite3_step(st);
+    int changed = sqlite3_changes(h);
+    sqlite3_mutex_leave(m);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    return changed ? LAIR_OK : LAIR_ENOTFOUND;
+}
+
+struct delete_last {
+    const char *id;
+    const struct conv_filter *f;
+    struct arena *a;
+    struct str *question;
+};
+
+static enum lair_err delete_last_tx(sqlite3 *h, void *arg)
+{
+    struct delete_last *d = arg;
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prepare(h, "SELECT 1 FROM conversations c WHERE c.id = ?1 AND " CONV_FILTER, &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    bind_filter(st, d->f);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    /* the two newest messages: an exchange is always stored whole */
+    if ((e = prepare(h,
+                     "SELECT id, role, content FROM messages WHERE conversation_id = ?1 "
+                     "ORDER BY id DESC LIMIT 2",
+                     &st)))
+        return e;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    bool answer = false, question = false;
+    sqlite3_int64 from = 0;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        answer = !strcmp((const char *)sqlite3_column_text(st, 1), "assistant");
+    if (answer && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+        !strcmp((const char *)sqlite3_column_text(st, 1), "user")) {
+        question = true;
+        from = sqlite3_column_int64(st, 0);
+        e = column_str(st, 2, d->a, d->question);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return LAIR_EDB;
+    if (e)
+        return e;
+    if (!question)
+        return LAIR_ECONFLICT;
+    if ((e = prepare(h, "DELETE FROM messages WHERE conversation_id = ?1 AND id >= ?2", &st)))
+        return e;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return LAIR_EDB;
+    /* deleted text must not outlive the hour in free pages or the WAL (v4) */
+    if ((e = prepare(h, "INSERT OR REPLACE INTO settings(key, value) VALUES ('gdpr.scrub', '1')",
+                     &st)))
+        return e;
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
+enum lair_err conv_delete_last(struct tenant_db *db, const char *id, const struct conv_filter *f,
+                               struct arena *a, struct str *question)
+{
+    *question = (struct str){"", 0};
+    struct delete_last d = {id, f, a, question};
+    return tenant_db_tx(db, delete_last_tx, &d);
 }
 
 /* ---- usage ---- */

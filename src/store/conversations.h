@@ -35,12 +35,17 @@
 #define CONV_SUBJECT_MAX 256             /* bytes */
 #define CONV_ASSISTANT_MAX 128           /* bytes: a slug or a raw model name */
 #define CONV_USAGE_TENANT "*"            /* usage_daily key id of the tenant total */
+#define CONV_TITLE_MAX 200               /* bytes of a title (PATCH) */
+#define CONV_TITLE_AUTO 60               /* characters of a title made from the first question */
+#define CONV_QUERY_MAX 200               /* bytes of a search text */
 
 struct conv_row {
     char id[CONV_ID_LEN + 1];
     char assistant[CONV_ASSISTANT_MAX + 1];
     char subject[CONV_SUBJECT_MAX + 1];
     char key_id[KEY_ID_LEN + 1];
+    char title[CONV_TITLE_MAX + 1]; /* "" when none: conv_append makes one from the
+                                       first question */
     int64_t created_at, updated_at; /* unix seconds */
     int64_t n_messages;             /* filled by conv_get and conv_list */
 };
@@ -62,6 +67,13 @@ struct conv_exchange {
     struct str user_text, answer_text;
     int prompt_tokens, completion_tokens, cached_tokens;
     double queue_ms, prompt_ms, gen_ms;
+    /* What the dashboard reads of the answer (messages.answer_mode and
+     * .sources, tenant schema v9): its mode ("generated", "refused",
+     * "degraded"; NULL: ""), and, when retrieval ran (grounded), how many
+     * sources it had; otherwise sources is stored as NULL. */
+    const char *answer_mode;
+    bool grounded;
+    int sources;
 };
 
 /* Who may see what: NULL fields do not filter. */
@@ -69,12 +81,21 @@ struct conv_filter {
     const char *key_id;    /* only conversations created by this key */
     const char *subject;   /* only this subject ("" = conversations without one) */
     const char *assistant; /* only this assistant */
+    const char *q;         /* only those whose title or one of whose messages contains
+                              this text (ASCII letters in any case; at most
+                              CONV_QUERY_MAX bytes; "%", "_" and "\\" are literal) */
 };
 
 /* A fresh random id: "conv_" + 24 characters of [a-z0-9] (libsodium). */
 void conv_new_id(char out[CONV_ID_LEN + 1]);
 /* True when s has the shape of a conversation id (cheap check before SQL). */
 bool conv_id_valid(struct str s);
+
+/* A title made from a question: white space collapsed to single spaces and
+ * trimmed, other control characters dropped, cut to CONV_TITLE_AUTO
+ * characters (at a word boundary when one is near, with "…"). Never splits
+ * a UTF-8 sequence. OUT: out (NUL-terminated, "" for a blank question). */
+void conv_title_from(struct str text, char out[CONV_TITLE_MAX + 1]);
 
 /* Inserts c (id, assistant, subject, key_id; the times are set to now).
  * LAIR_ECONFLICT when the id exists. */
@@ -106,6 +127,21 @@ enum lair_err conv_list(struct tenant_db *db, const struct conv_filter *f, const
 /* Deletes the conversation and its messages when f lets it through;
  * LAIR_ENOTFOUND otherwise. */
 enum lair_err conv_delete(struct tenant_db *db, const char *id, const struct conv_filter *f);
+
+/* Sets the title of the conversation when f lets it through (updated_at is
+ * left alone: renaming is not activity); LAIR_ENOTFOUND otherwise. The
+ * caller validates the title. */
+enum lair_err conv_rename(struct tenant_db *db, const char *id, const struct conv_filter *f,
+                          const char *title);
+
+/* Deletes the conversation's last exchange (its last question and the
+ * answer after it), in one transaction that also marks the database for
+ * scrubbing (gdpr.scrub), when f lets the conversation through.
+ * OUT: *question ARENA (from a): the deleted question's stored text.
+ * LAIR_ENOTFOUND when f filters it out; LAIR_ECONFLICT when it does not end
+ * with a question and its answer (no messages). */
+enum lair_err conv_delete_last(struct tenant_db *db, const char *id, const struct conv_filter *f,
+                               struct arena *a, struct str *question);
 
 /* ---- usage ---- */
 

@@ -153,20 +153,43 @@ static enum lair_err visit_messages(sqlite3_stmt *st, const struct gdpr_visitor 
     return e;
 }
 
+static enum lair_err visit_feedback(sqlite3_stmt *st, const struct gdpr_visitor *v)
+{
+    int rc = SQLITE_DONE;
+    enum lair_err e = LAIR_OK;
+    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct gdpr_feedback f = {.conversation_id = col_text(st, 0),
+                                  .rating = col_text(st, 1),
+                                  .message_id = sqlite3_column_int64(st, 2),
+                                  .created_at = sqlite3_column_int64(st, 3),
+                                  .comment = col_str(st, 4)};
+        if (v->feedback)
+            e = v->feedback(v->ctx, &f);
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = LAIR_EDB;
+    sqlite3_reset(st);
+    return e;
+}
+
 static enum lair_err visit_tx(sqlite3 *h, void *arg)
 {
     const struct visit *x = arg;
     const struct gdpr_visitor *v = x->v;
-    sqlite3_stmt *conv = NULL, *msgs = NULL, *ps = NULL, *orphans = NULL;
+    sqlite3_stmt *conv = NULL, *msgs = NULL, *ps = NULL, *orphans = NULL, *fb = NULL;
     enum lair_err e;
     if ((e = prepare(h,
-                     "SELECT id, assistant, key_id, created_at, updated_at FROM conversations "
-                     "WHERE subject = ?1 ORDER BY created_at, rowid",
+                     "SELECT id, assistant, key_id, created_at, updated_at, title "
+                     "FROM conversations WHERE subject = ?1 ORDER BY created_at, rowid",
                      &conv)) ||
         (e = prepare(h,
                      "SELECT role, content, created_at, prompt_tokens, completion_tokens, "
                      "cached_tokens FROM messages WHERE conversation_id = ?1 ORDER BY id",
                      &msgs)) ||
+        (e = prepare(h,
+                     "SELECT conversation_id, rating, message_id, created_at, comment "
+                     "FROM feedback WHERE conversation_id = ?1 ORDER BY id",
+                     &fb)) ||
         (e = prepare(h,
                      "SELECT conversation_id, type, n, value FROM pseudonyms "
                      "WHERE conversation_id = ?1 ORDER BY type, n",
@@ -181,13 +204,19 @@ static enum lair_err visit_tx(sqlite3 *h, void *arg)
     sqlite3_bind_text(conv, 1, x->subject, -1, SQLITE_STATIC);
     int rc = SQLITE_DONE;
     while (!e && (rc = sqlite3_step(conv)) == SQLITE_ROW) {
-        struct gdpr_conv c = {col_text(conv, 0), col_text(conv, 1), col_text(conv, 2),
-                              sqlite3_column_int64(conv, 3), sqlite3_column_int64(conv, 4)};
+        struct gdpr_conv c = {col_text(conv, 0),
+                              col_text(conv, 1),
+                              col_text(conv, 2),
+                              sqlite3_column_int64(conv, 3),
+                              sqlite3_column_int64(conv, 4),
+                              col_text(conv, 5)};
         if (v->conversation && (e = v->conversation(v->ctx, &c)))
             break;
         sqlite3_bind_text(msgs, 1, c.id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(ps, 1, c.id, -1, SQLITE_TRANSIENT);
-        if ((e = visit_messages(msgs, v)) || (e = visit_pseudonyms(ps, v)))
+        sqlite3_bind_text(fb, 1, c.id, -1, SQLITE_TRANSIENT);
+        if ((e = visit_messages(msgs, v)) || (e = visit_feedback(fb, v)) ||
+            (e = visit_pseudonyms(ps, v)))
             break;
     }
     if (!e && rc != SQLITE_DONE)
@@ -201,6 +230,7 @@ out:
     sqlite3_finalize(msgs);
     sqlite3_finalize(ps);
     sqlite3_finalize(orphans);
+    sqlite3_finalize(fb);
     return e;
 }
 
@@ -635,4 +665,50 @@ enum lair_err gdpr_store_pseudonyms_list(struct tenant_db *db, const char *conve
     sqlite3_mutex_leave(m);
     sqlite3_finalize(st);
     return e;
+}
+
+/* ---- finding a subject ---- */
+
+enum lair_err gdpr_store_subject_of(struct tenant_db *db, const char *conversation_id,
+                                    char *subject, size_t n)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prepare(tenant_db_handle(db),
+                              "SELECT subject FROM conversations WHERE id = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, conversation_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        snprintf(subject, n, "%s", v ? (const char *)v : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+}
+
+enum lair_err gdpr_store_subject_summary(struct tenant_db *db, const char *subject,
+                                         struct gdpr_subject_summary *out)
+{
+    *out = (struct gdpr_subject_summary){0};
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prepare(tenant_db_handle(db),
+                "SELECT count(*), coalesce(min(c.created_at), 0), coalesce(max(c.updated_at), 0),"
+                " (SELECT count(*) FROM messages m JOIN conversations k ON k.id = m.conversation_id"
+                "  WHERE k.subject = ?1)"
+                " FROM conversations c WHERE c.subject = ?1",
+                &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->conversations = sqlite3_column_int64(st, 0);
+        out->first_at = sqlite3_column_int64(st, 1);
+        out->last_at = sqlite3_column_int64(st, 2);
+        out->messages = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? LAIR_OK : LAIR_EDB;
 }

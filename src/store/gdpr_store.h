@@ -41,6 +41,7 @@ struct gdpr_counts {
 struct gdpr_conv {
     const char *id, *assistant, *key_id; /* BORROWED for the callback */
     int64_t created_at, updated_at;
+    const char *title; /* BORROWED; the first question, or what the person renamed it to */
 };
 
 struct gdpr_message {
@@ -57,6 +58,14 @@ struct gdpr_pseudonym {
     struct str value;            /* the canonical value */
 };
 
+/* A thumbs up or down the subject gave an answer (table feedback, tenant
+ * schema v9; store/feedback.h). */
+struct gdpr_feedback {
+    const char *conversation_id, *rating; /* BORROWED for the callback */
+    int64_t message_id, created_at;
+    struct str comment;
+};
+
 /* Callbacks of gdpr_store_subject_visit; each may be NULL. They run inside
  * a read transaction holding the connection: they must not use db. */
 struct gdpr_visitor {
@@ -64,15 +73,31 @@ struct gdpr_visitor {
     enum lair_err (*message)(void *ctx, const struct gdpr_message *m);
     enum lair_err (*pseudonym)(void *ctx, const struct gdpr_pseudonym *p);
     void *ctx;
+    enum lair_err (*feedback)(void *ctx, const struct gdpr_feedback *f);
 };
 
 /* In one consistent read: each conversation of subject, oldest first,
- * followed by its messages (in order) and its pseudonyms; then pseudonyms
+ * followed by its messages (in order), its feedback and its pseudonyms; then pseudonyms
  * kept for subject whose conversation does not exist (conversation_id is
  * then the id they were stored under). A non-OK callback return stops the
  * walk and is returned. An unknown subject visits nothing. */
 enum lair_err gdpr_store_subject_visit(struct tenant_db *db, const char *subject,
                                        const struct gdpr_visitor *v);
+
+/* ---- finding a subject (a person's request quotes a reference) ---- */
+
+struct gdpr_subject_summary {
+    int64_t conversations, messages;
+    int64_t first_at, last_at; /* of the conversations (0 when none) */
+};
+
+/* The subject of the conversation id: LAIR_ENOTFOUND when the tenant has no
+ * such conversation. OUT: subject (n bytes; "" when it has none). */
+enum lair_err gdpr_store_subject_of(struct tenant_db *db, const char *conversation_id,
+                                    char *subject, size_t n);
+/* How many conversations and messages subject has, and when. */
+enum lair_err gdpr_store_subject_summary(struct tenant_db *db, const char *subject,
+                                         struct gdpr_subject_summary *out);
 
 /* ---- erasure journal ---- */
 
@@ -95,8 +120,8 @@ enum lair_err gdpr_store_pending_add(struct tenant_db *db, const char *subject, 
 enum lair_err gdpr_store_pending_list(struct tenant_db *db, struct gdpr_pending *out, size_t max,
                                       size_t *n);
 /* Deletes, in one transaction, every conversation of p->subject with its
- * messages and pseudonyms (and the subject's pseudonyms left without a
- * conversation), and marks p erased with the counts. Nothing happens when p
+ * messages, feedback (ON DELETE CASCADE) and pseudonyms (and the subject's
+ * pseudonyms left without a conversation), and marks p erased with the counts. Nothing happens when p
  * is already erased. OUT: p->erased, p->counts. */
 enum lair_err gdpr_store_erase(struct tenant_db *db, struct gdpr_pending *p);
 /* Ends pending erasure id: removes its row and, in the same transaction,
@@ -116,8 +141,8 @@ struct gdpr_rule {
  * older than its cutoff; when default_cutoff > 0, deletes the other
  * conversations (of assistants without a rule, deleted assistants and raw
  * models) older than it; and deletes pseudonyms without a conversation
- * stored before orphan_cutoff. Messages and pseudonyms go with their
- * conversations. Marks the database for a scrub when anything was deleted.
+ * stored before orphan_cutoff. Messages, feedback and pseudonyms go with
+ * their conversations. Marks the database for a scrub when anything was deleted.
  * OUT: *out. */
 enum lair_err gdpr_store_purge(struct tenant_db *db, const struct gdpr_rule *rules, size_t n,
                                int64_t default_cutoff, int64_t orphan_cutoff,

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "rag/analyzer.h"
 #include "rag/fts.h"
+#include "rag/synonyms.h"
 #include "core/banned.h"
 
 /* ---- helpers ---- */
@@ -830,6 +831,74 @@ bool kb_chunk_embedded(struct tenant_db *db, const char *kb, const unsigned char
     return found;
 }
 
+/* ---- synonyms ---- */
+
+enum lair_err kb_synonyms_get(struct tenant_db *db, const char *slug, char **json,
+                              int64_t *updated_at)
+{
+    *json = NULL;
+    *updated_at = 0;
+    sqlite3 *h = tenant_db_handle(db);
+    enum lair_err e = kb_find_h(h, slug);
+    sqlite3_stmt *st;
+    if (e || (e = prep(h, "SELECT groups, updated_at FROM kb_synonyms WHERE kb = ?1", &st)))
+        return e;
+    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *json = strdup(t ? t : "[]");
+        *updated_at = sqlite3_column_int64(st, 1);
+        e = *json ? LAIR_OK : LAIR_ENOMEM;
+    } else if (rc != SQLITE_DONE) {
+        e = db_err(h, rc);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+enum lair_err kb_synonyms_set(struct tenant_db *db, const char *slug, const char *json)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    enum lair_err e = kb_find_h(h, slug);
+    sqlite3_stmt *st;
+    if (e || (e = prep(h,
+                       json ? "INSERT OR REPLACE INTO kb_synonyms (kb, groups, updated_at)"
+                              " VALUES (?1, ?2, ?3)"
+                            : "DELETE FROM kb_synonyms WHERE kb = ?1",
+                       &st)))
+        return e;
+    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    if (json) {
+        sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now());
+    }
+    int rc = sqlite3_step(st);
+    e = db_err(h, rc);
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* The vocabulary of base slug, compiled: the tenant's, or the default one
+ * (BORROWED, *owned NULL). A stored vocabulary that no longer compiles
+ * (written by a later version) falls back to the default. */
+static const struct syn_set *kb_syn(struct tenant_db *db, struct analyzer *an, const char *slug,
+                                    struct syn_set **owned)
+{
+    *owned = NULL;
+    char *json = NULL;
+    int64_t at;
+    if (kb_synonyms_get(db, slug, &json, &at) || !json)
+        return syn_default();
+    json_t *v = json_loads(json, 0, NULL);
+    char where[64], why[200];
+    if (!v || syn_set_from_json(v, an, owned, where, sizeof(where), why, sizeof(why)))
+        log_error("kb", "synonyms of '%s' unreadable (%s); default vocabulary used", slug, why);
+    json_decref(v);
+    free(json);
+    return *owned ? *owned : syn_default();
+}
+
 /* ---- search ---- */
 
 static int cmp_hit(const void *a, const void *b)
@@ -888,6 +957,63 @@ static int64_t kb_id_of(sqlite3 *h, sqlite3_stmt *st, const char *slug)
     return id;
 }
 
+/* Pseudo-relevance feedback on the first search's hits[0..n): adds the
+ * expansion terms to q (src/rag/fts.h: fts_query_expand). */
+static enum lair_err kb_expand(sqlite3 *h, struct analyzer *an, const struct kb_hit *hits, size_t n,
+                               struct fts_query *q)
+{
+    struct str texts[FTS_PRF_DOCS];
+    double scores[FTS_PRF_DOCS];
+    char *owned[FTS_PRF_DOCS] = {0};
+    size_t nt = 0;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h, "SELECT text FROM chunks WHERE id = ?1", &st);
+    for (size_t i = 0; i < n && i < FTS_PRF_DOCS && !e; i++) {
+        sqlite3_bind_int64(st, 1, hits[i].chunk_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *t = (const char *)sqlite3_column_text(st, 0);
+            size_t len = (size_t)sqlite3_column_bytes(st, 0);
+            if (t && (owned[nt] = malloc(len + 1))) {
+                memcpy(owned[nt], t, len + 1);
+                texts[nt] = (struct str){owned[nt], len};
+                scores[nt++] = hits[i].score;
+            }
+        }
+        sqlite3_reset(st);
+    }
+    if (!e) {
+        sqlite3_finalize(st);
+        e = fts_query_expand(q, an, texts, scores, nt, fts_prf_weight());
+    }
+    for (size_t i = 0; i < nt; i++)
+        free(owned[i]);
+    return e;
+}
+
+/* The k best of one base for question, with its vocabulary and feedback. */
+static enum lair_err search_kb(struct tenant_db *db, sqlite3_stmt *st, struct analyzer *an,
+                               const char *slug, int64_t id, struct str question, size_t k,
+                               struct fts_query *q, struct kb_hit *hits, size_t *n)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    struct syn_set *owned;
+    const struct syn_set *syn = kb_syn(db, an, slug, &owned);
+    q->rowid_lo = id << KB_CHUNK_SHIFT;
+    q->rowid_hi = ((id + 1) << KB_CHUNK_SHIFT) - 1;
+    enum lair_err e = fts_query_build_syn(an, h, "chunks_fts", question, syn, q);
+    syn_set_free(owned);
+    if (e || q->expr.len == 0)
+        return e;
+    if (fts_prf_weight() <= 0)
+        return search_one(h, st, id, q, k, hits, n);
+    size_t first = *n;
+    if ((e = search_one(h, st, id, q, FTS_PRF_DOCS, hits, n)))
+        return e;
+    e = kb_expand(h, an, hits + first, *n - first, q);
+    *n = first;
+    return e ? e : search_one(h, st, id, q, k, hits, n);
+}
+
 enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
                         struct str question, size_t k, struct kb_hit *hits, size_t *n)
 {
@@ -899,18 +1025,11 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
     enum lair_err e = analyzer_new(&an);
     if (e)
         return e;
-    /* the question's words, and corrections of those the index lacks
-     * (src/rag/spell.h), weighted below them */
     struct fts_query q;
     fts_query_init(&q);
-    e = fts_query_build(an, h, "chunks_fts", question, &q);
-    analyzer_free(an);
-    if (e || q.expr.len == 0) {
-        fts_query_release(&q);
-        return e;
-    }
     sqlite3_stmt *ids = NULL, *st = NULL;
     struct kb_hit *all = NULL;
+    size_t per = k > FTS_PRF_DOCS ? k : FTS_PRF_DOCS;
     if ((e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids)) ||
         (e = prep(h,
                   "SELECT rowid, " FTS_RANK "(chunks_fts, ?2, ?5, ?6, ?7, ?8) AS score"
@@ -918,9 +1037,9 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
                   " ORDER BY score DESC LIMIT ?2",
                   &st)))
         goto out;
-    /* each base's k best, then the k best of those: one FTS5 table, so the
-     * scores of different bases compare */
-    all = n_kbs > 1 ? malloc(n_kbs * k * sizeof(*all)) : hits;
+    /* each base's k best (its own vocabulary: the query is built per base),
+     * then the k best of those: one FTS5 table, so the scores compare */
+    all = malloc(n_kbs * per * sizeof(*all));
     if (!all) {
         e = LAIR_ENOMEM;
         goto out;
@@ -931,19 +1050,19 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
         if (id < 0)
             e = LAIR_EDB;
         else if (id > 0)
-            e = search_one(h, st, id, &q, k, all, &got);
+            e = search_kb(db, st, an, kbs[i], id, question, k, &q, all, &got);
     }
-    if (!e && n_kbs > 1) {
-        qsort(all, got, sizeof(*all), cmp_hit);
+    if (!e) {
+        if (n_kbs > 1) /* one base: SQLite's order, ties included */
+            qsort(all, got, sizeof(*all), cmp_hit);
         if (got > k)
             got = k;
         memcpy(hits, all, got * sizeof(*hits));
-    }
-    if (!e)
         *n = got;
+    }
 out:
-    if (all != hits)
-        free(all);
+    free(all);
+    analyzer_free(an);
     sqlite3_finalize(ids);
     sqlite3_finalize(st);
     fts_query_release(&q);

@@ -149,11 +149,28 @@ struct kb_hit {
 };
 
 /* The k best chunks for question over the knowledge bases kbs[0..n_kbs)
- * (unknown slugs are skipped), by BM25 with the French analyzer, best first.
+ * (unknown slugs are skipped), by BM25 with the French analyzer, best first,
+ * with spelling corrections, each base's synonyms (kb_synonyms_get; the
+ * default vocabulary when it has none) and, when fts_prf_weight() > 0,
+ * pseudo-relevance feedback (src/rag/fts.h).
  * OUT: hits[0..*n), *n <= k. A question without a searchable word gives
  * *n == 0. */
 enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
                         struct str question, size_t k, struct kb_hit *hits, size_t *n);
+
+/* ---- synonyms (src/rag/synonyms.h) ---- */
+
+/* The vocabulary the tenant set for knowledge base slug. OUT: *json, the
+ * JSON array of groups, OWNED (free()), NULL when none was set (the default
+ * vocabulary applies); *updated_at its time (0 when none). LAIR_ENOTFOUND
+ * when there is no such base. */
+enum lair_err kb_synonyms_get(struct tenant_db *db, const char *slug, char **json,
+                              int64_t *updated_at);
+
+/* Sets the vocabulary of base slug to json (validated by the caller with
+ * syn_set_from_json), or back to the default when json is NULL.
+ * LAIR_ENOTFOUND, LAIR_ESTORAGE, LAIR_EDB. */
+enum lair_err kb_synonyms_set(struct tenant_db *db, const char *slug, const char *json);
 
 struct kb_chunk {
     int64_t id, document_id;

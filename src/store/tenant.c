@@ -233,6 +233,73 @@ static const struct db_migration migrations[] = {
      "CREATE TRIGGER chunks_vec_update AFTER UPDATE OF embedding, embed_model, kb ON chunks BEGIN"
      "  UPDATE knowledge_bases SET vec_gen = vec_gen + 1 WHERE slug IN (old.kb, new.kb);"
      "END;"},
+    /* v6: a conversation's title, made from its first question when it is
+     * created (store/conversations.c, conv_title_from) and changed by its
+     * owner (PATCH /api/v1/conversations/{id}); earlier conversations take
+     * the first 60 characters of their first question. */
+    {"ALTER TABLE conversations ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+     "UPDATE conversations SET title = coalesce((SELECT substr(trim(replace(replace(replace("
+     "  m.content, char(13), ' '), char(10), ' '), char(9), ' ')), 1, 60) FROM messages m"
+     "  WHERE m.conversation_id = conversations.id AND m.role = 'user' ORDER BY m.id LIMIT 1),"
+     "  '');"},
+    /* v7: a knowledge base's vocabulary of equivalences (src/rag/synonyms.h),
+     * the JSON array of groups that the tenant set; no row: the project's
+     * default vocabulary applies. */
+    {"CREATE TABLE kb_synonyms ("
+     "  kb TEXT PRIMARY KEY REFERENCES knowledge_bases(slug) ON DELETE CASCADE,"
+     "  groups TEXT NOT NULL,"
+     "  updated_at INTEGER NOT NULL"
+     ") STRICT;"},
+    /* v8: evaluation (src/store/evals.c, docs/evaluation.md): an assistant's
+     * suites, append-only versions of their canonical file, and its runs,
+     * each with its stored report; both go with the assistant. */
+    {"CREATE TABLE eval_suites ("
+     "  assistant TEXT NOT NULL REFERENCES assistants(slug) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  version INTEGER NOT NULL,"
+     "  spec TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  author TEXT NOT NULL,"
+     "  PRIMARY KEY (assistant, name, version)"
+     ") STRICT;"
+     "CREATE TABLE eval_runs ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  assistant TEXT NOT NULL REFERENCES assistants(slug) ON DELETE CASCADE,"
+     "  assistant_version INTEGER NOT NULL,"
+     "  suite TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  suite_version INTEGER NOT NULL,"
+     "  state TEXT NOT NULL,"
+     "  done INTEGER NOT NULL DEFAULT 0,"
+     "  total INTEGER NOT NULL,"
+     "  passed INTEGER NOT NULL DEFAULT 0,"
+     "  author TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  finished_at INTEGER,"
+     "  report TEXT"
+     ") STRICT;"
+     "CREATE INDEX eval_runs_by_assistant ON eval_runs(assistant, id);"},
+    /* v9: what the dashboard shows (src/store/feedback.c, docs/web.md).
+     * An answer's mode ("generated", "refused", "degraded"; "" before v9)
+     * and its number of sources (NULL: no retrieval ran), so that the
+     * questions refused or answered without sources can be found; and the
+     * thumbs up/down that a person gives an answer, with an optional
+     * comment. Feedback goes with its answer and its conversation (ON
+     * DELETE CASCADE): erasure, retention and deletion remove it. */
+    {"ALTER TABLE messages ADD COLUMN answer_mode TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE messages ADD COLUMN sources INTEGER;"
+     "CREATE INDEX messages_created ON messages(created_at);"
+     "CREATE TABLE feedback ("
+     "  id INTEGER PRIMARY KEY,"
+     "  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+     "  message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id) ON DELETE CASCADE,"
+     "  rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),"
+     "  comment TEXT NOT NULL DEFAULT '',"
+     "  key_id TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE INDEX feedback_conversation ON feedback(conversation_id);"
+     "CREATE INDEX feedback_created ON feedback(created_at);"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -357,6 +357,7 @@ test('keys: the secret is shown once; revoking works; the audit chain verifies',
   await axe(page, 'console, audit');
 });
 
+let widgetReference = null; // what the widget showed, for the GDPR test
 test('widget on an allowed site: keyboard, welcome, streamed answer with sources, Escape', async () => {
   const w = watch(await ctx.newPage());
   await w.goto(allowed.url + '/');
@@ -385,6 +386,10 @@ test('widget on an allowed site: keyboard, welcome, streamed answer with sources
   assert.match(await bot.locator('details blockquote').first().textContent(), /acte de naissance/i);
   const live = await w.locator('[data-libreair-widget] [aria-live="polite"]').textContent();
   assert.ok(live.trim().length > 0, 'the answer was given to the live region');
+  // the reference the person can quote for their requests
+  const refText = await w.locator('[data-libreair-widget] p.reference').textContent();
+  widgetReference = refText.match(/[0-9A-F]{4}(-[0-9A-F]{4}){3}/)?.[0];
+  assert.ok(widgetReference, `a reference in "${refText}"`);
   await shot(w, 'widget-answer');
   await w.keyboard.press('Escape');
   await w.locator('[data-libreair-widget] .panel').waitFor({ state: 'hidden' });
@@ -414,26 +419,56 @@ test('widget on an allowed site: keyboard, welcome, streamed answer with sources
   await w.close();
 });
 
-test("GDPR: export and erase the widget's pseudonymous subject; the processing register", async () => {
+test("GDPR: a citizen's widget reference finds them; their data read, downloaded and erased; the register as a page", async () => {
   const convs = await api('GET', '/api/v1/conversations');
   const subject = convs.body.data.find((x) => x.key_id === 'widget').subject;
+  // what the widget showed the person: the subject's 16 hex digits, grouped
+  const hex = subject.replace(/^widget-/, '');
+  const reference = hex.toUpperCase().match(/.{4}/g).join('-');
+  assert.equal(widgetReference, reference, 'the widget showed the reference of its subject');
   await page.goto(srv.url + '/#gdpr');
-  const field = page.getByLabel(/Identifiant de la personne concernée/);
-  await page.getByRole('button', { name: 'Exporter ses données' }).click();
-  await page.locator('[data-param="subject"] .field-error', { hasText: 'Champ obligatoire.' }).waitFor();
-  await field.fill(subject);
+  const field = page.getByLabel(/Référence donnée à la personne/);
+  await page.getByRole('button', { name: 'Rechercher' }).click();
+  await page.locator('[data-param="q"] .field-error', { hasText: 'Champ obligatoire.' }).waitFor();
+  // as the person dictates it: lower case, spaces instead of dashes
+  await field.fill(` ${hex.match(/.{4}/g).join(' ')} `);
+  await page.getByRole('button', { name: 'Rechercher' }).click();
+  await page.getByText(`Personne retrouvée par la référence ${reference} du widget.`).waitFor();
+  await page.getByText(/^1 conversation\(s\), \d+ message\(s\), du /).waitFor();
   await page.getByRole('button', { name: 'Exporter ses données' }).click();
   await page.getByText('Export prêt.').waitFor();
-  assert.match(await page.locator('pre.json').textContent(), new RegExp(subject));
+  const view = page.locator('.export-view');
+  await view.locator('.msg.user').first().waitFor();
+  assert.ok((await view.locator('.msg').count()) >= 2, 'the question and the answer');
   await page.getByRole('link', { name: 'Télécharger l’export (JSON)' }).waitFor();
+  const [dl] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Télécharger l’export (page HTML)' }).click()]);
+  assert.match(dl.suggestedFilename(), /^export-widget-[0-9a-f]{16}\.html$/);
+  const html = readFileSync(await dl.path(), 'utf8');
+  assert.match(html, /<h1>Vos données<\/h1>/);
+  assert.doesNotMatch(html, /<script/i, 'the HTML export carries no script');
+  await axe(page, 'console, GDPR export');
+  // an unknown conversation id: a clear 404
+  await field.fill('conv_aaaaaaaaaaaaaaaaaaaaaaaa');
+  await page.getByRole('button', { name: 'Rechercher' }).click();
+  await page.getByText(/Cette conversation n'existe pas \(ou plus\)/).waitFor();
+  // erase by the reference again
+  await field.fill(reference);
   await page.getByRole('button', { name: 'Effacer ses données' }).click();
+  await page.getByRole('dialog').getByText(reference).waitFor();
   await page.getByRole('button', { name: 'Confirmer' }).click();
   await page.getByText('Données effacées.').waitFor();
+  await page.getByText(/^Effacé : 1 conversation\(s\), \d+ message\(s\)/).waitFor();
   const after = await api('GET', `/api/v1/conversations?subject=${encodeURIComponent(subject)}`);
   assert.equal(after.body.data.length, 0, "the subject's conversations are gone");
+  await page.getByRole('button', { name: 'Rechercher' }).click();
+  await page.getByText('Aucune conversation enregistrée pour cette personne.').waitFor();
+  // the register, readable, printable, downloadable
   await page.getByRole('button', { name: 'Afficher le registre' }).click();
-  await page.locator('pre.register', { hasText: 'ville-test' }).waitFor();
-  await page.getByRole('link', { name: 'Télécharger le registre (Markdown)' }).waitFor();
+  await page.getByRole('heading', { name: /Responsable de traitement : .*\(ville-test\)/ }).waitFor();
+  await page.locator('.register-view dt', { hasText: 'Durée de conservation' }).first().waitFor();
+  await page.getByRole('button', { name: 'Imprimer le registre' }).waitFor();
+  for (const l of ['HTML', 'JSON', 'Markdown']) await page.getByRole('link', { name: `Télécharger le registre (${l})` }).waitFor();
   await shot(page, 'console-gdpr');
   await axe(page, 'console, GDPR');
 });

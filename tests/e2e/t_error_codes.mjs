@@ -70,6 +70,10 @@ function serverCodes() {
       if (lit) codes.set(lit[1], where(m.index));
     }
     for (const m of s.matchAll(/"code",\s*"([a-z0-9_]+)"/g)) codes.set(m[1], where(m.index));
+    // a code chosen in an expression: const char *code = x ? "a" : "b";
+    for (const m of s.matchAll(/\bcode\s*=\s*([^;]*);/g)) {
+      for (const lit of m[1].matchAll(/"([a-z][a-z0-9_]*)"/g)) codes.set(lit[1], where(m.index));
+    }
   }
   return { codes, unresolved };
 }

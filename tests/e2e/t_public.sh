@@ -66,11 +66,43 @@ as "$ADMIN" POST /api/v1/assistants/interne/publish '{}' >/dev/null; need 200 "p
 
 pub GET /public/v1/assistants/ville-a.guichet "$SITE"; need 200 "public info"
 check '.id == "ville-a.guichet" and .welcome == "Bonjour !" and .starters == ["Once upon a time"]' "info"
-check '(keys - ["object","id","name","welcome","starters","citations"]) == []' "info shows nothing else"
+check '(keys - ["object","id","name","welcome","starters","citations","widget"]) == []' "info shows nothing else"
+check '.widget == {"color":"#1d3f8f","position":"bottom-right","title":"guichet","launcher_label":""}' \
+    "the default theme, the title resolved to the name"
 [ "$(hdr Access-Control-Allow-Origin)" = "$SITE" ] || fail "ACAO on allowed origin"
 hdr Vary | grep -q Origin || fail "Vary: Origin"
 grep -qi '^set-cookie' "$WORK/hdr" && fail "a cookie was set"
 pass "a published public assistant answers its allowed origin"
+
+# ---- the widget's theme: set by the assistant, contrast checked ----
+theme() { # theme WIDGET_JSON: PUT on a copy of guichet's spec
+    jq -c --argjson w "$1" '{slug,model,welcome,starters,visibility,allowed_origins,params,widget:$w}' \
+        "$WORK/guichet.json"
+}
+as "$ADMIN" GET /api/v1/assistants/guichet >"$WORK/guichet.json"; need 200 "get guichet"
+as "$ADMIN" PUT /api/v1/assistants/guichet "$(theme '{"color":"#FFCC00"}')" >/dev/null
+need 422 "a light colour"
+check '.error.code == "insufficient_contrast" and .error.param == "widget.color"
+       and (.error.message | test("#ffcc00 has a contrast ratio of 1\\.[0-9]{2}:1") and test("4\\.5:1"))' \
+    "refusal names the colour, its ratio and the bar"
+as "$ADMIN" PUT /api/v1/assistants/guichet "$(theme '{"color":"#777"}')" >/dev/null
+need 422 "#777 (4.48:1)"; check '.error.code == "insufficient_contrast" and (.error.message | test("4\\.47:1"))' "#777"
+as "$ADMIN" PUT /api/v1/assistants/guichet "$(theme '{"color":"#0B5394","position":"top-left"}')" >/dev/null
+need 422 "a bad position"; check '.error.code == "invalid_value" and .error.param == "widget.position"' "position"
+as "$ADMIN" PUT /api/v1/assistants/guichet "$(theme '{"colour":"#0b5394"}')" >/dev/null
+need 422 "unknown field"; check '.error.code == "unknown_field" and .error.param == "widget.colour"' "widget.colour"
+as "$ADMIN" PUT /api/v1/assistants/guichet \
+    "$(theme '{"color":"#0B5394","position":"bottom-left","title":"Mairie de A","launcher_label":"Une question ?"}')" >/dev/null
+need 200 "a readable theme"
+check '.widget == {"color":"#0b5394","position":"bottom-left","title":"Mairie de A","launcher_label":"Une question ?"}' \
+    "stored canonical (lower case)"
+pub GET /public/v1/assistants/ville-a.guichet "$SITE"; need 200 "info before publishing"
+check '.widget.color == "#1d3f8f"' "the draft's theme is not public before it is published"
+as "$ADMIN" POST /api/v1/assistants/guichet/publish '{}' >/dev/null; need 200 "publish the theme"
+pub GET /public/v1/assistants/ville-a.guichet "$SITE"; need 200 "info after publishing"
+check '.widget == {"color":"#0b5394","position":"bottom-left","title":"Mairie de A","launcher_label":"Une question ?"}' \
+    "the published theme"
+pass "widget theme: set by the assistant, public once published; a colour under 4.5:1 with white refused (422 insufficient_contrast)"
 
 for id in ville-a.brouillon ville-a.interne ville-a.nope ville-b.guichet ville-a guichet \
     ville-a.guichet.x 'ville-a.GUICHET' ville-a.-x; do
@@ -125,6 +157,40 @@ grep -q '^data: \[DONE\]' "$WORK/resp" || fail "the stream ends with [DONE]"
 hdr Content-Type | grep -q text/event-stream || fail "SSE content type"
 [ "$(hdr Access-Control-Allow-Origin)" = "$SITE" ] || fail "ACAO on the stream"
 pass "chat: answers, streams, continues, recorded as key 'widget' with a pseudonymous subject"
+
+# ---- the reference a citizen quotes, and the DPO finding them with it ----
+fresh; pub POST $CHAT "$SITE" '{"messages":[{"role":"user","content":"Once"}],"stream":false}'
+need 200 "chat for a reference"
+REF=$(hdr X-Conversation-Reference)
+[[ $REF =~ ^[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}$ ]] || fail "reference header: '$REF'"
+hdr Access-Control-Expose-Headers | grep -q X-Conversation-Reference || fail "the reference header is not exposed to the page"
+RCONV=$(jq -r .conversation_id "$WORK/resp")
+fresh; pub POST $CHAT "$SITE" "{\"messages\":[{\"role\":\"user\",\"content\":\"Again\"}],\"conversation_id\":\"$RCONV\",\"stream\":false}"
+[ -z "$(hdr X-Conversation-Reference)" ] || fail "a continued conversation gets no new reference"
+fresh; pub POST $CHAT "$SITE" '{"messages":[{"role":"user","content":"Hello"}]}'
+[[ $(hdr X-Conversation-Reference) =~ ^[0-9A-F-]{19}$ ]] || fail "no reference on a stream"
+SUBJ="widget-$(echo "$REF" | tr -d - | tr 'A-F' 'a-f')"
+for q in "$REF" "$(echo "$REF" | tr 'A-F-' 'a-f ')" " $REF "; do
+    as "$ADMIN" POST /api/v1/gdpr/find "{\"q\":\"$q\"}" >/dev/null; need 200 "find '$q'"
+    check ".subject == \"$SUBJ\" and .found_by == \"reference\" and .reference == \"$REF\" and .conversations == 1 and .messages == 4" "found by reference '$q'"
+done
+as "$ADMIN" POST /api/v1/gdpr/find "{\"q\":\"$RCONV\"}" >/dev/null; need 200 "find by conversation"
+check ".subject == \"$SUBJ\" and .found_by == \"conversation\"" "found by conversation id"
+as "$ADMIN" POST /api/v1/gdpr/find '{"q":"agent-42"}' >/dev/null; need 200 "find by user"
+check '.subject == "agent-42" and .found_by == "user" and .conversations == 0' "a user id as it is"
+as "$ADMIN" POST /api/v1/gdpr/find '{"q":"conv_zzzzzzzzzzzzzzzzzzzzzzzz"}' >/dev/null; need 404 "unknown conversation"
+check '.error.code == "conversation_not_found"' "404 code"
+for b in '{}' '{"q":""}' '{"q":"   "}' '{"q":5}' '{"q":"x","subject":"y"}' 'nope'; do
+    as "$ADMIN" POST /api/v1/gdpr/find "$b" >/dev/null
+    case $STATUS in 400 | 422) ;; *) fail "find $b: $STATUS" ;; esac
+done
+USERKEY=$(KEY=$ADMIN api POST /api/v1/keys '{"role":"editor"}' | jq -r .key)
+as "$USERKEY" POST /api/v1/gdpr/find "{\"q\":\"$REF\"}" >/dev/null; need 403 "an editor cannot look up people"
+as "$OP" POST /api/v1/gdpr/find "{\"q\":\"$REF\"}" >/dev/null
+[ "$STATUS" = 403 ] || [ "$STATUS" = 400 ] || fail "the operator reaches no tenant's subjects: $STATUS"
+as "$ADMIN" GET /api/v1/audit >/dev/null
+check '[.data[] | select(.action == "gdpr.find")] | length >= 5 and all(.target | startswith("subject:"))' "lookups audited by token"
+pass "the widget gives each new conversation a reference; the DPO finds the person by it, by conversation id or user id"
 
 # a conversation of an internal assistant cannot be continued through the widget
 as "$ADMIN" POST /v1/chat/completions '{"model":"interne","messages":[{"role":"user","content":"Hi"}],"max_tokens":4}' >/dev/null

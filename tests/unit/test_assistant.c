@@ -99,7 +99,9 @@ static void test_defaults_and_canonical(void **state)
               "\"citations\":\"optional\","
               "\"guardrails\":{\"refusal\":\"\",\"pii\":\"keep\",\"remote\":\"masked\"},"
               "\"welcome\":\"\",\"starters\":[],\"visibility\":\"internal\","
-              "\"allowed_origins\":[],\"retention_days\":0}");
+              "\"allowed_origins\":[],\"retention_days\":0,"
+              "\"widget\":{\"color\":\"#1d3f8f\",\"position\":\"bottom-right\",\"title\":\"\","
+              "\"launcher_label\":\"\"}}");
     assert_true(isnan(a.temperature) && isnan(a.top_p));
     assert_int_equal(a.max_tokens, -1);
     assert_null(a.refusal);
@@ -217,6 +219,21 @@ static void test_bad_fields(void **state)
         {"\"retention_days\": 3651", "retention_days", NULL},
         {"\"retention_days\": \"90\"", "retention_days", NULL},
         {"\"temp\xc3\xa9rature\": 1", "temp??rature", "unknown_field"},
+        {"\"widget\": \"blue\"", "widget", NULL},
+        {"\"widget\": {\"colour\": \"#000000\"}", "widget.colour", "unknown_field"},
+        {"\"widget\": {\"color\": \"blue\"}", "widget.color", "invalid_value"},
+        {"\"widget\": {\"color\": \"#12345\"}", "widget.color", "invalid_value"},
+        {"\"widget\": {\"color\": \"#12345g\"}", "widget.color", "invalid_value"},
+        {"\"widget\": {\"color\": \"1d3f8f\"}", "widget.color", "invalid_value"},
+        {"\"widget\": {\"color\": 1942415}", "widget.color", "invalid_value"},
+        {"\"widget\": {\"color\": \"#ffcc00\"}", "widget.color", "insufficient_contrast"},
+        {"\"widget\": {\"color\": \"#fff\"}", "widget.color", "insufficient_contrast"},
+        {"\"widget\": {\"color\": \"#777777\"}", "widget.color", "insufficient_contrast"},
+        {"\"widget\": {\"position\": \"top-left\"}", "widget.position", "invalid_value"},
+        {"\"widget\": {\"title\": 3}", "widget.title", "invalid_value"},
+        {"\"widget\": {\"launcher_label\": \"0123456789012345678901234567890123456789"
+         "012345678901234567890\"}",
+         "widget.launcher_label", "invalid_value"},
     };
     char buf[1024];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -337,6 +354,54 @@ static void test_origins(void **state)
     json_decref(spec);
     assert_false(assistant_origin_allowed(&a, S("https://www.ville.fr")));
     assistant_release(&a);
+}
+
+/* The WCAG 2 contrast ratio, against published values, and the widget's
+ * theme: canonical colour, the ratio named when a colour is refused. */
+static void test_widget_theme(void **state)
+{
+    (void)state;
+    assert_true(fabs(assistant_contrast_ratio(0x000000, 0xffffff) - 21.0) < 1e-9);
+    assert_true(fabs(assistant_contrast_ratio(0xffffff, 0x000000) - 21.0) < 1e-9);
+    assert_true(fabs(assistant_contrast_ratio(0x123456, 0x123456) - 1.0) < 1e-9);
+    /* WebAIM's checker: #767676 on white 4.54:1 (the lightest grey that
+     * passes AA), #777777 4.48:1, #0000ff 8.59:1, #ff0000 4.0:1,
+     * #1d3f8f (the default) 9.72:1 */
+    assert_true(fabs(assistant_contrast_ratio(0x767676, 0xffffff) - 4.54) < 0.01);
+    assert_true(fabs(assistant_contrast_ratio(0x777777, 0xffffff) - 4.48) < 0.01);
+    assert_true(fabs(assistant_contrast_ratio(0x0000ff, 0xffffff) - 8.59) < 0.01);
+    assert_true(fabs(assistant_contrast_ratio(0xff0000, 0xffffff) - 4.0) < 0.01);
+    assert_true(fabs(assistant_contrast_ratio(0x1d3f8f, 0xffffff) - 9.72) < 0.01);
+
+    json_t *spec = load("{\"slug\": \"pub\", \"model\": \"default\", \"widget\": "
+                        "{\"color\": \"#767676\", \"position\": \"bottom-left\", "
+                        "\"title\": \"Mairie de Lyon\", \"launcher_label\": \"Une question ?\"}}");
+    struct assistant a;
+    struct assistant_error err;
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_string_equal(a.widget_color, "#767676");
+    assert_string_equal(a.widget_position, "bottom-left");
+    assert_string_equal(a.widget_title, "Mairie de Lyon");
+    assert_string_equal(a.widget_launcher_label, "Une question ?");
+    assistant_release(&a);
+    /* "#rgb" and upper case are stored as "#rrggbb", lower case */
+    spec = load("{\"slug\": \"pub\", \"model\": \"default\", \"widget\": {\"color\": \"#A0C\"}}");
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_string_equal(a.widget_color, "#aa00cc");
+    assert_string_equal(a.widget_position, "bottom-right");
+    assert_string_equal(a.widget_title, "");
+    assistant_release(&a);
+    /* refused with the ratio, floored (never rounded up to the bar) */
+    spec =
+        load("{\"slug\": \"pub\", \"model\": \"default\", \"widget\": {\"color\": \"#777777\"}}");
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_EUNPROC);
+    json_decref(spec);
+    assert_string_equal(err.code, "insufficient_contrast");
+    assert_string_equal(err.field, "widget.color");
+    assert_non_null(strstr(err.msg, "4.47:1")); /* 4.478 */
+    assert_non_null(strstr(err.msg, "4.5:1"));
 }
 
 /* Every spelling of one origin that passes the allow-list has one canonical
@@ -783,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_ranges_at_bounds),   cmocka_unit_test(test_origins),
         cmocka_unit_test(test_origin_canonical),   cmocka_unit_test(test_store_versions),
         cmocka_unit_test(test_concurrent_updates), cmocka_unit_test(test_base_version_race),
+        cmocka_unit_test(test_widget_theme),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

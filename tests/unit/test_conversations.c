@@ -222,6 +222,36 @@ static void test_ids(void **state)
     assert_string_equal(day, "2023-11-14");
 }
 
+/* Titles from a first question: blanks collapsed, controls dropped, cut at
+ * a word with an ellipsis, never inside a UTF-8 sequence. */
+static void test_titles(void **state)
+{
+    (void)state;
+    char t[CONV_TITLE_MAX + 1];
+    conv_title_from(str_c("  Bonjour\n\t le  monde \x01 "), t);
+    assert_string_equal(t, "Bonjour le monde");
+    conv_title_from(str_c(" \n "), t);
+    assert_string_equal(t, "");
+    conv_title_from(str_c("Comment obtenir un acte de naissance pour mon fils n\xc3\xa9 \xc3\xa0 "
+                          "Lyon en 2019 quand on habite ailleurs ?"),
+                    t);
+    assert_string_equal(t, "Comment obtenir un acte de naissance pour mon fils n\xc3\xa9 \xc3\xa0"
+                           "\xe2\x80\xa6");
+    /* one long word: cut inside it, on a character */
+    char word[400];
+    for (int i = 0; i < 100; i++)
+        memcpy(word + 2 * i, "\xc3\xa9", 2);
+    conv_title_from((struct str){word, 200}, t);
+    assert_int_equal(strlen(t), 60 * 2 + 3);
+    assert_true(utf8_valid(t, strlen(t)));
+    /* four-byte characters: the byte cap comes first */
+    for (int i = 0; i < 100; i++)
+        memcpy(word + 4 * i, "\xf0\x9f\x98\x80", 4);
+    conv_title_from((struct str){word, 400}, t);
+    assert_true(strlen(t) <= CONV_TITLE_MAX);
+    assert_true(utf8_valid(t, strlen(t)));
+}
+
 static void test_store_exchange(void **state)
 {
     (void)state;
@@ -668,6 +698,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_titles),
         cmocka_unit_test(test_store_exchange),
         cmocka_unit_test(test_store_list),
         cmocka_unit_test(test_store_usage),

@@ -136,11 +136,12 @@ static void test_pack_fences_sources(void **state)
         hit(12, 2, "etat-civil.pdf", 3, "Actes > Naissance",
             "L'acte de naissance se demande à la mairie du lieu de naissance.", 6.25),
     };
+    struct grounding_source src[] = {{0, 1}, {1, 1}}, packed[2];
     struct buf b;
     buf_init(&b, 0);
     size_t n;
     int tokens;
-    assert_int_equal(grounding_pack(h, 2, NULL, 4000, true, &b, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, true, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 2);
     assert_true(tokens > 0);
     const char *p = b.ptr;
@@ -170,7 +171,8 @@ static void test_pack_fences_sources(void **state)
         (struct str){b.ptr + b.len - strlen(GROUNDING_BLOCK_CLOSE), strlen(GROUNDING_BLOCK_CLOSE)},
         S(GROUNDING_BLOCK_CLOSE)));
     /* without citations, no request to cite */
-    assert_int_equal(grounding_pack(h, 2, NULL, 4000, false, &b, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, false, &b, packed, &n, &tokens),
+                     LAIR_OK);
     assert_null(strstr(b.ptr, "[1]"));
     buf_release(&b);
 }
@@ -186,21 +188,23 @@ static void test_pack_budget(void **state)
         hit(2, 2, "b.txt", 0, "", long_text, 2),
         hit(3, 3, "c.txt", 0, "", "Troisième extrait.", 1),
     };
+    struct grounding_source src[] = {{0, 1}, {1, 1}, {2, 1}}, packed[3];
     struct buf b;
     buf_init(&b, 0);
     size_t n;
     int tokens;
     /* everything fits */
-    assert_int_equal(grounding_pack(h, 3, NULL, 100000, true, &b, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 3, NULL, 100000, true, &b, packed, &n, &tokens),
+                     LAIR_OK);
     assert_int_equal(n, 3);
     /* the second source is cut to fit, and packing stops there */
-    assert_int_equal(grounding_pack(h, 3, NULL, 900, true, &b, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 3, NULL, 900, true, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 2);
     assert_true(tokens <= 900);
     assert_non_null(strstr(b.ptr, " […]\n<<<FIN DE LA SOURCE 2>>>"));
     assert_null(strstr(b.ptr, "c.txt"));
     /* no room for even one source: an empty block */
-    assert_int_equal(grounding_pack(h, 3, NULL, 200, true, &b, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 3, NULL, 200, true, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 0);
     assert_int_equal(b.len, 0);
     assert_int_equal(tokens, 0);
@@ -240,7 +244,8 @@ static void test_sources_json(void **state)
         hit(12, 2, "etat-civil.pdf", 3, "Actes > Naissance", "L'acte de naissance.", 6.25),
         hit(40, 7, "faq.html", 0, "", "Réponses aux questions fréquentes.", 1.5),
     };
-    json_t *a = grounding_sources_json(h, 2, S("acte de naissance"));
+    struct grounding_source src[] = {{0, 1}, {1, 1}};
+    json_t *a = grounding_sources_json(h, src, 2, S("acte de naissance"));
     assert_non_null(a);
     assert_int_equal(json_array_size(a), 2);
     json_t *s = json_array_get(a, 0);
@@ -252,11 +257,139 @@ static void test_sources_json(void **state)
     assert_true(json_real_value(json_object_get(s, "score")) == 6.25);
     assert_string_equal(json_string_value(json_object_get(s, "excerpt")), "L'acte de naissance.");
     assert_string_equal(json_string_value(json_object_get(s, "section")), "Actes > Naissance");
+    json_t *ps = json_object_get(s, "passages");
+    assert_int_equal(json_array_size(ps), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ps, 0), "chunk_id")), 12);
     s = json_array_get(a, 1);
     assert_int_equal(json_integer_value(json_object_get(s, "index")), 2);
     assert_true(json_is_null(json_object_get(s, "page")));
     assert_true(json_is_null(json_object_get(s, "section")));
     json_decref(a);
+}
+
+/* Passages of one document page make one source, where its best passage
+ * ranks; another page of the same document is another source. */
+static void test_group_by_page(void **state)
+{
+    struct arena ar;
+    arena_init(&ar, 1 << 20);
+    struct search_hit h[] = {
+        hit(21, 5, "transport.odt", 0, "Bus", "Le bus passe toutes les dix minutes.", 9),
+        hit(30, 6, "tarifs.pdf", 2, "", "Le ticket coûte 1,50 euro.", 8),
+        hit(22, 5, "transport.odt", 0, "Tram", "Le tram circule jusqu'à minuit.", 7),
+        hit(31, 6, "tarifs.pdf", 3, "", "L'abonnement mensuel coûte 30 euros.", 6),
+        hit(32, 6, "tarifs.pdf", 2, "", "Gratuit pour les moins de 11 ans.", 5),
+    };
+    struct search_hit *g;
+    struct grounding_source *src;
+    size_t ns;
+    assert_int_equal(grounding_group(h, 5, &ar, &g, &src, &ns), LAIR_OK);
+    assert_int_equal(ns, 3);
+    /* transport.odt (no pages): chunks 21 and 22; tarifs.pdf page 2: 30 and
+     * 32; tarifs.pdf page 3: 31 — in the order of their best passage */
+    assert_int_equal(src[0].first, 0);
+    assert_int_equal(src[0].n, 2);
+    assert_int_equal(g[0].chunk_id, 21);
+    assert_int_equal(g[1].chunk_id, 22);
+    assert_int_equal(src[1].first, 2);
+    assert_int_equal(src[1].n, 2);
+    assert_int_equal(g[2].chunk_id, 30);
+    assert_int_equal(g[3].chunk_id, 32);
+    assert_int_equal(src[2].first, 4);
+    assert_int_equal(src[2].n, 1);
+    assert_int_equal(g[4].chunk_id, 31);
+
+    /* one numbered source per document page in the block, passages inside
+     * it separated by […], each under its own section when they differ */
+    struct grounding_source packed[3];
+    struct buf b;
+    buf_init(&b, 0);
+    size_t n;
+    int tokens;
+    assert_int_equal(grounding_pack(g, src, ns, NULL, 100000, true, &b, packed, &n, &tokens),
+                     LAIR_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(packed[0].n, 2);
+    assert_int_equal(count_of(b.ptr, "document : « transport.odt »"), 1);
+    assert_non_null(strstr(b.ptr, "<<<SOURCE 1 | document : « transport.odt »>>>\n"
+                                  "(section : Bus)\nLe bus passe toutes les dix minutes.\n[…]\n"
+                                  "(section : Tram)\nLe tram circule jusqu'à minuit.\n"
+                                  "<<<FIN DE LA SOURCE 1>>>"));
+    assert_non_null(strstr(b.ptr, "<<<SOURCE 2 | document : « tarifs.pdf » | page 2>>>\n"
+                                  "Le ticket coûte 1,50 euro.\n[…]\nGratuit pour les moins"));
+    assert_non_null(strstr(b.ptr, "<<<SOURCE 3 | document : « tarifs.pdf » | page 3>>>"));
+    assert_null(strstr(b.ptr, "<<<SOURCE 4"));
+
+    /* a budget for the first source and part of the second: the second
+     * keeps the passages that fit whole, and packing stops there */
+    size_t one_len = (size_t)(strstr(b.ptr, "[…]\nGratuit") - b.ptr);
+    int budget = (int)one_len / 2 + 38; /* ~ 28 more tokens for 1 passage, 48 for 2 */
+    assert_int_equal(grounding_pack(g, src, ns, NULL, budget, true, &b, packed, &n, &tokens),
+                     LAIR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(packed[0].n, 2);
+    assert_int_equal(packed[1].n, 1);
+    assert_null(strstr(b.ptr, "Gratuit"));
+
+    /* the response: one entry per source, the passages' excerpts inside,
+     * numbered like the block so that [2] is tarifs.pdf page 2 */
+    json_t *a = grounding_sources_json(g, src, ns, S("bus tram ticket"));
+    assert_int_equal(json_array_size(a), 3);
+    json_t *s = json_array_get(a, 0);
+    assert_string_equal(json_string_value(json_object_get(s, "document")), "transport.odt");
+    assert_true(json_is_null(json_object_get(s, "page")));
+    assert_int_equal(json_integer_value(json_object_get(s, "chunk_id")), 21);
+    assert_string_equal(json_string_value(json_object_get(s, "section")), "Bus");
+    assert_string_equal(json_string_value(json_object_get(s, "excerpt")),
+                        "Le bus passe toutes les dix minutes.");
+    json_t *ps = json_object_get(s, "passages");
+    assert_int_equal(json_array_size(ps), 2);
+    json_t *p1 = json_array_get(ps, 1);
+    assert_int_equal(json_integer_value(json_object_get(p1, "chunk_id")), 22);
+    assert_string_equal(json_string_value(json_object_get(p1, "section")), "Tram");
+    assert_string_equal(json_string_value(json_object_get(p1, "excerpt")),
+                        "Le tram circule jusqu'à minuit.");
+    assert_true(json_real_value(json_object_get(p1, "score")) == 7);
+    s = json_array_get(a, 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "index")), 2);
+    assert_int_equal(json_integer_value(json_object_get(s, "page")), 2);
+    assert_int_equal(json_array_size(json_object_get(s, "passages")), 2);
+    s = json_array_get(a, 2);
+    assert_int_equal(json_integer_value(json_object_get(s, "page")), 3);
+    json_decref(a);
+
+    /* the degraded answer quotes a source's passages together */
+    struct grounding gr = {.active = true,
+                           .hits = g,
+                           .n_hits = 5,
+                           .src = src,
+                           .n_src = 3,
+                           .query = S("bus"),
+                           .refusal = S("Non.")};
+    buf_reset(&b);
+    assert_int_equal(grounding_degraded_answer(&gr, &b), LAIR_OK);
+    assert_non_null(strstr(b.ptr, "[1] transport.odt, Bus : « Le bus passe toutes les dix "
+                                  "minutes. » […] « Le tram circule jusqu'à minuit. »"));
+    assert_non_null(strstr(b.ptr, "[3] tarifs.pdf, page 3 : "));
+    assert_int_equal(count_of(b.ptr, "transport.odt"), 1);
+
+    /* nothing to group */
+    assert_int_equal(grounding_group(h, 0, &ar, &g, &src, &ns), LAIR_OK);
+    assert_int_equal(ns, 0);
+    buf_release(&b);
+    arena_release(&ar);
+}
+
+/* A follow-up with words of its own is searched for them first; one with
+ * none leans on the previous turn. */
+static void test_has_terms(void **state)
+{
+    assert_true(grounding_has_terms(S("Et la tarte tatin ?")));
+    assert_true(grounding_has_terms(S("et pour un mariage ?")));
+    assert_false(grounding_has_terms(S("Et combien ?")));
+    assert_false(grounding_has_terms(S("Pourquoi ?")));
+    assert_false(grounding_has_terms(S("et comment ?")));
+    assert_false(grounding_has_terms(S("")));
 }
 
 static void test_degraded_answer(void **state)
@@ -265,9 +398,12 @@ static void test_degraded_answer(void **state)
         hit(12, 2, "etat-civil.pdf", 3, "", "L'acte de naissance se demande en mairie.", 6.25),
         hit(13, 2, "etat-civil.pdf", 4, "", "Il est gratuit.", 5),
     };
+    struct grounding_source src[] = {{0, 1}, {1, 1}};
     struct grounding g = {.active = true,
                           .hits = h,
                           .n_hits = 2,
+                          .src = src,
+                          .n_src = 2,
                           .query = S("acte de naissance"),
                           .refusal = S("Je ne sais pas.")};
     struct buf b;
@@ -279,6 +415,7 @@ static void test_degraded_answer(void **state)
     assert_non_null(strstr(b.ptr, "[2] etat-civil.pdf, page 4 : « Il est gratuit. »"));
     buf_reset(&b);
     g.n_hits = 0;
+    g.n_src = 0;
     assert_int_equal(grounding_degraded_answer(&g, &b), LAIR_OK);
     assert_non_null(strstr(b.ptr, "mode dégradé"));
     assert_non_null(strstr(b.ptr, "Je ne sais pas."));
@@ -340,6 +477,8 @@ int main(void)
         cmocka_unit_test(test_pack_budget),
         cmocka_unit_test(test_excerpt),
         cmocka_unit_test(test_sources_json),
+        cmocka_unit_test(test_group_by_page),
+        cmocka_unit_test(test_has_terms),
         cmocka_unit_test(test_degraded_answer),
         cmocka_unit_test(test_dot_and_vec_topk),
         cmocka_unit_test(test_rrf),

@@ -22,6 +22,9 @@
 
 #include "assist/grounding.h"
 #include "rag/chunk.h"
+#include "rag/analyzer.h"
+#include "rag/fts.h"
+#include "rag/synonyms.h"
 #include "rag/search.h"
 #include "store/kb.h"
 #include "store/system.h"
@@ -359,6 +362,121 @@ static int count_of(const char *hay, const char *needle)
     return n;
 }
 
+/* Issue 18, item 4: a citizen's words find the administration's passage
+ * through the default vocabulary; a base that speaks the citizen's words
+ * gets no equivalents; the tenant's vocabulary replaces the default. */
+static void test_search_synonyms(void **state)
+{
+    struct arena a;
+    arena_init(&a, 1 << 20);
+    struct search_hit *h;
+    const char *vh[] = {"vehicules"}, *both[] = {"garage"};
+    assert_int_equal(kb_create(ta, "vehicules", NULL), LAIR_OK);
+    assert_int_equal(kb_create(ta, "garage", NULL), LAIR_OK);
+    static const char *const cert[] = {
+        "Le certificat d'immatriculation se demande en ligne sur le site de l'ANTS."};
+    static const char *const piscine[] = {"La piscine est ouverte le dimanche."};
+    int64_t d_cert =
+        put_doc(ta, "vehicules", "immatriculation.txt", "", cert, NULL, 1, NULL, NULL, 0);
+    put_doc(ta, "vehicules", "piscine.txt", "", piscine, NULL, 1, NULL, NULL, 0);
+    /* the citizen's words are nowhere in the base: the default vocabulary
+     * bridges them */
+    size_t n = run(ta, "J'ai perdu ma carte grise", vh, 1, 5, 0, NULL, &a, &h);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].document_id, d_cert);
+    /* a base that has the question's words gets no equivalents */
+    static const char *const grise[] = {"La carte grise se garde dans le véhicule."};
+    int64_t d_grise = put_doc(ta, "garage", "grise.txt", "", grise, NULL, 1, NULL, NULL, 0);
+    put_doc(ta, "garage", "cert.txt", "", cert, NULL, 1, NULL, NULL, 0);
+    n = run(ta, "carte grise", both, 1, 5, 0, NULL, &a, &h);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].document_id, d_grise);
+    /* the tenant's vocabulary replaces the default */
+    assert_int_equal(kb_synonyms_set(ta, "vehicules",
+                                     "[[\"papiers de la voiture\", "
+                                     "\"certificat d'immatriculation\"]]"),
+                     LAIR_OK);
+    assert_int_equal(run(ta, "J'ai perdu ma carte grise", vh, 1, 5, 0, NULL, &a, &h), 0);
+    n = run(ta, "papiers de la voiture", vh, 1, 5, 0, NULL, &a, &h);
+    assert_true(n >= 1);
+    assert_int_equal(h[0].document_id, d_cert);
+    char *json;
+    int64_t at;
+    assert_int_equal(kb_synonyms_get(ta, "vehicules", &json, &at), LAIR_OK);
+    assert_non_null(json);
+    assert_true(at > 0);
+    free(json);
+    /* back to the default */
+    assert_int_equal(kb_synonyms_set(ta, "vehicules", NULL), LAIR_OK);
+    assert_int_equal(kb_synonyms_get(ta, "vehicules", &json, &at), LAIR_OK);
+    assert_null(json);
+    assert_int_equal(run(ta, "J'ai perdu ma carte grise", vh, 1, 5, 0, NULL, &a, &h), 1);
+    assert_int_equal(kb_synonyms_get(ta, "absente", &json, &at), LAIR_ENOTFOUND);
+    assert_int_equal(kb_synonyms_set(ta, "absente", "[]"), LAIR_ENOTFOUND);
+    arena_release(&a);
+}
+
+/* The validation of a vocabulary names the faulty entry. */
+static void test_synonyms_validation(void **state)
+{
+    struct analyzer *an;
+    assert_int_equal(analyzer_new(&an), LAIR_OK);
+    static const struct {
+        const char *json, *where;
+    } bad[] = {
+        {"{}", "synonyms"},
+        {"[[\"mairie\"]]", "synonyms[0]"},
+        {"[[\"école\", \"collège\"], \"lycée\"]", "synonyms[1]"},
+        {"[[\"mairie\", 1]]", "synonyms[0][1]"},
+        {"[[\"mairie\", \"\"]]", "synonyms[0][1]"},
+        {"[[\"de la\", \"mairie\"]]", "synonyms[0][0]"},     /* only stop words */
+        {"[[\"mairie\", \"Mairies\"]]", "synonyms[0][1]"},   /* searched alike */
+        {"[[\"mairie\", \"a\\u0007b\"]]", "synonyms[0][1]"}, /* control character */
+        {"[[\"mairie\", \"rue place avenue boulevard impasse chemin route allée quai\"]]",
+         "synonyms[0][1]"},
+    };
+    char where[64], why[200];
+    struct syn_set *set;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *v = json_loads(bad[i].json, JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        assert_int_equal(syn_set_from_json(v, an, &set, where, sizeof(where), why, sizeof(why)),
+                         LAIR_EINVAL);
+        assert_null(set);
+        assert_string_equal(where, bad[i].where);
+        json_decref(v);
+    }
+    json_t *v = json_loads("[[\"hôtel de ville\", \"mairie\"], [\"bus\", \"autocar\"]]", 0, NULL);
+    assert_int_equal(syn_set_from_json(v, an, &set, where, sizeof(where), why, sizeof(why)),
+                     LAIR_OK);
+    assert_int_equal(set->n_groups, 2);
+    assert_int_equal(set->exprs[0].n_terms, 2); /* "de" is a stop word */
+    syn_set_free(set);
+    json_decref(v);
+    /* the default vocabulary is valid and of a few dozen groups */
+    assert_non_null(syn_default());
+    assert_true(syn_default()->n_groups >= 30);
+    /* a question holding an expression gets its equivalents, in its slot */
+    struct fts_query q;
+    fts_query_init(&q);
+    assert_int_equal(
+        fts_query_build_syn(an, NULL, NULL, S("horaires de l'hôtel de ville"), syn_default(), &q),
+        LAIR_OK);
+    assert_int_equal(q.n_synonyms, 1);
+    assert_non_null(strstr(q.expr.ptr, "\"mairie\""));
+    /* pseudo-relevance feedback adds what two passages share, not the
+     * question's own terms nor a term of one passage */
+    assert_int_equal(fts_query_build(an, NULL, NULL, S("piscine"), &q), LAIR_OK);
+    struct str texts[] = {S("La piscine municipale ouvre le dimanche."),
+                          S("Piscine municipale : tarifs réduits."), S("Bibliothèque")};
+    double scores[] = {2, 1, 0.5};
+    assert_int_equal(fts_query_expand(&q, an, texts, scores, 3, 0.2), LAIR_OK);
+    assert_int_equal(q.n_expanded, 1);
+    assert_non_null(strstr(q.expr.ptr, "municipal"));
+    fts_query_release(&q);
+    analyzer_free(an);
+}
+
 static void test_prepare_prompt(void **state)
 {
     struct assistant a = assistant_of(
@@ -535,6 +653,8 @@ int main(void)
         cmocka_unit_test(test_search_bases_and_tenants),
         cmocka_unit_test(test_search_noise_floor),
         cmocka_unit_test(test_search_vectors),
+        cmocka_unit_test(test_search_synonyms),
+        cmocka_unit_test(test_synonyms_validation),
         cmocka_unit_test(test_prepare_prompt),
         cmocka_unit_test(test_prepare_budget_and_degraded),
     };

@@ -1,16 +1,26 @@
 // One chat: the messages, a composer, streaming answers with a stop button,
 // numbered sources that open their cited excerpt, and an error with a retry
-// button when the connection is lost. Used by the chat page and by the
-// console's test chat beside the assistant form.
-import { h, t, clear, id, api, getKey, readSSE, ApiError, errText } from './lib.js';
+// button when the connection is lost; each answer can be copied, the last one
+// asked again (regenerated); a new conversation can show the assistant's
+// welcome text and starter questions. Fixed words carry data-i18n, so a
+// language switch relabels the view in place (applyI18n) and nothing typed
+// or streaming is lost. Used by the chat page and by the console's test chat
+// beside the assistant form.
+import { h, t, clear, id, api, getKey, readSSE, ApiError, errText, applyI18n } from './lib.js';
 import { renderMarkdown } from './md.js';
 
 export class ChatView {
   // model(): the assistant slug to talk to (null: none chosen).
   // onConversation(id): the server named the conversation (a new one is
   // stored once its first answer ends). onDone(): an answer has ended.
-  constructor({ model, onConversation = () => {}, onDone = () => {}, compact = false, label }) {
+  // extra(): more fields of each request's body (the console's test panel
+  // asks for the draft: { assistant_version: 'draft' }).
+  // onSources(list): the sources of an answer, as the server sent them.
+  constructor({ model, onConversation = () => {}, onDone = () => {}, compact = false, label, extra = () => ({}),
+    onSources = () => {} }) {
     this.model = model;
+    this.extra = extra;
+    this.onSources = onSources;
     this.onConversation = onConversation;
     this.onDone = onDone;
     this.conversationId = null;
@@ -21,7 +31,8 @@ export class ChatView {
     // not a live region itself: tokens would be read one by one; finished
     // sentences go to this.live instead
     this.list = h('div', { class: 'messages', role: 'region', tabindex: 0, 'aria-label': label || t('chat.title') });
-    this.empty = h('p', { class: 'hint', text: t('chat.empty') });
+    this.empty = h('div', { class: 'chat-intro' }, h('p', { class: 'hint', 'data-i18n': 'chat.empty',
+      text: t('chat.empty') }));
     this.list.append(this.empty);
     // finished sentences of the answer are read out from here
     this.live = h('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'false' });
@@ -32,8 +43,9 @@ export class ChatView {
           this.form.requestSubmit();
         }
       } });
-    this.sendBtn = h('button', { type: 'submit', class: 'primary', text: t('chat.send') });
-    this.stopBtn = h('button', { type: 'button', class: 'danger', text: t('chat.stop'), hidden: true,
+    this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-i18n': 'chat.send', text: t('chat.send') });
+    this.stopBtn = h('button', { type: 'button', class: 'danger', 'data-i18n': 'chat.stop', text: t('chat.stop'),
+      hidden: true,
       onclick: () => this.stop() });
     this.form = h('form', { class: 'composer', onsubmit: (e) => {
       e.preventDefault();
@@ -42,7 +54,7 @@ export class ChatView {
       this.input.value = '';
       this.send(text);
     } },
-    h('label', { for: inputId, class: 'sr-only', text: t('chat.input') }),
+    h('label', { for: inputId, class: 'sr-only', 'data-i18n': 'chat.input', text: t('chat.input') }),
     this.input, h('div', { class: 'composer-actions' }, this.sendBtn, this.stopBtn));
     this.dialog = this.makeDialog();
     this.root = h('div', { class: compact ? 'chat compact' : 'chat' }, this.list, this.form, this.live,
@@ -57,7 +69,8 @@ export class ChatView {
     const dlg = h('dialog', { class: 'source', 'aria-labelledby': titleId },
       this.dlgTitle, this.dlgMeta, h('p', { class: 'label', text: t('chat.excerpt') }), this.dlgExcerpt,
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', text: t('app.close'), onclick: () => dlg.close() })));
+        h('button', { type: 'button', class: 'secondary', 'data-i18n': 'app.close', text: t('app.close'),
+          onclick: () => dlg.close() })));
     return dlg;
   }
 
@@ -65,9 +78,12 @@ export class ChatView {
     this.dlgTitle.textContent = t('chat.source', { n: s.index });
     const meta = [s.document];
     if (s.page) meta.push(t('chat.page', { p: s.page }));
-    if (s.section) meta.push(s.section);
+    // one source per document page, its passages inside (docs/grounding.md §5)
+    const ps = Array.isArray(s.passages) && s.passages.length ? s.passages : [{ excerpt: s.excerpt, section: s.section }];
+    if (s.section && ps.every((p) => p.section === s.section)) meta.push(s.section);
     this.dlgMeta.textContent = meta.join(' · ');
-    this.dlgExcerpt.textContent = s.excerpt || '';
+    clear(this.dlgExcerpt).append(...ps.map((p) => h('p', {},
+      ps.length > 1 && p.section ? h('strong', { text: `${p.section} : ` }) : null, p.excerpt || '')));
     this.dialog.showModal();
   }
 
@@ -78,20 +94,54 @@ export class ChatView {
     this.live.textContent = '';
   }
 
+  // What a new conversation shows: the assistant's welcome text and its
+  // starter questions as buttons that ask them (none: "ask a question").
+  setIntro({ welcome = '', starters = [] } = {}) {
+    clear(this.empty);
+    if (welcome) this.empty.append(h('p', { class: 'welcome', text: welcome }));
+    else this.empty.append(h('p', { class: 'hint', 'data-i18n': 'chat.empty', text: t('chat.empty') }));
+    const list = (starters || []).filter((q) => typeof q === 'string' && q.trim());
+    if (list.length) {
+      const headId = id('starters');
+      this.empty.append(h('p', { id: headId, class: 'label', 'data-i18n': 'chat.starters', text: t('chat.starters') }),
+        h('ul', { class: 'starters', 'aria-labelledby': headId }, list.map((q) => h('li', {},
+          h('button', { type: 'button', class: 'secondary starter', text: q, onclick: () => {
+            if (!this.busy) this.send(q);
+          } })))));
+    }
+  }
+
+  // The words of the view in the page's language (after a switch).
+  relabel() {
+    applyI18n(this.root);
+    for (const el of this.root.querySelectorAll('[data-i18n-label]')) {
+      el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+    }
+  }
+
   // Shows a stored conversation ({id, messages: [{role, content}]}) and
   // continues it.
   load(conv) {
     this.reset();
     this.conversationId = conv.id;
+    let question = null;
     for (const m of conv.messages || []) {
-      if (m.role === 'user') this.addUser(m.content);
-      else if (m.role === 'assistant') this.addBot().setText(m.content);
+      if (m.role === 'user') {
+        this.addUser(m.content);
+        question = m.content;
+      } else if (m.role === 'assistant') {
+        const bot = this.addBot();
+        bot.setText(m.content);
+        bot.question = question;
+        bot.stored = true;
+      }
     }
+    this.updateActions();
   }
 
   addUser(text) {
     this.empty.remove();
-    const li = h('div', { class: 'msg user' }, h('p', { class: 'who', text: t('chat.you') }),
+    const li = h('div', { class: 'msg user' }, h('p', { class: 'who', 'data-i18n': 'chat.you', text: t('chat.you') }),
       h('p', { class: 'body', text }));
     this.list.append(li);
     li.scrollIntoView({ block: 'end' });
@@ -103,13 +153,29 @@ export class ChatView {
     const body = h('div', { class: 'body md' });
     const sources = h('div', { class: 'sources' });
     const note = h('div', { class: 'note', role: 'status' });
+    const copyBtn = h('button', { type: 'button', class: 'secondary small copy', 'data-i18n': 'chat.copy',
+      'data-i18n-label': 'chat.copy.label', 'aria-label': t('chat.copy.label'), text: t('chat.copy'),
+      onclick: () => this.copy(bot, copyBtn, copyStatus) });
+    const regenBtn = h('button', { type: 'button', class: 'secondary small regen', 'data-i18n': 'chat.regenerate',
+      'data-i18n-label': 'chat.regenerate.label', 'aria-label': t('chat.regenerate.label'),
+      text: t('chat.regenerate'), onclick: () => this.regenerate(bot) });
+    // what the copy did, for the eyes (the live region says it aloud)
+    const copyStatus = h('span', { class: 'copy-status', 'aria-hidden': 'true' });
+    const actions = h('div', { class: 'msg-actions', hidden: true }, copyBtn, regenBtn, copyStatus);
+    const feedback = this.feedbackBox(() => bot);
     const el = h('div', { class: 'msg bot', 'aria-busy': 'false' },
-      h('p', { class: 'who', text: t('chat.bot') }), body, sources, note);
+      h('p', { class: 'who', 'data-i18n': 'chat.bot', text: t('chat.bot') }), body, sources, note, actions,
+      feedback.el);
     this.list.append(el);
     let srcs = [];
     let pending = null;
     const bot = {
       el,
+      actions,
+      regenBtn,
+      feedback,
+      question: null, // the question this answers
+      stored: false, // the server keeps this exchange (it ended with [DONE])
       text: '',
       setText: (text) => {
         bot.text = text;
@@ -130,21 +196,65 @@ export class ChatView {
         srcs = list;
         clear(sources);
         if (!list.length) return;
-        sources.append(h('p', { class: 'label', text: t('chat.sources') }),
+        sources.append(h('p', { class: 'label', 'data-i18n': 'chat.sources', text: t('chat.sources') }),
           h('ol', {}, list.map((s) => h('li', {},
             h('button', { type: 'button', class: 'link source-link', onclick: () => this.openSource(s) },
-              `[${s.index}] ${s.document}${s.page ? `, ${t('chat.page', { p: s.page })}` : ''}`)))));
+              `[${s.index}] ${s.document}${s.page ? `, ${t('chat.page', { p: s.page })}` : ''}`
+              + `${s.passages?.length > 1 ? ` (${t('chat.passages', { n: s.passages.length })})` : ''}`)))));
       },
       setNote: (text, kind = 'info', retry = null) => {
         clear(note);
         note.dataset.kind = kind;
         if (!text) return;
         note.append(h('span', { text }));
-        if (retry) note.append(' ', h('button', { type: 'button', class: 'secondary retry', text: t('chat.retry'),
-          onclick: retry }));
+        if (retry) note.append(' ', h('button', { type: 'button', class: 'secondary retry', 'data-i18n': 'chat.retry',
+          text: t('chat.retry'), onclick: retry }));
       },
     };
+    el.lairBot = bot;
     return bot;
+  }
+
+  // Thumbs up or down on an answer, then an optional comment
+  // (POST /api/v1/conversations/{id}/feedback, no message_id: the
+  // conversation's last answer, so only the last stored answer can be
+  // rated; a second rating replaces the first).
+  feedbackBox(getBot) {
+    const status = h('span', { class: 'fb-status', role: 'status' });
+    const commentId = id('fb-comment');
+    const comment = h('textarea', { id: commentId, rows: 2, maxlength: 2000 });
+    let rating = null;
+    const send = async (withComment) => {
+      const body = { rating };
+      if (withComment) body.comment = comment.value.trim();
+      try {
+        await api('POST', `/api/v1/conversations/${encodeURIComponent(this.conversationId)}/feedback`, body);
+        status.dataset.i18n = withComment ? 'chat.fb.commented' : 'chat.fb.thanks';
+        status.textContent = t(status.dataset.i18n);
+        if (withComment) form.hidden = true;
+      } catch (e) {
+        delete status.dataset.i18n;
+        status.textContent = errText(e);
+      }
+    };
+    const thumb = (value, icon) => h('button', { type: 'button', class: `secondary small fb-${value}`,
+      'aria-pressed': 'false', 'data-i18n-label': `chat.fb.${value}`, 'aria-label': t(`chat.fb.${value}`),
+      title: t(`chat.fb.${value}`), text: icon, onclick: () => {
+        rating = value;
+        for (const b of [up, down]) b.setAttribute('aria-pressed', String(b === (value === 'up' ? up : down)));
+        form.hidden = false;
+        send(false);
+      } });
+    const up = thumb('up', '👍');
+    const down = thumb('down', '👎');
+    const form = h('form', { class: 'fb-form', hidden: true, onsubmit: (e) => {
+      e.preventDefault();
+      if (rating) send(true);
+    } },
+    h('label', { for: commentId, 'data-i18n': 'chat.fb.comment', text: t('chat.fb.comment') }), comment,
+    h('button', { type: 'submit', class: 'secondary small', 'data-i18n': 'chat.fb.send', text: t('chat.fb.send') }));
+    const el = h('div', { class: 'feedback', hidden: true }, up, down, status, form);
+    return { el, show: (on) => { el.hidden = !on; } };
   }
 
   citeButton(srcs, n) {
@@ -154,6 +264,68 @@ export class ChatView {
       onclick: () => this.openSource(s) }, String(n));
   }
 
+  // Copy and regenerate under each finished answer; regenerate only under
+  // the last one, and not while an answer is coming.
+  updateActions() {
+    const bots = [...this.list.querySelectorAll('.msg.bot')];
+    for (const el of bots) {
+      const bot = el.lairBot;
+      if (!bot) continue;
+      bot.actions.hidden = !bot.text && !bot.question;
+      bot.regenBtn.hidden = this.busy || el !== bots[bots.length - 1] || !bot.question;
+      // a rating goes to the conversation's last stored answer
+      bot.feedback.show(!this.busy && el === bots[bots.length - 1] && bot.stored && !!this.conversationId);
+    }
+  }
+
+  async copy(bot, btn, shown) {
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(bot.text);
+      ok = true;
+    } catch {
+      // no clipboard API (a page not served over HTTPS): the old way
+      const ta = h('textarea', { class: 'sr-only', readonly: true, 'aria-hidden': 'true' });
+      ta.value = bot.text;
+      document.body.append(ta);
+      ta.select();
+      try { ok = document.execCommand('copy'); } catch { ok = false; }
+      ta.remove();
+      btn.focus();
+    }
+    const word = ok ? 'chat.copied' : 'chat.copyfailed';
+    this.live.append(h('p', { text: t(word) }));
+    shown.textContent = t(word);
+    shown.dataset.i18n = word;
+    clearTimeout(shown.lairTimer);
+    shown.lairTimer = setTimeout(() => {
+      delete shown.dataset.i18n;
+      shown.textContent = '';
+    }, 3000);
+  }
+
+  // Asks the last question again in place of its answer. A stored exchange
+  // is taken back on the server first (DELETE …/last-exchange), so that the
+  // conversation keeps one answer per question; one that was never stored
+  // (stopped, failed) is simply asked again.
+  async regenerate(bot) {
+    if (this.busy || !bot.question) return;
+    if (bot.stored && this.conversationId) {
+      try {
+        await api('DELETE', `/api/v1/conversations/${encodeURIComponent(this.conversationId)}/last-exchange`);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 'conversation_empty')) {
+          bot.setNote(errText(e), 'error');
+          return;
+        }
+      }
+      bot.stored = false;
+    }
+    bot.setSources([]);
+    bot.setText('');
+    this.send(bot.question, bot);
+  }
+
   // Swaps Send and Stop; the focus never falls on a hidden button.
   setStreaming(on) {
     const hidden = on ? this.sendBtn : this.stopBtn;
@@ -161,6 +333,7 @@ export class ChatView {
     this.busy = on;
     this.sendBtn.hidden = on;
     this.stopBtn.hidden = !on;
+    this.updateActions();
     if (refocus) this.input.focus({ preventScroll: true });
   }
 
@@ -196,6 +369,8 @@ export class ChatView {
       this.addUser(text);
       bot = this.addBot();
     }
+    bot.question = text;
+    bot.stored = false;
     bot.text = '';
     bot.announced = 0;
     bot.setNote('');
@@ -208,7 +383,7 @@ export class ChatView {
       bot.setNote('');
       this.send(text, bot);
     };
-    const body = { model, messages: [{ role: 'user', content: text }], stream: true };
+    const body = { ...this.extra(), model, messages: [{ role: 'user', content: text }], stream: true };
     if (this.conversationId) body.conversation_id = this.conversationId;
     try {
       const res = await fetch('/v1/chat/completions', {
@@ -228,7 +403,10 @@ export class ChatView {
           this.conversationId = ev.conversation_id;
           this.onConversation(ev.conversation_id);
         }
-        if (Array.isArray(ev.sources)) bot.setSources(ev.sources);
+        if (Array.isArray(ev.sources)) {
+          bot.setSources(ev.sources);
+          this.onSources(ev.sources);
+        }
         if (ev.answer_mode === 'degraded') bot.setNote(t('chat.degraded'));
         const d = ev.choices?.[0]?.delta?.content;
         if (d) {
@@ -240,6 +418,7 @@ export class ChatView {
       if (!complete) {
         bot.setNote(t('chat.lost'), 'error', retry);
       } else {
+        bot.stored = true;
         this.announce(bot, true);
       }
     } catch (e) {
@@ -263,13 +442,16 @@ export class ChatView {
       ctrl.abort(); // releases the connection when we stopped reading early
       bot.el.setAttribute('aria-busy', 'false');
       this.setStreaming(false);
+      this.updateActions();
       this.onDone();
     }
   }
 }
 
-// The published assistants the key may chat with: [{id, name}].
+// The published assistants the key may chat with: [{id, name, welcome,
+// starters}].
 export async function listAssistants() {
   const r = await api('GET', '/v1/models');
-  return (r.data || []).filter((m) => m.owned_by !== 'libreair').map((m) => ({ id: m.id, name: m.name || m.id }));
+  return (r.data || []).filter((m) => m.owned_by !== 'libreair').map((m) => ({ id: m.id, name: m.name || m.id,
+    welcome: m.welcome || '', starters: Array.isArray(m.starters) ? m.starters : [] }));
 }

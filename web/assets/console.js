@@ -1,7 +1,7 @@
 // The console (/) for admin and editor keys: assistants (form, versions,
 // test chat, widget snippet), knowledge bases (upload with progress), keys,
 // audit log, GDPR and the tenant's settings. Each section is a hash route:
-// #assistants, #kb, #keys, #audit, #gdpr, #settings. The operator key gets
+// #assistants, #kb, #dashboard (dashboard.js), #keys, #audit, #gdpr, #settings. The operator key gets
 // one page of its own, #models (models.js), and none of the tenants' pages.
 import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError, statusLine,
   errorBox, errText } from './lib.js';
@@ -10,13 +10,14 @@ import { Fields } from './forms.js';
 import { ChatView } from './chatview.js';
 import { viewModels } from './models.js';
 import { viewSettings } from './settings.js';
+import { viewDashboard } from './dashboard.js';
 
 const isAdmin = (me) => me.role === 'admin';
 const isOperator = (me) => me.role === 'operator';
 
 function sections(me) {
   if (isOperator(me)) return [['models', t('nav.models')]];
-  const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')]];
+  const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')], ['dashboard', t('nav.dashboard')]];
   if (isAdmin(me)) s.push(['keys', t('nav.keys')], ['audit', t('nav.audit')], ['gdpr', t('nav.gdpr')]);
   s.push(['settings', t('nav.settings')]);
   return s;
@@ -42,7 +43,7 @@ function render(me, main) {
   run += 1;
   clear(main);
   const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr,
-    settings: viewSettings, models: viewModels };
+    settings: viewSettings, models: viewModels, dashboard: viewDashboard };
   const token = run;
   // alive(el): this view is still the one shown, and el still in the page
   views[current(me)](me, main, token, (el) => token === run && el.isConnected);
@@ -134,6 +135,19 @@ async function viewAssistants(me, main, token) {
   if (hashSlug) openEditor(hashSlug);
 }
 
+// The WCAG 2 contrast ratio of white text on a "#rgb"/"#rrggbb" colour, as
+// the server computes it (src/assist/assistant.c); null when not a colour.
+function contrastWhite(hex) {
+  const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(String(hex).trim());
+  if (!m) return null;
+  const x = m[1].length === 3 ? m[1].replace(/./g, '$&$&') : m[1];
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(x.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05);
+}
+
 function assistantForm(spec, { kbs, models }) {
   const s = spec || {};
   const general = statusLine();
@@ -165,12 +179,42 @@ function assistantForm(spec, { kbs, models }) {
       s.visibility || 'internal'),
     origins: h('textarea', { rows: 2, value: (s.allowed_origins || []).join('\n'), spellcheck: 'false' }),
     retention: num(s.retention_days ?? 0, 1),
+    wcolor: h('input', { type: 'text', value: s.widget?.color || '#1d3f8f', maxlength: 7, spellcheck: 'false',
+      autocomplete: 'off' }),
+    wposition: select([['bottom-right', t('as.f.wposition.right')], ['bottom-left', t('as.f.wposition.left')]],
+      s.widget?.position || 'bottom-right'),
+    wtitle: h('input', { type: 'text', value: s.widget?.title || '', placeholder: s.name || '' }),
+    wlabel: h('input', { type: 'text', value: s.widget?.launcher_label || '', maxlength: 60 }),
   };
   const kbBoxes = (kbs || []).map((k) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', value: k.slug, checked: (s.knowledge_bases || []).includes(k.slug) }),
     ` ${k.name || k.slug} (${k.slug})`));
   const originsField = f.field('allowed_origins', t('as.f.origins'), inp.origins);
-  const syncOrigins = () => { originsField.hidden = inp.visibility.value !== 'public'; };
+  // The widget's theme (docs/assistants.md): the colour's contrast with the
+  // widget's white text is shown as it is typed; the server refuses one
+  // under 4.5:1 (insufficient_contrast), which shows next to the field.
+  const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+  const ratioEl = h('span', { class: 'contrast', 'aria-live': 'polite' });
+  const syncColor = () => {
+    const r = contrastWhite(inp.wcolor.value);
+    swatch.style.background = r ? inp.wcolor.value.trim() : 'transparent';
+    ratioEl.textContent = r ? t(r >= 4.5 ? 'as.f.wcolor.ok' : 'as.f.wcolor.low',
+      { r: (Math.floor(r * 100) / 100).toLocaleString(document.documentElement.lang || 'fr') }) : '';
+  };
+  inp.wcolor.addEventListener('input', syncColor);
+  syncColor();
+  const widgetFields = h('fieldset', { class: 'widget-theme' }, h('legend', { text: t('as.f.widget') }),
+    h('div', { class: 'grid2' },
+      f.field('widget.color', t('as.f.wcolor'), inp.wcolor, t('as.f.wcolor.help')),
+      f.field('widget.position', t('as.f.wposition'), inp.wposition)),
+    h('p', { class: 'hint' }, swatch, ' ', ratioEl),
+    h('div', { class: 'grid2' },
+      f.field('widget.title', t('as.f.wtitle'), inp.wtitle, t('as.f.wtitle.help')),
+      f.field('widget.launcher_label', t('as.f.wlabel'), inp.wlabel, t('as.f.wlabel.help'))));
+  const syncOrigins = () => {
+    originsField.hidden = inp.visibility.value !== 'public';
+    widgetFields.hidden = originsField.hidden;
+  };
   inp.visibility.addEventListener('change', syncOrigins);
   syncOrigins();
 
@@ -202,6 +246,7 @@ function assistantForm(spec, { kbs, models }) {
       f.field('visibility', t('as.f.visibility'), inp.visibility),
       f.field('retention_days', t('as.f.retention'), inp.retention)),
     originsField,
+    widgetFields,
     general);
 
   // Browser-side checks, the same rules as the server's (docs/assistants.md).
@@ -260,6 +305,12 @@ function assistantForm(spec, { kbs, models }) {
     }
     const ret = numIn('retention_days', inp.retention, 0, 3650, true);
     out.retention_days = ret ?? 0;
+    const wcolor = inp.wcolor.value.trim();
+    if (!/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(wcolor)) errs['widget.color'] = t('v.color');
+    if (bytes(inp.wtitle.value) > 200) errs['widget.title'] = t('v.bytes', { max: 200 });
+    if (bytes(inp.wlabel.value) > 60) errs['widget.launcher_label'] = t('v.bytes', { max: 60 });
+    out.widget = { color: wcolor, position: inp.wposition.value, title: inp.wtitle.value.trim(),
+      launcher_label: inp.wlabel.value.trim() };
     return { out, errs };
   };
 
@@ -346,6 +397,13 @@ function drawEditor(me, box, spec, ctx) {
 
   const publish = async (version) => {
     try {
+      const changed = await changesSincePublished(version);
+      if (changed) {
+        const text = changed.length
+          ? t('as.diff.confirm', { v: cur.published_version, list: changed.join(', ') })
+          : t('as.diff.none', { v: cur.published_version });
+        if (!(await confirmDialog(text))) return;
+      }
       const r = await api('POST', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/publish`,
         version ? { version } : {});
       cur.published_version = r.published_version;
@@ -411,17 +469,58 @@ function drawEditor(me, box, spec, ctx) {
     widgetBox.append(h('h3', { text: t('as.widget') }), h('p', { text: t('as.widget.help') }), pre, copy);
   };
 
+  // The test panel talks to the saved draft (assistant_version "draft"),
+  // shows its welcome text and starters as the widget will, and the
+  // passages retrieved for each answer with their scores.
   const testBox = h('div', { class: 'test-chat' });
   const drawTest = () => {
     clear(testBox);
-    testBox.append(h('h3', { text: t('as.test') }));
-    if (!cur || !cur.published_version) {
-      testBox.append(h('p', { class: 'hint', text: t('as.test.unpublished') }));
+    if (!cur) {
+      testBox.append(h('h3', { text: t('as.test.title') }), h('p', { class: 'hint', text: t('as.test.unsaved') }));
       return;
     }
     const slug = cur.slug;
-    const chat = new ChatView({ model: () => slug, compact: true, label: t('as.test') });
-    testBox.append(chat.root);
+    testBox.append(h('h3', { text: t('as.test.draft', { v: cur.version }) }),
+      h('p', { class: 'hint', text: cur.published_version === cur.version ? t('as.test.same')
+        : t('as.test.help', { p: cur.published_version ? `v${cur.published_version}` : t('as.notpublished') }) }));
+    const passages = h('div', { class: 'retrieved', 'aria-live': 'polite' });
+    const showPassages = (list) => {
+      clear(passages);
+      if (!list.length) {
+        passages.append(h('p', { class: 'hint', text: t('as.test.nosource') }));
+        return;
+      }
+      passages.append(table([t('as.test.n'), t('as.test.doc'), t('as.test.page'), t('as.test.score')],
+        list.map((x) => h('tr', {}, h('td', { text: `[${x.index}]` }), h('td', { text: x.document }),
+          h('td', { text: x.page ?? '' }), h('td', { text: Number(x.score).toFixed(3) }))), t('as.test.retrieved')));
+    };
+    const chat = new ChatView({ model: () => slug, compact: true, label: t('as.test.title'),
+      extra: () => ({ assistant_version: 'draft' }), onSources: showPassages,
+      onDone: () => { if (!passages.firstChild) showPassages([]); } });
+    const intro = h('div', { class: 'test-intro' });
+    if (cur.welcome) intro.append(h('p', { class: 'welcome', text: cur.welcome }));
+    if ((cur.starters || []).length) {
+      intro.append(h('div', { class: 'starters', role: 'group', 'aria-label': t('as.test.starters') },
+        cur.starters.map((q) => h('button', { type: 'button', class: 'secondary starter', text: q, onclick: () => {
+          if (chat.busy) return;
+          clear(passages);
+          chat.send(q);
+        } }))));
+    }
+    chat.form.addEventListener('submit', () => clear(passages), true);
+    testBox.append(intro, chat.root, passages);
+  };
+
+  // What publishing changes for the people using the assistant: the fields
+  // of the version about to be published that differ from the published one.
+  const FIELDS = ['name', 'model', 'instructions', 'params', 'knowledge_bases', 'retrieval', 'citations',
+    'guardrails', 'welcome', 'starters', 'visibility', 'allowed_origins', 'retention_days', 'widget'];
+  const changesSincePublished = async (version) => {
+    if (!cur.published_version) return null;
+    const q = (v) => api('GET', `/api/v1/assistants/${encodeURIComponent(cur.slug)}?version=${v}`);
+    const [next, live] = await Promise.all([q(version || cur.version), q(cur.published_version)]);
+    const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    return FIELDS.filter((k) => !same(next[k], live[k])).map((k) => t(`as.diff.${k}`));
   };
 
   box.append(h('section', { class: 'card', 'aria-labelledby': titleId },
@@ -793,43 +892,130 @@ async function viewAudit(me, main) {
 
 // ---------------------------------------------------------------- GDPR
 
+// A person's request (access, erasure) as the DPO handles it: find the
+// subject from what the person can quote (the widget's conversation
+// reference, a conversation id, or the application's "user" id), read their
+// data as a page, download it (JSON, HTML), erase it; and the processing
+// register as a readable, printable page with its downloads.
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// The export as a standalone HTML page the person can keep (a download: it
+// never runs in the console's origin). Every value is escaped.
+function exportHtml(x) {
+  const conv = (c) => `<section><h2>${esc(c.title || c.assistant)} — ${esc(fmtTime(c.created_at))}</h2>
+<p class="meta">${esc(t('gdpr.x.conversation'))} ${esc(c.id)} · ${esc(c.assistant)}</p>
+${(c.messages || []).map((m) => `<div class="msg ${esc(m.role)}"><p class="who">${esc(m.role === 'user' ? t('gdpr.x.person') : t('gdpr.x.assistant'))} · ${esc(fmtTime(m.created_at))}</p><p>${esc(m.content).replace(/\n/g, '<br>')}</p></div>`).join('\n')}
+</section>`;
+  return `<!doctype html><html lang="${esc(document.documentElement.lang || 'fr')}"><head><meta charset="utf-8">
+<title>${esc(t('gdpr.x.title'))}</title><style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+.meta,.who{color:#555;font-size:.9em;margin:.2rem 0}.msg{border-left:3px solid #ccd;padding:.2rem .8rem;margin:.6rem 0}
+.msg.user{border-color:#3558a8}section{border-top:1px solid #ddd;margin-top:1.5rem}</style></head><body>
+<h1>${esc(t('gdpr.x.title'))}</h1>
+<p>${esc(t('gdpr.x.intro', { tenant: x.tenant, when: x.generated_at }))}</p>
+<p>${esc(t('gdpr.x.counts', { c: x.usage?.conversations ?? 0, m: x.usage?.messages ?? 0 }))}</p>
+${(x.conversations || []).map(conv).join('\n')}
+</body></html>`;
+}
+
+function registerView(r) {
+  const box = h('div', { class: 'register-view' });
+  box.append(h('h3', { text: t('gdpr.r.controller', { name: r.controller?.name || '', tenant: r.controller?.tenant || '' }) }),
+    h('p', { text: t('gdpr.r.dpo', { dpo: r.controller?.dpo || '' }) }),
+    h('p', { class: 'hint', text: t('gdpr.r.generated', { when: r.generated_at, by: r.generator }) }));
+  const list = (items) => h('ul', {}, (items || []).map((x) => h('li', { text: x })));
+  for (const p of r.processings || []) {
+    const row = (label, value) => [h('dt', { text: label }), h('dd', {}, value)];
+    box.append(h('section', { class: 'processing' },
+      h('h3', { text: `${p.name} (${p.assistant})` }),
+      h('dl', {}, ...row(t('gdpr.r.purpose'), p.purpose?.text || ''),
+        ...row(t('gdpr.r.basis'), p.legal_basis || ''),
+        ...row(t('gdpr.r.categories'), list(p.data_categories)),
+        ...row(t('gdpr.r.subjects'), list(p.data_subjects)),
+        ...row(t('gdpr.r.retention'), p.retention?.text || ''),
+        ...row(t('gdpr.r.recipients'), p.recipients_text || ''),
+        ...row(t('gdpr.r.transfers'), p.transfers_outside_eu || ''),
+        ...row(t('gdpr.r.security'), list(p.security_measures)),
+        ...row(t('gdpr.r.backups'), p.backups?.text || ''))));
+  }
+  if (!(r.processings || []).length) box.append(h('p', { class: 'hint', text: t('gdpr.r.none') }));
+  return box;
+}
+
 async function viewGdpr(me, main) {
   const general = statusLine();
   const f = new Fields(general);
-  const subject = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' });
+  const query = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' });
+  const found = h('div', { class: 'found', 'aria-live': 'polite' });
   const result = h('div', { class: 'result' });
+  let subject = null; // what the last search found
   const check = () => {
     f.clear();
-    const s = subject.value.trim();
-    if (!s) return f.show({ subject: t('v.required') }) && null;
-    if (bytes(s) > 256) return f.show({ subject: t('v.bytes', { max: 256 }) }) && null;
+    const s = query.value.trim();
+    if (!s) return f.show({ q: t('v.required') }) && null;
+    if (bytes(s) > 256) return f.show({ q: t('v.bytes', { max: 256 }) }) && null;
     return s;
   };
+  const find = async () => {
+    const q = check();
+    if (!q) return null;
+    clear(found);
+    clear(result);
+    subject = null;
+    try {
+      const r = await api('POST', '/api/v1/gdpr/find', { q });
+      subject = Object.assign(r, { query: q });
+      found.append(h('p', { text: t(`gdpr.by.${r.found_by}`, { ref: r.reference || '', subject: r.subject }) }),
+        h('p', { class: 'hint', text: r.conversations
+          ? t('gdpr.found', { c: r.conversations, m: r.messages, first: fmtTime(r.first_at), last: fmtTime(r.last_at) })
+          : t('gdpr.found.none') }));
+      return r;
+    } catch (e) {
+      if (e.status === 404) found.append(errorBox(e));
+      else f.showApiError(e);
+      return null;
+    }
+  };
+  // the subject the buttons act on: the one found for what the field holds
+  const target = async () => (subject && subject.query === query.value.trim() ? subject : find());
   const doExport = async () => {
-    const s = check();
-    if (!s) return;
+    const who = await target();
+    if (!who) return;
     clear(result);
     try {
-      const r = await api('POST', '/api/v1/gdpr/export', { subject: s });
-      const blob = new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' });
-      const a = h('a', { href: URL.createObjectURL(blob), download: `export-${s.replace(/[^\w.-]+/g, '_')}.json`,
-        class: 'button secondary', text: t('gdpr.download') });
+      const x = await api('POST', '/api/v1/gdpr/export', { subject: who.subject });
+      const name = `export-${who.subject.replace(/[^\w.-]+/g, '_')}`;
+      const json = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(x, null, 2)], { type: 'application/json' })),
+        download: `${name}.json`, class: 'button secondary', text: t('gdpr.download') });
+      const html = h('a', { href: URL.createObjectURL(new Blob([exportHtml(x)], { type: 'text/html' })),
+        download: `${name}.html`, class: 'button secondary', text: t('gdpr.downloadhtml') });
       f.say(t('gdpr.exported'), 'ok');
-      result.append(a, h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2).slice(0, 20000) }));
+      const convs = (x.conversations || []).map((c) => h('section', { class: 'export-conv' },
+        h('h3', { text: `${c.title || c.assistant} — ${fmtTime(c.created_at)}` }),
+        h('p', { class: 'hint', text: `${t('gdpr.x.conversation')} ${c.id} · ${c.assistant}` }),
+        (c.messages || []).map((m) => h('div', { class: `msg ${m.role}` },
+          h('p', { class: 'who', text: `${m.role === 'user' ? t('gdpr.x.person') : t('gdpr.x.assistant')} · ${fmtTime(m.created_at)}` }),
+          h('p', { class: 'text', text: m.content })))));
+      result.append(h('div', { class: 'toolbar' }, json, html),
+        h('p', { text: t('gdpr.x.counts', { c: x.usage?.conversations ?? 0, m: x.usage?.messages ?? 0 }) }),
+        h('div', { class: 'export-view' }, convs));
     } catch (e) {
       if (e.status === 404 && !e.param) result.append(errorBox(e));
       else f.showApiError(e);
     }
   };
   const doErase = async () => {
-    const s = check();
-    if (!s) return;
-    if (!(await confirmDialog(t('gdpr.confirmerase', { subject: s })))) return;
+    const who = await target();
+    if (!who) return;
+    const label = who.reference || who.subject;
+    if (!(await confirmDialog(t('gdpr.confirmerase', { subject: label })))) return;
     clear(result);
     try {
-      const r = await api('POST', '/api/v1/gdpr/erase', { subject: s });
+      const r = await api('POST', '/api/v1/gdpr/erase', { subject: who.subject });
       f.say(t('gdpr.erased'), 'ok');
-      result.append(h('pre', { class: 'json', tabindex: 0, text: JSON.stringify(r, null, 2) }));
+      const d = r.deleted || {};
+      result.append(h('p', { text: t('gdpr.erased.counts', { c: d.conversations ?? 0, m: d.messages ?? 0, p: d.pseudonyms ?? 0 }) }));
+      subject = null;
     } catch (e) {
       if (e.status === 404 && !e.param) result.append(errorBox(e));
       else f.showApiError(e);
@@ -840,22 +1026,34 @@ async function viewGdpr(me, main) {
     clear(register);
     try {
       const r = await api('GET', '/api/v1/register');
-      const md = await (await api('GET', '/api/v1/register?format=md', undefined, { raw: true })).text();
-      const a = h('a', { class: 'button secondary', download: `registre-${me.tenant}.md`, text: t('gdpr.registermd'),
-        href: URL.createObjectURL(new Blob([md], { type: 'text/markdown' })) });
-      register.append(a, h('pre', { class: 'json register', tabindex: 0, text: JSON.stringify(r, null, 2) }));
+      const [md, html] = await Promise.all(['md', 'html'].map(async (fmt) =>
+        (await api('GET', `/api/v1/register?format=${fmt}`, undefined, { raw: true })).text()));
+      const link = (data, type, ext, label) => h('a', { class: 'button secondary', download: `registre-${me.tenant}.${ext}`,
+        text: label, href: URL.createObjectURL(new Blob([data], { type })) });
+      register.append(h('div', { class: 'toolbar' },
+        h('button', { type: 'button', class: 'secondary', text: t('gdpr.print'), onclick: () => {
+          document.body.classList.add('print-register');
+          window.print();
+          document.body.classList.remove('print-register');
+        } }),
+        link(html, 'text/html', 'html', t('gdpr.registerhtml')),
+        link(JSON.stringify(r, null, 2), 'application/json', 'json', t('gdpr.registerjson')),
+        link(md, 'text/markdown', 'md', t('gdpr.registermd'))),
+      registerView(r));
     } catch (e) {
       register.append(errorBox(e));
     }
   };
   main.append(h('h1', { text: t('gdpr.title') }),
-    h('form', { class: 'card', novalidate: true, onsubmit: (e) => { e.preventDefault(); doExport(); } },
-      f.field('subject', t('gdpr.subject'), subject),
+    h('form', { class: 'card', novalidate: true, onsubmit: (e) => { e.preventDefault(); find(); } },
+      h('h2', { text: t('gdpr.request') }),
+      f.field('q', t('gdpr.subject'), query, t('gdpr.subject.help')),
       h('div', { class: 'toolbar' },
-        h('button', { type: 'submit', class: 'primary', text: t('gdpr.export') }),
+        h('button', { type: 'submit', class: 'primary', text: t('gdpr.find') }),
+        h('button', { type: 'button', class: 'secondary', text: t('gdpr.export'), onclick: doExport }),
         h('button', { type: 'button', class: 'danger', text: t('gdpr.erase'), onclick: doErase })),
-      general, result),
-    h('section', { class: 'card' }, h('h2', { text: t('gdpr.register') }),
+      general, found, result),
+    h('section', { class: 'card register-card' }, h('h2', { text: t('gdpr.register') }),
       h('button', { type: 'button', class: 'secondary', text: t('gdpr.loadregister'), onclick: loadRegister }),
       register));
 }

@@ -1,7 +1,7 @@
 // The frame both pages share: the top bar (name, navigation, language,
 // sign-out) and the sign-in form. The key is kept in sessionStorage: it
 // lives as long as the tab and is sent only to this server.
-import { h, t, clear, id, getKey, setKey, whoami, langButton, applyI18n, ApiError, errText } from './lib.js';
+import { h, t, clear, append, id, getKey, setKey, whoami, langButton, applyI18n, ApiError, errText } from './lib.js';
 
 // page: 'console' or 'chat'. nav(me): [{href, label, current}] for the bar.
 // render(me, main): draws the page once signed in.
@@ -9,19 +9,25 @@ export function startShell({ page, nav, render, accept }) {
   const top = document.getElementById('top');
   const main = document.getElementById('main');
   let me = null;
+  let typed = ''; // the key being typed in the sign-in form
 
   const redraw = () => {
+    const langFocused = document.activeElement?.classList.contains('lang');
     applyI18n();
     document.title = `LibreAIr — ${page === 'chat' ? t('app.chat') : t('app.console')}`;
     drawTop();
     if (me) render(me, main);
     else drawSignin();
+    // the switch was pressed from the keyboard: the focus stays on it
+    if (langFocused) top.querySelector('button.lang')?.focus();
   };
 
   const drawTop = () => {
     clear(top);
     const links = me ? nav(me) : [];
-    top.append(
+    // lib's append, not the DOM's: Element.append(null) writes the word
+    // "null" (there is no navigation before signing in)
+    append(top, [
       h('a', { class: 'brand', href: page === 'chat' ? '/chat' : '/' },
         h('img', { src: '/assets/logo.svg', alt: '', width: 28, height: 28 }), 'LibreAIr'),
       links.length ? h('nav', { 'aria-label': t('app.nav') },
@@ -35,7 +41,7 @@ export function startShell({ page, nav, render, accept }) {
           setKey(null);
           me = null;
           redraw();
-        } }) : null));
+        } }) : null)]);
   };
 
   const drawSignin = (message) => {
@@ -43,8 +49,10 @@ export function startShell({ page, nav, render, accept }) {
     const inputId = id('key');
     const errId = id('key-err');
     const err = h('p', { id: errId, class: 'field-error', role: 'alert' });
+    // what was typed survives a language switch (the form is drawn again)
     const input = h('input', { id: inputId, type: 'password', autocomplete: 'off', spellcheck: 'false',
-      required: true, 'aria-describedby': errId });
+      required: true, 'aria-describedby': errId, value: typed,
+      oninput: () => { typed = input.value; } });
     const form = h('form', { class: 'card signin', novalidate: true, onsubmit: async (e) => {
       e.preventDefault();
       const k = input.value.trim();
@@ -69,6 +77,7 @@ export function startShell({ page, nav, render, accept }) {
           return;
         }
         me = who;
+        typed = '';
         redraw();
         main.focus();
       } catch (ex) {
