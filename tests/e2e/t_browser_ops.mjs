@@ -299,7 +299,14 @@ test('the tenant admin forbids remote inference, then allows it again; the API f
   await page.getByRole('button', { name: 'Enregistrer ce choix' }).click();
   await page.getByRole('dialog').getByText(/^Interdire l'envoi des questions à des serveurs distants/).waitFor();
   await page.getByRole('button', { name: 'Annuler' }).click();
-  assert.equal(await yes.isChecked(), true, 'cancelling keeps the current choice');
+  // the page puts the choice back once the dialog has closed: wait for it
+  await page.getByRole('dialog').waitFor({ state: 'hidden' });
+  let kept = false;
+  for (let i = 0; i < 50 && !kept; i++) {
+    kept = await yes.isChecked();
+    if (!kept) await sleep(100);
+  }
+  assert.equal(kept, true, 'cancelling keeps the current choice');
   assert.equal((await api('GET', '/api/v1/settings', undefined, admin)).body.remote_inference, 'masked');
   await no.check();
   await page.getByRole('button', { name: 'Enregistrer ce choix' }).click();
