@@ -173,6 +173,8 @@ enum lair_err api_keys_create(struct http_req *rq);
 enum lair_err api_keys_delete(struct http_req *rq);
 /* assistants.c */
 enum lair_err api_assistants_list(struct http_req *rq);
+/* GET /api/v1/assistant-models: the chat models the tenant's assistants may use. */
+enum lair_err api_assistant_models(struct http_req *rq);
 enum lair_err api_assistants_create(struct http_req *rq);
 enum lair_err api_assistant_get(struct http_req *rq);
 enum lair_err api_assistant_put(struct http_req *rq);

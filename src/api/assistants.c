@@ -174,6 +174,33 @@ static void list_one(void *arg, const struct assistant_info *a)
                                          (json_int_t)a->updated_at));
 }
 
+/* GET /api/v1/assistant-models (editors): the chat models an assistant of
+ * the caller's tenant may use (the server's, less those its allowed_models
+ * withholds), for the console's model choice. */
+enum lair_err api_assistant_models(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    const struct principal *p = http_principal(rq);
+    struct tenant_row row;
+    enum lair_err e = sysdb_tenant_get(app->sys, p->tenant, &row);
+    if (e)
+        return e == LAIR_ENOTFOUND ? LAIR_EAUTH : e;
+    json_t *data = json_array();
+    for (size_t i = 0; data && app->models; i++) {
+        struct llm_model *m = llm_registry_at(app->models, i);
+        if (!m)
+            break;
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        const char *name = llm_model_name(m);
+        if (!(info.kind & LLM_CAN_CHAT) || !tenant_model_allowed(row.allowed_models, str_c(name)))
+            continue;
+        json_array_append_new(data, json_pack("{s:s, s:I}", "id", name, "n_ctx",
+                                              (json_int_t)info.n_ctx_slot));
+    }
+    return api_respond_json(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
 enum lair_err api_assistants_list(struct http_req *rq)
 {
     struct tenant_db *db;

@@ -37,6 +37,7 @@ const struct route api_routes[] = {
     {"DELETE", "/api/v1/keys/{}", api_keys_delete, R_AUTH, 0, "key"},
     /* assistants */
     {"GET", "/api/v1/assistants", api_assistants_list, R_EDITOR, 0, "assistants"},
+    {"GET", "/api/v1/assistant-models", api_assistant_models, R_EDITOR, 0, "assistant_models"},
     {"POST", "/api/v1/assistants", api_assistants_create, R_EDITOR, 1 * MiB, "assistants"},
     {"GET", "/api/v1/assistants/{}", api_assistant_get, R_EDITOR, 0, "assistant"},
     {"PUT", "/api/v1/assistants/{}", api_assistant_put, R_EDITOR, 1 * MiB, "assistant"},

@@ -194,33 +194,51 @@ test('knowledge base: create, drag and drop two files, the job finishes with per
   await axe(page, 'console, knowledge bases');
 });
 
-test('assistant: the form checks fields, shows the server error at its field, saves, publishes, restores', async () => {
+test('assistant: plain words, safe defaults, the form checks fields, shows the server error at its field, saves, publishes, restores', async () => {
+  // an assistant already holds the identifier the form will suggest
+  const taken = await api('POST', '/api/v1/assistants', { slug: 'etat-civil', name: 'x', model: 'stories', instructions: 'x' });
+  assert.equal(taken.status, 201);
   await page.goto(srv.url + '/#assistants');
   await page.getByRole('button', { name: 'Nouvel assistant' }).click();
   const form = page.locator('form.assistant-form');
+  // the model is chosen among those the organisation may use
+  const model = form.getByLabel('Modèle de langage');
+  assert.deepEqual(await model.locator('option').allTextContents(), ['stories']);
+  assert.equal(await model.inputValue(), 'stories');
+  // safe defaults: personal data masked; citations required once a base is chosen
+  assert.equal(await form.getByLabel('Données personnelles dans les questions').inputValue(), 'mask');
+  assert.equal(await form.getByLabel('Sources citées').inputValue(), 'optional');
+  await form.getByLabel(/Démarches \(demarches\)/).check();
+  assert.equal(await form.getByLabel('Sources citées').inputValue(), 'required');
+  // the identifier follows the name
+  await form.getByLabel('Nom affiché').fill('État civil');
+  assert.equal(await form.getByLabel('Identifiant (slug)').inputValue(), 'etat-civil');
+  // engineers' settings are folded away
+  assert.equal(await form.getByLabel('Variété des réponses (0 à 2)').isVisible(), false);
+  await form.locator('details.advanced summary').click();
   await form.getByLabel('Identifiant (slug)').fill('Etat Civil!');
-  await form.getByLabel('Température (0 à 2)').fill('5');
+  await form.getByLabel('Variété des réponses (0 à 2)').fill('5');
+  await form.getByLabel('Pertinence minimale d’un extrait (0 à 50)').fill('500');
   await page.getByRole('button', { name: 'Enregistrer le brouillon' }).click();
   await form.getByText('De 1 à 63 caractères').waitFor();
   await form.getByText('Un nombre de 0 à 2.').waitFor();
-  await form.locator('[data-param="model"] .field-error', { hasText: 'Champ obligatoire.' }).waitFor();
+  await form.locator('[data-param="retrieval.min_score"] .field-error').waitFor();
   assert.equal(await form.getByLabel('Identifiant (slug)').getAttribute('aria-invalid'), 'true');
 
-  // valid in the browser, refused by the server: the model does not exist
+  // valid in the browser, refused by the server: the identifier is taken
   await form.getByLabel('Identifiant (slug)').fill('etat-civil');
-  await form.getByLabel('Température (0 à 2)').fill('0');
-  await form.getByLabel('Modèle').fill('no-such-model');
+  await form.getByLabel('Variété des réponses (0 à 2)').fill('0');
+  await form.getByLabel('Pertinence minimale d’un extrait (0 à 50)').fill('0');
   await page.getByRole('button', { name: 'Enregistrer le brouillon' }).click();
-  const modelErr = form.locator('[data-param="model"] .field-error');
-  await modelErr.filter({ hasText: /no-such-model|model/ }).waitFor();
-  assert.equal(await form.getByLabel('Modèle').getAttribute('aria-invalid'), 'true');
+  const slugErr = form.locator('[data-param="slug"] .field-error');
+  await slugErr.filter({ hasText: /Un assistant porte déjà cet identifiant/ }).waitFor();
+  assert.equal(await form.getByLabel('Identifiant (slug)').getAttribute('aria-invalid'), 'true');
+  assert.equal((await api('DELETE', '/api/v1/assistants/etat-civil')).status, 200);
 
-  await form.getByLabel('Modèle').fill('stories');
   await form.getByLabel('Nom affiché').fill('Assistant état civil');
+  await form.getByLabel('Identifiant (slug)').fill('etat-civil');
   await form.getByLabel('Instructions (consigne système)').fill('Tu réponds aux questions sur l’état civil.');
-  await form.getByLabel('Longueur maximale de réponse (jetons)').fill('48');
-  await form.getByLabel(/Démarches \(demarches\)/).check();
-  await form.getByLabel('Citations').selectOption('required');
+  await form.getByLabel('Longueur maximale d’une réponse').fill('48');
   await form.getByLabel("Message d'accueil").fill('Bonjour ! Je réponds à vos questions d’état civil.');
   await form.getByLabel(/Questions de départ/).fill('Comment obtenir un acte de naissance ?\nQuels papiers pour une carte d’identité ?');
   await form.getByLabel('Visibilité').selectOption('public');
@@ -236,6 +254,8 @@ test('assistant: the form checks fields, shows the server error at its field, sa
   assert.deepEqual(stored.body.knowledge_bases, ['demarches']);
   assert.deepEqual(stored.body.allowed_origins, [allowed.url]);
   assert.equal(stored.body.params.max_tokens, 48);
+  assert.equal(stored.body.citations, 'required');
+  assert.equal(stored.body.guardrails.pii, 'mask');
   assert.equal(stored.body.starters.length, 2);
 
   // an edit makes version 2; restoring version 1 makes version 3

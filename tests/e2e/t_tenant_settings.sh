@@ -86,6 +86,11 @@ chat "$USER" stories2; expect 200 "raw model allowed"
 as "$USER" GET /v1/models
 jq -e '[.data[].id] | index("stories2") != null and index("stories") == null' "$WORK/resp" >/dev/null ||
     fail "/v1/models lists only allowed raw models: $(cat "$WORK/resp")"
+as "$ADMIN" GET /api/v1/assistant-models
+jq -e '[.data[].id] == ["stories2"]' "$WORK/resp" >/dev/null ||
+    fail "the console's model choice lists only allowed models: $(cat "$WORK/resp")"
+as "$USER" GET /api/v1/assistant-models
+expect 403 "a user key does not edit assistants"
 as "$ADMIN" PUT /api/v1/assistants/conte '{"slug":"conte","name":"Conte","model":"stories","instructions":"x"}'
 expect 422 "assistant on a model not allowed"
 jq -e '.error.param == "model"' "$WORK/resp" >/dev/null || fail "422 param: $(cat "$WORK/resp")"

@@ -69,6 +69,9 @@ function select(options, value) {
 // ---------------------------------------------------------------- assistants
 
 const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+// "Accueil de la mairie" -> "accueil-de-la-mairie"
+const slugFrom = (name) => name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+  .replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
 const ORIGIN_RE = /^https?:\/\/[^/\s*?#@]+$/i;
 
 async function viewAssistants(me, main, token) {
@@ -85,8 +88,8 @@ async function viewAssistants(me, main, token) {
   } catch {
     kbs = null; // knowledge bases not available on this server
   }
-  try {
-    models = (await api('GET', '/v1/models')).data.filter((m) => m.owned_by === 'libreair').map((m) => m.id);
+  try { // the chat models this organisation's assistants may use
+    models = (await api('GET', '/api/v1/assistant-models')).data.map((m) => m.id);
   } catch {
     models = [];
   }
@@ -158,8 +161,11 @@ function assistantForm(spec, { kbs, models }) {
     slug: h('input', { type: 'text', value: s.slug || '', autocomplete: 'off', spellcheck: 'false',
       disabled: Boolean(spec), required: true }),
     name: h('input', { type: 'text', value: s.name || '' }),
-    model: h('input', { type: 'text', value: s.model || '', list: 'models-list', required: true,
-      autocomplete: 'off' }),
+    // chosen among the models the organisation may use; a model no longer
+    // allowed stays shown, marked, until another is chosen
+    model: select([...models.map((m) => [m, m]),
+      ...(s.model && !models.includes(s.model) ? [[s.model, t('as.f.model.gone', { m: s.model })]] : [])],
+    s.model || models[0] || ''),
     instructions: h('textarea', { rows: 6, value: s.instructions || '' }),
     temperature: num(s.params?.temperature),
     top_p: num(s.params?.top_p),
@@ -169,8 +175,9 @@ function assistantForm(spec, { kbs, models }) {
     citations: select([['required', t('as.f.citations.required')], ['optional', t('as.f.citations.optional')],
       ['off', t('as.f.citations.off')]], s.citations || 'optional'),
     refusal: h('textarea', { rows: 2, value: s.guardrails?.refusal || '' }),
+    // a new assistant masks personal data unless told otherwise
     pii: select([['keep', t('as.f.pii.keep')], ['mask', t('as.f.pii.mask')],
-      ['pseudonymise', t('as.f.pii.pseudonymise')]], s.guardrails?.pii || 'keep'),
+      ['pseudonymise', t('as.f.pii.pseudonymise')]], s.guardrails?.pii || (spec ? 'keep' : 'mask')),
     remote: select([['masked', t('as.f.remote.masked')], ['forbidden', t('as.f.remote.forbidden')]],
       s.guardrails?.remote || 'masked'),
     welcome: h('textarea', { rows: 2, value: s.welcome || '' }),
@@ -189,6 +196,24 @@ function assistantForm(spec, { kbs, models }) {
   const kbBoxes = (kbs || []).map((k) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', value: k.slug, checked: (s.knowledge_bases || []).includes(k.slug) }),
     ` ${k.name || k.slug} (${k.slug})`));
+  // a new assistant: the identifier follows the name until typed by hand;
+  // citations become required as soon as a knowledge base is chosen
+  if (!spec) {
+    let slugTyped = false;
+    inp.slug.addEventListener('input', () => { slugTyped = true; });
+    inp.name.addEventListener('input', () => {
+      if (!slugTyped) inp.slug.value = slugFrom(inp.name.value);
+    });
+    let citationsTouched = false;
+    inp.citations.addEventListener('change', () => { citationsTouched = true; });
+    for (const l of kbBoxes) {
+      l.querySelector('input').addEventListener('change', () => {
+        if (citationsTouched) return;
+        const any = kbBoxes.some((x) => x.querySelector('input').checked);
+        inp.citations.value = any ? 'required' : 'optional';
+      });
+    }
+  }
   const originsField = f.field('allowed_origins', t('as.f.origins'), inp.origins);
   // The widget's theme (docs/assistants.md): the colour's contrast with the
   // widget's white text is shown as it is typed; the server refuses one
@@ -219,23 +244,23 @@ function assistantForm(spec, { kbs, models }) {
   syncOrigins();
 
   const form = h('form', { class: 'assistant-form', novalidate: true },
-    h('datalist', { id: 'models-list' }, [...new Set([...models, s.model].filter(Boolean))]
-      .map((m) => h('option', { value: m }))),
     h('div', { class: 'grid2' },
       f.field('slug', t('as.f.slug'), inp.slug, t('as.f.slug.help')),
       f.field('name', t('as.f.name'), inp.name)),
-    f.field('model', t('as.f.model'), inp.model, t('as.f.model.help')),
-    f.field('instructions', t('as.f.instructions'), inp.instructions),
-    h('fieldset', {}, h('legend', { text: t('as.f.params') }), h('div', { class: 'grid3' },
-      f.field('params.temperature', t('as.f.temperature'), inp.temperature),
-      f.field('params.top_p', t('as.f.top_p'), inp.top_p),
-      f.field('params.max_tokens', t('as.f.max_tokens'), inp.max_tokens))),
+    f.field('model', t('as.f.model'), inp.model, models.length ? t('as.f.model.help') : t('as.f.model.none')),
+    f.field('instructions', t('as.f.instructions'), inp.instructions, t('as.f.instructions.help')),
     kbs ? f.group('knowledge_bases', t('as.f.kb'), kbBoxes.length ? kbBoxes
       : h('p', { class: 'hint', text: t('as.f.kb.none') })) : null,
-    h('fieldset', {}, h('legend', { text: t('as.f.retrieval') }), h('div', { class: 'grid3' },
-      f.field('retrieval.top_k', t('as.f.top_k'), inp.top_k),
-      f.field('retrieval.min_score', t('as.f.min_score'), inp.min_score),
-      f.field('citations', t('as.f.citations'), inp.citations))),
+    f.field('citations', t('as.f.citations'), inp.citations, t('as.f.citations.help')),
+    // what an engineer tunes, folded away from the editor's first view
+    h('details', { class: 'advanced' }, h('summary', { text: t('as.f.advanced') }),
+      h('fieldset', {}, h('legend', { text: t('as.f.params') }), h('div', { class: 'grid3' },
+        f.field('params.temperature', t('as.f.temperature'), inp.temperature, t('as.f.temperature.help')),
+        f.field('params.top_p', t('as.f.top_p'), inp.top_p, t('as.f.top_p.help')),
+        f.field('params.max_tokens', t('as.f.max_tokens'), inp.max_tokens, t('as.f.max_tokens.help')))),
+      h('fieldset', {}, h('legend', { text: t('as.f.retrieval') }), h('div', { class: 'grid2' },
+        f.field('retrieval.top_k', t('as.f.top_k'), inp.top_k, t('as.f.top_k.help')),
+        f.field('retrieval.min_score', t('as.f.min_score'), inp.min_score, t('as.f.min_score.help'))))),
     h('fieldset', {}, h('legend', { text: t('as.f.guardrails') }),
       f.field('guardrails.refusal', t('as.f.refusal'), inp.refusal),
       f.field('guardrails.pii', t('as.f.pii'), inp.pii),
@@ -269,9 +294,8 @@ function assistantForm(spec, { kbs, models }) {
     out.slug = slug;
     if (bytes(inp.name.value) > 200) errs.name = t('v.bytes', { max: 200 });
     if (inp.name.value.trim()) out.name = inp.name.value.trim();
-    if (!inp.model.value.trim()) errs.model = t('v.required');
-    else if (bytes(inp.model.value) > 128) errs.model = t('v.bytes', { max: 128 });
-    out.model = inp.model.value.trim();
+    if (!inp.model.value) errs.model = t('v.required');
+    out.model = inp.model.value;
     if (bytes(inp.instructions.value) > 65536) errs.instructions = t('v.bytes', { max: 65536 });
     out.instructions = inp.instructions.value;
     out.params = {};
@@ -284,7 +308,7 @@ function assistantForm(spec, { kbs, models }) {
     if (kbs) out.knowledge_bases = kbBoxes.map((l) => l.querySelector('input')).filter((c) => c.checked).map((c) => c.value);
     out.retrieval = {};
     const topK = numIn('retrieval.top_k', inp.top_k, 1, 50, true);
-    const minS = numIn('retrieval.min_score', inp.min_score, 0, null, false);
+    const minS = numIn('retrieval.min_score', inp.min_score, 0, 50, false);
     if (topK !== undefined) out.retrieval.top_k = topK;
     if (minS !== undefined) out.retrieval.min_score = minS;
     out.citations = inp.citations.value;
@@ -311,6 +335,8 @@ function assistantForm(spec, { kbs, models }) {
     if (bytes(inp.wlabel.value) > 60) errs['widget.launcher_label'] = t('v.bytes', { max: 60 });
     out.widget = { color: wcolor, position: inp.wposition.value, title: inp.wtitle.value.trim(),
       launcher_label: inp.wlabel.value.trim() };
+    // what the form does not edit is kept as it was (the publish gate, set by file or API)
+    if (s.publish_gate) out.publish_gate = s.publish_gate;
     return { out, errs };
   };
 
