@@ -354,6 +354,24 @@ test('the language switch gives English words', async () => {
   await page.getByRole('button', { name: 'Nouvelle conversation' }).waitFor();
 });
 
+test('the language switch keeps the assistant editor open with its unsaved edits', async () => {
+  await page.goto(srv.url + '/#assistants');
+  await page.getByRole('button', { name: 'Modifier etat-civil' }).click();
+  const form = page.locator('form.assistant-form');
+  await form.getByLabel('Nom affiché').fill('Nom pas encore enregistré');
+  await form.getByLabel("Message d'accueil").fill('Accueil modifié');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await page.locator('form.assistant-form').getByLabel('Display name').waitFor();
+  const en = page.locator('form.assistant-form');
+  assert.equal(await en.getByLabel('Display name').inputValue(), 'Nom pas encore enregistré');
+  assert.equal(await en.getByLabel('Welcome text').inputValue(), 'Accueil modifié');
+  await page.getByRole('button', { name: 'Passer en français' }).click();
+  await page.locator('form.assistant-form').getByLabel('Nom affiché').waitFor();
+  assert.equal(await page.locator('form.assistant-form').getByLabel('Nom affiché').inputValue(), 'Nom pas encore enregistré');
+  // nothing was saved by the switch
+  assert.equal((await api('GET', '/api/v1/assistants/etat-civil')).body.name, 'Assistant état civil');
+});
+
 test('keys: the secret is shown once; revoking works; the audit chain verifies', async () => {
   await page.goto(srv.url + '/#keys');
   await page.getByLabel('Rôle').selectOption('user');

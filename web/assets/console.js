@@ -39,8 +39,15 @@ function nav(me) {
 // before; so does signing out, which takes the view out of the page.
 let run = 0;
 
+// The assistant editor open when the page is drawn again (a language
+// switch): its values, saved or not, come back in the new language.
+let editorState = null; // () => {slug, values, dirty} of the open editor
+let restoreEditor = null;
+
 function render(me, main) {
   run += 1;
+  restoreEditor = editorState ? editorState() : null;
+  editorState = null;
   clear(main);
   const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr,
     settings: viewSettings, models: viewModels, dashboard: viewDashboard };
@@ -117,7 +124,7 @@ async function viewAssistants(me, main, token) {
       t('as.title')));
   };
 
-  const openEditor = async (slug) => {
+  const openEditor = async (slug, back = null) => {
     clear(editor);
     let spec = null;
     if (slug) {
@@ -128,11 +135,15 @@ async function viewAssistants(me, main, token) {
         return;
       }
     }
-    drawEditor(me, editor, spec, { kbs, models, onChange: drawList, reopen: openEditor });
-    editor.querySelector('h2')?.focus();
+    drawEditor(me, editor, spec, { kbs, models, onChange: drawList, reopen: openEditor }, back);
+    if (!back) editor.querySelector('h2')?.focus(); // after a language switch the focus stays on its button
   };
 
   await drawList();
+  // an editor that was open before the language switch
+  const back = restoreEditor;
+  restoreEditor = null;
+  if (back && token === run) await openEditor(back.slug, back);
   if (token !== run) return;
   const hashSlug = new URLSearchParams(location.search).get('assistant');
   if (hashSlug) openEditor(hashSlug);
@@ -151,8 +162,10 @@ function contrastWhite(hex) {
   return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05);
 }
 
-function assistantForm(spec, { kbs, models }) {
-  const s = spec || {};
+// values: what the form held before being drawn again (unsaved edits),
+// else the stored spec.
+function assistantForm(spec, { kbs, models }, values = null) {
+  const s = values || spec || {};
   const general = statusLine();
   const f = new Fields(general);
   const num = (v, step) => h('input', { type: 'text', inputmode: step === 1 ? 'numeric' : 'decimal',
@@ -343,13 +356,15 @@ function assistantForm(spec, { kbs, models }) {
   let dirty = false;
   form.addEventListener('input', () => { dirty = true; });
   form.addEventListener('change', () => { dirty = true; });
-  return { form, fields: f, check, isDirty: () => dirty, clean: () => { dirty = false; } };
+  return { form, fields: f, check, isDirty: () => dirty, clean: () => { dirty = false; }, touch: () => { dirty = true; } };
 }
 
-function drawEditor(me, box, spec, ctx) {
+function drawEditor(me, box, spec, ctx, back = null) {
   let cur = spec;
   const isNew = !spec;
-  const ui = assistantForm(spec, ctx);
+  const ui = assistantForm(spec, ctx, back?.values);
+  if (back?.dirty) ui.touch();
+  editorState = () => ({ slug: cur?.slug || null, values: ui.check().out, dirty: ui.isDirty() });
   const titleId = id('ed');
   const statusEl = h('p', { class: 'badges' });
   const drawStatus = () => {
@@ -410,6 +425,7 @@ function drawEditor(me, box, spec, ctx) {
       if (!(await confirmDialog(t('as.confirmdelete', { slug: cur.slug })))) return;
       try {
         await api('DELETE', `/api/v1/assistants/${encodeURIComponent(cur.slug)}`);
+        editorState = null;
         clear(box).append(h('p', { class: 'status', role: 'status', text: t('as.deleted') }));
         ctx.onChange();
       } catch (e) {
