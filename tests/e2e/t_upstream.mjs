@@ -164,7 +164,7 @@ test('a stream cut mid-answer is continued on another upstream', async () => {
   // and a cut before any text is a retry, not a continuation
   proxies[0].fault({ cutAfter: 3000, count: 1 });
   proxies[1].fault({ cutAfter: 3000, count: 1 });
-  const s = await chat(client, { stream: true, max_tokens: 60, user: 'cut' });
+  const s = await chat(client, { stream: true, max_tokens: 120, ignore_eos: true, user: 'cut' });
   let text = '', finish = null;
   for await (const ch of s) {
     text += ch.choices[0]?.delta?.content ?? '';
