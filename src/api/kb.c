@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "http/multipart.h"
+#include "rag/fts.h"
 #include "rag/search.h"
 #include "rag/synonyms.h"
 #include "store/kb.h"
@@ -405,9 +406,10 @@ enum lair_err api_kb_document_delete(struct http_req *rq)
 
 /* ---- search ---- */
 
-static enum lair_err search_args(struct http_req *rq, json_t *o, struct str *query, size_t *k)
+static enum lair_err search_args(struct http_req *rq, json_t *o, struct str *query, size_t *k,
+                                 bool *explain)
 {
-    static const char *const allowed[] = {"query", "top_k", NULL};
+    static const char *const allowed[] = {"query", "top_k", "explain", NULL};
     enum lair_err e = unknown_fields(rq, o, allowed);
     if (e)
         return e;
@@ -421,6 +423,11 @@ static enum lair_err search_args(struct http_req *rq, json_t *o, struct str *que
     if (json_opt_int(o, "top_k", 1, TOP_K_MAX, &top, msg, sizeof(msg)))
         return http_fail(rq, LAIR_EUNPROC, "top_k", "invalid_value", "%s", msg);
     *k = (size_t)top;
+    json_t *x = json_object_get(o, "explain");
+    if (x && !json_is_boolean(x))
+        return http_fail(rq, LAIR_EUNPROC, "explain", "invalid_value",
+                         "'explain' must be true or false");
+    *explain = json_is_true(x);
     return LAIR_OK;
 }
 
@@ -430,6 +437,51 @@ static json_t *result_json(const struct search_hit *h)
                      "document_id", (json_int_t)h->document_id, "document", h->document, "text",
                      h->text, h->text_len, "score", h->score, "page",
                      h->page > 0 ? json_integer(h->page) : json_null(), "heading", h->heading);
+}
+
+/* Most matches of one result: every question word and every synonym. */
+#define MATCHES_MAX (FTS_QUERY_TERMS_MAX + FTS_EXPLAIN_SYN_MAX)
+
+/* "matches": which words of the question the passage holds, and how
+ * (src/rag/fts.h: fts_explain_passage). */
+static enum lair_err add_matches(json_t *result, struct analyzer *an, const struct fts_explain *ex,
+                                 const struct search_hit *h)
+{
+    struct fts_match m[MATCHES_MAX];
+    size_t n = 0;
+    enum lair_err e =
+        fts_explain_passage(an, ex, (struct str){h->text, h->text_len}, m, MATCHES_MAX, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && !e; i++)
+        json_array_append_new(arr, json_pack("{s:s%, s:s, s:s%}", "term", m[i].term.ptr,
+                                             m[i].term.len, "as", fts_match_as_name(m[i].as),
+                                             "matched", m[i].matched.ptr, m[i].matched.len));
+    json_object_set_new(result, "matches", arr);
+    return e;
+}
+
+/* The results array, with each result's matches when explain is set. */
+static enum lair_err results_json(struct tenant_db *db, const char *slug, struct str query,
+                                  const struct search_hit *hits, size_t n, bool explain,
+                                  struct arena *ar, json_t **out)
+{
+    json_t *results = json_array();
+    struct fts_explain *ex = explain ? arena_alloc(ar, sizeof(*ex)) : NULL;
+    struct analyzer *an = NULL;
+    enum lair_err e = explain && !ex ? LAIR_ENOMEM : LAIR_OK;
+    if (!e && explain && !(e = kb_explain(db, slug, query, ex)))
+        e = analyzer_new(&an);
+    for (size_t i = 0; i < n && !e; i++) {
+        json_t *r = result_json(&hits[i]);
+        if (explain)
+            e = add_matches(r, an, ex, &hits[i]);
+        json_array_append_new(results, r);
+    }
+    analyzer_free(an);
+    if (e)
+        json_decref(results);
+    *out = e ? NULL : results;
+    return e;
 }
 
 /* The server's first embedding model, or NULL: search is then lexical. */
@@ -463,17 +515,17 @@ enum lair_err api_kb_search(struct http_req *rq)
     const char *kbs[1] = {slug};
     struct search_hit *hits = NULL;
     size_t n = 0;
-    if (!(e = search_args(rq, o, &query, &k))) {
+    bool explain = false;
+    if (!(e = search_args(rq, o, &query, &k, &explain))) {
         struct search_query q = {
             .text = query, .kbs = kbs, .n_kbs = 1, .top_k = k, .embed = embedding_model(rq)};
         e = search_run(db, &q, http_arena(rq), &hits, &n);
     }
-    if (!e) {
-        json_t *results = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(results, result_json(&hits[i]));
+    json_t *results = NULL;
+    if (!e)
+        e = results_json(db, slug, query, hits, n, explain, http_arena(rq), &results);
+    if (!e)
         e = api_respond_json(rq, 200, json_pack("{s:o}", "results", results));
-    }
     json_decref(o);
     return e;
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -532,7 +533,7 @@ static bool env_off(const char *name)
 /* Whether expression x's words stand in a row in seq[0..n) (the question's
  * words, as indexes into words). */
 static bool expr_in(const struct syn_expr *x, const struct word *words, const size_t *seq, size_t n,
-                    size_t *last)
+                    size_t *last, size_t *first)
 {
     for (size_t i = 0; i + x->n_terms <= n; i++) {
         size_t j = 0;
@@ -540,6 +541,7 @@ static bool expr_in(const struct syn_expr *x, const struct word *words, const si
             j++;
         if (j == x->n_terms) {
             *last = seq[i + j - 1];
+            *first = seq[i];
             return true;
         }
     }
@@ -550,7 +552,7 @@ static bool expr_in(const struct syn_expr *x, const struct word *words, const si
  * expressions to add after it. */
 struct syn_add {
     const struct syn_expr *x, *matched;
-    size_t slot;
+    size_t slot, first; /* the matched expression's last and first words */
 };
 
 static size_t find_synonyms(const struct syn_set *syn, const struct word *words, const size_t *seq,
@@ -558,14 +560,14 @@ static size_t find_synonyms(const struct syn_set *syn, const struct word *words,
 {
     size_t n = 0;
     for (size_t g = 0; syn && g < syn->n_groups && n < SYN_QUERY_PHRASES_MAX; g++) {
-        size_t lo = syn->first[g], hi = syn->first[g + 1], slot = 0, hit = hi;
+        size_t lo = syn->first[g], hi = syn->first[g + 1], slot = 0, first = 0, hit = hi;
         for (size_t m = lo; m < hi && hit == hi; m++)
-            if (expr_in(&syn->exprs[m], words, seq, n_seq, &slot))
+            if (expr_in(&syn->exprs[m], words, seq, n_seq, &slot, &first))
                 hit = m;
         for (size_t m = lo; hit < hi && m < hi && n < SYN_QUERY_PHRASES_MAX; m++) {
-            size_t ignored;
-            if (m != hit && !expr_in(&syn->exprs[m], words, seq, n_seq, &ignored))
-                add[n++] = (struct syn_add){&syn->exprs[m], &syn->exprs[hit], slot};
+            size_t ig1, ig2;
+            if (m != hit && !expr_in(&syn->exprs[m], words, seq, n_seq, &ig1, &ig2))
+                add[n++] = (struct syn_add){&syn->exprs[m], &syn->exprs[hit], slot, first};
         }
     }
     return n;
@@ -615,6 +617,42 @@ static enum lair_err keep_gaps(sqlite3 *db, const char *table, const struct fts_
     buf_release(&expr);
     *n = e ? 0 : kept;
     return e;
+}
+
+_Static_assert(FTS_EXPLAIN_SYN_MAX >= SYN_QUERY_PHRASES_MAX, "explanations hold every synonym");
+_Static_assert(FTS_EXPLAIN_EXPR_MAX >= SYN_EXPR_MAX, "explanations hold an expression");
+_Static_assert(FTS_EXPLAIN_EXPR_WORDS >= SYN_EXPR_WORDS_MAX, "explanations hold its words");
+
+/* Copies into ex what a question was searched with (fts.h: fts_explain). */
+static void record(struct fts_explain *ex, struct str question, const struct word *words, size_t n,
+                   const struct syn_add *add, size_t n_add)
+{
+    ex->question = question;
+    ex->n_words = n;
+    for (size_t i = 0; i < n; i++) {
+        struct fts_explain_word *w = &ex->words[i];
+        w->start = words[i].start;
+        w->end = words[i].end;
+        memcpy(w->term, words[i].term, words[i].len + 1);
+        memcpy(w->alt, words[i].alt, words[i].alt_len);
+        w->alt[words[i].alt_len] = 0;
+        w->n_fix = words[i].n_fix;
+        for (size_t j = 0; j < w->n_fix; j++) {
+            memcpy(w->fix[j], words[i].fix[j].term, words[i].fix[j].len);
+            w->fix[j][words[i].fix[j].len] = 0;
+        }
+    }
+    ex->n_syn = n_add;
+    for (size_t i = 0; i < n_add; i++) {
+        struct fts_explain_syn *y = &ex->syn[i];
+        size_t a = words[add[i].first].start, b = words[add[i].slot].end;
+        y->start = a < b ? a : words[add[i].slot].start; /* a repeated word */
+        y->end = b;
+        snprintf(y->text, sizeof(y->text), "%s", add[i].x->text);
+        y->n_terms = add[i].x->n_terms;
+        for (size_t j = 0; j < y->n_terms; j++)
+            snprintf(y->terms[j], sizeof(y->terms[j]), "%s", add[i].x->terms[j]);
+    }
 }
 
 enum lair_err fts_query_build(struct analyzer *a, sqlite3 *db, const char *table,
@@ -703,6 +741,8 @@ enum lair_err fts_query_build_syn(struct analyzer *a, sqlite3 *db, const char *t
         }
     }
     q->n_slots = n;
+    if (!e && q->explain)
+        record(q->explain, question, words, n, add, n_add);
     free(words);
     return e;
 }
@@ -960,4 +1000,134 @@ enum lair_err fts_search_run(struct fts_search *s, struct str question, size_t k
 void fts_search_set_synonyms(struct fts_search *s, const struct syn_set *syn)
 {
     s->syn = syn;
+}
+
+/* ---- explanations ---- */
+
+const char *fts_match_as_name(enum fts_match_as as)
+{
+    static const char *const names[] = {"exact", "stemmed", "corrected", "synonym"};
+    return (unsigned)as < sizeof(names) / sizeof(names[0]) ? names[as] : "exact";
+}
+
+/* One word of a passage as the index holds it. */
+struct ptok {
+    char term[ANALYZER_TERM_MAX + 1], alt[ANALYZER_TERM_MAX + 1];
+    size_t start, end;
+};
+
+static bool tok_has(const struct ptok *t, const char *term)
+{
+    return term[0] && (!strcmp(t->term, term) || (t->alt[0] && !strcmp(t->alt, term)));
+}
+
+/* The passage's words, as the tokenizer gives them to the index. OWNED. */
+static struct ptok *passage_terms(struct analyzer *a, struct str text, size_t *n)
+{
+    size_t cap = 64;
+    struct ptok *v = malloc(cap * sizeof(*v)), *grown;
+    struct analyzer_term t;
+    *n = 0;
+    analyzer_start(a, text, ANALYZER_ALTERNATIVES);
+    while (v && analyzer_next(a, &t)) {
+        if (t.colocated) {
+            if (*n) {
+                memcpy(v[*n - 1].alt, t.ptr, t.len);
+                v[*n - 1].alt[t.len] = 0;
+            }
+            continue;
+        }
+        if (*n == cap) {
+            grown = realloc(v, (cap *= 2) * sizeof(*v));
+            if (!grown)
+                free(v);
+            if (!(v = grown))
+                break;
+        }
+        struct ptok *p = &v[(*n)++];
+        memcpy(p->term, t.ptr, t.len);
+        p->term[t.len] = 0;
+        p->alt[0] = 0;
+        p->start = t.start;
+        p->end = t.end;
+    }
+    return v;
+}
+
+/* How word w matched the passage's words p[0..np): the best way, with the
+ * passage word it matched; false when it did not. */
+static bool word_match(struct analyzer *a, const struct fts_explain *ex,
+                       const struct fts_explain_word *w, struct str text, const struct ptok *p,
+                       size_t np, struct fts_match *m)
+{
+    char typed[ANALYZER_TERM_MAX + 1], seen[ANALYZER_TERM_MAX + 1];
+    struct str tw = {ex->question.ptr + w->start, w->end - w->start};
+    size_t first = np;
+    analyzer_term_of(a, tw, ANALYZER_PREFIX, typed, sizeof(typed));
+    for (size_t i = 0; i < np; i++) {
+        if (!tok_has(&p[i], w->term) && !(w->alt[0] && tok_has(&p[i], w->alt)))
+            continue;
+        struct str pw = {text.ptr + p[i].start, p[i].end - p[i].start};
+        if (first == np)
+            first = i;
+        /* the surface forms, folded but not stemmed: "Écoles" is "ecoles" */
+        analyzer_term_of(a, pw, ANALYZER_PREFIX, seen, sizeof(seen));
+        if (typed[0] && !strcmp(typed, seen)) {
+            *m = (struct fts_match){tw, FTS_MATCH_EXACT, pw};
+            return true;
+        }
+    }
+    if (first < np) {
+        *m = (struct fts_match){
+            tw, FTS_MATCH_STEMMED, {text.ptr + p[first].start, p[first].end - p[first].start}};
+        return true;
+    }
+    for (size_t j = 0; j < w->n_fix; j++)
+        for (size_t i = 0; i < np; i++)
+            if (tok_has(&p[i], w->fix[j])) {
+                *m = (struct fts_match){
+                    tw, FTS_MATCH_CORRECTED, {text.ptr + p[i].start, p[i].end - p[i].start}};
+                return true;
+            }
+    return false;
+}
+
+/* Whether the synonym's words stand in a row among p[0..np). */
+static bool syn_match(const struct fts_explain_syn *y, const struct ptok *p, size_t np)
+{
+    for (size_t i = 0; y->n_terms && i + y->n_terms <= np; i++) {
+        size_t j = 0;
+        while (j < y->n_terms && tok_has(&p[i + j], y->terms[j]))
+            j++;
+        if (j == y->n_terms)
+            return true;
+    }
+    return false;
+}
+
+enum lair_err fts_explain_passage(struct analyzer *a, const struct fts_explain *ex, struct str text,
+                                  struct fts_match *out, size_t max, size_t *n)
+{
+    *n = 0;
+    size_t np;
+    struct ptok *p = passage_terms(a, text, &np);
+    if (!p)
+        return LAIR_ENOMEM;
+    for (size_t i = 0; i < ex->n_words && *n < max; i++)
+        *n += word_match(a, ex, &ex->words[i], text, p, np, &out[*n]);
+    for (size_t i = 0; i < ex->n_syn && *n < max; i++) {
+        const struct fts_explain_syn *y = &ex->syn[i];
+        if (!syn_match(y, p, np))
+            continue;
+        /* two synonyms of one expression, both present: the first tells it */
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = out[j].as == FTS_MATCH_SYNONYM && out[j].term.ptr == ex->question.ptr + y->start;
+        if (!dup)
+            out[(*n)++] = (struct fts_match){{ex->question.ptr + y->start, y->end - y->start},
+                                             FTS_MATCH_SYNONYM,
+                                             {y->text, strlen(y->text)}};
+    }
+    free(p);
+    return LAIR_OK;
 }

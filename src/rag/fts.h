@@ -95,6 +95,62 @@ enum lair_err fts_register(sqlite3 *db);
  * (its iteration is restarted). */
 enum lair_err fts_match_expr(struct analyzer *a, struct str question, struct buf *out);
 
+/* ---- explanations: how each question word matched a passage ---- */
+
+/* Most synonym expressions an explanation records (SYN_QUERY_PHRASES_MAX). */
+#define FTS_EXPLAIN_SYN_MAX 16
+#define FTS_EXPLAIN_EXPR_MAX 120 /* SYN_EXPR_MAX */
+#define FTS_EXPLAIN_EXPR_WORDS 8 /* SYN_EXPR_WORDS_MAX */
+
+/* What fts_query_build searched for one question: each distinct word (where
+ * the user typed it, its terms, its corrections) and each synonym
+ * expression added (the question's words it stands for and the
+ * expression's terms). Filled by fts_query_build when q->explain is set;
+ * copies only, so it outlives the vocabulary it was built with. */
+struct fts_explain {
+    struct str question; /* BORROWED: the question it was built from */
+    size_t n_words, n_syn;
+    struct fts_explain_word {
+        size_t start, end; /* the word in question */
+        char term[ANALYZER_TERM_MAX + 1], alt[ANALYZER_TERM_MAX + 1];
+        char fix[FTS_SPELL_CANDS][ANALYZER_TERM_MAX + 1]; /* corrections */
+        size_t n_fix;
+    } words[FTS_QUERY_TERMS_MAX];
+    struct fts_explain_syn {
+        size_t start, end;                   /* the matched expression in question */
+        char text[FTS_EXPLAIN_EXPR_MAX + 1]; /* the synonym, as the vocabulary writes it */
+        char terms[FTS_EXPLAIN_EXPR_WORDS][ANALYZER_TERM_MAX + 1];
+        size_t n_terms;
+    } syn[FTS_EXPLAIN_SYN_MAX];
+};
+
+enum fts_match_as {
+    FTS_MATCH_EXACT,     /* the passage has the word itself (case and accents aside) */
+    FTS_MATCH_STEMMED,   /* another form of it: same stem ("naissances", "naissance") */
+    FTS_MATCH_CORRECTED, /* a spelling correction of it ("naissence" → "naissance") */
+    FTS_MATCH_SYNONYM,   /* an equivalent expression ("carte grise" → "certificat…") */
+};
+
+/* One question word (or expression) found in a passage. */
+struct fts_match {
+    struct str term; /* BORROWED: as typed, a slice of ex->question */
+    enum fts_match_as as;
+    struct str matched; /* BORROWED: the passage's word (a slice of the text), or the
+                         * synonym expression (in ex) */
+};
+
+/* "exact", "stemmed", "corrected", "synonym". */
+const char *fts_match_as_name(enum fts_match_as as);
+
+/* Which words of ex's question occur in text (a passage of the searched
+ * index) and how: re-analyses text as the index did (a is the caller's
+ * analyzer, restarted) and compares terms. A word matches at most once, by
+ * its best way (exact, then stemmed, then corrected); synonyms follow the
+ * words. Words absent from text give nothing. OUT: out[0..*n), *n <= max.
+ * LAIR_ENOMEM. Costs one analysis of the passage: only for explanations. */
+enum lair_err fts_explain_passage(struct analyzer *a, const struct fts_explain *ex, struct str text,
+                                  struct fts_match *out, size_t max, size_t *n);
+
 /* A question as FTS5 searches it: the MATCH expression and lair_bm25's
  * weights. Reusable: fts_query_build resets it. */
 struct fts_query {
@@ -109,6 +165,9 @@ struct fts_query {
     /* rows that the search covers (one knowledge base's), for the synonyms'
      * test; set by the caller, kept by fts_query_build (init: all) */
     int64_t rowid_lo, rowid_hi;
+    /* BORROWED; NULL (init) unless the caller wants fts_query_build to
+     * record what it searched (fts_explain_passage); kept across builds */
+    struct fts_explain *explain;
 };
 
 void fts_query_init(struct fts_query *q);

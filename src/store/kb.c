@@ -283,6 +283,27 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
+enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
+                                   void (*fn)(void *arg, const char *heading_path), void *arg)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT heading_path FROM (SELECT heading_path, seq FROM chunks"
+                           " WHERE document_id = ?1 UNION ALL SELECT c.heading_path, r.seq"
+                           " FROM chunk_refs r JOIN chunks c ON c.id = r.chunk_id"
+                           " WHERE r.document_id = ?1) WHERE heading_path <> ''"
+                           " GROUP BY heading_path ORDER BY min(seq)",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, col_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
 static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_t *id,
                             char sha256[65])
 {
@@ -1066,6 +1087,39 @@ out:
     sqlite3_finalize(ids);
     sqlite3_finalize(st);
     fts_query_release(&q);
+    return e;
+}
+
+enum lair_err kb_explain(struct tenant_db *db, const char *slug, struct str question,
+                         struct fts_explain *ex)
+{
+    sqlite3 *h = tenant_db_handle(db);
+    *ex = (struct fts_explain){.question = question};
+    struct analyzer *an;
+    enum lair_err e = analyzer_new(&an);
+    if (e)
+        return e;
+    struct fts_query q;
+    fts_query_init(&q);
+    q.explain = ex;
+    sqlite3_stmt *ids = NULL;
+    int64_t id = 0;
+    if (!(e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids))) {
+        id = kb_id_of(h, ids, slug);
+        e = id < 0 ? LAIR_EDB : id == 0 ? LAIR_ENOTFOUND : LAIR_OK;
+    }
+    if (!e) {
+        /* the same query as search_kb's, feedback aside */
+        struct syn_set *owned;
+        const struct syn_set *syn = kb_syn(db, an, slug, &owned);
+        q.rowid_lo = id << KB_CHUNK_SHIFT;
+        q.rowid_hi = ((id + 1) << KB_CHUNK_SHIFT) - 1;
+        e = fts_query_build_syn(an, h, "chunks_fts", question, syn, &q);
+        syn_set_free(owned);
+    }
+    sqlite3_finalize(ids);
+    fts_query_release(&q);
+    analyzer_free(an);
     return e;
 }
 

@@ -86,6 +86,11 @@ struct kb_document {
  * LAIR_ENOTFOUND when the knowledge base does not exist. */
 enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
                                 void (*fn)(void *arg, const struct kb_document *d), void *arg);
+/* Calls fn for each distinct heading path ("Titre > Sous-titre", never "")
+ * of document id's chunks, shared ones included, in the document's order:
+ * what the assistant generator (assist/generate.h) turns into questions. */
+enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
+                                   void (*fn)(void *arg, const char *heading_path), void *arg);
 /* The id and content hash of document `name`. LAIR_ENOTFOUND. */
 enum lair_err kb_document_lookup(struct tenant_db *db, const char *kb, const char *name,
                                  int64_t *id, char sha256[65]);
@@ -157,6 +162,16 @@ struct kb_hit {
  * *n == 0. */
 enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
                         struct str question, size_t k, struct kb_hit *hits, size_t *n);
+
+struct fts_explain;
+
+/* What kb_search searches base slug with for question: its words, their
+ * spelling corrections and the base's synonyms (src/rag/fts.h:
+ * fts_explain, then fts_explain_passage per result). ex->question borrows
+ * question. LAIR_ENOTFOUND when there is no such base, LAIR_ENOMEM,
+ * LAIR_EDB. */
+enum lair_err kb_explain(struct tenant_db *db, const char *slug, struct str question,
+                         struct fts_explain *ex);
 
 /* ---- synonyms (src/rag/synonyms.h) ---- */
 

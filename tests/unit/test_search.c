@@ -416,6 +416,63 @@ static void test_search_synonyms(void **state)
     arena_release(&a);
 }
 
+/* The matches of question in text, as "term/as/matched;…". */
+static void explained(const char *kb, const char *question, const char *text, char *out, size_t cap)
+{
+    struct fts_explain *ex = malloc(sizeof(*ex));
+    struct analyzer *an;
+    struct fts_match m[8];
+    size_t n = 99, used = 0;
+    assert_non_null(ex);
+    assert_int_equal(kb_explain(ta, kb, str_c(question), ex), LAIR_OK);
+    assert_int_equal(analyzer_new(&an), LAIR_OK);
+    assert_int_equal(fts_explain_passage(an, ex, str_c(text), m, 8, &n), LAIR_OK);
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%.*s/%s/%.*s;", (int)m[i].term.len,
+                                 m[i].term.ptr, fts_match_as_name(m[i].as), (int)m[i].matched.len,
+                                 m[i].matched.ptr);
+    analyzer_free(an);
+    free(ex);
+}
+
+/* Which words of the question a passage holds, and how (issue 18, item 5). */
+static void test_search_explain(void **state)
+{
+    static const char *const acte[] = {
+        "L'acte de naissance se demande à la mairie du lieu de naissance."};
+    static const char *const cert[] = {
+        "Le certificat d'immatriculation se demande en ligne sur le site de l'ANTS."};
+    char got[512];
+    assert_int_equal(kb_create(ta, "explication", NULL), LAIR_OK);
+    put_doc(ta, "explication", "acte.txt", "", acte, NULL, 1, NULL, NULL, 0);
+    put_doc(ta, "explication", "cert.txt", "", cert, NULL, 1, NULL, NULL, 0);
+    /* exact, case and accents aside; absent words give nothing */
+    explained("explication", "Acte de NAISSANCE piscine", acte[0], got, sizeof(got));
+    assert_string_equal(got, "Acte/exact/acte;NAISSANCE/exact/naissance;");
+    explained("explication", "acte de naissance", cert[0], got, sizeof(got));
+    assert_string_equal(got, "");
+    explained("explication", "Où se trouve la Mairie ?", acte[0], got, sizeof(got));
+    assert_string_equal(got, "Mairie/exact/mairie;");
+    /* stemmed: another form of the word */
+    explained("explication", "naissances", acte[0], got, sizeof(got));
+    assert_string_equal(got, "naissances/stemmed/naissance;");
+    explained("explication", "demandes", acte[0], got, sizeof(got));
+    assert_string_equal(got, "demandes/stemmed/demande;");
+    /* corrected: a word the index lacks, through the spelling suggester */
+    explained("explication", "acte de naissence", acte[0], got, sizeof(got));
+    assert_string_equal(got, "acte/exact/acte;naissence/corrected/naissance;");
+    /* synonym: the base lacks "carte grise" and holds its equivalent */
+    explained("explication", "J'ai perdu ma carte grise", cert[0], got, sizeof(got));
+    assert_string_equal(got, "carte grise/synonym/certificat d'immatriculation;");
+    explained("explication", "J'ai perdu ma carte grise", acte[0], got, sizeof(got));
+    assert_string_equal(got, "");
+    /* no such base */
+    struct fts_explain *ex = malloc(sizeof(*ex));
+    assert_int_equal(kb_explain(ta, "absente", S("acte"), ex), LAIR_ENOTFOUND);
+    free(ex);
+}
+
 /* The validation of a vocabulary names the faulty entry. */
 static void test_synonyms_validation(void **state)
 {
@@ -654,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_search_noise_floor),
         cmocka_unit_test(test_search_vectors),
         cmocka_unit_test(test_search_synonyms),
+        cmocka_unit_test(test_search_explain),
         cmocka_unit_test(test_synonyms_validation),
         cmocka_unit_test(test_prepare_prompt),
         cmocka_unit_test(test_prepare_budget_and_degraded),

@@ -1,0 +1,108 @@
+// The knowledge base's search tester (issue 18, item 5), in a real browser
+// (Debian's Chromium driven by playwright-core, axe-core) against the real
+// server: an editor opens a base, asks a question with a typo and a
+// citizen's expression, and each result shows its document, score, excerpt
+// and the question's words it holds, as labels saying how they matched
+// (exact, corrected, synonym). axe finds nothing serious or critical.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer } from './lib/server.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
+const STEP = 20000;
+
+let srv, editor, tmp, ctx, page;
+const pageErrors = [];
+
+async function api(method, path, body, key) {
+  const res = await fetch(srv.url + path, {
+    method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+async function axe(label) {
+  await page.evaluate(AXE);
+  const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+    .violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
+  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
+}
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
+  tmp = mkdtempSync(join(tmpdir(), 'lair-browser-explain-'));
+  srv = await startServer([]);
+  const t = await api('POST', '/api/v1/tenants', { slug: 'mairie', name: 'Mairie' }, srv.key);
+  assert.equal(t.status, 201);
+  editor = (await api('POST', '/api/v1/keys', { role: 'editor' }, t.body.admin_key)).body.key;
+  assert.equal((await api('POST', '/api/v1/knowledge-bases', { slug: 'etat-civil' }, editor)).status, 201);
+  const form = new FormData();
+  form.append('file', new Blob(['L\'acte de naissance se demande à la mairie du lieu de naissance.\n']), 'naissance.txt');
+  form.append('file', new Blob(['Le certificat d\'immatriculation se demande en ligne sur le site de l\'ANTS.\n']), 'immatriculation.txt');
+  const up = await fetch(`${srv.url}/api/v1/knowledge-bases/etat-civil/documents`,
+    { method: 'POST', headers: { Authorization: `Bearer ${editor}` }, body: form });
+  const upBody = await up.json();
+  assert.ok(up.ok, JSON.stringify(upBody));
+  let state;
+  for (let i = 0; i < 200; i++) {
+    state = (await api('GET', `/api/v1/jobs/${upBody.job_id}`, undefined, editor)).body.state;
+    if (state === 'done') break;
+    assert.notEqual(state, 'failed');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(state, 'done', 'ingestion');
+  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport: { width: 1280, height: 900 }, locale: 'fr-FR',
+  });
+  ctx.setDefaultTimeout(STEP);
+  page = ctx.pages()[0] || await ctx.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await ctx?.close();
+  await srv?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('the search tester shows each result with the words it matched and how', async () => {
+  await page.goto(srv.url + '/');
+  await page.getByLabel("Clé d'API").fill(editor);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('h1').filter({ hasNotText: 'Connexion' }).waitFor();
+  await page.goto(srv.url + '/#kb');
+  await page.getByRole('button', { name: 'Ouvrir etat-civil' }).click();
+  const tester = page.getByRole('region', { name: 'Tester la recherche' });
+  await tester.waitFor();
+  await tester.getByLabel('Question').fill('acte de naissence');
+  await tester.getByRole('button', { name: 'Rechercher' }).click();
+  const first = tester.locator('.search-results > li').first();
+  await first.waitFor();
+  assert.match(await first.textContent(), /naissance\.txt — score \d/);
+  const labels = first.getByRole('list', { name: 'Mots trouvés' }).getByRole('listitem');
+  assert.deepEqual(await labels.allTextContents(), ['acte — exact', 'naissence → naissance — corrigé']);
+  await axe('search tester, corrected word');
+
+  await tester.getByLabel('Question').fill('J\'ai perdu ma carte grise');
+  await tester.getByRole('button', { name: 'Rechercher' }).click();
+  await tester.getByText('immatriculation.txt').waitFor();
+  const syn = tester.locator('.search-results > li').first().getByRole('listitem');
+  assert.deepEqual(await syn.allTextContents(), ['carte grise → certificat d\'immatriculation — synonyme']);
+  await tester.getByLabel('Question').fill('piscine municipale');
+  await tester.getByRole('button', { name: 'Rechercher' }).click();
+  await tester.getByText('Aucun passage trouvé.').waitFor();
+  await axe('search tester, no result');
+  assert.deepEqual(pageErrors, []);
+});
