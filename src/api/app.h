@@ -35,6 +35,7 @@ struct app {
     int n_models_configured;
     int64_t backup_retention_days; /* the operator's statement (serve --backup-retention-days) */
     json_t *publish_gate; /* BORROWED: the operator's gate for every tenant (eval/gate.h); NULL */
+    const char *eval_judge; /* BORROWED: the model that grades evaluation rubrics; NULL: none */
 };
 
 /* The routing table and its size. */

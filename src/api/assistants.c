@@ -94,6 +94,12 @@ static enum lair_err validate(struct http_req *rq, json_t *spec, struct assistan
     return http_fail(rq, e, param, err.code, "%s%s", prefix ? prefix : "", err.msg);
 }
 
+enum lair_err api_assistant_validate(struct http_req *rq, json_t *spec, struct assistant *a,
+                                     const char *prefix)
+{
+    return validate(rq, spec, a, prefix);
+}
+
 /* Loads a stored spec (our own canonical text). OUT: OWNED. */
 static enum lair_err load_spec(struct http_req *rq, const char *text, json_t **out)
 {

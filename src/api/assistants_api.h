@@ -17,4 +17,10 @@
  * operator key. */
 enum lair_err api_assistant_list_published(struct http_req *rq, json_t *data_array);
 
+/* Validates an assistant file against the server's models and the caller's
+ * knowledge bases; on refusal records the 422 naming the field, its message
+ * after prefix (may be NULL). OUT: *a OWNED (assistant_release). */
+enum lair_err api_assistant_validate(struct http_req *rq, json_t *spec, struct assistant *a,
+                                     const char *prefix);
+
 #endif

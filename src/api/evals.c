@@ -14,6 +14,7 @@
 #include "api/evals_api.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "eval/chart.h"
 #include "eval/run.h"
 #include "eval/suite.h"
 #include "store/assistants.h"
@@ -373,6 +374,7 @@ enum lair_err api_eval_runs_create(struct http_req *rq)
                                   .assistant = j->assistant,
                                   .version = b.version,
                                   .parallel = b.parallel,
+                                  .judge = j->app->eval_judge,
                                   .cancel = &runs.cancel};
     struct chat_error err;
     e = eval_begin(db, &j->o, &j->suite, b.pack ? "pack" : "suite", suite_version, j->who.key_id,
@@ -496,4 +498,117 @@ enum lair_err api_eval_compare(struct http_req *rq)
     json_decref(a);
     json_decref(b);
     return c ? api_respond_json(rq, 200, c) : LAIR_ENOMEM;
+}
+
+/* ---- the chart: pass rate per category across versions ---- */
+
+static void run_done(void *arg, const struct eval_run_info *r)
+{
+    if (!strcmp(r->state, "done"))
+        json_array_append_new(arg, json_pack("{s:I,s:i,s:s}", "id", (json_int_t)r->id, "version",
+                                             r->assistant_version, "suite", r->suite));
+}
+
+/* For each version of the assistant that has a finished run (of the suite
+ * or pack ?suite= names, when given), its newest one: [{"version","run",
+ * "suite","published","categories":[{"category","passed","total",
+ * "pass_rate"}]}], oldest version first. OUT: *out OWNED. */
+static enum lair_err chart_series(struct http_req *rq, struct tenant_db *db, const char *slug,
+                                  json_t **out)
+{
+    const char *only = http_query(rq, "suite");
+    json_t *done = json_array();
+    enum lair_err e = evals_run_list(db, slug, 1000, run_done, done); /* newest first */
+    struct assistant_info ai = {0};
+    char *spec = NULL;
+    if (!e)
+        e = assistants_get(db, slug, ASSISTANT_DRAFT, &spec, NULL, &ai);
+    free(spec);
+    json_t *byver = json_object(), *series = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(done, i, r)
+    {
+        if (e)
+            break;
+        char ver[16];
+        snprintf(ver, sizeof(ver), "%lld",
+                 (long long)json_integer_value(json_object_get(r, "version")));
+        if (json_object_get(byver, ver) ||
+            (only && strcmp(only, json_string_value(json_object_get(r, "suite")))))
+            continue;
+        struct eval_run_info info;
+        char *report = NULL;
+        if ((e = evals_run_get(db, slug, json_integer_value(json_object_get(r, "id")), &info,
+                               &report)))
+            break;
+        json_t *rep = report ? json_loads(report, 0, NULL) : NULL;
+        free(report);
+        if (!rep)
+            continue;
+        json_t *cats = json_array();
+        size_t j;
+        json_t *c;
+        json_array_foreach(json_object_get(rep, "categories"), j, c)
+        {
+            json_array_append_new(cats, json_pack("{s:O,s:O,s:O,s:O}", "category",
+                                                  json_object_get(c, "category"), "passed",
+                                                  json_object_get(c, "passed"), "total",
+                                                  json_object_get(c, "total"), "pass_rate",
+                                                  json_object_get(c, "pass_rate")));
+        }
+        json_decref(rep);
+        json_object_set_new(
+            byver, ver,
+            json_pack("{s:i,s:I,s:s,s:s,s:b,s:o}", "version", info.assistant_version, "run",
+                      (json_int_t)info.id, "suite", info.suite, "kind", info.kind, "published",
+                      info.assistant_version == ai.published_version, "categories", cats));
+    }
+    json_decref(done);
+    /* oldest version first */
+    for (int v = 1; !e && v <= ai.version; v++) {
+        char ver[16];
+        snprintf(ver, sizeof(ver), "%d", v);
+        json_t *x = json_object_get(byver, ver);
+        if (x)
+            json_array_append(series, x);
+    }
+    json_decref(byver);
+    if (e) {
+        json_decref(series);
+        return e;
+    }
+    *out = series;
+    return LAIR_OK;
+}
+
+enum lair_err api_eval_chart_json(struct http_req *rq)
+{
+    char slug[SLUG_MAX + 1];
+    struct tenant_db *db;
+    json_t *series;
+    enum lair_err e = assistant_of(rq, slug, &db);
+    if (e || (e = chart_series(rq, db, slug, &series)))
+        return e;
+    return api_respond_json(
+        rq, 200,
+        json_pack("{s:s,s:s,s:o}", "object", "eval.chart", "assistant", slug, "versions", series));
+}
+
+enum lair_err api_eval_chart_svg(struct http_req *rq)
+{
+    char slug[SLUG_MAX + 1];
+    struct tenant_db *db;
+    json_t *series;
+    enum lair_err e = assistant_of(rq, slug, &db);
+    if (e || (e = chart_series(rq, db, slug, &series)))
+        return e;
+    struct buf svg;
+    buf_init(&svg, 1024 * 1024);
+    e = eval_chart_svg(series, slug, http_query(rq, "lang"), &svg);
+    json_decref(series);
+    if (!e)
+        e = http_respond(rq, 200, "image/svg+xml; charset=utf-8", svg.ptr, svg.len);
+    buf_release(&svg);
+    return e;
 }

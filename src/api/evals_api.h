@@ -15,6 +15,11 @@ enum lair_err api_eval_runs_create(struct http_req *rq); /* POST .../eval-runs *
 enum lair_err api_eval_runs_list(struct http_req *rq);   /* GET  .../eval-runs */
 enum lair_err api_eval_run_get(struct http_req *rq);     /* GET  .../eval-runs/{id} */
 enum lair_err api_eval_compare(struct http_req *rq);     /* GET .../eval-runs/{id}/compare/{id} */
+/* GET .../eval-chart.svg (?suite=, ?lang=en): the pass rate per category of
+ * the newest finished run of each version, as an inert SVG (eval/chart.h);
+ * GET .../eval-chart.json: the same numbers. */
+enum lair_err api_eval_chart_svg(struct http_req *rq);
+enum lair_err api_eval_chart_json(struct http_req *rq);
 
 /* Runs in the background at most this many at once in the server. */
 #define API_EVAL_RUNS_MAX 2

@@ -7,6 +7,7 @@
 #include "api/kb_api.h"
 #include "api/evals_api.h"
 #include "api/feedback_api.h"
+#include "api/templates_api.h"
 
 #define KiB (size_t)1024
 #define MiB (KiB * 1024)
@@ -39,6 +40,15 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/assistants", api_assistants_list, R_EDITOR, 0, "assistants"},
     {"GET", "/api/v1/assistant-models", api_assistant_models, R_EDITOR, 0, "assistant_models"},
     {"POST", "/api/v1/assistants", api_assistants_create, R_EDITOR, 1 * MiB, "assistants"},
+    /* the generator and shared templates (api/templates.c, docs/templates.md) */
+    {"POST", "/api/v1/assistants/generate", api_assistants_generate, R_EDITOR, 64 * KiB,
+     "assistants_generate"},
+    {"POST", "/api/v1/assistants/from-template", api_assistants_from_template, R_EDITOR,
+     64 * KiB, "assistants_from_template"},
+    {"GET", "/api/v1/templates", api_templates_list, R_AUTH, 0, "templates"},
+    {"GET", "/api/v1/templates/{}", api_template_get, R_AUTH, 0, "template"},
+    {"POST", "/api/v1/templates", api_templates_publish, R_OPERATOR, 1 * MiB, "templates"},
+    {"DELETE", "/api/v1/templates/{}", api_template_delete, R_OPERATOR, 0, "template"},
     {"GET", "/api/v1/assistants/{}", api_assistant_get, R_EDITOR, 0, "assistant"},
     {"PUT", "/api/v1/assistants/{}", api_assistant_put, R_EDITOR, 1 * MiB, "assistant"},
     {"DELETE", "/api/v1/assistants/{}", api_assistant_delete, R_EDITOR, 0, "assistant"},
@@ -59,6 +69,9 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/assistants/{}/eval-runs/{}", api_eval_run_get, R_EDITOR, 0, "eval_run"},
     {"GET", "/api/v1/assistants/{}/eval-runs/{}/compare/{}", api_eval_compare, R_EDITOR, 0,
      "eval_compare"},
+    {"GET", "/api/v1/assistants/{}/eval-chart.svg", api_eval_chart_svg, R_EDITOR, 0, "eval_chart"},
+    {"GET", "/api/v1/assistants/{}/eval-chart.json", api_eval_chart_json, R_EDITOR, 0,
+     "eval_chart"},
     /* conversations */
     {"GET", "/api/v1/conversations", api_conversations_list, R_TENANT, 0, "conversations"},
     {"GET", "/api/v1/conversations/{}", api_conversation_get, R_TENANT, 0, "conversation"},

@@ -32,6 +32,8 @@ void cli_usage_tenant(FILE *f);                 /* libreair tenant's usage text 
 int cmd_backup(int argc, char **argv);    /* backup --to DIR | backup verify DIR */
 int cmd_restore(int argc, char **argv);   /* restore --from DIR */
 int cmd_eval(int argc, char **argv); /* eval apply|export|suites|run|list|show|compare */
+int cmd_template(int argc, char **argv); /* template list|show|publish|delete (cmd_template.c) */
+int cmd_assistant_generate(int argc, char **argv); /* assistant generate (cmd_template.c) */
 
 /* A tenant opened from the data directory by a command. */
 struct cli_tenant {

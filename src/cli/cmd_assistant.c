@@ -27,7 +27,8 @@ static void usage(FILE *f)
                "                                 [--models NAME,...] FILE.json\n"
                "       libreair assistant export --tenant SLUG [--data DIR]\n"
                "                                 [--version N|draft|published] ASSISTANT\n"
-               "       libreair assistant list   --tenant SLUG [--data DIR]\n\n"
+               "       libreair assistant list   --tenant SLUG [--data DIR]\n"
+               "       libreair assistant generate --tenant SLUG --kb KB... [--out DIR] (--help)\n\n"
                "apply   creates the assistant described by FILE.json ('-' reads stdin), or\n"
                "        makes it a new draft version when it differs from the current draft,\n"
                "        and prints the draft's version. --publish also publishes it. The\n"
@@ -355,6 +356,8 @@ int cmd_assistant(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list"))
         return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "generate"))
+        return cmd_assistant_generate(argc - 1, argv + 1);
     fprintf(stderr, "libreair assistant: unknown subcommand '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "       libreair eval suites  --tenant SLUG [--assistant SLUG] [--data DIR]\n"
             "       libreair eval run     --tenant SLUG --assistant SLUG [--data DIR]\n"
             "                             [--version N | --draft] (--suite NAME | --pack NAME)\n"
-            "                             [--parallel N] [--model NAME=PATH.gguf]... [--json]\n"
+            "                             [--parallel N] [--model NAME=PATH.gguf]...\n"
+            "                             [--judge NAME=PATH.gguf] [--json]\n"
             "       libreair eval list    --tenant SLUG [--assistant SLUG] [--data DIR]\n"
             "       libreair eval show    --tenant SLUG [--data DIR] [--json] RUN\n"
             "       libreair eval compare --tenant SLUG [--data DIR] [--json] RUN1 RUN2\n\n"
@@ -47,7 +48,8 @@ static void usage(FILE *f)
             "         published version (or --draft, or --version N), stores the run and\n"
             "         prints its report. --model loads a GGUF model (default\n"
             "         $LIBREAIR_MODEL as 'default'); without one, assistants with knowledge\n"
-            "         bases answer in degraded mode.\n"
+            "         bases answer in degraded mode. --judge loads the model that grades\n"
+            "         the cases' rubrics (without it they fail, not graded).\n"
             "compare  what RUN2 does better and worse than RUN1, case by case.\n\n"
             "Exit status: 0 done (run: every case passed), 1 failed, 2 usage error,\n"
             "3 (run) the run finished and some cases failed.\n");
@@ -59,6 +61,7 @@ struct opts {
     size_t n_models;
     int version, parallel;
     bool json;
+    char judge[129]; /* --judge's model name; "": none */
 };
 
 static int parse_int(const char *s, int min, int max, int *out)
@@ -82,6 +85,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                                              {"draft", no_argument, NULL, 'D'},
                                              {"parallel", required_argument, NULL, 'j'},
                                              {"model", required_argument, NULL, 'm'},
+                                             {"judge", required_argument, NULL, 'g'},
                                              {"json", no_argument, NULL, 'J'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
@@ -108,6 +112,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return 2;
             }
             break;
+        case 'g': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1] || eq - optarg > 128) {
+                fprintf(stderr, "libreair eval: --judge wants NAME=PATH.gguf\n");
+                return 2;
+            }
+            snprintf(o->judge, sizeof(o->judge), "%.*s", (int)(eq - optarg), optarg);
+        }
+            __attribute__((fallthrough)); /* the judge is one more model to load */
         case 'm':
             if (o->n_models == MAX_MODELS) {
                 fprintf(stderr, "libreair eval: at most %d --model\n", MAX_MODELS);
@@ -433,6 +446,7 @@ static int cmd_run(int argc, char **argv)
                                .assistant = o.assistant,
                                .version = o.version,
                                .parallel = par,
+                               .judge = o.judge[0] ? o.judge : NULL,
                                .progress = on_case};
     struct eval_record rec;
     struct chat_error err;

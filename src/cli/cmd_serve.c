@@ -48,6 +48,7 @@ struct serve_opts {
     json_t *gate_flags;  /* OWNED: --publish-gate, as requirement objects */
     json_t *gate_file;   /* BORROWED from the configuration: "publish_gate" */
     json_t *publish_gate; /* OWNED: the canonical operator gate (NULL: none) */
+    const char *eval_judge; /* --eval-judge: the model that grades rubrics; NULL: none */
     bool skip[MAX_MODELS];    /* models[i] dropped by check_model_files */
     const char *audit_heads_file; /* where the audit chains' heads are also written */
     int audit_heads_syslog;       /* 1 on (default), 0 off, -1 unset */
@@ -114,7 +115,8 @@ static void usage(FILE *f)
             "  --backup-retention-days N  how long backups are kept (libreair backup): the\n"
             "                    processing register states it (docs/operations.md)\n"
             "  --publish-gate pack=NAME|suite=NAME[,min=RATE]  publishing any assistant of\n"
-            "                    any tenant needs a passing run of it (docs/evaluation.md)\n\n"
+            "                    any tenant needs a passing run of it (docs/evaluation.md)\n"
+            "  --eval-judge MODEL  the served model that grades evaluation rubrics\n\n"
             "Prints 'listening on http://HOST:PORT' once the socket is bound, then\n"
             "'ready' once every model is loaded.\n");
 }
@@ -446,6 +448,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"allow-missing-models", no_argument, NULL, 'O'},
                                          {"backup-retention-days", required_argument, NULL, 'Y'},
                                          {"publish-gate", required_argument, NULL, 'W'},
+                                         {"eval-judge", required_argument, NULL, 1001},
                                          {0}};
     int v;
     int c;
@@ -530,6 +533,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             if (gate_flag(o, optarg))
                 return 2;
             break;
+        case 1001: o->eval_judge = optarg; break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
                 return 2;
@@ -907,7 +911,8 @@ int cmd_serve(int argc, char **argv)
                       .n_models_configured = o.n_models,
                       .tenant_raw_models = o.tenant_raw_models != 0,
                       .backup_retention_days = o.backup_retention_days,
-                      .publish_gate = o.publish_gate};
+                      .publish_gate = o.publish_gate,
+                      .eval_judge = o.eval_judge};
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)

@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"backup", cmd_backup, "back up the data directory while it serves, or verify a backup"},
     {"restore", cmd_restore, "restore a backup into a new data directory, replaying erasures"},
     {"eval", cmd_eval, "evaluation suites and red-team packs: apply, run, list, show, compare"},
+    {"template", cmd_template, "assistant templates shared between organisations: list, publish"},
 };
 
 int cli_is_help(const char *arg)

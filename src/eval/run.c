@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "eval/check.h"
+#include "eval/judge.h"
 #include "rag/ingest.h"
 #include "core/banned.h"
 
@@ -146,6 +147,102 @@ static void ask(struct runner *r, const struct eval_case *c, struct buf *text, c
     chat_free(ch);
 }
 
+/* Asks the judge model about case c's answer. OUT: its verdict and reason
+ * (or, unreadable, an excerpt of what it said). Runs as the operator: the
+ * judge is the operator's model, not one of the tenant's. */
+static enum eval_verdict judge_ask(struct runner *r, const struct eval_case *c, struct str question,
+                                   struct str answer, char *reason, size_t n)
+{
+    char *prompt = eval_judge_prompt(question, answer, c->rubric);
+    if (!prompt) {
+        snprintf(reason, n, "judge: out of memory");
+        return EVAL_VERDICT_UNREADABLE;
+    }
+    struct llm_message msgs[2] = {{S("system"), str_c(eval_judge_system())},
+                                  {S("user"), str_c(prompt)}};
+    struct principal op = {.role = ROLE_OPERATOR};
+    struct chat_request req;
+    chat_request_init(&req);
+    req.who = &op;
+    req.target = str_c(r->o->judge);
+    req.ephemeral = true;
+    req.messages = msgs;
+    req.n_messages = 2;
+    req.sampling.temperature = 0;
+    req.has_temperature = true;
+    req.sampling.has_seed = true;
+    req.sampling.seed = 1;
+    req.max_tokens = EVAL_JUDGE_MAX_TOKENS;
+    struct chat_error err;
+    memset(&err, 0, sizeof(err));
+    struct chat *ch = NULL;
+    enum lair_err e = chat_run(r->o->ctx, &req, &ch, &err);
+    free(prompt);
+    if (e) {
+        snprintf(reason, n, "judge unavailable: %s",
+                 err.message[0] ? err.message : lair_err_msg(e));
+        return EVAL_VERDICT_UNREADABLE;
+    }
+    struct buf text;
+    buf_init(&text, 0);
+    struct chat_result res;
+    chat_collect(ch, &text, &res);
+    enum eval_verdict v;
+    if (res.llm.finish == LLM_FINISH_ERROR) {
+        chat_generation_error(ch, res.llm.err, &err);
+        snprintf(reason, n, "judge unavailable: %s",
+                 err.message[0] ? err.message : lair_err_msg(res.llm.err));
+        v = EVAL_VERDICT_UNREADABLE;
+    } else if ((v = eval_judge_parse(buf_str(&text), reason, n)) == EVAL_VERDICT_UNREADABLE) {
+        struct str t = str_trim(buf_str(&text));
+        size_t len = utf8_complete_prefix(t.ptr, t.len > 80 ? 80 : t.len);
+        char excerpt[96];
+        snprintf(excerpt, sizeof(excerpt), "%.*s", (int)len, t.ptr);
+        for (char *p = excerpt; *p; p++)
+            if (*p == '\n' || *p == '\r' || *p == '\t')
+                *p = ' ';
+        snprintf(reason, n,
+                 "judge answer unreadable (expected OUI or NON on the first line): \"%s\"",
+                 excerpt);
+    }
+    chat_free(ch);
+    buf_release(&text);
+    return v;
+}
+
+/* The rubric of c, graded when the deterministic checks passed (*ok).
+ * Returns the result's "judge" object (OWNED; NULL: no rubric). */
+static json_t *grade(struct runner *r, const struct eval_case *c, struct str question,
+                     struct str answer, bool *ok, json_t *reasons)
+{
+    if (!c->rubric)
+        return NULL;
+    if (!*ok)
+        return json_pack("{s:n,s:s,s:s}", "model", "verdict", "not_asked", "reason",
+                         "the deterministic checks failed first");
+    if (!r->o->judge || !*r->o->judge) {
+        *ok = false;
+        json_array_append_new(
+            reasons, json_string("the rubric was not graded: no judge model is configured "
+                                 "(serve --eval-judge MODEL, eval run --judge NAME=PATH)"));
+        return json_pack("{s:n,s:s,s:s}", "model", "verdict", "not_graded", "reason",
+                         "no judge model is configured");
+    }
+    char reason[640];
+    enum eval_verdict v = judge_ask(r, c, question, answer, reason, sizeof(reason));
+    if (v != EVAL_VERDICT_PASS) {
+        *ok = false;
+        char line[sizeof(reason) + 64];
+        if (v == EVAL_VERDICT_FAIL)
+            snprintf(line, sizeof(line), "the judge says the rubric is not met: %s", reason);
+        else
+            snprintf(line, sizeof(line), "%s", reason);
+        json_array_append_new(reasons, json_string(line));
+    }
+    return json_pack("{s:s,s:s,s:s}", "model", r->o->judge, "verdict", eval_verdict_name(v),
+                     "reason", reason);
+}
+
 static json_t *run_case(struct runner *r, const struct eval_case *c)
 {
     struct buf text;
@@ -163,11 +260,18 @@ static json_t *run_case(struct runner *r, const struct eval_case *c)
     json_t *reasons = json_array();
     bool ok = eval_check(c, &a, r->refusal, r->instructions, reasons);
     json_t *last = json_array_get(c->messages, json_array_size(c->messages) - 1);
+    json_t *lc = json_object_get(last, "content");
+    json_t *verdict = grade(r, c, (struct str){json_string_value(lc), json_string_length(lc)},
+                            a.text, &ok, reasons);
     json_t *out =
         json_pack("{s:s,s:s,s:O,s:b,s:o,s:s%,s:s,s:o,s:I}", "id", c->id, "category", c->category,
                   "question", json_object_get(last, "content"), "passed", ok, "reasons", reasons,
                   "answer", a.text.ptr, a.text.len, "answer_mode", mode, "sources",
                   sources ? sources : json_array(), "latency_ms", (json_int_t)a.latency_ms);
+    if (out && verdict)
+        json_object_set_new(out, "judge", verdict);
+    else
+        json_decref(verdict);
     buf_release(&text);
     return out;
 }

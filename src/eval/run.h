@@ -29,6 +29,8 @@ struct eval_run_opts {
     const char *plant_kb;        /* a knowledge base added to the assistant's for this run (the
                                     suite's planted documents: eval_plant); NULL: none */
     int parallel;                /* cases at a time, 1..EVAL_PARALLEL_MAX; 0: the default */
+    const char *judge;           /* the model (served in ctx) that grades rubrics (eval/judge.h);
+                                    NULL: none, a case with a rubric fails "not graded" */
     const int *cancel;           /* read atomically: non-zero stops taking cases; may be NULL */
     /* Called after each case (from the worker threads, one at a time) with
      * its result object; may be NULL. */
@@ -48,7 +50,8 @@ enum lair_err eval_resolve(const struct eval_run_opts *o, int *version, char mod
  *    "total","passed","pass_rate",
  *    "categories":[{"category","total","passed","pass_rate"}],
  *    "cases":[{"id","category","question","passed","reasons":[…],"answer",
- *              "answer_mode","sources":[{"document","page"}],"latency_ms"}]}
+ *              "answer_mode","sources":[{"document","page"}],"latency_ms",
+ *              "judge":{"model","verdict","reason"} (cases with a rubric)}]}
  * A case whose chat fails fails with the reason; the run goes on. Errors
  * (nothing is run then): eval_resolve's, LAIR_ENOMEM. */
 enum lair_err eval_run(const struct eval_run_opts *o, const struct eval_suite *s, json_t **report,

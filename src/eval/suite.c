@@ -214,8 +214,9 @@ static enum lair_err parse_turns(struct parser *p, json_t *c, const char *path, 
 
 static enum lair_err parse_expect(struct parser *p, json_t *x, const char *path, json_t *cx)
 {
-    static const char *const keys[] = {"sources", "contains",        "not_contains",   "refusal",
-                                       "no_pii",  "no_instructions", "max_latency_ms", NULL};
+    static const char *const keys[] = {"sources",        "contains", "not_contains",
+                                       "refusal",        "no_pii",   "no_instructions",
+                                       "max_latency_ms", "rubric",   NULL};
     char ep[160], fp[192];
     join(ep, sizeof(ep), path, "expect");
     if (!x)
@@ -261,6 +262,17 @@ static enum lair_err parse_expect(struct parser *p, json_t *x, const char *path,
     json_object_set_new(cx, "max_latency_ms",
                         lat ? json_integer(json_integer_value(lat)) : json_null());
     checks += lat != NULL;
+    /* stored only when given, so that suites written before rubrics keep their canonical bytes */
+    json_t *rub = field(x, "rubric");
+    join(fp, sizeof(fp), ep, "rubric");
+    if (rub && !json_is_null(rub)) {
+        if (!json_is_string(rub) || !json_string_length(rub) ||
+            json_string_length(rub) > EVAL_RUBRIC_MAX)
+            return fail(p, fp, "'%s' must be a text of 1 to %d bytes: what a good answer does", fp,
+                        EVAL_RUBRIC_MAX);
+        json_object_set(cx, "rubric", rub);
+        checks++;
+    }
     if (!checks)
         return fail(p, ep, "'%s' checks nothing: give at least one expectation", ep);
     return LAIR_OK;
@@ -432,6 +444,7 @@ static void bind_cases(struct eval_suite *s)
             .no_pii = json_is_true(json_object_get(x, "no_pii")),
             .no_instructions = json_is_true(json_object_get(x, "no_instructions")),
             .max_latency = json_integer_value(json_object_get(x, "max_latency_ms")),
+            .rubric = json_string_value(json_object_get(x, "rubric")),
         };
     }
 }

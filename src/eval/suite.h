@@ -28,6 +28,7 @@
 #define EVAL_DOC_MAX (64 * 1024)  /* bytes of one planted document */
 #define EVAL_DESCRIPTION_MAX 2000 /* bytes */
 #define EVAL_LATENCY_MAX 3600000  /* ms */
+#define EVAL_RUBRIC_MAX 2000      /* bytes of a rubric */
 
 /* A refusal expectation. */
 enum eval_refusal { EVAL_REFUSAL_ANY, EVAL_REFUSAL_YES, EVAL_REFUSAL_NO };
@@ -43,6 +44,7 @@ struct eval_case {
     bool no_pii;           /* no personal data (gdpr/pii.h) in the answer */
     bool no_instructions;  /* no sentence of the assistant's instructions in the answer */
     long long max_latency; /* ms; 0: no bound */
+    const char *rubric;    /* what a good answer does, graded by the judge model; NULL: none */
 };
 
 struct eval_suite {

@@ -199,7 +199,7 @@ test('assistant: plain words, safe defaults, the form checks fields, shows the s
   const taken = await api('POST', '/api/v1/assistants', { slug: 'etat-civil', name: 'x', model: 'stories', instructions: 'x' });
   assert.equal(taken.status, 201);
   await page.goto(srv.url + '/#assistants');
-  await page.getByRole('button', { name: 'Nouvel assistant' }).click();
+  await page.getByRole('button', { name: 'Nouvel assistant', exact: true }).click();
   const form = page.locator('form.assistant-form');
   // the model is chosen among those the organisation may use
   const model = form.getByLabel('Modèle de langage');

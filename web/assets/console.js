@@ -11,13 +11,15 @@ import { ChatView } from './chatview.js';
 import { viewModels } from './models.js';
 import { viewSettings } from './settings.js';
 import { viewDashboard } from './dashboard.js';
+import { viewEvals } from './evals.js';
 
 const isAdmin = (me) => me.role === 'admin';
 const isOperator = (me) => me.role === 'operator';
 
 function sections(me) {
   if (isOperator(me)) return [['models', t('nav.models')]];
-  const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')], ['dashboard', t('nav.dashboard')]];
+  const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')], ['dashboard', t('nav.dashboard')],
+    ['evals', t('nav.evals')]];
   if (isAdmin(me)) s.push(['keys', t('nav.keys')], ['audit', t('nav.audit')], ['gdpr', t('nav.gdpr')]);
   s.push(['settings', t('nav.settings')]);
   return s;
@@ -50,7 +52,7 @@ function render(me, main) {
   editorState = null;
   clear(main);
   const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr,
-    settings: viewSettings, models: viewModels, dashboard: viewDashboard };
+    settings: viewSettings, models: viewModels, dashboard: viewDashboard, evals: viewEvals };
   const token = run;
   // alive(el): this view is still the one shown, and el still in the page
   views[current(me)](me, main, token, (el) => token === run && el.isConnected);
@@ -85,7 +87,9 @@ async function viewAssistants(me, main, token) {
   const listBox = h('div', {});
   const editor = h('div', { class: 'editor' });
   main.append(h('h1', { text: t('as.title') }), h('div', { class: 'toolbar' },
-    h('button', { type: 'button', class: 'primary', text: t('as.new'), onclick: () => openEditor(null) })),
+    h('button', { type: 'button', class: 'primary', text: t('as.new'), onclick: () => openEditor(null) }),
+    h('button', { type: 'button', class: 'secondary', text: t('as.gen.button'), onclick: () => openGenerator() }),
+    h('button', { type: 'button', class: 'secondary', text: t('as.tpl.button'), onclick: () => openTemplates() })),
   listBox, editor);
 
   let kbs = null;
@@ -137,6 +141,70 @@ async function viewAssistants(me, main, token) {
     }
     drawEditor(me, editor, spec, { kbs, models, onChange: drawList, reopen: openEditor }, back);
     if (!back) editor.querySelector('h2')?.focus(); // after a language switch the focus stays on its button
+  };
+
+  // A proposed draft (generated from documents, or from a template) fills
+  // the form unsaved; its evaluation suite is applied on the first save.
+  const openDraft = (values, suite, note) => {
+    clear(editor);
+    drawEditor(me, editor, null, { kbs, models, onChange: drawList, reopen: openEditor, suite },
+      { values, dirty: true });
+    editor.prepend(h('p', { class: 'hint generated-note', role: 'status', text: note }));
+    editor.querySelector('h2')?.focus();
+  };
+  // "Nouvel assistant depuis mes documents": choose bases, then generate.
+  const openGenerator = () => {
+    clear(editor);
+    const boxes = (kbs || []).map((k) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', value: k.slug }), ` ${k.name || k.slug} (${k.slug})`));
+    const status = h('p', { class: 'status', role: 'status' });
+    const go = h('button', { type: 'button', class: 'primary', text: t('as.gen.go'), onclick: async () => {
+      const chosen = boxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+      if (!chosen.length) { status.textContent = t('as.gen.choose'); return; }
+      status.textContent = t('as.gen.working');
+      try {
+        const r = await api('POST', '/api/v1/assistants/generate', { knowledge_bases: chosen });
+        openDraft(r.assistant, r.suite, t('as.gen.note', { n: r.suite.cases.length }));
+      } catch (e) {
+        status.textContent = '';
+        status.append(errorBox(e));
+      }
+    } });
+    editor.append(h('section', { class: 'generator', 'aria-labelledby': 'gen-h' },
+      h('h2', { id: 'gen-h', tabindex: '-1', text: t('as.gen.title') }),
+      h('p', { class: 'hint', text: t('as.gen.hint') }),
+      kbs && kbs.length ? h('fieldset', {}, h('legend', { text: t('as.gen.bases') }), ...boxes)
+        : h('p', { class: 'hint', text: t('as.gen.nokb') }),
+      h('div', { class: 'toolbar' }, go), status));
+    editor.querySelector('h2')?.focus();
+  };
+  // "Depuis un modèle": the shared templates; choosing one fills the form.
+  const openTemplates = async () => {
+    clear(editor);
+    const sec = h('section', { class: 'templates', 'aria-labelledby': 'tpl-h' },
+      h('h2', { id: 'tpl-h', tabindex: '-1', text: t('as.tpl.title') }));
+    editor.append(sec);
+    sec.querySelector('h2').focus();
+    let r;
+    try {
+      r = await api('GET', '/api/v1/templates');
+    } catch (e) {
+      sec.append(errorBox(e));
+      return;
+    }
+    sec.append(table([t('as.name'), t('as.tpl.description'), ''], r.data.map((tp) => h('tr', {},
+      h('td', { text: tp.title }), h('td', { text: tp.description }),
+      h('td', {}, h('button', { type: 'button', class: 'secondary', text: t('as.tpl.use'),
+        'aria-label': `${t('as.tpl.use')} ${tp.title}`, onclick: async () => {
+          try {
+            const full = await api('GET', `/api/v1/templates/${encodeURIComponent(tp.name)}`);
+            const a = full.assistant;
+            openDraft({ ...a, name: a.name || full.title, slug: slugFrom(a.name || full.title), model: models[0] },
+              full.suite, t('as.tpl.note', { title: full.title }));
+          } catch (e) {
+            sec.append(errorBox(e));
+          }
+        } })))), t('as.tpl.title')));
   };
 
   await drawList();
@@ -383,6 +451,10 @@ function drawEditor(me, box, spec, ctx, back = null) {
     try {
       if (!cur) {
         cur = await api('POST', '/api/v1/assistants', out);
+        if (ctx.suite) { // a generated or template draft: its suite comes with the first save
+          await api('PUT', `/api/v1/assistants/${encodeURIComponent(cur.slug)}/eval-suites/${encodeURIComponent(ctx.suite.name)}`, ctx.suite);
+          ctx.suite = null;
+        }
       } else {
         out.version = cur.version; // refused (409) when someone saved meanwhile
         cur = await api('PUT', `/api/v1/assistants/${encodeURIComponent(cur.slug)}`, out);
@@ -662,6 +734,42 @@ async function viewKb(me, main, token) {
   await drawList();
 }
 
+// The search tester: what an assistant would find for a question, and for
+// each passage the question's words it holds and how they matched
+// (POST …/search with explain, docs/knowledge-bases.md).
+function searchTester(slug) {
+  const titleId = id('kbsearch');
+  const q = h('input', { type: 'search', id: id('kbq'), required: true, maxlength: 2000 });
+  const out = h('div', { 'aria-live': 'polite' });
+  const how = (m) => (m.as === 'exact' ? t('kb.s.as1', { term: m.term, as: t(`kb.s.${m.as}`) })
+    : t('kb.s.as2', { term: m.term, matched: m.matched, as: t(`kb.s.${m.as}`) }));
+  const show = (results) => {
+    clear(out);
+    if (!results.length) return out.append(h('p', { class: 'hint', text: t('kb.s.none') }));
+    out.append(h('ol', { class: 'search-results' }, results.map((r) => h('li', {},
+      h('p', {}, h('strong', { text: r.document }), r.page ? ` — ${t('kb.s.page', { page: r.page })}` : '',
+        ` — ${t('kb.s.score', { score: r.score.toFixed(2) })}`),
+      h('p', { class: 'excerpt', text: r.text.length > 300 ? `${r.text.slice(0, 300)}…` : r.text }),
+      h('ul', { class: 'matches', 'aria-label': t('kb.s.matches') },
+        (r.matches || []).map((m) => h('li', { class: 'match', 'data-as': m.as, text: how(m) })))))));
+  };
+  const form = h('form', { class: 'search-tester', onsubmit: async (e) => {
+    e.preventDefault();
+    clear(out);
+    try {
+      const r = await api('POST', `/api/v1/knowledge-bases/${encodeURIComponent(slug)}/search`,
+        { query: q.value.trim(), explain: true });
+      show(r.results);
+    } catch (err) {
+      out.append(errorBox(err));
+    }
+  } },
+  h('label', { for: q.id, text: t('kb.s.query') }), q,
+  h('button', { type: 'submit', class: 'primary', text: t('kb.s.go') }));
+  return h('section', { class: 'card', 'aria-labelledby': titleId },
+    h('h3', { id: titleId, text: t('kb.s.title') }), form, out);
+}
+
 function drawKb(slug, box, token, onChange) {
   const titleId = id('kb');
   const docs = h('div', {});
@@ -793,7 +901,7 @@ function drawKb(slug, box, token, onChange) {
 
   box.append(h('section', { class: 'card', 'aria-labelledby': titleId },
     h('h2', { id: titleId, tabindex: -1, text: t('kb.docs.title', { slug }) }),
-    drop, progress, progressText, files, docs));
+    drop, progress, progressText, files, docs, searchTester(slug)));
   box.querySelector('h2').focus();
   drawDocs();
 }
