@@ -111,7 +111,8 @@ static int cmp_len(const void *x, const void *y)
 /* Sorts the entries by length and builds the hash table. */
 static bool index_terms(struct spell *sp)
 {
-    qsort(sp->e, sp->n, sizeof(*sp->e), cmp_len);
+    if (sp->n) /* an empty index: no array at all (qsort wants one) */
+        qsort(sp->e, sp->n, sizeof(*sp->e), cmp_len);
     size_t l = 0;
     for (size_t i = 0; i <= sp->n; i++)
         while (l <= ANALYZER_TERM_MAX + 1 && (i == sp->n || l <= sp->e[i].len))
@@ -159,12 +160,16 @@ static enum lair_err read_stamp(sqlite3 *db, const char *table, unsigned char **
     enum lair_err e = LAIR_OK;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         *stamp = malloc(n ? n : 1);
-        if (*stamp) {
-            memcpy(*stamp, sqlite3_column_blob(st, 0), n);
+        if (*stamp && (blob || !n)) { /* NULL with bytes: SQLite had no memory */
+            if (n)
+                memcpy(*stamp, blob, n);
             *len = n;
         } else {
+            free(*stamp);
+            *stamp = NULL;
             e = LAIR_ENOMEM;
         }
     } else if (rc != SQLITE_DONE) {
