@@ -115,7 +115,7 @@ SHA=$(tail -n1 "$WORK/export.out" | cut -d' ' -f1)
 (cd "$WORK/move" && sha256sum -c --quiet ville-a.tar.sha256) || fail "ville-a.tar.sha256"
 tar tf "$ARCHIVE" >"$WORK/members"
 for m in manifest.json keys.json tenant.db; do grep -qx "$m" "$WORK/members" || fail "member $m"; done
-SECRET=${ADMIN##*_}
+SECRET=${ADMIN#lair_*_} # the secret after "lair_<id>_" (it may hold underscores itself)
 if grep -qaF -- "$SECRET" "$ARCHIVE"; then fail "the archive holds a key secret"; fi
 HEAD=$(tar xOf "$ARCHIVE" manifest.json | jq -r .audit.head_seq)
 [ "$(tar xOf "$ARCHIVE" manifest.json | jq -r .tenant.allowed_models)" = stories ] ||
