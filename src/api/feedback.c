@@ -301,7 +301,8 @@ static json_t *gap_list(json_t *order)
         return out;
     for (size_t i = 0; i < n; i++)
         g[i] = json_array_get(order, i);
-    qsort(g, n, sizeof(*g), by_count);
+    if (n) /* no gap: no array (qsort wants one) */
+        qsort(g, n, sizeof(*g), by_count);
     for (size_t i = 0; i < n && i < GAPS_SHOWN; i++)
         json_array_append(out, g[i]);
     free(g);

@@ -818,7 +818,8 @@ enum lair_err fts_query_expand(struct fts_query *q, struct analyzer *a, const st
     for (size_t i = 0; i < nc; i++)
         if (c[i].ndocs < 2)
             c[i].w = 0;
-    qsort(c, nc, sizeof(*c), cmp_prf);
+    if (nc)
+        qsort(c, nc, sizeof(*c), cmp_prf);
     double top = 0;
     enum lair_err e = LAIR_OK;
     size_t slot = q->n_slots + 1;

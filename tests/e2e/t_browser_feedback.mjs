@@ -131,6 +131,7 @@ test('the console: the editor sees the thumbs down, masked, and the charts', asy
   // two charts, each an image with a name and a description, bars for
   // both assistants, and a table of their numbers
   const charts = page.locator('svg.chart[role="img"]');
+  await charts.nth(1).waitFor(); // drawn once the dashboard's numbers arrive (after the list, or not)
   assert.equal(await charts.count(), 2);
   for (let i = 0; i < 2; i++) {
     const label = await charts.nth(i).evaluate((el) => el.getAttribute('aria-labelledby').split(' ')
