@@ -11,7 +11,7 @@ ifeq ($(GPU),cuda)
   CMAKE_ARGS += -DLAIR_GPU=cuda
 endif
 
-.PHONY: all deps llama tools build bin run test asan bench clean format fuzz
+.PHONY: all deps llama tools build bin run test asan bench clean format fuzz oidc-demo
 
 all: build
 
@@ -41,7 +41,17 @@ bin: llama $(BUILD)/CMakeCache.txt
 run:
 	@scripts/quietly.sh $(BUILD)/make-run.log "setting up: dependencies, llama.cpp, build (the first time takes minutes)" \
 	  $(MAKE) --no-print-directory bin
-	@scripts/demo.sh
+	@LIBREAIR_OIDC_DEMO=$(OIDC) scripts/demo.sh
+
+# A TEST OpenID Connect provider configured like ProConnect, for trying the
+# sign-in next to `make run` (docs/oidc-test-provider.md): issuer
+# http://127.0.0.1:9400, client libreair-demo; prints the accounts one can
+# sign in with; Ctrl-C stops it.
+oidc-demo:
+	@[ -d tests/e2e/node_modules/oidc-provider ] || (cd tests/e2e && npm ci --silent --no-audit --no-fund)
+	@node tests/e2e/lib/oidc_idp.mjs --profile proconnect --port 9400 --client-id libreair-demo \
+	  --client-secret demo-secret-change-me --redirect-uri http://127.0.0.1:8080/auth/callback \
+	  --post-logout-redirect-uri http://127.0.0.1:8080/auth/signed-out
 
 test: build tools
 	cd $(BUILD) && ctest --output-on-failure -j1 --timeout 900

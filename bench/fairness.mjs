@@ -172,7 +172,7 @@ async function api(key, method, path, body) {
 }
 
 async function tenant(slug) {
-    const r = await api(operatorKey, 'POST', '/api/v1/tenants', { slug, name: slug });
+    const r = await api(operatorKey, 'POST', '/api/v1/tenants', { admin_key: true, slug, name: slug });
     if (r.status !== 201) die(`creating tenant ${slug}: ${r.status} ${r.text}`);
     return r.json.admin_key;
 }

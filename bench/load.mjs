@@ -103,7 +103,7 @@ function request(url, { method = 'GET', headers = {}, body, agent, abortAfterMs 
 
 async function setup(srv) {
   const op = { Authorization: `Bearer ${srv.key}` };
-  const t = await request(`${srv.url}/api/v1/tenants`, { method: 'POST', headers: op, body: { slug: 'ville', name: 'Ville' } });
+  const t = await request(`${srv.url}/api/v1/tenants`, { method: 'POST', headers: op, body: { admin_key: true, slug: 'ville', name: 'Ville' } });
   const admin = JSON.parse(t.body).admin_key;
   const auth = { Authorization: `Bearer ${admin}` };
   const a = await request(`${srv.url}/api/v1/assistants`, {

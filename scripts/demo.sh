@@ -34,7 +34,7 @@ KEY=$(cat "$KEYFILE" 2>/dev/null || echo "<the operator key printed by 'libreair
 # assistant over it.
 DEMO_KEYFILE=$DATA/.demo-admin-key
 if [ ! -d "$DATA/tenants/demo" ]; then
-    (umask 077 && "$BIN" tenant create demo --name "Belleville-sur-Loir (démo)" --data "$DATA" | tail -n1 >"$DEMO_KEYFILE.tmp")
+    (umask 077 && "$BIN" tenant create --admin-key demo --name "Belleville-sur-Loir (démo)" --data "$DATA" | tail -n1 >"$DEMO_KEYFILE.tmp")
     mv "$DEMO_KEYFILE.tmp" "$DEMO_KEYFILE"
     quiet "$BIN" kb create --tenant demo --name "Démarches" --data "$DATA" demarches
     quiet "$BIN" kb ingest --tenant demo --kb demarches --data "$DATA" demo/documents
@@ -62,6 +62,19 @@ fi
 
 args=(serve --data "$DATA" --listen "$LISTEN")
 [ -n "$model" ] && args+=(--model "default=$model")
+# make run OIDC=1: sign-in with the TEST provider of `make oidc-demo`
+# (configured like ProConnect, http://127.0.0.1:9400; docs/oidc.md)
+if [ "${LIBREAIR_OIDC_DEMO:-}" = 1 ]; then
+    conf=$DATA/.demo-oidc.json
+    cat >"$conf" <<JSON
+{"oidc": {"public_url": "http://$LISTEN", "providers": [
+  {"id": "proconnect", "name": "ProConnect (fournisseur de test)", "issuer": "http://127.0.0.1:9400",
+   "client_id": "libreair-demo", "client_secret": "demo-secret-change-me",
+   "scopes": "openid email given_name usual_name siret uid", "acr_values": "eidas1",
+   "required_acr": "eidas1"}]}}
+JSON
+    args+=(--config "$conf")
+fi
 "$BIN" "${args[@]}" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' INT TERM EXIT
@@ -71,6 +84,22 @@ for _ in $(seq 1 300); do
     kill -0 $pid 2>/dev/null || { echo "demo: the server stopped"; exit 1; }
     sleep 0.2
 done
+if [ "${LIBREAIR_OIDC_DEMO:-}" = 1 ] && [[ $DEMO_KEY == lair_* ]]; then
+    # the demo commune lets in the agents of its SIRET (the test accounts)
+    curl -fsS -X PUT "$url/api/v1/access" -H "Authorization: Bearer $DEMO_KEY" \
+        -H 'Content-Type: application/json' \
+        -d '{"rules":[{"kind":"siret","value":"21750001600019","role":"editor"}]}' >/dev/null ||
+        echo "demo: could not declare the demo SIRET"
+    curl -fsS -X POST "$url/api/v1/members" -H "Authorization: Bearer $DEMO_KEY" \
+        -H 'Content-Type: application/json' \
+        -d '{"email":"jean.martin@mairie-exemple.fr","role":"admin"}' >/dev/null 2>&1 || true
+    cat <<MSG
+
+  Sign-in with OpenID Connect: run 'make oidc-demo' in another terminal (a TEST provider
+  configured like ProConnect), then "Se connecter avec ProConnect" on the console;
+  accounts: agent-1 (editor, by the commune's SIRET), agent-2 (named admin).
+MSG
+fi
 cat <<MSG
 
   LibreAIr is running at $url  (model: ${model:-none — degraded mode: cited excerpts})

@@ -9,7 +9,7 @@ PKGS=(
     libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
     libcurl4-openssl-dev libstemmer-dev libutf8proc-dev libxml2-dev libzip-dev
     libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libharfbuzz-dev
-    libcmocka-dev
+    libcmocka-dev libcjose-dev
     wrk libxapian-dev
     chromium fonts-dejavu-core
     nginx-light openssl
@@ -38,11 +38,13 @@ else
 fi
 
 # Node packages for the end-to-end tests (the official openai client;
-# playwright-core and axe-core for the browser tests).
+# playwright-core and axe-core for the browser tests; oidc-provider, the
+# identity provider of the sign-in tests).
 here=$(cd "$(dirname "$0")/.." && pwd)
 nm=$here/tests/e2e/node_modules
 if [ -f "$here/tests/e2e/package.json" ] &&
-    { [ ! -d "$nm/openai" ] || [ ! -d "$nm/playwright-core" ] || [ ! -d "$nm/axe-core" ]; }; then
+    { [ ! -d "$nm/openai" ] || [ ! -d "$nm/playwright-core" ] || [ ! -d "$nm/axe-core" ] ||
+      [ ! -d "$nm/oidc-provider" ]; }; then
     echo "deps.sh: installing the end-to-end tests' npm packages"
     (cd "$here/tests/e2e" && npm ci --silent --no-audit --no-fund)
 fi

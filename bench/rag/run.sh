@@ -167,7 +167,7 @@ run_set() {
     mkdir -p "$dir"
     # one tenant per set: a tenant's full-text index (and so its BM25
     # statistics) holds all its knowledge bases
-    st=$(post "$op_key" /api/v1/tenants "{\"slug\":\"$tenant\",\"name\":\"Benchmark $s\"}")
+    st=$(post "$op_key" /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$tenant\",\"name\":\"Benchmark $s\"}")
     key=$(jq -r '.admin_key // empty' "$OUT/resp.json" 2>/dev/null)
     [[ $st == 20? && $key == lair_* ]] || die "tenant creation answered $st: $(cat "$OUT/resp.json")"
     st=$(post "$key" /api/v1/knowledge-bases "{\"slug\":\"$s\",\"name\":\"$s\"}")

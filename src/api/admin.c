@@ -1,6 +1,7 @@
 /* Management of tenants (operator) and API keys (a tenant's admin for its
  * tenant, the operator for operator keys). Secrets are returned once, in the
  * creation response, and never again. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,9 @@ enum lair_err api_tenants_create(struct http_req *rq)
     json_t *v;
     json_object_foreach(o, key, v)
     {
-        if (strcmp(key, "slug") && strcmp(key, "name") && strcmp(key, "limits")) {
+        if (strcmp(key, "slug") && strcmp(key, "name") && strcmp(key, "limits") &&
+            strcmp(key, "admin_email") && strcmp(key, "admin_key") &&
+            strcmp(key, "enrollment_expires_in")) {
             e = http_fail(rq, LAIR_EUNPROC, key, "unknown_field", "unknown field '%s'", key);
             goto out;
         }
@@ -82,6 +85,35 @@ enum lair_err api_tenants_create(struct http_req *rq)
             e = unprocessable(rq, "limits", "'limits' must be an object");
         goto out;
     }
+    /* the first admin: named by email (OpenID Connect), or a one-time
+     * enrollment link; the operator gets no secret of the tenant unless it
+     * asks for an emergency key ("admin_key": true), which the tenant's log
+     * shows to its admins (docs/oidc.md) */
+    json_t *email = json_object_get(o, "admin_email"), *mint = json_object_get(o, "admin_key");
+    json_t *ttl_j = json_object_get(o, "enrollment_expires_in");
+    char admin_email[PEOPLE_EMAIL_MAX + 1] = "";
+    if (email) {
+        const char *ev = json_string_value(email);
+        size_t el = ev ? strlen(ev) : 0;
+        for (size_t i = 0; ev && i < el && i < PEOPLE_EMAIL_MAX; i++)
+            admin_email[i] = (char)(ev[i] >= 'A' && ev[i] <= 'Z' ? ev[i] - 'A' + 'a' : ev[i]);
+        if (!ev || el > PEOPLE_EMAIL_MAX || !people_email_valid(admin_email)) {
+            e = unprocessable(rq, "admin_email", "'admin_email' must be an email address");
+            goto out;
+        }
+    }
+    if (mint && !json_is_boolean(mint)) {
+        e = unprocessable(rq, "admin_key", "'admin_key' is true or false");
+        goto out;
+    }
+    int64_t ttl = 72 * 3600;
+    if (ttl_j && (!json_is_string(ttl_j) || key_duration_parse(json_string_value(ttl_j), &ttl) ||
+                  ttl > 30 * 86400)) {
+        e = unprocessable(rq, "enrollment_expires_in",
+                          "'enrollment_expires_in' is a duration like \"72h\" or \"7d\", at most "
+                          "30 days");
+        goto out;
+    }
     const char *s = json_string_value(slug);
     e = tenants_create(app->tenants, s, name ? json_string_value(name) : NULL);
     if (e == LAIR_ECONFLICT) {
@@ -90,11 +122,18 @@ enum lair_err api_tenants_create(struct http_req *rq)
     }
     if (e)
         goto out;
-    char k[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
-    struct key_spec spec = {.role = ROLE_ADMIN, .tenant = s, .name = "first admin key"};
+    char k[KEY_TEXT_MAX] = "", id[KEY_ID_LEN + 1] = "", member[MEMBER_ID_LEN + 1] = "";
+    char link[ENROLL_TOKEN_LEN + 1] = "", link_id[MEMBER_ID_LEN + 1] = "";
+    int64_t link_expires = 0;
+    struct key_spec spec = {.role = ROLE_ADMIN, .tenant = s, .name = "emergency admin key (operator)"};
     e = sysdb_tenant_set_limits(app->sys, s, rpm, tpd, ret);
-    if (!e)
+    if (!e && json_is_true(mint))
         e = sysdb_key_create_spec(app->sys, &spec, k, id);
+    if (!e && admin_email[0])
+        e = people_member_add(app->sys, s, admin_email, ROLE_ADMIN, "operator", member);
+    if (!e && !json_is_true(mint) && !admin_email[0])
+        e = people_enroll_create(app->sys, s, http_principal(rq)->key_id, ttl, link, link_id,
+                                 &link_expires);
     if (e) {
         tenants_delete(app->tenants, s);
         goto out;
@@ -102,10 +141,32 @@ enum lair_err api_tenants_create(struct http_req *rq)
     char target[100];
     snprintf(target, sizeof(target), "tenant:%s", s);
     api_audit(rq, "tenant.create", target, "ok");
-    e = api_respond_json(rq, 201,
-                         json_pack("{s:s, s:s, s:s, s:s}", "slug", s, "name",
-                                   name ? json_string_value(name) : s, "admin_key", k,
-                                   "admin_key_id", id));
+    json_t *r = json_pack("{s:s, s:s}", "slug", s, "name", name ? json_string_value(name) : s);
+    if (r && k[0]) {
+        char t[KEY_ID_LEN + 8];
+        snprintf(t, sizeof(t), "key:%s", id);
+        api_audit_for_tenant(rq, s, "operator.key_mint", t, "role:admin");
+        json_object_set_new(r, "admin_key", json_string(k));
+        json_object_set_new(r, "admin_key_id", json_string(id));
+    }
+    if (r && member[0]) {
+        char t[MEMBER_ID_LEN + 8];
+        snprintf(t, sizeof(t), "member:%s", member);
+        api_audit_for_tenant(rq, s, "member.add", t, "role:admin");
+        json_object_set_new(r, "admin", json_pack("{s:s, s:s, s:s}", "id", member, "email",
+                                                  admin_email, "role", "admin"));
+    }
+    if (r && link[0]) {
+        char t[MEMBER_ID_LEN + 16], url[700];
+        snprintf(t, sizeof(t), "enrollment:%s", link_id);
+        api_audit_for_tenant(rq, s, "enrollment.create", t, "role:admin");
+        snprintf(url, sizeof(url), "%s/enroll/%s", app->public_url ? app->public_url : "", link);
+        json_object_set_new(r, "enrollment", json_pack("{s:s, s:s, s:I}", "id", link_id, "url", url,
+                                                       "expires_at", (json_int_t)link_expires));
+    }
+    sodium_memzero(k, sizeof(k));
+    sodium_memzero(link, sizeof(link));
+    e = api_respond_json(rq, 201, r);
 out:
     json_decref(o);
     return e;
@@ -205,7 +266,12 @@ enum lair_err api_keys_create(struct http_req *rq)
 {
     struct app *app = http_app(rq);
     const char *tenant = NULL;
-    enum lair_err e = key_scope(rq, &tenant);
+    /* a person signed in creates personal keys, of at most their own role,
+     * that die with their membership (store/people.h) */
+    bool personal = http_via_session(rq);
+    if (personal)
+        tenant = http_principal(rq)->tenant;
+    enum lair_err e = personal ? LAIR_OK : key_scope(rq, &tenant);
     if (e)
         return e;
     json_t *o;
@@ -240,6 +306,14 @@ enum lair_err api_keys_create(struct http_req *rq)
                                    "come from the tenant's admin");
         goto out;
     }
+    if (personal && spec.role > http_principal(rq)->role) {
+        e = http_fail(rq, LAIR_EPERM, "role", "forbidden",
+                      "a personal key cannot have a higher role than its owner's (%s)",
+                      key_role_name(http_principal(rq)->role));
+        goto out;
+    }
+    if (personal)
+        spec.member = http_principal(rq)->key_id;
     json_t *as = json_object_get(o, "assistants");
     if (as && !json_is_null(as) && json_is_array(as) && json_array_size(as) > 0 &&
         !key_role_restrictable(spec.role)) {

@@ -13,10 +13,12 @@
 #include "audit/audit.h"
 #include "http/http.h"
 #include "llm/llm.h"
+#include "store/people.h"
 #include "store/system.h"
 #include "store/tenant.h"
 
 struct audit_event;
+struct oidc_rp;
 struct quota_state;
 struct refusal_flusher;
 
@@ -36,6 +38,9 @@ struct app {
     int64_t backup_retention_days; /* the operator's statement (serve --backup-retention-days) */
     json_t *publish_gate; /* BORROWED: the operator's gate for every tenant (eval/gate.h); NULL */
     const char *eval_judge; /* BORROWED: the model that grades evaluation rubrics; NULL: none */
+    const char *public_url; /* BORROWED: the server's external URL ("https://ia.mairie.fr"), for links */
+    struct oidc_rp *oidc;   /* BORROWED: OpenID Connect providers (auth/oidc.h); NULL: keys only */
+    struct session_limits sessions; /* sign-in sessions' timeouts (store/people.h) */
 };
 
 /* The routing table and its size. */
@@ -81,6 +86,9 @@ void api_audit_detail(struct http_req *rq, const char *action, const char *targe
  * in its own log what the operator changed of its settings. */
 void api_audit_for_tenant(struct http_req *rq, const char *slug, const char *action,
                           const char *target, const char *detail);
+/* Appends ev to the log of tenant slug (NULL or "": the operator's),
+ * whoever authenticated rq (the enrollment link's user has no key yet). */
+void api_audit_to(struct http_req *rq, const char *slug, const struct audit_event *ev);
 /* The audit chains' checkpoint key of app's data directory (cached). */
 enum lair_err api_audit_key(struct app *app, unsigned char key[AUDIT_KEY_LEN]);
 /* Audits a denied request (401, 403, 404 on another tenant's ids, 429):

@@ -145,6 +145,32 @@ void api_audit_for_tenant(struct http_req *rq, const char *slug, const char *act
     tenant_db_put(tdb);
 }
 
+void api_audit_to(struct http_req *rq, const char *slug, const struct audit_event *ev)
+{
+    struct app *app = http_app(rq);
+    unsigned char key[AUDIT_KEY_LEN];
+    struct tenant_db *tdb = NULL;
+    enum lair_err e = app_key(app, key);
+    if (!e && slug && slug[0])
+        e = tenants_get(app->tenants, slug, &tdb);
+    if (e) {
+        sodium_memzero(key, sizeof(key));
+        audit_failure_count();
+        log_error("audit", "cannot record %s: %s", ev->action, lair_err_msg(e));
+        return;
+    }
+    struct audit_log l;
+    if (tdb)
+        audit_log_tenant(&l, tdb, key);
+    else
+        audit_log_system(&l, app->sys, key);
+    sodium_memzero(key, sizeof(key));
+    audit_append(&l, ev, NULL);
+    audit_log_release(&l);
+    if (tdb)
+        tenant_db_put(tdb);
+}
+
 enum lair_err api_audit_key(struct app *app, unsigned char key[AUDIT_KEY_LEN])
 {
     return app_key(app, key);

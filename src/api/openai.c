@@ -258,6 +258,16 @@ static enum lair_err parse_gen(struct http_req *rq, json_t *o, struct gen_params
     CHECK(json_opt_string(o, "conversation_id", &r->conversation_id, msg, sizeof(msg)),
           "conversation_id");
 #undef CHECK
+    if (http_via_session(rq)) {
+        /* a person signed in: their conversations carry their subject id,
+         * "member:<id>", whatever "user" says (GDPR export and erasure by
+         * person, docs/oidc.md) */
+        char *subject = arena_alloc(http_arena(rq), MEMBER_ID_LEN + 8);
+        if (!subject)
+            return LAIR_ENOMEM;
+        snprintf(subject, MEMBER_ID_LEN + 8, "member:%s", http_principal(rq)->key_id);
+        r->user = str_c(subject);
+    }
     json_t *tv = json_object_get(o, "temperature"), *pv = json_object_get(o, "top_p");
     r->has_temperature = tv && !json_is_null(tv);
     r->has_top_p = pv && !json_is_null(pv);

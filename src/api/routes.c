@@ -1,10 +1,12 @@
 /* The one routing table: adding an endpoint is one row here and one
  * function. Auth, limits and metrics labels are applied from these rows. */
 #include "api/app.h"
+#include "api/auth_api.h"
 #include "api/gdpr_api.h"
 #include "api/public.h"
 #include "api/web.h"
 #include "api/kb_api.h"
+#include "api/members_api.h"
 #include "api/evals_api.h"
 #include "api/feedback_api.h"
 #include "api/templates_api.h"
@@ -36,6 +38,13 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/keys", api_keys_list, R_AUTH, 0, "keys"},
     {"POST", "/api/v1/keys", api_keys_create, R_AUTH, 64 * KiB, "keys"},
     {"DELETE", "/api/v1/keys/{}", api_keys_delete, R_AUTH, 0, "key"},
+    /* members and access rules: the tenant's admins (api/members.c, docs/oidc.md) */
+    {"GET", "/api/v1/members", api_members_list, R_ADMIN, 0, "members"},
+    {"POST", "/api/v1/members", api_members_add, R_ADMIN, 16 * KiB, "members"},
+    {"PATCH", "/api/v1/members/{}", api_member_patch, R_ADMIN, 16 * KiB, "member"},
+    {"DELETE", "/api/v1/members/{}", api_member_delete, R_ADMIN, 0, "member"},
+    {"GET", "/api/v1/access", api_access_get, R_ADMIN, 0, "access"},
+    {"PUT", "/api/v1/access", api_access_put, R_ADMIN, 256 * KiB, "access"},
     /* assistants */
     {"GET", "/api/v1/assistants", api_assistants_list, R_EDITOR, 0, "assistants"},
     {"GET", "/api/v1/assistant-models", api_assistant_models, R_EDITOR, 0, "assistant_models"},
@@ -118,6 +127,17 @@ const struct route api_routes[] = {
     /* the console's view of its key (api/web.c) */
     {"GET", "/api/v1/me", api_me, R_AUTH, 0, "me"},
     {"GET", "/api/v1/usage", api_usage_get, R_AUTH, 0, "usage"},
+    /* signing in with OpenID Connect, sessions, enrollment links (api/auth.c, docs/oidc.md) */
+    {"GET", "/auth/providers", api_auth_providers, 0, 0, "auth_providers"},
+    {"GET", "/auth/login", api_auth_login, 0, 0, "auth_login"},
+    {"GET", "/auth/callback", api_auth_callback, 0, 0, "auth_callback"},
+    {"GET", "/auth/me", api_auth_me, 0, 0, "auth_me"},
+    {"POST", "/auth/choose", api_auth_choose, 0, 4 * KiB, "auth_choose"},
+    {"POST", "/auth/logout", api_auth_logout, 0, 4 * KiB, "auth_logout"},
+    {"POST", "/auth/logout-all", api_auth_logout_all, 0, 4 * KiB, "auth_logout_all"},
+    {"GET", "/auth/signed-out", api_auth_signed_out, 0, 0, "auth_signed_out"},
+    {"GET", "/enroll/{}", api_enroll_page, 0, 0, "enroll_page"},
+    {"POST", "/enroll/{}", api_enroll_use, 0, 4 * KiB, "enroll_use"},
     /* public widget API (api/public.c): no key; origin-checked, rate-limited */
     {"GET", "/public/v1/assistants/{}", api_public_assistant, 0, 0, "public_assistant"},
     {"OPTIONS", "/public/v1/assistants/{}", api_public_preflight, 0, 0, "public_preflight"},

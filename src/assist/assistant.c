@@ -344,7 +344,7 @@ static enum lair_err parse_knowledge(struct parser *p, json_t *spec, json_t *c)
     if (e)
         return e;
 
-    static const char *const rkeys[] = {"top_k", "min_score", NULL};
+    static const char *const rkeys[] = {"top_k", "min_score", "fencing", NULL};
     json_t *r;
     if ((e = opt_object(p, spec, "retrieval", &r)) ||
         (r && (e = known_keys(p, r, "retrieval", rkeys))))
@@ -355,9 +355,19 @@ static enum lair_err parse_knowledge(struct parser *p, json_t *spec, json_t *c)
     if ((e = opt_int(p, r, "top_k", "retrieval", 1, ASSISTANT_TOP_K_MAX, &top_k, &set)) ||
         (e = opt_number(p, r, "min_score", "retrieval", 0, INFINITY, &min_score, &set)))
         return e;
-    if (json_object_set_new(
-            c, "retrieval",
-            json_pack("{s:I, s:f}", "top_k", (json_int_t)top_k, "min_score", min_score)))
+    json_t *fencing = field(r, "fencing");
+    if (fencing && !json_is_boolean(fencing))
+        return fail(p, "retrieval.fencing",
+                    "'retrieval.fencing' must be true (the default) or false (engineers only: "
+                    "document text reaches the model unfenced)");
+    json_t *rc = json_pack("{s:I, s:f}", "top_k", (json_int_t)top_k, "min_score", min_score);
+    /* stored only when off, so that every file written before the setting
+     * keeps its canonical form (apply again: unchanged) */
+    if (rc && json_is_false(fencing) && json_object_set_new(rc, "fencing", json_false())) {
+        json_decref(rc);
+        return LAIR_ENOMEM;
+    }
+    if (json_object_set_new(c, "retrieval", rc))
         return LAIR_ENOMEM;
     static const char *const citations[] = {"required", "optional", "off", NULL};
     return opt_enum(p, spec, "citations", NULL, citations, "optional", c);
@@ -918,6 +928,7 @@ static void fill(struct assistant *a, json_t *c)
     json_t *r = json_object_get(c, "retrieval");
     a->top_k = (int)json_integer_value(json_object_get(r, "top_k"));
     a->min_score = json_real_value(json_object_get(r, "min_score"));
+    a->unfenced = json_is_false(json_object_get(r, "fencing"));
     static const char *const cit[] = {"off", "optional", "required", NULL};
     a->citations = (enum citation_policy)choice(get_s(c, "citations"), cit);
     json_t *g = json_object_get(c, "guardrails");

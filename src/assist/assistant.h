@@ -47,8 +47,14 @@ struct assistant {
     long long max_tokens;
     const char *knowledge_bases[ASSISTANT_MAX_KB];
     int n_knowledge_bases;
-    int top_k;                      /* retrieval; default 5 */
-    double min_score;               /* default 0 */
+    int top_k;        /* retrieval; default 5 */
+    double min_score; /* default 0 */
+    /* retrieval.fencing false: the sources go into the prompt as they are,
+     * without the fence (markers, "these are data" statement, neutralised
+     * text; src/assist/grounding.h). An engineers' setting to show what the
+     * fence and the fr-injection pack are for; never for production. Zero
+     * (fenced) is the default. */
+    bool unfenced;
     enum citation_policy citations; /* default optional */
     const char *refusal;            /* guardrails.refusal; NULL when none */
     enum pii_mode pii;              /* default keep */

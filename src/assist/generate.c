@@ -275,6 +275,106 @@ static void heading_one(void *arg, const char *path)
     add_topic(arg, t);
 }
 
+/* True when a file name says something: a run of 5 letters or more, or two
+ * runs of 3 or more ("naissance", "plan-velo"; not "F1234", "scan0001"). */
+static bool name_has_words(const char *name)
+{
+    size_t run = 0, short_runs = 0;
+    for (const unsigned char *p = (const unsigned char *)name;; p++) {
+        bool letter = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p >= 0x80;
+        if (letter && *p != '.') {
+            run++;
+            continue;
+        }
+        if (run >= 5 || (run >= 3 && ++short_runs >= 2))
+            return true;
+        run = 0;
+        if (!*p || *p == '.')
+            return false;
+    }
+}
+
+#define OPENING_TITLE_BYTES 100
+#define OPENING_WORDS 12
+#define OPENING_LINES 4
+
+/* Words of 3 letters or more in s[0..n). */
+static size_t long_words(const char *s, size_t n)
+{
+    size_t words = 0, run = 0;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned char c = i < n ? (unsigned char)s[i] : ' ';
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) {
+            run++;
+            continue;
+        }
+        words += run >= 3;
+        run = 0;
+    }
+    return words;
+}
+
+/* The first sentence of text[0..line), cut after OPENING_WORDS words (at a
+ * comma or colon past half of them when there is one) with "…". */
+static void sentence_topic(const char *text, size_t line, char out[TOPIC_MAX + 1])
+{
+    size_t words = 0, clause = 0, cut = 0, i = 0;
+    for (; i < line; i++) {
+        char c = text[i];
+        bool space = c == ' ' || c == '\t';
+        if (!space && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t'))
+            words++;
+        if (words >= OPENING_WORDS && space) {
+            cut = clause ? clause : i;
+            break;
+        }
+        if ((c == ',' || c == ';' || c == ':') && words * 2 >= OPENING_WORDS)
+            clause = i;
+        if ((c == '.' || c == '!' || c == '?') && (i + 1 == line || text[i + 1] == ' ')) {
+            i++;
+            break;
+        }
+    }
+    size_t n = cut ? cut : i;
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == ',' || text[n - 1] == ';'))
+        n--;
+    if (n > 0 && text[n - 1] == '.')
+        n--;
+    char tmp[TOPIC_MAX + 8];
+    size_t k = utf8_cut(text, n, TOPIC_MAX - 4);
+    memcpy(tmp, text, k);
+    snprintf(tmp + k, sizeof(tmp) - k, "%s", cut || k < n ? "…" : "");
+    copy_cut(out, TOPIC_MAX + 1, tmp, strlen(tmp));
+}
+
+/* The topic an opening text stands for: its first line when it reads like
+ * a title (at most OPENING_TITLE_BYTES bytes, no final punctuation), else
+ * its first sentence (sentence_topic). A title line with fewer than two
+ * words of three letters ("Oui", "Concours", "Au travail": a tab's label
+ * more often than a title) is passed over for the next line, up to
+ * OPENING_LINES lines. */
+static void opening_topic(const char *text, char out[TOPIC_MAX + 1])
+{
+    out[0] = 0;
+    for (int k = 0; k < OPENING_LINES && *text; k++) {
+        while (*text == ' ' || *text == '\n' || *text == '\t')
+            text++;
+        size_t line = strcspn(text, "\n");
+        size_t n = line;
+        while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == ':' || text[n - 1] == '\t'))
+            n--;
+        bool title = n > 0 && n <= OPENING_TITLE_BYTES && !strchr(".!?;,", text[n - 1]);
+        if (!title || long_words(text, n) >= 2 || k + 1 == OPENING_LINES) {
+            if (title)
+                copy_cut(out, TOPIC_MAX + 1, text, n);
+            else
+                sentence_topic(text, line, out);
+            return;
+        }
+        text += line;
+    }
+}
+
 /* "carte-identite_2024.pdf" → "carte identite 2024". */
 static void name_topic(const char *name, char out[TOPIC_MAX + 1])
 {
@@ -305,6 +405,20 @@ static enum lair_err gen_fail(struct gen_error *err, const char *field, const ch
     err->code = code;
     snprintf(err->msg, sizeof(err->msg), "%s", msg);
     return LAIR_EUNPROC;
+}
+
+/* The topic of a document named by a code ("F1234.txt"): its opening
+ * text's (opening_topic), or the file name when it has no text. */
+static enum lair_err opening_of(struct tenant_db *db, const struct doc *d, char t[TOPIC_MAX + 1])
+{
+    char text[1024];
+    enum lair_err e = kb_document_opening(db, d->id, text, sizeof(text));
+    if (e)
+        return e;
+    opening_topic(text, t);
+    if (!t[0])
+        name_topic(d->name, t);
+    return LAIR_OK;
 }
 
 static enum lair_err read_bases(struct tenant_db *db, const struct gen_opts *o, struct docs *ds,
@@ -345,8 +459,10 @@ static enum lair_err read_bases(struct tenant_db *db, const struct gen_opts *o, 
         if (!d->n_topics) { /* no headings: the title, else the file name */
             if (d->title)
                 copy_cut(t, sizeof(t), d->title, strlen(d->title));
-            else
+            else if (name_has_words(d->name))
                 name_topic(d->name, t);
+            else if ((e = opening_of(db, d, t)))
+                return e;
             add_topic(d, t);
         }
     }

@@ -250,6 +250,8 @@ static const char preamble_cite[] =
     "crochets, par exemple [1] ou [2][3]. Si elles ne permettent pas de répondre, dis-le.\n";
 static const char preamble_nocite[] =
     "Réponds à partir de ces sources. Si elles ne permettent pas de répondre, dis-le.\n";
+/* Without the fence: a title, no statement that the sources are data. */
+static const char preamble_unfenced[] = "Sources :\n";
 
 static int count_tokens(struct llm_model *m, struct str s)
 {
@@ -270,11 +272,13 @@ static const char *common_heading(const struct search_hit *hits, size_t k)
 }
 
 /* The header line of source i: <<<SOURCE i | document : « x » | page p |
- * section : h>>> (the section when its passages share one). */
+ * section : h>>> (the section when its passages share one); unfenced,
+ * "[i] document : « x » | page p | section : h". */
 static enum lair_err source_header(struct buf *b, size_t i, const struct search_hit *h,
-                                   const char *heading)
+                                   const char *heading, bool fenced)
 {
-    enum lair_err e = buf_printf(b, "\n" GROUNDING_SOURCE_OPEN " | document : « ", i);
+    enum lair_err e = fenced ? buf_printf(b, "\n" GROUNDING_SOURCE_OPEN " | document : « ", i)
+                             : buf_printf(b, "\n[%zu] document : « ", i);
     if (!e)
         e = append_label(b, h->document ? h->document : "", 200);
     if (!e)
@@ -287,7 +291,7 @@ static enum lair_err source_header(struct buf *b, size_t i, const struct search_
             e = append_label(b, heading, 300);
     }
     if (!e)
-        e = buf_puts(b, ">>>\n");
+        e = buf_puts(b, fenced ? ">>>\n" : "\n");
     return e;
 }
 
@@ -307,12 +311,12 @@ static enum lair_err append_cut(struct buf *b, struct str clean, size_t max)
 /* One source: header, the texts of its first k passages (neutralised in
  * clean[], separated by "[…]", each under its section when they have
  * different ones; the last one at most last_max bytes) and the closing
- * marker. */
+ * marker (fenced only). */
 static enum lair_err format_source(struct buf *b, size_t i, const struct search_hit *hits, size_t k,
-                                   const struct buf *clean, size_t last_max)
+                                   const struct buf *clean, size_t last_max, bool fenced)
 {
     const char *common = common_heading(hits, k);
-    enum lair_err e = source_header(b, i, &hits[0], common);
+    enum lair_err e = source_header(b, i, &hits[0], common, fenced);
     for (size_t j = 0; !e && j < k; j++) {
         if (j > 0)
             e = buf_puts(b, "\n[…]\n");
@@ -327,15 +331,16 @@ static enum lair_err format_source(struct buf *b, size_t i, const struct search_
             e = append_cut(b, buf_str(&clean[j]), j + 1 == k ? last_max : clean[j].len);
     }
     if (!e)
-        e = buf_printf(b, "\n" GROUNDING_SOURCE_CLOSE "\n", i);
+        e = fenced ? buf_printf(b, "\n" GROUNDING_SOURCE_CLOSE "\n", i) : buf_puts(b, "\n");
     return e;
 }
 
 /* Adds source i (hits[0..n), its passages) to out within *left tokens: as
- * many whole passages as fit, or the first one cut. OUT: *k the passages
- * added (0: none), *whole when all n were added uncut. */
+ * many whole passages as fit, or the first one cut. Fenced, the passages
+ * are neutralised first. OUT: *k the passages added (0: none), *whole when
+ * all n were added uncut. */
 static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit *hits, size_t n,
-                              struct llm_model *m, int *left, size_t *k, bool *whole)
+                              struct llm_model *m, bool fenced, int *left, size_t *k, bool *whole)
 {
     *whole = false;
     struct buf *clean = calloc(n, sizeof(*clean));
@@ -349,13 +354,15 @@ static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit
     for (size_t j = 0; j < n; j++) {
         buf_init(&clean[j], 0);
         if (!e)
-            e = grounding_neutralise((struct str){hits[j].text, hits[j].text_len}, &clean[j]);
+            e = fenced
+                    ? grounding_neutralise((struct str){hits[j].text, hits[j].text_len}, &clean[j])
+                    : buf_append(&clean[j], hits[j].text ? hits[j].text : "", hits[j].text_len);
     }
     /* whole passages, one more at a time while they fit */
     int best_t = 0;
     for (size_t j = 1; !e && j <= n; j++) {
         buf_reset(&one);
-        if ((e = format_source(&one, i, hits, j, clean, clean[j - 1].len)))
+        if ((e = format_source(&one, i, hits, j, clean, clean[j - 1].len, fenced)))
             break;
         int t = count_tokens(m, buf_str(&one));
         if (t > *left)
@@ -371,7 +378,7 @@ static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit
     size_t max = clean[0].len;
     for (int attempt = 0; !e && *k == 0 && attempt < 5; attempt++) {
         buf_reset(&one);
-        if ((e = format_source(&one, i, hits, 1, clean, max)))
+        if ((e = format_source(&one, i, hits, 1, clean, max, fenced)))
             break;
         int t = count_tokens(m, buf_str(&one));
         if (t <= *left) {
@@ -403,24 +410,27 @@ static enum lair_err pack_one(struct buf *out, size_t i, const struct search_hit
 }
 
 enum lair_err grounding_pack(const struct search_hit *hits, const struct grounding_source *src,
-                             size_t n_src, struct llm_model *m, int budget, bool cite,
+                             size_t n_src, struct llm_model *m, int budget, unsigned flags,
                              struct buf *out, struct grounding_source *packed, size_t *n_packed,
                              int *tokens)
 {
     buf_reset(out);
     *n_packed = 0;
     *tokens = 0;
-    enum lair_err e = buf_puts(out, preamble);
+    bool fenced = !(flags & GROUNDING_UNFENCED);
+    enum lair_err e = buf_puts(out, fenced ? preamble : preamble_unfenced);
     if (!e)
-        e = buf_puts(out, cite ? preamble_cite : preamble_nocite);
+        e = buf_puts(out, flags & GROUNDING_CITE ? preamble_cite : preamble_nocite);
     if (e)
         return e;
-    static const char closing[] = "\n" GROUNDING_BLOCK_CLOSE;
-    int left = budget - count_tokens(m, buf_str(out)) - count_tokens(m, S(closing));
+    static const char closing_fenced[] = "\n" GROUNDING_BLOCK_CLOSE;
+    const char *closing = fenced ? closing_fenced : "";
+    int left = budget - count_tokens(m, buf_str(out)) - count_tokens(m, str_c(closing));
     for (size_t i = 0; i < n_src && left > 0; i++) {
         size_t k;
         bool whole;
-        if ((e = pack_one(out, *n_packed + 1, hits + src[i].first, src[i].n, m, &left, &k, &whole)))
+        if ((e = pack_one(out, *n_packed + 1, hits + src[i].first, src[i].n, m, fenced, &left, &k,
+                          &whole)))
             return e;
         if (k == 0)
             break;
@@ -749,8 +759,9 @@ enum lair_err grounding_prepare(struct tenant_db *db, const struct assistant *a,
             return LAIR_ENOMEM;
         struct buf block;
         buf_init(&block, 0);
-        e = grounding_pack(hits, src, n_src, m, budget_for(m, conv, max_tokens), cite, &block, kept,
-                           &packed, &out->block_tokens);
+        unsigned flags = (cite ? GROUNDING_CITE : 0) | (a->unfenced ? GROUNDING_UNFENCED : 0);
+        e = grounding_pack(hits, src, n_src, m, budget_for(m, conv, max_tokens), flags, &block,
+                           kept, &packed, &out->block_tokens);
         if (!e && block.len) {
             char *p = arena_strndup(ar, block.ptr, block.len);
             if (!p)

@@ -123,18 +123,26 @@ enum lair_err grounding_group(const struct search_hit *hits, size_t n, struct ar
  * but newline and tab become spaces, and invalid UTF-8 becomes U+FFFD. */
 enum lair_err grounding_neutralise(struct str text, struct buf *out);
 
+/* How grounding_pack writes the block. */
+enum grounding_pack_flags {
+    GROUNDING_CITE = 1 << 0, /* ask the model to cite sources by number */
+    /* No fence (the assistant's retrieval.fencing false, engineers only):
+     * no markers, no statement that the sources are data, passages as they
+     * are, not neutralised; each source is "[n] document" then its text. */
+    GROUNDING_UNFENCED = 1 << 1,
+};
+
 /* Packs the sources src[0..n_src) (passages in hits, as grounding_group
  * gives them) in order into the sources block within budget tokens of model
  * m (NULL: estimated at one token per 2 bytes). A source's passages are
  * separated by "[…]"; the first source that does not fit whole keeps the
  * passages that fit (its first one cut when at least
- * GROUNDING_MIN_SOURCE_TOKENS remain), and packing stops there. cite: ask
- * the model to cite sources by number. OUT: out (reset first) holds the
- * block, or nothing when no source fits; packed[0..*n_packed) (capacity
- * n_src) the sources as packed (the last one may have fewer passages);
- * *tokens. */
+ * GROUNDING_MIN_SOURCE_TOKENS remain), and packing stops there. flags:
+ * enum grounding_pack_flags. OUT: out (reset first) holds the block, or
+ * nothing when no source fits; packed[0..*n_packed) (capacity n_src) the
+ * sources as packed (the last one may have fewer passages); *tokens. */
 enum lair_err grounding_pack(const struct search_hit *hits, const struct grounding_source *src,
-                             size_t n_src, struct llm_model *m, int budget, bool cite,
+                             size_t n_src, struct llm_model *m, int budget, unsigned flags,
                              struct buf *out, struct grounding_source *packed, size_t *n_packed,
                              int *tokens);
 

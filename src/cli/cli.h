@@ -54,7 +54,8 @@ void cli_tenant_close(struct cli_tenant *h);
 /* A tenant's assistants run in this process through the server's chat
  * pipeline (assist/chat.h), as the tenant's admin (key id "cli"): drafts
  * and earlier versions may be addressed, raw models by name, nothing is
- * stored and no quota counted. */
+ * stored and no quota counted (libreair eval run sets ctx.usage to charge
+ * the tenant). */
 struct cli_chat {
     struct cli_tenant t;
     struct llm_registry *models; /* OWNED */

@@ -13,15 +13,18 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "eval/run.h"
 #include "eval/suite.h"
 #include "store/assistants.h"
+#include "store/conversations.h"
 #include "store/evals.h"
 #include "core/banned.h"
 
@@ -404,6 +407,42 @@ static void on_case(void *arg, size_t done, size_t passed, size_t total, json_t 
             (long long)num(result, "latency_ms"));
 }
 
+/* The run's usage goes to the tenant's daily usage (key id "cli"), as an
+ * API run's goes to its key's: chat_ctx.usage, called from the worker
+ * threads. */
+static pthread_mutex_t usage_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void charge(void *arg, const struct principal *p, int tokens)
+{
+    struct cli_chat *s = arg;
+    char day[11];
+    conv_usage_day(time(NULL), day);
+    pthread_mutex_lock(&usage_mu);
+    enum lair_err e = conv_usage_add(s->t.db, day, p->key_id, 1, tokens > 0 ? tokens : 0);
+    pthread_mutex_unlock(&usage_mu);
+    if (e)
+        fprintf(stderr, "libreair eval run: usage not recorded: %s\n", lair_err_msg(e));
+}
+
+/* Refuses a run when the tenant's daily token quota is used up, as the
+ * API's admission does; 0 when it may run. */
+static int quota_left(struct cli_chat *s, const char *tenant)
+{
+    struct tenant_row row;
+    int64_t requests, tokens;
+    char day[11];
+    conv_usage_day(time(NULL), day);
+    if (sysdb_tenant_get(s->t.sys, tenant, &row) || row.tokens_per_day <= 0 ||
+        conv_usage_get(s->t.db, day, CONV_USAGE_TENANT, &requests, &tokens) ||
+        tokens < row.tokens_per_day)
+        return 0;
+    fprintf(stderr,
+            "libreair eval run: the daily token quota of %lld tokens for tenant %s is used up "
+            "(it starts again at 00:00 UTC; 'libreair tenant set' changes it)\n",
+            (long long)row.tokens_per_day, tenant);
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct opts o = {0};
@@ -426,6 +465,12 @@ static int cmd_run(int argc, char **argv)
     struct cli_chat s;
     if (cli_chat_open_slots("libreair eval run", o.data, o.tenant, o.models, o.n_models, par, &s))
         return 1;
+    if (quota_left(&s, o.tenant)) {
+        cli_chat_close(&s);
+        return 1;
+    }
+    s.ctx.usage = charge;
+    s.ctx.usage_arg = &s;
     struct eval_suite suite;
     int suite_version = 0;
     enum lair_err e = eval_load(s.t.db, o.assistant, o.suite, o.pack, &suite, &suite_version);

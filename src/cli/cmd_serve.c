@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/auth_api.h"
+#include "auth/oidc.h"
 #include "assist/assistant.h"
 #include "api/web.h"
 #include "api/kb_api.h"
@@ -53,6 +55,9 @@ struct serve_opts {
     const char *audit_heads_file; /* where the audit chains' heads are also written */
     int audit_heads_syslog;       /* 1 on (default), 0 off, -1 unset */
     struct cli_pools *pools; /* upstreams and fallbacks of models[] */
+    const char *public_url;  /* --public-url / "public_url": the server's external URL */
+    json_t *oidc;            /* OWNED: the configuration's "oidc" (docs/oidc.md); NULL: keys only */
+    int session_idle_min, session_max_hours; /* "sessions"; 0 = defaults */
 };
 
 static void usage(FILE *f)
@@ -74,6 +79,8 @@ static void usage(FILE *f)
             "  --listen H:P      address to listen on (default $LIBREAIR_LISTEN, then\n"
             "                    127.0.0.1:8080; port 0 picks a free port)\n"
             "  --config FILE     JSON configuration (docs/configuration.md)\n"
+            "  --public-url URL  the server's external URL, for sign-in redirects and\n"
+            "                    enrollment links (default: from --listen)\n"
             "  --model N=P       serve the GGUF file P under the name N (repeatable);\n"
             "                    $LIBREAIR_MODEL=P adds 'default'\n"
             "  --slots N         requests decoded together per model (default 4)\n"
@@ -194,7 +201,8 @@ static int load_config(struct serve_opts *o, const char *file)
             strcmp(key, "vector_cache_mib") && strcmp(key, "metrics_token_file") &&
             strcmp(key, "tls") && strcmp(key, "insecure_http") && strcmp(key, "trusted_proxies") &&
             strcmp(key, "audit_heads") && strcmp(key, "allow_missing_models") &&
-            strcmp(key, "backup_retention_days") && strcmp(key, "publish_gate")) {
+            strcmp(key, "backup_retention_days") && strcmp(key, "publish_gate") &&
+            strcmp(key, "public_url") && strcmp(key, "oidc") && strcmp(key, "sessions")) {
             fprintf(stderr, "libreair serve: %s: unknown setting '%s'\n", file, key);
             goto out;
         }
@@ -210,6 +218,43 @@ static int load_config(struct serve_opts *o, const char *file)
         goto bad_type;
     if (json_is_true(missing))
         o->allow_missing_models = 1;
+    json_t *pub = json_object_get(root, "public_url");
+    if (pub && !o->public_url) {
+        if (!json_is_string(pub))
+            goto bad_type;
+        o->public_url = keep(o, json_string_value(pub), json_string_length(pub));
+    }
+    json_t *oidc = json_object_get(root, "oidc");
+    if (oidc) {
+        json_decref(o->oidc);
+        o->oidc = json_deep_copy(oidc); /* checked by oidc_rp_new */
+    }
+    json_t *sess = json_object_get(root, "sessions");
+    if (sess) {
+        const char *sk;
+        json_t *sv;
+        json_object_foreach(sess, sk, sv) {
+            if (strcmp(sk, "idle_minutes") && strcmp(sk, "max_hours")) {
+                fprintf(stderr,
+                        "libreair serve: %s: 'sessions' takes idle_minutes and max_hours\n",
+                        file);
+                goto out;
+            }
+        }
+        if ((json_object_get(sess, "idle_minutes") &&
+             int_field(sess, "idle_minutes", &o->session_idle_min, file)) ||
+            (json_object_get(sess, "max_hours") &&
+             int_field(sess, "max_hours", &o->session_max_hours, file)))
+            goto out;
+        if (o->session_idle_min < 0 || o->session_idle_min > 24 * 60 ||
+            o->session_max_hours < 0 || o->session_max_hours > 24 * 30) {
+            fprintf(stderr,
+                    "libreair serve: %s: sessions.idle_minutes is 1 to 1440, max_hours 1 to "
+                    "720\n",
+                    file);
+            goto out;
+        }
+    }
     json_t *gate = json_object_get(root, "publish_gate");
     if (gate && !o->gate_flags) { /* flags win; checked with them in check_gate */
         json_decref(o->gate_file);
@@ -449,6 +494,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                                          {"backup-retention-days", required_argument, NULL, 'Y'},
                                          {"publish-gate", required_argument, NULL, 'W'},
                                          {"eval-judge", required_argument, NULL, 1001},
+                                         {"public-url", required_argument, NULL, 1002},
                                          {0}};
     int v;
     int c;
@@ -534,6 +580,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 return 2;
             break;
         case 1001: o->eval_judge = optarg; break;
+        case 1002: o->public_url = optarg; break;
         case 'G':
             if (parse_int(optarg, "--gpu-layers", &o->gpu_layers))
                 return 2;
@@ -810,6 +857,7 @@ static void release_opts(struct serve_opts *o)
     json_decref(o->gate_flags);
     json_decref(o->gate_file);
     json_decref(o->publish_gate);
+    json_decref(o->oidc);
     for (int i = 0; i < o->n_owned; i++)
         free(o->owned[i]);
     if (o->pools) {
@@ -912,7 +960,32 @@ int cmd_serve(int argc, char **argv)
                       .tenant_raw_models = o.tenant_raw_models != 0,
                       .backup_retention_days = o.backup_retention_days,
                       .publish_gate = o.publish_gate,
-                      .eval_judge = o.eval_judge};
+                      .eval_judge = o.eval_judge,
+                      .sessions = {.idle = (int64_t)o.session_idle_min * 60,
+                                   .absolute = (int64_t)o.session_max_hours * 3600}};
+    char public_url[512];
+    if (o.public_url)
+        snprintf(public_url, sizeof(public_url), "%s", o.public_url);
+    else
+        snprintf(public_url, sizeof(public_url), "%s://%s", o.tls_cert ? "https" : "http",
+                 o.listen);
+    app.public_url = public_url;
+    struct oidc_rp *oidc = NULL;
+    if (o.oidc) {
+        char why[300] = "";
+        if (!json_object_get(o.oidc, "public_url") && json_is_object(o.oidc))
+            json_object_set_new(o.oidc, "public_url", json_string(public_url));
+        if (oidc_rp_new(o.oidc, &oidc, why, sizeof(why)) != LAIR_OK) {
+            fprintf(stderr, "libreair serve: %s: %s\n", o.config ? o.config : "oidc", why);
+            release_opts(&o);
+            sysdb_free(sys);
+            return 2;
+        }
+        app.oidc = oidc;
+        log_info("serve", "sign-in with OpenID Connect: %zu provider%s, redirect URI %s/auth/callback",
+                 oidc_rp_count(oidc), oidc_rp_count(oidc) == 1 ? "" : "s",
+                 oidc_rp_public_url(oidc));
+    }
     app.models = llm_registry_new();
     app.quotas = quota_state_new();
     if (tenants_new(data, sys, &app.tenants) != LAIR_OK)
@@ -932,6 +1005,7 @@ int cmd_serve(int argc, char **argv)
                              .tls_cert = o.tls_cert,
                              .tls_key = o.tls_key,
                              .trusted_proxies = o.trusted_proxies,
+                             .session = api_session_auth,
                              .static_file = api_static_file};
     struct http_server *srv = NULL;
     struct ingest *ingest = NULL;
@@ -949,6 +1023,7 @@ int cmd_serve(int argc, char **argv)
         llm_registry_free(app.models);
         quota_state_free(app.quotas);
         tenants_free(app.tenants);
+        oidc_rp_free(oidc);
         sysdb_free(sys);
         release_opts(&o);
         return 1;
@@ -998,6 +1073,7 @@ int cmd_serve(int argc, char **argv)
     llm_registry_free(app.models);
     quota_state_free(app.quotas);
     tenants_free(app.tenants);
+    oidc_rp_free(oidc);
     sysdb_free(sys);
     bool failed = l.failed && !o.allow_missing_models;
     release_opts(&o);

@@ -12,13 +12,15 @@
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "ops/move.h"
+#include "store/people.h"
 #include "store/system.h"
 #include "store/tenant.h"
 #include "core/banned.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: libreair tenant create SLUG [--name \"...\"] [--data DIR]\n"
+    fprintf(f, "usage: libreair tenant create SLUG [--name \"...\"] [--admin-email EMAIL]\n"
+               "                              [--admin-key] [--public-url URL] [--data DIR]\n"
                "       libreair tenant list [--data DIR]\n"
                "       libreair tenant delete SLUG [--data DIR]\n"
                "       libreair tenant set SLUG [--rpm N] [--tokens-per-day N] [--retention-days N]\n"
@@ -26,14 +28,20 @@ static void usage(FILE *f)
                "       libreair tenant show SLUG [--data DIR]\n"
                "       libreair tenant export --tenant SLUG --to FILE [--data DIR]\n"
                "       libreair tenant import FILE [--as SLUG] [--sha256 HEX] [--data DIR]\n\n"
-               "create prints the tenant's first admin key alone on the last line (shown once).\n"
+               "create names the tenant's first admin: --admin-email EMAIL (they sign in with\n"
+               "       OpenID Connect), or else prints a one-time enrollment link, valid 72 hours,\n"
+               "       alone on the last line, for the tenant's admin to create their own key\n"
+               "       (with --public-url, a full URL). --admin-key (emergency) prints an admin\n"
+               "       key instead, alone on the last line; the tenant's audit log shows it to\n"
+               "       its admins (docs/oidc.md).\n"
                "delete removes the tenant's directory and every key of the tenant.\n"
                "set    changes limits (0: none), retention and the models the tenant may use;\n"
                "       a running server applies it to its next request (docs/quotas.md).\n"
                "       Withdrawing a model that published assistants use needs --force.\n"
                "show   prints the tenant's settings and its usage of the last 31 days.\n"
                "export writes the tenant (assistants, knowledge bases, conversations, keys,\n"
-               "       audit log) to FILE, one archive, and FILE.sha256; the server may run.\n"
+               "       members and access rules, audit log) to FILE, one archive, and\n"
+               "       FILE.sha256; the server may run.\n"
                "import takes such a file into DIR (as SLUG when given), checking it first.\n"
                "       Keys work here only if DIR shares the source's pepper; otherwise a new\n"
                "       admin key is printed alone on the last line (shown once).\n"
@@ -83,8 +91,40 @@ static void close_all(struct handles *h)
     sysdb_free(h->sys);
 }
 
-static int do_create(struct handles *h, const char *slug, const char *name)
+struct create_opts {
+    const char *name, *admin_email, *public_url;
+    bool admin_key;
+};
+
+/* An operator's action inside the tenant, in the tenant's own log. */
+static void audit_in_tenant(struct handles *h, const char *slug, const char *action,
+                            const char *target, const char *detail)
 {
+    struct tenant_db *tdb = NULL;
+    if (tenants_get(h->tenants, slug, &tdb))
+        return;
+    struct audit_event ev = {.actor = "operator:cli", .action = action, .target = target,
+                             .outcome = "ok", .detail = detail};
+    audit_record(h->data, h->sys, tdb, &ev);
+    tenant_db_put(tdb);
+}
+
+static int do_create(struct handles *h, const char *slug, const struct create_opts *co)
+{
+    const char *name = co->name;
+    char email[PEOPLE_EMAIL_MAX + 1] = "";
+    if (co->admin_email) {
+        size_t n = strlen(co->admin_email);
+        for (size_t i = 0; i < n && i < PEOPLE_EMAIL_MAX; i++) {
+            char c = co->admin_email[i];
+            email[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        if (n > PEOPLE_EMAIL_MAX || !people_email_valid(email)) {
+            fprintf(stderr, "libreair tenant: --admin-email '%s' is not an email address\n",
+                    co->admin_email);
+            return 2;
+        }
+    }
     enum lair_err e = tenants_create(h->tenants, slug, name);
     if (e == LAIR_EINVAL) {
         fprintf(stderr, "libreair tenant: invalid slug '%s' (a-z, 0-9, '-', at most 63)\n", slug);
@@ -94,14 +134,46 @@ static int do_create(struct handles *h, const char *slug, const char *name)
         fprintf(stderr, "libreair tenant: tenant '%s' already exists\n", slug);
         return 1;
     }
-    char key[KEY_TEXT_MAX], id[KEY_ID_LEN + 1];
-    struct key_spec spec = {.role = ROLE_ADMIN, .tenant = slug, .name = "first admin key"};
-    if (e || (e = sysdb_key_create_spec(h->sys, &spec, key, id))) {
+    char key[KEY_TEXT_MAX] = "", id[KEY_ID_LEN + 1] = "", member[MEMBER_ID_LEN + 1] = "";
+    char link[ENROLL_TOKEN_LEN + 1] = "", link_id[MEMBER_ID_LEN + 1] = "";
+    int64_t expires = 0;
+    struct key_spec spec = {.role = ROLE_ADMIN, .tenant = slug,
+                            .name = "emergency admin key (operator)"};
+    if (!e && co->admin_key)
+        e = sysdb_key_create_spec(h->sys, &spec, key, id);
+    if (!e && email[0])
+        e = people_member_add(h->sys, slug, email, ROLE_ADMIN, "operator:cli", member);
+    if (!e && !co->admin_key && !email[0])
+        e = people_enroll_create(h->sys, slug, "operator:cli", 72 * 3600, link, link_id, &expires);
+    if (e) {
         fprintf(stderr, "libreair tenant: cannot create '%s': %s\n", slug, lair_err_msg(e));
+        tenants_delete(h->tenants, slug);
         return 1;
     }
     audit_cli(h, "tenant.create", slug);
-    printf("Tenant '%s' created. Its first admin key (shown once):\n%s\n", slug, key);
+    char target[64];
+    if (member[0]) {
+        snprintf(target, sizeof(target), "member:%s", member);
+        audit_in_tenant(h, slug, "member.add", target, "role:admin");
+        printf("Tenant '%s' created. Its first admin, %s, signs in with OpenID Connect.\n", slug,
+               email);
+    }
+    if (link[0]) {
+        snprintf(target, sizeof(target), "enrollment:%s", link_id);
+        audit_in_tenant(h, slug, "enrollment.create", target, "role:admin");
+        printf("Tenant '%s' created. Give this one-time link to its admin (valid 72 hours;\n"
+               "it creates their own admin key, which you never see):\n%s/enroll/%s\n",
+               slug, co->public_url ? co->public_url : "", link);
+    }
+    if (key[0]) {
+        snprintf(target, sizeof(target), "key:%s", id);
+        audit_in_tenant(h, slug, "operator.key_mint", target, "role:admin");
+        printf("Tenant '%s' created. Emergency admin key (shown once; the tenant's audit log "
+               "shows its admins that you made it):\n%s\n",
+               slug, key);
+    }
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(link, sizeof(link));
     return 0;
 }
 
@@ -229,8 +301,12 @@ int cmd_tenant(int argc, char **argv)
     const char *data = NULL, *name = NULL;
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
                                          {"name", required_argument, NULL, 'n'},
+                                         {"admin-email", required_argument, NULL, 'e'},
+                                         {"admin-key", no_argument, NULL, 'k'},
+                                         {"public-url", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
+    struct create_opts co = {0};
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -242,10 +318,13 @@ int cmd_tenant(int argc, char **argv)
         return cmd_tenant_settings(argc, argv);
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "d:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:n:e:ku:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
         case 'n': name = optarg; break;
+        case 'e': co.admin_email = optarg; break;
+        case 'k': co.admin_key = true; break;
+        case 'u': co.public_url = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -264,7 +343,8 @@ int cmd_tenant(int argc, char **argv)
     struct handles h;
     if (open_all(cli_data_dir(data), &h))
         return 1;
-    int rc = !strcmp(verb, "create") ? do_create(&h, argv[optind], name)
+    co.name = name;
+    int rc = !strcmp(verb, "create") ? do_create(&h, argv[optind], &co)
              : !strcmp(verb, "list") ? do_list(&h)
                                      : do_delete(&h, argv[optind]);
     close_all(&h);

@@ -193,3 +193,19 @@ size_t utf8_complete_prefix(const char *s, size_t len)
     size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
     return (back + 1 < need) ? start : len;
 }
+
+enum lair_err buf_html(struct buf *b, const char *s)
+{
+    enum lair_err e = LAIR_OK;
+    for (; !e && s && *s; s++) {
+        switch (*s) {
+        case '&': e = buf_puts(b, "&amp;"); break;
+        case '<': e = buf_puts(b, "&lt;"); break;
+        case '>': e = buf_puts(b, "&gt;"); break;
+        case '"': e = buf_puts(b, "&quot;"); break;
+        case '\'': e = buf_puts(b, "&#39;"); break;
+        default: e = buf_append(b, s, 1);
+        }
+    }
+    return e;
+}

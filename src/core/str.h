@@ -47,6 +47,8 @@ enum lair_err buf_printf(struct buf *b, const char *fmt, ...)
 enum lair_err buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Hands the storage to the caller (OWNED, free with free()); b is emptied. */
 char *buf_detach(struct buf *b, size_t *len);
+/* Appends s with &, <, >, " and ' written as HTML character references. */
+enum lair_err buf_html(struct buf *b, const char *s);
 static inline struct str buf_str(const struct buf *b)
 {
     return (struct str){b->ptr ? b->ptr : "", b->len};

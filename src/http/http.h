@@ -103,6 +103,11 @@ struct http_config {
     /* A bearer token that /metrics then requires (compared in constant time);
      * NULL: /metrics is open. BORROWED for the server's life. */
     const char *metrics_token;
+    /* A request to a keyed route that has no Authorization header but has
+     * a Cookie: the application's sign-in sessions (api/auth.c). Fills who
+     * and returns LAIR_OK, or records the refusal with http_fail (it checks
+     * CSRF on requests that change state). May be NULL: keys only. */
+    enum lair_err (*session)(void *app, struct http_req *rq, struct principal *who);
     /* Static files: lookup by path; NULL when none. */
     bool (*static_file)(const char *path, const unsigned char **data, size_t *len,
                         const char **content_type);
@@ -141,6 +146,8 @@ const char *http_header(struct http_req *rq, const char *name);
 const struct principal *http_principal(struct http_req *rq);
 /* True when a key was presented and verified. */
 bool http_authenticated(struct http_req *rq);
+/* True when the request was authenticated by a sign-in session's cookie. */
+bool http_via_session(struct http_req *rq);
 const char *http_method(struct http_req *rq);
 const char *http_path(struct http_req *rq);
 /* The matched route's metrics name, or "unmatched". */

@@ -106,6 +106,7 @@ struct http_req {
     struct arena arena;
     struct principal who;
     bool authed;
+    bool via_session; /* authenticated by a sign-in session (http_config.session) */
     void *user;
     double t0;
     int status;
@@ -147,6 +148,7 @@ struct arena *http_arena(struct http_req *rq) { return &rq->arena; }
 struct str http_body(struct http_req *rq) { return buf_str(&rq->body); }
 const struct principal *http_principal(struct http_req *rq) { return &rq->who; }
 bool http_authenticated(struct http_req *rq) { return rq->authed; }
+bool http_via_session(struct http_req *rq) { return rq->via_session; }
 const char *http_method(struct http_req *rq) { return rq->method; }
 const char *http_path(struct http_req *rq) { return rq->url; }
 void *http_user(struct http_req *rq) { return rq->user; }
@@ -751,13 +753,21 @@ static const struct route *route_find(struct http_server *s, struct http_req *rq
 static enum lair_err authenticate(struct http_req *rq)
 {
     const char *h = http_header(rq, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
-                         "missing API key: send 'Authorization: Bearer <key>'");
-    struct str key = str_trim(str_c(h + 7));
-    if (sysdb_key_check(rq->srv->cfg.sys, key, &rq->who) != LAIR_OK)
-        return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
-                         "invalid, revoked or expired API key");
+    if (!h && rq->srv->cfg.session && http_header(rq, "Cookie")) {
+        /* a person signed in with a browser session (the hook checks CSRF) */
+        enum lair_err e = rq->srv->cfg.session(rq->srv->cfg.app, rq, &rq->who);
+        if (e)
+            return e;
+        rq->via_session = true;
+    } else {
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+            return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
+                             "missing API key: send 'Authorization: Bearer <key>'");
+        struct str key = str_trim(str_c(h + 7));
+        if (sysdb_key_check(rq->srv->cfg.sys, key, &rq->who) != LAIR_OK)
+            return http_fail(rq, LAIR_EAUTH, NULL, "invalid_api_key",
+                             "invalid, revoked or expired API key");
+    }
     rq->authed = true;
     unsigned f = rq->route->flags;
     enum key_role role = rq->who.role;

@@ -304,6 +304,30 @@ enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
+enum lair_err kb_document_opening(struct tenant_db *db, int64_t id, char *out, size_t cap)
+{
+    sqlite3_stmt *st;
+    out[0] = 0;
+    enum lair_err e = prep(tenant_db_handle(db),
+                           "SELECT text FROM (SELECT text, seq FROM chunks WHERE document_id = ?1"
+                           " UNION ALL SELECT c.text, r.seq FROM chunk_refs r"
+                           " JOIN chunks c ON c.id = r.chunk_id WHERE r.document_id = ?1)"
+                           " ORDER BY seq LIMIT 1",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *t = col_text(st, 0);
+        size_t n = utf8_complete_prefix(t, strlen(t) < cap ? strlen(t) : cap - 1);
+        memcpy(out, t, n);
+        out[n] = 0;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
 static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_t *id,
                             char sha256[65])
 {

@@ -91,6 +91,11 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
  * what the assistant generator (assist/generate.h) turns into questions. */
 enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
                                    void (*fn)(void *arg, const char *heading_path), void *arg);
+/* The start of document id's text, its first chunk (shared ones included),
+ * cut to at most cap - 1 bytes on a UTF-8 boundary, into out[cap]; "" when
+ * it has none: what the assistant generator reads of a document that has
+ * neither headings nor title. */
+enum lair_err kb_document_opening(struct tenant_db *db, int64_t id, char *out, size_t cap);
 /* The id and content hash of document `name`. LAIR_ENOTFOUND. */
 enum lair_err kb_document_lookup(struct tenant_db *db, const char *kb, const char *name,
                                  int64_t *id, char sha256[65]);

@@ -70,6 +70,73 @@ static const struct db_migration migrations[] = {
      "END;"},
     /* v5: the models a tenant may use ('*': every model the server serves) */
     {"ALTER TABLE tenants ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '*';"},
+    /* v6: people who sign in with OpenID Connect (src/store/people.c, docs/oidc.md):
+     * members, access rules, sessions, sign-ins under way, enrollment links, and
+     * personal keys (api_keys.member) that die with their membership */
+    {"CREATE TABLE members ("
+     "  id TEXT PRIMARY KEY,"
+     "  tenant TEXT NOT NULL REFERENCES tenants(slug) ON DELETE CASCADE,"
+     "  email TEXT NOT NULL DEFAULT '',"
+     "  name TEXT NOT NULL DEFAULT '',"
+     "  provider TEXT NOT NULL DEFAULT '',"
+     "  sub TEXT NOT NULL DEFAULT '',"
+     "  role TEXT NOT NULL,"
+     "  source TEXT NOT NULL,"
+     "  removed INTEGER NOT NULL DEFAULT 0,"
+     "  added_by TEXT NOT NULL DEFAULT '',"
+     "  created_at INTEGER NOT NULL,"
+     "  last_login INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"
+     "CREATE UNIQUE INDEX members_email ON members(tenant, email) WHERE email <> '';"
+     "CREATE UNIQUE INDEX members_sub ON members(tenant, provider, sub) WHERE sub <> '';"
+     "CREATE INDEX members_person ON members(provider, sub);"
+     "CREATE TABLE access_rules ("
+     "  tenant TEXT NOT NULL REFERENCES tenants(slug) ON DELETE CASCADE,"
+     "  kind TEXT NOT NULL,"
+     "  value TEXT NOT NULL,"
+     "  role TEXT NOT NULL,"
+     "  provider TEXT NOT NULL DEFAULT '',"
+     "  PRIMARY KEY (tenant, kind, value, provider)"
+     ") STRICT;"
+     "CREATE INDEX access_rules_value ON access_rules(kind, value);"
+     "CREATE TABLE sessions ("
+     "  id_hash BLOB PRIMARY KEY,"
+     "  provider TEXT NOT NULL,"
+     "  sub TEXT NOT NULL,"
+     "  email TEXT NOT NULL DEFAULT '',"
+     "  name TEXT NOT NULL DEFAULT '',"
+     "  member TEXT NOT NULL DEFAULT '',"
+     "  csrf TEXT NOT NULL,"
+     "  id_token TEXT NOT NULL DEFAULT '',"
+     "  claims TEXT NOT NULL DEFAULT '{}',"
+     "  created_at INTEGER NOT NULL,"
+     "  last_seen INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE INDEX sessions_person ON sessions(provider, sub);"
+     "CREATE INDEX sessions_member ON sessions(member);"
+     "CREATE TABLE oidc_pending ("
+     "  state_hash BLOB PRIMARY KEY,"
+     "  binding_hash BLOB NOT NULL,"
+     "  provider TEXT NOT NULL,"
+     "  nonce TEXT NOT NULL,"
+     "  verifier TEXT NOT NULL,"
+     "  next TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE TABLE enrollments ("
+     "  token_hash BLOB PRIMARY KEY,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  tenant TEXT NOT NULL REFERENCES tenants(slug) ON DELETE CASCADE,"
+     "  created_by TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  used_at INTEGER NOT NULL DEFAULT 0,"
+     "  key_id TEXT NOT NULL DEFAULT ''"
+     ") STRICT;"
+     "ALTER TABLE api_keys ADD COLUMN member TEXT NOT NULL DEFAULT '';"
+     "CREATE TRIGGER tenants_delete_sessions BEFORE DELETE ON tenants BEGIN"
+     "  DELETE FROM sessions WHERE member IN (SELECT id FROM members WHERE tenant = old.slug);"
+     "END;"},
 };
 
 struct sysdb {
@@ -366,8 +433,8 @@ enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec
     }
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO api_keys(id, hash, role, tenant, created_at, expires_at, "
-                           "name, assistants, rpm_limit, tokens_per_day) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           "name, assistants, rpm_limit, tokens_per_day, member) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
@@ -380,6 +447,7 @@ enum lair_err sysdb_key_create_spec(struct sysdb *s, const struct key_spec *spec
         sqlite3_bind_text(st, 8, spec->assistants ? spec->assistants : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, spec->rpm_limit);
         sqlite3_bind_int64(st, 10, spec->tokens_per_day);
+        sqlite3_bind_text(st, 11, spec->member ? spec->member : "", -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         e = rc == SQLITE_DONE ? LAIR_OK : db_err(s->db, rc); /* a full disk: 507 */
         sqlite3_finalize(st);
@@ -770,6 +838,13 @@ uint64_t sysdb_tenants_version(struct sysdb *s)
 }
 
 struct sqlite3 *sysdb_handle(struct sysdb *s) { return s->db; }
+
+void sysdb_lock(struct sysdb *s) { pthread_mutex_lock(&s->mu); }
+void sysdb_unlock(struct sysdb *s) { pthread_mutex_unlock(&s->mu); }
+void sysdb_secret_hash(const struct sysdb *s, const void *secret, size_t len, unsigned char out[32])
+{
+    hash_secret(s, secret, len, out);
+}
 
 const struct db_migration *sysdb_schema(int *n)
 {

@@ -39,6 +39,7 @@ struct key_spec {
     const char *assistants; /* comma-separated slugs; NULL or "" = all; user keys only */
     int64_t expires_at;     /* unix time; 0 = never */
     int64_t rpm_limit, tokens_per_day;
+    const char *member; /* a personal key: revoked with this member (store/people.h); NULL: none */
 };
 
 /* Bounds on what a client may ask for, so that adding them to a time or
@@ -158,6 +159,12 @@ const struct db_migration *sysdb_schema(int *n);
 
 /* The system database handle, for src/store/ modules only (audit). */
 struct sqlite3 *sysdb_handle(struct sysdb *s);
+/* The lock that orders this process's use of the handle (store/ modules that
+ * run transactions on it: people.c). */
+void sysdb_lock(struct sysdb *s);
+void sysdb_unlock(struct sysdb *s);
+/* The data directory's keyed hash of a secret (keys, sessions, links). */
+void sysdb_secret_hash(const struct sysdb *s, const void *secret, size_t len, unsigned char out[32]);
 /* Checks a bearer secret. LAIR_EAUTH when unknown, revoked, expired or wrong.
  * An editor or admin key restricted to assistants (written before such
  * restrictions were refused) authenticates as a user key with the same

@@ -18,9 +18,9 @@ as() {
 need() { [ "$STATUS" = "$1" ] || { cat "$WORK/resp" >&2; fail "$2: status $STATUS, not $1"; }; }
 check() { jq -e "$1" "$WORK/resp" >/dev/null || { cat "$WORK/resp" >&2; fail "$2"; }; }
 
-as "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant a"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant a"
 ADMIN_A=$(jq -r .admin_key "$WORK/resp")
-as "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"B"}' >/dev/null; need 201 "tenant b"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"B"}' >/dev/null; need 201 "tenant b"
 ADMIN_B=$(jq -r .admin_key "$WORK/resp")
 newkey() { as "$1" POST /api/v1/keys "$2" >/dev/null; need 201 "key $2"; jq -r .key "$WORK/resp"; }
 EDITOR=$(newkey "$ADMIN_A" '{"role":"editor"}')

@@ -37,7 +37,7 @@ has_event() {
 }
 
 # ---- management actions are recorded with the actor's key id ----
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"Ville A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"Ville A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 ADMIN_ID=$(jq -r .admin_key_id "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
@@ -151,7 +151,7 @@ pass "append failures are exported in /metrics"
 # ---- an older copy of a tenant's database put back ----
 # The copy's log and sealed head verify on their own; the high-water mark
 # that system.db kept does not go back with them.
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"Ville B"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"Ville B"}'
 ADMIN_B=$(jq -r .admin_key "$WORK/resp")
 DB_B=$WORK/data/tenants/ville-b/tenant.db
 expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'
@@ -159,7 +159,8 @@ sql "$DB_B" ".backup '$WORK/ville-b-old.db'"
 expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'
 expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"editor"}'
 expect 200 "$ADMIN_B" GET /api/v1/audit/verify
-jq -e '.ok == true and .events == 3' "$WORK/resp" >/dev/null || fail "ville-b before: $(cat "$WORK/resp")"
+# 4: the operator's emergency key (operator.key_mint, docs/oidc.md) and three keys
+jq -e '.ok == true and .events == 4' "$WORK/resp" >/dev/null || fail "ville-b before: $(cat "$WORK/resp")"
 kill "$SERVER_PID"
 wait "$SERVER_PID" || true
 SERVER_PID=
@@ -170,16 +171,16 @@ out=$("$BIN" audit verify --data "$WORK/data" --tenant ville-b)
 rc=$?
 set -e
 [ $rc = 1 ] || fail "a tenant database put back from an older copy verifies: exit $rc ($out)"
-[[ $out == *"breaks at event 2 (rolled_back)"* ]] || fail "cli does not say rolled back at 2: $out"
+[[ $out == *"breaks at event 3 (rolled_back)"* ]] || fail "cli does not say rolled back at 3: $out"
 start_server
 expect 200 "$ADMIN_B" GET /api/v1/audit/verify
-jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 2' "$WORK/resp" >/dev/null ||
+jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 3' "$WORK/resp" >/dev/null ||
     fail "api verify after the restore: $(cat "$WORK/resp")"
 # new events chain from the restored head, and do not move the mark
 for i in 1 2 3; do expect 201 "$ADMIN_B" POST /api/v1/keys '{"role":"user"}'; done
 expect 200 "$ADMIN_B" GET /api/v1/audit/verify
-jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 3' "$WORK/resp" >/dev/null ||
+jq -e '.ok == false and .reason == "rolled_back" and .broken_at == 4' "$WORK/resp" >/dev/null ||
     fail "api verify after new events: $(cat "$WORK/resp")"
-grep -q "tenant:ville-b log: it does not hold event 3" "$WORK/server.err" ||
+grep -q "tenant:ville-b log: it does not hold event 4" "$WORK/server.err" ||
     fail "the server does not say the log went back: $(cat "$WORK/server.err")"
 pass "a tenant's database put back from an older copy is found (rolled_back), also after new events"

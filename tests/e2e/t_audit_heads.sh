@@ -15,7 +15,7 @@ OP=$KEY
 grep -q 'cannot append' "$WORK/bad.out" || fail "no reason given: $(cat "$WORK/bad.out")"
 start_server --audit-heads-file "$HEADS"
 
-KEY=$OP api POST /api/v1/tenants '{"slug":"ville","name":"Ville"}' >/dev/null
+KEY=$OP api POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}' >/dev/null
 [ "$STATUS" = 201 ] || fail "tenant"
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 for i in 1 2 3; do

@@ -38,7 +38,7 @@ sql() { sqlite3 -readonly "$1" "$2"; }
 
 declare -A ADMIN
 for t in ville-a ville-b; do
-    expect 201 "$OP" POST /api/v1/tenants "{\"slug\":\"$t\",\"name\":\"$t\"}"
+    expect 201 "$OP" POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$t\",\"name\":\"$t\"}"
     ADMIN[$t]=$(jq -r .admin_key "$WORK/resp")
     expect 201 "${ADMIN[$t]}" POST /api/v1/assistants \
         '{"slug":"conte","model":"stories","instructions":"Tell a story."}'

@@ -86,7 +86,7 @@ before(async () => {
   shots = join(tmp, 'screens');
   mkdirSync(shots);
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '1024', '--threads', '1']);
-  const r = await api('POST', '/api/v1/tenants', { slug: 'ville-test', name: 'Ville de Test' }, srv.key);
+  const r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'ville-test', name: 'Ville de Test' }, srv.key);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   admin = r.body.admin_key;
   allowed = await hostPage(srv.url);

@@ -70,7 +70,7 @@ before(async () => {
   shots = join(tmp, 'screens');
   mkdirSync(shots);
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '512', '--threads', '1']);
-  const r = await api('POST', '/api/v1/tenants', { slug: 'ville-chat', name: 'Ville' }, srv.key);
+  const r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'ville-chat', name: 'Ville' }, srv.key);
   assert.equal(r.status, 201);
   admin = r.body.admin_key;
   const a = await api('POST', '/api/v1/assistants', { slug: 'conte', name: 'Conteur', model: 'stories',

@@ -44,7 +44,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-eval-'));
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '1024', '--threads', '1']);
-  const t = await api('POST', '/api/v1/tenants', { slug: 'mairie', name: 'Mairie' }, srv.key);
+  const t = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie', name: 'Mairie' }, srv.key);
   assert.equal(t.status, 201);
   admin = t.body.admin_key;
   editor = (await api('POST', '/api/v1/keys', { role: 'editor' }, admin)).body.key;

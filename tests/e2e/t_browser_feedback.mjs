@@ -50,7 +50,7 @@ before(async () => {
   shots = join(tmp, 'screens');
   mkdirSync(shots);
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '1', '--ctx', '512', '--threads', '1']);
-  const r = await api('POST', '/api/v1/tenants', { slug: 'ville-fb', name: 'Ville' }, srv.key);
+  const r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'ville-fb', name: 'Ville' }, srv.key);
   assert.equal(r.status, 201);
   admin = r.body.admin_key;
   for (const slug of ['conte', 'guichet']) {

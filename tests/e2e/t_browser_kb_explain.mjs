@@ -41,7 +41,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-explain-'));
   srv = await startServer([]);
-  const t = await api('POST', '/api/v1/tenants', { slug: 'mairie', name: 'Mairie' }, srv.key);
+  const t = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie', name: 'Mairie' }, srv.key);
   assert.equal(t.status, 201);
   editor = (await api('POST', '/api/v1/keys', { role: 'editor' }, t.body.admin_key)).body.key;
   assert.equal((await api('POST', '/api/v1/knowledge-bases', { slug: 'etat-civil' }, editor)).status, 201);

@@ -112,7 +112,7 @@ before(async () => {
     ],
   }));
   srv = await startServer(['--config', cfg, '--threads', '1']);
-  const r = await api('POST', '/api/v1/tenants', { slug: 'mairie-ops', name: 'Mairie' }, srv.key);
+  const r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie-ops', name: 'Mairie' }, srv.key);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   admin = r.body.admin_key;
   const k = await api('POST', '/api/v1/keys', { role: 'editor', name: 'rédaction' }, admin);

@@ -93,7 +93,7 @@ before(async () => {
   shots = join(tmp, 'screens');
   mkdirSync(shots);
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '2048', '--threads', '1']);
-  let r = await api('POST', '/api/v1/tenants', { slug: 'ville-test', name: 'Ville de Test' }, srv.key);
+  let r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'ville-test', name: 'Ville de Test' }, srv.key);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   admin = r.body.admin_key;
   site = await hostSite(srv.url);

@@ -37,9 +37,9 @@ SECRET=$(node "$SRC/bench/client.mjs" system-prompt --seed 11 --system-tokens 15
 CODE="Mon code d'accès au coffre est 4721."
 WRONG="Mon code d'accès au coffre est 9358."
 
-as "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant A"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant A"
 A=$(jq -r .admin_key "$WORK/resp")
-as "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"B"}' >/dev/null; need 201 "tenant B"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"B"}' >/dev/null; need 201 "tenant B"
 B=$(jq -r .admin_key "$WORK/resp")
 
 # assistant KEY SLUG INSTRUCTIONS [ORIGINS]: created and published

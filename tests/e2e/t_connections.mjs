@@ -106,7 +106,7 @@ before(async () => {
   srv = await serve(['--config', join(dir, 'config.json'), '--model', `stories=${STORIES}`,
     '--slots', '1', '--ctx', '512', '--threads', '1', '--header-timeout', '2',
     '--max-client-connections', '20', '--max-body-memory', '1', '--metrics-token-file', join(dir, 'token')]);
-  const t = await api(srv.url, opKey, 'POST', '/api/v1/tenants', { slug: 'ville', name: 'Ville' });
+  const t = await api(srv.url, opKey, 'POST', '/api/v1/tenants', { admin_key: true, slug: 'ville', name: 'Ville' });
   assert.equal(t.status, 201);
   adminKey = t.body.admin_key;
   const a = await api(srv.url, adminKey, 'POST', '/api/v1/assistants',

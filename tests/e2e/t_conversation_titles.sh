@@ -13,7 +13,7 @@ start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 1
 OP=$KEY
 
 as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }
-KEY=$OP api POST /api/v1/tenants '{"slug":"ville-t","name":"Ville T"}' >/dev/null
+KEY=$OP api POST /api/v1/tenants '{"admin_key":true,"slug":"ville-t","name":"Ville T"}' >/dev/null
 [ "$STATUS" = 201 ] || fail "tenant: $STATUS"
 A=$(jq -r .admin_key "$WORK/resp")
 newkey() {

@@ -13,7 +13,7 @@ OP=$KEY
 
 as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }
 tenant() {
-    KEY=$OP api POST /api/v1/tenants "{\"slug\":\"$1\",\"name\":\"$1\"}" >/dev/null
+    KEY=$OP api POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$1\",\"name\":\"$1\"}" >/dev/null
     [ "$STATUS" = 201 ] || fail "create tenant $1: $STATUS"
     jq -r .admin_key "$WORK/resp"
 }

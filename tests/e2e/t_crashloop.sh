@@ -67,7 +67,7 @@ sql() { sqlite3 -batch -noheader -readonly "$@"; }
 init_data
 OP=$KEY
 start_server "${SERVE_ARGS[@]}"
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 TDB=$DATA/tenants/ville/tenant.db
 expect 201 "$ADMIN" POST /api/v1/knowledge-bases '{"slug":"docs","name":"Documents"}'

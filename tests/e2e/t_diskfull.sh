@@ -90,7 +90,7 @@ refused_or() {
     esac
 }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
 EDITOR=$(jq -r .key "$WORK/resp")
@@ -174,7 +174,7 @@ pass "uploads while the disk fills: $(uploads_with 202) acknowledged (202), $(up
 # ---- every kind of write on the full disk ----
 cat /dev/zero >>"$MNT/filler" 2>/dev/null || true # what the refused uploads gave back
 refused_or key.create 201 "$ADMIN" POST /api/v1/keys '{"role":"user"}'
-refused_or tenant.create 201 "$OP" POST /api/v1/tenants '{"slug":"pleine","name":"Pleine"}'
+refused_or tenant.create 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"pleine","name":"Pleine"}'
 TENANT_REFUSED=$([ "$STATUS" = 201 ] && echo no || echo yes)
 refused_or kb.create 201 "$EDITOR" POST /api/v1/knowledge-bases '{"slug":"autre"}'
 refused_or chat 200 "$ADMIN" POST /v1/chat/completions "$(chat_body "$SUBJECT")"
@@ -203,7 +203,7 @@ cp "$WORK/resp" "$WORK/up/after.json"
 expect 200 "$OP" GET /api/v1/tenants
 if [ "$TENANT_REFUSED" = yes ]; then
     check '[.data[].slug] | index("pleine") == null' "a tenant refused with 507 does not exist"
-    expect 201 "$OP" POST /api/v1/tenants '{"slug":"pleine","name":"Pleine"}'
+    expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"pleine","name":"Pleine"}'
 fi
 pass "space back: key, knowledge base, chat, erasure, upload and tenant creation work again"
 

@@ -106,7 +106,7 @@ before(async () => {
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '1', '--threads', '1']);
   const r = await fetch(`${srv.url}/api/v1/tenants`, {
     method: 'POST', headers: { Authorization: `Bearer ${srv.key}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ slug: 'ville', name: 'Ville' }),
+    body: JSON.stringify({ admin_key: true, slug: 'ville', name: 'Ville' }),
   });
   admin = (await r.json()).admin_key;
 });

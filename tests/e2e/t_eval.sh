@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 init_data
 export LIBREAIR_DATA=$WORK/data
 unset LIBREAIR_MODEL
-ADMIN=$("$BIN" tenant create ville --name Ville | tail -n1)
+ADMIN=$("$BIN" tenant create --admin-key ville --name Ville | tail -n1)
 [[ $ADMIN == lair_* ]] || fail "tenant create printed no key"
 mkdir -p "$WORK/docs"
 cat >"$WORK/docs/naissance.txt" <<'DOC'
@@ -111,9 +111,23 @@ jq -e '[.cases[] | select(.passed == false) | .reasons[]] | any(test("GIROFLE-77
     "$WORK/pack.json" >/dev/null || fail "pack reasons: $(jq -c '[.cases[]|.reasons]' "$WORK/pack.json")"
 pass "the fr-injection pack catches planted canaries repeated by degraded mode"
 
+# CLI runs charge the tenant's daily usage (key id "cli") and respect its quota.
+"$BIN" tenant set ville --tokens-per-day 1 >/dev/null
+set +e
+"$BIN" eval run --tenant ville --assistant etat-civil --suite base >/dev/null 2>"$WORK/quota.err"
+rc=$?
+set -e
+[ $rc = 1 ] || fail "a run over the tenant's quota: exit $rc $(cat "$WORK/quota.err")"
+grep -q 'daily token quota of 1 tokens for tenant ville is used up' "$WORK/quota.err" ||
+    fail "quota: $(cat "$WORK/quota.err")"
+"$BIN" tenant set ville --tokens-per-day 0 >/dev/null
+pass "a CLI run is refused once the tenant's daily tokens are used up"
+
 # ---- the API -----------------------------------------------------------------
 start_server --model "default=$STORIES" --slots 2 --ctx 1024 --threads 1
 KEY=$ADMIN
+api GET /api/v1/usage | jq -e '.today.requests >= 11 and .today.tokens > 0' >/dev/null ||
+    fail "the CLI runs' usage: $(cat "$WORK/resp")"
 api POST /api/v1/assistants/etat-civil/eval-runs '{"pack":"fr-hors-sujet","version":1}' >/dev/null
 [ "$STATUS" = 202 ] || fail "start a run: $STATUS $(cat "$WORK/resp")"
 RUN=$(jq -r .id "$WORK/resp")

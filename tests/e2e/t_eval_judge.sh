@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 init_data
 export LIBREAIR_DATA=$WORK/data
 unset LIBREAIR_MODEL
-ADMIN=$("$BIN" tenant create ville --name Ville | tail -n1)
+ADMIN=$("$BIN" tenant create --admin-key ville --name Ville | tail -n1)
 mkdir -p "$WORK/docs"
 cat >"$WORK/docs/naissance.txt" <<'DOC'
 Acte de naissance

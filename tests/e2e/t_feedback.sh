@@ -27,7 +27,7 @@ pub() { # pub PATH BODY: the widget's request, from an allowed origin
         -H 'Content-Type: application/json' --data-binary "$2" "$URL$1")
 }
 
-as "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}'; need 201 "tenant"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}'; need 201 "tenant"
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 as "$ADMIN" POST /api/v1/keys '{"role":"editor"}'; need 201 "editor key"
 EDITOR=$(jq -r .key "$WORK/resp")

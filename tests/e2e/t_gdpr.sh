@@ -67,7 +67,7 @@ erase_subject() {
     expect 200 "$1" POST /api/v1/gdpr/erase "$(jq -cn --arg s "$2" '{subject:$s}')"
 }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"Ville A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"Ville A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
 EDITOR=$(jq -r .key "$WORK/resp")
@@ -270,7 +270,7 @@ else
 fi
 
 # ---- tenant deletion ----
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"Ville B"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"Ville B"}'
 ADMIN_B=$(jq -r .admin_key "$WORK/resp")
 assistant "$ADMIN_B" conte keep 0
 C6=$(canary)

@@ -13,7 +13,7 @@ init_data
 OPKEY=$KEY
 export LIBREAIR_DATA=$WORK/data
 unset LIBREAIR_MODEL
-ADMIN=$("$BIN" tenant create ville --name Ville | tail -n1)
+ADMIN=$("$BIN" tenant create --admin-key ville --name Ville | tail -n1)
 [[ $ADMIN == lair_* ]] || fail "tenant create printed no key"
 mkdir -p "$WORK/docs" "$WORK/out"
 cat >"$WORK/docs/naissance.md" <<'DOC'

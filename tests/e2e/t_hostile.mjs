@@ -84,12 +84,20 @@ const routes = () => [
   { m: 'POST', p: '/api/v1/gdpr/export', body: { subject: 'u1' }, key: 'admin' },
   { m: 'POST', p: '/api/v1/gdpr/erase', body: { subject: 'nobody' }, key: 'admin' },
   { m: 'POST', p: '/public/v1/assistants/ville-a.conte/chat', body: { messages: [{ role: 'user', content: 'Once' }] }, key: 'none' },
+  // sign-in and members (docs/oidc.md): no provider is configured here
+  { m: 'POST', p: '/auth/choose', body: { tenant: 'ville-a' }, key: 'none' },
+  { m: 'POST', p: '/auth/logout', body: {}, key: 'none' },
+  { m: 'POST', p: '/enroll/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', body: {}, key: 'none' },
+  { m: 'POST', p: '/api/v1/members', body: { email: 'agent@ville-a.fr', role: 'editor' }, key: 'admin' },
+  { m: 'PUT', p: '/api/v1/access', body: { rules: [{ kind: 'siret', value: '21750001600019', role: 'user' }] }, key: 'admin' },
 ];
 const paths = [
   '/v1/models/%00', '/v1/models/' + 'a'.repeat(5000), '/api/v1/assistants/..%2F..%2Fsystem', '/api/v1/jobs/-1',
   '/api/v1/conversations/%27%20OR%201=1', '/api/v1/conversations?limit=-5&before=abc', '/api/v1/audit?limit=99999999999999999999',
   '/api/v1/knowledge-bases/kb0/documents/%2e%2e', '/api/v1/assistants/conte/versions/999999999999/restore',
   '/public/v1/assistants/%E2%80%AE', '/v1//chat//completions', '/v1/chat/completions/', '/%', '/?%zz',
+  '/auth/callback?state=' + 'a'.repeat(3000), '/auth/callback?code=x&state=y&iss=%00', '/auth/login?provider=%2e%2e',
+  '/auth/me', '/enroll/%00', '/enroll/' + 'A'.repeat(43) + '/x', '/api/v1/members/%27',
 ];
 
 async function send(method, path, key, body, extraHeaders = {}) {
@@ -116,7 +124,7 @@ function checkAnswer(what, r) {
 
 before(async () => {
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '256', '--threads', '1', '--tenant-raw-models']);
-  const t = await send('POST', '/api/v1/tenants', srv.key, JSON.stringify({ slug: 'ville-a', name: 'Ville A' }));
+  const t = await send('POST', '/api/v1/tenants', srv.key, JSON.stringify({ admin_key: true, slug: 'ville-a', name: 'Ville A' }));
   assert.equal(t.status, 201, t.text);
   admin = JSON.parse(t.text).admin_key;
   const a = await send('POST', '/api/v1/assistants', admin, JSON.stringify({ slug: 'conte', name: 'Conte', model: 'stories', instructions: 'Once upon a time', visibility: 'public' }));

@@ -42,6 +42,6 @@ pass "init of an initialised directory leaves no key file"
 start_server
 api GET /api/v1/tenants >/dev/null
 [ "$STATUS" = 200 ] || fail "the key from the file is refused: $STATUS"
-api POST /api/v1/tenants '{"slug":"ville","name":"Ville"}' >/dev/null
+api POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}' >/dev/null
 [ "$STATUS" = 201 ] || [ "$STATUS" = 200 ] || fail "tenant create with the file's key: $STATUS"
 pass "the key in the file is the operator key"

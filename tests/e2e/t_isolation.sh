@@ -26,7 +26,7 @@ expect() { # expect STATUS KEY METHOD PATH [BODY]
 
 setup_tenant() { # setup_tenant SLUG -> sets ADMIN_<n>, EDITOR_<n>, USER_<n>, CONV_<n>
     local slug=$1 n=$2
-    call "$OP" POST /api/v1/tenants "{\"slug\":\"$slug\",\"name\":\"$slug\"}"
+    call "$OP" POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$slug\",\"name\":\"$slug\"}"
     [ "$STATUS" = 201 ] || fail "tenant $slug: $STATUS"
     local admin
     admin=$(jq -r .admin_key "$WORK/resp")
@@ -116,7 +116,7 @@ matrix() { # matrix METHOD PATH BODY S_OP S_ADMIN S_EDITOR S_USER
     expect "$7" "$USER_A" "$m" "$p" "$b"
 }
 matrix GET /api/v1/tenants "" 200 403 403 403
-matrix POST /api/v1/tenants '{"slug":"x-1"}' 201 403 403 403
+matrix POST /api/v1/tenants '{"admin_key":true,"slug":"x-1"}' 201 403 403 403
 matrix DELETE /api/v1/tenants/x-1 "" 200 403 403 403
 matrix GET /api/v1/keys "" 200 200 403 403
 matrix GET /api/v1/assistants "" 403 200 200 403
@@ -202,6 +202,30 @@ jq -e --arg e "${LEG_E:5:12}" --arg a "${LEG_A:5:12}" \
     '[.data[] | select(.id == $e or .id == $a) | .role] == ["user", "user"]' "$WORK/resp" >/dev/null ||
     fail "listed as $(jq -c '[.data[] | {id, role}]' "$WORK/resp")"
 pass "a restricted editor or admin key from an earlier version acts as a restricted user key"
+
+# ---- members and access rules (docs/oidc.md): the tenant's admins only ----
+expect 201 "$ADMIN_A" POST /api/v1/members '{"email":"agent@ville-a.fr","role":"editor"}'
+MEMBER_A=$(jq -r .id "$WORK/resp")
+expect 200 "$ADMIN_A" PUT /api/v1/access '{"rules":[{"kind":"domain","value":"ville-a.fr","role":"user"}]}'
+for k in "$EDITOR_A" "$USER_A"; do
+    expect 403 "$k" GET /api/v1/members
+    expect 403 "$k" POST /api/v1/members '{"email":"x@ville-a.fr","role":"admin"}'
+    expect 403 "$k" GET /api/v1/access
+    expect 403 "$k" PUT /api/v1/access '{"rules":[]}'
+done
+expect 403 "$OP" GET /api/v1/members
+expect 403 "$OP" PUT /api/v1/access '{"rules":[]}'
+# B's admin: A's member ids answer like unknown ones, A's rules and members are not B's
+expect 404 "$ADMIN_B" PATCH "/api/v1/members/$MEMBER_A" '{"role":"admin"}'
+expect 404 "$ADMIN_B" DELETE "/api/v1/members/$MEMBER_A"
+expect 200 "$ADMIN_B" GET /api/v1/members
+jq -e '.data | length == 0' "$WORK/resp" >/dev/null || fail "B sees members: $(cat "$WORK/resp")"
+expect 200 "$ADMIN_B" GET /api/v1/access
+jq -e '.rules | length == 0' "$WORK/resp" >/dev/null || fail "B sees rules: $(cat "$WORK/resp")"
+expect 200 "$ADMIN_A" GET /api/v1/members
+jq -e --arg m "$MEMBER_A" '[.data[] | select(.id == $m and .role == "editor")] | length == 1' \
+    "$WORK/resp" >/dev/null || fail "A's member changed: $(cat "$WORK/resp")"
+pass "members and access rules: admins of their own tenant only"
 
 # ---- deleting a tenant removes its directory and revokes its keys ----
 [ -d "$WORK/data/tenants/ville-b" ] || fail "no tenant directory"

@@ -12,9 +12,9 @@ start_server --model "stories=$STORIES" --slots 2 --ctx 1024 --threads 1
 OP=$KEY
 as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@" >/dev/null; KEY=$save; }
 need() { [ "$STATUS" = "$1" ] || fail "$2: wanted $1, got $STATUS: $(cat "$WORK/resp")"; }
-as "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}'; need 201 "tenant A"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}'; need 201 "tenant A"
 A=$(jq -r .admin_key "$WORK/resp")
-as "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"B"}'; need 201 "tenant B"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"B"}'; need 201 "tenant B"
 B=$(jq -r .admin_key "$WORK/resp")
 
 kb() { # KEY SLUG FILE TEXT

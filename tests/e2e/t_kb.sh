@@ -45,9 +45,9 @@ wait_job() { # wait_job KEY ID: polls until the job has ended; its JSON in $WORK
     fail "job $2 did not end: $(cat "$WORK/resp")"
 }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"B"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"B"}'
 ADMIN_B=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
 EDITOR=$(jq -r .key "$WORK/resp")

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 init_data
 start_server --model "stories=$STORIES" --slots 1 --ctx 2048 --threads 1
 OP=$KEY
-api POST /api/v1/tenants '{"slug":"ville-a","name":"Ville A"}' >/dev/null
+api POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"Ville A"}' >/dev/null
 [ "$STATUS" = 201 ] || fail "create tenant: $STATUS"
 KEY=$(jq -r .admin_key "$WORK/resp")
 

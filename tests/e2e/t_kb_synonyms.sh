@@ -27,9 +27,9 @@ expect() { # expect STATUS KEY METHOD PATH [BODY]
 check() { jq -e "$1" "$WORK/resp" >/dev/null || fail "$2: $(head -c 600 "$WORK/resp")"; }
 search() { expect 200 "$EDITOR" POST /api/v1/knowledge-bases/ecoles/search "{\"query\":\"$1\"}"; }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-b","name":"B"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-b","name":"B"}'
 ADMIN_B=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
 EDITOR=$(jq -r .key "$WORK/resp")

@@ -26,7 +26,7 @@ expect() { # expect STATUS KEY METHOD PATH [BODY]
 }
 count_keys() { sqlite3 -cmd '.timeout 5000' "$WORK/data/system.db" "SELECT COUNT(*) FROM api_keys"; }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 ADMIN_ID=$(jq -r .admin_key_id "$WORK/resp")
 
@@ -58,11 +58,11 @@ for lim in '{"rpm":1099511627777}' '{"tokens_per_day":9223372036854775807}' '{"r
 done
 for lim in '{"retention_days":9223372036854775807}' '{"retention_days":3651}' \
     '{"rpm":1099511627777}'; do
-    expect 422 "$OP" POST /api/v1/tenants "{\"slug\":\"x\",\"limits\":$lim}"
+    expect 422 "$OP" POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"x\",\"limits\":$lim}"
     jq -e '.error.param == "retention_days" or .error.param == "rpm"' "$WORK/resp" >/dev/null ||
         fail "tenant limits $lim: $(cat "$WORK/resp")"
 done
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"x","limits":{"retention_days":3650}}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"x","limits":{"retention_days":3650}}'
 expect 200 "$OP" DELETE /api/v1/tenants/x
 pass "limits and retention_days bounded (422 naming the field)"
 
@@ -126,7 +126,7 @@ pass "the last usable admin (or operator) key cannot be revoked: 409 and CLI exi
 
 # ---- two admins revoking each other at once: never both ----
 for i in $(seq 1 15); do
-    expect 201 "$OP" POST /api/v1/tenants "{\"slug\":\"race-$i\"}"
+    expect 201 "$OP" POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"race-$i\"}"
     A=$(jq -r .admin_key "$WORK/resp")
     A_ID=$(jq -r .admin_key_id "$WORK/resp")
     expect 201 "$A" POST /api/v1/keys '{"role":"admin"}'

@@ -36,7 +36,7 @@ pub() {
 CLIENT=
 hdr() { grep -i "^$1:" "$WORK/hdr" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
 
-as "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant"
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}' >/dev/null; need 201 "tenant"
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 as "$ADMIN" POST /api/v1/keys '{"role":"editor"}' >/dev/null; need 201 "editor key"
 EDITOR=$(jq -r .key "$WORK/resp")

@@ -16,7 +16,7 @@ as() { local k=$1; shift; local save=$KEY; KEY=$k; api "$@"; KEY=$save; }
 
 # tenant SLUG LIMITS_JSON: prints the tenant's admin key
 tenant() {
-    KEY=$OP api POST /api/v1/tenants "{\"slug\":\"$1\",\"name\":\"$1\",\"limits\":$2}" >/dev/null
+    KEY=$OP api POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$1\",\"name\":\"$1\",\"limits\":$2}" >/dev/null
     [ "$STATUS" = 201 ] || fail "create tenant $1: $STATUS $(cat "$WORK/resp")"
     jq -r .admin_key "$WORK/resp"
 }

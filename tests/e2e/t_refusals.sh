@@ -44,7 +44,7 @@ burst() {
 BAD="lair_0123456789ab_ThisIsNotTheRightSecretButLooksLikeOne000000"
 
 burst 60 401 -- /api/v1/keys
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$OP" POST /api/v1/keys '{"role":"operator","name":"second"}'
 SECOND_ID=$(jq -r .id "$WORK/resp")

@@ -78,7 +78,7 @@ expect() {
     [ "$STATUS" = "$want" ] || fail "$2 $3: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
 }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"user"}'
 USER=$(jq -r .key "$WORK/resp")

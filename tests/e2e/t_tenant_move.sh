@@ -70,9 +70,9 @@ snapshot() {
     done
 }
 
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"ville-a","name":"Ville A"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville-a","name":"Ville A"}'
 ADMIN=$(jq -r .admin_key "$WORK/resp")
-expect 201 "$OP" POST /api/v1/tenants '{"slug":"voisine","name":"Voisine"}'
+expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"voisine","name":"Voisine"}'
 expect 201 "$ADMIN" POST /api/v1/keys '{"role":"editor"}'
 EDITOR=$(jq -r .key "$WORK/resp")
 expect 201 "$ADMIN" POST /api/v1/knowledge-bases '{"slug":"docs","name":"Documents"}'

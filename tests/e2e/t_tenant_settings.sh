@@ -28,7 +28,7 @@ chat() { # KEY MODEL
 }
 settings() { as "$OP" GET /api/v1/tenants; jq -c '.data[] | select(.slug == "ville") | del(.created_at)' "$WORK/resp"; }
 
-as "$OP" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}'
+as "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'
 expect 201 "create tenant"
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 as "$ADMIN" POST /api/v1/keys '{"role":"user"}'

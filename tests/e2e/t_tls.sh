@@ -139,7 +139,7 @@ grep -q '^data: \[DONE\]' "$WORK/nstream" || fail "no [DONE] through nginx"
 # client that writes X-Forwarded-For itself gains nothing, and one that
 # talks to LibreAIr directly is not believed
 as() { local k=$1; shift; KEY=$k api "$@"; }
-as "$KEY" POST /api/v1/tenants '{"slug":"ville","name":"Ville"}' >/dev/null
+as "$KEY" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}' >/dev/null
 ADMIN=$(jq -r .admin_key "$WORK/resp")
 as "$ADMIN" POST /api/v1/assistants '{"slug":"guichet","model":"stories","visibility":"public","allowed_origins":["https://www.ville.fr"],"params":{"max_tokens":4}}' >/dev/null
 as "$ADMIN" POST /api/v1/assistants/guichet/publish '{}' >/dev/null

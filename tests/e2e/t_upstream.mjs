@@ -248,7 +248,7 @@ test('a tenant or an assistant forbids the remote zone: the request never leaves
       body: body === undefined ? undefined : JSON.stringify(body) });
     return { status: r.status, body: await r.json().catch(() => null) };
   };
-  const t = await api(lair.key, 'POST', '/api/v1/tenants', { slug: 'mairie-far', name: 'Far' });
+  const t = await api(lair.key, 'POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie-far', name: 'Far' });
   assert.equal(t.status, 201);
   const admin = t.body.admin_key;
   for (const [slug, remote] of [['libre', 'masked'], ['local-only', 'forbidden']]) {

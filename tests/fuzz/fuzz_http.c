@@ -449,7 +449,7 @@ static void fixture_up(void)
     fx.port = http_port(fx.srv);
 
     json_t *j;
-    static const char tenant[] = "{\"slug\":\"demo\",\"name\":\"Commune de démonstration\"}";
+    static const char tenant[] = "{\"admin_key\":true,\"slug\":\"demo\",\"name\":\"Commune de démonstration\"}";
     must(call("POST", "/api/v1/tenants", fx.key[K_OP], "application/json", tenant,
               sizeof(tenant) - 1, &j),
          201, "tenant");

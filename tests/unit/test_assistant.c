@@ -127,6 +127,33 @@ static void test_defaults_and_canonical(void **state)
     free(t1);
     free(t2);
     free(text);
+
+    /* retrieval.fencing: on by default and then not written (files written
+     * before the setting keep their canonical form); false is kept */
+    spec = load("{\"slug\": \"f\", \"model\": \"default\", \"retrieval\": {\"fencing\": true}}");
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_false(a.unfenced);
+    t1 = assistant_dump(&a);
+    assistant_release(&a);
+    assert_non_null(strstr(t1, "\"retrieval\":{\"top_k\":5,\"min_score\":0.0},"));
+    free(t1);
+    spec = load("{\"slug\": \"f\", \"model\": \"default\", \"retrieval\": {\"fencing\": false}}");
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_true(a.unfenced);
+    t1 = assistant_dump(&a);
+    assistant_release(&a);
+    assert_non_null(strstr(t1, "\"retrieval\":{\"top_k\":5,\"min_score\":0.0,\"fencing\":false},"));
+    spec = load(t1);
+    assert_int_equal(assistant_parse(spec, &ctx, &a, &err), LAIR_OK);
+    json_decref(spec);
+    assert_true(a.unfenced);
+    t2 = assistant_dump(&a);
+    assistant_release(&a);
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
 }
 
 struct bad_case {
@@ -186,6 +213,8 @@ static void test_bad_fields(void **state)
         {"\"retrieval\": {\"top_k\": 51}", "retrieval.top_k", NULL},
         {"\"retrieval\": {\"min_score\": -1}", "retrieval.min_score", NULL},
         {"\"retrieval\": {\"topk\": 5}", "retrieval.topk", "unknown_field"},
+        {"\"retrieval\": {\"fencing\": \"off\"}", "retrieval.fencing", "invalid_value"},
+        {"\"retrieval\": {\"fencing\": 0}", "retrieval.fencing", "invalid_value"},
         {"\"citations\": \"always\"", "citations", NULL},
         {"\"citations\": true", "citations", NULL},
         {"\"guardrails\": {\"pii\": \"hide\"}", "guardrails.pii", NULL},

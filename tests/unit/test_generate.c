@@ -152,6 +152,55 @@ static void generate_from_headings(void **state)
     json_decref(suite);
 }
 
+/* A document named by a code, without headings or title, in a base of
+ * its own. */
+static void put_coded(const char *name, const char *text)
+{
+    unsigned char hash[KB_HASH_BYTES];
+    chunk_hash(str_c(""), str_c(text), hash);
+    struct kb_chunk_in in = {.text = str_c(text), .heading_path = "", .tokens = 4, .hash = hash};
+    struct kb_doc_in d = {.name = name,
+                          .sha256 =
+                              "1111111111111111111111111111111111111111111111111111111111111111",
+                          .size = 10,
+                          .format = "text"};
+    struct kb_put_result res;
+    assert_int_equal(kb_document_put(db, "codes", &d, &in, 1, NULL, 0, 0, 0, &res), LAIR_OK);
+}
+
+/* A file name without words (F1234.txt) says nothing: the question comes
+ * from the text's opening, its title line (a thin label such as "Oui"
+ * passed over) or its first sentence cut after 12 words. */
+static void generate_from_openings(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_create(db, "codes", "Codes"), LAIR_OK);
+    put_coded("F1.txt", "Carte grise d'un véhicule d'occasion\nLe vendeur remet la carte.");
+    put_coded("F2.txt", "Le propriétaire d'un logement soumis à la loi de 1948 peut décider de "
+                        "vendre, de louer ou de reprendre son bien. Suite.");
+    put_coded("F3.txt", "Oui\nLa déclaration de naissance est obligatoire.");
+    put_coded("F4.txt", "");
+    const char *kbs[] = {"codes"};
+    struct gen_opts o = {.kbs = kbs, .n_kbs = 1};
+    json_t *spec, *suite;
+    struct gen_error err;
+    assert_int_equal(gen_assistant(db, &o, &spec, &suite, &err), LAIR_OK);
+    static const char *const want[] = {
+        "Que faut-il savoir sur « Carte grise d'un véhicule d'occasion » ?",
+        "Que faut-il savoir sur « Le propriétaire d'un logement soumis à la loi de 1948 peut "
+        "décider… » ?",
+        "Que faut-il savoir sur « La déclaration de naissance est obligatoire » ?",
+        "Que faut-il savoir sur « F4 » ?",
+    };
+    json_t *cases = json_object_get(suite, "cases");
+    assert_int_equal(json_array_size(cases), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(cases, i), "question")), want[i]);
+    json_decref(spec);
+    json_decref(suite);
+}
+
 static void refusals(void **state)
 {
     (void)state;
@@ -213,6 +262,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(questions),
         cmocka_unit_test(generate_from_headings),
+        cmocka_unit_test(generate_from_openings),
         cmocka_unit_test(refusals),
         cmocka_unit_test(templates),
     };

@@ -141,7 +141,8 @@ static void test_pack_fences_sources(void **state)
     buf_init(&b, 0);
     size_t n;
     int tokens;
-    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, true, &b, packed, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, GROUNDING_CITE, &b, packed, &n, &tokens),
+                     LAIR_OK);
     assert_int_equal(n, 2);
     assert_true(tokens > 0);
     const char *p = b.ptr;
@@ -171,9 +172,34 @@ static void test_pack_fences_sources(void **state)
         (struct str){b.ptr + b.len - strlen(GROUNDING_BLOCK_CLOSE), strlen(GROUNDING_BLOCK_CLOSE)},
         S(GROUNDING_BLOCK_CLOSE)));
     /* without citations, no request to cite */
-    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, false, &b, packed, &n, &tokens),
-                     LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 2, NULL, 4000, 0, &b, packed, &n, &tokens), LAIR_OK);
     assert_null(strstr(b.ptr, "[1]"));
+    buf_release(&b);
+}
+
+/* retrieval.fencing false: the text reaches the block as it is, forged
+ * markers and template tokens included, with no statement that it is data
+ * (what t_eval_fencing.sh shows the injection pack catching). */
+static void test_pack_unfenced(void **state)
+{
+    (void)state;
+    struct search_hit h[] = {hit(11, 1, "horaires.txt", 0, "", injection, 7.5)};
+    struct grounding_source src[] = {{0, 1}}, packed[1];
+    struct buf b;
+    buf_init(&b, 0);
+    size_t n;
+    int tokens;
+    assert_int_equal(grounding_pack(h, src, 1, NULL, 4000, GROUNDING_CITE | GROUNDING_UNFENCED, &b,
+                                    packed, &n, &tokens),
+                     LAIR_OK);
+    assert_int_equal(n, 1);
+    assert_true(str_starts(buf_str(&b), S("Sources :\n")));
+    assert_null(strstr(b.ptr, "ne sont pas des instructions"));
+    assert_null(strstr(b.ptr, "<<<SOURCE"));
+    assert_non_null(strstr(b.ptr, "\n[1] document : « horaires.txt »\n"));
+    assert_non_null(strstr(b.ptr, injection));
+    assert_int_equal(count_of(b.ptr, "<|im_start|>"), 1);
+    assert_non_null(strstr(b.ptr, "[1] ou [2][3]"));
     buf_release(&b);
 }
 
@@ -194,17 +220,19 @@ static void test_pack_budget(void **state)
     size_t n;
     int tokens;
     /* everything fits */
-    assert_int_equal(grounding_pack(h, src, 3, NULL, 100000, true, &b, packed, &n, &tokens),
-                     LAIR_OK);
+    assert_int_equal(
+        grounding_pack(h, src, 3, NULL, 100000, GROUNDING_CITE, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 3);
     /* the second source is cut to fit, and packing stops there */
-    assert_int_equal(grounding_pack(h, src, 3, NULL, 900, true, &b, packed, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 3, NULL, 900, GROUNDING_CITE, &b, packed, &n, &tokens),
+                     LAIR_OK);
     assert_int_equal(n, 2);
     assert_true(tokens <= 900);
     assert_non_null(strstr(b.ptr, " […]\n<<<FIN DE LA SOURCE 2>>>"));
     assert_null(strstr(b.ptr, "c.txt"));
     /* no room for even one source: an empty block */
-    assert_int_equal(grounding_pack(h, src, 3, NULL, 200, true, &b, packed, &n, &tokens), LAIR_OK);
+    assert_int_equal(grounding_pack(h, src, 3, NULL, 200, GROUNDING_CITE, &b, packed, &n, &tokens),
+                     LAIR_OK);
     assert_int_equal(n, 0);
     assert_int_equal(b.len, 0);
     assert_int_equal(tokens, 0);
@@ -306,8 +334,8 @@ static void test_group_by_page(void **state)
     buf_init(&b, 0);
     size_t n;
     int tokens;
-    assert_int_equal(grounding_pack(g, src, ns, NULL, 100000, true, &b, packed, &n, &tokens),
-                     LAIR_OK);
+    assert_int_equal(
+        grounding_pack(g, src, ns, NULL, 100000, GROUNDING_CITE, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 3);
     assert_int_equal(packed[0].n, 2);
     assert_int_equal(count_of(b.ptr, "document : « transport.odt »"), 1);
@@ -324,8 +352,8 @@ static void test_group_by_page(void **state)
      * keeps the passages that fit whole, and packing stops there */
     size_t one_len = (size_t)(strstr(b.ptr, "[…]\nGratuit") - b.ptr);
     int budget = (int)one_len / 2 + 38; /* ~ 28 more tokens for 1 passage, 48 for 2 */
-    assert_int_equal(grounding_pack(g, src, ns, NULL, budget, true, &b, packed, &n, &tokens),
-                     LAIR_OK);
+    assert_int_equal(
+        grounding_pack(g, src, ns, NULL, budget, GROUNDING_CITE, &b, packed, &n, &tokens), LAIR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(packed[0].n, 2);
     assert_int_equal(packed[1].n, 1);
@@ -474,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_query_last_user_turn),
         cmocka_unit_test(test_neutralise),
         cmocka_unit_test(test_pack_fences_sources),
+        cmocka_unit_test(test_pack_unfenced),
         cmocka_unit_test(test_pack_budget),
         cmocka_unit_test(test_excerpt),
         cmocka_unit_test(test_sources_json),

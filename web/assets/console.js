@@ -1,10 +1,11 @@
 // The console (/) for admin and editor keys: assistants (form, versions,
 // test chat, widget snippet), knowledge bases (upload with progress), keys,
-// audit log, GDPR and the tenant's settings. Each section is a hash route:
-// #assistants, #kb, #dashboard (dashboard.js), #keys, #audit, #gdpr, #settings. The operator key gets
+// members and access rules, audit log, GDPR and the tenant's settings. Each
+// section is a hash route: #assistants, #kb, #dashboard (dashboard.js),
+// #members, #keys, #audit, #gdpr, #settings. The operator key gets
 // one page of its own, #models (models.js), and none of the tenants' pages.
 import { h, t, clear, id, api, bytes, fmtTime, fmtSize, confirmDialog, getKey, ApiError, statusLine,
-  errorBox, errText } from './lib.js';
+  errorBox, errText, providers } from './lib.js';
 import { startShell } from './shell.js';
 import { Fields } from './forms.js';
 import { ChatView } from './chatview.js';
@@ -20,7 +21,10 @@ function sections(me) {
   if (isOperator(me)) return [['models', t('nav.models')]];
   const s = [['assistants', t('nav.assistants')], ['kb', t('nav.kb')], ['dashboard', t('nav.dashboard')],
     ['evals', t('nav.evals')]];
-  if (isAdmin(me)) s.push(['keys', t('nav.keys')], ['audit', t('nav.audit')], ['gdpr', t('nav.gdpr')]);
+  if (isAdmin(me)) {
+    s.push(['members', t('nav.members')], ['keys', t('nav.keys')], ['audit', t('nav.audit')],
+      ['gdpr', t('nav.gdpr')]);
+  }
   s.push(['settings', t('nav.settings')]);
   return s;
 }
@@ -51,7 +55,8 @@ function render(me, main) {
   restoreEditor = editorState ? editorState() : null;
   editorState = null;
   clear(main);
-  const views = { assistants: viewAssistants, kb: viewKb, keys: viewKeys, audit: viewAudit, gdpr: viewGdpr,
+  const views = { assistants: viewAssistants, kb: viewKb, members: viewMembers, keys: viewKeys, audit: viewAudit,
+    gdpr: viewGdpr,
     settings: viewSettings, models: viewModels, dashboard: viewDashboard, evals: viewEvals };
   const token = run;
   // alive(el): this view is still the one shown, and el still in the page
@@ -904,6 +909,273 @@ function drawKb(slug, box, token, onChange) {
     drop, progress, progressText, files, docs, searchTester(slug)));
   box.querySelector('h2').focus();
   drawDocs();
+}
+
+// ---------------------------------------------------------------- members
+
+// Who may enter the organisation: people named by their email (invited),
+// and access rules that let in, with a role, everyone whose identity
+// provider vouches for a SIRET, an email domain or a group. Below, what the
+// service's operator (or an enrollment link) did in the organisation, from
+// its audit log.
+const ROLES = ['user', 'editor', 'admin'];
+const roleOptions = () => ROLES.map((r) => [r, t(`role.${r}`)]);
+const RULE_KINDS = ['siret', 'domain', 'group'];
+const EMAIL_RE = /^[^\s@"<>,]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+const DOMAIN_RE = /^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const OPS_PAGES = 20; // audit pages of 1000 events read for the operator's actions
+
+// A SIRET as INSEE writes it: 14 digits whose Luhn sum is a multiple of 10
+// (La Poste's establishments, SIREN 356000000, follow another rule).
+function siretValid(v) {
+  if (!/^\d{14}$/.test(v)) return false;
+  if (v.startsWith('356000000')) return true;
+  let sum = 0;
+  for (let i = 0; i < 14; i++) {
+    let d = Number(v[i]);
+    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+const roleName = (r) => (ROLES.includes(r) ? t(`role.${r}`) : r);
+
+async function viewMembers(me, main, token, alive) {
+  const idps = await providers();
+  if (!alive(main)) return;
+  main.append(h('h1', { text: t('mem.title') }), h('p', { class: 'hint intro', text: t('mem.intro') }));
+  const general = statusLine();
+  const f = new Fields(general);
+  const email = h('input', { type: 'text', inputmode: 'email', autocomplete: 'off', spellcheck: 'false' });
+  const role = select(roleOptions(), 'user');
+  const inviteH = id('mem-invite');
+  main.append(h('form', { class: 'card', novalidate: true, 'aria-labelledby': inviteH, onsubmit: async (e) => {
+    e.preventDefault();
+    f.clear();
+    const v = email.value.trim().toLowerCase();
+    if (!EMAIL_RE.test(v) || bytes(v) > 254) {
+      f.show({ email: t('mem.v.email') });
+      return;
+    }
+    try {
+      const m = await api('POST', '/api/v1/members', { email: v, role: role.value });
+      email.value = '';
+      f.say(t('mem.invited', { email: m.email, role: roleName(m.role) }));
+      await drawList();
+    } catch (ex) {
+      f.showApiError(ex);
+    }
+  } },
+  h('h2', { id: inviteH, text: t('mem.invite') }),
+  h('p', { class: 'hint', text: t('mem.invite.hint') }),
+  h('div', { class: 'grid2' }, f.field('email', t('mem.email'), email), f.field('role', t('mem.role'), role)),
+  h('button', { type: 'submit', class: 'primary', text: t('mem.invite.submit') }), general));
+
+  // ---- the members
+  const listH = id('mem-list');
+  const listBox = h('div', {});
+  const listStatus = statusLine();
+  const listErr = h('p', { class: 'field-error', role: 'alert' });
+  main.append(h('section', { 'aria-labelledby': listH }, h('h2', { id: listH, text: t('mem.list') }),
+    listStatus, listErr, listBox));
+  const done = (text) => {
+    listErr.textContent = '';
+    listStatus.textContent = text;
+  };
+  const failed = (e) => {
+    listStatus.textContent = '';
+    listErr.textContent = errText(e);
+  };
+  // A change to oneself (a person signed in) may end what the page can do.
+  const self = (m) => me.session && m.id === me.id;
+  const memberRow = (m) => {
+    const who = m.email || m.name || m.id;
+    const sel = select(roleOptions(), m.role);
+    sel.setAttribute('aria-label', t('mem.roleof', { who }));
+    const save = h('button', { type: 'button', class: 'secondary', text: t('mem.saverole'),
+      'aria-label': t('mem.saveroleof', { who }), onclick: async () => {
+        if (sel.value === m.role) {
+          done(t('mem.samerole', { who, role: roleName(m.role) }));
+          return;
+        }
+        try {
+          const r = await api('PATCH', `/api/v1/members/${encodeURIComponent(m.id)}`, { role: sel.value });
+          if (self(m)) location.reload();
+          done(t('mem.rolechanged', { who, role: roleName(r.role) }));
+          await drawList();
+          listBox.querySelector(`select[data-member="${m.id}"]`)?.focus();
+        } catch (e) {
+          sel.value = m.role;
+          failed(e);
+        }
+      } });
+    sel.dataset.member = m.id;
+    const remove = h('button', { type: 'button', class: 'danger', text: t('mem.remove'),
+      'aria-label': t('mem.removeof', { who }), onclick: async () => {
+        if (!(await confirmDialog(t(self(m) ? 'mem.confirmremoveself' : 'mem.confirmremove', { who })))) return;
+        try {
+          await api('DELETE', `/api/v1/members/${encodeURIComponent(m.id)}`);
+          if (self(m)) location.reload();
+          done(t('mem.removed', { who }));
+          await drawList();
+        } catch (e) {
+          failed(e);
+        }
+      } });
+    const src = `mem.src.${m.source}`;
+    return h('tr', {},
+      h('td', { text: m.name || '—' }), h('td', { text: m.email || '—' }), h('td', {}, sel),
+      h('td', { text: m.last_login ? fmtTime(m.last_login) : t('mem.never') }),
+      h('td', { text: t(src) === src ? m.source : t(src) }),
+      h('td', { class: 'actions' }, save, remove));
+  };
+  const drawList = async () => {
+    let r;
+    try {
+      r = await api('GET', '/api/v1/members');
+    } catch (e) {
+      clear(listBox).append(errorBox(e));
+      return;
+    }
+    if (!alive(listBox)) return;
+    clear(listBox);
+    if (!r.data.length) {
+      listBox.append(h('p', { class: 'hint', text: t('mem.none') }));
+      return;
+    }
+    listBox.append(table([t('mem.name'), t('mem.email'), t('mem.role'), t('mem.lastlogin'), t('mem.source'),
+      t('mem.actions')], r.data.map(memberRow), t('mem.list')));
+  };
+
+  // ---- the access rules
+  const rulesH = id('rules');
+  const rulesBox = h('div', {});
+  const rulesGeneral = statusLine();
+  let rf = new Fields(rulesGeneral);
+  let rules = [];
+  const kindSelect = (i) => rulesBox.querySelector(`[data-param="rules[${i}].kind"] select`);
+  const drawRules = () => {
+    clear(rulesBox);
+    rf = new Fields(rulesGeneral);
+    if (!rules.length) rulesBox.append(h('p', { class: 'hint', text: t('rules.none') }));
+    rules.forEach((r, i) => {
+      const kind = select(RULE_KINDS.map((k) => [k, t(`rules.kind.${k}`)]), r.kind);
+      kind.addEventListener('change', () => {
+        r.kind = kind.value;
+        drawRules(); // the value's help follows the kind
+        kindSelect(i)?.focus();
+      });
+      const value = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off', value: r.value,
+        oninput: () => { r.value = value.value; } });
+      const rrole = select(roleOptions(), r.role);
+      rrole.addEventListener('change', () => { r.role = rrole.value; });
+      const opts = [['', t('rules.anyprovider')], ...idps.map((p) => [p.id, p.name || p.id])];
+      if (r.provider && !idps.some((p) => p.id === r.provider)) opts.push([r.provider, r.provider]);
+      const prov = select(opts, r.provider || '');
+      prov.addEventListener('change', () => { r.provider = prov.value || null; });
+      rulesBox.append(h('fieldset', { class: 'rule' }, h('legend', { text: t('rules.rule', { n: i + 1 }) }),
+        h('div', { class: 'grid2' },
+          rf.field(`rules[${i}].kind`, t('rules.kind'), kind),
+          rf.field(`rules[${i}].value`, t(`rules.value.${r.kind}`), value, t(`rules.help.${r.kind}`)),
+          rf.field(`rules[${i}].role`, t('rules.role'), rrole),
+          rf.field(`rules[${i}].provider`, t('rules.provider'), prov)),
+        h('button', { type: 'button', class: 'danger', text: t('rules.remove'),
+          'aria-label': t('rules.removeof', { n: i + 1 }), onclick: () => {
+            rules.splice(i, 1);
+            drawRules();
+            rf.say(t('rules.unsaved'));
+            (kindSelect(Math.min(i, rules.length - 1)) || addBtn).focus();
+          } })));
+    });
+  };
+  const addBtn = h('button', { type: 'button', class: 'secondary', text: t('rules.add'), onclick: () => {
+    rules.push({ kind: 'siret', value: '', role: 'user', provider: null });
+    drawRules();
+    kindSelect(rules.length - 1)?.focus();
+  } });
+  const saveRules = async (e) => {
+    e.preventDefault();
+    rf.clear();
+    const errs = {};
+    const body = rules.map((r, i) => {
+      let v = r.value.trim();
+      if (r.kind === 'siret') v = v.replace(/[\s.]/g, '');
+      if (r.kind === 'domain') v = v.toLowerCase().replace(/^@/, '');
+      const bad = { siret: !siretValid(v), domain: !DOMAIN_RE.test(v), group: !v || bytes(v) > 200 }[r.kind];
+      if (bad) errs[`rules[${i}].value`] = t(`rules.v.${r.kind}`);
+      return r.provider ? { kind: r.kind, value: v, role: r.role, provider: r.provider }
+        : { kind: r.kind, value: v, role: r.role };
+    });
+    if (rf.show(errs)) return;
+    try {
+      const res = await api('PUT', '/api/v1/access', { rules: body });
+      rules = res.rules.map((x) => ({ ...x }));
+      drawRules();
+      rf.say(t('rules.saved', { n: rules.length }));
+    } catch (ex) {
+      rf.showApiError(ex);
+    }
+  };
+  const rulesForm = h('form', { class: 'card rules', novalidate: true, 'aria-labelledby': rulesH, onsubmit: saveRules },
+    h('h2', { id: rulesH, text: t('rules.title') }),
+    h('p', { class: 'hint', text: t('rules.intro') }),
+    rulesBox,
+    h('div', { class: 'toolbar' }, addBtn, h('button', { type: 'submit', class: 'primary', text: t('rules.save') })),
+    rulesGeneral);
+  main.append(rulesForm);
+
+  // ---- what the operator did here
+  const opsH = id('ops');
+  const opsBox = h('div', {});
+  main.append(h('section', { class: 'card', 'aria-labelledby': opsH },
+    h('h2', { id: opsH, text: t('ops.title') }), h('p', { class: 'hint', text: t('ops.intro') }), opsBox));
+  const drawOps = async () => {
+    const found = [];
+    let after = 0;
+    let pages = 0;
+    let more = true;
+    try {
+      while (more && pages < OPS_PAGES) {
+        const r = await api('GET', `/api/v1/audit?limit=1000${after ? `&after=${after}` : ''}`);
+        for (const ev of r.data) {
+          after = ev.seq;
+          // the command line on the server ("cli") is the operator's too
+          if (/^(operator|enrollment):/.test(ev.actor) || ev.actor === 'cli') found.push(ev);
+        }
+        more = r.has_more;
+        pages += 1;
+        if (!alive(opsBox)) return;
+      }
+    } catch (e) {
+      clear(opsBox).append(errorBox(e));
+      return;
+    }
+    clear(opsBox);
+    if (!found.length) opsBox.append(h('p', { class: 'hint', text: t('ops.none') }));
+    else {
+      opsBox.append(table([t('audit.time'), t('ops.who'), t('audit.action'), t('audit.target'), t('audit.outcome'),
+        t('audit.detail')], found.reverse().map((ev) => h('tr', {},
+        h('td', { text: ev.time }),
+        h('td', {}, t(ev.actor.startsWith('enrollment:') ? 'ops.enrollment' : 'ops.operator'), ' ',
+          h('code', { text: ev.actor.replace(/^[a-z]+:/, '') })),
+        h('td', {}, h('code', { text: ev.action })), h('td', { text: ev.target }),
+        h('td', { text: ev.outcome }), h('td', { text: ev.detail }))), t('ops.title')));
+    }
+    if (more) opsBox.append(h('p', { class: 'hint', text: t('ops.partial', { n: pages * 1000 }) }));
+  };
+
+  const loadRules = async () => {
+    try {
+      rules = (await api('GET', '/api/v1/access')).rules.map((x) => ({ ...x }));
+    } catch (e) { // nothing to edit: saving would replace rules never seen
+      rulesForm.replaceWith(h('section', { class: 'card', 'aria-labelledby': rulesH },
+        h('h2', { id: rulesH, text: t('rules.title') }), errorBox(e)));
+      return;
+    }
+    if (alive(rulesBox)) drawRules();
+  };
+  await Promise.all([drawList(), loadRules(), drawOps()]);
 }
 
 // ---------------------------------------------------------------- keys

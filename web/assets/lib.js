@@ -1,6 +1,7 @@
 // What the console and the chat page share: words (i18n), building DOM nodes
-// (never from HTML text), the API client with the key kept in sessionStorage,
-// and the reader of OpenAI-style Server-Sent Events streams.
+// (never from HTML text), the API client (a key kept in sessionStorage, or
+// the sign-in session's cookie with its CSRF token), and the reader of
+// OpenAI-style Server-Sent Events streams.
 import { dict } from './i18n.js';
 
 const LANG_KEY = 'lair.lang';
@@ -130,8 +131,18 @@ export class ApiError extends Error {
   }
 }
 
+// The sign-in session's CSRF token (GET /auth/me gives it): every request
+// that changes something carries it when the session cookie authenticates.
+let csrf = null;
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 export async function api(method, path, body, { signal, raw } = {}) {
-  const headers = { Authorization: `Bearer ${getKey()}` };
+  const headers = {};
+  const key = getKey();
+  // without a key, the session cookie goes by itself (same origin)
+  if (key) headers.Authorization = `Bearer ${key}`;
+  else if (csrf && !SAFE.has(method)) headers['X-CSRF-Token'] = csrf;
   let payload;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
@@ -140,7 +151,7 @@ export async function api(method, path, body, { signal, raw } = {}) {
   }
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload, signal, cache: 'no-store' });
+    res = await fetch(path, { method, headers, body: payload, signal, cache: 'no-store', credentials: 'same-origin' });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, { error: { message: t('app.network') } });
@@ -157,16 +168,63 @@ export async function api(method, path, body, { signal, raw } = {}) {
   return json;
 }
 
-// The signed-in key: {id, role, tenant, assistants}; null when the key is
-// refused.
+// Who is signed in: with a key, the key ({id, role, tenant, tenant_name,
+// assistants}); with a sign-in session, the same for the chosen
+// organisation plus {name, email, provider, provider_name, session: true}
+// (id is then the member's id); a session whose organisation is not chosen
+// yet gives {session: true, choose: true, tenants: [{tenant, name, role}],
+// name, email}. null when nobody is signed in (or the key is refused).
 export async function whoami() {
-  if (!getKey()) return null;
+  if (getKey()) {
+    try {
+      return await api('GET', '/api/v1/me');
+    } catch (e) {
+      if (e.status === 401) return null;
+      throw e;
+    }
+  }
+  let s;
   try {
-    return await api('GET', '/api/v1/me');
+    s = await api('GET', '/auth/me');
   } catch (e) {
-    if (e.status === 401) return null;
+    csrf = null;
+    if (e.status === 401 || e.status === 404) return null; // not signed in, or no sessions here
     throw e;
   }
+  if (!s?.signed_in) return null;
+  csrf = s.csrf_token || null;
+  const person = { session: true, name: s.name || '', email: s.email || '', provider: s.provider,
+    provider_name: s.provider_name || s.provider };
+  if (!s.chosen) return { ...person, choose: true, tenants: s.tenants || [] };
+  try {
+    return { ...(await api('GET', '/api/v1/me')), ...person };
+  } catch (e) {
+    if (e.status === 401) return null; // ended meanwhile (removed, timed out)
+    throw e;
+  }
+}
+
+// The identity providers this server offers ([{id, name, login_url}]);
+// [] when none (or the server predates them).
+export async function providers() {
+  try {
+    return (await api('GET', '/auth/providers'))?.providers || [];
+  } catch {
+    return [];
+  }
+}
+
+// Enters organisation tenant with the signed-in session (POST /auth/choose).
+export async function chooseTenant(tenant) {
+  return api('POST', '/auth/choose', { tenant });
+}
+
+// Ends the session (everywhere: every device of the person). Resolves to the
+// provider's logout address when it has one (RP-initiated logout), else null.
+export async function endSession(everywhere = false) {
+  const r = await api('POST', everywhere ? '/auth/logout-all' : '/auth/logout');
+  csrf = null;
+  return r?.logout_url || null;
 }
 
 // ---- chat streams ----
