@@ -220,11 +220,28 @@ static int do_export(const char *data, const char *slug, const char *to)
         fprintf(stderr, "libreair tenant export: %s\n", err.text);
         return 1;
     }
-    printf("Tenant '%s' exported to %s: %lld audit events (verified; head %lld %s), %d keys.\n"
+    printf("Tenant '%s' exported to %s: %lld audit events (verified; head %lld %s), %d keys, "
+           "%d members (removed ones included), %d access rules.\n"
            "Check it on arrival: libreair tenant import %s --sha256 %s\n%s  %s\n",
-           slug, to, (long long)r.events, (long long)r.head_seq,
-           r.head_seq ? r.head_hash : "-", r.keys, to, r.sha256, r.sha256, to);
+           slug, to, (long long)r.events, (long long)r.head_seq, r.head_seq ? r.head_hash : "-",
+           r.keys, r.members, r.rules, to, r.sha256, r.sha256, to);
     return 0;
+}
+
+/* What became of the archive's members and access rules (people.json). */
+static void print_people(const struct move_report *r)
+{
+    if (!r->people)
+        printf("The archive holds no members or access rules (written before they existed).\n");
+    else if (r->members_taken)
+        printf("Its %d access rules were carried, but not its %d members: a member id is taken "
+               "in this data directory (the tenant was imported here before); its admins name "
+               "them again.\n",
+               r->rules, r->members);
+    else
+        printf("Its %d members (removed ones included) and %d access rules were carried; people "
+               "sign in again (sessions do not move).\n",
+               r->members, r->rules);
 }
 
 static int do_import(const char *data, const char *file, const char *as, const char *sha)
@@ -249,6 +266,7 @@ static int do_import(const char *data, const char *file, const char *as, const c
            r.slug, file, r.sha256, (long long)r.events, (long long)r.head_seq);
     if (r.erasures_completed)
         printf("Erasures pending in the archive, completed: %d.\n", r.erasures_completed);
+    print_people(&r);
     if (r.keys_carried) {
         printf("Its %d keys were carried: this data directory shares the source's pepper, they "
                "work here as they did there (revoke them on the source).\n",

@@ -15,6 +15,7 @@
 #include "audit/audit.h"
 #include "gdpr/erase.h"
 #include "ops/tar.h"
+#include "store/people.h"
 #include "store/snapshot.h"
 #include "store/tenant.h"
 #include "core/banned.h"
@@ -47,6 +48,9 @@ static bool key_json(void *ctx, const struct snapshot_key *k)
                        (json_int_t)k->expires_at, "revoked_at", (json_int_t)k->revoked_at,
                        "last_used_at", (json_int_t)k->last_used_at, "rpm_limit",
                        (json_int_t)k->rpm_limit, "tokens_per_day", (json_int_t)k->tokens_per_day));
+    if (k->member[0]) /* a personal key: its member travels in people.json */
+        json_object_set_new(json_array_get(ctx, json_array_size(ctx) - 1), "member",
+                            json_string(k->member));
     return true;
 }
 
@@ -96,10 +100,12 @@ static json_t *export_manifest(const struct tenant_row *t, const char *pid, int 
                      (json_int_t)keys, "files", fl);
 }
 
-/* The archive: manifest.json, keys.json, then the files of stage. */
+/* The archive: manifest.json, keys.json, people.json, then the files of
+ * stage. */
 static enum lair_err write_archive(const char *file, const char *stage, const char *manifest,
-                                   const char *keys, const struct ops_files *files,
-                                   char hex[OPS_SHA256_HEX], struct ops_error *err)
+                                   const char *keys, const char *people,
+                                   const struct ops_files *files, char hex[OPS_SHA256_HEX],
+                                   struct ops_error *err)
 {
     char part[PATH_N];
     ops_pathf(part, sizeof(part), "%s.partial-%ld", file, (long)getpid());
@@ -111,8 +117,10 @@ static enum lair_err write_archive(const char *file, const char *stage, const ch
     e = tar_write_bytes(&w, "manifest.json", manifest, strlen(manifest));
     if (!e)
         e = tar_write_bytes(&w, "keys.json", keys, strlen(keys));
+    if (!e)
+        e = tar_write_bytes(&w, "people.json", people, strlen(people));
     for (size_t i = 0; i < files->n && !e; i++) {
-        if (!strcmp(files->v[i].path, "keys.json"))
+        if (!strcmp(files->v[i].path, "keys.json") || !strcmp(files->v[i].path, "people.json"))
             continue;
         char src[PATH_N];
         ops_pathf(src, sizeof(src), "%s/%s", stage, files->v[i].path);
@@ -151,6 +159,32 @@ static void audit_move(const char *data, struct sysdb *sys, struct tenant_db *td
     audit_record(data, sys, NULL, &ev);
 }
 
+/* Lists a member of the archive written from text (its size and SHA-256). */
+static enum lair_err text_listed(struct ops_files *files, const char *name, const char *text)
+{
+    char hex[OPS_SHA256_HEX];
+    struct ops_sha256 h;
+    ops_sha256_init(&h);
+    ops_sha256_update(&h, text, strlen(text));
+    ops_sha256_final(&h, hex);
+    return ops_files_add(files, name, strlen(text), hex);
+}
+
+/* The members and rules a people.json holds, into the report; its form
+ * only (people_import checks every field). LAIR_ECHECKSUM when it is not
+ * {"members": [...], "rules": [...]}. */
+static enum lair_err people_count(const char *text, struct move_report *out)
+{
+    json_t *p = json_loads(text, 0, NULL);
+    const json_t *m = json_object_get(p, "members"), *r = json_object_get(p, "rules");
+    enum lair_err e = json_is_array(m) && json_is_array(r) ? LAIR_OK : LAIR_ECHECKSUM;
+    out->people = !e;
+    out->members = e ? 0 : (int)json_array_size(m);
+    out->rules = e ? 0 : (int)json_array_size(r);
+    json_decref(p);
+    return e;
+}
+
 struct export_ctx {
     const char *data, *slug, *file;
     struct sysdb *sys;
@@ -186,22 +220,24 @@ static enum lair_err export_staged(struct export_ctx *x, struct move_report *out
     char *keys_text = e ? NULL : json_dumps(keys, JSON_INDENT(1));
     if (!e && !keys_text)
         e = ops_fail(err, LAIR_ENOMEM, "out of memory");
-    if (!e) {
-        char hex[OPS_SHA256_HEX];
-        struct ops_sha256 h;
-        ops_sha256_init(&h);
-        ops_sha256_update(&h, keys_text, strlen(keys_text));
-        ops_sha256_final(&h, hex);
-        if ((e = ops_files_add(&files, "keys.json", strlen(keys_text), hex)))
-            ops_fail(err, e, "out of memory");
-    }
+    if (!e && (e = text_listed(&files, "keys.json", keys_text)))
+        ops_fail(err, e, "out of memory");
+    char *people_text = NULL;
+    if (!e && (e = people_export(x->sys, x->slug, &people_text)))
+        ops_fail(err, e, "cannot read the members and access rules of tenant %s: %s", x->slug,
+                 lair_err_msg(e));
+    if (!e && (e = people_count(people_text, out)))
+        ops_fail(err, e, "cannot count the members of tenant %s", x->slug);
+    if (!e && (e = text_listed(&files, "people.json", people_text)))
+        ops_fail(err, e, "out of memory");
     json_t *m =
         e ? NULL : export_manifest(&x->row, x->pid, schema, &rep, json_array_size(keys), &files);
     char *mtext = m ? json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     if (!e && !mtext)
         e = ops_fail(err, LAIR_ENOMEM, "out of memory");
     if (!e)
-        e = write_archive(x->file, x->stage, mtext, keys_text, &files, out->sha256, err);
+        e = write_archive(x->file, x->stage, mtext, keys_text, people_text, &files, out->sha256,
+                          err);
     if (!e) {
         out->events = rep.events;
         out->head_seq = rep.events ? rep.head_seq : 0;
@@ -212,6 +248,10 @@ static enum lair_err export_staged(struct export_ctx *x, struct move_report *out
     free(mtext);
     json_decref(m);
     free(keys_text);
+    if (people_text) {
+        sodium_memzero(people_text, strlen(people_text));
+        free(people_text);
+    }
     json_decref(keys);
     ops_files_release(&files);
     return e;
@@ -244,8 +284,9 @@ enum lair_err move_export(const char *data_dir, const char *slug, const char *fi
         if (!tenants_new(data_dir, x.sys, &ts)) {
             if (!tenants_get(ts, slug, &tdb)) {
                 char detail[200];
-                ops_textf(detail, sizeof(detail), "head:%lld sha256:%s keys:%d",
-                          (long long)out->head_seq, out->sha256, out->keys);
+                ops_textf(detail, sizeof(detail), "head:%lld sha256:%s keys:%d members:%d rules:%d",
+                          (long long)out->head_seq, out->sha256, out->keys, out->members,
+                          out->rules);
                 audit_move(data_dir, x.sys, tdb, "tenant.export", detail);
                 tenant_db_put(tdb);
             }
@@ -268,6 +309,7 @@ struct import_ctx {
     char pid[OPS_PEPPER_ID_HEX];
     json_t *manifest;
     char *keys_text;
+    char *people_text; /* NULL: an archive written before people.json */
     char stage[PATH_N];
     bool created; /* the tenant's row exists: a failure deletes the tenant */
 };
@@ -309,7 +351,7 @@ static const json_t *listed(const json_t *m, const char *name)
     return NULL;
 }
 
-/* The members an export writes: keys.json, tenant.db and uploads
+/* The members an export writes: keys.json, people.json, tenant.db and uploads
  * (kb/<kb>/uploads/<file>). Anything else (a -wal beside the database, a
  * journal, a path that climbs out) is refused, even when the manifest
  * lists it. */
@@ -317,7 +359,7 @@ static bool member_allowed(const char *name)
 {
     if (!ops_relpath_safe(name))
         return false;
-    if (!strcmp(name, "keys.json") || !strcmp(name, "tenant.db"))
+    if (!strcmp(name, "keys.json") || !strcmp(name, "people.json") || !strcmp(name, "tenant.db"))
         return true;
     if (strncmp(name, "kb/", 3))
         return false;
@@ -368,6 +410,14 @@ static enum lair_err extract_members(struct import_ctx *x, struct tar_reader *r,
     if ((e = ops_read_file(path, JSON_MAX, &x->keys_text, &n)))
         return ops_fail(err, e, "%s: no keys.json", x->file);
     unlink(path); /* not part of the tenant's directory */
+    ops_pathf(path, sizeof(path), "%s/people.json", x->stage);
+    if (listed(x->manifest, "people.json")) {
+        if ((e = ops_read_file(path, JSON_MAX, &x->people_text, &n)))
+            return ops_fail(err, e, "%s: cannot read people.json", x->file);
+        unlink(path); /* in system.db, not in the tenant's directory */
+        if (strlen(x->people_text) != n)
+            return ops_fail(err, LAIR_ECHECKSUM, "%s: people.json is malformed", x->file);
+    }
     ops_pathf(path, sizeof(path), "%s/tenant.db", x->stage);
     if (access(path, F_OK) != 0)
         return ops_fail(err, LAIR_ECHECKSUM, "%s: no tenant.db", x->file);
@@ -524,6 +574,13 @@ static enum lair_err parse_keys(const char *text, struct snapshot_key **out, siz
         r->last_used_at = jint(k, "last_used_at");
         r->rpm_limit = jint(k, "rpm_limit");
         r->tokens_per_day = jint(k, "tokens_per_day");
+        const json_t *mem = json_object_get(k, "member"); /* archives before v6: none */
+        if (mem && (!json_is_string(mem) || !hex_ok(json_string_value(mem), KEY_ID_LEN))) {
+            e = LAIR_ECHECKSUM;
+            break;
+        }
+        if (mem)
+            snprintf(r->member, sizeof(r->member), "%s", json_string_value(mem));
     }
     if (!e) {
         *out = v;
@@ -568,8 +625,37 @@ static enum lair_err import_keys(struct import_ctx *x, struct move_report *out,
     return LAIR_OK;
 }
 
+/* The members and access rules of people.json, when the archive has one,
+ * all or none: a malformed one fails the import (the tenant is deleted
+ * again). Members whose ids are taken here are not carried; the rules are. */
+static enum lair_err import_people(struct import_ctx *x, struct move_report *out,
+                                   struct ops_error *err)
+{
+    if (!x->people_text)
+        return LAIR_OK;
+    int members, rules;
+    bool taken;
+    enum lair_err e = people_count(x->people_text, out);
+    if (!e)
+        e = people_import(x->sys, x->slug, x->people_text, &members, &rules, &taken);
+    if (e == LAIR_EINVAL || e == LAIR_ECHECKSUM)
+        return ops_fail(err, LAIR_ECHECKSUM,
+                        "%s: people.json is malformed (a field of a member or an access rule is "
+                        "invalid, or two collide)",
+                        x->file);
+    if (e)
+        return ops_fail(err, e, "cannot store the tenant's members and access rules: %s",
+                        lair_err_msg(e));
+    out->members_taken = taken;
+    int revoked = 0;
+    if (taken && (e = people_personal_keys_revoke(x->sys, x->slug, &revoked)))
+        return ops_fail(err, e, "cannot revoke the personal keys of members not carried");
+    return LAIR_OK;
+}
+
 /* The tenant's row and limits, its directory moved into place, its keys,
- * then its pending erasures completed and the move recorded. */
+ * members and access rules, then its pending erasures completed and the
+ * move recorded. */
 static enum lair_err import_tenant(struct import_ctx *x, struct move_report *out,
                                    struct ops_error *err)
 {
@@ -593,7 +679,8 @@ static enum lair_err import_tenant(struct import_ctx *x, struct move_report *out
     if (rename(x->stage, dir) != 0)
         return ops_fail(err, LAIR_EIO, "cannot move %s to %s: %s", x->stage, dir, strerror(errno));
     x->stage[0] = 0;
-    if ((e = ops_sync_dir(tenants)) || (e = import_keys(x, out, err)))
+    if ((e = ops_sync_dir(tenants)) || (e = import_keys(x, out, err)) ||
+        (e = import_people(x, out, err)))
         return ops_fail(err, e, "cannot finish the import of %s", x->slug);
     struct tenant_db *tdb;
     if ((e = tenants_get(x->tenants, x->slug, &tdb)))
@@ -603,10 +690,12 @@ static enum lair_err import_tenant(struct import_ctx *x, struct move_report *out
         ops_fail(err, e, "cannot complete the erasures pending in the archive");
     if (!e) {
         char detail[400];
-        ops_textf(detail, sizeof(detail), "from:%s source:%.12s moved_head:%lld%s%s keys:%s",
+        ops_textf(detail, sizeof(detail),
+                  "from:%s source:%.12s moved_head:%lld%s%s keys:%s members:%d%s rules:%d",
                   jstr(t, "slug"), jstr(x->manifest, "pepper_id"), (long long)out->head_seq,
                   out->head_seq ? ":" : "", out->head_hash,
-                  out->keys_carried ? "carried" : "reissued");
+                  out->keys_carried ? "carried" : "reissued", out->members_taken ? 0 : out->members,
+                  out->members_taken ? ":ids-taken" : "", out->rules);
         audit_move(x->data, x->sys, tdb, "tenant.import", detail);
     }
     tenant_db_put(tdb);
@@ -672,6 +761,10 @@ enum lair_err move_import(const char *data_dir, const char *file, const char *as
     if (x.keys_text) {
         sodium_memzero(x.keys_text, strlen(x.keys_text));
         free(x.keys_text);
+    }
+    if (x.people_text) {
+        sodium_memzero(x.people_text, strlen(x.people_text));
+        free(x.people_text);
     }
     json_decref(x.manifest);
     sodium_memzero(x.key, sizeof(x.key));

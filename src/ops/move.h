@@ -13,6 +13,9 @@
  *                   "keys": N, "files": [{"path", "size", "sha256"}]}
  *   keys.json       the tenant's API keys as stored: ids, roles, limits and
  *                   the keyed hashes of their secrets (never a secret)
+ *   people.json     its members (removed ones included) and access rules
+ *                   (store/people.h: people_export); never their sessions.
+ *                   Archives written before it existed have none
  *   tenant.db       a consistent copy of the tenant's database (assistants,
  *                   knowledge bases with documents, chunks and vectors,
  *                   conversations, pseudonyms, usage, the audit log)
@@ -34,6 +37,13 @@
  *     keep working. Otherwise no key comes over (a hash keyed with another
  *     pepper can never match) and the import creates one new admin key,
  *     printed once, with which the tenant's admins make their keys again;
+ *   - members and access rules are not keyed: they come over whatever
+ *     the pepper, removed members included (a removal vetoes the access
+ *     rules for that person). A member id is the principal that owns the
+ *     person's conversations, so it is kept: when one is taken here
+ *     (the tenant was imported here before), no member comes over, the
+ *     rules do, and the report says so. Sessions never move: people sign
+ *     in again;
  *   - subject tokens in earlier audit events stay those of the source: a
  *     GDPR export on the new server does not find a subject's events from
  *     before the move (they are still in the log).
@@ -64,6 +74,10 @@ struct move_report {
     bool keys_reissued; /* import: a new admin key was made (new_key) */
     char new_key[KEY_TEXT_MAX];
     int erasures_completed; /* import: erasures pending in the copy, completed */
+    bool people;            /* the archive has people.json */
+    int members, rules;     /* in people.json: members (removed ones included), access rules */
+    bool members_taken;     /* import: a member id is taken here, no member was carried (the
+                               rules were) */
 };
 
 /* Writes the tenant slug of data_dir to file (which must not exist) and
@@ -77,8 +91,8 @@ enum lair_err move_export(const char *data_dir, const char *slug, const char *fi
  * own slug). Checks, before the tenant exists: the archive's SHA-256
  * against want_sha256 when set and against file.sha256 when present, the
  * tenant's settings (limits, retention, allowed models), every member
- * against the manifest (only keys.json, tenant.db and kb/<kb>/uploads/<file>
- * are accepted), the database's integrity and schema
+ * against the manifest (only keys.json, people.json, tenant.db and
+ * kb/<kb>/uploads/<file> are accepted), the database's integrity and schema
  * version, and the audit chain against the exported head. LAIR_ECONFLICT
  * when the slug is taken. On a failure after the tenant was created it is
  * deleted again. Records "tenant.import" in both logs. OUT: *out (new_key

@@ -884,6 +884,26 @@ enum lair_err people_session_end_all(struct sysdb *s, const char *provider, cons
     return e;
 }
 
+enum lair_err people_personal_keys_revoke(struct sysdb *s, const char *tenant, int *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    sysdb_lock(s);
+    enum lair_err e = prep(s,
+                           "UPDATE api_keys SET revoked_at = ?2 WHERE tenant = ?1 AND member <> '' "
+                           "AND revoked_at = 0",
+                           &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+        e = run(s, st);
+        if (!e)
+            *n = sqlite3_changes(sysdb_handle(s));
+    }
+    sysdb_unlock(s);
+    return e;
+}
+
 /* ---- enrollment links ---- */
 
 enum lair_err people_enroll_create(struct sysdb *s, const char *tenant, const char *created_by,
@@ -976,5 +996,283 @@ enum lair_err people_enroll_use(struct sysdb *s, const char *token, char tenant[
         sysdb_unlock(s);
     } else
         log_error("people", "enrollment link %s used but its key could not be created", id);
+    return e;
+}
+
+/* ---- tenant moves (ops/move.c) ---- */
+
+#include <jansson.h>
+#include <stdlib.h>
+
+#define MOVE_ROWS_MAX 100000 /* members, and rules, in one people.json */
+#define ADDED_BY_MAX 64      /* "operator", "operator:cli" or a principal id */
+
+static const char *const move_member_fields[] = {
+    "id",     "email",   "name",     "provider",   "sub",        "role",
+    "source", "removed", "added_by", "created_at", "last_login",
+};
+static const char *const move_rule_fields[] = {"kind", "value", "role", "provider"};
+#define N_MEMBER_FIELDS (sizeof(move_member_fields) / sizeof(move_member_fields[0]))
+#define N_RULE_FIELDS (sizeof(move_rule_fields) / sizeof(move_rule_fields[0]))
+
+/* Each row of st as an object of its columns (integers as integers, the
+ * rest as text), appended to out. */
+static enum lair_err rows_json(sqlite3 *db, sqlite3_stmt *st, json_t *out)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        if (!o || json_array_append_new(out, o))
+            return LAIR_ENOMEM;
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            json_t *v = sqlite3_column_type(st, c) == SQLITE_INTEGER
+                            ? json_integer(sqlite3_column_int64(st, c))
+                            : json_string((const char *)sqlite3_column_text(st, c));
+            if (!v || json_object_set_new(o, sqlite3_column_name(st, c), v))
+                return v ? LAIR_ENOMEM : LAIR_EUTF8;
+        }
+    }
+    return rc == SQLITE_DONE ? LAIR_OK : db_err(db, rc);
+}
+
+static enum lair_err export_table(struct sysdb *s, const char *sql, const char *tenant, json_t *out)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(s, sql, &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    e = rows_json(sysdb_handle(s), st, out);
+    sqlite3_finalize(st);
+    return e;
+}
+
+enum lair_err people_export(struct sysdb *s, const char *tenant, char **json)
+{
+    *json = NULL;
+    json_t *members = json_array(), *rules = json_array();
+    json_t *root = json_pack("{s:o, s:o}", "members", members, "rules", rules);
+    if (!root)
+        return LAIR_ENOMEM;
+    /* one read transaction: members and rules as of one moment */
+    sqlite3_stmt *rb;
+    sysdb_lock(s);
+    enum lair_err e = tx_begin(sysdb_handle(s), "BEGIN", &rb);
+    if (!e) {
+        e = export_table(s,
+                         "SELECT id, email, name, provider, sub, role, source, removed, added_by, "
+                         "created_at, last_login FROM members WHERE tenant = ?1 "
+                         "ORDER BY created_at, id",
+                         tenant, members);
+        if (!e)
+            e = export_table(s,
+                             "SELECT kind, value, role, provider FROM access_rules "
+                             "WHERE tenant = ?1 ORDER BY kind, value, provider",
+                             tenant, rules);
+        e = tx_end(sysdb_handle(s), e, rb);
+    }
+    sysdb_unlock(s);
+    if (!e && !(*json = json_dumps(root, JSON_INDENT(1))))
+        e = LAIR_ENOMEM;
+    json_decref(root);
+    return e;
+}
+
+/* o has exactly the fields names[0..n), no other. */
+static bool fields_exactly(const json_t *o, const char *const *names, size_t n)
+{
+    if (!json_is_object(o) || json_object_size(o) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_get(o, names[i]))
+            return false;
+    return true;
+}
+
+/* The string field k of o when it holds at most max bytes, else NULL. */
+static const char *move_text(const json_t *o, const char *k, size_t max)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) && json_string_length(v) <= max ? json_string_value(v) : NULL;
+}
+
+static bool move_int(const json_t *o, const char *k, json_int_t max)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max;
+}
+
+static bool move_role(const char *r)
+{
+    return r && (!strcmp(r, "user") || !strcmp(r, "editor") || !strcmp(r, "admin"));
+}
+
+/* "" (any provider) or [a-z0-9-]{1,63}. */
+static bool move_provider(const char *p)
+{
+    if (!p || strlen(p) > PEOPLE_PROVIDER_MAX)
+        return false;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return false;
+    return true;
+}
+
+static bool move_member_valid(const json_t *m)
+{
+    static const char *const sources[] = {"named", "siret", "domain", "group", "enrollment"};
+    if (!fields_exactly(m, move_member_fields, N_MEMBER_FIELDS))
+        return false;
+    const char *id = move_text(m, "id", MEMBER_ID_LEN), *email = move_text(m, "email", 1000);
+    const char *source = move_text(m, "source", 16);
+    bool known = false;
+    for (size_t i = 0; source && i < sizeof(sources) / sizeof(sources[0]); i++)
+        known |= !strcmp(source, sources[i]);
+    if (!id || strlen(id) != MEMBER_ID_LEN || !email || (email[0] && !people_email_valid(email)))
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return known && move_text(m, "name", PEOPLE_NAME_MAX) &&
+           move_provider(move_text(m, "provider", PEOPLE_PROVIDER_MAX)) &&
+           move_text(m, "sub", PEOPLE_SUB_MAX) && move_role(move_text(m, "role", 8)) &&
+           move_int(m, "removed", 1) && move_text(m, "added_by", ADDED_BY_MAX) &&
+           move_int(m, "created_at", INT64_MAX) && move_int(m, "last_login", INT64_MAX);
+}
+
+static bool move_rule_valid(const json_t *r)
+{
+    enum access_kind kind;
+    return fields_exactly(r, move_rule_fields, N_RULE_FIELDS) &&
+           !access_kind_parse(move_text(r, "kind", 16), &kind) &&
+           access_value_valid(kind, move_text(r, "value", ACCESS_VALUE_MAX)) &&
+           move_role(move_text(r, "role", 8)) &&
+           move_provider(move_text(r, "provider", PEOPLE_PROVIDER_MAX));
+}
+
+/* Binds the fields of o named names[0..n) to ?first.. of st. */
+static void bind_fields(sqlite3_stmt *st, int first, const json_t *o, const char *const *names,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_get(o, names[i]);
+        if (json_is_integer(v))
+            sqlite3_bind_int64(st, first + (int)i, json_integer_value(v));
+        else
+            sqlite3_bind_text(st, first + (int)i, json_string_value(v), -1, SQLITE_STATIC);
+    }
+}
+
+/* Inserts each object of rows with st (tenant bound to ?1, the fields
+ * after it); rows that collide with each other make the text malformed. */
+static enum lair_err insert_rows(struct sysdb *s, sqlite3_stmt *st, const json_t *rows,
+                                 const char *const *names, size_t n, int *count)
+{
+    size_t i;
+    const json_t *o;
+    json_array_foreach(rows, i, o)
+    {
+        sqlite3_reset(st);
+        bind_fields(st, 2, o, names, n);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            return (rc & 0xff) == SQLITE_CONSTRAINT ? LAIR_EINVAL : db_err(sysdb_handle(s), rc);
+        ++*count;
+    }
+    return LAIR_OK;
+}
+
+/* OUT: *taken when one of the members' ids exists in system.db. */
+static enum lair_err member_ids_taken(struct sysdb *s, const json_t *members, bool *taken)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(s, "SELECT 1 FROM members WHERE id = ?1", &st);
+    size_t i;
+    const json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        if (e || *taken)
+            break;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, json_string_value(json_object_get(m, "id")), -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *taken = true;
+        else if (rc != SQLITE_DONE)
+            e = db_err(sysdb_handle(s), rc);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+static enum lair_err import_locked(struct sysdb *s, const char *tenant, const json_t *members,
+                                   const json_t *rules, int *n_members, int *n_rules,
+                                   bool *ids_taken)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(s, "SELECT 1 FROM tenants WHERE slug = ?1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    e = rc == SQLITE_ROW    ? LAIR_OK
+        : rc == SQLITE_DONE ? LAIR_ENOTFOUND
+                            : db_err(sysdb_handle(s), rc);
+    sqlite3_finalize(st);
+    if (!e)
+        e = member_ids_taken(s, members, ids_taken);
+    if (!e && !*ids_taken &&
+        !(e = prep(s,
+                   "INSERT INTO members(tenant, id, email, name, provider, sub, role, source, "
+                   "removed, added_by, created_at, last_login) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   &st))) {
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+        e = insert_rows(s, st, members, move_member_fields, N_MEMBER_FIELDS, n_members);
+        sqlite3_finalize(st);
+    }
+    if (!e && !(e = prep(s,
+                         "INSERT INTO access_rules(tenant, kind, value, role, provider) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5)",
+                         &st))) {
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+        e = insert_rows(s, st, rules, move_rule_fields, N_RULE_FIELDS, n_rules);
+        sqlite3_finalize(st);
+    }
+    return e;
+}
+
+enum lair_err people_import(struct sysdb *s, const char *tenant, const char *json, int *n_members,
+                            int *n_rules, bool *ids_taken)
+{
+    *n_members = *n_rules = 0;
+    *ids_taken = false;
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+    const json_t *members = json_object_get(root, "members"),
+                 *rules = json_object_get(root, "rules");
+    static const char *const top[] = {"members", "rules"};
+    bool ok = fields_exactly(root, top, 2) && json_is_array(members) && json_is_array(rules) &&
+              json_array_size(members) <= MOVE_ROWS_MAX && json_array_size(rules) <= MOVE_ROWS_MAX;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(members, i, o)
+    {
+        ok = ok && move_member_valid(o);
+    }
+    json_array_foreach(rules, i, o)
+    {
+        ok = ok && move_rule_valid(o);
+    }
+    sqlite3_stmt *rb;
+    enum lair_err e = ok ? begin(s, &rb) : LAIR_EINVAL;
+    if (!e) {
+        e = import_locked(s, tenant, members, rules, n_members, n_rules, ids_taken);
+        e = end(s, e, rb);
+    }
+    if (e) {
+        *n_members = *n_rules = 0;
+        *ids_taken = false;
+    }
+    json_decref(root);
     return e;
 }

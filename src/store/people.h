@@ -182,6 +182,10 @@ enum lair_err people_session_end(struct sysdb *s, const char *token, char *id_to
 enum lair_err people_session_end_all(struct sysdb *s, const char *provider, const char *sub,
                                      int *n);
 
+/* Revokes every personal key of tenant (a tenant moved without its members:
+ * a key must not outlive the membership it was tied to). OUT: how many. */
+enum lair_err people_personal_keys_revoke(struct sysdb *s, const char *tenant, int *n);
+
 /* ---- enrollment links (the operator holds no tenant secret) ---- */
 
 #define ENROLL_TOKEN_LEN 43
@@ -196,5 +200,27 @@ enum lair_err people_enroll_create(struct sysdb *s, const char *tenant, const ch
 enum lair_err people_enroll_use(struct sysdb *s, const char *token, char tenant[SLUG_MAX + 1],
                                 char id[MEMBER_ID_LEN + 1], char key_text[KEY_TEXT_MAX],
                                 char key_id[KEY_ID_LEN + 1]);
+
+/* ---- tenant moves (ops/move.c, docs/operations.md) ---- */
+
+/* The tenant's members (removed ones included: a removal is a veto that
+ * must survive a move) and access rules, as the people.json of a tenant
+ * archive: {"members": [{"id", "email", "name", "provider", "sub", "role",
+ * "source", "removed", "added_by", "created_at", "last_login"}], "rules":
+ * [{"kind", "value", "role", "provider"}]}. Sessions are never exported.
+ * OUT: *json, OWNED (free with free()). */
+enum lair_err people_export(struct sysdb *s, const char *tenant, char **json);
+
+/* Takes a people_export text into tenant (which must exist: LAIR_ENOTFOUND)
+ * in one transaction, or nothing. Every field is checked first (member id
+ * 12 lowercase hex, email "" or valid, role, source, provider "" or
+ * [a-z0-9-]{1,63}, lengths, integers >= 0, rule values, no unknown or
+ * missing field): LAIR_EINVAL for a malformed text, or one whose rows
+ * collide with each other (two members with one email). When a member id
+ * exists already in this system.db (it owns conversations, so it is kept),
+ * no member is inserted and *ids_taken is set; the rules still are.
+ * OUT: *n_members and *n_rules, the rows inserted; *ids_taken. */
+enum lair_err people_import(struct sysdb *s, const char *tenant, const char *json, int *n_members,
+                            int *n_rules, bool *ids_taken);
 
 #endif

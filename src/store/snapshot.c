@@ -161,11 +161,12 @@ enum lair_err snapshot_pending_uploads(const char *tenant_db,
                                        void (*fn)(void *ctx, const char *rel), void *ctx)
 {
     /* absolute paths are the files a command line ingestion reads where
-     * they are (not the server's): they are not part of the data */
+     * they are (not the server's): they are not part of the data; the parts
+     * of one upload share its file, listed once */
     return each_text(tenant_db,
                      "SELECT f.path FROM job_files f JOIN jobs j ON j.id = f.job_id "
                      "WHERE f.owned = 1 AND f.state = 'pending' AND substr(f.path, 1, 1) <> '/' "
-                     "ORDER BY f.job_id, f.seq",
+                     "GROUP BY f.path ORDER BY min(f.job_id), min(f.seq)",
                      fn, ctx);
 }
 
@@ -209,7 +210,8 @@ enum lair_err snapshot_keys_read(struct sysdb *s, const char *tenant,
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(h,
                                 "SELECT id, hash, role, name, assistants, created_at, expires_at, "
-                                "revoked_at, last_used_at, rpm_limit, tokens_per_day FROM api_keys "
+                                "revoked_at, last_used_at, rpm_limit, tokens_per_day, member "
+                                "FROM api_keys "
                                 "WHERE tenant = ?1 ORDER BY created_at, id",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -237,6 +239,7 @@ enum lair_err snapshot_keys_read(struct sysdb *s, const char *tenant,
         k.last_used_at = sqlite3_column_int64(st, 8);
         k.rpm_limit = sqlite3_column_int64(st, 9);
         k.tokens_per_day = sqlite3_column_int64(st, 10);
+        copy_text(st, 11, k.member, sizeof(k.member));
         if (!fn(ctx, &k)) {
             rc = SQLITE_DONE;
             break;
@@ -269,8 +272,8 @@ static enum lair_err insert_key(sqlite3 *h, const char *tenant, const struct sna
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h,
                            "INSERT INTO api_keys(id, hash, role, tenant, created_at, expires_at, "
-                           "revoked_at, name, assistants, last_used_at, rpm_limit, tokens_per_day) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           "revoked_at, name, assistants, last_used_at, rpm_limit, tokens_per_day, "
+                           "member) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                            -1, &st, NULL) != SQLITE_OK)
         return LAIR_EDB;
     sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
@@ -285,6 +288,7 @@ static enum lair_err insert_key(sqlite3 *h, const char *tenant, const struct sna
     sqlite3_bind_int64(st, 10, k->last_used_at);
     sqlite3_bind_int64(st, 11, k->rpm_limit);
     sqlite3_bind_int64(st, 12, k->tokens_per_day);
+    sqlite3_bind_text(st, 13, k->member, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     enum lair_err e = rc == SQLITE_DONE                  ? LAIR_OK
                       : (rc & 0xff) == SQLITE_CONSTRAINT ? LAIR_ECONFLICT

@@ -60,6 +60,7 @@ struct snapshot_key {
     char name[128];
     char assistants[512];
     int64_t created_at, expires_at, revoked_at, last_used_at, rpm_limit, tokens_per_day;
+    char member[KEY_ID_LEN + 1]; /* a personal key's member (store/people.h); "" none */
 };
 
 /* The tenant's keys (revoked ones too), oldest first. fn returns false to stop. */

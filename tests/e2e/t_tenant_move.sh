@@ -10,7 +10,11 @@
 # the admin key the import prints does; importing twice is refused, under
 # another slug works (resealed for it), and a damaged archive is refused
 # without leaving a tenant behind, as is a rewritten archive with a member
-# that climbs out of the tenant's folder; allowed_models move with it.
+# that climbs out of the tenant's folder; allowed_models move with it, and
+# so do its members (a removed one stays removed: the row moves, with its
+# veto) and access rules, unless their ids are taken (the second import);
+# an archive whose people.json was rewritten (a role that does not exist,
+# checksums consistent) is refused with nothing written.
 source "$(dirname "$0")/lib.sh"
 
 init_data
@@ -104,6 +108,19 @@ snapshot before "$ADMIN"
 "$BIN" audit verify --data "$WORK/data" --tenant ville-a >/dev/null || fail "audit verify before"
 # the models the operator allows the tenant move with it
 "$BIN" tenant set ville-a --allowed-models stories --data "$WORK/data" >/dev/null || fail "tenant set"
+# and its members and access rules; bob is removed before the export
+expect 201 "$ADMIN" POST /api/v1/members '{"email":"alice@mairie.fr","role":"admin"}'
+expect 201 "$ADMIN" POST /api/v1/members '{"email":"bob@mairie.fr","role":"user"}'
+BOB=$(jq -r .id "$WORK/resp")
+expect 201 "$ADMIN" POST /api/v1/members '{"email":"carole@mairie.fr","role":"editor"}'
+expect 200 "$ADMIN" DELETE "/api/v1/members/$BOB"
+expect 200 "$ADMIN" PUT /api/v1/access \
+    '{"rules":[{"kind":"siret","value":"21750001600019","role":"editor"}]}'
+expect 200 "$ADMIN" GET /api/v1/members
+jq -S . "$WORK/resp" >"$WORK/before.members"
+[ "$(jq '.data | length' "$WORK/before.members")" = 2 ] || fail "members: $(cat "$WORK/before.members")"
+expect 200 "$ADMIN" GET /api/v1/access
+jq -S . "$WORK/resp" >"$WORK/before.access"
 
 # ---- export while the server runs ----
 mkdir -p "$WORK/move"
@@ -114,7 +131,17 @@ SHA=$(tail -n1 "$WORK/export.out" | cut -d' ' -f1)
 [ "$SHA" = "$(sha256sum "$ARCHIVE" | cut -d' ' -f1)" ] || fail "export printed the wrong checksum"
 (cd "$WORK/move" && sha256sum -c --quiet ville-a.tar.sha256) || fail "ville-a.tar.sha256"
 tar tf "$ARCHIVE" >"$WORK/members"
-for m in manifest.json keys.json tenant.db; do grep -qx "$m" "$WORK/members" || fail "member $m"; done
+for m in manifest.json keys.json people.json tenant.db; do grep -qx "$m" "$WORK/members" || fail "member $m"; done
+grep -q ', 3 members (removed ones included), 1 access rules' "$WORK/export.out" ||
+    fail "export: $(cat "$WORK/export.out")"
+tar xOf "$ARCHIVE" people.json >"$WORK/people.json"
+jq -e --arg b "$BOB" '[.members[] | select(.id == $b and .removed == 1 and .email == "bob@mairie.fr")]
+    | length == 1' "$WORK/people.json" >/dev/null || fail "the removed member is not in people.json"
+jq -e '.rules == [{"kind":"siret","value":"21750001600019","role":"editor","provider":""}]' \
+    "$WORK/people.json" >/dev/null || fail "rules in people.json: $(jq -c .rules "$WORK/people.json")"
+jq -e --arg s "$(sha256sum "$WORK/people.json" | cut -d' ' -f1)" \
+    '[.files[] | select(.path == "people.json" and .sha256 == $s)] | length == 1' \
+    <(tar xOf "$ARCHIVE" manifest.json) >/dev/null || fail "people.json is not in the manifest"
 SECRET=${ADMIN#lair_*_} # the secret after "lair_<id>_" (it may hold underscores itself)
 if grep -qaF -- "$SECRET" "$ARCHIVE"; then fail "the archive holds a key secret"; fi
 HEAD=$(tar xOf "$ARCHIVE" manifest.json | jq -r .audit.head_seq)
@@ -131,6 +158,8 @@ B=$WORK/b
 "$BIN" tenant import "$ARCHIVE" --sha256 "$SHA" --data "$B" >"$WORK/import.out" 2>&1 ||
     { cat "$WORK/import.out" >&2; fail "import"; }
 grep -q 'not carried' "$WORK/import.out" || fail "import: $(cat "$WORK/import.out")"
+grep -q 'Its 3 members (removed ones included) and 1 access rules were carried' "$WORK/import.out" ||
+    fail "import: members: $(cat "$WORK/import.out")"
 NEWKEY=$(tail -n1 "$WORK/import.out")
 [[ $NEWKEY == lair_* ]] || fail "import printed no admin key"
 "$BIN" audit verify --data "$B" --tenant ville-a >/dev/null || fail "audit verify after the move"
@@ -142,11 +171,17 @@ grep -q '^allowed_models  stories$' "$WORK/show.out" || fail "allowed_models not
 cmp -s "$WORK/before.audit" "$WORK/after.audit" || fail "the audit events up to the export differ"
 "$BIN" audit list --data "$B" --tenant ville-a --json | jq -se 'last | .action == "tenant.import"' >/dev/null ||
     fail "the import is not the last audit event"
+"$BIN" audit list --data "$B" --tenant ville-a --json | jq -se 'last | .detail | test("members:3 ")' >/dev/null ||
+    fail "the import's audit detail does not count the members"
 serve_on "$B"
 expect 401 "$ADMIN" GET /api/v1/assistants
 expect 401 "$EDITOR" GET /api/v1/assistants
 snapshot after "$NEWKEY"
-for part in assistants versions documents search subjects; do
+expect 200 "$NEWKEY" GET /api/v1/members
+jq -S . "$WORK/resp" >"$WORK/after.members"
+expect 200 "$NEWKEY" GET /api/v1/access
+jq -S . "$WORK/resp" >"$WORK/after.access"
+for part in assistants versions documents search subjects members access; do
     cmp -s "$WORK/before.$part" "$WORK/after.$part" ||
         fail "$part differ after the move: $(diff "$WORK/before.$part" "$WORK/after.$part" | head -20)"
 done
@@ -156,16 +191,22 @@ chat "$EDITOR_B" habitant-1 "Merci." "$MOVED"
 [ "$CID" = "$MOVED" ] || fail "the moved conversation did not continue"
 expect 200 "$NEWKEY" GET "/api/v1/conversations/$MOVED"
 "$BIN" audit verify --data "$B" --tenant ville-a >/dev/null || fail "audit verify after new events"
-pass "import: assistants, documents, search results, conversations identical; audit chain verifies; old keys 401, the new admin key works"
+if jq -e --arg b "$BOB" '.data[] | select(.id == $b)' "$WORK/after.members" >/dev/null; then
+    fail "the removed member is listed after the move"
+fi
+pass "import: assistants, documents, search results, conversations, members and access rules identical; audit chain verifies; old keys 401, the new admin key works"
 
 # ---- again, under another slug, and damaged ----
 if "$BIN" tenant import "$ARCHIVE" --data "$B" >"$WORK/again.out" 2>&1; then fail "imported twice"; fi
 grep -q 'exists already' "$WORK/again.out" || fail "again: $(cat "$WORK/again.out")"
-"$BIN" tenant import "$ARCHIVE" --as ville-a-bis --data "$B" >/dev/null || fail "import --as"
+"$BIN" tenant import "$ARCHIVE" --as ville-a-bis --data "$B" >"$WORK/bis.out" || fail "import --as"
+# the member ids belong to ville-a here: no member comes over, the rules do
+grep -q 'Its 1 access rules were carried, but not its 3 members' "$WORK/bis.out" ||
+    fail "import --as: members: $(cat "$WORK/bis.out")"
 "$BIN" audit verify --data "$B" --tenant ville-a-bis >/dev/null || fail "audit verify --as"
 "$BIN" tenant show ville-a-bis --data "$B" | grep -q '^allowed_models  stories$' || fail "allowed_models --as"
 cp "$ARCHIVE" "$WORK/damaged.tar"
-printf '\x42' | dd of="$WORK/damaged.tar" bs=1 seek=5000 conv=notrunc status=none
+printf '\x42' | dd of="$WORK/damaged.tar" bs=1 seek=40000 conv=notrunc status=none # in tenant.db
 if "$BIN" tenant import "$WORK/damaged.tar" --as ville-a-ter --data "$B" >"$WORK/bad.out" 2>&1; then
     fail "a damaged archive was imported"
 fi
@@ -192,4 +233,23 @@ grep -q 'warning: no --sha256' "$WORK/evil.out" || fail "no warning without a ch
 [ ! -e "$B/tenants/evil" ] && [ ! -e "$B/evil" ] && [ ! -e "$B/tenants/ville-a-evil" ] ||
     fail "a refused import wrote a file"
 [ -z "$(find "$B/tenants" -maxdepth 1 -name '.import-*')" ] || fail "a refused import left its stage"
-pass "importing twice refused; --as reseals for the new slug; damaged archive, wrong checksum and a path that climbs out refused"
+# a rewritten people.json (a role that does not exist), checksums consistent:
+# refused, nothing written
+mkdir -p "$WORK/forged" && (cd "$WORK/forged" && tar xf "$ARCHIVE")
+jq '.members[0].role = "owner"' "$WORK/forged/people.json" >"$WORK/forged/p"
+mv "$WORK/forged/p" "$WORK/forged/people.json"
+jq --arg h "$(sha256sum "$WORK/forged/people.json" | cut -d' ' -f1)" \
+    --argjson n "$(stat -c %s "$WORK/forged/people.json")" \
+    '(.files[] | select(.path == "people.json")) |= (.sha256 = $h | .size = $n)' \
+    "$WORK/forged/manifest.json" >"$WORK/forged/m"
+mv "$WORK/forged/m" "$WORK/forged/manifest.json"
+tar tf "$ARCHIVE" >"$WORK/forged.list" # the same members, in the same order
+(cd "$WORK/forged" && tar --format=ustar -cf "$WORK/forged.tar" -T "$WORK/forged.list")
+if "$BIN" tenant import "$WORK/forged.tar" --as ville-a-forged --data "$B" >"$WORK/forged.out" 2>&1; then
+    fail "an archive with a rewritten people.json was imported"
+fi
+grep -q 'people.json is malformed' "$WORK/forged.out" || fail "forged: $(cat "$WORK/forged.out")"
+[ ! -e "$B/tenants/ville-a-forged" ] || fail "a refused import left a directory"
+if "$BIN" tenant list --data "$B" | grep -q ville-a-forged; then fail "a refused import left a tenant"; fi
+[ -z "$(find "$B/tenants" -maxdepth 1 -name '.import-*')" ] || fail "a refused import left its stage"
+pass "importing twice refused; --as reseals for the new slug; damaged archive, wrong checksum, a path that climbs out and a rewritten people.json refused"

@@ -9,7 +9,10 @@
  * tenant moved to another data directory (keys reissued, audit chain
  * resealed and verified, conversations and assistants as they were), to
  * one that shares the pepper (keys carried and working), under another
- * slug, and a damaged archive refused. */
+ * slug, and a damaged archive refused; its members (removed ones
+ * included) and access rules moved with it, not when their ids are taken
+ * here, and people.json checked field by field (people_import) or the
+ * whole import refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -39,6 +42,7 @@
 #include "store/conversations.h"
 #include "store/gdpr_store.h"
 #include "store/kb.h"
+#include "store/people.h"
 #include "store/snapshot.h"
 
 /* ---- fixtures ---- */
@@ -526,6 +530,234 @@ static void test_pending_in_backup(void **state)
     assert_int_equal(grep_dir(restored, "en-cours"), 0);
 }
 
+/* ---- members and access rules (people.json) ---- */
+
+/* Rows of table for tenant in v's system.db (removed members included). */
+static int people_rows(struct env *v, const char *table, const char *tenant)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE tenant = ?1", table);
+    sqlite3_stmt *st;
+    sysdb_lock(v->sys);
+    assert_int_equal(sqlite3_prepare_v2(sysdb_handle(v->sys), sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sysdb_unlock(v->sys);
+    return n;
+}
+
+/* The removed flag of member id, -1 when there is no such row. */
+static int member_removed(struct env *v, const char *id)
+{
+    sqlite3_stmt *st;
+    sysdb_lock(v->sys);
+    assert_int_equal(sqlite3_prepare_v2(sysdb_handle(v->sys),
+                                        "SELECT removed FROM members WHERE id = ?1", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    sysdb_unlock(v->sys);
+    return r;
+}
+
+/* In v's tenant: alice (admin, signed in with a provider), bob (removed:
+ * a veto that must move too), a SIRET rule and a group rule for one
+ * provider. OUT: their ids. */
+static void make_people(struct env *v, const char *tenant, char alice[MEMBER_ID_LEN + 1],
+                        char bob[MEMBER_ID_LEN + 1])
+{
+    assert_int_equal(
+        people_member_add(v->sys, tenant, "alice@mairie.fr", ROLE_ADMIN, "operator", alice),
+        LAIR_OK);
+    assert_int_equal(people_member_add(v->sys, tenant, "bob@mairie.fr", ROLE_USER, alice, bob),
+                     LAIR_OK);
+    assert_int_equal(people_member_remove(v->sys, tenant, bob), LAIR_OK);
+    struct identity id = {.provider = "proconnect",
+                          .sub = "sub-alice",
+                          .email = "alice@mairie.fr",
+                          .name = "Alice Martin",
+                          .siret = ""};
+    char entered[MEMBER_ID_LEN + 1];
+    assert_int_equal(people_enter(v->sys, &id, tenant, entered), LAIR_OK);
+    assert_string_equal(entered, alice);
+    struct access_rule rules[2] = {
+        {.kind = ACCESS_SIRET, .value = "21750001600019", .role = ROLE_EDITOR},
+        {.kind = ACCESS_GROUP, .value = "agents", .role = ROLE_USER, .provider = "keycloak"},
+    };
+    assert_int_equal(people_rules_set(v->sys, tenant, rules, 2), LAIR_OK);
+}
+
+/* people.json with field of list[i] set to value (removed when NULL) is
+ * refused, and nothing is inserted. */
+static void people_bad(struct env *v, const json_t *base, const char *list, size_t i,
+                       const char *field, json_t *value)
+{
+    json_t *j = json_deep_copy(base);
+    json_t *o = list ? json_array_get(json_object_get(j, list), i) : j;
+    assert_non_null(o);
+    if (value)
+        json_object_set_new(o, field, value);
+    else
+        json_object_del(o, field);
+    char *text = json_dumps(j, 0);
+    int nm = -1, nr = -1;
+    bool taken = true;
+    enum lair_err e = people_import(v->sys, "dest", text, &nm, &nr, &taken);
+    if (e != LAIR_EINVAL)
+        fprintf(stderr, "people.json with %s.%s changed: %s\n", list ? list : "-", field,
+                lair_err_name(e));
+    assert_int_equal(e, LAIR_EINVAL);
+    assert_int_equal(nm, 0);
+    assert_int_equal(nr, 0);
+    assert_false(taken);
+    assert_int_equal(people_rows(v, "members", "dest"), 0);
+    assert_int_equal(people_rows(v, "access_rules", "dest"), 0);
+    free(text);
+    json_decref(j);
+}
+
+static json_t *long_string(size_t n, char c)
+{
+    char *b = malloc(n + 1);
+    memset(b, c, n);
+    b[n] = 0;
+    json_t *s = json_string(b);
+    free(b);
+    return s;
+}
+
+static void test_people_import(void **state)
+{
+    (void)state;
+    struct env v;
+    env_create(&v, "people", "ville-a");
+    assert_int_equal(tenants_create(v.tenants, "dest", "Destination"), LAIR_OK);
+    char alice[MEMBER_ID_LEN + 1], bob[MEMBER_ID_LEN + 1];
+    make_people(&v, "ville-a", alice, bob);
+    char *text;
+    assert_int_equal(people_export(v.sys, "ville-a", &text), LAIR_OK);
+    json_t *base = json_loads(text, 0, NULL);
+    assert_non_null(base);
+    assert_int_equal(json_array_size(json_object_get(base, "members")), 2);
+    assert_int_equal(json_array_size(json_object_get(base, "rules")), 2);
+    json_t *members = json_object_get(base, "members");
+    const char *first = json_string_value(json_object_get(json_array_get(members, 0), "id"));
+    size_t ia = strcmp(first, alice) ? 1 : 0;
+    json_t *m0 = json_array_get(members, ia), *m1 = json_array_get(members, 1 - ia);
+    assert_string_equal(json_string_value(json_object_get(m0, "id")), alice);
+    assert_string_equal(json_string_value(json_object_get(m0, "sub")), "sub-alice");
+    assert_string_equal(json_string_value(json_object_get(m0, "provider")), "proconnect");
+    assert_string_equal(json_string_value(json_object_get(m0, "added_by")), "operator");
+    assert_true(json_integer_value(json_object_get(m0, "last_login")) > 0);
+    assert_string_equal(json_string_value(json_object_get(m1, "id")), bob);
+    assert_int_equal(json_integer_value(json_object_get(m0, "removed")), 0);
+    json_t *r1 = json_array_get(json_object_get(base, "rules"), 1);
+    assert_string_equal(json_string_value(json_object_get(r1, "kind")), "siret");
+    assert_int_equal(json_integer_value(json_object_get(m1, "removed")), 1);
+    assert_null(strstr(text, "csrf")); /* no session in it */
+
+    /* every malformed field refused, nothing inserted */
+    people_bad(&v, base, "members", 0, "id", json_string("ABCDEF012345"));
+    people_bad(&v, base, "members", 0, "id", json_string("0123456789a"));
+    people_bad(&v, base, "members", 0, "id", json_string("0123456789abc"));
+    people_bad(&v, base, "members", 0, "id", json_integer(12));
+    people_bad(&v, base, "members", 0, "email", json_string("Alice@mairie.fr"));
+    people_bad(&v, base, "members", 0, "email", json_string("alice"));
+    people_bad(&v, base, "members", 0, "role", json_string("owner"));
+    people_bad(&v, base, "members", 0, "role", json_string("ADMIN"));
+    people_bad(&v, base, "members", 0, "source", json_string("invited"));
+    people_bad(&v, base, "members", 0, "provider", json_string("Pro_Connect"));
+    people_bad(&v, base, "members", 0, "provider", long_string(64, 'a'));
+    people_bad(&v, base, "members", 0, "sub", long_string(256, 's'));
+    people_bad(&v, base, "members", 0, "name", long_string(201, 'n'));
+    people_bad(&v, base, "members", 0, "added_by", long_string(65, 'k'));
+    people_bad(&v, base, "members", 0, "removed", json_integer(-1));
+    people_bad(&v, base, "members", 0, "removed", json_integer(2));
+    people_bad(&v, base, "members", 0, "removed", json_true());
+    people_bad(&v, base, "members", 0, "created_at", json_integer(-5));
+    people_bad(&v, base, "members", 0, "last_login", json_string("0"));
+    people_bad(&v, base, "members", 0, "tenant", json_string("autre")); /* unknown field */
+    people_bad(&v, base, "members", 0, "sub", NULL);                    /* missing field */
+    people_bad(&v, base, "rules", 0, "kind", json_string("email"));
+    people_bad(&v, base, "rules", 1, "value", json_string("21750001600018")); /* bad Luhn key */
+    people_bad(&v, base, "rules", 0, "value", json_string(""));
+    people_bad(&v, base, "rules", 0, "kind", json_string("domain")); /* "agents" is no domain */
+    people_bad(&v, base, "rules", 0, "role", json_string("root"));
+    people_bad(&v, base, "rules", 0, "provider", json_string("Keycloak"));
+    people_bad(&v, base, "rules", 0, "extra", json_integer(1));
+    people_bad(&v, base, NULL, 0, "sessions", json_array());
+    people_bad(&v, base, NULL, 0, "rules", json_object());
+    people_bad(&v, base, NULL, 0, "members", NULL);
+    int nm, nr;
+    bool taken;
+    assert_int_equal(people_import(v.sys, "dest", "not json", &nm, &nr, &taken), LAIR_EINVAL);
+    assert_int_equal(
+        people_import(v.sys, "nowhere", "{\"members\":[],\"rules\":[]}", &nm, &nr, &taken),
+        LAIR_ENOTFOUND);
+
+    /* the ids are taken here (same system.db): no member, the rules still */
+    assert_int_equal(people_import(v.sys, "dest", text, &nm, &nr, &taken), LAIR_OK);
+    assert_true(taken);
+    assert_int_equal(nm, 0);
+    assert_int_equal(nr, 2);
+    assert_int_equal(people_rows(&v, "members", "dest"), 0);
+    assert_int_equal(people_rows(&v, "access_rules", "dest"), 2);
+    free(text);
+    json_decref(base);
+    env_close(&v);
+
+    /* another system.db: every row, ids kept, the removal a veto still */
+    struct env w;
+    env_create(&w, "people-w", "ville-a");
+    assert_int_equal(tenants_create(w.tenants, "dest", "Destination"), LAIR_OK);
+    env_close(&w);
+    env_open(&v, "people", NULL);
+    assert_int_equal(people_export(v.sys, "ville-a", &text), LAIR_OK);
+    env_close(&v);
+    env_open(&w, "people-w", NULL);
+    /* two members with one email: they collide, nothing is kept */
+    json_t *twice = json_loads(text, 0, NULL);
+    json_t *dup = json_deep_copy(json_array_get(json_object_get(twice, "members"), 1));
+    json_object_set_new(dup, "id", json_string("00000000000f"));
+    json_object_set_new(dup, "email", json_string("alice@mairie.fr"));
+    json_array_append_new(json_object_get(twice, "members"), dup);
+    char *dup_text = json_dumps(twice, 0);
+    assert_int_equal(people_import(w.sys, "dest", dup_text, &nm, &nr, &taken), LAIR_EINVAL);
+    assert_int_equal(people_rows(&w, "members", "dest"), 0);
+    assert_int_equal(people_rows(&w, "access_rules", "dest"), 0);
+    free(dup_text);
+    json_decref(twice);
+    assert_int_equal(people_import(w.sys, "dest", text, &nm, &nr, &taken), LAIR_OK);
+    assert_false(taken);
+    assert_int_equal(nm, 2);
+    assert_int_equal(nr, 2);
+    struct member_row row;
+    assert_int_equal(people_member_get(w.sys, "dest", alice, &row), LAIR_OK);
+    assert_int_equal(row.role, ROLE_ADMIN);
+    assert_string_equal(row.sub, "sub-alice");
+    assert_int_equal(people_member_get(w.sys, "dest", bob, &row), LAIR_ENOTFOUND);
+    assert_int_equal(member_removed(&w, bob), 1);
+    struct identity who = {.provider = "proconnect",
+                           .sub = "sub-bob",
+                           .email = "bob@mairie.fr",
+                           .name = "Bob",
+                           .siret = "21750001600019"};
+    struct entry entries[PEOPLE_MAX_ENTRIES];
+    size_t ne;
+    assert_int_equal(people_entries(w.sys, &who, entries, PEOPLE_MAX_ENTRIES, &ne), LAIR_OK);
+    assert_int_equal(ne, 0); /* bob's removal vetoes the SIRET rule */
+    who.email = "carole@mairie.fr";
+    assert_int_equal(people_entries(w.sys, &who, entries, PEOPLE_MAX_ENTRIES, &ne), LAIR_OK);
+    assert_int_equal(ne, 1);
+    assert_string_equal(entries[0].tenant, "dest");
+    assert_int_equal(entries[0].role, ROLE_EDITOR);
+    free(text);
+    env_close(&w);
+}
+
 /* ---- tenant moves ---- */
 
 static void test_move(void **state)
@@ -544,6 +776,8 @@ static void test_move(void **state)
     audit_event(&a, "test.before-move");
     struct principal who;
     assert_int_equal(sysdb_key_check(a.sys, str_c(key_text), &who), LAIR_OK);
+    char alice[MEMBER_ID_LEN + 1], bob[MEMBER_ID_LEN + 1];
+    make_people(&a, "ville-a", alice, bob);
 
     char file[128], path[300];
     at(file, sizeof(file), "ville-a.tar");
@@ -552,6 +786,9 @@ static void test_move(void **state)
     assert_int_equal(move_export(a.data, "ville-a", file, &mr, &err), LAIR_OK);
     assert_true(mr.events >= 1);
     assert_int_equal(mr.keys, 1);
+    assert_true(mr.people);
+    assert_int_equal(mr.members, 2);
+    assert_int_equal(mr.rules, 2);
     char sha[OPS_SHA256_HEX];
     snprintf(sha, sizeof(sha), "%s", mr.sha256);
     /* an export onto an existing file is refused */
@@ -575,6 +812,15 @@ static void test_move(void **state)
     assert_int_equal(moved.rpm_limit, 7);
     assert_int_equal(moved.retention_days, 30);
     assert_string_equal(moved.name, "Ville A");
+    /* members (bob still removed) and rules came over, ids kept */
+    assert_true(mr.people);
+    assert_false(mr.members_taken);
+    assert_int_equal(people_rows(&b, "members", "ville-a"), 2);
+    assert_int_equal(people_rows(&b, "access_rules", "ville-a"), 2);
+    struct member_row mrow;
+    assert_int_equal(people_member_get(b.sys, "ville-a", alice, &mrow), LAIR_OK);
+    assert_int_equal(mrow.role, ROLE_ADMIN);
+    assert_int_equal(member_removed(&b, bob), 1);
     tenant_db_put(b.db);
     assert_int_equal(tenants_get(b.tenants, "ville-a", &b.db), LAIR_OK);
     assert_true(conv_exists(b.db, conv));
@@ -583,6 +829,10 @@ static void test_move(void **state)
     assert_int_equal(move_import(b.data, file, NULL, NULL, &mr, &err), LAIR_ECONFLICT);
     memset(&err, 0, sizeof(err));
     assert_int_equal(move_import(b.data, file, "ville-a-copie", NULL, &mr, &err), LAIR_OK);
+    /* the member ids are taken by ville-a: no member, the rules still */
+    assert_true(mr.members_taken);
+    assert_int_equal(people_rows(&b, "members", "ville-a-copie"), 0);
+    assert_int_equal(people_rows(&b, "access_rules", "ville-a-copie"), 2);
     tenant_db_put(b.db);
     assert_int_equal(tenants_get(b.tenants, "ville-a-copie", &b.db), LAIR_OK);
     assert_true(conv_exists(b.db, conv));
@@ -594,7 +844,7 @@ static void test_move(void **state)
     at(damaged, sizeof(damaged), "damaged.tar");
     snprintf(cmd, sizeof(cmd), "cp %s %s", file, damaged);
     assert_int_equal(system(cmd), 0);
-    flip_byte(damaged, 4000);
+    flip_byte(damaged, 16384); /* inside tenant.db, past keys.json and people.json */
     memset(&err, 0, sizeof(err));
     assert_int_equal(move_import(b.data, damaged, "x2", NULL, &mr, &err), LAIR_ECHECKSUM);
     struct tenant_row row;
@@ -722,6 +972,38 @@ static void edit_audit(const char *dir, json_t *m)
     snapshot_close(c);
 }
 
+/* people.json rewritten: a member's role that does not exist. */
+static void edit_people(const char *dir, json_t *m)
+{
+    (void)m;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/people.json", dir);
+    json_t *p = json_load_file(path, 0, NULL);
+    assert_non_null(p);
+    json_object_set_new(json_array_get(json_object_get(p, "members"), 0), "role",
+                        json_string("owner"));
+    assert_int_equal(json_dump_file(p, path, 0), 0);
+    json_decref(p);
+}
+
+/* An archive written before people.json existed. */
+static void drop_people(const char *dir, json_t *m)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/people.json", dir);
+    assert_int_equal(unlink(path), 0);
+    json_t *files = json_object_get(m, "files"), *f;
+    size_t i;
+    json_array_foreach(files, i, f)
+    {
+        if (!strcmp(json_string_value(json_object_get(f, "path")), "people.json")) {
+            json_array_remove(files, i);
+            return;
+        }
+    }
+    fail_msg("people.json is not in the manifest");
+}
+
 /* Each refused import leaves no tenant, no directory and no file behind. */
 static void refused(struct env *b, const char *file, const char *slug, const char *why)
 {
@@ -748,6 +1030,8 @@ static void test_import_hostile(void **state)
     struct env a;
     env_create(&a, "hostile-a", "ville-a");
     make_conv(a.db, "habitant-1", "bonjour", NULL);
+    char alice[MEMBER_ID_LEN + 1], bob[MEMBER_ID_LEN + 1];
+    make_people(&a, "ville-a", alice, bob);
     audit_event(&a, "test.one");
     audit_event(&a, "test.two");
     char file[128], dir[128], bad[128];
@@ -779,6 +1063,22 @@ static void test_import_hostile(void **state)
     at(bad, sizeof(bad), "audit.tar");
     repack(file, dir, bad, edit_audit, NULL);
     refused(&b, bad, "t4", "audit");
+    /* people.json rewritten (a role that does not exist): refused, and no
+     * member or rule of it stays behind */
+    at(dir, sizeof(dir), "hostile-6");
+    at(bad, sizeof(bad), "people.tar");
+    repack(file, dir, bad, edit_people, NULL);
+    refused(&b, bad, "t6", "people.json is malformed");
+    assert_int_equal(member_removed(&b, alice), -1);
+    assert_int_equal(people_rows(&b, "access_rules", "t6"), 0);
+    /* an archive without people.json (written before it existed) is taken */
+    at(dir, sizeof(dir), "hostile-7");
+    at(bad, sizeof(bad), "old.tar");
+    repack(file, dir, bad, drop_people, NULL);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(move_import(b.data, bad, "t7", NULL, &mr, &err), LAIR_OK);
+    assert_false(mr.people);
+    assert_int_equal(people_rows(&b, "members", "t7"), 0);
     /* the untouched archive, repacked the same way, is taken */
     at(dir, sizeof(dir), "hostile-5");
     at(bad, sizeof(bad), "same.tar");
@@ -831,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_erasure_replay),
         cmocka_unit_test(test_pending_in_backup),
+        cmocka_unit_test(test_people_import),
         cmocka_unit_test(test_move),
         cmocka_unit_test(test_import_hostile),
         cmocka_unit_test(test_register_backups),
