@@ -21,18 +21,6 @@ init_data
 OP=$KEY
 start_server --model "stories=$STORIES" --slots 2 --ctx 256 --threads 1 --backup-retention-days 30
 
-as() { # as KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    as "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
-}
 now_ms() { date +%s%3N; }
 sql() { sqlite3 -readonly "$1" "$2"; }
 

@@ -9,17 +9,13 @@
 // Screenshots go to the test's temp dir and to /tmp/lair-screens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 30000; // longest wait for any one thing in the page
 
@@ -50,20 +46,6 @@ async function shot(p, name) {
   return file;
 }
 
-// axe-core in the page (page.evaluate is not subject to the page's CSP, so
-// the pages keep their strict policy while being checked).
-async function axe(p, label) {
-  await p.evaluate(AXE);
-  const r = await p.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-  return r;
-}
-
 async function api(method, path, body, key = admin) {
   const res = await fetch(srv.url + path, {
     method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
@@ -81,7 +63,6 @@ function watch(p) {
 }
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -91,11 +72,8 @@ before(async () => {
   admin = r.body.admin_key;
   allowed = await hostPage(srv.url);
   refused = await hostPage(srv.url);
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 },
     locale: 'fr-FR',
   });
@@ -191,7 +169,7 @@ test('knowledge base: create, drag and drop two files, the job finishes with per
   assert.ok((await pdf.locator('.file-error').textContent()).length > 3, 'the failure says why');
   await page.getByRole('cell', { name: 'etat-civil.md', exact: true }).waitFor();
   await shot(page, 'console-kb');
-  await axe(page, 'console, knowledge bases');
+  await axeCheck(page, 'console, knowledge bases');
 });
 
 test('assistant: plain words, safe defaults, the form checks fields, shows the server error at its field, saves, publishes, restores', async () => {
@@ -268,7 +246,7 @@ test('assistant: plain words, safe defaults, the form checks fields, shows the s
   const versions = await api('GET', '/api/v1/assistants/etat-civil/versions');
   assert.deepEqual(versions.body.data.map((v) => v.version), [1, 2, 3]);
   await shot(page, 'console-assistant');
-  await axe(page, 'console, assistant form');
+  await axeCheck(page, 'console, assistant form');
 });
 
 test('chat page: a streamed answer with numbered sources that open the cited excerpt', async () => {
@@ -310,7 +288,7 @@ test('chat page: a streamed answer with numbered sources that open the cited exc
   assert.match(r.text, /<img src=x onerror=/);
   assert.match(r.text, /<script>/);
   assert.equal(r.pwned, null);
-  await axe(page, 'chat page');
+  await axeCheck(page, 'chat page');
 });
 
 test('chat page: stop ends a pending answer; a broken stream shows an error and a retry that works', async () => {
@@ -392,7 +370,7 @@ test('keys: the secret is shown once; revoking works; the audit chain verifies',
   await page.goto(srv.url + '/#audit');
   await page.getByText(/^Chaîne intègre : \d+ événements vérifiés/).waitFor();
   await page.getByRole('cell', { name: 'key.revoke' }).waitFor();
-  await axe(page, 'console, audit');
+  await axeCheck(page, 'console, audit');
 });
 
 let widgetReference = null; // what the widget showed, for the GDPR test
@@ -414,7 +392,7 @@ test('widget on an allowed site: keyboard, welcome, streamed answer with sources
   assert.equal(await active(), 'TEXTAREA', 'opening puts the focus in the question field');
   await w.locator('[data-libreair-widget] .welcome', { hasText: 'Bonjour !' }).waitFor();
   await w.locator('[data-libreair-widget] button.starter').first().waitFor();
-  await axe(w, 'widget, open');
+  await axeCheck(w, 'widget, open');
   await w.keyboard.type('Comment obtenir un acte de naissance ?');
   await w.keyboard.press('Enter');
   const bot = w.locator('[data-libreair-widget] .msg.bot').last();
@@ -485,7 +463,7 @@ test("GDPR: a citizen's widget reference finds them; their data read, downloaded
   const html = readFileSync(await dl.path(), 'utf8');
   assert.match(html, /<h1>Vos données<\/h1>/);
   assert.doesNotMatch(html, /<script/i, 'the HTML export carries no script');
-  await axe(page, 'console, GDPR export');
+  await axeCheck(page, 'console, GDPR export');
   // an unknown conversation id: a clear 404
   await field.fill('conv_aaaaaaaaaaaaaaaaaaaaaaaa');
   await page.getByRole('button', { name: 'Rechercher' }).click();
@@ -508,7 +486,7 @@ test("GDPR: a citizen's widget reference finds them; their data read, downloaded
   await page.getByRole('button', { name: 'Imprimer le registre' }).waitFor();
   for (const l of ['HTML', 'JSON', 'Markdown']) await page.getByRole('link', { name: `Télécharger le registre (${l})` }).waitFor();
   await shot(page, 'console-gdpr');
-  await axe(page, 'console, GDPR');
+  await axeCheck(page, 'console, GDPR');
 });
 
 test('widget on a site not on the allow-list is refused', async () => {

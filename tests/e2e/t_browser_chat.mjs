@@ -8,16 +8,12 @@
 // found) and delete; no "null" in the top bar; axe-core in both languages.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 30000;
 const VIEWPORT = { width: 1280, height: 800 };
@@ -31,17 +27,6 @@ async function api(method, path, body, key = admin) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
 }
 
 const shot = (name) => page.screenshot({ path: join(shots, `chat-${name}.png`) });
@@ -65,7 +50,6 @@ async function answered(n) {
 }
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-chat-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -83,11 +67,8 @@ before(async () => {
   const other = await api('POST', '/v1/chat/completions', { model: 'conte', max_tokens: 4,
     messages: [{ role: 'user', content: 'Le chat de la voisine' }] }, u2);
   assert.equal(other.status, 200);
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: VIEWPORT,
     locale: 'fr-FR',
   });
@@ -128,7 +109,7 @@ test('new conversation: welcome and starters; a starter asks; titled from the qu
   const starters = main.locator('ul.starters button');
   assert.deepEqual(await starters.allInnerTexts(), ['Once upon a time', 'The little dog']);
   await composerAtBottom('empty conversation');
-  await axe('chat page, new conversation (fr)');
+  await axeCheck(page, 'chat page, new conversation (fr)');
   await starters.first().click();
   await answered(1);
   assert.equal(await main.locator('.msg.user .body').first().innerText(), 'Once upon a time');
@@ -179,7 +160,7 @@ test('a language switch keeps the typed message and the open rename editor', asy
   assert.equal(await page.getByLabel('Your message').inputValue(), 'Un brouillon pas encore envoyé');
   assert.equal(await page.getByLabel('New title').inputValue(), 'Mon histoire', 'the editor is still open with its text');
   await page.getByRole('button', { name: 'Copy the answer' }).waitFor();
-  await axe('chat page, rename editor (en)');
+  await axeCheck(page, 'chat page, rename editor (en)');
   await shot('rename-en');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.locator('ul.conversations .conv-title', { hasText: 'Mon histoire' }).waitFor();
@@ -218,7 +199,7 @@ test('search finds titles and messages of one\'s own conversations only', async 
   assert.equal(await page.locator('ul.conversations li.conv-item').count(), 0);
   await search.fill('');
   await page.waitForFunction(() => document.querySelectorAll('ul.conversations li.conv-item').length === 2);
-  await axe('chat page, two conversations (fr)');
+  await axeCheck(page, 'chat page, two conversations (fr)');
 });
 
 test('delete asks, then removes the conversation', async () => {

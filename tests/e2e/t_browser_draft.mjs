@@ -10,16 +10,12 @@
 // reachable with "assistant_version": "draft" by editor keys only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const STEP = 20000;
 
 let srv, admin, editor, user, tmp, ctx, page;
@@ -33,16 +29,7 @@ async function api(method, path, body, key) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-    .violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-}
-
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-draft-'));
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '1', '--ctx', '1024', '--threads', '1']);
   const t = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie', name: 'Mairie' }, srv.key);
@@ -80,10 +67,8 @@ before(async () => {
   assert.equal(v2.status, 200, JSON.stringify(v2.body));
   assert.equal(v2.body.version, 2);
 
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 }, locale: 'fr-FR',
   });
   ctx.setDefaultTimeout(STEP);
@@ -143,7 +128,7 @@ test('the test panel talks to the draft, shows its welcome text and starters, an
   assert.equal(cells[0], '[1]');
   assert.equal(cells[1], 'naissance.txt');
   assert.match(cells[3], /^\d+\.\d{3}$/, 'a score');
-  await axe('editor with the test panel');
+  await axeCheck(page, 'editor with the test panel');
 });
 
 test('publishing says what changes compared with the published version', async () => {

@@ -9,16 +9,12 @@
 // knowledge base fixes). axe: no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const STEP = 20000;
 
 let srv, admin, editor, tmp, ctx, page;
@@ -32,16 +28,7 @@ async function api(method, path, body, key) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-    .violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-}
-
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-eval-'));
   srv = await startServer(['--model', `stories=${STORIES}`, '--slots', '2', '--ctx', '1024', '--threads', '1']);
   const t = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie', name: 'Mairie' }, srv.key);
@@ -87,10 +74,8 @@ before(async () => {
     citations: 'required' }, editor);
   assert.equal(v2.status, 200, JSON.stringify(v2.body));
 
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 }, locale: 'fr-FR',
   });
   ctx.setDefaultTimeout(STEP);
@@ -144,7 +129,7 @@ test('launch a run of the draft, follow it, read the report, the chart and the c
   assert.deepEqual(await chartTable.locator('thead th').allInnerTexts(), ['Catégorie', 'Version 1', 'Version 2']);
   assert.deepEqual(await chartTable.locator('tbody tr').allInnerTexts(),
     ['faits\t0 % (0/1)\t100 % (1/1)', 'exigeant\t0 % (0/1)\t0 % (0/1)']);
-  await axe('the evaluation page with a report and the chart');
+  await axeCheck(page, 'the evaluation page with a report and the chart');
   // the comparison: run 1 (v1) -> run 2 (the draft v2)
   await page.getByLabel('Avant', { exact: true }).selectOption('1');
   await page.getByLabel('Après', { exact: true }).selectOption('2');
@@ -155,6 +140,6 @@ test('launch a run of the draft, follow it, read the report, the chart and the c
   assert.deepEqual(await cmp.locator('.ev-better li').allInnerTexts(), ['naissance']);
   await cmp.getByRole('heading', { name: 'En régression (0)' }).waitFor();
   await cmp.getByText('Inchangés : 0 réussis, 1 en échec.').waitFor();
-  await axe('the evaluation page with a comparison');
+  await axeCheck(page, 'the evaluation page with a comparison');
   assert.deepEqual(pageErrors, []);
 });

@@ -7,16 +7,12 @@
 // serious or critical violations in French and in English.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 30000;
 
@@ -31,21 +27,9 @@ async function api(method, path, body, key = admin) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-}
-
 const shot = (name) => page.screenshot({ path: join(shots, `feedback-${name}.png`), fullPage: true });
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-fb-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -65,11 +49,8 @@ before(async () => {
   const c = await api('POST', '/v1/chat/completions', { model: 'guichet', max_tokens: 4,
     messages: [{ role: 'user', content: 'The dog' }] }, agent);
   assert.equal(c.status, 200);
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 },
     locale: 'fr-FR',
   });
@@ -104,7 +85,7 @@ test('the chat page: a thumbs down with a comment on an answer', async () => {
   await bot.getByText('Merci pour votre avis.').waitFor();
   assert.equal(await down.getAttribute('aria-pressed'), 'true');
   await bot.getByLabel('Un commentaire ? (facultatif)').fill('Hors sujet. Rappelez-moi au 06 12 34 56 78.');
-  await axe('chat page, feedback form open (fr)');
+  await axeCheck(page, 'chat page, feedback form open (fr)');
   await bot.getByRole('button', { name: 'Envoyer le commentaire' }).click();
   await bot.getByText('Commentaire envoyé, merci.').waitFor();
   await shot('chat');
@@ -143,13 +124,13 @@ test('the console: the editor sees the thumbs down, masked, and the charts', asy
   }
   const tableText = await page.locator('figure.chart-card').first().locator('table').textContent();
   assert.match(tableText, /conte/);
-  await axe('dashboard (fr)');
+  await axeCheck(page, 'dashboard (fr)');
   await shot('dashboard-fr');
   await page.locator('#top button.lang').click();
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
   await page.locator('tr.fb-row.fb-down').first().waitFor();
   assert.match(await page.locator('tr.fb-row.fb-down').first().innerText(), /Unhelpful/);
-  await axe('dashboard (en)');
+  await axeCheck(page, 'dashboard (en)');
   await shot('dashboard-en');
   assert.deepEqual(pageErrors, []);
 });

@@ -6,16 +6,12 @@
 // (exact, corrected, synonym). axe finds nothing serious or critical.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const STEP = 20000;
 
 let srv, editor, tmp, ctx, page;
@@ -29,16 +25,7 @@ async function api(method, path, body, key) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-    .violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-}
-
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-explain-'));
   srv = await startServer([]);
   const t = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'mairie', name: 'Mairie' }, srv.key);
@@ -60,10 +47,8 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(state, 'done', 'ingestion');
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 }, locale: 'fr-FR',
   });
   ctx.setDefaultTimeout(STEP);
@@ -93,7 +78,7 @@ test('the search tester shows each result with the words it matched and how', as
   assert.match(await first.textContent(), /naissance\.txt — score \d/);
   const labels = first.getByRole('list', { name: 'Mots trouvés' }).getByRole('listitem');
   assert.deepEqual(await labels.allTextContents(), ['acte — exact', 'naissence → naissance — corrigé']);
-  await axe('search tester, corrected word');
+  await axeCheck(page, 'search tester, corrected word');
 
   await tester.getByLabel('Question').fill('J\'ai perdu ma carte grise');
   await tester.getByRole('button', { name: 'Rechercher' }).click();
@@ -103,6 +88,6 @@ test('the search tester shows each result with the words it matched and how', as
   await tester.getByLabel('Question').fill('piscine municipale');
   await tester.getByRole('button', { name: 'Rechercher' }).click();
   await tester.getByText('Aucun passage trouvé.').waitFor();
-  await axe('search tester, no result');
+  await axeCheck(page, 'search tester, no result');
   assert.deepEqual(pageErrors, []);
 });

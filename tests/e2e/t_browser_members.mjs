@@ -17,19 +17,15 @@
 // all devices. Every change is checked through the API, not only on screen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
 import { startIdp } from './lib/oidc_idp.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 30000; // longest wait for any one thing in the page
 const EMAIL = 'claire.dubois@ville-test.fr';
@@ -40,19 +36,6 @@ const cspErrors = [];
 
 async function shot(p, name) {
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-}
-
-// axe-core in the page (page.evaluate is not subject to the page's CSP).
-async function axe(p, label) {
-  await p.evaluate(AXE);
-  const r = await p.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-  return r;
 }
 
 async function api(method, path, body, key = admin) {
@@ -66,7 +49,6 @@ async function api(method, path, body, key = admin) {
 const members = async () => (await api('GET', '/api/v1/members')).body.data;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-members-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -74,11 +56,8 @@ before(async () => {
   const r = await api('POST', '/api/v1/tenants', { admin_key: true, slug: 'ville-test', name: 'Ville de Test' }, srv.key);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   admin = r.body.admin_key;
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 },
     locale: 'fr-FR',
   });
@@ -105,7 +84,7 @@ test('sign-in without a provider: the key form only; the admin key opens the Mem
   await page.getByRole('heading', { name: 'Connexion', level: 1 }).waitFor();
   assert.equal(await page.locator('ul.providers').count(), 0, 'no provider button when none is configured');
   assert.equal(await page.getByRole('heading', { name: 'Se connecter avec une clé' }).count(), 0);
-  await axe(page, 'sign-in, keys only');
+  await axeCheck(page, 'sign-in, keys only');
   await page.getByLabel("Clé d'API").fill(admin);
   await page.getByRole('button', { name: 'Se connecter' }).click();
   await page.getByRole('heading', { name: 'Membres', level: 1 }).waitFor();
@@ -200,7 +179,7 @@ test("the operator's actions: the emergency key minted at creation; axe in Frenc
   await panel.getByRole('cell', { name: 'operator.key_mint' }).waitFor();
   assert.equal(await panel.getByRole('cell', { name: 'member.add' }).count(), 0, 'only the operator\'s actions');
   await shot(page, 'console-members');
-  await axe(page, 'console, members');
+  await axeCheck(page, 'console, members');
   // the audit log has what the page did, without the email
   const audit = (await api('GET', '/api/v1/audit?limit=1000')).body.data;
   for (const action of ['member.add', 'member.role', 'member.remove', 'access.rules']) {
@@ -212,7 +191,7 @@ test("the operator's actions: the emergency key minted at creation; axe in Frenc
   await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
   await page.getByRole('heading', { name: 'Access rules' }).waitFor();
   await page.locator('form.rules').getByLabel('SIRET number').waitFor();
-  await axe(page, 'console, members, English');
+  await axeCheck(page, 'console, members, English');
   await page.getByRole('button', { name: 'Passer en français' }).click();
   await page.getByRole('heading', { name: 'Membres', level: 1 }).waitFor();
   assert.deepEqual(pageErrors, []);
@@ -242,8 +221,7 @@ test('a person signs in with the provider: button, SIRET rule, name in the bar, 
     issuer: idp.issuer, client_id: client.clientId, client_secret: client.clientSecret,
     scopes: 'openid email given_name usual_name siret' }] } }));
   const s2 = await startServer(['--config', cfg, '--listen', `127.0.0.1:${port}`]);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const browser = await launchChromium();
   try {
     assert.equal(s2.url, base);
     const call = async (method, path, body, key) => {
@@ -267,7 +245,7 @@ test('a person signs in with the provider: button, SIRET rule, name in the bar, 
     assert.match(await button.getAttribute('href'), /^\/auth\/login\?provider=proconnect&next=%2Fconsole%23members$/);
     await p.getByRole('heading', { name: 'Se connecter avec une clé', level: 2 }).waitFor();
     await p.getByLabel("Clé d'API").waitFor();
-    await axe(p, 'sign-in with a provider');
+    await axeCheck(p, 'sign-in with a provider');
     await shot(p, 'signin-providers');
 
     await button.click();
@@ -292,7 +270,7 @@ test('a person signs in with the provider: button, SIRET rule, name in the bar, 
     });
     assert.deepEqual(bare, { status: 403, code: 'csrf' });
     assert.equal((await call('GET', '/api/v1/members', undefined, key)).body.data.length, 2);
-    await axe(p, 'members, signed in with a session');
+    await axeCheck(p, 'members, signed in with a session');
 
     // signing out: the session ends here and at the provider, back to the sign-in page
     await p.getByRole('button', { name: 'Se déconnecter', exact: true }).click();
@@ -311,7 +289,7 @@ test('a person signs in with the provider: button, SIRET rule, name in the bar, 
     await p.getByRole('link', { name: 'Se connecter avec ProConnect' }).click();
     await p.getByRole('heading', { name: 'Choisissez votre organisation', level: 1 }).waitFor();
     await p.getByRole('button', { name: /Ville Seconde/ }).waitFor();
-    await axe(p, 'choosing an organisation');
+    await axeCheck(p, 'choosing an organisation');
     await p.getByRole('button', { name: /Paris Test.*administrateur/ }).click();
     // after the provider, /console?choose=1: the console's first page once chosen
     await p.locator('.top .who', { hasText: 'Claire Moreau · Paris Test · administrateur' }).waitFor();

@@ -8,18 +8,14 @@
 // axe with no serious or critical violation. t_oidc.mjs covers the attacks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
 import { startIdp } from './lib/oidc_idp.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const STEP = 30000;
 const CLIENT = { clientId: 'libreair-test', clientSecret: 'secret-de-test-0123456789' };
 
@@ -38,14 +34,6 @@ async function api(method, path, body) {
   const r = await fetch(base + path, { method, headers: { Authorization: `Bearer ${adminKey}`,
     ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
   return { status: r.status, body: await r.json().catch(() => null) };
-}
-
-async function axe(p, label) {
-  await p.evaluate(AXE);
-  const v = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-    .violations.map((x) => ({ id: x.id, impact: x.impact, nodes: x.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-  const bad = v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: ${JSON.stringify(bad)}`);
 }
 
 before(async () => {
@@ -68,8 +56,7 @@ before(async () => {
   assert.equal(r.status, 200);
   r = await api('POST', '/api/v1/members', { email: 'jean.martin@mairie-exemple.fr', role: 'admin' });
   assert.equal(r.status, 201);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -84,7 +71,7 @@ async function signIn(page, login) {
   await page.goto(`${base}/console`);
   const link = page.getByRole('link', { name: /ProConnect/ });
   await link.waitFor({ timeout: STEP });
-  await axe(page, 'sign-in page');
+  await axeCheck(page, 'sign-in page');
   await link.click();
   await page.waitForURL((u) => u.origin === new URL(idp.issuer).origin, { timeout: STEP });
   await page.getByLabel(/Adresse électronique ou identifiant/).fill(login);
@@ -107,7 +94,7 @@ test('an agent signs in with ProConnect, works, and signs out through the provid
   assert.equal(session.secure, true);
   assert.equal(session.sameSite, 'Lax');
   assert.equal(await page.evaluate(() => document.cookie.includes('lair_session')), false, 'invisible to scripts');
-  await axe(page, 'console signed in');
+  await axeCheck(page, 'console signed in');
   // the page works with the cookie and the CSRF token: a change from the page
   const made = await page.evaluate(async () => {
     const lib = await import('/assets/lib.js');
@@ -133,6 +120,6 @@ test('a person of no organisation gets a clear page', async () => {
   const page = await ctx.newPage();
   await signIn(page, 'agent-inconnu');
   await page.getByRole('heading', { name: 'Accès non autorisé' }).waitFor({ timeout: STEP });
-  await axe(page, 'refusal page');
+  await axeCheck(page, 'refusal page');
   await ctx.close();
 });

@@ -15,18 +15,14 @@
 // violation on both pages, in French and in English.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
 import { startEchoUpstream } from './lib/fault_proxy.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 20000; // longest wait for any one thing in the page
 const REFRESH_MS = 5000; // web/assets/models.js
@@ -44,15 +40,10 @@ async function shot(name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+// axe-core: nothing serious or critical (axeCheck); the minor violations are
+// reported too
 async function axe(label) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
+  const r = await axeCheck(page, label);
   console.log(`# axe, ${label}: ${r.length ? r.map((v) => `${v.id} (${v.impact})`).join(', ') : 'no violation'}`);
   return r;
 }
@@ -93,7 +84,6 @@ async function switchLang(to) {
 }
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-browser-ops-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -118,11 +108,8 @@ before(async () => {
   const k = await api('POST', '/api/v1/keys', { role: 'editor', name: 'rédaction' }, admin);
   assert.equal(k.status, 201, JSON.stringify(k.body));
   editor = k.body.key;
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 },
     locale: 'fr-FR',
   });

@@ -10,17 +10,13 @@
 // Screenshots go to the test's temp dir and to /tmp/lair-screens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
 import { startServer, STORIES } from './lib/server.mjs';
+import { launchChromium, axeCheck } from './lib/browser.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.LAIR_CHROMIUM || '/usr/bin/chromium';
 const SCREENS_COPY = '/tmp/lair-screens';
 const STEP = 30000;
 const W = '[data-libreair-widget]';
@@ -51,17 +47,6 @@ async function shot(p, name) {
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
-async function axe(p, label) {
-  await p.evaluate(AXE);
-  const r = await p.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${label}: axe found ${JSON.stringify(bad, null, 1)}`);
-}
-
 async function api(method, path, body, key = admin) {
   const res = await fetch(srv.url + path, {
     method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
@@ -88,7 +73,6 @@ const launcherLook = (p) => p.locator(`${W} button.launcher`).evaluate((b) => {
 });
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   tmp = mkdtempSync(join(tmpdir(), 'lair-widget-'));
   shots = join(tmp, 'screens');
   mkdirSync(shots);
@@ -126,11 +110,8 @@ before(async () => {
   assert.equal(r.body.widget.color, '#0b5394');
   r = await api('POST', '/api/v1/assistants/transports/publish', {});
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  ctx = await launchChromium({
+    profile: join(tmp, 'profile'),
     viewport: { width: 1280, height: 900 },
     locale: 'fr-FR',
   });
@@ -178,7 +159,7 @@ test("the assistant's theme: colour, position, title, launcher label; grouped so
   assert.ok(texts.some((x) => /bus urbain/i.test(x)) && texts.some((x) => /tramway/i.test(x)), texts.join(' | '));
   assert.match(texts.join(' '), /Transports en commun > Bus urbain/, 'each passage under its section');
   await shot(p, 'widget-theme-grouped-sources');
-  await axe(p, 'widget themed, grouped sources open');
+  await axeCheck(p, 'widget themed, grouped sources open');
   assert.deepEqual(warnings, []);
   await p.close();
 });
@@ -192,7 +173,7 @@ test('data- attributes override the theme; a colour too light for white text is 
   await p.locator(`${W} button.launcher`).click();
   await p.locator(`${W} .panel h2`, { hasText: 'Aide en ligne' }).waitFor();
   await shot(p, 'widget-theme-override');
-  await axe(p, 'widget with data- overrides');
+  await axeCheck(p, 'widget with data- overrides');
   assert.deepEqual(warnings, []);
   await p.close();
 
@@ -232,7 +213,7 @@ test('the console: the theme fields, and a colour under 4.5:1 refused next to it
   assert.match(await err.textContent(), /1\.51:1/);
   assert.equal(await color.getAttribute('aria-invalid'), 'true');
   await shot(p, 'console-widget-contrast-refused');
-  await axe(p, 'console, assistant form with the widget theme');
+  await axeCheck(p, 'console, assistant form with the widget theme');
   // a readable colour saves; the draft keeps the whole theme
   await color.fill('#1a5e20');
   await p.getByRole('button', { name: 'Enregistrer le brouillon' }).click();

@@ -10,20 +10,6 @@ init_data
 OP=$KEY
 start_server --model "stories=$STORIES" --slots 2 --ctx 512 --threads 1
 
-# call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-call() {
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    call "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3 with key ${1:0:17}…: got $STATUS, want $want: $(head -c 300 "$WORK/resp")"
-}
-
 setup_tenant() { # setup_tenant SLUG -> sets ADMIN_<n>, EDITOR_<n>, USER_<n>, CONV_<n>
     local slug=$1 n=$2
     call "$OP" POST /api/v1/tenants "{\"admin_key\":true,\"slug\":\"$slug\",\"name\":\"$slug\"}"

@@ -9,22 +9,13 @@
 # server killed with -9 in the middle of a job that resumes it at restart.
 source "$(dirname "$0")/lib.sh"
 
+# batches of 4 files (one transaction each; 256 by default): the job killed
+# below spans several, so that the kill lands between two of them
+export LIBREAIR_INGEST_BATCH=4
 init_data
 OP=$KEY
 start_server --model "stories=$STORIES" --slots 1 --ctx 256 --threads 1
 
-call() { # call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    call "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
-}
 check() { jq -e "$1" "$WORK/resp" >/dev/null || fail "$2: $(head -c 600 "$WORK/resp")"; }
 upload() { # upload KEY KB CURL_F_ARG... -> STATUS, body in $WORK/resp
     local key=$1 kb=$2

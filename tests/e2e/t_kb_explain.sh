@@ -10,18 +10,6 @@ init_data
 OP=$KEY
 start_server
 
-call() { # call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    call "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
-}
 check() { jq -e "$1" "$WORK/resp" >/dev/null || fail "$2: $(head -c 800 "$WORK/resp")"; }
 explain() { expect 200 "$EDITOR" POST /api/v1/knowledge-bases/etat-civil/search "{\"query\":\"$1\",\"explain\":true}"; }
 

@@ -11,19 +11,6 @@ OP=$KEY
 OP_ID=${OP:5:12}
 start_server
 
-# call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-call() {
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    call "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3 $4: got $STATUS, want $want: $(head -c 300 "$WORK/resp")"
-}
 count_keys() { sqlite3 -cmd '.timeout 5000' "$WORK/data/system.db" "SELECT COUNT(*) FROM api_keys"; }
 
 expect 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug":"ville","name":"Ville"}'

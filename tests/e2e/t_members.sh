@@ -15,21 +15,6 @@ init_data
 OP=$KEY
 start_server
 
-# call KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-call() {
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    call "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3 $4: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
-}
-# jqr FILTER: the response matches (jq -e), else fail with it
-jqr() { jq -e "$1" "$WORK/resp" >/dev/null || fail "expected $1 in: $(head -c 600 "$WORK/resp")"; }
 # refused STATUS PARAM CODE KEY METHOD PATH [BODY]
 refused() {
     local want=$1 param=$2 code=$3

@@ -22,18 +22,6 @@ OP=$KEY
 SERVE=(--model "stories=$STORIES" --slots 1 --ctx 2048 --threads 1)
 start_server "${SERVE[@]}"
 
-as() { # as KEY METHOD PATH [BODY] -> STATUS, body in $WORK/resp
-    local key=$1 method=$2 path=$3 body=${4:-}
-    local args=(-sS -o "$WORK/resp" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $key")
-    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    STATUS=$(curl "${args[@]}" "$URL$path")
-}
-expect() { # expect STATUS KEY METHOD PATH [BODY]
-    local want=$1
-    shift
-    as "$@"
-    [ "$STATUS" = "$want" ] || fail "$2 $3: got $STATUS, want $want: $(head -c 400 "$WORK/resp")"
-}
 # serve_on DIR: a server on another data directory (replacing the running one)
 serve_on() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; fi
