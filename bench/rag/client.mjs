@@ -3,7 +3,8 @@
 // ingestion jobs, then runs the dev questions through the search endpoint.
 //
 //   node bench/rag/client.mjs upload --base URL --key KEY --kb SLUG --dir DIR [--batch N]
-//       -> stdout: {"files","bytes","seconds","jobs","errors"}
+//       -> stdout: {"files","bytes","seconds","upload_seconds","jobs","errors"}
+//          (upload_seconds: until the last upload was acknowledged, jobs still running)
 //   node bench/rag/client.mjs search --base URL --key KEY --kb SLUG --questions FILE --out RUNFILE
 //       -> RUNFILE: <question id> TAB <ms> TAB <id1,...> (document names without ".txt")
 //
@@ -87,6 +88,7 @@ async function upload() {
             throw new Error(`upload of files ${i}..${i + files.length} answered ${r.status}: ${r.body.slice(0, 300)}`);
         jobs.push(v.job_id);
     }
+    const uploaded = (performance.now() - t0) / 1000;
     // wait for every job; no fixed sleeps as synchronisation: poll the state
     const errors = [];
     for (const id of jobs) {
@@ -102,7 +104,7 @@ async function upload() {
         }
     }
     const seconds = (performance.now() - t0) / 1000;
-    process.stdout.write(JSON.stringify({ files: names.length, bytes, seconds, jobs: jobs.length, errors: errors.length }) + '\n');
+    process.stdout.write(JSON.stringify({ files: names.length, bytes, seconds, upload_seconds: uploaded, jobs: jobs.length, errors: errors.length }) + '\n');
 }
 
 async function search() {

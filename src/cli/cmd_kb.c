@@ -546,45 +546,71 @@ struct tally {
     long long indexed, unchanged, failed;
 };
 
+struct run_ctx {
+    struct cli_tenant *h;
+    const char *kb;
+    struct tally *t;
+    bool tty;
+    int64_t done, total; /* before the step, for the per-file lines */
+};
+
+/* Each file of a step, once its outcome is committed. */
+static void on_file(void *arg, const struct ingest_file *f)
+{
+    struct run_ctx *r = arg;
+    r->done++;
+    if (!strcmp(f->state, "indexed")) {
+        r->t->indexed++;
+        audit(r->h, "document.upload", "document", r->kb, f->name);
+    } else if (!strcmp(f->state, "unchanged")) {
+        r->t->unchanged++;
+    } else if (!strcmp(f->state, "failed")) {
+        r->t->failed++;
+    }
+    if (r->tty && !strcmp(f->state, "failed"))
+        fprintf(stderr, "\r\033[Kfailed     %s: %s\n", f->name, f->error);
+    else if (r->tty)
+        return;
+    else if (!strcmp(f->state, "failed"))
+        fprintf(stderr, "[%lld/%lld] failed     %s: %s\n", (long long)r->done, (long long)r->total,
+                f->name, f->error);
+    else if (!strcmp(f->state, "indexed"))
+        fprintf(stderr, "[%lld/%lld] indexed    %s (%zu chunks)\n", (long long)r->done,
+                (long long)r->total, f->name, f->chunks);
+    else
+        fprintf(stderr, "[%lld/%lld] %-10s %s\n", (long long)r->done, (long long)r->total, f->state,
+                f->name);
+}
+
 static int run_job(struct cli_tenant *h, const char *kb, int64_t job, struct llm_model *embed,
                    struct tally *t)
 {
-    bool tty = isatty(STDERR_FILENO);
-    struct ingest_opts io = {.embed = embed};
+    struct run_ctx r = {h, kb, t, isatty(STDERR_FILENO), 0, 0};
+    struct kb_job j;
+    if (kb_job_get(h->db, job, &j) == LAIR_OK) {
+        r.done = j.done;
+        r.total = j.total;
+    }
+    /* files in batches, one transaction each: what makes ingestion fast */
+    struct ingest_opts io = {
+        .embed = embed, .batch_files = INGEST_BATCH_FILES, .on_file = on_file, .on_file_arg = &r};
     for (;;) {
         struct ingest_step s;
         enum lair_err e = ingest_job_step(h->db, job, &io, &s);
         if (e) {
-            fprintf(stderr, "%slibreair kb ingest: job %lld: %s\n", tty ? "\n" : "", (long long)job,
-                    lair_err_msg(e));
+            fprintf(stderr, "%slibreair kb ingest: job %lld: %s\n", r.tty ? "\n" : "",
+                    (long long)job, lair_err_msg(e));
             return 1;
         }
         if (s.finished || s.seq == 0) {
-            if (tty)
+            if (r.tty)
                 fprintf(stderr, "\r\033[K");
             return 0;
         }
-        if (!strcmp(s.file_state, "indexed")) {
-            t->indexed++;
-            audit(h, "document.upload", "document", kb, s.name);
-        } else if (!strcmp(s.file_state, "unchanged")) {
-            t->unchanged++;
-        } else if (!strcmp(s.file_state, "failed")) {
-            t->failed++;
-        }
-        if (tty && !strcmp(s.file_state, "failed"))
-            fprintf(stderr, "\r\033[Kfailed     %s: %s\n", s.name, s.error);
-        if (tty)
+        r.done = s.done; /* another process may have done some too */
+        r.total = s.total;
+        if (r.tty)
             draw_bar(&s);
-        else if (!strcmp(s.file_state, "failed"))
-            fprintf(stderr, "[%lld/%lld] failed     %s: %s\n", (long long)s.done,
-                    (long long)s.total, s.name, s.error);
-        else if (!strcmp(s.file_state, "indexed"))
-            fprintf(stderr, "[%lld/%lld] indexed    %s (%zu chunks)\n", (long long)s.done,
-                    (long long)s.total, s.name, s.chunks);
-        else
-            fprintf(stderr, "[%lld/%lld] %-10s %s\n", (long long)s.done, (long long)s.total,
-                    s.file_state, s.name);
     }
 }
 

@@ -74,11 +74,8 @@ static enum lair_err uploads_dir(struct tenant_db *db, const char *kb, char *out
     return e;
 }
 
-static enum lair_err write_durable(const char *path, struct str data)
+static enum lair_err write_all(int fd, struct str data)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return file_err("create an upload file");
     size_t off = 0;
     while (off < data.len) {
         ssize_t w = write(fd, data.ptr + off, data.len - off);
@@ -87,18 +84,30 @@ static enum lair_err write_durable(const char *path, struct str data)
         if (w <= 0) {
             if (w == 0)
                 errno = ENOSPC; /* a write that makes no progress: no room */
-            enum lair_err e = file_err("write an upload file");
-            close(fd);
-            return e;
+            return file_err("write an upload file");
         }
         off += (size_t)w;
     }
-    if (fsync(fd) != 0) {
-        enum lair_err e = file_err("sync an upload file");
-        close(fd);
-        return e;
-    }
-    return close(fd) == 0 ? LAIR_OK : file_err("close an upload file");
+    return LAIR_OK;
+}
+
+/* Writes the files one after the other into a new file at path, and
+ * syncs it: one creation and one sync for a whole upload. */
+static enum lair_err write_durable(const char *path, const struct ingest_upload *files, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return file_err("create an upload file");
+    enum lair_err e = LAIR_OK;
+    for (size_t i = 0; i < n && !e; i++)
+        e = write_all(fd, files[i].data);
+    if (!e && fsync(fd) != 0)
+        e = file_err("sync an upload file");
+    if (close(fd) != 0 && !e)
+        e = file_err("close an upload file");
+    if (e)
+        unlink(path);
+    return e;
 }
 
 /* A stored path: relative to the tenant directory, or absolute. */
@@ -126,41 +135,32 @@ enum lair_err ingest_job_upload(struct tenant_db *db, const char *kb,
     if ((e = uploads_dir(db, kb, dir, sizeof(dir))))
         return e;
     struct kb_job_file_in *in = calloc(n, sizeof(*in));
-    char(*rel)[128] = calloc(n, sizeof(*rel));
-    if (!in || !rel) {
-        free(in);
-        free(rel);
+    if (!in)
         return LAIR_ENOMEM;
+    unsigned char rnd[8];
+    randombytes_buf(rnd, sizeof(rnd));
+    char hex[2 * sizeof(rnd) + 1], rel[128], path[4700];
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(rel, sizeof(rel), "kb/%s/uploads/u-%s", kb, hex);
+    resolve(db, rel, path, sizeof(path));
+    int64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        in[i] = (struct kb_job_file_in){.name = files[i].name,
+                                        .path = rel,
+                                        .owned = true,
+                                        .size = (int64_t)files[i].data.len,
+                                        .offset = off};
+        off += (int64_t)files[i].data.len;
     }
-    size_t written = 0;
-    for (; written < n && !e; written++) {
-        unsigned char rnd[8];
-        randombytes_buf(rnd, sizeof(rnd));
-        char hex[2 * sizeof(rnd) + 1];
-        sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-        snprintf(rel[written], sizeof(rel[written]), "kb/%s/uploads/u-%s", kb, hex);
-        char path[4700];
-        resolve(db, rel[written], path, sizeof(path));
-        e = write_durable(path, files[written].data);
-        in[written] = (struct kb_job_file_in){.name = files[written].name,
-                                              .path = rel[written],
-                                              .owned = true,
-                                              .size = (int64_t)files[written].data.len};
-    }
-    /* the directory entries, then the job that refers to them */
-    if (!e)
+    /* the file, its directory entry, then the job that refers to it */
+    if (!(e = write_durable(path, files, n))) {
         e = fsync_path(dir);
-    if (!e)
-        e = kb_job_create(db, kb, in, n, hook, job_id);
-    if (e) {
-        for (size_t i = 0; i < written; i++) {
-            char path[4700];
-            resolve(db, rel[i], path, sizeof(path));
+        if (!e)
+            e = kb_job_create(db, kb, in, n, hook, job_id);
+        if (e)
             unlink(path);
-        }
     }
     free(in);
-    free(rel);
     return e;
 }
 
@@ -190,9 +190,10 @@ enum lair_err ingest_job_paths(struct tenant_db *db, const char *kb, const char 
     return e;
 }
 
-/* Reads a regular file of at most max bytes. OUT: *data OWNED (free()). */
-static enum lair_err read_file(const char *path, size_t max, char **data, size_t *len,
-                               bool *too_big)
+/* Reads a regular file of at most max bytes, or (size >= 0) the size bytes
+ * from offset of one (an upload's part). OUT: *data OWNED (free()). */
+static enum lair_err read_file(const char *path, int64_t offset, int64_t size, size_t max,
+                               char **data, size_t *len, bool *too_big)
 {
     *data = NULL;
     *len = 0;
@@ -203,16 +204,18 @@ static enum lair_err read_file(const char *path, size_t max, char **data, size_t
     if (fd < 0)
         return LAIR_EIO;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || offset < 0 ||
+        (size >= 0 && (offset > st.st_size || size > st.st_size - offset))) {
         close(fd);
         return LAIR_EIO;
     }
-    if ((uint64_t)st.st_size > max) {
+    uint64_t want = size >= 0 ? (uint64_t)size : (uint64_t)st.st_size;
+    if (want > max) {
         close(fd);
         *too_big = true;
         return LAIR_ELIMIT;
     }
-    size_t n = (size_t)st.st_size;
+    size_t n = (size_t)want;
     char *p = malloc(n ? n : 1);
     if (!p) {
         close(fd);
@@ -220,7 +223,7 @@ static enum lair_err read_file(const char *path, size_t max, char **data, size_t
     }
     size_t off = 0;
     while (off < n) {
-        ssize_t r = read(fd, p + off, n - off);
+        ssize_t r = pread(fd, p + off, n - off, (off_t)(offset + (int64_t)off));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -311,34 +314,32 @@ static void embed_chunks(struct tenant_db *db, const char *kb, struct llm_model 
     }
 }
 
+/* One claimed file on its way to its batch's commit: what processing found,
+ * held until the transaction that records it. */
+struct pending {
+    const struct kb_job_file *f;
+    struct kb_job_item *item;
+    struct kb_doc_in d;
+    char sha[65];
+    char error[256];
+    struct arena a; /* the document's chunks */
+    struct chunk *chunks;
+    struct kb_chunk_in *in;
+    float *vecs;
+    bool *has;
+};
+
 struct file_ctx {
     struct tenant_db *db;
     const struct kb_job *job;
-    const struct kb_job_file *f;
     const struct ingest_opts *o;
-    struct ingest_step *out;
-    struct arena *a;
-    /* the file's outcome could not be recorded: it stays pending, with its
-     * upload, and the step returns this error */
-    enum lair_err unrecorded;
+    struct pending *p;
 };
 
 /* A storage error that waiting cures: the file is tried again, not failed. */
 static bool transient(enum lair_err e)
 {
     return e == LAIR_ESTORAGE || e == LAIR_EBUSY;
-}
-
-/* After a write of the file's outcome: on failure the file stays pending. */
-static void recorded(struct file_ctx *c, enum lair_err e)
-{
-    if (!e || e == LAIR_ECONFLICT)
-        return;
-    log_error("ingest", "cannot record the outcome of file %d of job %lld: %s%s", c->f->seq,
-              (long long)c->job->id, lair_err_msg(e),
-              transient(e) ? " (it stays pending and is tried again)" : "");
-    c->unrecorded = e;
-    snprintf(c->out->file_state, sizeof(c->out->file_state), "pending");
 }
 
 static void fail_file(struct file_ctx *c, const char *fmt, ...)
@@ -348,16 +349,17 @@ static void fail_file(struct file_ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
+    vsnprintf(c->p->error, sizeof(c->p->error), fmt, ap);
     va_end(ap);
-    snprintf(c->out->file_state, sizeof(c->out->file_state), "failed");
-    recorded(c, kb_job_file_set(c->db, c->job->id, c->f->seq, "failed", c->out->error, 0));
+    c->p->item->state = "failed";
+    c->p->item->error = c->p->error;
 }
 
-/* Chunks, embeds and stores an extracted document. */
-static void store_doc(struct file_ctx *c, const struct doc *doc, const char *sha, size_t size)
+/* Chunks and embeds an extracted document, for the batch to store. */
+static void store_doc(struct file_ctx *c, const struct doc *doc, size_t size)
 {
     const struct ingest_opts *o = c->o;
+    struct pending *p = c->p;
     struct llm_model *tok = o->tokenizer ? o->tokenizer : o->embed;
     struct chunk_opts copts = {.target_tokens = o->chunk_tokens};
     if (tok) {
@@ -372,74 +374,66 @@ static void store_doc(struct file_ctx *c, const struct doc *doc, const char *sha
         if (room > 0 && room < target)
             copts.target_tokens = room;
     }
-    struct chunk *chunks = NULL;
     size_t n = 0;
-    enum lair_err e = chunk_doc(doc, &copts, c->a, &chunks, &n);
+    enum lair_err e = chunk_doc(doc, &copts, &p->a, &p->chunks, &n);
     if (e) {
         fail_file(c, "the document is too large to index (out of memory while cutting it)");
         return;
     }
     if (n == 0) {
-        free(chunks);
         fail_file(c, "the document has no text to index");
         return;
     }
-    float *vecs = NULL;
     int dim = 0;
-    bool *has = calloc(n, sizeof(*has));
-    struct kb_chunk_in *in = calloc(n, sizeof(*in));
-    if (!has || !in) {
-        free(has);
-        free(in);
-        free(chunks);
+    p->has = calloc(n, sizeof(*p->has));
+    p->in = calloc(n, sizeof(*p->in));
+    if (!p->has || !p->in) {
         fail_file(c, "out of memory");
         return;
     }
     if (o->embed)
-        embed_chunks(c->db, c->job->kb, o->embed, chunks, n, c->a, &vecs, has, &dim);
-    for (size_t i = 0; i < n; i++)
-        in[i] = (struct kb_chunk_in){.text = {chunks[i].text, chunks[i].len},
-                                     .heading_path = chunks[i].heading_path,
-                                     .page = chunks[i].page,
-                                     .tokens = chunks[i].tokens,
-                                     .hash = chunks[i].hash,
-                                     .embedding = vecs && has[i] ? vecs + i * (size_t)dim : NULL};
-    struct kb_doc_in d = {.name = c->f->name,
-                          .sha256 = sha,
-                          .size = (int64_t)size,
-                          .format = doc_format_name(doc->format),
-                          .title = doc->title,
-                          .pages = (int)doc->npages};
-    struct kb_put_result res;
-    e = kb_document_put(c->db, c->job->kb, &d, in, n, vecs ? llm_model_name(o->embed) : NULL, dim,
-                        c->job->id, c->f->seq, &res);
-    if (!e) {
-        snprintf(c->out->file_state, sizeof(c->out->file_state), "%s",
-                 res.unchanged ? "unchanged" : "indexed");
-        c->out->chunks = n;
-    } else if (e == LAIR_ECONFLICT || e == LAIR_ENOTFOUND) {
-        /* the job or the knowledge base was deleted meanwhile, or another
-         * process stored this file: nothing to record */
-        snprintf(c->out->file_state, sizeof(c->out->file_state), "skipped");
-    } else if (transient(e)) {
-        /* a full disk is not the document's fault: it is tried again once
-         * there is room (never recorded as failed, never deleted) */
-        recorded(c, e);
-    } else {
-        log_error("ingest", "cannot store file %d of job %lld: %s", c->f->seq,
-                  (long long)c->job->id, lair_err_msg(e));
-        fail_file(c, e == LAIR_ELIMIT ? "the knowledge base has too many chunks"
-                                      : "the document could not be stored (database error)");
+        embed_chunks(c->db, c->job->kb, o->embed, p->chunks, n, &p->a, &p->vecs, p->has, &dim);
+    /* the doc is released before the batch commits: the chunks' heading
+     * paths, which it holds, are copied (once each run of chunks under one) */
+    const char *from = NULL, *copy = "";
+    for (size_t i = 0; i < n; i++) {
+        if (p->chunks[i].heading_path != from) {
+            from = p->chunks[i].heading_path;
+            copy = arena_strndup(&p->a, from, strlen(from));
+            if (!copy) {
+                fail_file(c, "the document is too large to index (out of memory while cutting it)");
+                return;
+            }
+        }
+        p->in[i] = (struct kb_chunk_in){
+            .text = {p->chunks[i].text, p->chunks[i].len},
+            .heading_path = copy,
+            .page = p->chunks[i].page,
+            .tokens = p->chunks[i].tokens,
+            .hash = p->chunks[i].hash,
+            .embedding = p->vecs && p->has[i] ? p->vecs + i * (size_t)dim : NULL};
     }
-    free(vecs);
-    free(has);
-    free(in);
-    free(chunks);
+    p->d = (struct kb_doc_in){.name = p->f->name,
+                              .sha256 = p->sha,
+                              .size = (int64_t)size,
+                              .format = doc_format_name(doc->format),
+                              .title = NULL,
+                              .pages = (int)doc->npages};
+    if (doc->title) /* the doc is released before the commit */
+        p->d.title = arena_strndup(&p->a, doc->title, strlen(doc->title));
+    *p->item = (struct kb_job_item){.seq = p->f->seq,
+                                    .d = &p->d,
+                                    .chunks = p->in,
+                                    .n = n,
+                                    .embed_model = p->vecs ? llm_model_name(o->embed) : NULL,
+                                    .embed_dim = dim};
 }
 
+/* Reads, extracts, chunks and embeds one claimed file: its item says what
+ * the batch's transaction is to record. */
 static void process_file(struct file_ctx *c)
 {
-    const struct kb_job_file *f = c->f;
+    const struct kb_job_file *f = c->p->f;
     if (f->attempts > INGEST_MAX_ATTEMPTS) {
         fail_file(c,
                   "indexing this file was interrupted %d times (the server stopped while "
@@ -455,7 +449,10 @@ static void process_file(struct file_ctx *c)
     char *data;
     size_t len;
     bool too_big;
-    enum lair_err e = read_file(path, lim.max_file_bytes, &data, &len, &too_big);
+    /* an upload is its part of the request's file; the CLI's, the whole file
+     * as it is now */
+    enum lair_err e = read_file(path, f->owned ? f->offset : 0, f->owned ? f->size : -1,
+                                lim.max_file_bytes, &data, &len, &too_big);
     if (e) {
         if (too_big)
             fail_file(c, "the file is larger than the limit of %zu bytes", lim.max_file_bytes);
@@ -465,13 +462,14 @@ static void process_file(struct file_ctx *c)
             fail_file(c, "the file cannot be read (it was moved or deleted)");
         return;
     }
-    char sha[65], old[65];
+    char old[65];
     int64_t id;
-    sha256_hex(data, len, sha);
-    if (kb_document_lookup(c->db, c->job->kb, f->name, &id, old) == LAIR_OK && !strcmp(sha, old)) {
+    sha256_hex(data, len, c->p->sha);
+    if (kb_document_lookup(c->db, c->job->kb, f->name, &id, old) == LAIR_OK &&
+        !strcmp(c->p->sha, old)) {
         free(data);
-        snprintf(c->out->file_state, sizeof(c->out->file_state), "unchanged");
-        recorded(c, kb_job_file_set(c->db, c->job->id, f->seq, "unchanged", NULL, id));
+        c->p->item->state = "unchanged";
+        c->p->item->document_id = id;
         return;
     }
     struct doc doc;
@@ -483,11 +481,20 @@ static void process_file(struct file_ctx *c)
         doc_release(&doc);
         return;
     }
-    store_doc(c, &doc, sha, len);
+    store_doc(c, &doc, len);
     doc_release(&doc);
 }
 
-/* Removes the job's own copies of processed files. */
+static void pending_release(struct pending *p)
+{
+    arena_release(&p->a);
+    free(p->chunks);
+    free(p->in);
+    free(p->vecs);
+    free(p->has);
+}
+
+/* Removes the job's own copies of processed files (at the job's end). */
 static void remove_owned(void *arg, const struct kb_job_file *f)
 {
     struct tenant_db *db = arg;
@@ -497,6 +504,139 @@ static void remove_owned(void *arg, const struct kb_job_file *f)
     resolve(db, f->path, path, sizeof(path));
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("ingest", "cannot remove an uploaded file: %s", strerror(errno));
+}
+
+/* After a batch's commit: removes the uploads of fs[0..n) that no pending
+ * file of the job still needs (the parts of one upload share its file). */
+static void remove_done_uploads(struct tenant_db *db, int64_t job, const struct kb_job_file *fs,
+                                size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!fs[i].owned || (i + 1 < n && !strcmp(fs[i].path, fs[i + 1].path)))
+            continue; /* the last of a run of parts decides */
+        if (kb_job_upload_pending(db, job, fs[i].path))
+            continue;
+        struct kb_job_file done = fs[i];
+        snprintf(done.state, sizeof(done.state), "done");
+        remove_owned(db, &done);
+    }
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Processes the claimed files fs[0..n) into items, while the batch's
+ * memory and time allow: the files left over stay pending, their attempt
+ * uncounted (items without outcome). */
+static void process_batch(struct tenant_db *db, const struct kb_job *job,
+                          const struct ingest_opts *o, const struct kb_job_file *fs,
+                          struct pending *ps, struct kb_job_item *items, size_t n)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t held = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = &ps[i];
+        p->f = &fs[i];
+        p->item = &items[i];
+        items[i] = (struct kb_job_item){.seq = fs[i].seq};
+        arena_init(&p->a, CHUNK_ARENA_BYTES);
+        if (i > 0 && (held > INGEST_BATCH_MEMORY || elapsed_ms(&t0) > INGEST_BATCH_MS)) {
+            items[i].uncount = fs[i].counted;
+            continue;
+        }
+        struct file_ctx c = {db, job, o, p};
+        process_file(&c);
+        held += p->a.used + (p->vecs ? items[i].n * (size_t)items[i].embed_dim * sizeof(float) : 0);
+    }
+}
+
+/* Tells what the batch's commit made of each processed file. */
+static void report_batch(const struct ingest_opts *o, const struct kb_job_file *fs,
+                         const struct kb_job_item *items, size_t n, struct ingest_step *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct kb_job_item *it = &items[i];
+        if (!it->d && !it->state)
+            continue; /* left for a later step */
+        struct ingest_file r = {.seq = fs[i].seq, .name = fs[i].name, .error = ""};
+        if (it->err == LAIR_ECONFLICT || it->err == LAIR_ENOTFOUND) {
+            /* the job or the knowledge base was deleted meanwhile, or
+             * another process recorded this file: nothing was recorded */
+            r.state = "skipped";
+        } else if (it->err || (!it->d && !strcmp(it->state, "failed"))) {
+            r.state = "failed";
+            r.error = it->error ? it->error : "";
+        } else if (it->d) {
+            r.state = it->res.unchanged ? "unchanged" : "indexed";
+            r.chunks = it->n;
+        } else {
+            r.state = it->state;
+        }
+        out->files++;
+        out->seq = r.seq;
+        snprintf(out->name, sizeof(out->name), "%s", r.name);
+        snprintf(out->file_state, sizeof(out->file_state), "%s", r.state);
+        snprintf(out->error, sizeof(out->error), "%s", r.error);
+        out->chunks = r.chunks;
+        if (o->on_file)
+            o->on_file(o->on_file_arg, &r);
+    }
+}
+
+/* Claims the job's next files, processes them and commits their outcomes
+ * in one transaction. */
+static enum lair_err run_batch(struct tenant_db *db, const struct kb_job *job,
+                               const struct ingest_opts *o, struct ingest_step *out)
+{
+    size_t max = o->batch_files > 1 ? o->batch_files : 1;
+    if (max > INGEST_BATCH_FILES_MAX)
+        max = INGEST_BATCH_FILES_MAX;
+    struct kb_claim cl = {.max_files = max,
+                          .max_bytes = o->batch_bytes ? (int64_t)o->batch_bytes
+                                                      : (int64_t)INGEST_BATCH_BYTES,
+                          .retry_seq = o->retry_seq,
+                          .retry_last = o->retry_last};
+    struct kb_job_file *fs = calloc(max, sizeof(*fs));
+    struct pending *ps = calloc(max, sizeof(*ps));
+    struct kb_job_item *items = calloc(max, sizeof(*items));
+    struct arena a;
+    arena_init(&a, CHUNK_ARENA_BYTES);
+    size_t n = 0;
+    enum lair_err e =
+        fs && ps && items ? kb_job_claim_batch(db, job->id, &cl, &a, fs, &n) : LAIR_ENOMEM;
+    if (!e) {
+        kb_batch_begin(db);
+        process_batch(db, job, o, fs, ps, items, n);
+        e = kb_job_commit(db, job->kb, job->id, items, n);
+        kb_batch_end();
+        if (e) {
+            /* every file stays pending, with its upload, for a later step */
+            log_error("ingest", "cannot record the outcome of files %d to %d of job %lld: %s%s",
+                      fs[0].seq, fs[n - 1].seq, (long long)job->id, lair_err_msg(e),
+                      transient(e) ? " (they stay pending and are tried again)" : "");
+            out->seq = fs[0].seq;
+            out->retry_last = fs[n - 1].seq;
+            out->retry = transient(e);
+            snprintf(out->name, sizeof(out->name), "%s", fs[0].name);
+            snprintf(out->file_state, sizeof(out->file_state), "pending");
+        } else {
+            report_batch(o, fs, items, n, out);
+            /* an upload goes once its files' outcomes are committed */
+            remove_done_uploads(db, job->id, fs, n);
+        }
+        for (size_t i = 0; i < n; i++)
+            pending_release(&ps[i]);
+    }
+    arena_release(&a);
+    free(items);
+    free(ps);
+    free(fs);
+    return e;
 }
 
 enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct ingest_opts *o,
@@ -510,10 +650,7 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
     enum lair_err e = kb_job_get(db, job_id, &job);
     if (e)
         return e;
-    struct arena a;
-    arena_init(&a, CHUNK_ARENA_BYTES);
-    struct kb_job_file f;
-    e = kb_job_claim(db, job_id, o->retry_seq, &a, &f);
+    e = run_batch(db, &job, o, out);
     if (e == LAIR_ENOTFOUND) {
         e = kb_job_finish(db, job_id, out->state);
         if (e == LAIR_EBUSY) { /* another process holds the last file */
@@ -522,23 +659,7 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
             out->finished = true;
             kb_job_files(db, job_id, remove_owned, db);
         }
-    } else if (!e) {
-        out->seq = f.seq;
-        snprintf(out->name, sizeof(out->name), "%s", f.name);
-        struct file_ctx c = {db, &job, &f, o, out, &a, LAIR_OK};
-        process_file(&c);
-        /* the upload goes only once the file's outcome is committed: a file
-         * still pending must be there when it is tried again */
-        if (c.unrecorded) {
-            e = c.unrecorded;
-            out->retry = transient(e);
-        } else if (f.owned && strcmp(out->file_state, "skipped")) {
-            struct kb_job_file done = f;
-            snprintf(done.state, sizeof(done.state), "%s", out->file_state);
-            remove_owned(db, &done);
-        }
     }
-    arena_release(&a);
     /* the progress the step reports; what it did is committed whatever
      * happens here, and running the step again is harmless */
     struct kb_job now;
@@ -559,7 +680,7 @@ enum lair_err ingest_job_step(struct tenant_db *db, int64_t job_id, const struct
 struct qitem {
     char tenant[SLUG_MAX + 1];
     int64_t job;
-    int retry_seq;              /* the file whose last step ended on a transient error */
+    int retry_seq, retry_last;  /* the batch whose last step ended on a transient error */
     struct timespec not_before; /* after an error: the job waits (CLOCK_REALTIME) */
 };
 
@@ -591,8 +712,10 @@ static void push_locked(struct ingest *w, const char *tenant, int64_t job,
     for (size_t i = 0; i < w->len; i++) {
         struct qitem *it = &w->q[(w->head + i) % w->cfg.queue_max];
         if (it->job == job && !strcmp(it->tenant, tenant)) {
-            if (state && state->retry_seq)
+            if (state && state->retry_seq) {
                 it->retry_seq = state->retry_seq;
+                it->retry_last = state->retry_last;
+            }
             if (state && before(&it->not_before, &state->not_before))
                 it->not_before = state->not_before;
             return;
@@ -754,7 +877,9 @@ static bool run_item(struct ingest *w, struct qitem *it)
     struct tenant_db *db;
     if (tenants_get(w->cfg.tenants, it->tenant, &db) != LAIR_OK)
         return false; /* the tenant was deleted */
-    struct ingest_opts o = {.retry_seq = it->retry_seq};
+    struct ingest_opts o = {.retry_seq = it->retry_seq,
+                            .retry_last = it->retry_last,
+                            .batch_files = w->cfg.batch_files};
     pick_models(w->cfg.models, &o);
     struct ingest_step s;
     enum lair_err e = ingest_job_step(db, it->job, &o, &s);
@@ -765,8 +890,10 @@ static bool run_item(struct ingest *w, struct qitem *it)
         unsigned ms = w->cfg.retry_ms ? w->cfg.retry_ms : RETRY_MS;
         log_error("ingest", "job %lld of tenant %s: %s (tried again in %u ms)", (long long)it->job,
                   it->tenant, lair_err_msg(e), ms);
-        if (s.retry)
+        if (s.retry) {
             it->retry_seq = s.seq;
+            it->retry_last = s.retry_last;
+        }
         clock_gettime(CLOCK_REALTIME, &it->not_before);
         it->not_before.tv_sec += ms / 1000;
         it->not_before.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -779,7 +906,7 @@ static bool run_item(struct ingest *w, struct qitem *it)
         pthread_mutex_unlock(&w->mu);
         return true;
     }
-    it->retry_seq = 0;
+    it->retry_seq = it->retry_last = 0;
     if (s.finished)
         log_info("ingest", "job %lld of tenant %s %s: %lld of %lld files", (long long)it->job,
                  it->tenant, s.state, (long long)s.done, (long long)s.total);
@@ -836,6 +963,11 @@ enum lair_err ingest_new(const struct ingest_config *cfg, struct ingest **out)
     w->cfg = *cfg;
     if (!w->cfg.queue_max)
         w->cfg.queue_max = 1024;
+    if (!w->cfg.batch_files) {
+        const char *v = getenv("LIBREAIR_INGEST_BATCH");
+        long n = v ? strtol(v, NULL, 10) : 0;
+        w->cfg.batch_files = n > 0 ? (size_t)n : INGEST_BATCH_FILES;
+    }
     w->q = calloc(w->cfg.queue_max, sizeof(*w->q));
     if (!w->q) {
         free(w);

@@ -215,19 +215,30 @@ enum lair_err spell_sync(struct spell *sp, sqlite3 *db, const char *table)
         clear(sp);
         return LAIR_EINVAL;
     }
+    /* The connection is shared by threads (a server's ingestion writes on
+     * it): between two steps of the vocabulary's scan, another thread's
+     * commit would change the index under it (FTS5 then ends the scan with
+     * SQLITE_ABORT, and every search failed while documents were being
+     * indexed). Holding the connection's (recursive) mutex makes the
+     * stamp and the scan one consistent read. */
+    sqlite3_mutex *m = sqlite3_db_mutex(db);
+    sqlite3_mutex_enter(m);
     unsigned char *stamp;
     size_t len;
     enum lair_err e = read_stamp(db, table, &stamp, &len);
     if (e) {
         clear(sp);
+        sqlite3_mutex_leave(m);
         return e;
     }
     if (sp->loaded && len == sp->stamp_len && (len == 0 || memcmp(stamp, sp->stamp, len) == 0)) {
         free(stamp);
+        sqlite3_mutex_leave(m);
         return LAIR_OK;
     }
     clear(sp);
     e = load(sp, db, table);
+    sqlite3_mutex_leave(m);
     if (e) {
         clear(sp);
         free(stamp);

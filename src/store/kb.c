@@ -18,14 +18,82 @@
 
 /* ---- helpers ---- */
 
+/* The statements of one batch (kb_batch_begin, kb_job_commit), each
+ * prepared once for the whole batch rather than once per document: parsing
+ * SQL was a fifth of an ingestion's time. Keyed by the SQL text's address
+ * (a literal at its call site); one in use is prepared afresh for a nested
+ * use. Only the thread that runs the batch sees it. So a statement from
+ * prep() is always let go with finalize(), never sqlite3_finalize(). */
+#define STMT_CACHE_MAX 48
+struct stmt_cache {
+    sqlite3 *h;
+    size_t n;
+    struct cached_stmt {
+        const char *sql;
+        sqlite3_stmt *st;
+        bool busy;
+    } e[STMT_CACHE_MAX];
+};
+static _Thread_local struct stmt_cache *stmt_cache;
+
+static void stmt_cache_release(struct stmt_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        sqlite3_finalize(c->e[i].st);
+    c->n = 0;
+}
+
+void kb_batch_begin(struct tenant_db *db)
+{
+    if (stmt_cache)
+        return;
+    stmt_cache = calloc(1, sizeof(*stmt_cache));
+    if (stmt_cache)
+        stmt_cache->h = tenant_db_handle(db);
+}
+
+void kb_batch_end(void)
+{
+    if (!stmt_cache)
+        return;
+    stmt_cache_release(stmt_cache);
+    free(stmt_cache);
+    stmt_cache = NULL;
+}
+
 static enum lair_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
+    struct stmt_cache *c = stmt_cache && stmt_cache->h == db ? stmt_cache : NULL;
+    for (size_t i = 0; c && i < c->n; i++) {
+        if (c->e[i].sql == sql && !c->e[i].busy) {
+            c->e[i].busy = true;
+            *st = c->e[i].st;
+            return LAIR_OK;
+        }
+    }
     if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
         log_error("kb", "prepare: %s", sqlite3_errmsg(db));
         *st = NULL;
         return LAIR_EDB;
     }
+    if (c && c->n < STMT_CACHE_MAX)
+        c->e[c->n++] = (struct cached_stmt){sql, *st, true};
     return LAIR_OK;
+}
+
+/* sqlite3_finalize, or back to the batch's cache (reset, unbound). */
+static void finalize(sqlite3_stmt *st)
+{
+    struct stmt_cache *c = stmt_cache;
+    for (size_t i = 0; c && st && i < c->n; i++) {
+        if (c->e[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            c->e[i].busy = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }
 
 /* Steps a statement that returns no row and finalizes it. A full disk is
@@ -36,7 +104,7 @@ static enum lair_err run(sqlite3 *db, sqlite3_stmt *st)
     enum lair_err e = db_err(db, rc);
     if (e)
         log_error("kb", "step: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    finalize(st);
     return e;
 }
 
@@ -127,7 +195,7 @@ enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name
     sqlite3_bind_int64(st, 3, now());
     int rc = sqlite3_step(st);
     enum lair_err e2 = rc == SQLITE_CONSTRAINT ? LAIR_ECONFLICT : db_err(h, rc);
-    sqlite3_finalize(st);
+    finalize(st);
     return e2;
 }
 
@@ -155,7 +223,7 @@ static enum lair_err kb_find_h(sqlite3 *h, const char *slug)
         return e;
     sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -171,7 +239,7 @@ enum lair_err kb_find(struct tenant_db *db, const char *slug, struct kb_info *ou
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         kb_row(st, out);
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -188,7 +256,7 @@ enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct k
         kb_row(st, &row);
         fn(arg, &row);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -279,7 +347,7 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
         };
         fn(arg, &d);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -300,7 +368,7 @@ enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, col_text(st, 0));
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -324,7 +392,7 @@ enum lair_err kb_document_opening(struct tenant_db *db, int64_t id, char *out, s
         memcpy(out, t, n);
         out[n] = 0;
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -343,7 +411,7 @@ static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_
         if (sha256)
             copy_str(sha256, 65, col_text(st, 1));
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -378,10 +446,10 @@ static enum lair_err dropper_init(struct dropper *d, sqlite3 *h)
 
 static void dropper_release(struct dropper *d)
 {
-    sqlite3_finalize(d->heir);
-    sqlite3_finalize(d->move);
-    sqlite3_finalize(d->unref);
-    sqlite3_finalize(d->del);
+    finalize(d->heir);
+    finalize(d->move);
+    finalize(d->unref);
+    finalize(d->del);
 }
 
 static enum lair_err step_reset(sqlite3 *h, sqlite3_stmt *st)
@@ -463,7 +531,7 @@ static enum lair_err owned_chunks(sqlite3 *h, int64_t doc, int64_t **ids,
             memcpy((*hashes)[*n], sqlite3_column_blob(st, 1), KB_HASH_BYTES);
         (*n)++;
     }
-    sqlite3_finalize(st);
+    finalize(st);
     if (!e && rc != SQLITE_DONE)
         e = LAIR_EDB;
     if (e) {
@@ -481,6 +549,14 @@ static int cmp_hash(const void *a, const void *b)
     return memcmp(a, b, KB_HASH_BYTES);
 }
 
+struct chunk_stmts {
+    sqlite3_stmt *find, *keep, *vec, *ref, *insert;
+};
+
+struct fts_range {
+    int64_t from, to;
+};
+
 struct put_ctx {
     const char *kb;
     const struct kb_doc_in *d;
@@ -493,7 +569,33 @@ struct put_ctx {
     struct kb_put_result *out;
     bool *dup; /* [n]: an earlier chunk of the document has the same hash */
     unsigned char (*sorted)[KB_HASH_BYTES]; /* the new chunks' hashes, sorted */
+    struct chunk_stmts *stmts; /* prepared once for a batch (kb_job_commit); NULL: per call */
+    /* kb_job_commit: the batch's new chunks, ids [from, to), that the
+     * full-text index does not have yet (fts_add, once for the batch); NULL:
+     * each put indexes its own */
+    struct fts_range *later;
 };
+
+/* Indexes the chunks of ids [from, to) (new ones: the index has none of
+ * them) in one statement: FTS5 turns its pending terms into a segment at
+ * each statement that opens a savepoint, so one statement per transaction
+ * makes one segment where a row at a time made one per chunk. */
+static enum lair_err fts_add(sqlite3 *h, int64_t from, int64_t to)
+{
+    if (from >= to)
+        return LAIR_OK;
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "INSERT INTO chunks_fts(rowid, text, heading_path)"
+                           " SELECT id, text, heading_path FROM chunks"
+                           " WHERE id >= ?1 AND id < ?2",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    return run(h, st);
+}
 
 /* Marks the job's file done (state) in the transaction; LAIR_ECONFLICT when
  * it is no longer pending. */
@@ -502,7 +604,8 @@ static enum lair_err job_file_done(sqlite3 *h, int64_t job, int seq, const char 
 {
     sqlite3_stmt *st;
     enum lair_err e = prep(h,
-                           "UPDATE job_files SET state = ?3, error = ?4, document_id = ?5"
+                           "UPDATE job_files SET state = ?3, error = ?4, document_id = ?5,"
+                           " attempts = abs(attempts)" /* -1: started once, with others */
                            " WHERE job_id = ?1 AND seq = ?2 AND state = 'pending'",
                            &st);
     if (e)
@@ -592,10 +695,6 @@ static enum lair_err drop_old(sqlite3 *h, struct put_ctx *c, int64_t doc)
     return e;
 }
 
-struct chunk_stmts {
-    sqlite3_stmt *find, *keep, *vec, *ref, *insert;
-};
-
 static enum lair_err chunk_stmts_init(sqlite3 *h, struct chunk_stmts *s)
 {
     *s = (struct chunk_stmts){0};
@@ -621,11 +720,11 @@ static enum lair_err chunk_stmts_init(sqlite3 *h, struct chunk_stmts *s)
 
 static void chunk_stmts_release(struct chunk_stmts *s)
 {
-    sqlite3_finalize(s->find);
-    sqlite3_finalize(s->keep);
-    sqlite3_finalize(s->vec);
-    sqlite3_finalize(s->ref);
-    sqlite3_finalize(s->insert);
+    finalize(s->find);
+    finalize(s->keep);
+    finalize(s->vec);
+    finalize(s->ref);
+    finalize(s->insert);
 }
 
 static void bind_vector(sqlite3_stmt *st, int col, const struct put_ctx *c,
@@ -703,15 +802,28 @@ static enum lair_err put_chunks(sqlite3 *h, struct put_ctx *c, int64_t doc)
     int rc = sqlite3_step(st);
     int64_t kb_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int64_t next = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-    sqlite3_finalize(st);
+    finalize(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
-    struct chunk_stmts s;
-    if (!(e = chunk_stmts_init(h, &s)))
-        for (size_t i = 0; i < c->n && !e; i++)
-            if (!c->dup[i])
-                e = put_chunk(h, c, &s, doc, kb_id, &next, i);
-    chunk_stmts_release(&s);
+    int64_t first = (kb_id << KB_CHUNK_SHIFT) + next;
+    struct chunk_stmts own, *s = c->stmts;
+    if (!s) {
+        s = &own;
+        e = chunk_stmts_init(h, s);
+    }
+    for (size_t i = 0; i < c->n && !e; i++)
+        if (!c->dup[i])
+            e = put_chunk(h, c, s, doc, kb_id, &next, i);
+    if (s == &own)
+        chunk_stmts_release(s);
+    int64_t end = (kb_id << KB_CHUNK_SHIFT) + next;
+    if (!e && !c->later)
+        e = fts_add(h, first, end);
+    if (!e && c->later && end > first) { /* a batch's ids follow one another */
+        if (c->later->to <= c->later->from)
+            c->later->from = first;
+        c->later->to = end;
+    }
     if (e)
         return e;
     if ((e = prep(h, "UPDATE knowledge_bases SET next_chunk = ?2 WHERE id = ?1", &st)))
@@ -742,6 +854,12 @@ static enum lair_err put_tx(sqlite3 *h, void *arg)
                              : LAIR_OK;
     }
     out->replaced = doc > 0;
+    /* a chunk leaves the index with the values it entered with: the
+     * batch's must be in before any can be dropped */
+    if (out->replaced && c->later && (e = fts_add(h, c->later->from, c->later->to)))
+        return e;
+    if (out->replaced && c->later)
+        *c->later = (struct fts_range){0};
     if ((e = upsert_document(h, c, &doc)) || (e = unref_document(h, doc)) ||
         (out->replaced && (e = drop_old(h, c, doc))) || (e = put_chunks(h, c, doc)))
         return e;
@@ -751,13 +869,61 @@ static enum lair_err put_tx(sqlite3 *h, void *arg)
     return out->removed > 0 ? purge_index(h) : LAIR_OK;
 }
 
+static bool doc_in_ok(const char *kb, const struct kb_doc_in *d)
+{
+    return kb && d && d->name && d->sha256 && strlen(d->sha256) == 64 &&
+           strlen(d->name) <= KB_DOC_NAME_MAX && *d->name;
+}
+
+/* The hashes of c->chunks sorted, and which chunks repeat an earlier one.
+ * OUT: c->dup and c->sorted OWNED (put_ctx_release). */
+static enum lair_err put_ctx_prepare(struct put_ctx *c)
+{
+    size_t n = c->n;
+    const struct kb_chunk_in *chunks = c->chunks;
+    c->dup = calloc(n ? n : 1, sizeof(*c->dup));
+    c->sorted = malloc((n ? n : 1) * sizeof(*c->sorted));
+    if (!c->dup || !c->sorted) {
+        free(c->dup);
+        free(c->sorted);
+        c->dup = NULL;
+        c->sorted = NULL;
+        return LAIR_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(c->sorted[i], chunks[i].hash, KB_HASH_BYTES);
+    qsort(c->sorted, n, KB_HASH_BYTES, cmp_hash);
+    /* a chunk is a duplicate when an earlier chunk of the document has its
+     * hash: quadratic only among equal hashes, which are rare */
+    for (size_t i = 1; i < n; i++) {
+        if (!memcmp(c->sorted[i], c->sorted[i - 1], KB_HASH_BYTES)) {
+            size_t first = n;
+            for (size_t j = 0; j < n; j++)
+                if (!memcmp(chunks[j].hash, c->sorted[i], KB_HASH_BYTES)) {
+                    if (first == n)
+                        first = j;
+                    else
+                        c->dup[j] = true;
+                }
+        }
+    }
+    return LAIR_OK;
+}
+
+static void put_ctx_release(struct put_ctx *c)
+{
+    free(c->dup);
+    free(c->sorted);
+    c->dup = NULL;
+    c->sorted = NULL;
+}
+
 enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct kb_doc_in *d,
                               const struct kb_chunk_in *chunks, size_t n, const char *embed_model,
                               int embed_dim, int64_t job_id, int seq, struct kb_put_result *out)
 {
     *out = (struct kb_put_result){0};
-    if (!kb || !d || !d->name || !d->sha256 || strlen(d->sha256) != 64 ||
-        strlen(d->name) > KB_DOC_NAME_MAX || !*d->name)
+    if (!doc_in_ok(kb, d))
         return LAIR_EINVAL;
     struct put_ctx c = {.kb = kb,
                         .d = d,
@@ -768,33 +934,11 @@ enum lair_err kb_document_put(struct tenant_db *db, const char *kb, const struct
                         .job_id = job_id,
                         .seq = seq,
                         .out = out};
-    c.dup = calloc(n ? n : 1, sizeof(*c.dup));
-    c.sorted = malloc((n ? n : 1) * sizeof(*c.sorted));
-    if (!c.dup || !c.sorted) {
-        free(c.dup);
-        free(c.sorted);
-        return LAIR_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        memcpy(c.sorted[i], chunks[i].hash, KB_HASH_BYTES);
-    qsort(c.sorted, n, KB_HASH_BYTES, cmp_hash);
-    /* a chunk is a duplicate when an earlier chunk of the document has its
-     * hash: quadratic only among equal hashes, which are rare */
-    for (size_t i = 1; i < n; i++) {
-        if (!memcmp(c.sorted[i], c.sorted[i - 1], KB_HASH_BYTES)) {
-            size_t first = n;
-            for (size_t j = 0; j < n; j++)
-                if (!memcmp(chunks[j].hash, c.sorted[i], KB_HASH_BYTES)) {
-                    if (first == n)
-                        first = j;
-                    else
-                        c.dup[j] = true;
-                }
-        }
-    }
-    enum lair_err e = tenant_db_tx(db, put_tx, &c);
-    free(c.dup);
-    free(c.sorted);
+    enum lair_err e = put_ctx_prepare(&c);
+    if (e)
+        return e;
+    e = tenant_db_tx(db, put_tx, &c);
+    put_ctx_release(&c);
     if (e) {
         struct kb_put_result none = {0};
         *out = none;
@@ -822,7 +966,7 @@ static enum lair_err delete_doc_tx(sqlite3 *h, void *arg)
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && c->name)
         copy_str(c->name, KB_DOC_NAME_MAX + 1, col_text(st, 0));
-    sqlite3_finalize(st);
+    finalize(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     if ((e = unref_document(h, c->id)))
@@ -872,7 +1016,7 @@ bool kb_chunk_embedded(struct tenant_db *db, const char *kb, const unsigned char
     sqlite3_bind_blob(st, 2, hash, KB_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, model, -1, SQLITE_STATIC);
     bool found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    finalize(st);
     return found;
 }
 
@@ -898,7 +1042,7 @@ enum lair_err kb_synonyms_get(struct tenant_db *db, const char *slug, char **jso
     } else if (rc != SQLITE_DONE) {
         e = db_err(h, rc);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return e;
 }
 
@@ -920,7 +1064,7 @@ enum lair_err kb_synonyms_set(struct tenant_db *db, const char *slug, const char
     }
     int rc = sqlite3_step(st);
     e = db_err(h, rc);
-    sqlite3_finalize(st);
+    finalize(st);
     return e;
 }
 
@@ -1027,7 +1171,7 @@ static enum lair_err kb_expand(sqlite3 *h, struct analyzer *an, const struct kb_
         sqlite3_reset(st);
     }
     if (!e) {
-        sqlite3_finalize(st);
+        finalize(st);
         e = fts_query_expand(q, an, texts, scores, nt, fts_prf_weight());
     }
     for (size_t i = 0; i < nt; i++)
@@ -1108,8 +1252,8 @@ enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_k
 out:
     free(all);
     analyzer_free(an);
-    sqlite3_finalize(ids);
-    sqlite3_finalize(st);
+    finalize(ids);
+    finalize(st);
     fts_query_release(&q);
     return e;
 }
@@ -1141,7 +1285,7 @@ enum lair_err kb_explain(struct tenant_db *db, const char *slug, struct str ques
         e = fts_query_build_syn(an, h, "chunks_fts", question, syn, &q);
         syn_set_free(owned);
     }
-    sqlite3_finalize(ids);
+    finalize(ids);
     fts_query_release(&q);
     analyzer_free(an);
     return e;
@@ -1186,7 +1330,7 @@ enum lair_err kb_chunks_get(struct tenant_db *db, const int64_t *ids, size_t n, 
         }
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return e;
 }
 
@@ -1231,7 +1375,7 @@ enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model
         memcpy(*vecs + *n * *dim, sqlite3_column_blob(st, 1), bytes);
         (*n)++;
     }
-    sqlite3_finalize(st);
+    finalize(st);
     if (!e && rc != SQLITE_DONE)
         e = LAIR_EDB;
     if (e || *n == 0) {
@@ -1259,7 +1403,7 @@ enum lair_err kb_vector_stamp(struct tenant_db *db, const char *kb, int64_t *kb_
         *kb_id = sqlite3_column_int64(st, 0);
         *gen = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -1277,7 +1421,7 @@ enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, col_text(st, 0), sqlite3_column_int64(st, 1));
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -1307,8 +1451,8 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
         return e;
     c->id = sqlite3_last_insert_rowid(h);
     if ((e = prep(h,
-                  "INSERT INTO job_files (job_id, seq, name, path, owned, size)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  "INSERT INTO job_files (job_id, seq, name, path, owned, size, data_offset)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                   &st)))
         return e;
     for (size_t i = 0; i < c->n && !e; i++) {
@@ -1319,9 +1463,10 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
         sqlite3_bind_text(st, 4, f->path, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, f->owned);
         sqlite3_bind_int64(st, 6, f->size);
+        sqlite3_bind_int64(st, 7, f->owned ? f->offset : 0);
         e = step_reset(h, st);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     if (!e && c->hook && c->hook->fn)
         e = c->hook->fn(c->hook->arg, h, c->id);
     return e;
@@ -1366,11 +1511,12 @@ enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out)
         out->updated_at = sqlite3_column_int64(st, 5);
         out->purge = sqlite3_column_int(st, 6) != 0;
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
-#define JOB_FILE_COLS "seq, name, path, owned, size, state, error, attempts, document_id"
+#define JOB_FILE_COLS                                                                              \
+    "seq, name, path, owned, size, state, error, attempts, document_id, data_offset"
 
 static void job_file_row(sqlite3_stmt *st, struct kb_job_file *f)
 {
@@ -1383,6 +1529,8 @@ static void job_file_row(sqlite3_stmt *st, struct kb_job_file *f)
     f->error = (const char *)sqlite3_column_text(st, 6);
     f->attempts = sqlite3_column_int(st, 7);
     f->document_id = sqlite3_column_int64(st, 8);
+    f->offset = sqlite3_column_int64(st, 9);
+    f->counted = false;
 }
 
 enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
@@ -1401,55 +1549,90 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
         job_file_row(st, &f);
         fn(arg, &f);
     }
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
 struct claim_ctx {
     int64_t id;
-    int retry_seq;
+    const struct kb_claim *o;
     struct arena *a;
     struct kb_job_file *out;
+    size_t n;
 };
+
+static bool claim_retry(const struct kb_claim *o, const struct kb_job_file *f)
+{
+    int last = o->retry_last > o->retry_seq ? o->retry_last : o->retry_seq;
+    return o->retry_seq > 0 && f->seq >= o->retry_seq && f->seq <= last && f->attempts != 0;
+}
+
+/* Reads the files to take into c->out. */
+static enum lair_err claim_select(sqlite3 *h, struct claim_ctx *c)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1"
+                           " AND state = 'pending' ORDER BY seq LIMIT ?2",
+                           &st);
+    if (e)
+        return e;
+    size_t max = c->o->max_files ? c->o->max_files : 1;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    int64_t bytes = 0;
+    int rc = SQLITE_DONE;
+    while (!e && c->n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct kb_job_file *f = &c->out[c->n];
+        job_file_row(st, f);
+        f->counted = !claim_retry(c->o, f);
+        /* a file that was interrupted goes alone */
+        if (c->n > 0 && ((f->counted && f->attempts != 0) || bytes + f->size > c->o->max_bytes))
+            break;
+        bytes += f->size;
+        f->name = arena_strndup(c->a, f->name, strlen(f->name));
+        f->path = arena_strndup(c->a, f->path, strlen(f->path));
+        f->error = NULL;
+        if (!f->name || !f->path)
+            e = LAIR_ENOMEM;
+        c->n++;
+        if (f->counted && f->attempts != 0)
+            break;
+    }
+    if (!e && c->n == 0)
+        e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
+    finalize(st);
+    return e;
+}
 
 static enum lair_err claim_tx(sqlite3 *h, void *arg)
 {
     struct claim_ctx *c = arg;
-    sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1"
-                           " AND state = 'pending' ORDER BY seq LIMIT 1",
-                           &st);
-    if (e)
-        return e;
-    sqlite3_bind_int64(st, 1, c->id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        job_file_row(st, c->out);
-        c->out->name = arena_strndup(c->a, c->out->name, strlen(c->out->name));
-        c->out->path = arena_strndup(c->a, c->out->path, strlen(c->out->path));
-        c->out->error = NULL;
-        if (!c->out->name || !c->out->path)
-            e = LAIR_ENOMEM;
-    } else {
-        e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
-    }
-    sqlite3_finalize(st);
+    c->n = 0;
+    enum lair_err e = claim_select(h, c);
     if (e)
         return e;
     /* a retry after a transient error writes nothing here (the disk may
-     * still be full): its attempt was counted when it started */
-    bool retry = c->retry_seq > 0 && c->out->seq == c->retry_seq && c->out->attempts > 0;
-    if (!retry) {
-        c->out->attempts++;
-        if ((e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
-            return e;
+     * still be full): its attempt was counted when it started. A file
+     * taken with others is marked -1: if the process dies, each of them is
+     * then taken alone, and only attempts alone count towards failing it
+     * (a batch cannot tell which file killed it) */
+    sqlite3_stmt *st;
+    if ((e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
+        return e;
+    for (size_t i = 0; i < c->n && !e; i++) {
+        struct kb_job_file *f = &c->out[i];
+        if (!f->counted)
+            continue;
+        f->attempts = c->n > 1 ? -1 : (f->attempts > 0 ? f->attempts : 0) + 1;
         sqlite3_bind_int64(st, 1, c->id);
-        sqlite3_bind_int(st, 2, c->out->seq);
-        sqlite3_bind_int(st, 3, c->out->attempts);
-        if ((e = run(h, st)))
-            return e;
+        sqlite3_bind_int(st, 2, f->seq);
+        sqlite3_bind_int(st, 3, f->attempts);
+        e = step_reset(h, st);
     }
+    finalize(st);
+    if (e)
+        return e;
     if ((e = prep(h,
                   "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1"
                   " AND state = 'queued'",
@@ -1460,12 +1643,178 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
     return run(h, st);
 }
 
+enum lair_err kb_job_claim_batch(struct tenant_db *db, int64_t id, const struct kb_claim *o,
+                                 struct arena *a, struct kb_job_file *out, size_t *n)
+{
+    struct claim_ctx c = {id, o, a, out, 0};
+    size_t max = o->max_files ? o->max_files : 1;
+    memset(out, 0, max * sizeof(*out));
+    enum lair_err e = tenant_db_tx(db, claim_tx, &c);
+    *n = e ? 0 : c.n;
+    return e;
+}
+
 enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, int retry_seq, struct arena *a,
                            struct kb_job_file *out)
 {
-    struct claim_ctx c = {id, retry_seq, a, out};
-    memset(out, 0, sizeof(*out));
-    return tenant_db_tx(db, claim_tx, &c);
+    struct kb_claim o = {.max_files = 1, .retry_seq = retry_seq};
+    size_t n;
+    return kb_job_claim_batch(db, id, &o, a, out, &n);
+}
+
+/* ---- a batch's outcomes ---- */
+
+struct commit_ctx {
+    const char *kb;
+    int64_t job;
+    struct kb_job_item *items;
+    struct put_ctx *puts; /* [n], prepared */
+    size_t n;
+    bool restart;           /* an item failed on its own: the transaction starts again without it */
+    struct fts_range later; /* the new chunks not indexed yet */
+};
+
+/* Items of a batch that may fail on their own before the batch fails. */
+#define COMMIT_ROUNDS_MAX 4
+
+/* The message recorded for a document that could not be stored. */
+static const char *put_fail_msg(enum lair_err e)
+{
+    return e == LAIR_ELIMIT ? "the knowledge base has too many chunks"
+                            : "the document could not be stored (database error)";
+}
+
+static enum lair_err uncount(sqlite3 *h, int64_t job, int seq)
+{
+    sqlite3_stmt *st;
+    enum lair_err e = prep(h,
+                           "UPDATE job_files SET attempts = 0 WHERE job_id = ?1"
+                           " AND seq = ?2 AND state = 'pending' AND attempts = -1",
+                           &st);
+    if (e)
+        return e;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int(st, 2, seq);
+    return run(h, st);
+}
+
+/* One item in the batch's transaction. A document's own failure sets
+ * it->err and asks for a restart; the others are the batch's errors. */
+static enum lair_err commit_item(sqlite3 *h, struct commit_ctx *c, size_t i, struct chunk_stmts *s)
+{
+    struct kb_job_item *it = &c->items[i];
+    if (it->err == LAIR_ECONFLICT || it->err == LAIR_ENOTFOUND)
+        return LAIR_OK; /* nothing to write for it */
+    if (it->err) {      /* failed in an earlier round: recorded as such */
+        it->res = (struct kb_put_result){0};
+        enum lair_err e = job_file_done(h, c->job, it->seq, "failed", it->error, 0, false);
+        if (e == LAIR_ECONFLICT)
+            it->err = e;
+        return e == LAIR_ECONFLICT ? LAIR_OK : e;
+    }
+    if (!it->d && !it->state)
+        return it->uncount ? uncount(h, c->job, it->seq) : LAIR_OK;
+    enum lair_err e;
+    if (!it->d) {
+        e = job_file_done(h, c->job, it->seq, it->state, it->error, it->document_id, false);
+    } else {
+        struct put_ctx *p = &c->puts[i];
+        it->res = (struct kb_put_result){0};
+        p->stmts = s;
+        p->later = &c->later;
+        e = put_tx(h, p);
+    }
+    if (e == LAIR_EDB && db_err(h, sqlite3_extended_errcode(h)) == LAIR_ESTORAGE)
+        e = LAIR_ESTORAGE;
+    if (e == LAIR_ESTORAGE || e == LAIR_EBUSY || e == LAIR_ENOMEM)
+        return e; /* the batch's: all of it waits */
+    if (e && !it->d && (e == LAIR_ECONFLICT || e == LAIR_ENOTFOUND)) {
+        it->err = e; /* nothing was written */
+        return LAIR_OK;
+    }
+    if (e && it->d) {
+        it->err = e;
+        if (e != LAIR_ECONFLICT && e != LAIR_ENOTFOUND) {
+            log_error("kb", "cannot store file %d of job %lld: %s", it->seq, (long long)c->job,
+                      lair_err_msg(e));
+            it->error = put_fail_msg(e);
+        }
+        c->restart = true; /* what it wrote goes with the rollback */
+        return LAIR_ECONFLICT;
+    }
+    return e;
+}
+
+static enum lair_err commit_tx(sqlite3 *h, void *arg)
+{
+    struct commit_ctx *c = arg;
+    c->later = (struct fts_range){0};
+    struct stmt_cache cache = {.h = h}, *outer = stmt_cache;
+    if (!outer || outer->h != h)
+        stmt_cache = &cache;
+    struct chunk_stmts s;
+    enum lair_err e = chunk_stmts_init(h, &s);
+    for (size_t i = 0; i < c->n && !e; i++)
+        e = commit_item(h, c, i, &s);
+    chunk_stmts_release(&s);
+    if (!e)
+        e = fts_add(h, c->later.from, c->later.to);
+    stmt_cache = outer;
+    stmt_cache_release(&cache);
+    return e;
+}
+
+enum lair_err kb_job_commit(struct tenant_db *db, const char *kb, int64_t job_id,
+                            struct kb_job_item *items, size_t n)
+{
+    struct put_ctx *puts = calloc(n ? n : 1, sizeof(*puts));
+    if (!puts)
+        return LAIR_ENOMEM;
+    enum lair_err e = LAIR_OK;
+    for (size_t i = 0; i < n && !e; i++) {
+        struct kb_job_item *it = &items[i];
+        it->err = LAIR_OK;
+        it->res = (struct kb_put_result){0};
+        if (!it->d)
+            continue;
+        if (!doc_in_ok(kb, it->d)) {
+            it->err = LAIR_EINVAL;
+            it->error = put_fail_msg(LAIR_EINVAL);
+            continue;
+        }
+        puts[i] = (struct put_ctx){.kb = kb,
+                                   .d = it->d,
+                                   .chunks = it->chunks,
+                                   .n = it->n,
+                                   .model = it->embed_model,
+                                   .dim = it->embed_dim,
+                                   .job_id = job_id,
+                                   .seq = it->seq,
+                                   .out = &it->res};
+        e = put_ctx_prepare(&puts[i]);
+    }
+    struct commit_ctx c = {kb, job_id, items, puts, n, false, {0, 0}};
+    /* each round either commits or takes one more item out of it; past a
+     * few, the database is more likely at fault than the documents: the
+     * batch fails, and its files are then taken one at a time */
+    for (size_t round = 0; !e; round++) {
+        c.restart = false;
+        e = tenant_db_tx(db, commit_tx, &c);
+        if (!(e && c.restart))
+            break;
+        e = round < COMMIT_ROUNDS_MAX ? LAIR_OK : LAIR_EDB;
+    }
+    bool removed = false;
+    for (size_t i = 0; i < n; i++) {
+        put_ctx_release(&puts[i]);
+        if (e)
+            items[i].res = (struct kb_put_result){0};
+        removed |= items[i].res.removed > 0;
+    }
+    free(puts);
+    if (!e && removed)
+        forget_vectors(db);
+    return e;
 }
 
 struct file_set_ctx {
@@ -1512,13 +1861,13 @@ static enum lair_err finish_tx(sqlite3 *h, void *arg)
     sqlite3_bind_int64(st, 1, c->id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        finalize(st);
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     }
     copy_str(c->state, KB_STATE_MAX, col_text(st, 0));
     bool purge = sqlite3_column_int(st, 1) != 0;
     int64_t pending = sqlite3_column_int64(st, 2), good = sqlite3_column_int64(st, 3);
-    sqlite3_finalize(st);
+    finalize(st);
     if (!strcmp(c->state, "done") || !strcmp(c->state, "failed"))
         return LAIR_OK;
     if (pending > 0)
@@ -1558,7 +1907,7 @@ enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
+    finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -1570,6 +1919,21 @@ bool kb_upload_pending(struct tenant_db *db, const char *path)
         return true; /* when in doubt, keep the file */
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    finalize(st);
+    return rc != SQLITE_DONE;
+}
+
+bool kb_job_upload_pending(struct tenant_db *db, int64_t id, const char *path)
+{
+    sqlite3_stmt *st;
+    if (prep(tenant_db_handle(db),
+             "SELECT 1 FROM job_files WHERE job_id = ?1 AND path = ?2 AND state = 'pending'"
+             " LIMIT 1",
+             &st))
+        return true; /* when in doubt, keep the file */
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    finalize(st);
     return rc != SQLITE_DONE;
 }

@@ -232,6 +232,7 @@ struct kb_job_file_in {
     const char *path; /* relative to the tenant directory, or absolute (CLI) */
     bool owned;       /* the job's copy: removed once the job has finished */
     int64_t size;
+    int64_t offset; /* owned: where its size bytes start in path (several files share one) */
 };
 
 /* Writes that must commit or roll back with a job (its audit events): fn
@@ -264,10 +265,12 @@ struct kb_job_file {
     const char *name, *path; /* BORROWED for the callback, or ARENA (kb_job_claim) */
     bool owned;
     int64_t size;
+    int64_t offset;           /* owned: the file is the size bytes of path from there */
     char state[KB_STATE_MAX]; /* pending, indexed, unchanged, failed */
     const char *error;        /* NULL unless failed */
-    int attempts;             /* times a process started on it */
+    int attempts;             /* times a process started on it alone; -1: once, with others */
     int64_t document_id;      /* 0 when none */
+    bool counted;             /* kb_job_claim_batch counted this attempt (not a retry) */
 };
 
 enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out);
@@ -282,6 +285,68 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
  * in a. LAIR_ENOTFOUND when no file is pending (or the job is gone). */
 enum lair_err kb_job_claim(struct tenant_db *db, int64_t id, int retry_seq, struct arena *a,
                            struct kb_job_file *out);
+
+struct kb_claim {
+    size_t max_files;  /* files taken at most (at least one) */
+    int64_t max_bytes; /* their sizes together, beyond the first file */
+    /* files retry_seq..retry_last (0: none; retry_last 0: retry_seq alone)
+     * whose last attempt ended on a transient error: not counted again */
+    int retry_seq, retry_last;
+};
+
+/* kb_job_claim for several files at once, in upload order, in one
+ * transaction: the next pending file, then the following ones while they
+ * fit o's bounds and were never started. Files taken together get attempts
+ * -1, not a count: a file that an earlier attempt left pending without a
+ * transient error (the process died while on it, alone or with others) is
+ * only ever taken alone, and only attempts alone count, so that a file
+ * that kills the process cannot get the files around it marked
+ * interrupted. OUT: out[0..*n) (room for
+ * o->max_files), strings in a. LAIR_ENOTFOUND when no file is pending. */
+enum lair_err kb_job_claim_batch(struct tenant_db *db, int64_t id, const struct kb_claim *o,
+                                 struct arena *a, struct kb_job_file *out, size_t *n);
+
+/* One claimed file's outcome for kb_job_commit. */
+struct kb_job_item {
+    int seq;
+    /* d non-NULL: the document to store (as kb_document_put). Else state:
+     * "unchanged" (with document_id) or "failed" (with error) is recorded
+     * as kb_job_file_set does; NULL leaves the file pending, its attempt
+     * uncounted when uncount (claimed, then not processed). */
+    const struct kb_doc_in *d;
+    const struct kb_chunk_in *chunks;
+    size_t n;
+    const char *embed_model;
+    int embed_dim;
+    const char *state, *error;
+    int64_t document_id;
+    bool uncount;
+    /* OUT: LAIR_OK: committed (res for a document). LAIR_ECONFLICT or
+     * LAIR_ENOTFOUND: nothing written (the file is no longer pending, the
+     * knowledge base is gone). Another error: the document could not be
+     * stored; the file is recorded failed with error (a static message). */
+    enum lair_err err;
+    struct kb_put_result res;
+};
+
+/* Between kb_batch_begin and kb_batch_end, the statements that this
+ * module's calls of this thread run on db are prepared once and kept
+ * (reset) for the next call, rather than parsed again each time: what a
+ * batch's per-file calls (kb_document_lookup, kb_job_commit) gain. A
+ * begin while one is open does nothing; end before db is released. */
+void kb_batch_begin(struct tenant_db *db);
+void kb_batch_end(void);
+
+/* Commits the outcomes of files of job job_id (of knowledge base kb) in
+ * one transaction: one durable write for the whole batch, each document
+ * still all or nothing (a reader sees it fully or not at all). A document
+ * that cannot be stored (too many chunks, a database error) does not take
+ * the others with it: the transaction starts again without it, recording
+ * it failed (up to 4 such documents; past that, LAIR_EDB). On error
+ * (LAIR_ESTORAGE when the disk is full, LAIR_EBUSY, LAIR_ENOMEM) nothing is
+ * written and every file stays pending. */
+enum lair_err kb_job_commit(struct tenant_db *db, const char *kb, int64_t job_id,
+                            struct kb_job_item *items, size_t n);
 /* Records the outcome of a pending file that kb_document_put did not store:
  * state "unchanged" (with its document) or "failed" (with error, one line),
  * and counts it done. LAIR_ECONFLICT when the file is no longer pending;
@@ -299,5 +364,7 @@ enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int
                                  void *arg);
 /* True when path (as stored) belongs to a pending file of some job. */
 bool kb_upload_pending(struct tenant_db *db, const char *path);
+/* The same for the files of job id only (what a step needs: fast). */
+bool kb_job_upload_pending(struct tenant_db *db, int64_t id, const char *path);
 
 #endif

@@ -300,6 +300,16 @@ static const struct db_migration migrations[] = {
      ") STRICT;"
      "CREATE INDEX feedback_conversation ON feedback(conversation_id);"
      "CREATE INDEX feedback_created ON feedback(created_at);"},
+    /* v10: batched ingestion (src/rag/ingest.h). An upload request's files
+     * are written into one file (fewer creations and syncs): a job file is
+     * the size bytes of path from data_offset (0 for the files of earlier
+     * versions, which are whole files). New chunks enter the full-text
+     * index from kb.c, one statement per transaction, no longer by a
+     * trigger per row: FTS5 writes its pending terms out as a new segment
+     * at every statement that opens a savepoint, so the trigger made one
+     * segment (and merges) per chunk; deletions and updates keep theirs. */
+    {"ALTER TABLE job_files ADD COLUMN data_offset INTEGER NOT NULL DEFAULT 0;"
+     "DROP TRIGGER chunks_fts_insert;"},
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

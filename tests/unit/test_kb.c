@@ -810,7 +810,7 @@ static void test_upload_and_worker(void **state)
     assert_int_equal(ingest_job_upload(db, "uploads", up, 2, NULL, &job), LAIR_OK);
     char updir[600];
     snprintf(updir, sizeof(updir), "%s/kb/uploads/uploads", tenant_db_dir(db));
-    assert_int_equal(count_dir(updir), 2);
+    assert_int_equal(count_dir(updir), 1); /* one file for the request's two */
     /* an orphan from a crash long ago, and one being written now */
     char old[700], fresh[700];
     snprintf(old, sizeof(old), "%s/u-00000000deadbeef", updir);
@@ -956,9 +956,11 @@ static int check_consistent(int64_t job, const char (*names)[32], size_t n_files
     return indexed;
 }
 
-/* The child: resumes the job, writing a byte to fd after each step. */
-static void child_ingest(int64_t job, int fd)
+/* The child: resumes the job, batch files a step, writing a byte to fd
+ * after each step. */
+static void child_ingest(int64_t job, int fd, size_t batch)
 {
+    struct ingest_opts o = {.batch_files = batch};
     struct sysdb *s;
     struct tenants *t;
     struct tenant_db *d;
@@ -966,7 +968,7 @@ static void child_ingest(int64_t job, int fd)
         _exit(3);
     for (;;) {
         struct ingest_step st;
-        if (ingest_job_step(d, job, NULL, &st) != LAIR_OK)
+        if (ingest_job_step(d, job, &o, &st) != LAIR_OK)
             _exit(4);
         if (st.finished)
             _exit(0);
@@ -975,9 +977,14 @@ static void child_ingest(int64_t job, int fd)
     }
 }
 
-static void test_crash_mid_job(void **state)
+/* A process killed (-9) at any point of a job, one file a step or batch
+ * files a step (one transaction each): each document is whole or absent,
+ * each file indexed exactly when its document is there, and the job ends
+ * when resumed. */
+static void crash_mid_job(size_t batch)
 {
-    (void)state;
+    if (kb_find(db, "crash", NULL) == LAIR_OK)
+        assert_int_equal(kb_delete(db, "crash"), LAIR_OK);
     assert_int_equal(kb_create(db, "crash", NULL), LAIR_OK);
     char names[CRASH_FILES][32];
     char *paths[CRASH_FILES];
@@ -1016,7 +1023,7 @@ static void test_crash_mid_job(void **state)
         assert_true(pid >= 0);
         if (pid == 0) {
             close(fds[0]);
-            child_ingest(job, fds[1]);
+            child_ingest(job, fds[1], batch);
         }
         close(fds[1]);
         /* let it finish 1 to 2 documents, then kill it in the next one */
@@ -1040,12 +1047,25 @@ static void test_crash_mid_job(void **state)
         open_all();
         check_consistent(job, (const char(*)[32])names, CRASH_FILES);
     }
-    assert_true(kills >= 3);
+    assert_true(kills >= (batch > 1 ? 2 : 3));
     struct ingest_step s;
     run_job(job, NULL, &s);
     assert_string_equal(s.state, "done");
     assert_int_equal(check_consistent(job, (const char(*)[32])names, CRASH_FILES), CRASH_FILES);
     assert_string_equal(best("crash", "d07s03w5"), "doc07.md");
+    sql_exec("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)");
+}
+
+static void test_crash_mid_job(void **state)
+{
+    (void)state;
+    crash_mid_job(1);
+}
+
+static void test_crash_mid_batch(void **state)
+{
+    (void)state;
+    crash_mid_job(3);
 }
 
 /* ---- vectors ---- */
@@ -1184,7 +1204,7 @@ static void test_disk_full_steps(void **state)
     assert_int_equal(ingest_job_upload(db, "plein", up, 2, NULL, &job), LAIR_OK);
     char updir[600];
     snprintf(updir, sizeof(updir), "%s/kb/plein/uploads", tenant_db_dir(db));
-    assert_int_equal(count_dir(updir), 2);
+    assert_int_equal(count_dir(updir), 1);
 
     struct ingest_opts o = {0};
     struct ingest_step s;
@@ -1196,13 +1216,13 @@ static void test_disk_full_steps(void **state)
         o.retry_seq = s.seq;
         assert_string_equal(file_state(job, 1, NULL, 0), "pending");
         assert_int_equal(attempts(job, 1), 1);
-        assert_int_equal(count_dir(updir), 2);
+        assert_int_equal(count_dir(updir), 1);
     }
     disk_full(false);
     assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
     assert_string_equal(s.file_state, "indexed");
     assert_int_equal(attempts(job, 1), 1);
-    assert_int_equal(count_dir(updir), 1);
+    assert_int_equal(count_dir(updir), 1); /* the upload's file: the second is pending */
     assert_string_equal(best("plein", "aqueducs"), "aqueduc.md");
 
     /* the executable fails, but its failure cannot be written: any change
@@ -1347,7 +1367,7 @@ static void test_upload_hook(void **state)
     char detail[64];
     snprintf(detail, sizeof(detail), "job:%lld", (long long)job);
     assert_int_equal(sql_int("SELECT count(*) FROM audit WHERE detail = ?1", detail), 2);
-    assert_int_equal(count_dir(updir), 2);
+    assert_int_equal(count_dir(updir), 1);
 
     /* the second event fails: the job and the first event roll back */
     h.events = 1;
@@ -1355,7 +1375,7 @@ static void test_upload_hook(void **state)
     assert_int_equal(ingest_job_upload(db, "hook", up, 2, &hook, &job), LAIR_EIO);
     assert_int_equal(upload_events(), before + 2);
     assert_int_equal(sql_int("SELECT count(*) FROM jobs", NULL), jobs);
-    assert_int_equal(count_dir(updir), 2);
+    assert_int_equal(count_dir(updir), 1);
 
     /* a full disk: 507, nothing left */
     h.events = -1;
@@ -1370,7 +1390,7 @@ static void test_upload_hook(void **state)
     disk_full(false);
     assert_int_equal(upload_events(), before + 2);
     assert_int_equal(sql_int("SELECT count(*) FROM jobs", NULL), jobs);
-    assert_int_equal(count_dir(updir), 2);
+    assert_int_equal(count_dir(updir), 1);
 
     struct audit_log l;
     struct audit_report rep;
@@ -1380,6 +1400,178 @@ static void test_upload_hook(void **state)
     assert_true(rep.ok);
     check_integrity();
     sodium_memzero(h.key, sizeof(h.key));
+}
+
+/* ---- batches ---- */
+
+struct outcomes {
+    int n;
+    char name[16][32];
+    char state[16][KB_STATE_MAX];
+    char error[16][256];
+};
+
+static void on_outcome(void *arg, const struct ingest_file *f)
+{
+    struct outcomes *o = arg;
+    assert_true(o->n < 16);
+    snprintf(o->name[o->n], sizeof(o->name[0]), "%s", f->name);
+    snprintf(o->state[o->n], sizeof(o->state[0]), "%s", f->state);
+    snprintf(o->error[o->n], sizeof(o->error[0]), "%s", f->error);
+    o->n++;
+}
+
+static int count_commit(void *arg)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void fts_integrity(void)
+{
+    sql_exec("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)");
+}
+
+/* One batch: files that fail for their own reason (a broken PDF, an
+ * executable) or whose document cannot be stored (the database refuses it)
+ * do not take the others with them: the others are committed in the
+ * batch's one transaction, and each failure is recorded and reported for
+ * its file. */
+static void test_batch_with_failures(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_create(db, "lot", NULL), LAIR_OK);
+    struct ingest_upload up[6] = {
+        {"a.md", S("# Piscine\n\nLa piscine municipale ouvre le samedi matin.\n")},
+        {"broken.pdf", S("%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage")},
+        {"b.txt", S("Le marché couvert accueille les producteurs locaux le jeudi.\n")},
+        {"c.md", S("# Cimetière\n\nLes concessions funéraires se renouvellent en mairie.\n")},
+        {"setup.exe", {exe, sizeof(exe) - 1}},
+        {"d.md", S("# Bibliothèque\n\nLa bibliothèque prête des liseuses numériques.\n")},
+    };
+    int64_t job;
+    assert_int_equal(ingest_job_upload(db, "lot", up, 6, NULL, &job), LAIR_OK);
+    sql_exec("CREATE TEMP TRIGGER refuse BEFORE INSERT ON documents WHEN new.name = 'c.md'"
+             " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    struct outcomes out = {0};
+    struct ingest_opts o = {.batch_files = 16, .on_file = on_outcome, .on_file_arg = &out};
+    struct ingest_step s;
+    int commits = 0;
+    sqlite3_commit_hook(tenant_db_handle(db), count_commit, &commits);
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
+    sqlite3_commit_hook(tenant_db_handle(db), NULL, NULL);
+    sql_exec("DROP TRIGGER temp.refuse");
+    assert_int_equal(commits, 2); /* the claim, then the whole batch */
+    assert_int_equal(s.files, 6);
+    assert_int_equal(out.n, 6);
+    static const char *const want[6][2] = {{"a.md", "indexed"},     {"broken.pdf", "failed"},
+                                           {"b.txt", "indexed"},    {"c.md", "failed"},
+                                           {"setup.exe", "failed"}, {"d.md", "indexed"}};
+    char error[256];
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(out.name[i], want[i][0]);
+        assert_string_equal(out.state[i], want[i][1]);
+        assert_string_equal(file_state(job, i + 1, error, sizeof(error)), want[i][1]);
+        if (!strcmp(want[i][1], "failed")) {
+            assert_string_equal(out.error[i], error);
+            assert_true(strlen(error) > 10);
+        }
+    }
+    assert_non_null(strstr(out.error[3], "could not be stored"));
+    assert_non_null(strstr(out.error[4], "executable"));
+    struct kb_job j;
+    assert_int_equal(kb_job_get(db, job, &j), LAIR_OK);
+    assert_int_equal(j.done, 6);
+    assert_string_equal(best("lot", "piscines"), "a.md");
+    assert_string_equal(best("lot", "producteurs"), "b.txt");
+    assert_string_equal(best("lot", "liseuses"), "d.md");
+    assert_string_equal(best("lot", "concessions"), ""); /* rolled back whole */
+    assert_int_equal(sql_int("SELECT count(*) FROM documents WHERE kb = 'lot'", NULL), 3);
+    run_job(job, &o, &s);
+    assert_string_equal(s.state, "done");
+    char updir[600];
+    snprintf(updir, sizeof(updir), "%s/kb/lot/uploads", tenant_db_dir(db));
+    assert_int_equal(count_dir(updir), 0);
+    check_integrity();
+    fts_integrity();
+}
+
+/* A document replaced twice within one batch: the index holds the last
+ * version only (its chunks enter the index once for the batch, and those
+ * of the version it replaces must be in before they can leave). */
+static void test_batch_replaces(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_create(db, "remplace", NULL), LAIR_OK);
+    struct ingest_upload first[1] = {{"e.md", S("# Voirie\n\nLes nids-de-poule se signalent.\n")}};
+    int64_t job;
+    struct ingest_opts o = {.batch_files = 16};
+    struct ingest_step s;
+    assert_int_equal(ingest_job_upload(db, "remplace", first, 1, NULL, &job), LAIR_OK);
+    run_job(job, &o, &s);
+    struct ingest_upload up[3] = {
+        {"e.md", S("# Voirie\n\nLes trottoirs sont déneigés par la commune.\n")},
+        {"f.md", S("# Eclairage\n\nLes lampadaires s'éteignent à minuit.\n")},
+        {"e.md", S("# Voirie\n\nLes poubelles débordantes se signalent en ligne.\n")},
+    };
+    assert_int_equal(ingest_job_upload(db, "remplace", up, 3, NULL, &job), LAIR_OK);
+    assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
+    assert_int_equal(s.files, 3);
+    run_job(job, &o, &s);
+    assert_string_equal(s.state, "done");
+    assert_string_equal(best("remplace", "poubelles"), "e.md");
+    assert_string_equal(best("remplace", "lampadaires"), "f.md");
+    assert_string_equal(best("remplace", "trottoirs"), "");
+    assert_string_equal(best("remplace", "nids-de-poule"), "");
+    check_integrity();
+    fts_integrity();
+}
+
+/* A batch that a process left (it died on it) is not taken as a batch
+ * again: each of its files goes alone, so that the file that killed the
+ * process cannot get the others marked interrupted; they end indexed. A
+ * batch that failed on a transient error is retried whole, uncounted. */
+static void test_batch_interrupted(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_create(db, "repris", NULL), LAIR_OK);
+    struct ingest_upload up[3] = {
+        {"g.md", S("# Parc\n\nLe parc ferme au coucher du soleil.\n")},
+        {"h.md", S("# Stade\n\nLe stade accueille le tournoi.\n")},
+        {"i.md", S("# Port\n\nLe port de plaisance loue des anneaux.\n")}};
+    int64_t job;
+    assert_int_equal(ingest_job_upload(db, "repris", up, 3, NULL, &job), LAIR_OK);
+    struct arena a;
+    arena_init(&a, 0);
+    struct kb_job_file fs[8];
+    size_t n;
+    struct kb_claim cl = {.max_files = 8, .max_bytes = 1 << 20};
+    assert_int_equal(kb_job_claim_batch(db, job, &cl, &a, fs, &n), LAIR_OK); /* then died */
+    assert_int_equal(n, 3);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(attempts(job, i), -1); /* started with others */
+    /* a retry of that batch after a full disk takes it whole, uncounted */
+    cl.retry_seq = 1;
+    cl.retry_last = 3;
+    assert_int_equal(kb_job_claim_batch(db, job, &cl, &a, fs, &n), LAIR_OK);
+    assert_int_equal(n, 3);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(attempts(job, i), -1);
+    arena_release(&a);
+    struct ingest_opts o = {.batch_files = 16};
+    struct ingest_step s;
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(ingest_job_step(db, job, &o, &s), LAIR_OK);
+        assert_int_equal(s.files, 1);
+        assert_int_equal(s.seq, i);
+        assert_string_equal(s.file_state, "indexed");
+        assert_int_equal(attempts(job, i), 1); /* the batch's attempt does not count */
+    }
+    run_job(job, &o, &s);
+    assert_string_equal(s.state, "done");
+    assert_string_equal(best("repris", "anneaux"), "i.md");
+    check_integrity();
+    fts_integrity();
 }
 
 int main(void)
@@ -1399,6 +1591,10 @@ int main(void)
         cmocka_unit_test(test_disk_full_steps),
         cmocka_unit_test(test_disk_full_worker),
         cmocka_unit_test(test_upload_hook),
+        cmocka_unit_test(test_crash_mid_batch),
+        cmocka_unit_test(test_batch_with_failures),
+        cmocka_unit_test(test_batch_replaces),
+        cmocka_unit_test(test_batch_interrupted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
