@@ -12,6 +12,7 @@
 #include "api/assistants_api.h"
 #include "api/templates_api.h"
 #include "assist/assistant.h"
+#include "assist/chat.h"
 #include "assist/generate.h"
 #include "assist/templates.h"
 #include "eval/suite.h"
@@ -138,6 +139,103 @@ static bool name_ok(const char *s)
 
 /* ---- the generator ---- */
 
+/* Starters rephrased by the model the draft names, when the server serves
+ * it and the tenant may use it (gen_opts.phrase). The model is asked for
+ * one question as a resident would ask it; anything else (several lines,
+ * no question mark, too short or too long, a duplicate) keeps the
+ * structural question. */
+struct phrase_ctx {
+    struct app *app;
+    const char *model;
+    int rephrased;
+    char seen[GEN_MAX_STARTERS][GEN_QUESTION_MAX];
+};
+
+#define PHRASE_MAX_TOKENS 60
+
+static const char phrase_system[] =
+    "Tu aides une mairie à préparer les questions d'exemple de son assistant. On te donne le "
+    "titre d'un document et une question. Réécris la question comme un habitant la poserait, "
+    "en français, en une seule phrase terminée par un point d'interrogation. Réponds par la "
+    "question seule.";
+
+static bool phrase_ok(const char *t, size_t n)
+{
+    if (n < 8 || n >= GEN_QUESTION_MAX || t[n - 1] != '?' || !utf8_valid(t, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == '<' || t[i] == '>' || t[i] == '{')
+            return false;
+    return true;
+}
+
+static bool phrase_starter(void *arg, const char *q, const char *doc, char *out, size_t cap)
+{
+    struct phrase_ctx *pc = arg;
+    char user[GEN_QUESTION_MAX + 400];
+    snprintf(user, sizeof(user), "Document : « %.300s »\nQuestion : %s", doc ? doc : "", q);
+    struct llm_message msgs[2] = {{S("system"), str_c(phrase_system)}, {S("user"), str_c(user)}};
+    /* the server asks, as the operator, with a model the tenant may use
+     * (checked by the caller): a raw model, which tenant keys may not call */
+    struct principal op = {.role = ROLE_OPERATOR};
+    struct chat_ctx ctx;
+    api_chat_ctx(pc->app, &ctx);
+    struct chat_request req;
+    chat_request_init(&req);
+    req.who = &op;
+    req.target = str_c(pc->model);
+    req.ephemeral = true;
+    req.messages = msgs;
+    req.n_messages = 2;
+    req.sampling.temperature = 0;
+    req.has_temperature = true;
+    req.sampling.has_seed = true;
+    req.sampling.seed = 1;
+    req.max_tokens = PHRASE_MAX_TOKENS;
+    struct chat_error err;
+    memset(&err, 0, sizeof(err));
+    struct chat *ch = NULL;
+    if (chat_run(&ctx, &req, &ch, &err) != LAIR_OK)
+        return false;
+    struct buf text;
+    buf_init(&text, 0);
+    struct chat_result res;
+    chat_collect(ch, &text, &res);
+    chat_free(ch);
+    struct str t = str_trim(buf_str(&text));
+    bool ok = res.llm.finish != LLM_FINISH_ERROR && t.len < cap && phrase_ok(t.ptr, t.len);
+    for (int i = 0; ok && i < pc->rephrased; i++)
+        ok = !(strlen(pc->seen[i]) == t.len && !memcmp(pc->seen[i], t.ptr, t.len));
+    if (ok) {
+        memcpy(out, t.ptr, t.len);
+        out[t.len] = 0;
+        if (pc->rephrased < GEN_MAX_STARTERS)
+            snprintf(pc->seen[pc->rephrased++], GEN_QUESTION_MAX, "%s", out);
+    }
+    buf_release(&text);
+    return ok;
+}
+
+/* The model that rephrases starters: the draft's model when the server
+ * serves it for chat and the tenant may use it; NULL otherwise. */
+static const char *phrasing_model(struct http_req *rq, const char *model)
+{
+    struct app *app = http_app(rq);
+    struct tenant_row row;
+    if (!app->models || sysdb_tenant_get(app->sys, http_principal(rq)->tenant, &row) ||
+        !tenant_model_allowed(row.allowed_models, str_c(model)))
+        return NULL;
+    for (size_t i = 0;; i++) {
+        struct llm_model *m = llm_registry_at(app->models, i);
+        if (!m)
+            return NULL;
+        struct llm_model_info info;
+        llm_model_get_info(m, &info);
+        if ((info.kind & LLM_CAN_CHAT) && !strcmp(llm_model_name(m), model))
+            return model;
+    }
+}
+
 enum lair_err api_assistants_generate(struct http_req *rq)
 {
     static const char *const keys[] = {"knowledge_bases", "name", "template", "model", NULL};
@@ -167,6 +265,11 @@ enum lair_err api_assistants_generate(struct http_req *rq)
                           .name = name,
                           .model = model ? model : first_model(rq),
                           .tmpl = tmpl ? json_object_get(tmpl, "assistant") : NULL};
+    struct phrase_ctx pc = {.app = http_app(rq), .model = phrasing_model(rq, go.model)};
+    if (pc.model) {
+        go.phrase = phrase_starter;
+        go.arg = &pc;
+    }
     struct gen_error gerr;
     e = gen_assistant(db, &go, &spec, &suite, &gerr);
     if (e == LAIR_EUNPROC) {
@@ -188,8 +291,11 @@ enum lair_err api_assistants_generate(struct http_req *rq)
         goto out;
     }
     e = api_respond_json(rq, 200,
-                         json_pack("{s:O, s:O, s:o}", "assistant", a.spec, "suite", s.spec,
-                                   "template", tname ? json_string(tname) : json_null()));
+                         json_pack("{s:O, s:O, s:o, s:{s:o, s:i}}", "assistant", a.spec, "suite",
+                                   s.spec, "template", tname ? json_string(tname) : json_null(),
+                                   "starters", "model",
+                                   pc.model ? json_string(pc.model) : json_null(), "rephrased",
+                                   pc.rephrased));
     assistant_release(&a);
     eval_suite_release(&s);
 out:
