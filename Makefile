@@ -51,7 +51,8 @@ oidc-demo:
 	@[ -d tests/e2e/node_modules/oidc-provider ] || (cd tests/e2e && npm ci --silent --no-audit --no-fund)
 	@node tests/e2e/lib/oidc_idp.mjs --profile proconnect --port 9400 --client-id libreair-demo \
 	  --client-secret demo-secret-change-me --redirect-uri http://127.0.0.1:8080/auth/callback \
-	  --post-logout-redirect-uri http://127.0.0.1:8080/auth/signed-out
+	  --post-logout-redirect-uri http://127.0.0.1:8080/auth/signed-out \
+	  --backchannel-logout-uri http://127.0.0.1:8080/auth/backchannel-logout/proconnect
 
 test: build tools
 	cd $(BUILD) && ctest --output-on-failure -j1 --timeout 900

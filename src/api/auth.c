@@ -313,6 +313,7 @@ static void identity_of(const struct oidc_provider *pr, const json_t *claims, st
         groups[(*n_groups)++] = json_string_value(g);
     id->groups = groups;
     id->n_groups = *n_groups;
+    id->sid = json_string_value(json_object_get(claims, "sid")); /* the ID token's */
 }
 
 /* The claims kept with a session to choose a tenant later: siret, groups. */
@@ -590,6 +591,114 @@ enum lair_err api_auth_logout_all(struct http_req *rq)
 enum lair_err api_auth_signed_out(struct http_req *rq)
 {
     return redirect(rq, "/console");
+}
+
+/* ---- back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The value of key in an application/x-www-form-urlencoded body, decoded.
+ * False when it is absent, given twice, badly escaped, or longer than
+ * cap - 1. */
+static bool form_value(struct str body, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    bool found = false;
+    for (size_t i = 0; i < body.len;) {
+        const char *p = body.ptr + i;
+        const char *amp = memchr(p, '&', body.len - i);
+        size_t len = amp ? (size_t)(amp - p) : body.len - i;
+        i += len + 1;
+        if (len <= kl || memcmp(p, key, kl) || p[kl] != '=')
+            continue;
+        if (found)
+            return false;
+        found = true;
+        size_t n = 0;
+        for (size_t j = kl + 1; j < len; j++) {
+            char c = p[j];
+            if (c == '%') {
+                int hi = j + 2 < len ? hex_digit(p[j + 1]) : -1;
+                int lo = hi >= 0 ? hex_digit(p[j + 2]) : -1;
+                if (lo < 0)
+                    return false;
+                c = (char)(hi * 16 + lo);
+                j += 2;
+            } else if (c == '+')
+                c = ' ';
+            if (c == 0 || n + 1 >= cap)
+                return false;
+            out[n++] = c;
+        }
+        out[n] = 0;
+    }
+    return found;
+}
+
+/* The spec's answer to a logout that failed: 400 with an OAuth error (and,
+ * like every answer, Cache-Control: no-store), the reason in the operator's
+ * log. */
+static enum lair_err logout_refuse(struct http_req *rq, const char *provider, const char *why)
+{
+    char d[512], w[256];
+    token_of(why, w, sizeof(w));
+    snprintf(d, sizeof(d), "provider:%s reason:%s", provider[0] ? provider : "-", w);
+    audit(rq, NULL, "anonymous", "auth.backchannel_logout", "route:auth_backchannel_logout",
+          "denied", d);
+    return api_respond_json(
+        rq, 400, json_pack("{s:s, s:s}", "error", "invalid_request", "error_description", why));
+}
+
+#define LOGOUT_TOKEN_MAX 16384
+#define LOGOUT_MEMBERS_AUDITED 64
+
+enum lair_err api_auth_backchannel_logout(struct http_req *rq)
+{
+    struct app *app = http_app(rq);
+    struct str pid = http_param(rq, 0);
+    char provider[PEOPLE_PROVIDER_MAX + 1] = "";
+    if (pid.len < sizeof(provider))
+        snprintf(provider, sizeof(provider), "%.*s", (int)pid.len, pid.ptr);
+    const struct oidc_provider *pr = oidc_rp_find(app->oidc, provider);
+    if (!pr)
+        return logout_refuse(rq, "", "no identity provider of that id on this server");
+    char *token = arena_alloc(http_arena(rq), LOGOUT_TOKEN_MAX);
+    if (!token)
+        return LAIR_ENOMEM;
+    if (!form_value(http_body(rq), "logout_token", token, LOGOUT_TOKEN_MAX))
+        return logout_refuse(rq, pr->id, "the body must be logout_token=<JWT>, once");
+    struct oidc_logout lo;
+    char why[256] = "";
+    enum lair_err e = oidc_verify_logout_token(app->oidc, pr, token, &lo, why, sizeof(why));
+    if (e == LAIR_ENET && !why[0])
+        snprintf(why, sizeof(why), "the identity provider cannot be reached for its keys");
+    if (e == LAIR_EAUTH || e == LAIR_ENET)
+        return logout_refuse(rq, pr->id, why);
+    if (e)
+        return e;
+    struct session_ended ended[LOGOUT_MEMBERS_AUDITED];
+    size_t nm = 0;
+    int n = 0;
+    e = people_session_end_logout(app->sys, pr->id, lo.sub, lo.sid, ended, LOGOUT_MEMBERS_AUDITED,
+                                  &nm, &n);
+    if (e)
+        return e;
+    char actor[PEOPLE_PROVIDER_MAX + 16], d[128];
+    snprintf(actor, sizeof(actor), "provider:%s", pr->id);
+    snprintf(d, sizeof(d), "provider:%s by:%s sessions:%d", pr->id, lo.sub[0] ? "sub" : "sid", n);
+    audit(rq, NULL, actor, "auth.backchannel_logout", "route:auth_backchannel_logout", "ok", d);
+    for (size_t i = 0; i < nm; i++)
+        audit(rq, ended[i].tenant, ended[i].member, "auth.backchannel_logout", "provider", "ok", d);
+    return api_respond_json(rq, 200, json_pack("{s:i}", "sessions", n));
 }
 
 /* ---- enrollment links ---- */

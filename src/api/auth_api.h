@@ -24,7 +24,10 @@ enum lair_err api_auth_choose(struct http_req *rq);     /* POST /auth/choose */
 enum lair_err api_auth_logout(struct http_req *rq);     /* POST /auth/logout */
 enum lair_err api_auth_logout_all(struct http_req *rq); /* POST /auth/logout-all */
 enum lair_err api_auth_signed_out(struct http_req *rq); /* GET /auth/signed-out */
-enum lair_err api_enroll_page(struct http_req *rq);     /* GET /enroll/{token} */
-enum lair_err api_enroll_use(struct http_req *rq);      /* POST /enroll/{token} */
+/* POST /auth/backchannel-logout/{provider}: the provider's logout token
+ * (OpenID Connect Back-Channel Logout 1.0) ends the person's sessions. */
+enum lair_err api_auth_backchannel_logout(struct http_req *rq);
+enum lair_err api_enroll_page(struct http_req *rq); /* GET /enroll/{token} */
+enum lair_err api_enroll_use(struct http_req *rq);  /* POST /enroll/{token} */
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/members_api.h"
+#include "auth/oidc.h"
 #include "core/banned.h"
 
 static enum lair_err unprocessable(struct http_req *rq, const char *param, const char *msg)
@@ -137,7 +138,7 @@ static bool path_id(struct http_req *rq, char id[MEMBER_ID_LEN + 1])
 enum lair_err api_members_add(struct http_req *rq)
 {
     struct app *app = http_app(rq);
-    static const char *const fields[] = {"email", "role", NULL};
+    static const char *const fields[] = {"email", "role", "provider", "sub", NULL};
     json_t *o;
     enum lair_err e = api_parse_body(rq, &o);
     if (e)
@@ -146,8 +147,31 @@ enum lair_err api_members_add(struct http_req *rq)
     enum key_role role;
     if ((e = only_fields(rq, o, "", fields)))
         goto out;
-    if (!lower_copy(json_object_get(o, "email"), email, sizeof(email)) ||
-        !people_email_valid(email)) {
+    /* by subject: {"provider", "sub"}, for providers without stable emails */
+    const char *prov = json_string_value(json_object_get(o, "provider"));
+    const char *sub = json_string_value(json_object_get(o, "sub"));
+    bool by_subject = json_object_get(o, "provider") || json_object_get(o, "sub");
+    if (by_subject && json_object_get(o, "email")) {
+        e = unprocessable(rq, "email",
+                          "name a person by 'email' or by 'provider' and 'sub', not both");
+        goto out;
+    }
+    bool prov_ok = prov && prov[0] && strlen(prov) <= PEOPLE_PROVIDER_MAX;
+    for (const char *c = prov; prov_ok && *c; c++)
+        prov_ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-';
+    if (by_subject && (!prov_ok || (app->oidc && !oidc_rp_find(app->oidc, prov)))) {
+        e = unprocessable(rq, "provider",
+                          "'provider' must be the id of an identity provider this server uses "
+                          "(GET /auth/providers)");
+        goto out;
+    }
+    if (by_subject && (!sub || !sub[0] || strlen(sub) > PEOPLE_SUB_MAX)) {
+        e = unprocessable(rq, "sub",
+                          "'sub' must be the person's subject at that provider (1 to 255 bytes)");
+        goto out;
+    }
+    if (!by_subject && (!lower_copy(json_object_get(o, "email"), email, sizeof(email)) ||
+                        !people_email_valid(email))) {
         e = unprocessable(rq, "email",
                           "'email' must be the person's email address, as their identity "
                           "provider gives it (at most 254 bytes)");
@@ -158,9 +182,16 @@ enum lair_err api_members_add(struct http_req *rq)
         goto out;
     }
     char id[MEMBER_ID_LEN + 1];
-    e = people_member_add(app->sys, tenant_of(rq), email, role, http_principal(rq)->key_id, id);
+    e = by_subject ? people_member_add_subject(app->sys, tenant_of(rq), prov, sub, role,
+                                               http_principal(rq)->key_id, id)
+                   : people_member_add(app->sys, tenant_of(rq), email, role,
+                                       http_principal(rq)->key_id, id);
+    if (e == LAIR_EINVAL) {
+        e = unprocessable(rq, "sub", "'sub' must be printable text of 1 to 255 bytes");
+        goto out;
+    }
     if (e == LAIR_ECONFLICT) {
-        e = http_fail(rq, e, "email", "member_exists",
+        e = http_fail(rq, e, by_subject ? "sub" : "email", "member_exists",
                       "this person is already a member: change their role instead");
         goto out;
     }

@@ -136,6 +136,8 @@ const struct route api_routes[] = {
     {"POST", "/auth/logout", api_auth_logout, 0, 4 * KiB, "auth_logout"},
     {"POST", "/auth/logout-all", api_auth_logout_all, 0, 4 * KiB, "auth_logout_all"},
     {"GET", "/auth/signed-out", api_auth_signed_out, 0, 0, "auth_signed_out"},
+    {"POST", "/auth/backchannel-logout/{}", api_auth_backchannel_logout, 0, 32 * KiB,
+     "auth_backchannel_logout"},
     {"GET", "/enroll/{}", api_enroll_page, 0, 0, "enroll_page"},
     {"POST", "/enroll/{}", api_enroll_use, 0, 4 * KiB, "enroll_use"},
     /* public widget API (api/public.c): no key; origin-checked, rate-limited */

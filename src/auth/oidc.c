@@ -29,10 +29,21 @@ struct provider_state {
     int64_t jwks_at;
 };
 
+/* A logout token's jti, remembered (keyed hash of provider id and jti) until
+ * its token would be refused as too old anyway. */
+struct jti_seen {
+    unsigned char h[16];
+    int64_t until;
+};
+
 struct oidc_rp {
     char public_url[512];
     size_t n;
     struct provider_state *p;
+    pthread_mutex_t jti_mu;
+    struct jti_seen *jti; /* OIDC_JTI_MAX entries */
+    size_t jti_n;
+    int64_t jti_warned; /* when the set was last found full (logged once a minute) */
 };
 
 __attribute__((format(printf, 3, 4))) static void say(char *why, size_t cap, const char *fmt, ...)
@@ -220,10 +231,14 @@ enum lair_err oidc_rp_new(const json_t *cfg, struct oidc_rp **out, char *why, si
     if (!rp)
         return LAIR_ENOMEM;
     rp->p = calloc(json_array_size(ps), sizeof(*rp->p));
-    if (!rp->p) {
+    rp->jti = calloc(OIDC_JTI_MAX, sizeof(*rp->jti));
+    if (!rp->p || !rp->jti) {
+        free(rp->p);
+        free(rp->jti);
         free(rp);
         return LAIR_ENOMEM;
     }
+    pthread_mutex_init(&rp->jti_mu, NULL);
     snprintf(rp->public_url, sizeof(rp->public_url), "%s", json_string_value(pu));
     size_t ul = strlen(rp->public_url);
     while (ul && rp->public_url[ul - 1] == '/')
@@ -261,6 +276,8 @@ void oidc_rp_free(struct oidc_rp *rp)
         pthread_mutex_destroy(&rp->p[i].mu);
     }
     free(rp->p);
+    free(rp->jti);
+    pthread_mutex_destroy(&rp->jti_mu);
     free(rp);
 }
 
@@ -509,6 +526,53 @@ static bool in_list(const char *list, const char *v)
     return false;
 }
 
+/* A string claim of 1 to 255 bytes, or absent (*ok false when present and
+ * malformed). */
+static const char *short_string(const json_t *c, const char *k, bool *ok)
+{
+    const json_t *v = json_object_get(c, k);
+    if (!v)
+        return NULL;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 255) {
+        *ok = false;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* The claims only a logout token has (Back-Channel Logout 1.0, 2.6): iss,
+ * aud and the times are checked by claims_check first. */
+static enum lair_err logout_claims_check(const json_t *c, const struct oidc_expect *x, char *why,
+                                         size_t cap)
+{
+    const json_t *iat = json_object_get(c, "iat");
+    if (!json_is_integer(iat) || json_integer_value(iat) + x->max_age + x->skew < x->now) {
+        say(why, cap, "logout token without iat or issued more than %lld seconds ago",
+            (long long)(x->max_age + x->skew));
+        return LAIR_EAUTH;
+    }
+    if (json_object_get(c, "nonce")) {
+        say(why, cap, "a logout token has no nonce (an ID token is not a logout token)");
+        return LAIR_EAUTH;
+    }
+    bool ok = true;
+    if (!short_string(c, "jti", &ok) || !ok) {
+        say(why, cap, "logout token without a valid jti");
+        return LAIR_EAUTH;
+    }
+    const json_t *ev = json_object_get(c, "events");
+    if (!json_is_object(ev) || !json_is_object(json_object_get(ev, OIDC_LOGOUT_EVENT))) {
+        say(why, cap, "logout token without the back-channel logout event");
+        return LAIR_EAUTH;
+    }
+    const char *sub = short_string(c, "sub", &ok), *sid = short_string(c, "sid", &ok);
+    if (!ok || (!sub && !sid)) {
+        say(why, cap, "logout token without a valid sub or sid");
+        return LAIR_EAUTH;
+    }
+    return LAIR_OK;
+}
+
 /* Checks the claims of a verified token against x. */
 static enum lair_err claims_check(const json_t *c, const struct oidc_expect *x, char *why,
                                   size_t cap)
@@ -542,6 +606,8 @@ static enum lair_err claims_check(const json_t *c, const struct oidc_expect *x, 
         say(why, cap, "token issued in the future");
         return LAIR_EAUTH;
     }
+    if (x->logout)
+        return logout_claims_check(c, x, why, cap);
     if (x->nonce) {
         const char *n = json_string_value(json_object_get(c, "nonce"));
         if (!n || strlen(n) != strlen(x->nonce) || sodium_memcmp(n, x->nonce, strlen(n)) != 0) {
@@ -649,6 +715,98 @@ static enum lair_err verify_with(struct provider_state *ps, const json_t *d, con
     enum lair_err e = oidc_verify_jwt(ps->jwks, compact, x, claims, &unknown, why, cap);
     if (e && unknown && jwks_refresh(ps, d, NULL, 0))
         e = oidc_verify_jwt(ps->jwks, compact, x, claims, &unknown, why, cap);
+    return e;
+}
+
+/* ---- back-channel logout ---- */
+
+bool oidc_rp_jti_claim(struct oidc_rp *rp, const char *provider_id, const char *jti, int64_t until,
+                       int64_t now)
+{
+    unsigned char h[16];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, (const unsigned char *)provider_id, strlen(provider_id) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)jti, strlen(jti));
+    crypto_generichash_final(&st, h, sizeof(h));
+    pthread_mutex_lock(&rp->jti_mu);
+    bool fresh = true;
+    size_t j = 0, first = 0;
+    for (size_t i = 0; i < rp->jti_n; i++) { /* drops the expired ones as it goes */
+        if (rp->jti[i].until < now)
+            continue;
+        if (!memcmp(rp->jti[i].h, h, sizeof(h)))
+            fresh = false;
+        rp->jti[j] = rp->jti[i];
+        if (rp->jti[j].until < rp->jti[first].until)
+            first = j;
+        j++;
+    }
+    rp->jti_n = j;
+    if (fresh) {
+        if (rp->jti_n == OIDC_JTI_MAX) {
+            /* more logouts in OIDC_LOGOUT_MAX_AGE than the set holds: losing
+             * a replay check beats refusing a real logout */
+            if (now - rp->jti_warned >= 60) {
+                log_warn("oidc",
+                         "back-channel logout: %d token ids remembered, the oldest forgotten",
+                         OIDC_JTI_MAX);
+                rp->jti_warned = now;
+            }
+            rp->jti[first] = rp->jti[--rp->jti_n];
+        }
+        memcpy(rp->jti[rp->jti_n].h, h, sizeof(h));
+        rp->jti[rp->jti_n++].until = until;
+    }
+    pthread_mutex_unlock(&rp->jti_mu);
+    return fresh;
+}
+
+enum lair_err oidc_verify_logout_token(struct oidc_rp *rp, const struct oidc_provider *p,
+                                       const char *token, struct oidc_logout *out, char *why,
+                                       size_t cap)
+{
+    memset(out, 0, sizeof(*out));
+    struct provider_state *ps = state_of(rp, p);
+    if (!ps)
+        return LAIR_ENOTFOUND;
+    if (!token || !token[0] || strlen(token) > 16384) {
+        say(why, cap, "no logout_token, or one too long");
+        return LAIR_EAUTH;
+    }
+    pthread_mutex_lock(&ps->mu);
+    const json_t *d = discovery(ps, why, cap);
+    json_t *dj = d ? json_incref((json_t *)d) : NULL;
+    pthread_mutex_unlock(&ps->mu);
+    if (!dj)
+        return LAIR_ENET;
+    int64_t now = (int64_t)time(NULL);
+    struct oidc_expect x = {.issuer = p->issuer,
+                            .client_id = p->client_id,
+                            .now = now,
+                            .skew = SKEW,
+                            .logout = true,
+                            .max_age = OIDC_LOGOUT_MAX_AGE};
+    json_t *claims = NULL;
+    pthread_mutex_lock(&ps->mu);
+    enum lair_err e = verify_with(ps, dj, token, &x, &claims, why, cap);
+    pthread_mutex_unlock(&ps->mu);
+    json_decref(dj);
+    if (e)
+        return e;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    const char *sid = json_string_value(json_object_get(claims, "sid"));
+    snprintf(out->sub, sizeof(out->sub), "%s", sub ? sub : "");
+    snprintf(out->sid, sizeof(out->sid), "%s", sid ? sid : "");
+    /* kept until the token would be refused as too old: a replay after that
+     * fails on iat, before it on the jti */
+    int64_t iat = json_integer_value(json_object_get(claims, "iat"));
+    const char *jti = json_string_value(json_object_get(claims, "jti"));
+    if (!oidc_rp_jti_claim(rp, p->id, jti, iat + OIDC_LOGOUT_MAX_AGE + SKEW, now)) {
+        say(why, cap, "logout token already used (its jti was seen)");
+        e = LAIR_EAUTH;
+    }
+    json_decref(claims);
     return e;
 }
 
@@ -839,7 +997,8 @@ static enum lair_err userinfo(struct provider_state *ps, const json_t *d, const 
         json_object_foreach(u, k, v)
         {
             if (strcmp(k, "iss") && strcmp(k, "aud") && strcmp(k, "sub") && strcmp(k, "nonce") &&
-                strcmp(k, "exp") && strcmp(k, "iat") && !json_object_get(claims, k))
+                strcmp(k, "exp") && strcmp(k, "iat") && strcmp(k, "sid") &&
+                !json_object_get(claims, k))
                 json_object_set(claims, k, v);
         }
     }

@@ -75,6 +75,32 @@ enum lair_err oidc_finish(struct oidc_rp *rp, const struct oidc_provider *p, con
 enum lair_err oidc_logout_url(struct oidc_rp *rp, const struct oidc_provider *p,
                               const char *id_token, const char *state, char **url);
 
+/* ---- back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---- */
+
+#define OIDC_LOGOUT_EVENT "http://schemas.openid.net/event/backchannel-logout"
+#define OIDC_LOGOUT_MAX_AGE 300 /* seconds a logout token's iat may be old (beyond the skew) */
+
+/* Whom a verified logout token signs out: the person (sub), one of their
+ * sessions at the provider (sid), or both. One may be "", never both. */
+struct oidc_logout {
+    char sub[256];
+    char sid[256];
+};
+
+/* Verifies the logout token the provider POSTed to
+ * <public_url>/auth/backchannel-logout/<id>: the signature with the
+ * provider's JWKS (fetched again once for an unknown kid; algorithms as for
+ * ID tokens), iss, aud (azp), exp when present, iat present and at most
+ * OIDC_LOGOUT_MAX_AGE seconds old, jti, the back-channel logout member of
+ * events (an object), sub and/or sid, and no nonce (an ID token is not a
+ * logout token). A jti already accepted from this provider is refused: the
+ * relying party remembers each one (in memory, bounded) for as long as its
+ * token would be accepted. LAIR_EAUTH with why on any refusal, LAIR_ENET
+ * when the provider's discovery document cannot be had. */
+enum lair_err oidc_verify_logout_token(struct oidc_rp *rp, const struct oidc_provider *p,
+                                       const char *token, struct oidc_logout *out, char *why,
+                                       size_t cap);
+
 /* ---- exposed for the unit tests ---- */
 
 /* What a JWT must satisfy. */
@@ -85,12 +111,22 @@ struct oidc_expect {
     int64_t now;
     int64_t skew;  /* seconds of clock skew allowed */
     bool need_exp; /* ID tokens: exp and iat required */
+    bool logout;   /* a logout token: iat at most max_age old, jti, events, sub or sid, no
+                      nonce (nonce and required_acr are not used) */
+    int64_t max_age;
 };
 /* Outcome of a verification: LAIR_OK, or LAIR_EAUTH with why. *unknown_kid
  * is set when no key of jwks has the token's kid (the caller fetches the
  * JWKS again). OUT: *claims OWNED. */
 enum lair_err oidc_verify_jwt(const json_t *jwks, const char *compact, const struct oidc_expect *x,
                               json_t **claims, bool *unknown_kid, char *why, size_t cap);
+/* Remembers that provider_id's token jti was accepted, until the time
+ * until. False when it was already remembered and has not expired (a
+ * replay). The set holds OIDC_JTI_MAX entries: when it is full of unexpired
+ * ones, the one that expires first is forgotten (logged). */
+#define OIDC_JTI_MAX 4096
+bool oidc_rp_jti_claim(struct oidc_rp *rp, const char *provider_id, const char *jti, int64_t until,
+                       int64_t now);
 /* base64url(SHA-256(verifier)), the S256 code challenge. */
 void oidc_pkce_challenge(const char *verifier, char out[64]);
 

@@ -1,5 +1,5 @@
 /* Members, access rules, sessions, sign-ins under way and enrollment links,
- * in system.db (schema v6). See store/people.h and docs/oidc.md. */
+ * in system.db (schema v6; v7 adds sessions.sid). See store/people.h and docs/oidc.md. */
 #include "store/people.h"
 
 #include <ctype.h>
@@ -308,6 +308,89 @@ enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char 
             sqlite3_bind_text(st, 4, key_role_name(role), -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 5, added_by ? added_by : "", -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
+            e = run(s, st);
+            if (!e && sqlite3_changes(sysdb_handle(s)) != 1)
+                e = LAIR_ENOTFOUND;
+        }
+    }
+    e = end(s, e, rb);
+    if (!e && id)
+        memcpy(id, newid, sizeof(newid));
+    return e;
+}
+
+static bool provider_id_valid(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0 || n > PEOPLE_PROVIDER_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+            return false;
+    return true;
+}
+
+enum lair_err people_member_add_subject(struct sysdb *s, const char *tenant, const char *provider,
+                                        const char *sub, enum key_role role, const char *added_by,
+                                        char id[MEMBER_ID_LEN + 1])
+{
+    size_t sl = sub ? strlen(sub) : 0;
+    if (!provider_id_valid(provider) || sl == 0 || sl > PEOPLE_SUB_MAX || role < ROLE_USER ||
+        role > ROLE_ADMIN)
+        return LAIR_EINVAL;
+    for (size_t i = 0; i < sl; i++)
+        if ((unsigned char)sub[i] < 0x20 || sub[i] == 0x7f)
+            return LAIR_EINVAL;
+    char newid[MEMBER_ID_LEN + 1];
+    random_id(newid);
+    sqlite3_stmt *rb, *st;
+    enum lair_err e = begin(s, &rb);
+    if (e)
+        return e;
+    bool exists = false, removed = false;
+    e = prep(s, "SELECT id, removed FROM members WHERE tenant = ?1 AND provider = ?2 AND sub = ?3",
+             &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, sub, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            exists = true;
+            copy_col(st, 0, newid, sizeof(newid));
+            removed = sqlite3_column_int(st, 1) != 0;
+        } else if (rc != SQLITE_DONE)
+            e = db_err(sysdb_handle(s), rc);
+        sqlite3_finalize(st);
+    }
+    if (!e && exists && !removed)
+        e = LAIR_ECONFLICT;
+    else if (!e && exists) {
+        e = prep(s,
+                 "UPDATE members SET removed = 0, role = ?2, source = 'named', added_by = ?3 "
+                 "WHERE id = ?1",
+                 &st);
+        if (!e) {
+            sqlite3_bind_text(st, 1, newid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, key_role_name(role), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, added_by ? added_by : "", -1, SQLITE_STATIC);
+            e = run(s, st);
+        }
+    } else if (!e) {
+        e = prep(
+            s,
+            "INSERT INTO members(id, tenant, provider, sub, role, source, added_by, created_at) "
+            "SELECT ?1, ?2, ?3, ?4, ?5, 'named', ?6, ?7 WHERE EXISTS "
+            "(SELECT 1 FROM tenants WHERE slug = ?2)",
+            &st);
+        if (!e) {
+            sqlite3_bind_text(st, 1, newid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, sub, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, key_role_name(role), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, added_by ? added_by : "", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 7, (int64_t)time(NULL));
             e = run(s, st);
             if (!e && sqlite3_changes(sysdb_handle(s)) != 1)
                 e = LAIR_ENOTFOUND;
@@ -735,8 +818,8 @@ enum lair_err people_session_create(struct sysdb *s, const struct identity *id, 
     enum lair_err e =
         prep(s,
              "INSERT INTO sessions(id_hash, provider, sub, email, name, member, csrf, "
-             "id_token, created_at, last_seen, claims) "
-             "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?10)",
+             "id_token, created_at, last_seen, claims, sid) "
+             "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9,?10,?11)",
              &st);
     if (!e) {
         sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
@@ -749,6 +832,7 @@ enum lair_err people_session_create(struct sysdb *s, const struct identity *id, 
         sqlite3_bind_text(st, 8, id_token ? id_token : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, now);
         sqlite3_bind_text(st, 10, claims ? claims : "{}", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, id->sid ? id->sid : "", -1, SQLITE_STATIC);
         e = run(s, st);
     }
     sysdb_unlock(s);
@@ -1274,5 +1358,59 @@ enum lair_err people_import(struct sysdb *s, const char *tenant, const char *jso
         *ids_taken = false;
     }
     json_decref(root);
+    return e;
+}
+
+/* ---- back-channel logout ---- */
+
+enum lair_err people_session_end_logout(struct sysdb *s, const char *provider, const char *sub,
+                                        const char *sid, struct session_ended *out, size_t max,
+                                        size_t *n_members, int *n_sessions)
+{
+    *n_members = 0;
+    *n_sessions = 0;
+    bool by_sub = sub && sub[0];
+    if (!by_sub && !(sid && sid[0]))
+        return LAIR_EINVAL;
+    /* (a session without a sid is never named by an empty one: sid is not "") */
+    const char *list_sql =
+        by_sub ? "SELECT DISTINCT m.tenant, s.member FROM sessions s JOIN members m "
+                 "ON m.id = s.member WHERE s.provider = ?1 AND s.sub = ?2"
+               : "SELECT DISTINCT m.tenant, s.member FROM sessions s JOIN members m "
+                 "ON m.id = s.member WHERE s.provider = ?1 AND s.sid = ?2";
+    const char *del_sql = by_sub ? "DELETE FROM sessions WHERE provider = ?1 AND sub = ?2"
+                                 : "DELETE FROM sessions WHERE provider = ?1 AND sid = ?2";
+    sqlite3_stmt *rb, *st;
+    enum lair_err e = begin(s, &rb);
+    if (e)
+        return e;
+    e = prep(s, list_sql, &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, by_sub ? sub : sid, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n_members < max) {
+            copy_col(st, 0, out[*n_members].tenant, sizeof(out[*n_members].tenant));
+            copy_col(st, 1, out[*n_members].member, sizeof(out[*n_members].member));
+            (*n_members)++;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            e = db_err(sysdb_handle(s), rc);
+        sqlite3_finalize(st);
+    }
+    if (!e)
+        e = prep(s, del_sql, &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, by_sub ? sub : sid, -1, SQLITE_STATIC);
+        e = run(s, st);
+        if (!e)
+            *n_sessions = sqlite3_changes(sysdb_handle(s));
+    }
+    e = end(s, e, rb);
+    if (e) {
+        *n_members = 0;
+        *n_sessions = 0;
+    }
     return e;
 }

@@ -2,7 +2,7 @@
  * which tenant (members, access rules), their server-side sessions, the
  * sign-ins under way, and the one-time enrollment links that let a tenant's
  * first admin create their own key (docs/oidc.md). All of it lives in
- * system.db (schema v6): a person is known before any tenant is chosen.
+ * system.db (schema v6, v7): a person is known before any tenant is chosen.
  *
  * Secrets (session ids, login bindings, enrollment tokens) are never stored:
  * only their keyed hash. Every function is safe from several threads. */
@@ -60,6 +60,7 @@ struct identity {
     const char *siret; /* "" when the provider sent none */
     const char *const *groups;
     size_t n_groups;
+    const char *sid; /* the provider's session id (ID token's sid); NULL or "" when none */
 };
 
 /* One tenant a person may enter, and as what. */
@@ -116,6 +117,12 @@ enum lair_err people_rules_list(struct sysdb *s, const char *tenant, struct acce
 enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char *email,
                                 enum key_role role, const char *added_by,
                                 char id[MEMBER_ID_LEN + 1]);
+/* Names a person by their identity at a provider (provider id + subject),
+ * for providers whose people have no stable email. Same results as
+ * people_member_add; LAIR_EINVAL for a bad provider id or subject. */
+enum lair_err people_member_add_subject(struct sysdb *s, const char *tenant, const char *provider,
+                                        const char *sub, enum key_role role, const char *added_by,
+                                        char id[MEMBER_ID_LEN + 1]);
 enum lair_err people_member_list(struct sysdb *s, const char *tenant, struct member_row *out,
                                  size_t max, size_t *n);
 enum lair_err people_member_get(struct sysdb *s, const char *tenant, const char *id,
@@ -222,5 +229,23 @@ enum lair_err people_export(struct sysdb *s, const char *tenant, char **json);
  * OUT: *n_members and *n_rules, the rows inserted; *ids_taken. */
 enum lair_err people_import(struct sysdb *s, const char *tenant, const char *json, int *n_members,
                             int *n_rules, bool *ids_taken);
+
+/* ---- back-channel logout (api/auth.c, docs/oidc.md) ---- */
+
+/* A member whose session a logout ended (its tenant's log records it). */
+struct session_ended {
+    char tenant[SLUG_MAX + 1];
+    char member[MEMBER_ID_LEN + 1];
+};
+/* Ends, in one transaction, the sessions a provider's logout token names:
+ * every session of provider+sub when sub is given (sid is then not
+ * needed: the person is signed out everywhere), else those of provider+sid
+ * (the sid stored at sign-in). OUT: *n_sessions, how many ended; out[0..
+ * *n_members), the distinct members among them (chosen sessions only; at
+ * most max, the rest uncounted). LAIR_EINVAL when both sub and sid are
+ * NULL or "". */
+enum lair_err people_session_end_logout(struct sysdb *s, const char *provider, const char *sub,
+                                        const char *sid, struct session_ended *out, size_t max,
+                                        size_t *n_members, int *n_sessions);
 
 #endif

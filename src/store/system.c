@@ -137,6 +137,10 @@ static const struct db_migration migrations[] = {
      "CREATE TRIGGER tenants_delete_sessions BEFORE DELETE ON tenants BEGIN"
      "  DELETE FROM sessions WHERE member IN (SELECT id FROM members WHERE tenant = old.slug);"
      "END;"},
+    /* v7: the provider's session id (the ID token's sid), so that a
+     * back-channel logout naming only the sid finds its sessions */
+    {"ALTER TABLE sessions ADD COLUMN sid TEXT NOT NULL DEFAULT '';"
+     "CREATE INDEX sessions_sid ON sessions(provider, sid);"},
 };
 
 struct sysdb {

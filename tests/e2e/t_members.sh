@@ -224,3 +224,15 @@ expect 200 "$B" GET '/api/v1/audit?limit=1000'
 jqr "[.data[] | select(.target == \"member:$M1\" or .target == \"member:$M2\")] | length == 0"
 jqr "[.data[] | select(.action == \"access.notfound\" and .target == \"route:member\")] | length >= 1"
 pass "audit: member.add, member.role, member.remove, access.rules in the tenant's log, no email; B's probes in B's log"
+
+# ---- named by subject (a provider whose people have no stable email) ----
+expect 201 "$A2" POST /api/v1/members '{"provider":"keycloak-ville","sub":"f3a9-77","role":"editor"}'
+jqr '.provider == "keycloak-ville" and .email == "" and .role == "editor" and .source == "named"'
+MS=$(jq -r .id "$WORK/resp")
+refused 409 '"sub"' member_exists "$A2" POST /api/v1/members '{"provider":"keycloak-ville","sub":"f3a9-77","role":"user"}'
+refused 422 '"email"' invalid_value "$A2" POST /api/v1/members '{"email":"d@ville-a.fr","provider":"keycloak-ville","sub":"x","role":"user"}'
+refused 422 '"provider"' invalid_value "$A2" POST /api/v1/members '{"sub":"x","role":"user"}'
+refused 422 '"sub"' invalid_value "$A2" POST /api/v1/members '{"provider":"keycloak-ville","sub":"","role":"user"}'
+refused 422 '"provider"' invalid_value "$A2" POST /api/v1/members '{"provider":"Key Cloak","sub":"x","role":"user"}'
+expect 200 "$A2" DELETE "/api/v1/members/$MS"
+pass "named by provider and subject; duplicate 409; email and subject together, missing provider, bad sub 422"

@@ -308,12 +308,144 @@ static void test_config(void **state)
                      LAIR_OK);
 }
 
+/* ---- back-channel logout tokens ---- */
+
+static json_t *logout_claims(void)
+{
+    int64_t now = (int64_t)time(NULL);
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:{}}, s:s}", "iss", ISS, "sub", "agent-1",
+                     "aud", CLIENT, "iat", (json_int_t)now, "jti", "jti-1", "events",
+                     OIDC_LOGOUT_EVENT, "sid", "sid-1");
+}
+
+static const struct oidc_expect *logout_expect(void)
+{
+    static struct oidc_expect x;
+    x = (struct oidc_expect){.issuer = ISS,
+                             .client_id = CLIENT,
+                             .now = (int64_t)time(NULL),
+                             .skew = 120,
+                             .logout = true,
+                             .max_age = OIDC_LOGOUT_MAX_AGE};
+    return &x;
+}
+
+/* Verifies token as a logout token; every refusal says why. */
+static enum lair_err check_logout(char *token)
+{
+    json_t *claims = NULL;
+    char why[256] = "";
+    bool u = false;
+    enum lair_err e = oidc_verify_jwt(jwks, token, logout_expect(), &claims, &u, why, sizeof(why));
+    if (e == LAIR_OK)
+        assert_non_null(json_object_get(json_object_get(claims, "events"), OIDC_LOGOUT_EVENT));
+    else
+        assert_true(why[0] != 0);
+    json_decref(claims);
+    free(token);
+    return e;
+}
+
+/* The good logout token with one claim changed (value NULL: removed). */
+static enum lair_err logout_with(const char *claim, json_t *value)
+{
+    json_t *c = logout_claims();
+    if (value)
+        json_object_set_new(c, claim, value);
+    else
+        json_object_del(c, claim);
+    return check_logout(sign(rsa, "RS256", "k-rsa", c));
+}
+
+static void test_logout_tokens(void **state)
+{
+    (void)state;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(check_logout(sign(rsa, "RS256", "k-rsa", logout_claims())), LAIR_OK);
+    assert_int_equal(check_logout(sign(ec, "ES256", "k-ec", logout_claims())), LAIR_OK);
+    /* sub alone, sid alone, an exp in the future, iat within the skew */
+    assert_int_equal(logout_with("sid", NULL), LAIR_OK);
+    assert_int_equal(logout_with("sub", NULL), LAIR_OK);
+    assert_int_equal(logout_with("exp", json_integer(now + 120)), LAIR_OK);
+    assert_int_equal(logout_with("iat", json_integer(now - OIDC_LOGOUT_MAX_AGE - 60)), LAIR_OK);
+    /* events missing, without the logout member, or not objects */
+    assert_int_equal(logout_with("events", NULL), LAIR_EAUTH);
+    assert_int_equal(logout_with("events", json_pack("{s:{}}", "http://example.org/other")),
+                     LAIR_EAUTH);
+    assert_int_equal(logout_with("events", json_pack("{s:s}", OIDC_LOGOUT_EVENT, "oui")),
+                     LAIR_EAUTH);
+    assert_int_equal(logout_with("events", json_pack("[s]", OIDC_LOGOUT_EVENT)), LAIR_EAUTH);
+    /* a nonce: an ID token is not a logout token */
+    assert_int_equal(logout_with("nonce", json_string("n-123")), LAIR_EAUTH);
+    /* another audience, another issuer */
+    assert_int_equal(logout_with("aud", json_string("un-autre-client")), LAIR_EAUTH);
+    assert_int_equal(logout_with("iss", json_string("https://idp.attaquant.example")), LAIR_EAUTH);
+    /* too old, without iat, in the future, expired */
+    assert_int_equal(logout_with("iat", json_integer(now - OIDC_LOGOUT_MAX_AGE - 121)), LAIR_EAUTH);
+    assert_int_equal(logout_with("iat", NULL), LAIR_EAUTH);
+    assert_int_equal(logout_with("iat", json_string("maintenant")), LAIR_EAUTH);
+    assert_int_equal(logout_with("iat", json_integer(now + 3600)), LAIR_EAUTH);
+    assert_int_equal(logout_with("exp", json_integer(now - 600)), LAIR_EAUTH);
+    /* jti missing, empty, not a string */
+    assert_int_equal(logout_with("jti", NULL), LAIR_EAUTH);
+    assert_int_equal(logout_with("jti", json_string("")), LAIR_EAUTH);
+    assert_int_equal(logout_with("jti", json_integer(12)), LAIR_EAUTH);
+    /* neither sub nor sid; a malformed one */
+    json_t *c = logout_claims();
+    json_object_del(c, "sub");
+    json_object_del(c, "sid");
+    assert_int_equal(check_logout(sign(rsa, "RS256", "k-rsa", c)), LAIR_EAUTH);
+    assert_int_equal(logout_with("sid", json_integer(3)), LAIR_EAUTH);
+    assert_int_equal(logout_with("sub", json_string("")), LAIR_EAUTH);
+    /* signatures as for ID tokens: another key under the published kid, HS256 */
+    assert_int_equal(check_logout(sign(rsa_other, "RS256", "k-rsa", logout_claims())), LAIR_EAUTH);
+    cjose_err err;
+    static const uint8_t secret[32] = "secret-partage-avec-le-client!!";
+    cjose_jwk_t *oct = cjose_jwk_create_oct_spec(secret, sizeof(secret), &err);
+    assert_int_equal(check_logout(sign(oct, "HS256", "k-rsa", logout_claims())), LAIR_EAUTH);
+    cjose_jwk_release(oct);
+    /* an ID token (nonce, no events) offered as a logout token */
+    assert_int_equal(check_logout(sign(rsa, "RS256", "k-rsa", good_claims())), LAIR_EAUTH);
+    /* and a logout token is no ID token */
+    assert_int_equal(check(sign(rsa, "RS256", "k-rsa", logout_claims()), expect(), NULL),
+                     LAIR_EAUTH);
+}
+
+static void test_logout_replay(void **state)
+{
+    (void)state;
+    json_t *j = json_loads(P(OK_PROVIDER), 0, NULL);
+    struct oidc_rp *rp = NULL;
+    assert_int_equal(oidc_rp_new(j, &rp, NULL, 0), LAIR_OK);
+    json_decref(j);
+    int64_t t = 1700000000;
+    assert_true(oidc_rp_jti_claim(rp, "pc", "j-1", t + 420, t));
+    assert_false(oidc_rp_jti_claim(rp, "pc", "j-1", t + 420, t + 10)); /* replayed */
+    assert_true(oidc_rp_jti_claim(rp, "autre", "j-1", t + 420, t));    /* another provider's */
+    assert_true(oidc_rp_jti_claim(rp, "pc", "j-2", t + 420, t));
+    /* forgotten once expired (its token is then refused as too old) */
+    assert_true(oidc_rp_jti_claim(rp, "pc", "j-1", t + 900, t + 421));
+    assert_false(oidc_rp_jti_claim(rp, "pc", "j-1", t + 900, t + 422));
+    /* bounded: past OIDC_JTI_MAX, the ones that expire first are forgotten */
+    char jti[32];
+    for (int i = 0; i < OIDC_JTI_MAX + 100; i++) {
+        snprintf(jti, sizeof(jti), "bulk-%d", i);
+        assert_true(oidc_rp_jti_claim(rp, "pc", jti, t + 1000 + i, t + 500));
+    }
+    snprintf(jti, sizeof(jti), "bulk-%d", OIDC_JTI_MAX + 99);
+    assert_false(oidc_rp_jti_claim(rp, "pc", jti, t + 2000, t + 500));
+    assert_false(oidc_rp_jti_claim(rp, "pc", "bulk-200", t + 2000, t + 500));
+    assert_true(oidc_rp_jti_claim(rp, "pc", "bulk-0", t + 2000, t + 500));
+    oidc_rp_free(rp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_tokens), cmocka_unit_test(test_forged_signatures),
-        cmocka_unit_test(test_claims),      cmocka_unit_test(test_pkce),
-        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_good_tokens),   cmocka_unit_test(test_forged_signatures),
+        cmocka_unit_test(test_claims),        cmocka_unit_test(test_pkce),
+        cmocka_unit_test(test_config),        cmocka_unit_test(test_logout_tokens),
+        cmocka_unit_test(test_logout_replay),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,6 +154,30 @@ static void test_rules_and_members(void **state)
     assert_int_equal(entries(&marie, en), 2);
 }
 
+static void test_named_by_subject(void **state)
+{
+    (void)state;
+    char id[MEMBER_ID_LEN + 1], got[MEMBER_ID_LEN + 1];
+    assert_int_equal(people_member_add_subject(sys, "autre", "kc", "f3a9-77", ROLE_EDITOR, "t", id),
+                     LAIR_OK);
+    assert_int_equal(people_member_add_subject(sys, "autre", "kc", "f3a9-77", ROLE_USER, "t", NULL),
+                     LAIR_ECONFLICT);
+    assert_int_equal(people_member_add_subject(sys, "autre", "K C", "x", ROLE_USER, "t", NULL),
+                     LAIR_EINVAL);
+    assert_int_equal(people_member_add_subject(sys, "autre", "kc", "", ROLE_USER, "t", NULL),
+                     LAIR_EINVAL);
+    /* the person signs in through that provider, with no email at all */
+    struct identity k = {.provider = "kc", .sub = "f3a9-77", .email = "", .name = "K"};
+    struct entry en[PEOPLE_MAX_ENTRIES];
+    assert_int_equal(entries(&k, en), 1);
+    assert_int_equal(en[0].role, ROLE_EDITOR);
+    assert_int_equal(people_enter(sys, &k, "autre", got), LAIR_OK);
+    assert_string_equal(got, id);
+    /* the same subject at another provider is someone else */
+    k.provider = "pc";
+    assert_int_equal(entries(&k, en), 0);
+}
+
 static void test_last_admin(void **state)
 {
     (void)state;
@@ -307,12 +331,75 @@ static void test_enrollment_and_personal_keys(void **state)
     assert_int_equal(sysdb_key_check(sys, str_c(key), &p), LAIR_EAUTH);
 }
 
+/* A provider's back-channel logout: by sub, every session of the person;
+ * by sid alone, the sessions of that provider session; members listed for
+ * their tenants' logs. */
+static void test_backchannel_logout(void **state)
+{
+    (void)state;
+    struct identity paul = person("agent-7", "paul@mairie-exemple.fr", SIRET);
+    char mid[MEMBER_ID_LEN + 1];
+    assert_int_equal(
+        people_member_add(sys, "autre", "paul@mairie-exemple.fr", ROLE_USER, "t", NULL), LAIR_OK);
+    assert_int_equal(people_enter(sys, &paul, "autre", mid), LAIR_OK);
+    char a[SESSION_TOKEN_LEN + 1], b[SESSION_TOKEN_LEN + 1], c[SESSION_TOKEN_LEN + 1];
+    char other[SESSION_TOKEN_LEN + 1], csrf[CSRF_TOKEN_LEN + 1];
+    paul.sid = "op-session-1";
+    assert_int_equal(people_session_create(sys, &paul, mid, "", "{}", a, csrf), LAIR_OK);
+    assert_int_equal(people_session_create(sys, &paul, "", "", "{}", b, csrf), LAIR_OK);
+    paul.sid = "op-session-2";
+    assert_int_equal(people_session_create(sys, &paul, mid, "", "{}", c, csrf), LAIR_OK);
+    struct identity anne = person("agent-8", "anne@mairie-exemple.fr", SIRET);
+    anne.sid = "op-session-1"; /* the same sid under another provider does not count */
+    anne.provider = "kc";
+    assert_int_equal(people_session_create(sys, &anne, "", "", "{}", other, csrf), LAIR_OK);
+    struct session_ended ended[4];
+    size_t nm = 9;
+    int n = 9;
+    assert_int_equal(people_session_end_logout(sys, "pc", NULL, "", ended, 4, &nm, &n),
+                     LAIR_EINVAL);
+    assert_int_equal(nm, 0);
+    /* by sid: a and b (b not chosen: no member), not c */
+    assert_int_equal(people_session_end_logout(sys, "pc", "", "op-session-1", ended, 4, &nm, &n),
+                     LAIR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(nm, 1);
+    assert_string_equal(ended[0].tenant, "autre");
+    assert_string_equal(ended[0].member, mid);
+    struct session_view v;
+    struct session_limits lim = {0};
+    assert_int_equal(people_session_get(sys, a, &lim, &v), LAIR_EAUTH);
+    assert_int_equal(people_session_get(sys, b, &lim, &v), LAIR_EAUTH);
+    assert_int_equal(people_session_get(sys, c, &lim, &v), LAIR_OK);
+    assert_int_equal(people_session_get(sys, other, &lim, &v), LAIR_OK);
+    /* a sid no session has, an empty one: nothing */
+    assert_int_equal(people_session_end_logout(sys, "pc", NULL, "op-session-9", ended, 4, &nm, &n),
+                     LAIR_OK);
+    assert_int_equal(n, 0);
+    /* by sub (whatever the sid): every session of the person at that provider */
+    paul.sid = NULL;
+    assert_int_equal(people_session_create(sys, &paul, mid, "", "{}", a, csrf), LAIR_OK);
+    assert_int_equal(
+        people_session_end_logout(sys, "pc", "agent-7", "op-session-9", ended, 4, &nm, &n),
+        LAIR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(nm, 1);
+    assert_int_equal(people_session_get(sys, a, &lim, &v), LAIR_EAUTH);
+    assert_int_equal(people_session_get(sys, c, &lim, &v), LAIR_EAUTH);
+    assert_int_equal(people_session_get(sys, other, &lim, &v), LAIR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validation),     cmocka_unit_test(test_rules_and_members),
-        cmocka_unit_test(test_last_admin),     cmocka_unit_test(test_sessions),
-        cmocka_unit_test(test_pending_logins), cmocka_unit_test(test_enrollment_and_personal_keys),
+        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_rules_and_members),
+        cmocka_unit_test(test_named_by_subject),
+        cmocka_unit_test(test_last_admin),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_pending_logins),
+        cmocka_unit_test(test_enrollment_and_personal_keys),
+        cmocka_unit_test(test_backchannel_logout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

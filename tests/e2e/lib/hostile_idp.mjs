@@ -19,6 +19,7 @@
 //   const h = await startHostileIdp({ port: 0, clientId, clientSecret });
 //   h.setMode('alg_none');   // the next token responses carry an unsigned ID token
 //   h.issuer, h.modes, h.requests (what the relying party sent), h.lastIdToken
+//   h.logoutToken('nonce')   // a back-channel logout token, well-formed or forged (LOGOUT_KINDS)
 //   await h.stop();
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -44,6 +45,26 @@ export const MODES = {
   userinfo_wrong_sub: 'userinfo JWT for another subject than the ID token',
   discovery_wrong_issuer: 'discovery document whose issuer is not the URL it was fetched from',
 };
+
+// Back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0), to
+// POST to the relying party's /auth/backchannel-logout/<id> by hand.
+export const LOGOUT_KINDS = {
+  good: 'a valid logout token: sub, sid, jti, events, iat, signed with the JWKS key',
+  sid_only: 'a valid logout token naming only the provider session (sid), no sub',
+  nonce: 'a logout token with a nonce (an ID token is not a logout token)',
+  no_events: 'a logout token without events',
+  events_not_object: 'events whose back-channel logout member is a string, not an object',
+  wrong_aud: 'a logout token for another client (aud)',
+  wrong_iss: 'a logout token from another issuer',
+  old_iat: 'a logout token issued an hour ago',
+  no_jti: 'a logout token without jti',
+  no_sub_no_sid: 'a logout token that names nobody: neither sub nor sid',
+  alg_none: 'a logout token with alg "none" and no signature',
+  hs256_client_secret: 'a logout token HS256-signed with the client secret',
+  bad_signature: 'a logout token signed by another key under the kid of the JWKS key',
+  id_token: 'an ID token (nonce, no events) posted as a logout token',
+};
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -85,12 +106,13 @@ export async function startHostileIdp(opts = {}) {
   let mode = 'good';
   const codes = new Map(); // code -> the authorization request's parameters
   const tokens = new Map(); // access token -> the authorization request's parameters
-  const state = { requests: [], lastIdToken: null, lastUserinfo: null };
+  const state = { requests: [], lastIdToken: null, lastUserinfo: null, lastSid: null };
   let issuer;
 
   function idToken(auth) {
     const t = now();
-    const p = { iss: issuer, sub: claims.sub, aud: clientId, iat: t, exp: t + 300, auth_time: t };
+    const p = { iss: issuer, sub: claims.sub, aud: clientId, iat: t, exp: t + 300, auth_time: t,
+      sid: auth.sid };
     if (auth.nonce !== undefined) p.nonce = auth.nonce;
     if (String(auth.acr_values || '').split(' ').includes('eidas1')) p.acr = 'eidas1';
     let header = { alg: 'RS256', typ: 'JWT', kid: goodKid };
@@ -163,7 +185,8 @@ export async function startHostileIdp(opts = {}) {
           const q = Object.fromEntries(url.searchParams);
           if (!q.redirect_uri) return send(res, 400, 'text/plain', 'redirect_uri missing');
           const code = crypto.randomBytes(16).toString('base64url');
-          codes.set(code, q);
+          // one provider session per authorization: its sid goes into the ID token
+          codes.set(code, { ...q, sid: crypto.randomBytes(9).toString('base64url') });
           const to = new URL(q.redirect_uri);
           to.searchParams.set('code', code);
           if (q.state !== undefined) to.searchParams.set('state', mode === 'wrong_state' ? `${q.state}-forged` : q.state);
@@ -176,6 +199,7 @@ export async function startHostileIdp(opts = {}) {
           const at = crypto.randomBytes(16).toString('base64url');
           tokens.set(at, auth);
           state.lastIdToken = idToken(auth);
+          state.lastSid = auth.sid || null;
           return send(res, 200, 'application/json', JSON.stringify({
             access_token: at, token_type: 'Bearer', expires_in: 300, id_token: state.lastIdToken,
             scope: auth.scope || 'openid',
@@ -218,6 +242,41 @@ export async function startHostileIdp(opts = {}) {
     get requests() { return state.requests; },
     get lastIdToken() { return state.lastIdToken; },
     get lastUserinfo() { return state.lastUserinfo; },
+    /** The sid of the last ID token issued (its provider session). */
+    get lastSid() { return state.lastSid; },
+    logoutKinds: Object.keys(LOGOUT_KINDS),
+    /**
+     * A back-channel logout token of kind (LOGOUT_KINDS); opts: sub (default the
+     * person's), sid (default the last ID token's), jti (default a fresh one: pass
+     * the same jti twice, or post the same token twice, to replay).
+     */
+    logoutToken(kind = 'good', { sub = claims.sub, sid = state.lastSid, jti } = {}) {
+      if (!(kind in LOGOUT_KINDS)) throw new Error(`unknown logout token ${kind}: ${Object.keys(LOGOUT_KINDS).join(', ')}`);
+      const t = now();
+      const p = { iss: issuer, aud: clientId, iat: t, exp: t + 120,
+        jti: jti || crypto.randomBytes(12).toString('base64url'), events: { [LOGOUT_EVENT]: {} } };
+      if (sub) p.sub = sub;
+      if (sid) p.sid = sid;
+      let header = { alg: 'RS256', typ: 'logout+jwt', kid: goodKid };
+      let keys = { key: good.privateKey };
+      switch (kind) {
+        case 'sid_only': delete p.sub; break;
+        case 'nonce': p.nonce = 'n-forged'; break;
+        case 'no_events': delete p.events; break;
+        case 'events_not_object': p.events = { [LOGOUT_EVENT]: 'logout' }; break;
+        case 'wrong_aud': p.aud = `${clientId}-other`; break;
+        case 'wrong_iss': p.iss = 'https://idp.attaquant.example'; break;
+        case 'old_iat': p.iat = t - 3600; p.exp = t + 60; break;
+        case 'no_jti': delete p.jti; break;
+        case 'no_sub_no_sid': delete p.sub; delete p.sid; break;
+        case 'alg_none': header = { alg: 'none', typ: 'logout+jwt' }; break;
+        case 'hs256_client_secret': header = { alg: 'HS256', typ: 'logout+jwt', kid: goodKid }; keys = { hmac: clientSecret }; break;
+        case 'bad_signature': keys = { key: rogue.privateKey }; break;
+        case 'id_token': return idToken({ nonce: 'n-1', sid: p.sid });
+        default:
+      }
+      return sign(header, p, keys);
+    },
     mode: () => mode,
     setMode(m) {
       if (!(m in MODES)) throw new Error(`unknown mode ${m}: ${Object.keys(MODES).join(', ')}`);

@@ -12,12 +12,14 @@
 //   idp.issuer                 // http://127.0.0.1:PORT (discovery at /.well-known/openid-configuration)
 //   idp.setAutoLogin('agent-2') // the authorization endpoint signs agent-2 in, no form (null: form)
 //   await idp.rotateKeys()     // new signing keys (new kids) first, old ones still published
+//   idp.backchannel            // the back-channel logouts sent: [{clientId, sub, sid, ok, error}]
 //   await idp.stop()
 //
 // CLI (prints one JSON line on stdout once listening; SIGTERM/SIGINT stop it):
 //   node tests/e2e/lib/oidc_idp.mjs --profile proconnect --port 9400 --client-id ID \
 //     --client-secret SECRET --redirect-uri URI [--post-logout-redirect-uri URI]
-//     [--alg RS256|ES256] [--auto-login SUB] [--keys-file FILE] [--quiet]
+//     [--backchannel-logout-uri URI] [--alg RS256|ES256] [--auto-login SUB] [--keys-file FILE]
+//     [--quiet]
 // Test controls (loopback only, this test provider only):
 //   POST /_test/auto-login?sub=agent-2 (empty sub: back to the form)
 //   POST /_test/rotate-keys            -> {"kids":[...]}
@@ -187,7 +189,13 @@ function acrRequested(params) {
  *   profile: 'proconnect' (default) | 'keycloak'
  *   port: 0 (default, any free port) or a port; host: '127.0.0.1'
  *   clientId, clientSecret, redirectUris: [..] (or redirectUri), postLogoutRedirectUris: [..]
- *   clients: [{clientId, clientSecret, redirectUris, postLogoutRedirectUris}] more clients
+ *   backchannelLogoutUri: the client's back-channel logout URI (OpenID Connect Back-Channel
+ *     Logout 1.0): when the person's session here ends (RP-initiated logout, or the logout
+ *     form at /session/end), oidc-provider POSTs a logout token there, and the ID tokens
+ *     carry `sid` (backchannel_logout_session_required, unless backchannelLogoutSessionRequired
+ *     is false)
+ *   clients: [{clientId, clientSecret, redirectUris, postLogoutRedirectUris,
+ *     backchannelLogoutUri, backchannelLogoutSessionRequired}] more clients
  *     (for "token for another client" tests), same profile settings
  *   alg: 'RS256' (default) | 'ES256'  (ID token and, for proconnect, userinfo)
  *   accounts: [{sub, email, given_name, usual_name, siret, uid, groups}] (DEFAULT_ACCOUNTS)
@@ -221,7 +229,9 @@ export async function startIdp(opts = {}) {
   const clientDefs = [
     { clientId: opts.clientId, clientSecret: opts.clientSecret,
       redirectUris: opts.redirectUris || (opts.redirectUri ? [opts.redirectUri] : []),
-      postLogoutRedirectUris: opts.postLogoutRedirectUris || (opts.postLogoutRedirectUri ? [opts.postLogoutRedirectUri] : []) },
+      postLogoutRedirectUris: opts.postLogoutRedirectUris || (opts.postLogoutRedirectUri ? [opts.postLogoutRedirectUri] : []),
+      backchannelLogoutUri: opts.backchannelLogoutUri,
+      backchannelLogoutSessionRequired: opts.backchannelLogoutSessionRequired },
     ...(opts.clients || []),
   ];
   for (const c of clientDefs) {
@@ -241,7 +251,12 @@ export async function startIdp(opts = {}) {
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: alg,
     ...(prof.signedUserinfo ? { userinfo_signed_response_alg: alg } : {}),
+    ...(c.backchannelLogoutUri ? {
+      backchannel_logout_uri: c.backchannelLogoutUri,
+      backchannel_logout_session_required: c.backchannelLogoutSessionRequired !== false,
+    } : {}),
   }));
+  const backchannel = []; // what oidc-provider sent, and how the client answered
 
   // oidc-provider prints its notices with console.info (stdout): keep stdout
   // for the CLI's JSON line
@@ -293,6 +308,8 @@ export async function startIdp(opts = {}) {
         claimsParameter: { enabled: true },
         jwtUserinfo: { enabled: prof.signedUserinfo },
         userinfo: { enabled: true },
+        // the logout token is oidc-provider's own (sub, sid, events, jti, typ logout+jwt)
+        backchannelLogout: { enabled: true },
         revocation: { enabled: true },
         pushedAuthorizationRequests: { enabled: false },
         rpInitiatedLogout: {
@@ -327,6 +344,8 @@ export async function startIdp(opts = {}) {
     };
     const p = new Provider(issuer, configuration);
     p.on('server_error', (ctx, err) => console.error('oidc_idp: server_error', err));
+    p.on('backchannel.success', (ctx, client, sub, sid) => backchannel.push({ clientId: client.clientId, sub, sid, ok: true }));
+    p.on('backchannel.error', (ctx, err, client, sub, sid) => backchannel.push({ clientId: client.clientId, sub, sid, ok: false, error: err.message }));
     return { provider: p, handler: p.callback() };
   }
 
@@ -482,6 +501,8 @@ export async function startIdp(opts = {}) {
     alg,
     accounts,
     clientId: opts.clientId,
+    /** The back-channel logouts sent so far: [{clientId, sub, sid, ok, error}]. */
+    backchannel,
     /** Discovery document URL. */
     discovery: `${issuer}/.well-known/openid-configuration`,
     /** The kids now published, the signing ones (the first of each type) first. */
@@ -545,6 +566,7 @@ async function main() {
     clientSecret: a['client-secret'],
     redirectUris: a['redirect-uri'] ? a['redirect-uri'].split(',') : [],
     postLogoutRedirectUris: a['post-logout-redirect-uri'] ? a['post-logout-redirect-uri'].split(',') : [],
+    backchannelLogoutUri: a['backchannel-logout-uri'],
     alg: a.alg,
     autoLogin: a['auto-login'],
     keysFile: a['keys-file'],
