@@ -150,7 +150,9 @@ static void test_forged_signatures(void **state)
     assert_int_equal(check(sign(oct, "HS256", "k-rsa", good_claims()), expect(), NULL), LAIR_EAUTH);
     cjose_jwk_release(oct);
     /* alg none: header, payload, empty signature */
-    char *body = json_dumps(good_claims(), JSON_COMPACT);
+    json_t *claims = good_claims();
+    char *body = json_dumps(claims, JSON_COMPACT);
+    json_decref(claims);
     char h64[64], p64[1024], token[1200];
     static const char hdr[] = "{\"alg\":\"none\",\"typ\":\"JWT\"}";
     sodium_bin2base64(h64, sizeof(h64), (const unsigned char *)hdr, strlen(hdr),
