@@ -255,24 +255,33 @@ static void member_from_row(sqlite3_stmt *st, struct member_row *m)
     m->last_login = sqlite3_column_int64(st, 10);
 }
 
-enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char *email,
-                                enum key_role role, const char *added_by,
-                                char id[MEMBER_ID_LEN + 1])
+/* Names a person in tenant: by email (provider and sub ""), or by provider
+ * and subject (email ""). An active row for them: LAIR_ECONFLICT; a removed
+ * one comes back with the new role. */
+static enum lair_err member_name(struct sysdb *s, const char *tenant, const char *email,
+                                 const char *provider, const char *sub, enum key_role role,
+                                 const char *added_by, char id[MEMBER_ID_LEN + 1])
 {
-    if (!people_email_valid(email) || role < ROLE_USER || role > ROLE_ADMIN)
-        return LAIR_EINVAL;
     char newid[MEMBER_ID_LEN + 1];
     random_id(newid);
     sqlite3_stmt *rb, *st;
     enum lair_err e = begin(s, &rb);
     if (e)
         return e;
-    /* an existing row: active → conflict; removed → named again */
-    e = prep(s, "SELECT id, removed FROM members WHERE tenant = ?1 AND email = ?2", &st);
+    e = prep(s,
+             email[0] ? "SELECT id, removed FROM members WHERE tenant = ?1 AND email = ?2"
+                      : "SELECT id, removed FROM members WHERE tenant = ?1 AND provider = ?3 "
+                        "AND sub = ?4",
+             &st);
     bool exists = false, removed = false;
     if (!e) {
         sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+        if (email[0])
+            sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+        else {
+            sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, sub, -1, SQLITE_STATIC);
+        }
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             exists = true;
@@ -297,17 +306,19 @@ enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char 
         }
     } else if (!e) {
         e = prep(s,
-                 "INSERT INTO members(id, tenant, email, role, source, added_by, created_at) "
-                 "SELECT ?1, ?2, ?3, ?4, 'named', ?5, ?6 WHERE EXISTS "
+                 "INSERT INTO members(id, tenant, email, provider, sub, role, source, added_by, "
+                 "created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'named', ?7, ?8 WHERE EXISTS "
                  "(SELECT 1 FROM tenants WHERE slug = ?2)",
                  &st);
         if (!e) {
             sqlite3_bind_text(st, 1, newid, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, key_role_name(role), -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 5, added_by ? added_by : "", -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
+            sqlite3_bind_text(st, 4, provider, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, sub, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, key_role_name(role), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 7, added_by ? added_by : "", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 8, (int64_t)time(NULL));
             e = run(s, st);
             if (!e && sqlite3_changes(sysdb_handle(s)) != 1)
                 e = LAIR_ENOTFOUND;
@@ -317,6 +328,15 @@ enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char 
     if (!e && id)
         memcpy(id, newid, sizeof(newid));
     return e;
+}
+
+enum lair_err people_member_add(struct sysdb *s, const char *tenant, const char *email,
+                                enum key_role role, const char *added_by,
+                                char id[MEMBER_ID_LEN + 1])
+{
+    if (!people_email_valid(email) || role < ROLE_USER || role > ROLE_ADMIN)
+        return LAIR_EINVAL;
+    return member_name(s, tenant, email, "", "", role, added_by, id);
 }
 
 static bool provider_id_valid(const char *p)
@@ -341,65 +361,7 @@ enum lair_err people_member_add_subject(struct sysdb *s, const char *tenant, con
     for (size_t i = 0; i < sl; i++)
         if ((unsigned char)sub[i] < 0x20 || sub[i] == 0x7f)
             return LAIR_EINVAL;
-    char newid[MEMBER_ID_LEN + 1];
-    random_id(newid);
-    sqlite3_stmt *rb, *st;
-    enum lair_err e = begin(s, &rb);
-    if (e)
-        return e;
-    bool exists = false, removed = false;
-    e = prep(s, "SELECT id, removed FROM members WHERE tenant = ?1 AND provider = ?2 AND sub = ?3",
-             &st);
-    if (!e) {
-        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, sub, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            exists = true;
-            copy_col(st, 0, newid, sizeof(newid));
-            removed = sqlite3_column_int(st, 1) != 0;
-        } else if (rc != SQLITE_DONE)
-            e = db_err(sysdb_handle(s), rc);
-        sqlite3_finalize(st);
-    }
-    if (!e && exists && !removed)
-        e = LAIR_ECONFLICT;
-    else if (!e && exists) {
-        e = prep(s,
-                 "UPDATE members SET removed = 0, role = ?2, source = 'named', added_by = ?3 "
-                 "WHERE id = ?1",
-                 &st);
-        if (!e) {
-            sqlite3_bind_text(st, 1, newid, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, key_role_name(role), -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, added_by ? added_by : "", -1, SQLITE_STATIC);
-            e = run(s, st);
-        }
-    } else if (!e) {
-        e = prep(
-            s,
-            "INSERT INTO members(id, tenant, provider, sub, role, source, added_by, created_at) "
-            "SELECT ?1, ?2, ?3, ?4, ?5, 'named', ?6, ?7 WHERE EXISTS "
-            "(SELECT 1 FROM tenants WHERE slug = ?2)",
-            &st);
-        if (!e) {
-            sqlite3_bind_text(st, 1, newid, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, sub, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 5, key_role_name(role), -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 6, added_by ? added_by : "", -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 7, (int64_t)time(NULL));
-            e = run(s, st);
-            if (!e && sqlite3_changes(sysdb_handle(s)) != 1)
-                e = LAIR_ENOTFOUND;
-        }
-    }
-    e = end(s, e, rb);
-    if (!e && id)
-        memcpy(id, newid, sizeof(newid));
-    return e;
+    return member_name(s, tenant, "", provider, sub, role, added_by, id);
 }
 
 enum lair_err people_member_list(struct sysdb *s, const char *tenant, struct member_row *out,
