@@ -16,6 +16,7 @@
 
 #include "core/json.h"
 #include "store/system.h"
+#include "core/str.h"
 #include "core/banned.h"
 
 #define DEFAULT_TOP_K 5
@@ -25,23 +26,13 @@ struct parser {
     struct assistant_error *err;
 };
 
-/* Copies s into out with anything but printable ASCII replaced, so that a
- * client's key can be named in an error without breaking its JSON. */
-static void printable(char *out, size_t n, const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    out[i] = 0;
-}
-
 static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
                                const char *fmt, ...)
 {
-    printable(p->err->field, sizeof(p->err->field), field);
+    str_printable(p->err->field, sizeof(p->err->field), field);
     p->err->code = code;
     va_list ap;
     va_start(ap, fmt);
@@ -56,7 +47,7 @@ static enum lair_err fail_code(struct parser *p, const char *code, const char *f
 static void join(char *out, size_t n, const char *parent, const char *key)
 {
     char k[64];
-    printable(k, sizeof(k), key);
+    str_printable(k, sizeof(k), key);
     if (parent && *parent)
         snprintf(out, n, "%s.%s", parent, k);
     else
@@ -270,7 +261,7 @@ static enum lair_err parse_identity(struct parser *p, json_t *spec, json_t *c)
     if (p->ctx && p->ctx->model_exists &&
         !p->ctx->model_exists(p->ctx->arg, json_string_value(model))) {
         char name[80];
-        printable(name, sizeof(name), json_string_value(model));
+        str_printable(name, sizeof(name), json_string_value(model));
         return fail_code(p, "unknown_model", "model",
                          "unknown model '%s': 'model' must name a chat model this server serves "
                          "and the operator allows this tenant (GET /api/v1/usage lists them)",

@@ -209,3 +209,11 @@ enum lair_err buf_html(struct buf *b, const char *s)
     }
     return e;
 }
+
+void str_printable(char *out, size_t n, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    out[i] = 0;
+}

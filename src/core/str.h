@@ -47,6 +47,10 @@ enum lair_err buf_printf(struct buf *b, const char *fmt, ...)
 enum lair_err buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Hands the storage to the caller (OWNED, free with free()); b is emptied. */
 char *buf_detach(struct buf *b, size_t *len);
+/* Copies s into out[n] with anything but printable ASCII replaced by '?', so
+ * that a client's text (a field name) can be quoted in an error message
+ * without breaking its JSON. */
+void str_printable(char *out, size_t n, const char *s);
 /* Appends s with &, <, >, " and ' written as HTML character references. */
 enum lair_err buf_html(struct buf *b, const char *s);
 static inline struct str buf_str(const struct buf *b)

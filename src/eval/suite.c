@@ -9,19 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "core/banned.h"
 
 struct parser {
     struct eval_error *err;
 };
-
-static void printable(char *out, size_t n, const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    out[i] = 0;
-}
 
 static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -29,7 +22,7 @@ static enum lair_err fail_code(struct parser *p, const char *code, const char *f
 static enum lair_err fail_code(struct parser *p, const char *code, const char *field,
                                const char *fmt, ...)
 {
-    printable(p->err->field, sizeof(p->err->field), field);
+    str_printable(p->err->field, sizeof(p->err->field), field);
     p->err->code = code;
     va_list ap;
     va_start(ap, fmt);
@@ -56,7 +49,7 @@ bool eval_name_valid(const char *s)
 static void join(char *out, size_t n, const char *parent, const char *key)
 {
     char k[64];
-    printable(k, sizeof(k), key);
+    str_printable(k, sizeof(k), key);
     int r = parent && *parent ? snprintf(out, n, "%s.%s", parent, k) : snprintf(out, n, "%s", k);
     if (r < 0)
         out[0] = 0; /* a path too long is cut: it only names the field */

@@ -331,26 +331,10 @@ enum lair_err gdpr_register_markdown(const json_t *reg, struct buf *out)
     return out->ptr ? LAIR_OK : LAIR_ENOMEM;
 }
 
-static enum lair_err html_text(struct buf *out, const char *s)
-{
-    enum lair_err e = LAIR_OK;
-    for (; *s && !e; s++) {
-        switch (*s) {
-        case '<': e = buf_puts(out, "&lt;"); break;
-        case '>': e = buf_puts(out, "&gt;"); break;
-        case '&': e = buf_puts(out, "&amp;"); break;
-        case '"': e = buf_puts(out, "&quot;"); break;
-        case '\'': e = buf_puts(out, "&#39;"); break;
-        default: e = buf_append(out, s, 1);
-        }
-    }
-    return e;
-}
-
 static void html_row(struct buf *out, const char *label, const char *value)
 {
     buf_printf(out, "<tr><th>%s</th><td>", label);
-    html_text(out, value);
+    buf_html(out, value);
     buf_puts(out, "</td></tr>\n");
 }
 
@@ -358,7 +342,7 @@ static void html_list_row(struct buf *out, const char *label, const json_t *arr,
 {
     buf_printf(out, "<tr><th>%s</th><td>", label);
     if (!json_array_size(arr)) {
-        html_text(out, empty);
+        buf_html(out, empty);
     } else {
         buf_puts(out, "<ul>");
         size_t i;
@@ -366,7 +350,7 @@ static void html_list_row(struct buf *out, const char *label, const json_t *arr,
         json_array_foreach(arr, i, v)
         {
             buf_puts(out, "<li>");
-            html_text(out, json_string_value(v) ? json_string_value(v) : "");
+            buf_html(out, json_string_value(v) ? json_string_value(v) : "");
             buf_puts(out, "</li>");
         }
         buf_puts(out, "</ul>");
@@ -379,32 +363,32 @@ enum lair_err gdpr_register_html(const json_t *reg, struct buf *out)
     const json_t *c = json_object_get(reg, "controller");
     buf_puts(out, "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
                   "<title>Registre des traitements — ");
-    html_text(out, jstr(c, "name"));
+    buf_html(out, jstr(c, "name"));
     buf_puts(out, "</title><style>body{font-family:sans-serif;max-width:60em;margin:auto}"
                   "table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;"
                   "padding:.3em;text-align:left;vertical-align:top}th{width:14em}</style>"
                   "</head><body>\n<h1>Registre des traitements — ");
-    html_text(out, jstr(c, "name"));
+    buf_html(out, jstr(c, "name"));
     buf_puts(out, "</h1>\n<p>Généré le ");
-    html_text(out, jstr(reg, "generated_at"));
+    buf_html(out, jstr(reg, "generated_at"));
     buf_puts(out, " par ");
-    html_text(out, jstr(reg, "generator"));
+    buf_html(out, jstr(reg, "generator"));
     buf_puts(out, " à partir de la configuration en service.</p>\n<p>Responsable de "
                   "traitement : ");
-    html_text(out, jstr(c, "name"));
+    buf_html(out, jstr(c, "name"));
     buf_puts(out, " (<code>");
-    html_text(out, jstr(c, "tenant"));
+    buf_html(out, jstr(c, "tenant"));
     buf_puts(out, "</code>). Délégué à la protection des données : ");
-    html_text(out, jstr(c, "dpo"));
+    buf_html(out, jstr(c, "dpo"));
     buf_puts(out, "</p>\n");
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(reg, "processings"), i, p)
     {
         buf_puts(out, "<h2>");
-        html_text(out, jstr(p, "name"));
+        buf_html(out, jstr(p, "name"));
         buf_puts(out, " (<code>");
-        html_text(out, jstr(p, "assistant"));
+        buf_html(out, jstr(p, "assistant"));
         buf_printf(out, "</code>, version %lld%s)</h2>\n<table>\n",
                    (long long)json_integer_value(json_object_get(p, "version")),
                    json_is_true(json_object_get(p, "published")) ? ", publiée" : ", brouillon");
