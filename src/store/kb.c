@@ -2,6 +2,7 @@
  * jobs in the tenant database. See kb.h; schema v2 in tenant.c. */
 #include "store/kb.h"
 #include "store/vcache.h"
+#include "store/kb_int.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -23,7 +24,7 @@
  * SQL was a fifth of an ingestion's time. Keyed by the SQL text's address
  * (a literal at its call site); one in use is prepared afresh for a nested
  * use. Only the thread that runs the batch sees it. So a statement from
- * prep() is always let go with finalize(), never sqlite3_finalize(). */
+ * kbi_prep() is always let go with kbi_finalize(), never sqlite3_finalize(). */
 #define STMT_CACHE_MAX 48
 struct stmt_cache {
     sqlite3 *h;
@@ -61,7 +62,7 @@ void kb_batch_end(void)
     stmt_cache = NULL;
 }
 
-static enum lair_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+enum lair_err kbi_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     struct stmt_cache *c = stmt_cache && stmt_cache->h == db ? stmt_cache : NULL;
     for (size_t i = 0; c && i < c->n; i++) {
@@ -82,7 +83,7 @@ static enum lair_err prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 }
 
 /* sqlite3_finalize, or back to the batch's cache (reset, unbound). */
-static void finalize(sqlite3_stmt *st)
+void kbi_finalize(sqlite3_stmt *st)
 {
     struct stmt_cache *c = stmt_cache;
     for (size_t i = 0; c && st && i < c->n; i++) {
@@ -104,23 +105,23 @@ static enum lair_err run(sqlite3 *db, sqlite3_stmt *st)
     enum lair_err e = db_err(db, rc);
     if (e)
         log_error("kb", "step: %s", sqlite3_errmsg(db));
-    finalize(st);
+    kbi_finalize(st);
     return e;
 }
 
 static enum lair_err exec(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(db, sql, &st);
+    enum lair_err e = kbi_prep(db, sql, &st);
     return e ? e : run(db, st);
 }
 
-static int64_t now(void)
+int64_t kbi_now(void)
 {
     return (int64_t)time(NULL);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
+const char *kbi_col_text(sqlite3_stmt *st, int i)
 {
     const char *s = (const char *)sqlite3_column_text(st, i);
     return s ? s : "";
@@ -186,16 +187,16 @@ enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name
         return LAIR_EINVAL;
     sqlite3 *h = tenant_db_handle(db);
     sqlite3_stmt *st;
-    enum lair_err e =
-        prep(h, "INSERT INTO knowledge_bases (slug, name, created_at) VALUES (?1, ?2, ?3)", &st);
+    enum lair_err e = kbi_prep(
+        h, "INSERT INTO knowledge_bases (slug, name, created_at) VALUES (?1, ?2, ?3)", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now());
+    sqlite3_bind_int64(st, 3, kbi_now());
     int rc = sqlite3_step(st);
     enum lair_err e2 = rc == SQLITE_CONSTRAINT ? LAIR_ECONFLICT : db_err(h, rc);
-    finalize(st);
+    kbi_finalize(st);
     return e2;
 }
 
@@ -207,39 +208,39 @@ enum lair_err kb_create(struct tenant_db *db, const char *slug, const char *name
 static void kb_row(sqlite3_stmt *st, struct kb_info *out)
 {
     out->id = sqlite3_column_int64(st, 0);
-    copy_str(out->slug, sizeof(out->slug), col_text(st, 1));
-    copy_str(out->name, sizeof(out->name), col_text(st, 2));
+    copy_str(out->slug, sizeof(out->slug), kbi_col_text(st, 1));
+    copy_str(out->name, sizeof(out->name), kbi_col_text(st, 2));
     out->created_at = sqlite3_column_int64(st, 3);
     out->documents = sqlite3_column_int64(st, 4);
     out->chunks = sqlite3_column_int64(st, 5);
 }
 
 /* LAIR_OK when the knowledge base exists, else LAIR_ENOTFOUND. */
-static enum lair_err kb_find_h(sqlite3 *h, const char *slug)
+enum lair_err kbi_find_h(sqlite3 *h, const char *slug)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT 1 FROM knowledge_bases WHERE slug = ?1", &st);
+    enum lair_err e = kbi_prep(h, "SELECT 1 FROM knowledge_bases WHERE slug = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
 enum lair_err kb_find(struct tenant_db *db, const char *slug, struct kb_info *out)
 {
     if (!out)
-        return kb_find_h(tenant_db_handle(db), slug);
+        return kbi_find_h(tenant_db_handle(db), slug);
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db), KB_SELECT " WHERE k.slug = ?1", &st);
+    enum lair_err e = kbi_prep(tenant_db_handle(db), KB_SELECT " WHERE k.slug = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         kb_row(st, out);
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -247,7 +248,7 @@ enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct k
                       void *arg)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db), KB_SELECT " ORDER BY k.slug", &st);
+    enum lair_err e = kbi_prep(tenant_db_handle(db), KB_SELECT " ORDER BY k.slug", &st);
     if (e)
         return e;
     int rc;
@@ -256,7 +257,7 @@ enum lair_err kb_list(struct tenant_db *db, void (*fn)(void *arg, const struct k
         kb_row(st, &row);
         fn(arg, &row);
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -271,7 +272,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 static enum lair_err delete_kb_tx(sqlite3 *h, void *arg)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "DELETE FROM knowledge_bases WHERE slug = ?1", &st);
+    enum lair_err e = kbi_prep(h, "DELETE FROM knowledge_bases WHERE slug = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
@@ -293,15 +294,14 @@ enum lair_err kb_delete(struct tenant_db *db, const char *slug)
     char dir[4400], aside[4500];
     kb_dir(db, slug, dir, sizeof(dir));
     snprintf(aside, sizeof(aside), "%s/kb/" KB_DELETED_PREFIX "%s-%lld", tenant_db_dir(db), slug,
-             (long long)now());
+             (long long)kbi_now());
     bool moved = rename(dir, aside) == 0;
     /* documents, chunks (and through the triggers their index entries),
      * chunk_refs, jobs and job_files go by ON DELETE CASCADE */
     enum lair_err e = tenant_db_tx(db, delete_kb_tx, (void *)slug);
     if (e) {
         if (moved && rename(aside, dir) != 0)
-            log_error("kb", "cannot move the folder of a knowledge base back: %s",
-                      strerror(errno));
+            log_error("kb", "cannot move the folder of a knowledge base back: %s", strerror(errno));
         return e;
     }
     checkpoint(tenant_db_handle(db));
@@ -311,7 +311,10 @@ enum lair_err kb_delete(struct tenant_db *db, const char *slug)
     return LAIR_OK;
 }
 
-void kb_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+void kb_remove_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* ---- documents ---- */
 
@@ -322,12 +325,12 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
     if (e)
         return e;
     sqlite3_stmt *st;
-    e = prep(tenant_db_handle(db),
-             "SELECT d.id, d.name, d.sha256, d.format, d.title, d.size, d.pages,"
-             " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
-             " + (SELECT count(*) FROM chunk_refs r WHERE r.document_id = d.id),"
-             " d.created_at, d.updated_at FROM documents d WHERE d.kb = ?1 ORDER BY d.name",
-             &st);
+    e = kbi_prep(tenant_db_handle(db),
+                 "SELECT d.id, d.name, d.sha256, d.format, d.title, d.size, d.pages,"
+                 " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
+                 " + (SELECT count(*) FROM chunk_refs r WHERE r.document_id = d.id),"
+                 " d.created_at, d.updated_at FROM documents d WHERE d.kb = ?1 ORDER BY d.name",
+                 &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
@@ -335,9 +338,9 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct kb_document d = {
             .id = sqlite3_column_int64(st, 0),
-            .name = col_text(st, 1),
-            .sha256 = col_text(st, 2),
-            .format = col_text(st, 3),
+            .name = kbi_col_text(st, 1),
+            .sha256 = kbi_col_text(st, 2),
+            .format = kbi_col_text(st, 3),
             .title = (const char *)sqlite3_column_text(st, 4),
             .size = sqlite3_column_int64(st, 5),
             .pages = sqlite3_column_int(st, 6),
@@ -347,7 +350,7 @@ enum lair_err kb_documents_list(struct tenant_db *db, const char *kb,
         };
         fn(arg, &d);
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -355,20 +358,20 @@ enum lair_err kb_document_headings(struct tenant_db *db, int64_t id,
                                    void (*fn)(void *arg, const char *heading_path), void *arg)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT heading_path FROM (SELECT heading_path, seq FROM chunks"
-                           " WHERE document_id = ?1 UNION ALL SELECT c.heading_path, r.seq"
-                           " FROM chunk_refs r JOIN chunks c ON c.id = r.chunk_id"
-                           " WHERE r.document_id = ?1) WHERE heading_path <> ''"
-                           " GROUP BY heading_path ORDER BY min(seq)",
-                           &st);
+    enum lair_err e = kbi_prep(tenant_db_handle(db),
+                               "SELECT heading_path FROM (SELECT heading_path, seq FROM chunks"
+                               " WHERE document_id = ?1 UNION ALL SELECT c.heading_path, r.seq"
+                               " FROM chunk_refs r JOIN chunks c ON c.id = r.chunk_id"
+                               " WHERE r.document_id = ?1) WHERE heading_path <> ''"
+                               " GROUP BY heading_path ORDER BY min(seq)",
+                               &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, col_text(st, 0));
-    finalize(st);
+        fn(arg, kbi_col_text(st, 0));
+    kbi_finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -376,23 +379,24 @@ enum lair_err kb_document_opening(struct tenant_db *db, int64_t id, char *out, s
 {
     sqlite3_stmt *st;
     out[0] = 0;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT text FROM (SELECT text, seq FROM chunks WHERE document_id = ?1"
-                           " UNION ALL SELECT c.text, r.seq FROM chunk_refs r"
-                           " JOIN chunks c ON c.id = r.chunk_id WHERE r.document_id = ?1)"
-                           " ORDER BY seq LIMIT 1",
-                           &st);
+    enum lair_err e =
+        kbi_prep(tenant_db_handle(db),
+                 "SELECT text FROM (SELECT text, seq FROM chunks WHERE document_id = ?1"
+                 " UNION ALL SELECT c.text, r.seq FROM chunk_refs r"
+                 " JOIN chunks c ON c.id = r.chunk_id WHERE r.document_id = ?1)"
+                 " ORDER BY seq LIMIT 1",
+                 &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *t = col_text(st, 0);
+        const char *t = kbi_col_text(st, 0);
         size_t n = utf8_complete_prefix(t, strlen(t) < cap ? strlen(t) : cap - 1);
         memcpy(out, t, n);
         out[n] = 0;
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -400,7 +404,8 @@ static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_
                             char sha256[65])
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT id, sha256 FROM documents WHERE kb = ?1 AND name = ?2", &st);
+    enum lair_err e =
+        kbi_prep(h, "SELECT id, sha256 FROM documents WHERE kb = ?1 AND name = ?2", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
@@ -409,9 +414,9 @@ static enum lair_err lookup(sqlite3 *h, const char *kb, const char *name, int64_
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
         if (sha256)
-            copy_str(sha256, 65, col_text(st, 1));
+            copy_str(sha256, 65, kbi_col_text(st, 1));
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -430,26 +435,27 @@ struct dropper {
 static enum lair_err dropper_init(struct dropper *d, sqlite3 *h)
 {
     *d = (struct dropper){.h = h};
-    enum lair_err e = prep(h,
-                           "SELECT document_id, seq, page FROM chunk_refs WHERE chunk_id = ?1"
-                           " ORDER BY document_id LIMIT 1",
-                           &d->heir);
+    enum lair_err e = kbi_prep(h,
+                               "SELECT document_id, seq, page FROM chunk_refs WHERE chunk_id = ?1"
+                               " ORDER BY document_id LIMIT 1",
+                               &d->heir);
     if (!e)
-        e = prep(h, "UPDATE chunks SET document_id = ?2, seq = ?3, page = ?4 WHERE id = ?1",
-                 &d->move);
+        e = kbi_prep(h, "UPDATE chunks SET document_id = ?2, seq = ?3, page = ?4 WHERE id = ?1",
+                     &d->move);
     if (!e)
-        e = prep(h, "DELETE FROM chunk_refs WHERE chunk_id = ?1 AND document_id = ?2", &d->unref);
+        e = kbi_prep(h, "DELETE FROM chunk_refs WHERE chunk_id = ?1 AND document_id = ?2",
+                     &d->unref);
     if (!e)
-        e = prep(h, "DELETE FROM chunks WHERE id = ?1", &d->del);
+        e = kbi_prep(h, "DELETE FROM chunks WHERE id = ?1", &d->del);
     return e;
 }
 
 static void dropper_release(struct dropper *d)
 {
-    finalize(d->heir);
-    finalize(d->move);
-    finalize(d->unref);
-    finalize(d->del);
+    kbi_finalize(d->heir);
+    kbi_finalize(d->move);
+    kbi_finalize(d->unref);
+    kbi_finalize(d->del);
 }
 
 static enum lair_err step_reset(sqlite3 *h, sqlite3_stmt *st)
@@ -490,7 +496,7 @@ static enum lair_err drop_chunk(struct dropper *d, int64_t id)
 static enum lair_err unref_document(sqlite3 *h, int64_t doc)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "DELETE FROM chunk_refs WHERE document_id = ?1", &st);
+    enum lair_err e = kbi_prep(h, "DELETE FROM chunk_refs WHERE document_id = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, doc);
@@ -505,7 +511,7 @@ static enum lair_err owned_chunks(sqlite3 *h, int64_t doc, int64_t **ids,
     *hashes = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT id, hash FROM chunks WHERE document_id = ?1", &st);
+    enum lair_err e = kbi_prep(h, "SELECT id, hash FROM chunks WHERE document_id = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, doc);
@@ -531,7 +537,7 @@ static enum lair_err owned_chunks(sqlite3 *h, int64_t doc, int64_t **ids,
             memcpy((*hashes)[*n], sqlite3_column_blob(st, 1), KB_HASH_BYTES);
         (*n)++;
     }
-    finalize(st);
+    kbi_finalize(st);
     if (!e && rc != SQLITE_DONE)
         e = LAIR_EDB;
     if (e) {
@@ -585,11 +591,11 @@ static enum lair_err fts_add(sqlite3 *h, int64_t from, int64_t to)
     if (from >= to)
         return LAIR_OK;
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "INSERT INTO chunks_fts(rowid, text, heading_path)"
-                           " SELECT id, text, heading_path FROM chunks"
-                           " WHERE id >= ?1 AND id < ?2",
-                           &st);
+    enum lair_err e = kbi_prep(h,
+                               "INSERT INTO chunks_fts(rowid, text, heading_path)"
+                               " SELECT id, text, heading_path FROM chunks"
+                               " WHERE id >= ?1 AND id < ?2",
+                               &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, from);
@@ -603,11 +609,11 @@ static enum lair_err job_file_done(sqlite3 *h, int64_t job, int seq, const char 
                                    const char *error, int64_t doc, bool purge)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "UPDATE job_files SET state = ?3, error = ?4, document_id = ?5,"
-                           " attempts = abs(attempts)" /* -1: started once, with others */
-                           " WHERE job_id = ?1 AND seq = ?2 AND state = 'pending'",
-                           &st);
+    enum lair_err e = kbi_prep(h,
+                               "UPDATE job_files SET state = ?3, error = ?4, document_id = ?5,"
+                               " attempts = abs(attempts)" /* -1: started once, with others */
+                               " WHERE job_id = ?1 AND seq = ?2 AND state = 'pending'",
+                               &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, job);
@@ -621,13 +627,13 @@ static enum lair_err job_file_done(sqlite3 *h, int64_t job, int seq, const char 
         return e;
     if (sqlite3_changes(h) == 0)
         return LAIR_ECONFLICT;
-    if ((e = prep(h,
-                  "UPDATE jobs SET done = done + 1, updated_at = ?2, purge = purge OR ?3"
-                  " WHERE id = ?1",
-                  &st)))
+    if ((e = kbi_prep(h,
+                      "UPDATE jobs SET done = done + 1, updated_at = ?2, purge = purge OR ?3"
+                      " WHERE id = ?1",
+                      &st)))
         return e;
     sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_int64(st, 2, now());
+    sqlite3_bind_int64(st, 2, kbi_now());
     sqlite3_bind_int(st, 3, purge);
     return run(h, st);
 }
@@ -639,18 +645,18 @@ static enum lair_err upsert_document(sqlite3 *h, struct put_ctx *c, int64_t *doc
     sqlite3_stmt *st;
     enum lair_err e;
     if (*doc > 0) {
-        e = prep(h,
-                 "UPDATE documents SET sha256 = ?2, size = ?3, format = ?4, title = ?5,"
-                 " pages = ?6, updated_at = ?7 WHERE id = ?1",
-                 &st);
+        e = kbi_prep(h,
+                     "UPDATE documents SET sha256 = ?2, size = ?3, format = ?4, title = ?5,"
+                     " pages = ?6, updated_at = ?7 WHERE id = ?1",
+                     &st);
         if (e)
             return e;
         sqlite3_bind_int64(st, 1, *doc);
     } else {
-        e = prep(h,
-                 "INSERT INTO documents (kb, name, sha256, size, format, title, pages,"
-                 " created_at, updated_at) VALUES (?8, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                 &st);
+        e = kbi_prep(h,
+                     "INSERT INTO documents (kb, name, sha256, size, format, title, pages,"
+                     " created_at, updated_at) VALUES (?8, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                     &st);
         if (e)
             return e;
         sqlite3_bind_text(st, 8, c->kb, -1, SQLITE_STATIC);
@@ -662,7 +668,7 @@ static enum lair_err upsert_document(sqlite3 *h, struct put_ctx *c, int64_t *doc
     if (d->title && *d->title)
         sqlite3_bind_text(st, 5, d->title, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 6, d->pages);
-    sqlite3_bind_int64(st, 7, now());
+    sqlite3_bind_int64(st, 7, kbi_now());
     if ((e = run(h, st)))
         return e;
     if (*doc <= 0)
@@ -698,33 +704,35 @@ static enum lair_err drop_old(sqlite3 *h, struct put_ctx *c, int64_t doc)
 static enum lair_err chunk_stmts_init(sqlite3 *h, struct chunk_stmts *s)
 {
     *s = (struct chunk_stmts){0};
-    enum lair_err e = prep(
+    enum lair_err e = kbi_prep(
         h, "SELECT id, document_id, embed_model FROM chunks WHERE kb = ?1 AND hash = ?2", &s->find);
     if (!e)
-        e = prep(h, "UPDATE chunks SET seq = ?2, page = ?3 WHERE id = ?1", &s->keep);
+        e = kbi_prep(h, "UPDATE chunks SET seq = ?2, page = ?3 WHERE id = ?1", &s->keep);
     if (!e)
-        e = prep(h, "UPDATE chunks SET embedding = ?2, embed_model = ?3 WHERE id = ?1", &s->vec);
+        e = kbi_prep(h, "UPDATE chunks SET embedding = ?2, embed_model = ?3 WHERE id = ?1",
+                     &s->vec);
     if (!e)
-        e = prep(h,
-                 "INSERT OR IGNORE INTO chunk_refs (chunk_id, document_id, seq, page)"
-                 " VALUES (?1, ?2, ?3, ?4)",
-                 &s->ref);
+        e = kbi_prep(h,
+                     "INSERT OR IGNORE INTO chunk_refs (chunk_id, document_id, seq, page)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+                     &s->ref);
     if (!e)
-        e = prep(h,
-                 "INSERT INTO chunks (id, document_id, kb, seq, text, heading_path, page, tokens,"
-                 " hash, embedding, embed_model) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                 " ?11)",
-                 &s->insert);
+        e = kbi_prep(
+            h,
+            "INSERT INTO chunks (id, document_id, kb, seq, text, heading_path, page, tokens,"
+            " hash, embedding, embed_model) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+            " ?11)",
+            &s->insert);
     return e;
 }
 
 static void chunk_stmts_release(struct chunk_stmts *s)
 {
-    finalize(s->find);
-    finalize(s->keep);
-    finalize(s->vec);
-    finalize(s->ref);
-    finalize(s->insert);
+    kbi_finalize(s->find);
+    kbi_finalize(s->keep);
+    kbi_finalize(s->vec);
+    kbi_finalize(s->ref);
+    kbi_finalize(s->insert);
 }
 
 static void bind_vector(sqlite3_stmt *st, int col, const struct put_ctx *c,
@@ -795,14 +803,15 @@ static enum lair_err put_chunk(sqlite3 *h, struct put_ctx *c, struct chunk_stmts
 static enum lair_err put_chunks(sqlite3 *h, struct put_ctx *c, int64_t doc)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT id, next_chunk FROM knowledge_bases WHERE slug = ?1", &st);
+    enum lair_err e =
+        kbi_prep(h, "SELECT id, next_chunk FROM knowledge_bases WHERE slug = ?1", &st);
     if (e)
         return e;
     sqlite3_bind_text(st, 1, c->kb, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int64_t kb_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int64_t next = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-    finalize(st);
+    kbi_finalize(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     int64_t first = (kb_id << KB_CHUNK_SHIFT) + next;
@@ -826,7 +835,7 @@ static enum lair_err put_chunks(sqlite3 *h, struct put_ctx *c, int64_t doc)
     }
     if (e)
         return e;
-    if ((e = prep(h, "UPDATE knowledge_bases SET next_chunk = ?2 WHERE id = ?1", &st)))
+    if ((e = kbi_prep(h, "UPDATE knowledge_bases SET next_chunk = ?2 WHERE id = ?1", &st)))
         return e;
     sqlite3_bind_int64(st, 1, kb_id);
     sqlite3_bind_int64(st, 2, next);
@@ -841,7 +850,7 @@ static enum lair_err put_tx(sqlite3 *h, void *arg)
     char sha[65] = "";
     enum lair_err e = lookup(h, c->kb, c->d->name, &doc, sha);
     if (e == LAIR_ENOTFOUND) {
-        if ((e = kb_find_h(h, c->kb)))
+        if ((e = kbi_find_h(h, c->kb)))
             return e;
         doc = 0;
     } else if (e) {
@@ -958,15 +967,15 @@ static enum lair_err delete_doc_tx(sqlite3 *h, void *arg)
 {
     struct delete_ctx *c = arg;
     sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT name FROM documents WHERE id = ?1 AND kb = ?2", &st);
+    enum lair_err e = kbi_prep(h, "SELECT name FROM documents WHERE id = ?1 AND kb = ?2", &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, c->id);
     sqlite3_bind_text(st, 2, c->kb, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && c->name)
-        copy_str(c->name, KB_DOC_NAME_MAX + 1, col_text(st, 0));
-    finalize(st);
+        copy_str(c->name, KB_DOC_NAME_MAX + 1, kbi_col_text(st, 0));
+    kbi_finalize(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     if ((e = unref_document(h, c->id)))
@@ -983,7 +992,7 @@ static enum lair_err delete_doc_tx(sqlite3 *h, void *arg)
     dropper_release(&dr);
     free(ids);
     free(hashes);
-    if (e || (e = prep(h, "DELETE FROM documents WHERE id = ?1", &st)))
+    if (e || (e = kbi_prep(h, "DELETE FROM documents WHERE id = ?1", &st)))
         return e;
     sqlite3_bind_int64(st, 1, c->id);
     if ((e = run(h, st)))
@@ -1007,422 +1016,17 @@ bool kb_chunk_embedded(struct tenant_db *db, const char *kb, const unsigned char
                        const char *model)
 {
     sqlite3_stmt *st;
-    if (!model || prep(tenant_db_handle(db),
-                       "SELECT 1 FROM chunks WHERE kb = ?1 AND hash = ?2 AND embed_model = ?3"
-                       " AND embedding IS NOT NULL",
-                       &st))
+    if (!model || kbi_prep(tenant_db_handle(db),
+                           "SELECT 1 FROM chunks WHERE kb = ?1 AND hash = ?2 AND embed_model = ?3"
+                           " AND embedding IS NOT NULL",
+                           &st))
         return false;
     sqlite3_bind_text(st, 1, kb, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, hash, KB_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, model, -1, SQLITE_STATIC);
     bool found = sqlite3_step(st) == SQLITE_ROW;
-    finalize(st);
+    kbi_finalize(st);
     return found;
-}
-
-/* ---- synonyms ---- */
-
-enum lair_err kb_synonyms_get(struct tenant_db *db, const char *slug, char **json,
-                              int64_t *updated_at)
-{
-    *json = NULL;
-    *updated_at = 0;
-    sqlite3 *h = tenant_db_handle(db);
-    enum lair_err e = kb_find_h(h, slug);
-    sqlite3_stmt *st;
-    if (e || (e = prep(h, "SELECT groups, updated_at FROM kb_synonyms WHERE kb = ?1", &st)))
-        return e;
-    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
-        *json = strdup(t ? t : "[]");
-        *updated_at = sqlite3_column_int64(st, 1);
-        e = *json ? LAIR_OK : LAIR_ENOMEM;
-    } else if (rc != SQLITE_DONE) {
-        e = db_err(h, rc);
-    }
-    finalize(st);
-    return e;
-}
-
-enum lair_err kb_synonyms_set(struct tenant_db *db, const char *slug, const char *json)
-{
-    sqlite3 *h = tenant_db_handle(db);
-    enum lair_err e = kb_find_h(h, slug);
-    sqlite3_stmt *st;
-    if (e || (e = prep(h,
-                       json ? "INSERT OR REPLACE INTO kb_synonyms (kb, groups, updated_at)"
-                              " VALUES (?1, ?2, ?3)"
-                            : "DELETE FROM kb_synonyms WHERE kb = ?1",
-                       &st)))
-        return e;
-    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-    if (json) {
-        sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now());
-    }
-    int rc = sqlite3_step(st);
-    e = db_err(h, rc);
-    finalize(st);
-    return e;
-}
-
-/* The vocabulary of base slug, compiled: the tenant's, or the default one
- * (BORROWED, *owned NULL). A stored vocabulary that no longer compiles
- * (written by a later version) falls back to the default. */
-static const struct syn_set *kb_syn(struct tenant_db *db, struct analyzer *an, const char *slug,
-                                    struct syn_set **owned)
-{
-    *owned = NULL;
-    char *json = NULL;
-    int64_t at;
-    if (kb_synonyms_get(db, slug, &json, &at) || !json)
-        return syn_default();
-    json_t *v = json_loads(json, 0, NULL);
-    char where[64], why[200];
-    if (!v || syn_set_from_json(v, an, owned, where, sizeof(where), why, sizeof(why)))
-        log_error("kb", "synonyms of '%s' unreadable (%s); default vocabulary used", slug, why);
-    json_decref(v);
-    free(json);
-    return *owned ? *owned : syn_default();
-}
-
-/* ---- search ---- */
-
-static int cmp_hit(const void *a, const void *b)
-{
-    const struct kb_hit *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->chunk_id < y->chunk_id ? -1 : x->chunk_id > y->chunk_id;
-}
-
-/* Scores at or below this were pruned by lair_bm25 (not in the top k). */
-#define PRUNED_SCORE -1e299
-
-/* The k best of one knowledge base (chunk ids in its rowid range), appended
- * to hits[*n..]. */
-static enum lair_err search_one(sqlite3 *h, sqlite3_stmt *st, int64_t kb_id,
-                                const struct fts_query *q, size_t k, struct kb_hit *hits, size_t *n)
-{
-    sqlite3_bind_text(st, 1, q->expr.ptr, (int)q->expr.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)k);
-    sqlite3_bind_int64(st, 3, kb_id << KB_CHUNK_SHIFT);
-    sqlite3_bind_int64(st, 4, ((kb_id + 1) << KB_CHUNK_SHIFT) - 1);
-    sqlite3_bind_double(st, 5, FTS_BM25_K1);
-    sqlite3_bind_double(st, 6, FTS_BM25_B);
-    sqlite3_bind_double(st, 7, FTS_BM25_PAIR);
-    sqlite3_bind_blob(st, 8, q->weights.ptr, (int)q->weights.len, SQLITE_STATIC);
-    int rc;
-    size_t got = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < k) {
-        double score = sqlite3_column_double(st, 1);
-        if (score <= PRUNED_SCORE)
-            continue;
-        hits[*n + got].chunk_id = sqlite3_column_int64(st, 0);
-        hits[*n + got].score = score;
-        got++;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    *n += got;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        log_error("kb", "search: %s", sqlite3_errmsg(h));
-        return LAIR_EDB;
-    }
-    return LAIR_OK;
-}
-
-/* The base's id; 0 when there is none, -1 when it cannot be read (which
- * must not pass for "no such base": the search would find nothing). */
-static int64_t kb_id_of(sqlite3 *h, sqlite3_stmt *st, const char *slug)
-{
-    sqlite3_bind_text(st, 1, slug ? slug : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -1;
-    sqlite3_reset(st);
-    (void)h;
-    return id;
-}
-
-/* Pseudo-relevance feedback on the first search's hits[0..n): adds the
- * expansion terms to q (src/rag/fts.h: fts_query_expand). */
-static enum lair_err kb_expand(sqlite3 *h, struct analyzer *an, const struct kb_hit *hits, size_t n,
-                               struct fts_query *q)
-{
-    struct str texts[FTS_PRF_DOCS];
-    double scores[FTS_PRF_DOCS];
-    char *owned[FTS_PRF_DOCS] = {0};
-    size_t nt = 0;
-    sqlite3_stmt *st;
-    enum lair_err e = prep(h, "SELECT text FROM chunks WHERE id = ?1", &st);
-    for (size_t i = 0; i < n && i < FTS_PRF_DOCS && !e; i++) {
-        sqlite3_bind_int64(st, 1, hits[i].chunk_id);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const char *t = (const char *)sqlite3_column_text(st, 0);
-            size_t len = (size_t)sqlite3_column_bytes(st, 0);
-            if (t && (owned[nt] = malloc(len + 1))) {
-                memcpy(owned[nt], t, len + 1);
-                texts[nt] = (struct str){owned[nt], len};
-                scores[nt++] = hits[i].score;
-            }
-        }
-        sqlite3_reset(st);
-    }
-    if (!e) {
-        finalize(st);
-        e = fts_query_expand(q, an, texts, scores, nt, fts_prf_weight());
-    }
-    for (size_t i = 0; i < nt; i++)
-        free(owned[i]);
-    return e;
-}
-
-/* The k best of one base for question, with its vocabulary and feedback. */
-static enum lair_err search_kb(struct tenant_db *db, sqlite3_stmt *st, struct analyzer *an,
-                               const char *slug, int64_t id, struct str question, size_t k,
-                               struct fts_query *q, struct kb_hit *hits, size_t *n)
-{
-    sqlite3 *h = tenant_db_handle(db);
-    struct syn_set *owned;
-    const struct syn_set *syn = kb_syn(db, an, slug, &owned);
-    q->rowid_lo = id << KB_CHUNK_SHIFT;
-    q->rowid_hi = ((id + 1) << KB_CHUNK_SHIFT) - 1;
-    enum lair_err e = fts_query_build_syn(an, h, "chunks_fts", question, syn, q);
-    syn_set_free(owned);
-    if (e || q->expr.len == 0)
-        return e;
-    if (fts_prf_weight() <= 0)
-        return search_one(h, st, id, q, k, hits, n);
-    size_t first = *n;
-    if ((e = search_one(h, st, id, q, FTS_PRF_DOCS, hits, n)))
-        return e;
-    e = kb_expand(h, an, hits + first, *n - first, q);
-    *n = first;
-    return e ? e : search_one(h, st, id, q, k, hits, n);
-}
-
-enum lair_err kb_search(struct tenant_db *db, const char *const *kbs, size_t n_kbs,
-                        struct str question, size_t k, struct kb_hit *hits, size_t *n)
-{
-    *n = 0;
-    if (k == 0 || n_kbs == 0)
-        return LAIR_OK;
-    sqlite3 *h = tenant_db_handle(db);
-    struct analyzer *an;
-    enum lair_err e = analyzer_new(&an);
-    if (e)
-        return e;
-    struct fts_query q;
-    fts_query_init(&q);
-    sqlite3_stmt *ids = NULL, *st = NULL;
-    struct kb_hit *all = NULL;
-    size_t per = k > FTS_PRF_DOCS ? k : FTS_PRF_DOCS;
-    if ((e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids)) ||
-        (e = prep(h,
-                  "SELECT rowid, " FTS_RANK "(chunks_fts, ?2, ?5, ?6, ?7, ?8) AS score"
-                  " FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rowid BETWEEN ?3 AND ?4"
-                  " ORDER BY score DESC LIMIT ?2",
-                  &st)))
-        goto out;
-    /* each base's k best (its own vocabulary: the query is built per base),
-     * then the k best of those: one FTS5 table, so the scores compare */
-    all = malloc(n_kbs * per * sizeof(*all));
-    if (!all) {
-        e = LAIR_ENOMEM;
-        goto out;
-    }
-    size_t got = 0;
-    for (size_t i = 0; i < n_kbs && !e; i++) {
-        int64_t id = kb_id_of(h, ids, kbs[i]);
-        if (id < 0)
-            e = LAIR_EDB;
-        else if (id > 0)
-            e = search_kb(db, st, an, kbs[i], id, question, k, &q, all, &got);
-    }
-    if (!e) {
-        if (n_kbs > 1) /* one base: SQLite's order, ties included */
-            qsort(all, got, sizeof(*all), cmp_hit);
-        if (got > k)
-            got = k;
-        memcpy(hits, all, got * sizeof(*hits));
-        *n = got;
-    }
-out:
-    free(all);
-    analyzer_free(an);
-    finalize(ids);
-    finalize(st);
-    fts_query_release(&q);
-    return e;
-}
-
-enum lair_err kb_explain(struct tenant_db *db, const char *slug, struct str question,
-                         struct fts_explain *ex)
-{
-    sqlite3 *h = tenant_db_handle(db);
-    *ex = (struct fts_explain){.question = question};
-    struct analyzer *an;
-    enum lair_err e = analyzer_new(&an);
-    if (e)
-        return e;
-    struct fts_query q;
-    fts_query_init(&q);
-    q.explain = ex;
-    sqlite3_stmt *ids = NULL;
-    int64_t id = 0;
-    if (!(e = prep(h, "SELECT id FROM knowledge_bases WHERE slug = ?1", &ids))) {
-        id = kb_id_of(h, ids, slug);
-        e = id < 0 ? LAIR_EDB : id == 0 ? LAIR_ENOTFOUND : LAIR_OK;
-    }
-    if (!e) {
-        /* the same query as search_kb's, feedback aside */
-        struct syn_set *owned;
-        const struct syn_set *syn = kb_syn(db, an, slug, &owned);
-        q.rowid_lo = id << KB_CHUNK_SHIFT;
-        q.rowid_hi = ((id + 1) << KB_CHUNK_SHIFT) - 1;
-        e = fts_query_build_syn(an, h, "chunks_fts", question, syn, &q);
-        syn_set_free(owned);
-    }
-    finalize(ids);
-    fts_query_release(&q);
-    analyzer_free(an);
-    return e;
-}
-
-enum lair_err kb_chunks_get(struct tenant_db *db, const int64_t *ids, size_t n, struct arena *a,
-                            struct kb_chunk *out, size_t *n_out)
-{
-    *n_out = 0;
-    sqlite3 *h = tenant_db_handle(db);
-    sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "SELECT c.document_id, c.kb, d.name, c.heading_path, c.text, c.page,"
-                           " c.tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
-                           " WHERE c.id = ?1",
-                           &st);
-    if (e)
-        return e;
-    for (size_t i = 0; i < n && !e; i++) {
-        sqlite3_bind_int64(st, 1, ids[i]);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            struct kb_chunk *c = &out[*n_out];
-            c->id = ids[i];
-            c->document_id = sqlite3_column_int64(st, 0);
-            const char *kb = col_text(st, 1), *doc = col_text(st, 2), *hp = col_text(st, 3);
-            const char *text = col_text(st, 4);
-            size_t tl = (size_t)sqlite3_column_bytes(st, 4);
-            c->kb = arena_strndup(a, kb, strlen(kb));
-            c->document = arena_strndup(a, doc, strlen(doc));
-            c->heading_path = arena_strndup(a, hp, strlen(hp));
-            c->text = arena_strndup(a, text, tl);
-            c->text_len = tl;
-            c->page = (unsigned)sqlite3_column_int64(st, 5);
-            c->tokens = sqlite3_column_int(st, 6);
-            if (!c->kb || !c->document || !c->heading_path || !c->text)
-                e = LAIR_ENOMEM;
-            else
-                (*n_out)++;
-        } else if (rc != SQLITE_DONE) {
-            e = LAIR_EDB;
-        }
-        sqlite3_reset(st);
-    }
-    finalize(st);
-    return e;
-}
-
-enum lair_err kb_vectors(struct tenant_db *db, const char *kb, const char *model, int64_t **ids,
-                         float **vecs, size_t *n, size_t *dim)
-{
-    *ids = NULL;
-    *vecs = NULL;
-    *n = 0;
-    *dim = 0;
-    sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT id, embedding FROM chunks WHERE kb = ?1 AND embed_model = ?2"
-                           " AND embedding IS NOT NULL ORDER BY id",
-                           &st);
-    if (e)
-        return e;
-    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t bytes = (size_t)sqlite3_column_bytes(st, 1);
-        if (*dim == 0 && bytes >= sizeof(float) && bytes % sizeof(float) == 0)
-            *dim = bytes / sizeof(float);
-        if (*dim == 0 || bytes != *dim * sizeof(float))
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 256;
-            int64_t *ni = realloc(*ids, cap * sizeof(**ids));
-            if (ni)
-                *ids = ni;
-            float *nv = realloc(*vecs, cap * *dim * sizeof(float));
-            if (nv)
-                *vecs = nv;
-            if (!ni || !nv) {
-                e = LAIR_ENOMEM;
-                break;
-            }
-        }
-        (*ids)[*n] = sqlite3_column_int64(st, 0);
-        memcpy(*vecs + *n * *dim, sqlite3_column_blob(st, 1), bytes);
-        (*n)++;
-    }
-    finalize(st);
-    if (!e && rc != SQLITE_DONE)
-        e = LAIR_EDB;
-    if (e || *n == 0) {
-        free(*ids);
-        free(*vecs);
-        *ids = NULL;
-        *vecs = NULL;
-        *n = 0;
-        if (e)
-            *dim = 0;
-    }
-    return e;
-}
-
-enum lair_err kb_vector_stamp(struct tenant_db *db, const char *kb, int64_t *kb_id, int64_t *gen)
-{
-    sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT id, vec_gen FROM knowledge_bases WHERE slug = ?1", &st);
-    if (e)
-        return e;
-    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *kb_id = sqlite3_column_int64(st, 0);
-        *gen = sqlite3_column_int64(st, 1);
-    }
-    finalize(st);
-    return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
-}
-
-enum lair_err kb_vector_models(struct tenant_db *db, const char *kb,
-                               void (*fn)(void *arg, const char *model, int64_t count), void *arg)
-{
-    sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT embed_model, count(*) FROM chunks WHERE kb = ?1"
-                           " AND embedding IS NOT NULL GROUP BY embed_model ORDER BY 2 DESC",
-                           &st);
-    if (e)
-        return e;
-    sqlite3_bind_text(st, 1, kb ? kb : "", -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, col_text(st, 0), sqlite3_column_int64(st, 1));
-    finalize(st);
-    return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
 /* ---- jobs ---- */
@@ -1438,22 +1042,22 @@ struct job_create_ctx {
 static enum lair_err job_create_tx(sqlite3 *h, void *arg)
 {
     struct job_create_ctx *c = arg;
-    enum lair_err e = kb_find_h(h, c->kb);
+    enum lair_err e = kbi_find_h(h, c->kb);
     sqlite3_stmt *st;
-    if (e ||
-        (e = prep(h, "INSERT INTO jobs (kb, total, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+    if (e || (e = kbi_prep(
+                  h, "INSERT INTO jobs (kb, total, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
                   &st)))
         return e;
     sqlite3_bind_text(st, 1, c->kb, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)c->n);
-    sqlite3_bind_int64(st, 3, now());
+    sqlite3_bind_int64(st, 3, kbi_now());
     if ((e = run(h, st)))
         return e;
     c->id = sqlite3_last_insert_rowid(h);
-    if ((e = prep(h,
-                  "INSERT INTO job_files (job_id, seq, name, path, owned, size, data_offset)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                  &st)))
+    if ((e = kbi_prep(h,
+                      "INSERT INTO job_files (job_id, seq, name, path, owned, size, data_offset)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      &st)))
         return e;
     for (size_t i = 0; i < c->n && !e; i++) {
         const struct kb_job_file_in *f = &c->files[i];
@@ -1466,7 +1070,7 @@ static enum lair_err job_create_tx(sqlite3 *h, void *arg)
         sqlite3_bind_int64(st, 7, f->owned ? f->offset : 0);
         e = step_reset(h, st);
     }
-    finalize(st);
+    kbi_finalize(st);
     if (!e && c->hook && c->hook->fn)
         e = c->hook->fn(c->hook->arg, h, c->id);
     return e;
@@ -1493,25 +1097,26 @@ enum lair_err kb_job_create(struct tenant_db *db, const char *kb,
 enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(tenant_db_handle(db),
-                           "SELECT kb, state, done, total, created_at, updated_at, purge FROM jobs"
-                           " WHERE id = ?1",
-                           &st);
+    enum lair_err e =
+        kbi_prep(tenant_db_handle(db),
+                 "SELECT kb, state, done, total, created_at, updated_at, purge FROM jobs"
+                 " WHERE id = ?1",
+                 &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->id = id;
-        copy_str(out->kb, sizeof(out->kb), col_text(st, 0));
-        copy_str(out->state, sizeof(out->state), col_text(st, 1));
+        copy_str(out->kb, sizeof(out->kb), kbi_col_text(st, 0));
+        copy_str(out->state, sizeof(out->state), kbi_col_text(st, 1));
         out->done = sqlite3_column_int64(st, 2);
         out->total = sqlite3_column_int64(st, 3);
         out->created_at = sqlite3_column_int64(st, 4);
         out->updated_at = sqlite3_column_int64(st, 5);
         out->purge = sqlite3_column_int(st, 6) != 0;
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_ROW ? LAIR_OK : rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
 }
 
@@ -1521,11 +1126,11 @@ enum lair_err kb_job_get(struct tenant_db *db, int64_t id, struct kb_job *out)
 static void job_file_row(sqlite3_stmt *st, struct kb_job_file *f)
 {
     f->seq = sqlite3_column_int(st, 0);
-    f->name = col_text(st, 1);
-    f->path = col_text(st, 2);
+    f->name = kbi_col_text(st, 1);
+    f->path = kbi_col_text(st, 2);
     f->owned = sqlite3_column_int(st, 3) != 0;
     f->size = sqlite3_column_int64(st, 4);
-    copy_str(f->state, sizeof(f->state), col_text(st, 5));
+    copy_str(f->state, sizeof(f->state), kbi_col_text(st, 5));
     f->error = (const char *)sqlite3_column_text(st, 6);
     f->attempts = sqlite3_column_int(st, 7);
     f->document_id = sqlite3_column_int64(st, 8);
@@ -1538,8 +1143,8 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
 {
     sqlite3_stmt *st;
     enum lair_err e =
-        prep(tenant_db_handle(db),
-             "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1 ORDER BY seq", &st);
+        kbi_prep(tenant_db_handle(db),
+                 "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1 ORDER BY seq", &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, id);
@@ -1549,7 +1154,7 @@ enum lair_err kb_job_files(struct tenant_db *db, int64_t id,
         job_file_row(st, &f);
         fn(arg, &f);
     }
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
@@ -1571,10 +1176,10 @@ static bool claim_retry(const struct kb_claim *o, const struct kb_job_file *f)
 static enum lair_err claim_select(sqlite3 *h, struct claim_ctx *c)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1"
-                           " AND state = 'pending' ORDER BY seq LIMIT ?2",
-                           &st);
+    enum lair_err e = kbi_prep(h,
+                               "SELECT " JOB_FILE_COLS " FROM job_files WHERE job_id = ?1"
+                               " AND state = 'pending' ORDER BY seq LIMIT ?2",
+                               &st);
     if (e)
         return e;
     size_t max = c->o->max_files ? c->o->max_files : 1;
@@ -1601,7 +1206,7 @@ static enum lair_err claim_select(sqlite3 *h, struct claim_ctx *c)
     }
     if (!e && c->n == 0)
         e = rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
-    finalize(st);
+    kbi_finalize(st);
     return e;
 }
 
@@ -1618,7 +1223,7 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
      * then taken alone, and only attempts alone count towards failing it
      * (a batch cannot tell which file killed it) */
     sqlite3_stmt *st;
-    if ((e = prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
+    if ((e = kbi_prep(h, "UPDATE job_files SET attempts = ?3 WHERE job_id = ?1 AND seq = ?2", &st)))
         return e;
     for (size_t i = 0; i < c->n && !e; i++) {
         struct kb_job_file *f = &c->out[i];
@@ -1630,16 +1235,16 @@ static enum lair_err claim_tx(sqlite3 *h, void *arg)
         sqlite3_bind_int(st, 3, f->attempts);
         e = step_reset(h, st);
     }
-    finalize(st);
+    kbi_finalize(st);
     if (e)
         return e;
-    if ((e = prep(h,
-                  "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1"
-                  " AND state = 'queued'",
-                  &st)))
+    if ((e = kbi_prep(h,
+                      "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1"
+                      " AND state = 'queued'",
+                      &st)))
         return e;
     sqlite3_bind_int64(st, 1, c->id);
-    sqlite3_bind_int64(st, 2, now());
+    sqlite3_bind_int64(st, 2, kbi_now());
     return run(h, st);
 }
 
@@ -1687,10 +1292,10 @@ static const char *put_fail_msg(enum lair_err e)
 static enum lair_err uncount(sqlite3 *h, int64_t job, int seq)
 {
     sqlite3_stmt *st;
-    enum lair_err e = prep(h,
-                           "UPDATE job_files SET attempts = 0 WHERE job_id = ?1"
-                           " AND seq = ?2 AND state = 'pending' AND attempts = -1",
-                           &st);
+    enum lair_err e = kbi_prep(h,
+                               "UPDATE job_files SET attempts = 0 WHERE job_id = ?1"
+                               " AND seq = ?2 AND state = 'pending' AND attempts = -1",
+                               &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, job);
@@ -1849,43 +1454,44 @@ static enum lair_err finish_tx(sqlite3 *h, void *arg)
     struct finish_ctx *c = arg;
     sqlite3_stmt *st;
     enum lair_err e =
-        prep(h,
-             "SELECT state, purge,"
-             " (SELECT count(*) FROM job_files WHERE job_id = ?1 AND state = 'pending'),"
-             " (SELECT count(*) FROM job_files WHERE job_id = ?1"
-             "   AND state IN ('indexed', 'unchanged'))"
-             " FROM jobs WHERE id = ?1",
-             &st);
+        kbi_prep(h,
+                 "SELECT state, purge,"
+                 " (SELECT count(*) FROM job_files WHERE job_id = ?1 AND state = 'pending'),"
+                 " (SELECT count(*) FROM job_files WHERE job_id = ?1"
+                 "   AND state IN ('indexed', 'unchanged'))"
+                 " FROM jobs WHERE id = ?1",
+                 &st);
     if (e)
         return e;
     sqlite3_bind_int64(st, 1, c->id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        finalize(st);
+        kbi_finalize(st);
         return rc == SQLITE_DONE ? LAIR_ENOTFOUND : LAIR_EDB;
     }
-    copy_str(c->state, KB_STATE_MAX, col_text(st, 0));
+    copy_str(c->state, KB_STATE_MAX, kbi_col_text(st, 0));
     bool purge = sqlite3_column_int(st, 1) != 0;
     int64_t pending = sqlite3_column_int64(st, 2), good = sqlite3_column_int64(st, 3);
-    finalize(st);
+    kbi_finalize(st);
     if (!strcmp(c->state, "done") || !strcmp(c->state, "failed"))
         return LAIR_OK;
     if (pending > 0)
         return LAIR_EBUSY;
     copy_str(c->state, KB_STATE_MAX, good > 0 ? "done" : "failed");
-    if ((e = prep(h, "UPDATE jobs SET state = ?2, updated_at = ?3, purge = 0 WHERE id = ?1", &st)))
+    if ((e = kbi_prep(h, "UPDATE jobs SET state = ?2, updated_at = ?3, purge = 0 WHERE id = ?1",
+                      &st)))
         return e;
     sqlite3_bind_int64(st, 1, c->id);
     sqlite3_bind_text(st, 2, c->state, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now());
+    sqlite3_bind_int64(st, 3, kbi_now());
     if ((e = run(h, st)))
         return e;
     if (purge && (e = purge_index(h)))
         return e;
-    if ((e = prep(h, "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
-                  &st)))
+    if ((e = kbi_prep(h, "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
+                      &st)))
         return e;
-    sqlite3_bind_int64(st, 1, now() - (int64_t)KB_JOB_KEEP_DAYS * 86400);
+    sqlite3_bind_int64(st, 1, kbi_now() - (int64_t)KB_JOB_KEEP_DAYS * 86400);
     return run(h, st);
 }
 
@@ -1900,40 +1506,40 @@ enum lair_err kb_jobs_unfinished(struct tenant_db *db, void (*fn)(void *arg, int
 {
     sqlite3_stmt *st;
     enum lair_err e =
-        prep(tenant_db_handle(db),
-             "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id", &st);
+        kbi_prep(tenant_db_handle(db),
+                 "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id", &st);
     if (e)
         return e;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, sqlite3_column_int64(st, 0));
-    finalize(st);
+    kbi_finalize(st);
     return rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
 bool kb_upload_pending(struct tenant_db *db, const char *path)
 {
     sqlite3_stmt *st;
-    if (prep(tenant_db_handle(db),
-             "SELECT 1 FROM job_files WHERE path = ?1 AND state = 'pending' LIMIT 1", &st))
+    if (kbi_prep(tenant_db_handle(db),
+                 "SELECT 1 FROM job_files WHERE path = ?1 AND state = 'pending' LIMIT 1", &st))
         return true; /* when in doubt, keep the file */
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    finalize(st);
+    kbi_finalize(st);
     return rc != SQLITE_DONE;
 }
 
 bool kb_job_upload_pending(struct tenant_db *db, int64_t id, const char *path)
 {
     sqlite3_stmt *st;
-    if (prep(tenant_db_handle(db),
-             "SELECT 1 FROM job_files WHERE job_id = ?1 AND path = ?2 AND state = 'pending'"
-             " LIMIT 1",
-             &st))
+    if (kbi_prep(tenant_db_handle(db),
+                 "SELECT 1 FROM job_files WHERE job_id = ?1 AND path = ?2 AND state = 'pending'"
+                 " LIMIT 1",
+                 &st))
         return true; /* when in doubt, keep the file */
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    finalize(st);
+    kbi_finalize(st);
     return rc != SQLITE_DONE;
 }
