@@ -103,7 +103,7 @@ static enum lair_err run_id(struct http_req *rq, int i, int64_t *id)
 {
     struct str p = http_param(rq, i);
     char buf[24];
-    char *end;
+    char *end = buf; /* not a number: *end is its first character */
     long long v = 0;
     if (p.len > 0 && p.len < sizeof(buf)) {
         memcpy(buf, p.ptr, p.len);

@@ -156,7 +156,9 @@ for c in "POST /api/v1/assistants/etat-civil/eval-runs {\"suite\":\"nope\"} 404 
          "POST /api/v1/assistants/etat-civil/eval-runs {\"pack\":\"nope\"} 404 pack_not_found" \
          "POST /api/v1/assistants/etat-civil/eval-runs {\"suite\":\"base\",\"colour\":1} 422 unknown_field" \
          "POST /api/v1/assistants/nope/eval-runs {\"suite\":\"base\"} 404 assistant_not_found" \
-         "GET /api/v1/assistants/etat-civil/eval-runs/999 - 404 run_not_found"; do
+         "GET /api/v1/assistants/etat-civil/eval-runs/999 - 404 run_not_found" \
+         "GET /api/v1/assistants/etat-civil/eval-runs/x12 - 404 run_not_found" \
+         "GET /api/v1/assistants/etat-civil/eval-runs/12x - 404 run_not_found"; do
     read -r m p b s code <<<"$c"
     [ "$b" = - ] && b=
     api "$m" "$p" "$b" >/dev/null
