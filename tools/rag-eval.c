@@ -6,13 +6,15 @@
  * not the product benchmark (that one goes through the ingestion path).
  *
  * usage: rag-eval [--shared DIR] [--set spf|piaf] [--db FILE] [--misses N]
- *                 [--bm25 K1,B,PAIR] [--and]
+ *                 [--bm25 K1,B,PAIR] [--and] [--dump FILE]
  *   --shared  the shared/ folder (default $LAIR_SHARED, else ../shared)
  *   --set     only this set (default: spf then piaf)
  *   --db      index into this SQLite file (removed first) instead of memory
  *   --misses  print up to N questions whose gold passage is not in the top 5
  *   --bm25    rank with these lair_bm25 parameters instead of the defaults
  *   --and     require every question term (AND) instead of any (OR)
+ *   --dump    write each question's 100 best, "id<TAB>passage:score,...",
+ *             to FILE (for fusion experiments; R@k still from the first 10)
  * Without --bm25 and --and, questions go through fts_search_run, the helper
  * the product uses; with them, through the same MATCH expression and a
  * statement of this tool's own.
@@ -35,6 +37,8 @@
 #include "core/banned.h"
 
 #define TOP_K 10
+/* --dump: how many results per question are written */
+#define DUMP_K 100
 
 struct corpus {
     char **ids; /* OWNED: ids[rowid - 1] */
@@ -50,6 +54,7 @@ struct opts {
     bool custom; /* --bm25 or --and */
     bool and;
     double k1, b, pair;
+    FILE *dump; /* --dump: each question's DUMP_K best, "id<TAB>passage:score,..." */
 };
 
 /* Runs questions either through fts_search or, to try other settings,
@@ -112,10 +117,11 @@ static enum lair_err to_and(struct buf *expr)
     return e;
 }
 
-static int searcher_run(struct searcher *s, const char *question, struct fts_hit *hits, size_t *n)
+static int searcher_run(struct searcher *s, const char *question, struct fts_hit *hits, size_t k,
+                        size_t *n)
 {
     if (s->search)
-        return fts_search_run(s->search, str_c(question), TOP_K, hits, n) == LAIR_OK ? 0 : -1;
+        return fts_search_run(s->search, str_c(question), k, hits, n) == LAIR_OK ? 0 : -1;
     *n = 0;
     if (fts_match_expr(s->an, str_c(question), &s->expr) != LAIR_OK ||
         (s->o->and &&to_and(&s->expr) != LAIR_OK))
@@ -123,12 +129,12 @@ static int searcher_run(struct searcher *s, const char *question, struct fts_hit
     if (s->expr.len == 0)
         return 0;
     sqlite3_bind_text(s->st, 1, s->expr.ptr, (int)s->expr.len, SQLITE_STATIC);
-    sqlite3_bind_int(s->st, 2, TOP_K);
+    sqlite3_bind_int(s->st, 2, (int)k);
     sqlite3_bind_double(s->st, 3, s->o->k1);
     sqlite3_bind_double(s->st, 4, s->o->b);
     sqlite3_bind_double(s->st, 5, s->o->pair);
     int rc;
-    while ((rc = sqlite3_step(s->st)) == SQLITE_ROW && *n < TOP_K) {
+    while ((rc = sqlite3_step(s->st)) == SQLITE_ROW && *n < k) {
         hits[*n].rowid = sqlite3_column_int64(s->st, 0);
         hits[*n].score = sqlite3_column_double(s->st, 1);
         (*n)++;
@@ -273,11 +279,11 @@ static int run_questions(sqlite3 *db, const char *path, const struct corpus *c,
         json_t *q = json_loads(line, 0, NULL);
         if (!q)
             continue;
-        struct fts_hit hits[TOP_K];
+        struct fts_hit hits[DUMP_K];
         size_t n = 0;
         const char *question = json_str(q, "question");
         double t0 = now_s();
-        if (searcher_run(&s, question, hits, &n)) {
+        if (searcher_run(&s, question, hits, o->dump ? DUMP_K : TOP_K, &n)) {
             fprintf(stderr, "rag-eval: search failed: %s\n", sqlite3_errmsg(db));
             rc = -1;
         }
@@ -294,7 +300,14 @@ static int run_questions(sqlite3 *db, const char *path, const struct corpus *c,
             sc->lat[sc->n++] = ms;
             size_t rank = 0;
             json_t *gold = json_object_get(q, "gold_ids");
-            for (size_t i = 0; i < n && !rank; i++)
+            if (o->dump) {
+                fprintf(o->dump, "%s\t", json_str(q, "id"));
+                for (size_t i = 0; i < n; i++)
+                    fprintf(o->dump, "%s%s:%.4f", i ? "," : "", c->ids[hits[i].rowid - 1],
+                            hits[i].score);
+                fputc('\n', o->dump);
+            }
+            for (size_t i = 0; i < n && i < TOP_K && !rank; i++)
                 if (hits[i].rowid >= 1 && (size_t)hits[i].rowid <= c->n &&
                     is_gold(gold, c->ids[hits[i].rowid - 1]))
                     rank = i + 1;
@@ -385,7 +398,7 @@ static bool parse_bm25(const char *v, struct opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: rag-eval [--shared DIR] [--set spf|piaf] [--db FILE] [--misses N] "
-                    "[--bm25 K1,B,PAIR] [--and]\n");
+                    "[--bm25 K1,B,PAIR] [--and] [--dump FILE]\n");
     return 2;
 }
 
@@ -409,7 +422,14 @@ int main(int argc, char **argv)
             o.set = v;
         else if (strcmp(argv[i], "--db") == 0)
             o.db = v;
-        else if (strcmp(argv[i], "--misses") == 0)
+        else if (strcmp(argv[i], "--dump") == 0) {
+            if (o.dump)
+                fclose(o.dump);
+            if (!(o.dump = fopen(v, "w"))) {
+                fprintf(stderr, "rag-eval: %s: %s\n", v, strerror(errno));
+                return 1;
+            }
+        } else if (strcmp(argv[i], "--misses") == 0)
             o.misses = strtol(v, NULL, 10);
         else if (strcmp(argv[i], "--bm25") == 0 && parse_bm25(v, &o))
             o.custom = true;
@@ -422,5 +442,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && rc == 0; i++)
         if (!o.set || strcmp(o.set, sets[i]) == 0)
             rc = eval_set(&o, sets[i]);
+    if (o.dump && fclose(o.dump) != 0)
+        rc = 1;
     return rc ? 1 : 0;
 }

@@ -90,7 +90,8 @@ static int tok_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text
  * phrases' frequencies and first positions. */
 struct rank_state {
     int nphrase, k, nheap, window;
-    double k1, b, pair, avgdl, head, reverse;
+    double k1, b, pair, avgdl, head, reverse, coord, lead;
+    int lead_n;
     double *idf;  /* [nphrase], times the phrase's weight */
     double *w;    /* [nphrase]: weight (1 for the question's own words) */
     int *slot;    /* [nphrase]: the question word it stands for, nondecreasing */
@@ -147,6 +148,19 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
     if (rs->window < 1 || rs->window > 16)
         rs->window = FTS_PROX_WINDOW;
     rs->reverse = fts_knob("LIBREAIR_PROX_REVERSE", 0);
+    /* measured and left neutral (fts.h) */
+    rs->coord = fts_knob("LIBREAIR_COORD", 0);
+    if (rs->coord < 0 || rs->coord > 4)
+        rs->coord = 0;
+    rs->lead = fts_knob("LIBREAIR_LEAD", 1);
+    if (rs->lead < 0 || rs->lead > 10)
+        rs->lead = 1;
+    rs->lead_n = (int)fts_knob("LIBREAIR_LEAD_N", 30);
+    if (rs->lead_n < 1 || rs->lead_n > 10000)
+        rs->lead_n = 30;
+    double idf_pow = fts_knob("LIBREAIR_IDF_POW", 1);
+    if (idf_pow < 0.1 || idf_pow > 4)
+        idf_pow = 1;
     if (rs->reverse < 0 || rs->reverse > 1)
         rs->reverse = 0;
     rs->pos = (int64_t *)(rs + 1);
@@ -170,7 +184,10 @@ static struct rank_state *rank_state_new(const Fts5ExtensionApi *api, Fts5Contex
             return NULL;
         }
         double idf = log(((double)nrow - (double)df + 0.5) / ((double)df + 0.5));
-        rs->idf[i] = (idf > 1e-6 ? idf : 1e-6) * rs->w[i];
+        idf = idf > 1e-6 ? idf : 1e-6;
+        if (idf_pow != 1)
+            idf = pow(idf, idf_pow);
+        rs->idf[i] = idf * rs->w[i];
     }
     return rs;
 }
@@ -256,10 +273,13 @@ static double read_row(struct rank_state *rs, const Fts5ExtensionApi *api, Fts5C
         rs->npos[i] = tf < POS_MAX ? tf : POS_MAX;
         if (!tf)
             continue;
-        /* BM25F: a heading word (column 1) counts head times */
+        /* BM25F: a heading word (column 1) counts head times; a body word
+         * among the first lead_n, lead times */
         double tfw = tf;
         for (int x = 0; x < rs->npos[i] && rs->head != 1; x++)
             tfw += (pos[x] >> 32) == 1 ? rs->head - 1 : 0;
+        for (int x = 0; x < rs->npos[i] && rs->lead != 1; x++)
+            tfw += (pos[x] >> 32) == 0 && (pos[x] & 0xffffffff) < rs->lead_n ? rs->lead - 1 : 0;
         rs->tfw[i] = tfw;
         bound += rs->idf[i] * saturate(tfw, k1, low);
         for (int p = i - 1; rs->pair > 0 && p >= 0 && rs->slot[p] >= rs->slot[i] - 1; p--) {
@@ -288,6 +308,22 @@ static double row_score(const struct rank_state *rs, int dl)
             if (n)
                 score += rs->pair * w * saturate(n, k1, norm);
         }
+    }
+    /* coordination: times (the question's IDF that the row matches, each
+     * word counted once at its best phrase / all of it) ^ coord; at most 1,
+     * so read_row's bound holds */
+    if (rs->coord > 0) {
+        double all = 0, got = 0, best_all = 0, best_got = 0;
+        for (int i = 0; i < rs->nphrase; i++) {
+            if (i > 0 && rs->slot[i] != rs->slot[i - 1])
+                all += best_all, got += best_got, best_all = best_got = 0;
+            best_all = rs->idf[i] > best_all ? rs->idf[i] : best_all;
+            if (rs->tf[i])
+                best_got = rs->idf[i] > best_got ? rs->idf[i] : best_got;
+        }
+        all += best_all, got += best_got;
+        if (all > 0)
+            score *= pow(got / all, rs->coord);
     }
     return score;
 }
@@ -488,6 +524,12 @@ static size_t utf8_chars(const char *s, size_t n)
     return c;
 }
 
+static bool env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0);
+}
+
 static bool spelling_off(void)
 {
     const char *v = getenv("LIBREAIR_SPELL");
@@ -496,8 +538,8 @@ static bool spelling_off(void)
 
 /* Looks up the corrections of the words that the index of table does not
  * hold (neither their term nor its alternative). */
-static enum lair_err correct(sqlite3 *db, const char *table, struct str question,
-                             struct word *words, size_t n)
+static enum lair_err correct(struct analyzer *a, sqlite3 *db, const char *table,
+                             struct str question, struct word *words, size_t n)
 {
     size_t wanted = 0;
     for (size_t i = 0; i < n; i++)
@@ -508,6 +550,7 @@ static enum lair_err correct(sqlite3 *db, const char *table, struct str question
         return LAIR_OK;
     pthread_mutex_lock(&c->mu);
     enum lair_err e = spell_sync(c->spell, db, table);
+    size_t typed_tries = 0;
     for (size_t i = 0, fixed = 0; !e && i < n && fixed < FTS_SPELL_WORDS_MAX; i++) {
         struct word *w = &words[i];
         unsigned d = spell_max_dist(utf8_chars(question.ptr + w->start, w->end - w->start));
@@ -517,17 +560,30 @@ static enum lair_err correct(sqlite3 *db, const char *table, struct str question
         if (!d || digit || spell_df(c->spell, w->term, w->len) ||
             (w->alt_len && spell_df(c->spell, w->alt, w->alt_len)))
             continue;
-        w->n_fix = spell_suggest(c->spell, w->term, w->len, d, w->fix, FTS_SPELL_CANDS);
+        /* the typed word's one-edit variants first, then the term's
+         * neighbours in the vocabulary (spell.h) */
+        struct str typed = {question.ptr + w->start, w->end - w->start};
+        w->n_fix = 0;
+        if (typed_tries < FTS_SPELL_TYPED_MAX && !env_off("LIBREAIR_SPELL_WORD")) {
+            typed_tries++;
+            w->n_fix = spell_suggest_word(c->spell, a, typed, w->fix, FTS_SPELL_CANDS);
+        }
+        if (w->n_fix < FTS_SPELL_CANDS) {
+            struct spell_cand more[FTS_SPELL_CANDS];
+            size_t m = spell_suggest(c->spell, w->term, w->len, d, more, FTS_SPELL_CANDS);
+            for (size_t j = 0; j < m && w->n_fix < FTS_SPELL_CANDS; j++) {
+                bool seen = false;
+                for (size_t x = 0; x < w->n_fix && !seen; x++)
+                    seen = w->fix[x].len == more[j].len &&
+                           memcmp(w->fix[x].term, more[j].term, more[j].len) == 0;
+                if (!seen)
+                    w->fix[w->n_fix++] = more[j];
+            }
+        }
         fixed += w->n_fix > 0;
     }
     pthread_mutex_unlock(&c->mu);
     return e;
-}
-
-static bool env_off(const char *name)
-{
-    const char *v = getenv(name);
-    return v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0);
 }
 
 /* Whether expression x's words stand in a row in seq[0..n) (the question's
@@ -711,7 +767,7 @@ enum lair_err fts_query_build_syn(struct analyzer *a, sqlite3 *db, const char *t
         w->end = t.end;
     }
     if (db && table && n && !spelling_off())
-        e = correct(db, table, question, words, n);
+        e = correct(a, db, table, question, words, n);
     struct syn_add add[SYN_QUERY_PHRASES_MAX];
     size_t n_add =
         syn && !env_off("LIBREAIR_SYNONYMS") ? find_synonyms(syn, words, seq, n_seq, add) : 0;

@@ -45,12 +45,17 @@
  * dev questions with typos, bench/rag/README.md: 1 or 2 candidates, or
  * weights 0.3, 0.5 and 1, did no better; correcting rare words that the
  * index does hold, as well as absent ones, did not help either); at most
- * FTS_SPELL_WORDS_MAX words of a question are corrected. Setting the
- * environment variable LIBREAIR_SPELL=off turns corrections off (for
- * measurements). */
+ * FTS_SPELL_WORDS_MAX words of a question are corrected. The corrections
+ * of the typed word (spell_suggest_word) come first; they are looked for
+ * in the first FTS_SPELL_TYPED_MAX unknown words only (each costs about a
+ * millisecond: a question of gibberish stays cheap), the term's neighbours
+ * (spell_suggest) fill the rest. Setting the environment variable
+ * LIBREAIR_SPELL=off turns corrections off, LIBREAIR_SPELL_WORD=off only
+ * the typed word's (for measurements). */
 #define FTS_SPELL_CANDS 3
 #define FTS_SPELL_WEIGHT 0.7
 #define FTS_SPELL_WORDS_MAX 8
+#define FTS_SPELL_TYPED_MAX 4
 /* Ranking techniques measured for issue 18 (bench/rag/README.md, the
  * ablation table) and left at their neutral values, since none helped both
  * dev sets: BM25F weight of a heading-path word (column 1 of chunks_fts)
@@ -64,9 +69,18 @@
  * FTS_PRF_DOCS best passages (P(t|D) weighted by each passage's share of
  * the scores, terms of two passages or more), added with at most
  * FTS_PRF_WEIGHT of a question word's weight, and a second search (0.05 to
- * 0.2 cost spf 1.2 to 3.3 points and several milliseconds). The environment
- * variables LIBREAIR_HEAD_WEIGHT, LIBREAIR_PROX_WINDOW and LIBREAIR_PRF
- * (the weight; "off" or 0 disables) set them for measurements. */
+ * 0.2 cost spf 1.2 to 3.3 points and several milliseconds). Measured later
+ * and left neutral too: a coordination factor (the score times the share
+ * of the question's IDF that the row matches, to the power
+ * LIBREAIR_COORD: 0.25 to 1 move R@5 by -1.2 to +0.1 point), IDF raised to
+ * the power LIBREAIR_IDF_POW (rarer words weigh more: 1.3 and 1.6 cost spf
+ * 0.9 and 2.1 points) and a lead weight (a word among the row's first
+ * LIBREAIR_LEAD_N counts LIBREAIR_LEAD times: spf +0.6 to +0.9, piaf -0.2
+ * to -0.4: it rewards the dev passages' layout, not a question's words). The
+ * environment variables LIBREAIR_HEAD_WEIGHT, LIBREAIR_PROX_WINDOW,
+ * LIBREAIR_PRF (the weight; "off" or 0 disables), LIBREAIR_COORD,
+ * LIBREAIR_IDF_POW, LIBREAIR_LEAD and LIBREAIR_LEAD_N set them for
+ * measurements. */
 #define FTS_HEAD_WEIGHT 1.0
 #define FTS_PROX_WINDOW 1
 #define FTS_PRF_DOCS 10

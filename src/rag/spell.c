@@ -8,6 +8,8 @@
 
 #include "core/str.h"
 
+#include <utf8proc.h>
+
 #include "core/banned.h"
 
 /* FTS5's structure record: the row of <table>_data that lists the index's
@@ -356,4 +358,111 @@ size_t spell_suggest(const struct spell *sp, const char *term, size_t len, unsig
             out[k] = c;
         }
     return n;
+}
+
+/* The letters tried where one is inserted or replaced: French's, with its
+ * accents (œ and æ are expanded by the analyzer: not needed). */
+static const utf8proc_int32_t ALPHABET[] = {
+    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
+    't', 'u', 'v', 'w', 'x', 'y', 'z', 0xe0, 0xe2, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xee, 0xef, 0xf4,
+    0xf9, 0xfb, 0xfc};
+#define N_ALPHABET (sizeof(ALPHABET) / sizeof(ALPHABET[0]))
+
+/* Keeps cand in out[0..*n) (at most max, most frequent first), unless it
+ * is there already. */
+static void keep_cand(struct spell_cand *out, size_t *n, size_t max, const struct spell_cand *c)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (out[i].len == c->len && memcmp(out[i].term, c->term, c->len) == 0)
+            return;
+    if (*n == max && !better(c, &out[*n - 1]))
+        return;
+    size_t k = *n < max ? (*n)++ : max - 1;
+    while (k > 0 && better(c, &out[k - 1])) {
+        out[k] = out[k - 1];
+        k--;
+    }
+    out[k] = *c;
+}
+
+struct variants {
+    const struct spell *sp;
+    struct analyzer *a;
+    const char *own; /* the word's own term */
+    size_t own_len;
+    struct spell_cand *out;
+    size_t n, max;
+};
+
+/* Tries one variant (n code points). */
+static void try_variant(struct variants *v, const utf8proc_int32_t *cp, size_t n)
+{
+    char word[SPELL_WORD_MAX * 4 + 8], term[ANALYZER_TERM_MAX + 1];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)utf8proc_encode_char(cp[i], (utf8proc_uint8_t *)word + len);
+    size_t tl = analyzer_term_of(v->a, (struct str){word, len}, 0, term, sizeof(term));
+    if (!tl || (tl == v->own_len && memcmp(term, v->own, tl) == 0))
+        return;
+    const struct entry *e = find(v->sp, term, tl);
+    if (!e || e->digit)
+        return;
+    struct spell_cand c = {.len = tl, .dist = 1, .df = e->df};
+    memcpy(c.term, term, tl + 1);
+    keep_cand(v->out, &v->n, v->max, &c);
+}
+
+size_t spell_suggest_word(const struct spell *sp, struct analyzer *a, struct str word,
+                          struct spell_cand *out, size_t max)
+{
+    utf8proc_int32_t cp[SPELL_WORD_MAX + 1], var[SPELL_WORD_MAX + 2];
+    size_t n = 0;
+    if (max == 0 || !sp->n)
+        return 0;
+    for (size_t i = 0; i < word.len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)word.ptr + i,
+                                              (utf8proc_ssize_t)(word.len - i), &c);
+        if (k <= 0 || n == SPELL_WORD_MAX)
+            return 0;
+        cp[n++] = utf8proc_tolower(c);
+        i += (size_t)k;
+    }
+    if (n < 2)
+        return 0;
+    char own[ANALYZER_TERM_MAX + 1];
+    struct variants v = {.sp = sp, .a = a, .own = own, .out = out, .max = max};
+    v.own_len = analyzer_term_of(a, word, 0, own, sizeof(own));
+    /* each edit leaves cp[0] alone (see spell_suggest) and falls in the
+     * word's last SPELL_WORD_TAIL characters */
+    size_t from = n > SPELL_WORD_TAIL + 1 ? n - SPELL_WORD_TAIL : 1;
+    for (size_t i = from; i < n; i++) { /* drop cp[i] */
+        memcpy(var, cp, i * sizeof(*cp));
+        memcpy(var + i, cp + i + 1, (n - i - 1) * sizeof(*cp));
+        try_variant(&v, var, n - 1);
+    }
+    for (size_t i = from > 1 ? from - 1 : 1; i + 1 < n; i++) { /* swap cp[i], cp[i + 1] */
+        if (cp[i] == cp[i + 1])
+            continue;
+        memcpy(var, cp, n * sizeof(*cp));
+        var[i] = cp[i + 1];
+        var[i + 1] = cp[i];
+        try_variant(&v, var, n);
+    }
+    for (size_t i = from; i <= n; i++) /* insert before cp[i] */
+        for (size_t l = 0; l < N_ALPHABET; l++) {
+            memcpy(var, cp, i * sizeof(*cp));
+            var[i] = ALPHABET[l];
+            memcpy(var + i + 1, cp + i, (n - i) * sizeof(*cp));
+            try_variant(&v, var, n + 1);
+        }
+    for (size_t i = from; i < n; i++) /* replace cp[i] */
+        for (size_t l = 0; l < N_ALPHABET; l++) {
+            if (ALPHABET[l] == cp[i])
+                continue;
+            memcpy(var, cp, n * sizeof(*cp));
+            var[i] = ALPHABET[l];
+            try_variant(&v, var, n);
+        }
+    return v.n;
 }

@@ -79,6 +79,26 @@ unsigned spell_max_dist(size_t chars);
 size_t spell_suggest(const struct spell *sp, const char *term, size_t len, unsigned max_dist,
                      struct spell_cand *out, size_t max);
 
+/* Up to max corrections of the word as the user typed it (word: UTF-8, at
+ * most SPELL_WORD_MAX characters), found before stemming: each of its
+ * one-edit variants (a letter dropped, inserted or replaced, two neighbours
+ * swapped) is turned into its term by a (the index's pipeline), and kept
+ * when the index holds that term. A typo in a word's ending leaves an
+ * ending the stemmer does not strip ("anticipaion"), so the typed word's
+ * term can be far from the index's ("anticip") though the word is one
+ * letter from "anticipation": this finds it. The edits fall in the word's
+ * last SPELL_WORD_TAIL characters, where the stemmer's suffixes are (a typo
+ * before them changes the stem by one letter, which spell_suggest finds),
+ * never on the first letter; inserted and replacing letters come from the
+ * French alphabet, accented ones included: at most about 520 variants, a
+ * millisecond or so. Most frequent first, then in byte order; dist is 1. Not
+ * the word's own term. Uses a (restarted: not in the middle of an
+ * iteration). */
+#define SPELL_WORD_MAX 24
+#define SPELL_WORD_TAIL 6
+size_t spell_suggest_word(const struct spell *sp, struct analyzer *a, struct str word,
+                          struct spell_cand *out, size_t max);
+
 /* The optimal string alignment distance between a and b (bytes), or
  * bound + 1 as soon as it is known to exceed bound. */
 unsigned spell_distance(const char *a, size_t na, const char *b, size_t nb, unsigned bound);

@@ -22,6 +22,8 @@ static const char *const docs[] = {
     /* 3 */ "La carte grise, ou certificat d'immatriculation, se demande en ligne.",
     /* 4 */ "Le mariage civil est célébré à la mairie.",
     /* 5 */ "La naissence du projet : un document qui écrit mal ce mot, une fois.",
+    /* 6 */ "Rembourser son crédit immobilier par anticipation : les indemnités, "
+            "la scolarité.",
 };
 
 struct fixture {
@@ -248,6 +250,73 @@ static void test_bounded_candidates(void **state)
     assert_int_equal(spell_size(f->spell), 0);
 }
 
+/* A typo in a word's ending ("anticipaion") leaves an ending the stemmer
+ * does not strip: the typed word's term is far from the index's, and only
+ * the typed word's one-edit variants (spell_suggest_word) find it. */
+static void test_typed_word_corrections(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_doc(f, 6, docs[5]), 0);
+    assert_int_equal(spell_sync(f->spell, f->db, "docs"), LAIR_OK);
+    char typo[ANALYZER_TERM_MAX + 1], want[ANALYZER_TERM_MAX + 1];
+    term(f, "anticipaion", typo);
+    term(f, "anticipation", want);
+    assert_true(strlen(typo) > strlen(want) + 2); /* "anticipaion" keeps its ending */
+    struct spell_cand c[FTS_SPELL_CANDS];
+    size_t n = spell_suggest(f->spell, typo, strlen(typo), 2, c, FTS_SPELL_CANDS);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(c[i].term, want);
+    n = spell_suggest_word(f->spell, f->an, str_c("anticipaion"), c, FTS_SPELL_CANDS);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].term, want);
+    assert_int_equal(c[0].dist, 1);
+    assert_int_equal(c[0].df, 1);
+    /* through a search, and not without it */
+    assert_int_equal(best(f, "remboursement par anticipaion"), 6);
+    assert_int_equal(best(f, "anticipaion"), 6);
+    setenv("LIBREAIR_SPELL_WORD", "off", 1);
+    assert_int_equal(best(f, "anticipaion"), 0);
+    unsetenv("LIBREAIR_SPELL_WORD");
+    /* an accent restored, a letter doubled, neighbours swapped: each in the
+     * ending; a typo before it is spell_suggest's ("imatriculation") */
+    n = spell_suggest_word(f->spell, f->an, str_c("scolarite"), c, FTS_SPELL_CANDS);
+    assert_true(n >= 1);
+    assert_string_equal(c[0].term, term(f, "scolarité", want));
+    n = spell_suggest_word(f->spell, f->an, str_c("immatriculatoin"), c, FTS_SPELL_CANDS);
+    assert_true(n >= 1);
+    assert_string_equal(c[0].term, term(f, "immatriculation", want));
+    n = spell_suggest_word(f->spell, f->an, str_c("imatriculation"), c, FTS_SPELL_CANDS);
+    assert_int_equal(n, 0);
+    n = spell_suggest_word(f->spell, f->an, str_c("cantinne"), c, FTS_SPELL_CANDS);
+    assert_true(n >= 1);
+    assert_string_equal(c[0].term, term(f, "cantine", want));
+    n = spell_suggest_word(f->spell, f->an, str_c("justificatvies"), c, FTS_SPELL_CANDS);
+    assert_true(n >= 1);
+    assert_string_equal(c[0].term, term(f, "justificatives", want));
+    /* the first letter is left alone: "tarte" is not "carte" */
+    n = spell_suggest_word(f->spell, f->an, str_c("tarte"), c, FTS_SPELL_CANDS);
+    term(f, "carte", want);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(c[i].term, want);
+    /* never the word's own term, at most max, most frequent first */
+    n = spell_suggest_word(f->spell, f->an, str_c("naissance"), c, FTS_SPELL_CANDS);
+    term(f, "naissance", want);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_not_equal(c[i].term, want);
+        assert_int_equal(c[i].dist, 1);
+        if (i)
+            assert_true(c[i - 1].df >= c[i].df);
+    }
+    assert_int_equal(spell_suggest_word(f->spell, f->an, str_c("anticipaion"), c, 0), 0);
+    /* too long, too short, not UTF-8: nothing */
+    assert_int_equal(spell_suggest_word(f->spell, f->an,
+                                        str_c("anticipaionanticipaionanticipaion"), c, 3),
+                     0);
+    assert_int_equal(spell_suggest_word(f->spell, f->an, str_c("a"), c, 3), 0);
+    assert_int_equal(spell_suggest_word(f->spell, f->an, (struct str){"ant\xff\xfeion", 9}, c, 3),
+                     0);
+}
+
 static void test_snapshot_follows_index(void **state)
 {
     struct fixture *f = *state;
@@ -278,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exact_ranks_above_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_correction_for_known_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_candidates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_word_corrections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_follows_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
