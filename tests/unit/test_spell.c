@@ -279,20 +279,17 @@ static void test_typed_word_corrections(void **state)
     unsetenv("LIBREAIR_SPELL_WORD");
     /* an accent restored, a letter doubled, neighbours swapped: each in the
      * ending; a typo before it is spell_suggest's ("imatriculation") */
-    n = spell_suggest_word(f->spell, f->an, str_c("scolarite"), c, FTS_SPELL_CANDS);
-    assert_true(n >= 1);
-    assert_string_equal(c[0].term, term(f, "scolarité", want));
-    n = spell_suggest_word(f->spell, f->an, str_c("immatriculatoin"), c, FTS_SPELL_CANDS);
-    assert_true(n >= 1);
-    assert_string_equal(c[0].term, term(f, "immatriculation", want));
+    static const char *const fixes[][2] = {{"scolarite", "scolarité"},
+                                           {"immatriculatoin", "immatriculation"},
+                                           {"cantinne", "cantine"},
+                                           {"justificatvies", "justificatives"}};
+    for (size_t i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++) {
+        n = spell_suggest_word(f->spell, f->an, str_c(fixes[i][0]), c, FTS_SPELL_CANDS);
+        assert_true(n >= 1);
+        assert_string_equal(c[0].term, term(f, fixes[i][1], want));
+    }
     n = spell_suggest_word(f->spell, f->an, str_c("imatriculation"), c, FTS_SPELL_CANDS);
     assert_int_equal(n, 0);
-    n = spell_suggest_word(f->spell, f->an, str_c("cantinne"), c, FTS_SPELL_CANDS);
-    assert_true(n >= 1);
-    assert_string_equal(c[0].term, term(f, "cantine", want));
-    n = spell_suggest_word(f->spell, f->an, str_c("justificatvies"), c, FTS_SPELL_CANDS);
-    assert_true(n >= 1);
-    assert_string_equal(c[0].term, term(f, "justificatives", want));
     /* the first letter is left alone: "tarte" is not "carte" */
     n = spell_suggest_word(f->spell, f->an, str_c("tarte"), c, FTS_SPELL_CANDS);
     term(f, "carte", want);
