@@ -1,4 +1,5 @@
-// The HTTP side of bench/rag: uploads a folder of passage files to a
+// The HTTP side of bench/rag: uploads a folder of passage files (.txt, or
+// .md for bench/rag/headings.sh) to a
 // knowledge base through the multipart documents endpoint and waits for the
 // ingestion jobs, then runs the dev questions through the search endpoint.
 //
@@ -6,7 +7,7 @@
 //       -> stdout: {"files","bytes","seconds","upload_seconds","jobs","errors"}
 //          (upload_seconds: until the last upload was acknowledged, jobs still running)
 //   node bench/rag/client.mjs search --base URL --key KEY --kb SLUG --questions FILE --out RUNFILE
-//       -> RUNFILE: <question id> TAB <ms> TAB <id1,...> (document names without ".txt")
+//       -> RUNFILE: <question id> TAB <ms> TAB <id1,...> (document names without ".txt"/".md")
 //
 // One connection, kept alive, one request at a time: search latency is the
 // wall time of one POST .../search, as a user of the API sees it.
@@ -68,7 +69,7 @@ function multipart(files) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function upload() {
-    const names = fs.readdirSync(opt.dir).filter((n) => n.endsWith('.txt')).sort();
+    const names = fs.readdirSync(opt.dir).filter((n) => /\.(txt|md)$/.test(n)).sort();
     const batch = Number(opt.batch || 250);
     let bytes = 0;
     const jobs = [];
@@ -117,7 +118,7 @@ async function search() {
         const r = await api('POST', `/api/v1/knowledge-bases/${opt.kb}/search`, { query: q.question, top_k: 10 });
         const ms = performance.now() - t0;
         if (r.status !== 200) throw new Error(`search answered ${r.status}: ${r.text.slice(0, 300)}`);
-        const ids = r.json.results.map((x) => String(x.document).replace(/\.txt$/, ''));
+        const ids = r.json.results.map((x) => String(x.document).replace(/\.(txt|md)$/, ''));
         fs.writeSync(out, `${q.id}\t${ms.toFixed(4)}\t${ids.join(',')}\n`);
     }
     fs.closeSync(out);

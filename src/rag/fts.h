@@ -59,8 +59,9 @@
 /* Ranking techniques measured for issue 18 (bench/rag/README.md, the
  * ablation table) and left at their neutral values, since none helped both
  * dev sets: BM25F weight of a heading-path word (column 1 of chunks_fts)
- * against a body word (the dev passages have no headings: no effect
- * measurable there); the proximity window of the pair bonus (1: only "a b"
+ * against a body word (the dev passages have no headings; on the spf
+ * fiches rebuilt with theirs, bench/rag/headings.sh, weights 0.5 to 3 move
+ * R@5 by a question or two either way and lower MRR@10 as they grow); the proximity window of the pair bonus (1: only "a b"
  * side by side counts; more: a and b up to that many words apart count
  * 1 / (1 + distance); 2 to 8 cost spf 0.3 point of R@5; LIBREAIR_PROX_REVERSE
  * also counts "b a" with that weight: 0.5 gives spf +0.3, piaf nothing);
