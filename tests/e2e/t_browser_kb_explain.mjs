@@ -3,7 +3,11 @@
 // server: an editor opens a base, asks a question with a typo and a
 // citizen's expression, and each result shows its document, score, excerpt
 // and the question's words it holds, as labels saying how they matched
-// (exact, corrected, synonym). axe finds nothing serious or critical.
+// (exact, corrected, synonym). Then the base's vocabulary of equivalences
+// (item 4) edited from the same page: the provided one shown, the editor's
+// own group saved and found by the tester, a bad line refused with its
+// number and nothing changed, back to the provided one. axe finds nothing
+// serious or critical.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -89,5 +93,56 @@ test('the search tester shows each result with the words it matched and how', as
   await tester.getByRole('button', { name: 'Rechercher' }).click();
   await tester.getByText('Aucun passage trouvé.').waitFor();
   await axeCheck(page, 'search tester, no result');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the base\'s vocabulary is edited from the console and the search follows it', async () => {
+  const voc = page.getByRole('region', { name: 'Équivalences de vocabulaire' });
+  const tester = page.getByRole('region', { name: 'Tester la recherche' });
+  const area = voc.getByLabel('Groupes, un par ligne');
+  // a search, its answer received (the panel may still show the last one)
+  const search = async () => {
+    const answered = page.waitForResponse((r) => r.url().endsWith('/search'));
+    await tester.getByRole('button', { name: 'Rechercher' }).click();
+    await answered;
+  };
+  await voc.getByText(/Le vocabulaire fourni avec LibreAIr s'applique \(groupes : \d+\)\./).waitFor();
+  assert.match(await area.inputValue(), /^carte grise = certificat d'immatriculation/m);
+  await axeCheck(page, 'vocabulary editor');
+
+  // a citizen's word the provided vocabulary lacks: nothing, then found
+  await tester.getByLabel('Question').fill('vignette auto');
+  await search();
+  await tester.getByText('Aucun passage trouvé.').waitFor();
+  await area.fill('\nvignette auto = certificat d\'immatriculation\n');
+  await voc.getByRole('button', { name: 'Enregistrer le vocabulaire' }).click();
+  await voc.getByText('Vocabulaire enregistré (groupes : 1).').waitFor();
+  await voc.getByText(/Vocabulaire propre à cette base \(groupes : 1\), modifié le /).waitFor();
+  assert.equal(await area.inputValue(), 'vignette auto = certificat d\'immatriculation');
+  await search();
+  await tester.getByText('immatriculation.txt').waitFor();
+  const syn = tester.locator('.search-results > li').first().getByRole('listitem');
+  assert.deepEqual(await syn.allTextContents(), ['vignette auto → certificat d\'immatriculation — synonyme']);
+
+  // a group of one expression, on the textarea's third line: refused with
+  // its line, nothing changed
+  await area.fill('vignette auto = certificat d\'immatriculation\n\nmairie\n');
+  await voc.getByRole('button', { name: 'Enregistrer le vocabulaire' }).click();
+  const err = voc.getByRole('alert');
+  await err.waitFor();
+  assert.match(await err.textContent(), /^Ligne 3 : /);
+  const after = await api('GET', '/api/v1/knowledge-bases/etat-civil/synonyms', undefined, editor);
+  assert.deepEqual(after.body.synonyms, [['vignette auto', 'certificat d\'immatriculation']]);
+  await axeCheck(page, 'vocabulary editor, refused line');
+
+  // back to the provided vocabulary, after a confirmation
+  await voc.getByRole('button', { name: 'Revenir au vocabulaire fourni' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirmer' }).click();
+  await voc.getByText('Le vocabulaire fourni s\'applique de nouveau.').waitFor();
+  assert.equal(await voc.getByRole('button', { name: 'Revenir au vocabulaire fourni' }).isVisible(), false);
+  const reset = await api('GET', '/api/v1/knowledge-bases/etat-civil/synonyms', undefined, editor);
+  assert.equal(reset.body.default, true);
+  await search();
+  await tester.getByText('Aucun passage trouvé.').waitFor();
   assert.deepEqual(pageErrors, []);
 });

@@ -775,6 +775,70 @@ function searchTester(slug) {
     h('h3', { id: titleId, text: t('kb.s.title') }), form, out);
 }
 
+// The base's vocabulary of equivalences (issue 18, item 4; GET/PUT/DELETE
+// …/synonyms, docs/knowledge-bases.md): one group per line, its expressions
+// separated by "=". A question that uses one expression of a group also
+// finds the passages that use another, where the base lacks the question's.
+function vocabularyEditor(slug) {
+  const titleId = id('kbvoc');
+  const path = `/api/v1/knowledge-bases/${encodeURIComponent(slug)}/synonyms`;
+  const area = h('textarea', { id: id('kbv'), rows: 8, spellcheck: 'false',
+    'aria-describedby': `${titleId}-help` });
+  const state = h('p', { class: 'hint' });
+  const out = statusLine();
+  const errs = h('div', {});
+  const reset = h('button', { type: 'button', class: 'secondary', text: t('kb.v.reset') });
+  let lines = []; // the textarea's line of each group sent, for the errors
+  const show = (v) => {
+    area.value = v.synonyms.map((g) => g.join(' = ')).join('\n');
+    state.textContent = v.default ? t('kb.v.default', { n: v.synonyms.length })
+      : t('kb.v.own', { n: v.synonyms.length, date: fmtTime(v.updated_at) });
+    reset.hidden = v.default;
+  };
+  const failed = (e) => {
+    const m = /^synonyms\[(\d+)\]/.exec(e?.param || '');
+    errs.append(h('p', { class: 'error', role: 'alert',
+      text: m && lines[Number(m[1])] ? t('kb.v.line', { line: lines[Number(m[1])], msg: errText(e) }) : errText(e) }));
+  };
+  reset.onclick = async () => {
+    clear(errs);
+    if (!(await confirmDialog(t('kb.v.confirmreset')))) return;
+    try {
+      show(await api('DELETE', path));
+      out.textContent = t('kb.v.wasreset');
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const form = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    clear(errs);
+    out.textContent = '';
+    const groups = [];
+    lines = [];
+    area.value.split('\n').forEach((l, i) => {
+      const g = l.split('=').map((x) => x.trim()).filter(Boolean);
+      if (!g.length) return;
+      groups.push(g);
+      lines.push(i + 1);
+    });
+    try {
+      const v = await api('PUT', path, { synonyms: groups });
+      show(v);
+      out.textContent = t('kb.v.saved', { n: v.synonyms.length });
+    } catch (e) {
+      failed(e);
+    }
+  } },
+  h('label', { for: area.id, text: t('kb.v.label') }), area,
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', text: t('kb.v.save') }), reset));
+  const section = h('section', { class: 'card vocab', 'aria-labelledby': titleId },
+    h('h3', { id: titleId, text: t('kb.v.title') }),
+    h('p', { id: `${titleId}-help`, class: 'hint', text: t('kb.v.help') }), state, form, out, errs);
+  api('GET', path).then(show, (e) => { form.hidden = true; failed(e); });
+  return section;
+}
+
 function drawKb(slug, box, token, onChange) {
   const titleId = id('kb');
   const docs = h('div', {});
@@ -906,7 +970,7 @@ function drawKb(slug, box, token, onChange) {
 
   box.append(h('section', { class: 'card', 'aria-labelledby': titleId },
     h('h2', { id: titleId, tabindex: -1, text: t('kb.docs.title', { slug }) }),
-    drop, progress, progressText, files, docs, searchTester(slug)));
+    drop, progress, progressText, files, docs, searchTester(slug), vocabularyEditor(slug)));
   box.querySelector('h2').focus();
   drawDocs();
 }
