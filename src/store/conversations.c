@@ -445,10 +445,11 @@ enum lair_err conv_delete(struct tenant_db *db, const char *id, const struct con
     sqlite3_mutex_enter(m);
     int rc = sqlite3_step(st);
     int changed = sqlite3_changes(h);
+    enum lair_err fail = rc == SQLITE_DONE ? LAIR_OK : db_err(h, rc); /* a full disk: 507 */
     sqlite3_mutex_leave(m);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return LAIR_EDB;
+    if (fail)
+        return fail;
     return changed ? LAIR_OK : LAIR_ENOTFOUND;
 }
 
@@ -471,10 +472,11 @@ enum lair_err conv_rename(struct tenant_db *db, const char *id, const struct con
     sqlite3_mutex_enter(m);
     int rc = sqlite3_step(st);
     int changed = sqlite3_changes(h);
+    enum lair_err fail = rc == SQLITE_DONE ? LAIR_OK : db_err(h, rc); /* a full disk: 507 */
     sqlite3_mutex_leave(m);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return LAIR_EDB;
+    if (fail)
+        return fail;
     return changed ? LAIR_OK : LAIR_ENOTFOUND;
 }
 

@@ -1,7 +1,8 @@
 /* Knowledge bases in the tenant database: the bases, their documents and
  * chunks, the full-text index over the chunks, vectors, and ingestion jobs.
- * Every statement of the knowledge-base module is here (schema v2 in
- * tenant.c; docs/knowledge-bases.md).
+ * The interface of the knowledge-base module: writes in kb.c, reads
+ * (search, synonyms, chunks, vectors) in kb_search.c (schema v2, v5, v7 and
+ * v10 in tenant.c; docs/knowledge-bases.md, docs/internals/store.md).
  *
  * A chunk's id is (knowledge base id << KB_CHUNK_SHIFT) + n, so that a
  * search of one knowledge base is a rowid range of the tenant's one FTS5

@@ -1,5 +1,6 @@
-/* The system database (DATA/system.db): API keys as keyed hashes, and the
- * operator's data. Tenants come in a later migration.
+/* The system database (DATA/system.db): API keys as keyed hashes, tenants
+ * and their limits, and the operator's data (people and sessions:
+ * store/people.h; schema versions: the migration list in system.c).
  *
  * A key reads "lair_<id>_<secret>": the id (12 hex digits) finds the row, the
  * secret (32 random bytes, base64url) is checked against a BLAKE2b hash keyed
@@ -157,7 +158,8 @@ uint64_t sysdb_tenants_version(struct sysdb *s);
 /* The migration list (for tests that migrate from every earlier version). */
 const struct db_migration *sysdb_schema(int *n);
 
-/* The system database handle, for src/store/ modules only (audit). */
+/* The system database handle, for src/store/ modules (audit, people,
+ * snapshot) and the audit log's connection (src/audit/audit.c). */
 struct sqlite3 *sysdb_handle(struct sysdb *s);
 /* The lock that orders this process's use of the handle (store/ modules that
  * run transactions on it: people.c). */

@@ -4,7 +4,7 @@
 # mount). While the server serves and a background client uploads documents
 # without pause, the test fills the file system to its last byte, then sends
 # the writes people make: uploads, key, tenant and knowledge-base creation,
-# chat, erasure. Each must answer 2xx, or 507 with the OpenAI error shape
+# chat, conversation rename, erasure. Each must answer 2xx, or 507 with the OpenAI error shape
 # (503 when saturated) — never a bare 500. Then the space comes back and:
 # the service works again; every upload that was acknowledged (202) ends
 # with all its files indexed, none failed for a transient reason; a tenant
@@ -101,6 +101,9 @@ expect 201 "$EDITOR" POST /api/v1/knowledge-bases '{"slug":"docs","name":"Docume
 chat_body() { jq -cn --arg u "$1" '{model:"conte",user:$u,messages:[{role:"user",content:"Once upon a time"}],max_tokens:8,temperature:0}'; }
 SUBJECT=habitant-plein-42
 for i in 1 2 3; do expect 200 "$ADMIN" POST /v1/chat/completions "$(chat_body "$SUBJECT")"; done
+expect 200 "$ADMIN" GET /api/v1/conversations
+CONV=$(jq -r '.data[0].id' "$WORK/resp")
+[ -n "$CONV" ] && [ "$CONV" != null ] || fail "no conversation listed: $(head -c 300 "$WORK/resp")"
 pass "tmpfs of ${SIZE_MB} MiB mounted as the data directory; tenant, assistant, knowledge base, conversations"
 
 # ---- a client that uploads without pause ----
@@ -178,11 +181,13 @@ refused_or tenant.create 201 "$OP" POST /api/v1/tenants '{"admin_key":true,"slug
 TENANT_REFUSED=$([ "$STATUS" = 201 ] && echo no || echo yes)
 refused_or kb.create 201 "$EDITOR" POST /api/v1/knowledge-bases '{"slug":"autre"}'
 refused_or chat 200 "$ADMIN" POST /v1/chat/completions "$(chat_body "$SUBJECT")"
+refused_or conversation.rename 200 "$ADMIN" PATCH "/api/v1/conversations/$CONV" \
+    '{"title":"Renommée quand le disque est plein, un titre assez long pour écrire une page"}'
 refused_or gdpr.erase 200 "$ADMIN" POST /api/v1/gdpr/erase "{\"subject\":\"$SUBJECT\"}"
 [ "$STATUS" != 200 ] || check '.scrubbed == false or .scrubbed == true' "erasure answer"
 ERASE_FULL=$STATUS
 SUMMARY=""
-for k in key.create tenant.create kb.create chat gdpr.erase; do SUMMARY+="$k ${FULL_STATUS[$k]}, "; done
+for k in key.create tenant.create kb.create chat conversation.rename gdpr.erase; do SUMMARY+="$k ${FULL_STATUS[$k]}, "; done
 expect 200 "$ADMIN" GET /api/v1/knowledge-bases # reads still work
 pass "on the full disk: ${SUMMARY%, } (no 500); reads work"
 
