@@ -26,7 +26,7 @@ enum lair_err eval_gate_check(struct tenant_db *db, const char *assistant, int v
                               json_t *gate, json_t *operator_gate, bool *passed,
                               json_t **report);
 
-/* "pack fr-injection ≥ 100 %" for messages: the requirement in words. */
+/* "pack fr-injection >= 100%" for messages: the requirement in words. */
 void eval_gate_describe(json_t *req, char *out, size_t n);
 
 #endif

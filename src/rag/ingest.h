@@ -181,8 +181,9 @@ void ingest_wait_idle(struct ingest *w);
 /* Job steps that failed on an error (a full disk) and wait to run again,
  * since the worker started. */
 uint64_t ingest_retries(struct ingest *w);
-/* Stops the thread after the file in progress (its transaction commits or
- * never starts) and frees the worker. NULL is fine. */
+/* Stops the thread after the batch in progress (its files are processed and
+ * its transaction commits, or it never starts) and frees the worker. NULL is
+ * fine. */
 void ingest_free(struct ingest *w);
 
 #endif

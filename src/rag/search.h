@@ -78,7 +78,8 @@ struct search_hit {
     size_t text_len;
     double score; /* what hits are ordered by (see above) */
     double bm25;  /* lexical score; 0 when not a lexical match */
-    float cosine; /* NAN when no vector was compared */
+    float cosine; /* NAN when the hit has no vector score: none compared, or
+                   * below SEARCH_COSINE_MIN or outside the candidates */
 };
 
 /* Searches q over the tenant's knowledge bases. OUT: *hits (ARENA: out),

@@ -46,7 +46,8 @@ struct syn_set {
  * vocabulary: `where` gets the JSON path of the fault ("synonyms[3][1]")
  * and `why` an English sentence saying what is wrong (both truncated to
  * their sizes). Rules: an array of at most SYN_GROUPS_MAX groups; a group
- * is an array of 2..SYN_MEMBERS_MAX distinct strings; an expression has
+ * is an array of 2..SYN_MEMBERS_MAX expressions that the analyzer does not
+ * search alike ("mairie" and "Mairies" are one); an expression has
  * 1..SYN_EXPR_MAX bytes, no control character, and 1..SYN_EXPR_WORDS_MAX
  * searchable words (not only stop words or question words). LAIR_ENOMEM. */
 enum lair_err syn_set_from_json(const json_t *v, struct analyzer *a, struct syn_set **out,
