@@ -62,7 +62,8 @@ void audit_head_note(const char *scope, int64_t seq, const unsigned char hash[AU
         memcpy(W.heads[i].hash, hash, AUDIT_HASH_LEN);
         W.heads[i].dirty = true;
     } else if (i == W.n) {
-        W.failures++; /* a table that full is a bug; said once by the counter */
+        /* a table that full is a bug; said once by the counter */
+        __atomic_add_fetch(&W.failures, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&W.mu);
 }

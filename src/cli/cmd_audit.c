@@ -168,6 +168,15 @@ static int do_verify(struct audit_log *l, const struct opts *o, const char *what
                     lair_err_msg(e));
             return 1;
         }
+        /* a check against nothing is no check: the wrong file, another
+         * tenant's, or a server that never wrote this log's heads there */
+        if (n_heads == 0 && rep.events > 0) {
+            fprintf(stderr,
+                    "libreair audit: %s holds no head of %s: nothing to check the chain against "
+                    "(the server writes them with --audit-heads-file or to syslog)\n",
+                    o->against, what);
+            return 1;
+        }
     }
     if (o->json) {
         json_t *v = audit_report_json(&rep);

@@ -29,7 +29,13 @@ grep -q 'audit-head system ' "$HEADS" || fail "no head of the operator's chain w
 [ "$(stat -c %a "$HEADS")" = 600 ] || fail "heads file mode $(stat -c %a "$HEADS")"
 out=$("$BIN" audit verify --data "$WORK/data" --tenant ville --against "$HEADS") || fail "verify: $out"
 grep -q 'written outside match' <<<"$out" || fail "verify did not use the heads: $out"
-pass "every chain's head goes to the heads file; verify --against agrees"
+# a file without this log's heads checks nothing: refused, not "ok"
+grep -v 'tenant:ville' "$HEADS" >"$WORK/other-heads"
+if out=$("$BIN" audit verify --data "$WORK/data" --tenant ville --against "$WORK/other-heads" 2>&1); then
+    fail "verify --against a file without the tenant's heads passed: $out"
+fi
+grep -q 'holds no head of' <<<"$out" || fail "verify --against nothing: $out"
+pass "every chain's head goes to the heads file; verify --against agrees, and refuses a file without the log's heads"
 
 # a copy of the whole data directory as it is now
 kill "$SERVER_PID"
