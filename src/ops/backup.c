@@ -599,7 +599,8 @@ enum lair_err backup_verify(const char *dir, ops_note_fn note, void *ctx, json_t
     free(text);
     if (!m || strcmp(jstr(m, "format"), BACKUP_FORMAT)) {
         json_decref(m);
-        return ops_fail(err, LAIR_ECHECKSUM, "%s: not a LibreAIr backup manifest", path);
+        problem(&v, "%s: not a LibreAIr backup manifest", path); /* noted, like the others */
+        return LAIR_ECHECKSUM;
     }
     json_int_t fv = json_integer_value(json_object_get(m, "format_version"));
     if (fv < 1 || fv > BACKUP_FORMAT_VERSION) {

@@ -190,6 +190,11 @@ echo stray >"$WORK/bk-missing/stray"
 if "$BIN" backup verify "$WORK/bk-missing" >"$WORK/missing.out" 2>&1; then fail "verify missed a missing file"; fi
 grep -q 'tenants/ville-b/tenant.db: missing' "$WORK/missing.out" || fail "missing: $(cat "$WORK/missing.out")"
 grep -q 'stray: not listed' "$WORK/missing.out" || fail "unlisted: $(cat "$WORK/missing.out")"
+# a manifest that is not one: said, not only "does not verify"
+cp -a "$WORK/bk-canary" "$WORK/bk-notmanifest"
+echo '{"format":"something else"}' >"$WORK/bk-notmanifest/manifest.json"
+if "$BIN" backup verify "$WORK/bk-notmanifest" >"$WORK/nm.out" 2>&1; then fail "verify took another manifest"; fi
+grep -q 'manifest.json: not a LibreAIr backup manifest' "$WORK/nm.out" || fail "not a manifest: $(cat "$WORK/nm.out")"
 if "$BIN" restore --from "$WORK/bk-bad" --data "$WORK/restored-bad" >/dev/null 2>&1; then
     fail "restore took a damaged backup"
 fi
