@@ -116,7 +116,7 @@ int cmd_upstream(int argc, char **argv); /* upstream list|check */
 
 /* --data DIR, else $LIBREAIR_DATA, else ./data. BORROWED. */
 const char *cli_data_dir(const char *flag);
-/* True when arg is -h or --help. */
+/* True when arg is -h, --help or help. */
 int cli_is_help(const char *arg);
 
 #endif

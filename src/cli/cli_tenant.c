@@ -1,6 +1,7 @@
 /* Opening a tenant's database straight from the data directory, for the
- * commands that work on one tenant (assistant, kb, gdpr): one place for the
- * messages a user sees when the directory or the tenant is wrong. */
+ * commands that work on one tenant (assistant, kb, gdpr, eval, chat --tenant):
+ * one place for the messages a user sees when the directory or the tenant is
+ * wrong. */
 #include <stdio.h>
 #include <string.h>
 

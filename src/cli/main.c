@@ -20,7 +20,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the HTTP server"},
     {"chat", cmd_chat, "chat with a model or assistant from the terminal (streaming)"},
     {"model", cmd_model, "inspect (info) or download (pull) a GGUF model"},
-    {"tenant", cmd_tenant, "create, list or delete tenants (organisations)"},
+    {"tenant", cmd_tenant, "create, list, show, set, delete, export or import tenants"},
     {"key", cmd_key, "create, list or revoke API keys"},
     {"audit", cmd_audit, "verify or list the tamper-evident audit log"},
     {"assistant", cmd_assistant, "create or update (apply), export and list assistants"},

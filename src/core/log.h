@@ -14,9 +14,10 @@ void log_set_level(enum log_level l);
 
 /* A second line of defence for personal data: when set, the message part of
  * every line (not the time, level and module) goes through fn, which writes
- * at most cap - 1 bytes and a NUL into out and returns the length. The GDPR
- * module's pii_mask_to (gdpr/pii.h) fits: main() installs it, since core
- * depends on nothing. NULL removes the filter. Set it before threads start. */
+ * at most cap - 1 bytes and a NUL into out and returns the length. main()
+ * installs the GDPR module's gdpr_log_filter (gdpr/policy.h, over
+ * pii_mask_to), since core depends on nothing. NULL removes the filter. Set
+ * it before threads start. */
 typedef size_t (*log_filter_fn)(const char *msg, size_t len, char *out, size_t cap);
 void log_set_filter(log_filter_fn fn);
 void log_msg(enum log_level l, const char *mod, const char *fmt, ...)

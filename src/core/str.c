@@ -182,7 +182,8 @@ bool utf8_valid(const char *s, size_t len)
 size_t utf8_complete_prefix(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    /* Look back at most 3 bytes for the start of a sequence. */
+    /* Look back over at most 4 continuation bytes for the start of a
+     * sequence (a character has 3 at most: a 4th shows an invalid run). */
     size_t back = 0;
     while (back < 4 && back < len && (p[len - 1 - back] & 0xC0) == 0x80)
         back++;

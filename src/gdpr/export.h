@@ -2,9 +2,10 @@
  * as one JSON document (docs/gdpr.md gives its shape):
  *
  *   {"object":"gdpr.export","tenant","subject","subject_token","generated_at",
- *    "conversations":[{"id","assistant","key_id","created_at","updated_at",
+ *    "conversations":[{"id","title","assistant","key_id","created_at","updated_at",
  *        "messages":[{"role","content","created_at","usage"?}],
  *        "pseudonyms":[{"placeholder","type","value"}],
+ *        "feedback":[{"message_id","rating","comment","created_at"}],
  *        "usage":{"prompt_tokens","completion_tokens","cached_tokens"}}],
  *    "pseudonyms_without_conversation":[{"conversation_id","placeholder","type","value"}],
  *    "usage":{"conversations","messages","prompt_tokens","completion_tokens","cached_tokens"},

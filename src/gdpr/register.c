@@ -100,24 +100,33 @@ static json_t *data_subjects(const struct assistant *a)
     return v;
 }
 
-static json_t *retention(const struct assistant *a, int64_t tenant_days)
+/* The purge (gdpr/retention.c) follows the published version's
+ * retention_days: an assistant never published (its draft's conversations,
+ * made by editors trying it) follows the organisation's. */
+static json_t *retention(const struct assistant *a, bool published, int64_t tenant_days)
 {
     char b[300];
-    if (a->retention_days > 0) {
+    if (published && a->retention_days > 0) {
         snprintf(b, sizeof(b), "%d jours après le dernier échange (réglage de l'assistant)",
                  a->retention_days);
         return json_pack("{s:i, s:s, s:s}", "days", a->retention_days, "source", "assistant",
                          "text", b);
     }
+    char later[120] = "";
+    if (!published && a->retention_days > 0)
+        snprintf(later, sizeof(later), " ; à sa publication, %d jours (réglage de l'assistant)",
+                 a->retention_days);
     if (tenant_days > 0) {
-        snprintf(b, sizeof(b), "%lld jours après le dernier échange (réglage de l'organisation)",
-                 (long long)tenant_days);
+        snprintf(b, sizeof(b), "%lld jours après le dernier échange (réglage de l'organisation)%s",
+                 (long long)tenant_days, later);
         return json_pack("{s:I, s:s, s:s}", "days", (json_int_t)tenant_days, "source", "tenant",
                          "text", b);
     }
-    return json_pack("{s:n, s:s, s:s}", "days", "source", "none", "text",
-                     "aucune durée fixée : conservé jusqu'à suppression ou effacement (à "
-                     "compléter : fixer retention_days)");
+    snprintf(b, sizeof(b),
+             "aucune durée fixée : conservé jusqu'à suppression ou effacement (à compléter : "
+             "fixer retention_days)%s",
+             later);
+    return json_pack("{s:n, s:s, s:s}", "days", "source", "none", "text", b);
 }
 
 /* Backups hold the conversations too, for as long as the operator keeps
@@ -212,8 +221,8 @@ static json_t *processing(const struct gdpr_register_assistant *ra,
         a->pii == PII_MASK           ? "mask"
         : a->pii == PII_PSEUDONYMISE ? "pseudonymise"
                                      : "keep",
-        "retention", retention(a, in->tenant_retention_days), "recipients", recipients(a, in),
-        "recipients_text", model, "transfers_outside_eu",
+        "retention", retention(a, ra->published, in->tenant_retention_days), "recipients",
+        recipients(a, in), "recipients_text", model, "transfers_outside_eu",
         in->n_outbound ? "à vérifier pour chaque destination" : "aucun", "security_measures",
         security(a, in), "backups", backups(in));
 }

@@ -61,11 +61,11 @@
  * dev sets: BM25F weight of a heading-path word (column 1 of chunks_fts)
  * against a body word (the dev passages have no headings; on the spf
  * fiches rebuilt with theirs, bench/rag/headings.sh, weights 0.5 to 3 move
- * R@5 by a question or two either way and lower MRR@10 as they grow); the proximity window of the pair bonus (1: only "a b"
- * side by side counts; more: a and b up to that many words apart count
- * 1 / (1 + distance); 2 to 8 cost spf 0.3 point of R@5; LIBREAIR_PROX_REVERSE
- * also counts "b a" with that weight: 0.5 gives spf +0.3, piaf nothing);
- * and RM3-style
+ * R@5 by a question or two either way and lower MRR@10 as they grow); the
+ * proximity window of the pair bonus (1: only "a b" side by side counts;
+ * more: a and b up to that many words apart count 1 / (1 + distance); 2 to
+ * 8 cost spf 0.3 point of R@5; LIBREAIR_PROX_REVERSE also counts "b a" with
+ * that weight: 0.5 gives spf +0.3, piaf nothing); and RM3-style
  * pseudo-relevance feedback: the FTS_PRF_TERMS terms most probable in the
  * FTS_PRF_DOCS best passages (P(t|D) weighted by each passage's share of
  * the scores, terms of two passages or more), added with at most

@@ -363,9 +363,9 @@ size_t spell_suggest(const struct spell *sp, const char *term, size_t len, unsig
 /* The letters tried where one is inserted or replaced: French's, with its
  * accents (œ and æ are expanded by the analyzer: not needed). */
 static const utf8proc_int32_t ALPHABET[] = {
-    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
-    't', 'u', 'v', 'w', 'x', 'y', 'z', 0xe0, 0xe2, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xee, 0xef, 0xf4,
-    0xf9, 0xfb, 0xfc};
+    'a',  'b',  'c',  'd',  'e',  'f',  'g',  'h',  'i',  'j',  'k',  'l',  'm',
+    'n',  'o',  'p',  'q',  'r',  's',  't',  'u',  'v',  'w',  'x',  'y',  'z',
+    0xe0, 0xe2, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xee, 0xef, 0xf4, 0xf9, 0xfb, 0xfc};
 #define N_ALPHABET (sizeof(ALPHABET) / sizeof(ALPHABET[0]))
 
 /* Keeps cand in out[0..*n) (at most max, most frequent first), unless it

@@ -778,6 +778,25 @@ static void test_register(void **state)
     buf_release(&md);
     buf_release(&html);
     json_decref(reg);
+    /* never published: the purge follows the organisation's retention (it
+     * reads published versions only), and the register says so */
+    ra.published = false;
+    in.tenant_retention_days = 30;
+    reg = gdpr_register_json(&in);
+    p = json_array_get(json_object_get(reg, "processings"), 0);
+    json_t *r = json_object_get(p, "retention");
+    assert_int_equal(json_integer_value(json_object_get(r, "days")), 30);
+    assert_string_equal(json_string_value(json_object_get(r, "source")), "tenant");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(r, "text")), "à sa publication, 90 jours"));
+    json_decref(reg);
+    in.tenant_retention_days = 0;
+    reg = gdpr_register_json(&in);
+    r = json_object_get(
+        json_object_get(json_array_get(json_object_get(reg, "processings"), 0), "retention"),
+        "days");
+    assert_true(json_is_null(r));
+    json_decref(reg);
     assistant_release(&a);
     json_decref(spec);
 

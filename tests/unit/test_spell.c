@@ -22,8 +22,9 @@ static const char *const docs[] = {
     /* 3 */ "La carte grise, ou certificat d'immatriculation, se demande en ligne.",
     /* 4 */ "Le mariage civil est célébré à la mairie.",
     /* 5 */ "La naissence du projet : un document qui écrit mal ce mot, une fois.",
-    /* 6 */ "Rembourser son crédit immobilier par anticipation : les indemnités, "
-            "la scolarité.",
+    /* 6 */
+    "Rembourser son crédit immobilier par anticipation : les indemnités, "
+    "la scolarité.",
 };
 
 struct fixture {
@@ -306,9 +307,8 @@ static void test_typed_word_corrections(void **state)
     }
     assert_int_equal(spell_suggest_word(f->spell, f->an, str_c("anticipaion"), c, 0), 0);
     /* too long, too short, not UTF-8: nothing */
-    assert_int_equal(spell_suggest_word(f->spell, f->an,
-                                        str_c("anticipaionanticipaionanticipaion"), c, 3),
-                     0);
+    assert_int_equal(
+        spell_suggest_word(f->spell, f->an, str_c("anticipaionanticipaionanticipaion"), c, 3), 0);
     assert_int_equal(spell_suggest_word(f->spell, f->an, str_c("a"), c, 3), 0);
     assert_int_equal(spell_suggest_word(f->spell, f->an, (struct str){"ant\xff\xfeion", 9}, c, 3),
                      0);
