@@ -1,5 +1,6 @@
 /* The table of refusals being counted (refusals.h): a fixed array of kinds
- * searched by hash, one mutex, no allocation after refusals_new. */
+ * scanned in order (each entry's hash compared first), one mutex, no
+ * allocation after refusals_new. */
 #include "audit/refusals.h"
 
 #include <pthread.h>

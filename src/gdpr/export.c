@@ -203,18 +203,6 @@ static enum lair_err audit_events(struct tenant_db *db, const char *token, const
     return LAIR_OK;
 }
 
-/* True when an erasure of subject is pending (requested, not complete). */
-static enum lair_err erasure_pending(struct tenant_db *db, const char *subject, bool *out)
-{
-    struct gdpr_pending rows[16];
-    size_t n;
-    *out = false;
-    enum lair_err e = gdpr_store_pending_list(db, rows, 16, &n);
-    for (size_t i = 0; !e && i < n; i++)
-        if (!strcmp(rows[i].subject, subject))
-            *out = true;
-    return e;
-}
 
 static enum lair_err write_head(struct exporter *x, struct tenant_db *db, const char *subject,
                                 const char *token)
@@ -250,7 +238,7 @@ static enum lair_err write_tail(struct exporter *x, struct tenant_db *db, const 
                                    (json_int_t)x->completion, "cached_tokens",
                                    (json_int_t)x->cached))) ||
         (e = audit_events(db, token, subject, &events)) || (e = put(x, ",\"audit\":")) ||
-        (e = put_json(x, events)) || (e = erasure_pending(db, subject, &pending)))
+        (e = put_json(x, events)) || (e = gdpr_store_pending_has(db, subject, &pending)))
         return e;
     return put(x, pending ? ",\"erasure_pending\":true}" : ",\"erasure_pending\":false}");
 }

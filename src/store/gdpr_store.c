@@ -324,6 +324,21 @@ enum lair_err gdpr_store_pending_list(struct tenant_db *db, struct gdpr_pending 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
 }
 
+enum lair_err gdpr_store_pending_has(struct tenant_db *db, const char *subject, bool *pending)
+{
+    *pending = false;
+    sqlite3_stmt *st;
+    enum lair_err e =
+        prepare(tenant_db_handle(db), "SELECT 1 FROM gdpr_pending WHERE subject = ?1 LIMIT 1", &st);
+    if (e)
+        return e;
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *pending = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LAIR_OK : LAIR_EDB;
+}
+
 #define OF_SUBJECT "(SELECT id FROM conversations WHERE subject = ?1)"
 
 static enum lair_err erase_tx(sqlite3 *h, void *arg)

@@ -119,6 +119,9 @@ enum lair_err gdpr_store_pending_add(struct tenant_db *db, const char *subject, 
 /* Pending erasures, oldest first, at most max. OUT: out[0..*n). */
 enum lair_err gdpr_store_pending_list(struct tenant_db *db, struct gdpr_pending *out, size_t max,
                                       size_t *n);
+/* Whether an erasure of subject is pending, however many others are.
+ * OUT: *pending. */
+enum lair_err gdpr_store_pending_has(struct tenant_db *db, const char *subject, bool *pending);
 /* Deletes, in one transaction, every conversation of p->subject with its
  * messages, feedback (ON DELETE CASCADE) and pseudonyms (and the subject's
  * pseudonyms left without a conversation), and marks p erased with the counts. Nothing happens when p

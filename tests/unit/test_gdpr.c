@@ -695,6 +695,21 @@ static void test_export(void **state)
     assert_false(json_is_true(json_object_get(doc, "erasure_pending")));
     json_decref(doc);
 
+    /* a pending erasure is reported however many others wait before it
+     * (the export used to look at the first 16 only) */
+    struct gdpr_pending pend;
+    for (int i = 0; i < 20; i++) {
+        char who[32];
+        snprintf(who, sizeof(who), "waiting-%02d", i);
+        assert_int_equal(gdpr_store_pending_add(v.db, who, "sh_x", "0123456789ab", &pend), LAIR_OK);
+    }
+    doc = export_json(&v, "waiting-19");
+    assert_true(json_is_true(json_object_get(doc, "erasure_pending")));
+    json_decref(doc);
+    doc = export_json(&v, "waiting-20");
+    assert_false(json_is_true(json_object_get(doc, "erasure_pending")));
+    json_decref(doc);
+
     /* an unknown subject: an empty document, not an error */
     doc = export_json(&v, "nobody");
     assert_int_equal(json_array_size(json_object_get(doc, "conversations")), 0);
