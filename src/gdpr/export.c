@@ -203,7 +203,6 @@ static enum lair_err audit_events(struct tenant_db *db, const char *token, const
     return LAIR_OK;
 }
 
-
 static enum lair_err write_head(struct exporter *x, struct tenant_db *db, const char *subject,
                                 const char *token)
 {
