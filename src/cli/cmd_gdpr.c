@@ -187,8 +187,8 @@ static int cmd_erase(int argc, char **argv)
                (long long)r.counts.conversations, (long long)r.counts.messages,
                (long long)r.counts.pseudonyms, r.token,
                r.scrubbed ? ""
-                          : "; scrub deferred: a reader holds the database, run "
-                            "'libreair gdpr purge' later");
+                          : "; scrub deferred (a reader holds the database, or no room to "
+                            "write): run 'libreair gdpr purge' later");
     close_handle(&h);
     return e ? 1 : 0;
 }
