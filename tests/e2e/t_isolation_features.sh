@@ -29,7 +29,7 @@ kb() { # KEY SLUG FILE TEXT
     done
     fail "ingestion in $2"
 }
-kb "$A" docs a1.txt "La fleur zygomorphe pousse dans le jardin botanique de la mairie."
+kb "$A" docs a1.txt "La fleur zygomorphe pousse dans le jardin botanique de la mairie, semée par anticipation."
 kb "$A" docs2 a2.txt "La déchetterie ouvre le samedi."
 kb "$B" docs b1.txt "La cantine scolaire ouvre à midi."
 kb "$B" docs2 b2.txt "La piscine ferme le lundi."
@@ -41,7 +41,13 @@ jq -e '[.results[].matches[]? | select(.as == "corrected")] | length >= 1' "$WOR
 as "$B" POST /api/v1/knowledge-bases/docs/search '{"query":"zygomorfe","explain":true}'; need 200 "B search"
 jq -e '(.results | length) == 0' "$WORK/resp" >/dev/null || fail "B found something for A's word: $(cat "$WORK/resp")"
 grep -q zygomorphe "$WORK/resp" && fail "B's search answer names A's word"
-pass "the spelling suggester corrects towards a tenant's own words only"
+# the typed word's variants (a typo in the ending) look in the tenant's own vocabulary too
+as "$A" POST /api/v1/knowledge-bases/docs/search '{"query":"anticipaion","explain":true}'; need 200 "A search"
+jq -e '[.results[].matches[]? | select(.as == "corrected" and .matched == "anticipation")] | length == 1' "$WORK/resp" >/dev/null ||
+    fail "A's own typo in an ending is corrected (the control): $(cat "$WORK/resp")"
+as "$B" POST /api/v1/knowledge-bases/docs/search '{"query":"anticipaion","explain":true}'; need 200 "B search"
+jq -e '(.results | length) == 0' "$WORK/resp" >/dev/null || fail "B found something for A's word: $(cat "$WORK/resp")"
+pass "the spelling suggester corrects towards a tenant's own words only (term neighbours and typed-word variants)"
 
 # ---- synonyms, dashboards, feedback, GDPR lookups, evaluations: B reaches none of A's ----
 as "$A" PUT /api/v1/knowledge-bases/docs/synonyms '{"synonyms":[["zygomorphe","fleur rare"]]}'
