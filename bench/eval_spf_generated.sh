@@ -19,6 +19,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/lib.sh"
 LAIR=${LAIR_BUILD:-$root/build}/libreair
 SHARED=${LAIR_SHARED:-$root/../shared}
 OUT=$root/bench/out/eval-spf
@@ -59,12 +60,7 @@ log "ingested in $(echo "$(date +%s.%N) - $t0" | bc) s"
 "$LAIR" serve --listen 127.0.0.1:0 --model "default=$SHARED/models/stories260K.gguf" >"$OUT/server.out" 2>"$OUT/server.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-    grep -q '^libreair: ready' "$OUT/server.out" && break
-    kill -0 "$pid" 2>/dev/null || die "serve exited: $(tail -c 300 "$OUT/server.log")"
-    sleep 0.1
-done
-URL=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.out")
+URL=$(lair_wait_ready "$OUT/server.out" "$pid") || die "serve did not become ready: $(tail -c 300 "$OUT/server.log")"
 api() { # METHOD PATH [BODY] -> body on stdout; fails on a non-2xx
     curl -sS -f -X "$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
         ${3:+--data-binary "$3"} "$URL$2"

@@ -38,6 +38,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/bench/lib.sh"
 BUILD=${LAIR_BUILD:-$root/build}
 SHARED=${LAIR_SHARED:-$root/../shared}
 # Xapian's best configuration on the dev questions (bench/rag/xapian_tune.sh,
@@ -119,14 +120,8 @@ start_lair() { # extra serve arguments...
     printf '%s\n' "${LAIR_ENV:+$LAIR_ENV }$LAIR serve --data $data --listen 127.0.0.1:0 $*" >>"$cmds"
     env -u LIBREAIR_MODEL ${LAIR_ENV:-} "$LAIR" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$OUT/server.out" 2>>"$OUT/server.log" &
     pid=$!
-    base=
-    for _ in $(seq 1 600); do
-        kill -0 "$pid" 2>/dev/null || die "libreair serve exited: $(tail -c 300 "$OUT/server.log")"
-        [ -z "$base" ] && base=$(sed -n 's/^libreair: listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.out")
-        grep -q '^libreair: ready' "$OUT/server.out" && break
-        sleep 0.1
-    done
-    [ -n "$base" ] || die "libreair serve printed no address"
+    base=$(lair_wait_ready "$OUT/server.out" "$pid") ||
+        die "libreair serve did not become ready: $(tail -c 300 "$OUT/server.log")"
 }
 start_lair
 # CPU accounting, to tell a quiet measurement from a noisy one (as in
