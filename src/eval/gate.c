@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/run.h"
+#include "eval/suite.h"
 #include "store/evals.h"
 #include "core/banned.h"
 
@@ -19,17 +21,38 @@ void eval_gate_describe(json_t *req, char *out, size_t n)
 struct newest {
     const char *kind, *name;
     int version;
-    int64_t id; /* 0 until found */
+    int suite_version; /* the suite's current version, the pack's revision */
+    int64_t id;        /* 0 until found */
 };
 
-/* The list is newest first: the first finished run of the suite against the
- * version is the one that counts. */
+/* The list is newest first: the first finished run of the suite as it is
+ * now against the version is the one that counts (a run of an earlier
+ * version of the suite, before cases were added, does not). */
 static void find_run(void *arg, const struct eval_run_info *r)
 {
     struct newest *w = arg;
     if (!w->id && r->assistant_version == w->version && !strcmp(r->kind, w->kind) &&
-        !strcmp(r->suite, w->name) && !strcmp(r->state, "done"))
+        !strcmp(r->suite, w->name) && r->suite_version == w->suite_version &&
+        !strcmp(r->state, "done"))
         w->id = r->id;
+}
+
+/* The current version of the suite (the pack's revision). LAIR_ENOTFOUND
+ * when there is none. */
+static enum lair_err current_version(struct tenant_db *db, const char *assistant,
+                                     const struct newest *w, int *version)
+{
+    if (!strcmp(w->kind, "pack")) {
+        struct eval_suite s;
+        enum lair_err e = eval_load(db, assistant, NULL, w->name, &s, version);
+        if (!e)
+            eval_suite_release(&s);
+        return e;
+    }
+    char *spec = NULL;
+    enum lair_err e = evals_suite_get(db, assistant, w->name, 0, &spec, version);
+    free(spec);
+    return e;
 }
 
 static json_t *failure(const char *what, const char *reason, int64_t run)
@@ -44,19 +67,25 @@ static enum lair_err check_one(struct tenant_db *db, const char *assistant, int 
 {
     char what[128], reason[256];
     eval_gate_describe(req, what, sizeof(what));
-    struct newest w = {json_object_get(req, "suite") ? "suite" : "pack", NULL, version, 0};
+    struct newest w = {.kind = json_object_get(req, "suite") ? "suite" : "pack", .version = version};
     w.name = json_string_value(json_object_get(req, w.kind));
     *fail = NULL;
     if (!w.name)
         return LAIR_EINVAL;
-    enum lair_err e = evals_run_list(db, assistant, 0, find_run, &w);
-    if (e)
+    enum lair_err e = current_version(db, assistant, &w, &w.suite_version);
+    if (e == LAIR_ENOTFOUND) {
+        snprintf(reason, sizeof(reason), "the %s %s does not exist: write it, or change the gate",
+                 w.kind, w.name);
+        *fail = failure(what, reason, 0);
+        return *fail ? LAIR_OK : LAIR_ENOMEM;
+    }
+    if (e || (e = evals_run_list(db, assistant, 0, find_run, &w)))
         return e;
     if (!w.id) {
         snprintf(reason, sizeof(reason),
-                 "no finished run of %s %s against version %d: run it (libreair eval run, or "
-                 "POST /api/v1/assistants/%s/eval-runs)",
-                 w.kind, w.name, version, assistant);
+                 "no finished run of %s %s (version %d, its current one) against version %d: run "
+                 "it (libreair eval run, or POST /api/v1/assistants/%s/eval-runs)",
+                 w.kind, w.name, w.suite_version, version, assistant);
         *fail = failure(what, reason, 0);
         return *fail ? LAIR_OK : LAIR_ENOMEM;
     }

@@ -4,7 +4,8 @@
  * tenant (serve --publish-gate). Each requirement names a suite of the
  * assistant or a red-team pack, a minimum pass rate (default 1) and
  * optional minimums per category; it is met by the newest finished run
- * ("done") of that suite or pack against the version being published.
+ * ("done") of that suite or pack, at its current version (a pack: its
+ * revision), against the version being published.
  * docs/evaluation.md says how an editor meets it. */
 #ifndef LAIR_EVAL_GATE_H
 #define LAIR_EVAL_GATE_H

@@ -101,3 +101,31 @@ jq -e '.error.code == "evaluation_required"' "$WORK/resp" >/dev/null || fail "$(
 publish '{"version": 1}'
 [ "$STATUS" = 200 ] || fail "version 1 (which has its runs) again: $STATUS $(cat "$WORK/resp")"
 pass "each version needs its own run; an evaluated version can be published again"
+
+# ---- a run of an earlier version of the suite does not count ----
+# the draft (v2) passes the suite as it is, and the operator's pack
+"$BIN" eval run --tenant ville --assistant etat-civil --draft --suite base --model "default=$STORIES" \
+    >"$WORK/run4" 2>&1 || fail "the model run of v2 should pass: $(cat "$WORK/run4")"
+"$BIN" eval run --tenant ville --assistant etat-civil --draft --pack fr-hors-sujet >/dev/null 2>&1 || true
+# then a case is added to the suite (its version 2): that run no longer counts
+jq '.cases += [{"id": "dechets", "category": "faits", "question": "Quand la déchetterie est-elle ouverte ?",
+                "expect": {"sources": ["dechets.txt"]}}]' "$WORK/base.json" >"$WORK/base2.json"
+"$BIN" eval apply --tenant ville --assistant etat-civil "$WORK/base2.json" >/dev/null
+publish
+[ "$STATUS" = 409 ] || fail "published on a run of the suite's earlier version: $STATUS $(cat "$WORK/resp")"
+jq -e '.error.code == "evaluation_required" and
+       any(.error.gate[]; .requirement == "suite base >= 100%" and
+           (.reason | test("no finished run of suite base \\(version 2, its current one\\) against version 2")))' \
+    "$WORK/resp" >/dev/null || fail "409 body for an earlier suite version: $(cat "$WORK/resp")"
+"$BIN" eval run --tenant ville --assistant etat-civil --draft --suite base --model "default=$STORIES" \
+    >"$WORK/run5" 2>&1 || fail "the model run of the new suite should pass: $(cat "$WORK/run5")"
+publish
+[ "$STATUS" = 200 ] || fail "publish after a run of the suite as it is: $STATUS $(cat "$WORK/resp")"
+# a gate naming a suite that does not exist cannot be met
+jq '.publish_gate = [{"suite": "absente"}]' "$WORK/ec2.json" >"$WORK/ec3.json"
+"$BIN" assistant apply --tenant ville "$WORK/ec3.json" >/dev/null
+publish
+[ "$STATUS" = 409 ] || fail "published with a gate naming no suite: $STATUS"
+jq -e 'any(.error.gate[]; .reason | test("the suite absente does not exist"))' "$WORK/resp" >/dev/null ||
+    fail "409 body for a missing suite: $(cat "$WORK/resp")"
+pass "a run of an earlier version of the suite does not count; a gate naming a missing suite cannot be met"
