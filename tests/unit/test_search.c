@@ -400,6 +400,29 @@ static void test_search_synonyms(void **state)
     n = run(ta, "papiers de la voiture", vh, 1, 5, 0, NULL, &a, &h);
     assert_true(n >= 1);
     assert_int_equal(h[0].document_id, d_cert);
+    /* compiled vocabularies are kept between searches: a change within the
+     * same second still applies at the next search, and back */
+    assert_int_equal(kb_synonyms_set(ta, "vehicules",
+                                     "[[\"vignette auto\", \"certificat d'immatriculation\"]]"),
+                     LAIR_OK);
+    assert_int_equal(run(ta, "papiers de la voiture", vh, 1, 5, 0, NULL, &a, &h), 0);
+    assert_int_equal(run(ta, "vignette auto", vh, 1, 5, 0, NULL, &a, &h), 1);
+    assert_int_equal(kb_synonyms_set(ta, "vehicules",
+                                     "[[\"papiers de la voiture\", "
+                                     "\"certificat d'immatriculation\"]]"),
+                     LAIR_OK);
+    assert_int_equal(run(ta, "vignette auto", vh, 1, 5, 0, NULL, &a, &h), 0);
+    assert_int_equal(run(ta, "papiers de la voiture", vh, 1, 5, 0, NULL, &a, &h), 1);
+    /* more vocabularies than the cache holds (32): each search still uses
+     * the one stored now */
+    for (int i = 0; i < 40; i++) {
+        char v[160], q[64];
+        snprintf(v, sizeof(v), "[[\"mot%c%c special\", \"certificat d'immatriculation\"]]",
+                 'a' + i / 26, 'a' + i % 26);
+        assert_int_equal(kb_synonyms_set(ta, "vehicules", v), LAIR_OK);
+        snprintf(q, sizeof(q), "mot%c%c special", 'a' + i / 26, 'a' + i % 26);
+        assert_int_equal(run(ta, q, vh, 1, 5, 0, NULL, &a, &h), 1);
+    }
     char *json;
     int64_t at;
     assert_int_equal(kb_synonyms_get(ta, "vehicules", &json, &at), LAIR_OK);
