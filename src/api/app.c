@@ -118,7 +118,9 @@ enum lair_err api_parse_body(struct http_req *rq, json_t **out)
 {
     char msg[256];
     enum lair_err e = json_parse_object(http_body(rq), out, msg, sizeof(msg));
-    if (e) /* out of memory keeps its own code (a 500, not the client's fault) */
-        return http_fail(rq, e, NULL, e == LAIR_ENOMEM ? NULL : "invalid_json", "%s", msg);
+    if (e == LAIR_ENOMEM) /* keeps its own code: a 500, not the client's fault */
+        return http_fail(rq, e, NULL, NULL, "%s", msg);
+    if (e)
+        return http_fail(rq, e, NULL, "invalid_json", "%s", msg);
     return LAIR_OK;
 }
