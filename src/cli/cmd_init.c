@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,22 +24,29 @@ static void usage(FILE *f)
                "                   nothing is initialised). The key is then printed nowhere.\n");
 }
 
-/* Writes all of key and a newline to fd, then flushes it to disk. */
+/* Writes all of key and a newline to fd, then flushes it to disk. The copy
+ * of the key made here is wiped on the way out. */
 static int write_key(int fd, const char *key)
 {
     char line[KEY_TEXT_MAX + 2];
-    int n = snprintf(line, sizeof(line), "%s\n", key);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return -1;
-    for (size_t off = 0; off < (size_t)n;) {
+    int n = snprintf(line, sizeof(line), "%s\n", key), rc = 0;
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        rc = -1;
+        errno = EOVERFLOW; /* the caller reports errno */
+    }
+    for (size_t off = 0; rc == 0 && off < (size_t)n;) {
         ssize_t w = write(fd, line + off, (size_t)n - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
-        off += (size_t)w;
+            rc = -1;
+        else
+            off += (size_t)w;
     }
-    return fsync(fd);
+    int saved = errno;
+    sodium_memzero(line, sizeof(line));
+    errno = saved;
+    return rc ? rc : fsync(fd);
 }
 
 int cmd_init(int argc, char **argv)
@@ -117,9 +125,12 @@ int cmd_init(int argc, char **argv)
     }
     if (kfd < 0) {
         printf("Initialised %s.\nOperator key (shown once; keep it safe):\n%s\n", data, key);
+        fflush(stdout);
+        sodium_memzero(key, sizeof(key));
         return 0;
     }
     int werr = write_key(kfd, key) ? errno : 0;
+    sodium_memzero(key, sizeof(key));
     if (close(kfd) != 0 && !werr)
         werr = errno;
     kfd = -1;

@@ -1,6 +1,7 @@
 /* libreair key create|list|revoke: API keys of a tenant (or operator keys
  * with --operator), working directly on the data directory. */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,7 @@ static int do_create(struct sysdb *s, struct key_opts *o)
     }
     audit_cli(cli_data_dir(o->data), s, o->tenant, "key.create", id);
     printf("Key %s created (role %s). Shown once:\n%s\n", id, key_role_name(spec.role), key);
+    sodium_memzero(key, sizeof(key)); /* as tenant create does: the secret lives no longer */
     return 0;
 }
 
