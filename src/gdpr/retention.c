@@ -152,7 +152,9 @@ enum lair_err gdpr_purge_tenant(struct tenant_db *db, int64_t tenant_days,
     if (!e && !(e = gdpr_store_scrub_needed(db, &needed)) && needed) {
         e = gdpr_store_scrub(db);
         out->scrubbed |= e == LAIR_OK;
-        if (e == LAIR_EBUSY) /* the mark stays: the next run tries again */
+        /* a reader holds the database, or no room for the copy: the mark
+         * stays and the next run tries again (as gdpr_recover does) */
+        if (e == LAIR_EBUSY || e == LAIR_ESTORAGE)
             e = LAIR_OK;
     }
     out->err = e;
