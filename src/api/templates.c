@@ -181,17 +181,7 @@ static bool phrase_starter(void *arg, const char *q, const char *doc, char *out,
     struct chat_ctx ctx;
     api_chat_ctx(pc->app, &ctx);
     struct chat_request req;
-    chat_request_init(&req);
-    req.who = &op;
-    req.target = str_c(pc->model);
-    req.ephemeral = true;
-    req.messages = msgs;
-    req.n_messages = 2;
-    req.sampling.temperature = 0;
-    req.has_temperature = true;
-    req.sampling.has_seed = true;
-    req.sampling.seed = 1;
-    req.max_tokens = PHRASE_MAX_TOKENS;
+    chat_request_fixed(&req, &op, str_c(pc->model), msgs, 2, PHRASE_MAX_TOKENS);
     struct chat_error err;
     memset(&err, 0, sizeof(err));
     struct chat *ch = NULL;

@@ -48,6 +48,22 @@ void chat_request_init(struct chat_request *r)
     llm_sampling_defaults(&r->sampling);
 }
 
+void chat_request_fixed(struct chat_request *r, const struct principal *who, struct str target,
+                        const struct llm_message *messages, size_t n, int max_tokens)
+{
+    chat_request_init(r);
+    r->who = who;
+    r->target = target;
+    r->ephemeral = true;
+    r->messages = messages;
+    r->n_messages = n;
+    r->sampling.temperature = 0;
+    r->has_temperature = true;
+    r->sampling.has_seed = true;
+    r->sampling.seed = 1;
+    r->max_tokens = max_tokens;
+}
+
 /* ---- resolution ---- */
 
 static bool models_ready(const struct chat_ctx *ctx)

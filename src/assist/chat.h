@@ -88,6 +88,13 @@ struct chat_request {
 /* Zeroes r and sets the sampling defaults (llm_sampling_defaults). */
 void chat_request_init(struct chat_request *r);
 
+/* A request the server makes for itself (an evaluation's judge, the
+ * generator's phrasing): chat_request_init, then who, the model target, the
+ * messages, at most max_tokens, greedy (temperature 0) with seed 1 so that
+ * it is reproducible, and ephemeral (no conversation stored). */
+void chat_request_fixed(struct chat_request *r, const struct principal *who, struct str target,
+                        const struct llm_message *messages, size_t n, int max_tokens);
+
 /* Why a request was refused, as the client is to read it. */
 struct chat_error {
     const char *param; /* static: the request field at fault; NULL */

@@ -413,6 +413,19 @@ static json_t *fetch_json(const char *url, char *why, size_t cap)
     return j;
 }
 
+static const json_t *discovery(struct provider_state *ps, char *why, size_t cap);
+
+/* The discovery document as a reference of the caller's own (json_decref),
+ * usable without ps->mu; NULL when it cannot be had. */
+static json_t *discovery_ref(struct provider_state *ps, char *why, size_t cap)
+{
+    pthread_mutex_lock(&ps->mu);
+    const json_t *d = discovery(ps, why, cap);
+    json_t *dj = d ? json_incref((json_t *)d) : NULL;
+    pthread_mutex_unlock(&ps->mu);
+    return dj;
+}
+
 /* The discovery document, fetched or from the cache. BORROWED under ps->mu. */
 static const json_t *discovery(struct provider_state *ps, char *why, size_t cap)
 {
@@ -774,10 +787,7 @@ enum lair_err oidc_verify_logout_token(struct oidc_rp *rp, const struct oidc_pro
         say(why, cap, "no logout_token, or one too long");
         return LAIR_EAUTH;
     }
-    pthread_mutex_lock(&ps->mu);
-    const json_t *d = discovery(ps, why, cap);
-    json_t *dj = d ? json_incref((json_t *)d) : NULL;
-    pthread_mutex_unlock(&ps->mu);
+    json_t *dj = discovery_ref(ps, why, cap);
     if (!dj)
         return LAIR_ENET;
     int64_t now = (int64_t)time(NULL);
@@ -1014,10 +1024,7 @@ enum lair_err oidc_finish(struct oidc_rp *rp, const struct oidc_provider *p, con
     struct provider_state *ps = state_of(rp, p);
     if (!ps || !code || !code[0] || strlen(code) > 2048)
         return LAIR_EAUTH;
-    pthread_mutex_lock(&ps->mu);
-    const json_t *d = discovery(ps, why, cap);
-    json_t *dj = d ? json_incref((json_t *)d) : NULL;
-    pthread_mutex_unlock(&ps->mu);
+    json_t *dj = discovery_ref(ps, why, cap);
     if (!dj)
         return LAIR_ENET;
     json_t *tok = NULL;

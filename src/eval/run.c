@@ -162,17 +162,7 @@ static enum eval_verdict judge_ask(struct runner *r, const struct eval_case *c, 
                                   {S("user"), str_c(prompt)}};
     struct principal op = {.role = ROLE_OPERATOR};
     struct chat_request req;
-    chat_request_init(&req);
-    req.who = &op;
-    req.target = str_c(r->o->judge);
-    req.ephemeral = true;
-    req.messages = msgs;
-    req.n_messages = 2;
-    req.sampling.temperature = 0;
-    req.has_temperature = true;
-    req.sampling.has_seed = true;
-    req.sampling.seed = 1;
-    req.max_tokens = EVAL_JUDGE_MAX_TOKENS;
+    chat_request_fixed(&req, &op, str_c(r->o->judge), msgs, 2, EVAL_JUDGE_MAX_TOKENS);
     struct chat_error err;
     memset(&err, 0, sizeof(err));
     struct chat *ch = NULL;
